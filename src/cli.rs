@@ -1,0 +1,187 @@
+//! The command line: `mini run`, `mini check`, their options, and exit codes
+//! (0 success, 1 program error, 2 usage error).
+
+use crate::compiler::{self, Program};
+use crate::gil::{self, with_gil};
+use crate::source::{Diagnostic, SourceFile};
+use crate::vm::{self, Shared, Vm, thread};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "mini", version, about = "The mini language: a GIL interpreter and a nogil JIT")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program (`-` reads it from standard input).
+    Run(RunArgs),
+    /// Report syntax and compile errors without running.
+    Check {
+        /// The program file.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The program file, or `-` for standard input.
+    file: PathBuf,
+    /// Arguments for the program, available as `args()` (after `--`).
+    #[arg(last = true)]
+    args: Vec<String>,
+    /// Milliseconds a thread may hold the GIL while another waits.
+    #[arg(long, value_name = "MS", default_value_t = 5.0)]
+    switch_interval: f64,
+    /// Print per-thread statistics to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Print the bytecode of every function before running.
+    #[arg(long)]
+    dump_bytecode: bool,
+}
+
+/// Parses the command line and runs the chosen command.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check { file } => check(&file),
+    }
+}
+
+fn read_source(path: &PathBuf) -> Result<Arc<SourceFile>, ExitCode> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map(|_| s)
+    } else {
+        std::fs::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    };
+    let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
+    match text {
+        Ok(text) => Ok(SourceFile::new(name, text)),
+        Err(e) => {
+            eprintln!("error: cannot read {name}: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn report(d: &Diagnostic, src: &SourceFile) {
+    vm::flush_stdout();
+    eprint!("{}", d.render(src));
+}
+
+fn compile_source(src: &SourceFile) -> Result<Program, Diagnostic> {
+    let ast = crate::parser::parse(&src.text)?;
+    compiler::compile(&ast)
+}
+
+fn check(path: &PathBuf) -> ExitCode {
+    let src = match read_source(path) {
+        Ok(src) => src,
+        Err(code) => return code,
+    };
+    match compile_source(&src) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(d) => {
+            report(&d, &src);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    if !(args.switch_interval > 0.0 && args.switch_interval.is_finite()) {
+        eprintln!("error: --switch-interval must be a positive number of milliseconds");
+        return ExitCode::from(2);
+    }
+    gil::set_switch_interval(Duration::from_secs_f64(args.switch_interval / 1000.0));
+    let src = match read_source(&args.file) {
+        Ok(src) => src,
+        Err(code) => return code,
+    };
+    let main = std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(thread::THREAD_STACK)
+        .spawn(move || compile_and_run(src, args));
+    match main.map(|h| h.join()) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        _ => {
+            eprintln!("error: internal error: the main thread failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Compiles and runs a program on the current thread (the interpreter's main thread).
+fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
+    let program = match compile_source(&src) {
+        Ok(p) => p,
+        Err(d) => {
+            report(&d, &src);
+            return 1;
+        }
+    };
+    if args.dump_bytecode {
+        let mut text = String::new();
+        crate::bytecode::disassemble(&program.main, &mut text);
+        eprint!("{text}");
+    }
+    run_program(program, src, args.args, args.stats)
+}
+
+/// Runs a compiled program on the current thread, waits for its threads, reports errors and
+/// statistics; returns the exit code.
+fn run_program(program: Program, src: Arc<SourceFile>, args: Vec<String>, stats: bool) -> u8 {
+    let code = with_gil(|gil| {
+        let shared = Rc::new(Shared::new(program, src.clone(), args));
+        let mut vm = Vm::new(gil, shared);
+        let result = vm.run_main();
+        let mut code = 0;
+        if let Err(d) = &result {
+            report(d, &src);
+            code = 1;
+        }
+        drop(result);
+        thread::wait_all(gil, &|d| {
+            vm::flush_stdout();
+            eprint!("error in a thread that was never joined:\n{}", d.render(&src));
+        });
+        vm.finish_thread();
+        code
+    });
+    vm::flush_stdout();
+    if stats {
+        print_stats();
+    }
+    code
+}
+
+fn print_stats() {
+    eprintln!("{:<10} {:>14} {:>10} {:>10} {:>12}", "thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms");
+    for r in vm::thread_reports() {
+        eprintln!(
+            "{:<10} {:>14} {:>10} {:>10} {:>12.3}",
+            r.name,
+            r.executed,
+            r.gil.acquisitions,
+            r.gil.handoffs,
+            r.gil.wait.as_secs_f64() * 1000.0
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! Expression compilation: values into registers, and conditions into jumps.
+
+use super::{CResult, Compiler, ConstKey, Place};
+use crate::ast::*;
+use crate::bytecode::{Instr, Reg};
+use crate::source::{Diagnostic, Span};
+use crate::value::Value;
+use crate::vm::builtins::Builtin;
+
+/// The most elements one `NewList` gathers; longer literals push the rest.
+const LIST_CHUNK: usize = 200;
+/// The most pairs one `NewDict` gathers; longer literals store the rest.
+const DICT_CHUNK: usize = 100;
+
+impl Compiler {
+    /// Compiles `e` and returns a register holding its value: a plain local's own register, or
+    /// a new temporary.
+    pub(super) fn expr_any(&mut self, e: &Expr) -> CResult<Reg> {
+        if let ExprKind::Name(name) = &e.kind
+            && let Place::Local(r) = self.resolve(name, e.span)?
+        {
+            return Ok(r);
+        }
+        let t = self.alloc(1, e.span)?;
+        self.expr_to(e, t)?;
+        Ok(t)
+    }
+
+    /// Compiles `e` into register `dst`. Only calls and `and`/`or` write `dst` before they
+    /// have read all their operands, so callers never pass a live local's register for those.
+    pub(super) fn expr_to(&mut self, e: &Expr, dst: Reg) -> CResult<()> {
+        let span = e.span;
+        match &e.kind {
+            ExprKind::Nil => {
+                self.emit(Instr::LoadNil { a: dst }, span);
+            }
+            ExprKind::Bool(b) => {
+                self.emit(Instr::LoadBool { a: dst, b: *b }, span);
+            }
+            ExprKind::Int(v) => self.load_int(*v, dst, span)?,
+            ExprKind::Float(v) => {
+                let k = self.constant(ConstKey::Float(v.to_bits()), Value::Float(*v), span)?;
+                self.emit(Instr::LoadK { a: dst, k }, span);
+            }
+            ExprKind::Str(s) => {
+                let k = self.constant(ConstKey::Str(s.clone()), Value::str(s), span)?;
+                self.emit(Instr::LoadK { a: dst, k }, span);
+            }
+            ExprKind::Name(name) => {
+                let place = self.resolve(name, span)?;
+                self.load_place(place, dst, span);
+            }
+            ExprKind::List(items) => self.list(items, dst, span)?,
+            ExprKind::Dict(pairs) => self.dict(pairs, dst, span)?,
+            ExprKind::Index(obj, idx) => {
+                let mark = self.mark();
+                let b = self.expr_any(obj)?;
+                let c = self.expr_any(idx)?;
+                self.emit(Instr::GetIndex { a: dst, b, c }, span);
+                self.release(mark);
+            }
+            ExprKind::Call(callee, args) => self.call(callee, args, dst, span)?,
+            ExprKind::Unary(UnOp::Neg, operand) => self.negate(operand, dst, span)?,
+            ExprKind::Unary(UnOp::Not, operand) => {
+                let mark = self.mark();
+                let b = self.expr_any(operand)?;
+                self.emit(Instr::Not { a: dst, b }, span);
+                self.release(mark);
+            }
+            ExprKind::Binary(op, left, right) => {
+                let mark = self.mark();
+                let b = self.expr_any(left)?;
+                self.binary_into(*op, dst, b, right, span)?;
+                self.release(mark);
+            }
+            ExprKind::And(left, right) | ExprKind::Or(left, right) => {
+                self.expr_to(left, dst)?;
+                let is_and = matches!(e.kind, ExprKind::And(..));
+                let ins = if is_and { Instr::JumpIfFalse { a: dst, t: 0 } } else { Instr::JumpIfTrue { a: dst, t: 0 } };
+                let j = self.emit(ins, span);
+                self.expr_to(right, dst)?;
+                self.patch_here(vec![j]);
+            }
+            ExprKind::Function(def) => self.closure(def, dst)?,
+        }
+        Ok(())
+    }
+
+    fn load_int(&mut self, v: i64, dst: Reg, span: Span) -> CResult<()> {
+        if let Ok(small) = i32::try_from(v) {
+            self.emit(Instr::LoadInt { a: dst, v: small }, span);
+        } else {
+            let k = self.constant(ConstKey::Int(v), Value::Int(v), span)?;
+            self.emit(Instr::LoadK { a: dst, k }, span);
+        }
+        Ok(())
+    }
+
+    fn negate(&mut self, operand: &Expr, dst: Reg, span: Span) -> CResult<()> {
+        match operand.kind {
+            ExprKind::Int(v) if v != i64::MIN => return self.load_int(-v, dst, span),
+            ExprKind::Float(v) => {
+                let k = self.constant(ConstKey::Float((-v).to_bits()), Value::Float(-v), span)?;
+                self.emit(Instr::LoadK { a: dst, k }, span);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let mark = self.mark();
+        let b = self.expr_any(operand)?;
+        self.emit(Instr::Neg { a: dst, b }, span);
+        self.release(mark);
+        Ok(())
+    }
+
+    /// `R[dst] := R[b] op right`, using the constant-operand forms when `right` is a number.
+    pub(super) fn binary_into(&mut self, op: BinOp, dst: Reg, b: Reg, right: &Expr, span: Span) -> CResult<()> {
+        if let Some(k) = self.number_constant(op, right)? {
+            let ins = match op {
+                BinOp::Add => Instr::AddK { a: dst, b, k },
+                BinOp::Sub => Instr::SubK { a: dst, b, k },
+                BinOp::Mul => Instr::MulK { a: dst, b, k },
+                _ => Instr::ModK { a: dst, b, k },
+            };
+            self.emit(ins, span);
+            return Ok(());
+        }
+        let mark = self.mark();
+        let c = self.expr_any(right)?;
+        let ins = match op {
+            BinOp::Add => Instr::Add { a: dst, b, c },
+            BinOp::Sub => Instr::Sub { a: dst, b, c },
+            BinOp::Mul => Instr::Mul { a: dst, b, c },
+            BinOp::Div => Instr::Div { a: dst, b, c },
+            BinOp::FloorDiv => Instr::FloorDiv { a: dst, b, c },
+            BinOp::Mod => Instr::Mod { a: dst, b, c },
+            BinOp::Pow => Instr::Pow { a: dst, b, c },
+            BinOp::Eq => Instr::Eq { a: dst, b, c },
+            BinOp::Ne => Instr::Ne { a: dst, b, c },
+            BinOp::Lt => Instr::Lt { a: dst, b, c },
+            BinOp::Le => Instr::Le { a: dst, b, c },
+            BinOp::Gt => Instr::Gt { a: dst, b, c },
+            BinOp::Ge => Instr::Ge { a: dst, b, c },
+        };
+        self.emit(ins, span);
+        self.release(mark);
+        Ok(())
+    }
+
+    /// The constant index of `right` when `op` has a constant form and `right` is a literal number.
+    fn number_constant(&mut self, op: BinOp, right: &Expr) -> CResult<Option<u16>> {
+        if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Mod) {
+            return Ok(None);
+        }
+        let (key, value) = match right.kind {
+            ExprKind::Int(v) => (ConstKey::Int(v), Value::Int(v)),
+            ExprKind::Float(v) => (ConstKey::Float(v.to_bits()), Value::Float(v)),
+            _ => return Ok(None),
+        };
+        Ok(Some(self.constant(key, value, right.span)?))
+    }
+
+    fn call(&mut self, callee: &Expr, args: &[Expr], dst: Reg, span: Span) -> CResult<()> {
+        if args.len() > u8::MAX as usize - 1 {
+            return Err(Diagnostic::new("too many arguments (at most 254)", span));
+        }
+        let n = args.len() as u8;
+        let mark = self.mark();
+        let builtin = match &callee.kind {
+            ExprKind::Name(name) => self.unshadowed_builtin(name),
+            _ => None,
+        };
+        let top = dst as usize + 1 == mark;
+        let base = if top { dst } else { self.alloc(1, span)? };
+        if let Some(f) = builtin {
+            self.args_from(args, base, span)?;
+            self.emit(Instr::CallBuiltin { a: base, n, f }, span);
+        } else {
+            self.expr_to(callee, base)?;
+            self.args_from(args, base + 1, span)?;
+            self.emit(Instr::Call { a: base, n }, span);
+        }
+        if !top {
+            self.emit(Instr::Move { a: dst, b: base }, span);
+        }
+        self.release(mark);
+        Ok(())
+    }
+
+    /// Evaluates `args` into consecutive registers starting at `first`.
+    fn args_from(&mut self, args: &[Expr], first: Reg, span: Span) -> CResult<()> {
+        let have = self.mark();
+        let need = first as usize + args.len();
+        if need > have {
+            self.alloc(need - have, span)?;
+        }
+        for (i, a) in args.iter().enumerate() {
+            self.expr_to(a, first + i as u8)?;
+        }
+        Ok(())
+    }
+
+    fn list(&mut self, items: &[Expr], dst: Reg, span: Span) -> CResult<()> {
+        let mark = self.mark();
+        let first = items.len().min(LIST_CHUNK);
+        let base = self.alloc(first.max(1), span)?;
+        for (i, item) in items[..first].iter().enumerate() {
+            self.expr_to(item, base + i as u8)?;
+        }
+        self.emit(Instr::NewList { a: dst, b: base, n: first as u8 }, span);
+        self.release(mark);
+        for item in &items[first..] {
+            let t = self.alloc(2, span)?;
+            self.emit(Instr::Move { a: t, b: dst }, span);
+            self.expr_to(item, t + 1)?;
+            self.emit(Instr::CallBuiltin { a: t, n: 2, f: Builtin::Push }, item.span);
+            self.release(mark);
+        }
+        Ok(())
+    }
+
+    fn dict(&mut self, pairs: &[(Expr, Expr)], dst: Reg, span: Span) -> CResult<()> {
+        let mark = self.mark();
+        let first = pairs.len().min(DICT_CHUNK);
+        let base = self.alloc((2 * first).max(1), span)?;
+        for (i, (k, v)) in pairs[..first].iter().enumerate() {
+            self.expr_to(k, base + 2 * i as u8)?;
+            self.expr_to(v, base + 2 * i as u8 + 1)?;
+        }
+        self.emit(Instr::NewDict { a: dst, b: base, n: first as u8 }, span);
+        self.release(mark);
+        for (k, v) in &pairs[first..] {
+            let kr = self.expr_any(k)?;
+            let vr = self.expr_any(v)?;
+            self.emit(Instr::SetIndex { a: dst, b: kr, c: vr }, k.span.to(v.span));
+            self.release(mark);
+        }
+        Ok(())
+    }
+
+    /// Emits a test of `cond` that jumps when it is false; returns the jumps to patch.
+    pub(super) fn jump_if_false(&mut self, cond: &Expr) -> CResult<Vec<usize>> {
+        match &cond.kind {
+            ExprKind::Binary(op, left, right) if op.is_comparison() => {
+                let a = self.expr_any(left)?;
+                let b = self.expr_any(right)?;
+                let ins = match op {
+                    BinOp::Lt => Instr::JumpIfNotLt { a, b, t: 0 },
+                    BinOp::Le => Instr::JumpIfNotLe { a, b, t: 0 },
+                    BinOp::Gt => Instr::JumpIfNotGt { a, b, t: 0 },
+                    BinOp::Ge => Instr::JumpIfNotGe { a, b, t: 0 },
+                    BinOp::Eq => Instr::JumpIfNotEq { a, b, t: 0 },
+                    _ => Instr::JumpIfNotNe { a, b, t: 0 },
+                };
+                Ok(vec![self.emit(ins, cond.span)])
+            }
+            ExprKind::And(left, right) => {
+                let mut jumps = self.jump_if_false(left)?;
+                jumps.extend(self.jump_if_false(right)?);
+                Ok(jumps)
+            }
+            ExprKind::Or(left, right) => {
+                let r = self.expr_any(left)?;
+                let to_body = self.emit(Instr::JumpIfTrue { a: r, t: 0 }, left.span);
+                let jumps = self.jump_if_false(right)?;
+                self.patch_here(vec![to_body]);
+                Ok(jumps)
+            }
+            ExprKind::Unary(UnOp::Not, inner) => {
+                let r = self.expr_any(inner)?;
+                Ok(vec![self.emit(Instr::JumpIfTrue { a: r, t: 0 }, cond.span)])
+            }
+            _ => {
+                let r = self.expr_any(cond)?;
+                Ok(vec![self.emit(Instr::JumpIfFalse { a: r, t: 0 }, cond.span)])
+            }
+        }
+    }
+}

@@ -1,0 +1,650 @@
+//! The compiler: from the AST to register bytecode, with locals resolved to registers, captured
+//! variables to cells, and every other name to a global slot. It never touches the VM heap
+//! beyond creating constants.
+
+mod captures;
+mod expr;
+
+use crate::ast::*;
+use crate::bytecode::{Capture, Instr, Proto, Reg};
+use crate::source::{Diagnostic, Span};
+use crate::value::Value;
+use crate::vm::builtins::Builtin;
+use captures::Analysis;
+use indexmap::IndexMap;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// The most registers one function may use (see lang-spec/limits.md).
+pub const MAX_REGISTERS: usize = 250;
+
+type CResult<T> = Result<T, Diagnostic>;
+
+/// A compiled program: the main function and the names of the global slots (builtins first).
+#[derive(Debug)]
+pub struct Program {
+    pub main: Rc<Proto>,
+    pub globals: Vec<Rc<str>>,
+}
+
+/// Compiles a parsed program.
+pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
+    let analysis = captures::analyze(stmts);
+    let mut globals = IndexMap::new();
+    for b in Builtin::ALL {
+        globals.insert(Rc::from(b.name()), globals.len() as u16);
+    }
+    let mut c = Compiler { analysis, globals, funcs: Vec::new() };
+    let main = c.main(stmts)?;
+    Ok(Program { main, globals: c.globals.into_keys().collect() })
+}
+
+/// Where a name lives.
+#[derive(Clone, Copy)]
+enum Place {
+    Local(Reg),
+    CellLocal(Reg),
+    Upval(u8),
+    Global(u16),
+}
+
+struct Local {
+    name: Rc<str>,
+    id: u32,
+    reg: Reg,
+    cell: bool,
+    visible: bool,
+}
+
+struct Loop {
+    breaks: Vec<usize>,
+    continues: Vec<usize>,
+}
+
+/// The state of one function being compiled.
+struct FnState {
+    name: Rc<str>,
+    nparams: usize,
+    code: Vec<Instr>,
+    spans: Vec<Span>,
+    consts: Vec<Value>,
+    const_index: HashMap<ConstKey, u16>,
+    protos: Vec<Rc<Proto>>,
+    captures: Vec<Capture>,
+    upval_ids: Vec<u32>,
+    scopes: Vec<Vec<Local>>,
+    next_reg: usize,
+    max_reg: usize,
+    loops: Vec<Loop>,
+    span: Span,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum ConstKey {
+    Int(i64),
+    Float(u64),
+    Str(Rc<str>),
+}
+
+struct Compiler {
+    analysis: Analysis,
+    globals: IndexMap<Rc<str>, u16>,
+    funcs: Vec<FnState>,
+}
+
+impl Compiler {
+    fn f(&mut self) -> &mut FnState {
+        self.funcs.last_mut().expect("compiling a function")
+    }
+
+    // ----- emitting -----
+
+    fn emit(&mut self, ins: Instr, span: Span) -> usize {
+        let f = self.f();
+        f.code.push(ins);
+        f.spans.push(span);
+        f.code.len() - 1
+    }
+
+    fn here(&mut self) -> u32 {
+        self.f().code.len() as u32
+    }
+
+    /// Points the jump at `at` to `target`.
+    fn patch(&mut self, at: usize, target: u32) {
+        use Instr::*;
+        match &mut self.f().code[at] {
+            Jump { t }
+            | JumpIfFalse { t, .. }
+            | JumpIfTrue { t, .. }
+            | JumpIfNotLt { t, .. }
+            | JumpIfNotLe { t, .. }
+            | JumpIfNotGt { t, .. }
+            | JumpIfNotGe { t, .. }
+            | JumpIfNotEq { t, .. }
+            | JumpIfNotNe { t, .. }
+            | ForPrep { t, .. }
+            | ForLoop { t, .. }
+            | IterNext { t, .. } => *t = target,
+            other => unreachable!("patching a non-jump {other:?}"),
+        }
+    }
+
+    fn patch_here(&mut self, jumps: Vec<usize>) {
+        let here = self.here();
+        for j in jumps {
+            self.patch(j, here);
+        }
+    }
+
+    fn constant(&mut self, key: ConstKey, value: Value, span: Span) -> CResult<u16> {
+        if let Some(&k) = self.f().const_index.get(&key) {
+            return Ok(k);
+        }
+        let f = self.f();
+        if f.consts.len() > u16::MAX as usize {
+            return Err(Diagnostic::new("function too large (too many constants)", span));
+        }
+        f.consts.push(value);
+        let k = (f.consts.len() - 1) as u16;
+        f.const_index.insert(key, k);
+        Ok(k)
+    }
+
+    // ----- registers -----
+
+    fn alloc(&mut self, n: usize, span: Span) -> CResult<Reg> {
+        let f = self.f();
+        let r = f.next_reg;
+        f.next_reg += n;
+        if f.next_reg > MAX_REGISTERS {
+            return Err(Diagnostic::new(
+                format!("function too large (it needs more than {MAX_REGISTERS} registers)"),
+                span,
+            ));
+        }
+        f.max_reg = f.max_reg.max(f.next_reg);
+        Ok(r as Reg)
+    }
+
+    fn mark(&mut self) -> usize {
+        self.f().next_reg
+    }
+
+    fn release(&mut self, mark: usize) {
+        self.f().next_reg = mark;
+    }
+
+    // ----- names -----
+
+    fn global_slot(&mut self, name: &Rc<str>, span: Span) -> CResult<u16> {
+        if let Some(&g) = self.globals.get(name) {
+            return Ok(g);
+        }
+        if self.globals.len() > u16::MAX as usize {
+            return Err(Diagnostic::new("too many global names", span));
+        }
+        let g = self.globals.len() as u16;
+        self.globals.insert(name.clone(), g);
+        Ok(g)
+    }
+
+    fn resolve(&mut self, name: &Rc<str>, span: Span) -> CResult<Place> {
+        let cur = self.funcs.len() - 1;
+        if let Some(l) = find_local(&self.funcs[cur], name, true) {
+            return Ok(if l.cell { Place::CellLocal(l.reg) } else { Place::Local(l.reg) });
+        }
+        if let Some(u) = self.resolve_upval(cur, name) {
+            return Ok(Place::Upval(u));
+        }
+        Ok(Place::Global(self.global_slot(name, span)?))
+    }
+
+    /// Finds `name` among the locals of functions enclosing function `f`, adding the chain of
+    /// captures that brings it into `f`.
+    fn resolve_upval(&mut self, f: usize, name: &Rc<str>) -> Option<u8> {
+        if f == 0 {
+            return None;
+        }
+        let (capture, id) = match find_local(&self.funcs[f - 1], name, false) {
+            Some(l) => (Capture::Local(l.reg), l.id),
+            None => {
+                let u = self.resolve_upval(f - 1, name)?;
+                (Capture::Upval(u), self.funcs[f - 1].upval_ids[u as usize])
+            }
+        };
+        let func = &mut self.funcs[f];
+        if let Some(i) = func.upval_ids.iter().position(|&x| x == id) {
+            return Some(i as u8);
+        }
+        func.captures.push(capture);
+        func.upval_ids.push(id);
+        Some((func.captures.len() - 1) as u8)
+    }
+
+    fn declare_local(&mut self, name: &Rc<str>, id: u32, reg: Reg, visible: bool) {
+        let cell = self.analysis.captured.contains(&id);
+        let local = Local { name: name.clone(), id, reg, cell, visible };
+        self.f().scopes.last_mut().expect("a scope is open").push(local);
+    }
+
+    fn is_captured(&self, id: u32) -> bool {
+        self.analysis.captured.contains(&id)
+    }
+
+    /// The builtin a call to `name` reaches, when no program code can rebind that name.
+    fn unshadowed_builtin(&self, name: &str) -> Option<Builtin> {
+        if self.analysis.declared.contains(name) {
+            return None;
+        }
+        Builtin::from_name(name)
+    }
+
+    // ----- functions -----
+
+    fn begin_function(&mut self, name: Rc<str>, nparams: usize, span: Span) {
+        self.funcs.push(FnState {
+            name,
+            nparams,
+            code: Vec::new(),
+            spans: Vec::new(),
+            consts: Vec::new(),
+            const_index: HashMap::new(),
+            protos: Vec::new(),
+            captures: Vec::new(),
+            upval_ids: Vec::new(),
+            scopes: vec![Vec::new()],
+            next_reg: 0,
+            max_reg: 0,
+            loops: Vec::new(),
+            span,
+        });
+    }
+
+    fn end_function(&mut self) -> Rc<Proto> {
+        let end = self.f().span;
+        self.emit(Instr::ReturnNil, Span { start: end.end, end: end.end });
+        let f = self.funcs.pop().expect("compiling a function");
+        Rc::new(Proto {
+            name: f.name,
+            nparams: f.nparams,
+            nregs: f.max_reg.max(f.nparams).max(1),
+            code: f.code,
+            spans: f.spans,
+            consts: f.consts,
+            protos: f.protos,
+            captures: f.captures,
+            span: f.span,
+        })
+    }
+
+    fn main(&mut self, stmts: &[Stmt]) -> CResult<Rc<Proto>> {
+        self.begin_function("<main>".into(), 0, Span::default());
+        let fns: Vec<&Rc<FnDef>> = stmts.iter().filter_map(as_fn_decl).collect();
+        for def in fns {
+            let mark = self.mark();
+            let t = self.alloc(1, def.span)?;
+            self.closure(def, t)?;
+            let name = def.name.clone().unwrap_or_else(|| "".into());
+            let g = self.global_slot(&name, def.span)?;
+            self.emit(Instr::DefGlobal { a: t, g }, def.span);
+            self.release(mark);
+        }
+        for s in stmts {
+            match &s.kind {
+                StmtKind::Let(name, e) => {
+                    let mark = self.mark();
+                    let r = self.expr_any(e)?;
+                    let g = self.global_slot(name, s.span)?;
+                    self.emit(Instr::DefGlobal { a: r, g }, s.span);
+                    self.release(mark);
+                }
+                StmtKind::Fn(_) => {}
+                _ => self.stmt(s)?,
+            }
+        }
+        Ok(self.end_function())
+    }
+
+    /// Compiles a function literal or declaration into a child prototype and emits the
+    /// instruction that makes its closure in `dst`.
+    fn closure(&mut self, def: &FnDef, dst: Reg) -> CResult<()> {
+        let name = def.name.clone().unwrap_or_else(|| "anonymous".into());
+        self.begin_function(name, def.params.len(), def.span);
+        for (param, span) in &def.params {
+            let r = self.alloc(1, *span)?;
+            self.declare_local(param, span.start, r, true);
+            if self.is_captured(span.start) {
+                self.emit(Instr::NewCell { a: r }, *span);
+            }
+        }
+        self.block(&def.body)?;
+        let proto = self.end_function();
+        let f = self.f();
+        if f.protos.len() > u16::MAX as usize {
+            return Err(Diagnostic::new("function too large (too many nested functions)", def.span));
+        }
+        f.protos.push(proto);
+        let p = (f.protos.len() - 1) as u16;
+        self.emit(Instr::Closure { a: dst, p }, def.span);
+        Ok(())
+    }
+
+    // ----- statements -----
+
+    /// A block: its captured `let`s get their cells and its `fn`s their closures up front.
+    fn block(&mut self, stmts: &[Stmt]) -> CResult<()> {
+        let mark = self.mark();
+        self.f().scopes.push(Vec::new());
+        self.hoist(stmts)?;
+        let result = stmts.iter().try_for_each(|s| self.stmt(s));
+        self.f().scopes.pop();
+        self.release(mark);
+        result
+    }
+
+    fn hoist(&mut self, stmts: &[Stmt]) -> CResult<()> {
+        let mut fns = Vec::new();
+        for s in stmts {
+            match &s.kind {
+                StmtKind::Let(name, _) if self.is_captured(s.span.start) => {
+                    let r = self.alloc(1, s.span)?;
+                    self.emit(Instr::NewEmptyCell { a: r }, s.span);
+                    self.declare_local(name, s.span.start, r, false);
+                }
+                StmtKind::Fn(def) => {
+                    let r = self.alloc(1, s.span)?;
+                    if self.is_captured(s.span.start) {
+                        self.emit(Instr::NewEmptyCell { a: r }, s.span);
+                    }
+                    let name = def.name.clone().unwrap_or_else(|| "".into());
+                    self.declare_local(&name, s.span.start, r, true);
+                    fns.push((r, def, s.span.start));
+                }
+                _ => {}
+            }
+        }
+        for (r, def, id) in fns {
+            if self.is_captured(id) {
+                let mark = self.mark();
+                let t = self.alloc(1, def.span)?;
+                self.closure(def, t)?;
+                self.emit(Instr::SetCell { a: r, b: t }, def.span);
+                self.release(mark);
+            } else {
+                self.closure(def, r)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> CResult<()> {
+        let mark = self.mark();
+        let result = self.stmt_inner(s);
+        if !matches!(s.kind, StmtKind::Let(..)) {
+            self.release(mark);
+        }
+        result
+    }
+
+    fn stmt_inner(&mut self, s: &Stmt) -> CResult<()> {
+        match &s.kind {
+            StmtKind::Let(name, e) => self.let_stmt(name, e, s.span),
+            StmtKind::Assign(target, op, e) => self.assign(target, *op, e, s.span),
+            StmtKind::Expr(e) => {
+                let t = self.alloc(1, e.span)?;
+                self.expr_to(e, t)
+            }
+            StmtKind::If(arms, otherwise) => self.if_stmt(arms, otherwise.as_deref()),
+            StmtKind::While(cond, body) => self.while_stmt(cond, body),
+            StmtKind::For(name, span, iter, body) => self.for_stmt(name, *span, iter, body),
+            StmtKind::Break | StmtKind::Continue => self.loop_jump(s),
+            StmtKind::Return(value) => self.return_stmt(value.as_ref(), s.span),
+            StmtKind::Fn(_) => Ok(()),
+        }
+    }
+
+    fn let_stmt(&mut self, name: &Rc<str>, e: &Expr, span: Span) -> CResult<()> {
+        let id = span.start;
+        if self.is_captured(id) {
+            let mark = self.mark();
+            let t = self.expr_any(e)?;
+            let reg = self.find_declared(id);
+            self.emit(Instr::SetCell { a: reg, b: t }, span);
+            self.release(mark);
+            self.set_visible(id);
+            return Ok(());
+        }
+        let r = self.alloc(1, span)?;
+        self.expr_to(e, r)?;
+        self.declare_local(name, id, r, true);
+        Ok(())
+    }
+
+    fn find_declared(&mut self, id: u32) -> Reg {
+        let scope = self.f().scopes.last().expect("a scope is open");
+        scope.iter().find(|l| l.id == id).map(|l| l.reg).expect("captured let was hoisted")
+    }
+
+    fn set_visible(&mut self, id: u32) {
+        if let Some(l) = self.f().scopes.last_mut().and_then(|s| s.iter_mut().find(|l| l.id == id)) {
+            l.visible = true;
+        }
+    }
+
+    fn assign(&mut self, target: &Target, op: Option<BinOp>, e: &Expr, span: Span) -> CResult<()> {
+        match target {
+            Target::Name(name) => self.assign_name(name, op, e, span),
+            Target::Index(obj, idx) => {
+                let o = self.expr_any(obj)?;
+                let i = self.expr_any(idx)?;
+                let v = match op {
+                    None => self.expr_any(e)?,
+                    Some(op) => {
+                        let t = self.alloc(1, span)?;
+                        self.emit(Instr::GetIndex { a: t, b: o, c: i }, span);
+                        self.binary_into(op, t, t, e, span)?;
+                        t
+                    }
+                };
+                self.emit(Instr::SetIndex { a: o, b: i, c: v }, span);
+                Ok(())
+            }
+        }
+    }
+
+    fn assign_name(&mut self, name: &Rc<str>, op: Option<BinOp>, e: &Expr, span: Span) -> CResult<()> {
+        let place = self.resolve(name, span)?;
+        if let (Place::Local(r), Some(op)) = (place, op) {
+            return self.binary_into(op, r, r, e, span);
+        }
+        if let (Place::Local(r), None) = (place, op)
+            && !matches!(e.kind, ExprKind::Call(..) | ExprKind::And(..) | ExprKind::Or(..))
+        {
+            return self.expr_to(e, r);
+        }
+        let t = self.alloc(1, span)?;
+        match op {
+            None => self.expr_to(e, t)?,
+            Some(op) => {
+                self.load_place(place, t, span);
+                self.binary_into(op, t, t, e, span)?;
+            }
+        }
+        self.store_place(place, t, span);
+        Ok(())
+    }
+
+    fn load_place(&mut self, place: Place, dst: Reg, span: Span) {
+        let ins = match place {
+            Place::Local(r) if r == dst => return,
+            Place::Local(r) => Instr::Move { a: dst, b: r },
+            Place::CellLocal(r) => Instr::GetCell { a: dst, b: r },
+            Place::Upval(u) => Instr::GetUpval { a: dst, u },
+            Place::Global(g) => Instr::GetGlobal { a: dst, g },
+        };
+        self.emit(ins, span);
+    }
+
+    fn store_place(&mut self, place: Place, src: Reg, span: Span) {
+        let ins = match place {
+            Place::Local(r) if r == src => return,
+            Place::Local(r) => Instr::Move { a: r, b: src },
+            Place::CellLocal(r) => Instr::SetCell { a: r, b: src },
+            Place::Upval(u) => Instr::SetUpval { a: src, u },
+            Place::Global(g) => Instr::SetGlobal { a: src, g },
+        };
+        self.emit(ins, span);
+    }
+
+    fn if_stmt(&mut self, arms: &[(Expr, Vec<Stmt>)], otherwise: Option<&[Stmt]>) -> CResult<()> {
+        let mut to_end = Vec::new();
+        for (i, (cond, body)) in arms.iter().enumerate() {
+            let mark = self.mark();
+            let skip = self.jump_if_false(cond)?;
+            self.release(mark);
+            self.block(body)?;
+            if i + 1 < arms.len() || otherwise.is_some() {
+                to_end.push(self.emit(Instr::Jump { t: 0 }, cond.span));
+            }
+            self.patch_here(skip);
+        }
+        if let Some(body) = otherwise {
+            self.block(body)?;
+        }
+        self.patch_here(to_end);
+        Ok(())
+    }
+
+    fn while_stmt(&mut self, cond: &Expr, body: &[Stmt]) -> CResult<()> {
+        let top = self.here();
+        let mark = self.mark();
+        let exit = self.jump_if_false(cond)?;
+        self.release(mark);
+        self.loop_body(body, None)?;
+        let lp = self.f().loops.pop().expect("loop");
+        self.emit(Instr::Jump { t: top }, cond.span);
+        for c in lp.continues {
+            self.patch(c, top);
+        }
+        self.patch_here(exit);
+        self.patch_here(lp.breaks);
+        Ok(())
+    }
+
+    /// Compiles a loop body (pushing the loop context, left for the caller to pop); when
+    /// `var` is given, the loop variable is declared in a scope around the body.
+    fn loop_body(&mut self, body: &[Stmt], var: Option<(&Rc<str>, Span, Reg)>) -> CResult<()> {
+        self.f().loops.push(Loop { breaks: Vec::new(), continues: Vec::new() });
+        self.f().scopes.push(Vec::new());
+        if let Some((name, span, reg)) = var {
+            self.declare_local(name, span.start, reg, true);
+            if self.is_captured(span.start) {
+                self.emit(Instr::NewCell { a: reg }, span);
+            }
+        }
+        let result = self.block(body);
+        self.f().scopes.pop();
+        result
+    }
+
+    fn for_stmt(&mut self, name: &Rc<str>, span: Span, iter: &Expr, body: &[Stmt]) -> CResult<()> {
+        if let ExprKind::Call(callee, args) = &iter.kind
+            && matches!(&callee.kind, ExprKind::Name(n) if self.unshadowed_builtin(n) == Some(Builtin::Range))
+            && (1..=3).contains(&args.len())
+        {
+            return self.for_range(name, span, iter.span, args, body);
+        }
+        let base = self.alloc(3, span)?;
+        self.expr_to(iter, base)?;
+        self.emit(Instr::IterPrep { a: base }, iter.span);
+        let top = self.here();
+        let next = self.emit(Instr::IterNext { a: base, t: 0 }, iter.span);
+        self.loop_body(body, Some((name, span, base + 2)))?;
+        let lp = self.f().loops.pop().expect("loop");
+        self.emit(Instr::Jump { t: top }, iter.span);
+        for c in lp.continues {
+            self.patch(c, top);
+        }
+        self.patch_here(vec![next]);
+        self.patch_here(lp.breaks);
+        Ok(())
+    }
+
+    fn for_range(&mut self, name: &Rc<str>, span: Span, call: Span, args: &[Expr], body: &[Stmt]) -> CResult<()> {
+        let base = self.alloc(4, span)?;
+        match args {
+            [stop] => {
+                self.emit(Instr::LoadInt { a: base, v: 0 }, call);
+                self.expr_to(stop, base + 1)?;
+                self.emit(Instr::LoadInt { a: base + 2, v: 1 }, call);
+            }
+            [start, stop] => {
+                self.expr_to(start, base)?;
+                self.expr_to(stop, base + 1)?;
+                self.emit(Instr::LoadInt { a: base + 2, v: 1 }, call);
+            }
+            [start, stop, step] => {
+                self.expr_to(start, base)?;
+                self.expr_to(stop, base + 1)?;
+                self.expr_to(step, base + 2)?;
+            }
+            _ => unreachable!("range arity checked by the caller"),
+        }
+        let prep = self.emit(Instr::ForPrep { a: base, t: 0 }, call);
+        let body_start = self.here();
+        self.loop_body(body, Some((name, span, base + 3)))?;
+        let lp = self.f().loops.pop().expect("loop");
+        let step = self.here();
+        for c in lp.continues {
+            self.patch(c, step);
+        }
+        self.emit(Instr::ForLoop { a: base, t: body_start }, call);
+        self.patch_here(vec![prep]);
+        self.patch_here(lp.breaks);
+        Ok(())
+    }
+
+    fn loop_jump(&mut self, s: &Stmt) -> CResult<()> {
+        let is_break = matches!(s.kind, StmtKind::Break);
+        if self.f().loops.is_empty() {
+            let word = if is_break { "break" } else { "continue" };
+            return Err(Diagnostic::new(format!("'{word}' outside a loop"), s.span));
+        }
+        let j = self.emit(Instr::Jump { t: 0 }, s.span);
+        let lp = self.f().loops.last_mut().expect("loop");
+        if is_break { lp.breaks.push(j) } else { lp.continues.push(j) }
+        Ok(())
+    }
+
+    fn return_stmt(&mut self, value: Option<&Expr>, span: Span) -> CResult<()> {
+        if self.funcs.len() == 1 {
+            return Err(Diagnostic::new("'return' outside a function", span));
+        }
+        match value {
+            None => {
+                self.emit(Instr::ReturnNil, span);
+            }
+            Some(e) => {
+                let r = self.expr_any(e)?;
+                self.emit(Instr::Return { a: r }, span);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn as_fn_decl(s: &Stmt) -> Option<&Rc<FnDef>> {
+    match &s.kind {
+        StmtKind::Fn(def) => Some(def),
+        _ => None,
+    }
+}
+
+/// The innermost local named `name`; `direct` lookups see only locals whose `let` has run.
+fn find_local<'a>(f: &'a FnState, name: &str, direct: bool) -> Option<&'a Local> {
+    f.scopes
+        .iter()
+        .rev()
+        .find_map(|scope| scope.iter().rev().find(|l| &*l.name == name && (l.visible || !direct)))
+}

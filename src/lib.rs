@@ -1,0 +1,13 @@
+//! mini: a small dynamic language with a global interpreter lock, a register bytecode VM, and
+//! (with `--jit`) native compilation of hot, type-stable functions. See ARCHITECTURE.md.
+
+pub mod ast;
+pub mod bytecode;
+pub mod cli;
+pub mod compiler;
+pub mod gil;
+pub mod lexer;
+pub mod parser;
+pub mod source;
+pub mod value;
+pub mod vm;

@@ -1,0 +1,129 @@
+//! Source files, byte spans, and the rendering of error reports with `file:line:col`.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// A byte range in one source file. Every AST node, token and instruction carries one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start: start as u32, end: end as u32 }
+    }
+
+    /// The smallest span that covers both `self` and `other`.
+    pub fn to(self, other: Span) -> Span {
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+}
+
+/// A program's text with its name, shared by every stage and every thread (it is immutable).
+#[derive(Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<SourceFile> {
+        let text = text.into();
+        let mut line_starts = vec![0u32];
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push(i as u32 + 1);
+            }
+        }
+        Arc::new(SourceFile { name: name.into(), text, line_starts })
+    }
+
+    /// The 1-based line and 1-based column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let offset = offset.min(self.text.len() as u32);
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line] as usize;
+        let col = self.text[start..offset as usize].chars().count() + 1;
+        (line + 1, col)
+    }
+
+    /// The text of a 1-based line, without its newline.
+    pub fn line_text(&self, line: usize) -> &str {
+        let start = self.line_starts[line - 1] as usize;
+        let end = self.line_starts.get(line).map_or(self.text.len(), |&e| e as usize);
+        self.text[start..end].trim_end_matches(['\n', '\r'])
+    }
+
+    /// `file:line:col` for a span's start.
+    pub fn location(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span.start);
+        format!("{}:{}:{}", self.name, line, col)
+    }
+}
+
+/// One frame of a runtime call stack, outermost first when stored in a trace.
+#[derive(Clone, Debug)]
+pub struct TraceFrame {
+    pub function: String,
+    pub span: Span,
+}
+
+/// An error ready to be shown to the user: message, primary span, and (at run time) the stack.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub message: String,
+    pub span: Span,
+    pub trace: Vec<TraceFrame>,
+    /// For an error raised by `join`: the stack of the thread where it happened.
+    pub thread_trace: Vec<TraceFrame>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>, span: Span) -> Diagnostic {
+        Diagnostic { message: message.into(), span, trace: Vec::new(), thread_trace: Vec::new() }
+    }
+
+    /// Renders the report printed on stderr: message, location, source line with a marker,
+    /// and the call stack when there is one.
+    pub fn render(&self, src: &SourceFile) -> String {
+        let mut out = String::new();
+        let (line, col) = src.line_col(self.span.start);
+        let text = src.line_text(line);
+        let gutter = line.to_string().len();
+        let _ = writeln!(out, "error: {}", self.message);
+        let _ = writeln!(out, "{:w$}--> {}:{}:{}", "", src.name, line, col, w = gutter);
+        let _ = writeln!(out, "{:w$} |", "", w = gutter);
+        let _ = writeln!(out, "{} | {}", line, text);
+        let marker_len = self.marker_len(src, text, col);
+        let pad: String = text.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        let _ = writeln!(out, "{:w$} | {}{}", "", pad, "^".repeat(marker_len), w = gutter);
+        if !self.trace.is_empty() {
+            out.push_str("stack (most recent call last):\n");
+            for frame in &self.trace {
+                let _ = writeln!(out, "  {} in {}", src.location(frame.span), frame.function);
+            }
+        }
+        if !self.thread_trace.is_empty() {
+            out.push_str("in the joined thread (most recent call last):\n");
+            for frame in &self.thread_trace {
+                let _ = writeln!(out, "  {} in {}", src.location(frame.span), frame.function);
+            }
+        }
+        out
+    }
+
+    /// The marker covers the span, clipped to the end of its first line, at least one column.
+    fn marker_len(&self, src: &SourceFile, text: &str, col: usize) -> usize {
+        let (end_line, end_col) = src.line_col(self.span.end);
+        let (line, _) = src.line_col(self.span.start);
+        let line_chars = text.chars().count();
+        let end = if end_line == line { end_col } else { line_chars + 1 };
+        end.saturating_sub(col).max(1)
+    }
+}

@@ -1,0 +1,476 @@
+//! Runtime values and heap objects, with their printing, equality and truthiness.
+//!
+//! Heap objects are reference counted with non-atomic `Rc`, which makes `Value` `!Send`: values
+//! are touched only by the thread holding the GIL (see `gil.rs`). Typed arrays are the exception
+//! that native code may touch without the lock: their elements are atomics in a buffer that never
+//! moves while the array is reachable.
+
+use crate::bytecode::Proto;
+use crate::gil::{Gil, GilCell};
+use crate::vm::builtins::Builtin;
+use crate::vm::thread::ThreadObj;
+use indexmap::IndexMap;
+use std::fmt::Write;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// A mini value: scalars inline, everything else behind a reference-counted pointer.
+#[derive(Clone, Debug, Default)]
+pub enum Value {
+    #[default]
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<StrObj>),
+    List(Rc<List>),
+    Dict(Rc<Dict>),
+    Array(Rc<ArrayObj>),
+    Func(Rc<Closure>),
+    Builtin(Builtin),
+    Thread(Rc<ThreadObj>),
+    Range(Rc<RangeObj>),
+    /// A captured variable's box (internal: never visible to programs).
+    Cell(Rc<GilCell<Value>>),
+    /// A global slot that no `let` or `fn` has defined yet (internal).
+    Undef,
+}
+
+pub type List = GilCell<Vec<Value>>;
+pub type Dict = GilCell<IndexMap<Key, Value>>;
+
+/// An immutable string with its length in characters.
+#[derive(Debug)]
+pub struct StrObj {
+    pub text: Box<str>,
+    pub chars: usize,
+}
+
+impl StrObj {
+    pub fn is_ascii(&self) -> bool {
+        self.chars == self.text.len()
+    }
+
+    /// The `i`th character as a string slice, if in range.
+    pub fn char_at(&self, i: usize) -> Option<&str> {
+        if self.is_ascii() {
+            return self.text.get(i..i + 1);
+        }
+        let (start, c) = self.text.char_indices().nth(i)?;
+        Some(&self.text[start..start + c.len_utf8()])
+    }
+}
+
+/// A function value: a prototype and the cells of the variables it captured.
+#[derive(Debug)]
+pub struct Closure {
+    pub proto: Rc<Proto>,
+    pub upvals: Box<[Rc<GilCell<Value>>]>,
+}
+
+/// `range(start, stop, step)` as a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeObj {
+    pub start: i64,
+    pub stop: i64,
+    pub step: i64,
+}
+
+impl RangeObj {
+    pub fn len(&self) -> i64 {
+        let (start, stop, step) = (self.start as i128, self.stop as i128, self.step as i128);
+        let n = if step > 0 { (stop - start + step - 1) / step } else { (start - stop - step - 1) / -step };
+        n.clamp(0, i64::MAX as i128) as i64
+    }
+
+    pub fn get(&self, i: i64) -> i64 {
+        self.start + i * self.step
+    }
+}
+
+/// A dict key: the hashable values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Str(Rc<str>),
+}
+
+impl Key {
+    /// The key for a value, or the value's type name when it cannot be a key.
+    pub fn from_value(v: &Value) -> Result<Key, &'static str> {
+        Ok(match v {
+            Value::Nil => Key::Nil,
+            Value::Bool(b) => Key::Bool(*b),
+            Value::Int(i) => Key::Int(*i),
+            Value::Str(s) => Key::Str(Rc::from(&*s.text)),
+            other => return Err(other.type_name()),
+        })
+    }
+
+    pub fn to_value(&self) -> Value {
+        match self {
+            Key::Nil => Value::Nil,
+            Key::Bool(b) => Value::Bool(*b),
+            Key::Int(i) => Value::Int(*i),
+            Key::Str(s) => Value::str(s),
+        }
+    }
+}
+
+/// The element type of a typed array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElemKind {
+    Float,
+    Int,
+}
+
+/// A fixed-length typed array. Elements are stored as 64-bit atomics (`f64` as its bits) so that
+/// the interpreter and native code on other threads may read and write them concurrently without
+/// undefined behaviour; relaxed atomic accesses compile to plain loads and stores.
+/// Architecture invariant: the buffer is allocated once and never moves or shrinks.
+#[derive(Debug)]
+pub struct ArrayObj {
+    pub kind: ElemKind,
+    pub data: Box<[AtomicU64]>,
+}
+
+/// The longest array `array(n, fill)` may create (see lang-spec/limits.md).
+pub const MAX_ARRAY_LEN: i64 = 1 << 31;
+
+impl ArrayObj {
+    /// Allocates `n` elements holding `bits`, or `None` when the memory cannot be had.
+    pub fn new(kind: ElemKind, n: usize, bits: u64) -> Option<ArrayObj> {
+        let mut v: Vec<AtomicU64> = Vec::new();
+        v.try_reserve_exact(n).ok()?;
+        v.resize_with(n, || AtomicU64::new(bits));
+        Some(ArrayObj { kind, data: v.into_boxed_slice() })
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Value {
+        let bits = self.data[i].load(Ordering::Relaxed);
+        match self.kind {
+            ElemKind::Float => Value::Float(f64::from_bits(bits)),
+            ElemKind::Int => Value::Int(bits as i64),
+        }
+    }
+
+    /// Stores a value, converting an int into a float array; the error names the bad type.
+    pub fn set(&self, i: usize, v: &Value) -> Result<(), String> {
+        let bits = match (self.kind, v) {
+            (ElemKind::Float, Value::Float(f)) => f.to_bits(),
+            (ElemKind::Float, Value::Int(n)) => (*n as f64).to_bits(),
+            (ElemKind::Int, Value::Int(n)) => *n as u64,
+            (kind, other) => {
+                let k = if kind == ElemKind::Float { "float" } else { "int" };
+                return Err(format!("cannot store {} in {} array", other.type_name(), k));
+            }
+        };
+        self.data[i].store(bits, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The buffer as int atomics (for int arrays); same memory, same layout.
+    pub fn as_int_atomics(&self) -> &[AtomicI64] {
+        // SAFETY: `AtomicU64` and `AtomicI64` have the same size, alignment and bit validity.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr() as *const AtomicI64, self.data.len()) }
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Rc::new(StrObj { text: s.into(), chars: s.chars().count() }))
+    }
+
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Rc::new(GilCell::new(items)))
+    }
+
+    /// The name `type()` gives.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil | Value::Undef => "nil",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
+            Value::Array(_) => "array",
+            Value::Func(_) | Value::Builtin(_) => "function",
+            Value::Thread(_) => "thread",
+            Value::Range(_) => "range",
+            Value::Cell(_) => "cell",
+        }
+    }
+
+    /// Truthiness: false, nil, zero, and empty strings and containers are false.
+    pub fn truthy(&self, gil: Gil) -> bool {
+        match self {
+            Value::Nil | Value::Undef => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.text.is_empty(),
+            Value::List(l) => !l.borrow(gil).is_empty(),
+            Value::Dict(d) => !d.borrow(gil).is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Range(r) => r.len() > 0,
+            Value::Func(_) | Value::Builtin(_) | Value::Thread(_) | Value::Cell(_) => true,
+        }
+    }
+
+    /// The text `print` and `str` give.
+    pub fn to_text(&self, gil: Gil) -> String {
+        if let Value::Str(s) = self {
+            return s.text.to_string();
+        }
+        let mut out = String::new();
+        write_value(self, gil, &mut out, &mut Vec::new());
+        out
+    }
+}
+
+/// Writes a value as it appears inside a container (strings quoted), guarding against cycles.
+fn write_value(v: &Value, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>) {
+    match v {
+        Value::Nil | Value::Undef => out.push_str("nil"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Float(f) => write_float(*f, out),
+        Value::Str(s) => write_quoted(&s.text, out),
+        Value::List(l) => {
+            let items = l.borrow(gil);
+            write_seq(Rc::as_ptr(l) as *const (), "[", "]", "[...]", &items, gil, out, seen)
+        }
+        Value::Dict(d) => write_dict(d, gil, out, seen),
+        Value::Array(a) => {
+            out.push_str("array(");
+            let items: Vec<Value> = (0..a.len()).map(|i| a.get(i)).collect();
+            write_seq(std::ptr::null(), "[", "]", "", &items, gil, out, seen);
+            out.push(')');
+        }
+        Value::Func(c) => {
+            let _ = write!(out, "<fn {}>", c.proto.name);
+        }
+        Value::Builtin(b) => {
+            let _ = write!(out, "<fn {}>", b.name());
+        }
+        Value::Thread(_) => out.push_str("<thread>"),
+        Value::Range(r) if r.step == 1 => {
+            let _ = write!(out, "range({}, {})", r.start, r.stop);
+        }
+        Value::Range(r) => {
+            let _ = write!(out, "range({}, {}, {})", r.start, r.stop, r.step);
+        }
+        Value::Cell(c) => write_value(&c.borrow(gil), gil, out, seen),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_seq(
+    id: *const (),
+    open: &str,
+    close: &str,
+    cyclic: &str,
+    items: &[Value],
+    gil: Gil,
+    out: &mut String,
+    seen: &mut Vec<*const ()>,
+) {
+    if !id.is_null() && seen.contains(&id) {
+        out.push_str(cyclic);
+        return;
+    }
+    seen.push(id);
+    out.push_str(open);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_value(item, gil, out, seen);
+    }
+    out.push_str(close);
+    seen.pop();
+}
+
+fn write_dict(d: &Rc<Dict>, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>) {
+    let id = Rc::as_ptr(d) as *const ();
+    if seen.contains(&id) {
+        out.push_str("{...}");
+        return;
+    }
+    seen.push(id);
+    out.push('{');
+    for (i, (k, v)) in d.borrow(gil).iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_value(&k.to_value(), gil, out, seen);
+        out.push_str(": ");
+        write_value(v, gil, out, seen);
+    }
+    out.push('}');
+    seen.pop();
+}
+
+fn write_quoted(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Writes a float exactly as Python's `repr` does: the shortest digits that read back to the
+/// same double, fixed notation for decimal exponents -4..16, exponent notation otherwise.
+pub fn write_float(x: f64, out: &mut String) {
+    if x.is_nan() {
+        out.push_str("nan");
+    } else if x.is_infinite() {
+        out.push_str(if x > 0.0 { "inf" } else { "-inf" });
+    } else if x == 0.0 {
+        out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
+    } else {
+        let sci = format!("{:e}", x.abs());
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+        if x < 0.0 {
+            out.push('-');
+        }
+        if (-4..16).contains(&exp) {
+            write_fixed(&digits, exp, out);
+        } else {
+            write_exponent(&digits, exp, out);
+        }
+    }
+}
+
+fn write_fixed(digits: &str, exp: i32, out: &mut String) {
+    let point = exp + 1;
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+        out.push_str(".0");
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+}
+
+fn write_exponent(digits: &str, exp: i32, out: &mut String) {
+    out.push_str(&digits[..1]);
+    if digits.len() > 1 {
+        out.push('.');
+        out.push_str(&digits[1..]);
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    let _ = write!(out, "e{}{:02}", sign, exp.abs());
+}
+
+/// The deepest nesting `==` compares before giving up (containers that nest deeper are unequal).
+const MAX_EQ_DEPTH: usize = 1000;
+
+/// `==`: numbers compare numerically, containers elementwise, functions and threads by identity,
+/// values of unrelated types are unequal.
+pub fn values_equal(a: &Value, b: &Value, gil: Gil) -> bool {
+    equal_at(a, b, gil, 0)
+}
+
+fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> bool {
+    use Value::*;
+    if depth > MAX_EQ_DEPTH {
+        return false;
+    }
+    match (a, b) {
+        (Nil, Nil) => true,
+        (Bool(x), Bool(y)) => x == y,
+        (Int(x), Int(y)) => x == y,
+        (Float(x), Float(y)) => x == y,
+        (Int(i), Float(f)) | (Float(f), Int(i)) => crate::vm::ops::int_float_cmp(*i, *f) == Some(std::cmp::Ordering::Equal),
+        (Str(x), Str(y)) => x.text == y.text,
+        (List(x), List(y)) => Rc::ptr_eq(x, y) || lists_equal(&x.borrow(gil), &y.borrow(gil), gil, depth),
+        (Dict(x), Dict(y)) => Rc::ptr_eq(x, y) || dicts_equal(x, y, gil, depth),
+        (Array(x), Array(y)) => {
+            x.len() == y.len() && (0..x.len()).all(|i| equal_at(&x.get(i), &y.get(i), gil, depth + 1))
+        }
+        (Func(x), Func(y)) => Rc::ptr_eq(x, y),
+        (Builtin(x), Builtin(y)) => x == y,
+        (Thread(x), Thread(y)) => Rc::ptr_eq(x, y),
+        (Range(x), Range(y)) => {
+            let (lx, ly) = (x.len(), y.len());
+            lx == ly && (lx == 0 || (x.start == y.start && (lx == 1 || x.step == y.step)))
+        }
+        _ => false,
+    }
+}
+
+fn lists_equal(x: &[Value], y: &[Value], gil: Gil, depth: usize) -> bool {
+    x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal_at(a, b, gil, depth + 1))
+}
+
+fn dicts_equal(x: &Dict, y: &Dict, gil: Gil, depth: usize) -> bool {
+    let (x, y) = (x.borrow(gil), y.borrow(gil));
+    x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal_at(v, w, gil, depth + 1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repr(x: f64) -> String {
+        let mut s = String::new();
+        write_float(x, &mut s);
+        s
+    }
+
+    #[test]
+    fn floats_print_like_python_repr() {
+        assert_eq!(repr(3.0), "3.0");
+        assert_eq!(repr(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(repr(1e20), "1e+20");
+        assert_eq!(repr(1e16), "1e+16");
+        assert_eq!(repr(1e15), "1000000000000000.0");
+        assert_eq!(repr(1.5e-7), "1.5e-07");
+        assert_eq!(repr(0.0001), "0.0001");
+        assert_eq!(repr(0.00001), "1e-05");
+        assert_eq!(repr(-0.0), "-0.0");
+        assert_eq!(repr(f64::NEG_INFINITY), "-inf");
+        assert_eq!(repr(123.456), "123.456");
+        assert_eq!(repr(1e100), "1e+100");
+        assert_eq!(repr(-2.5e-300), "-2.5e-300");
+    }
+
+    #[test]
+    fn range_lengths() {
+        assert_eq!(RangeObj { start: 0, stop: 10, step: 3 }.len(), 4);
+        assert_eq!(RangeObj { start: 10, stop: 0, step: -3 }.len(), 4);
+        assert_eq!(RangeObj { start: 5, stop: 0, step: 1 }.len(), 0);
+        assert_eq!(RangeObj { start: i64::MIN, stop: i64::MAX, step: 1 }.len(), i64::MAX);
+    }
+}

@@ -1,0 +1,369 @@
+//! The builtin functions. The list is defined once, in `builtins!`; the compiler pre-declares
+//! them as globals and calls unshadowed ones directly.
+
+use super::thread;
+use super::{Fail, Shared};
+use crate::gil::{Gil, GilCell};
+use crate::value::{ArrayObj, ElemKind, Key, MAX_ARRAY_LEN, RangeObj, Value};
+use indexmap::IndexMap;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+macro_rules! builtins {
+    ($($variant:ident = $name:literal,)*) => {
+        /// A builtin function.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Builtin { $($variant),* }
+
+        impl Builtin {
+            /// Every builtin, in global-slot order.
+            pub const ALL: &'static [Builtin] = &[$(Builtin::$variant),*];
+
+            /// The name a program calls it by.
+            pub fn name(self) -> &'static str {
+                match self { $(Builtin::$variant => $name),* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Builtin> {
+                match name { $($name => Some(Builtin::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+builtins! {
+    Print = "print",
+    Len = "len",
+    Str = "str",
+    Int = "int",
+    Float = "float",
+    Type = "type",
+    Range = "range",
+    Push = "push",
+    Pop = "pop",
+    Keys = "keys",
+    Has = "has",
+    Remove = "remove",
+    Array = "array",
+    Sqrt = "sqrt",
+    Sin = "sin",
+    Cos = "cos",
+    Tan = "tan",
+    Exp = "exp",
+    Log = "log",
+    Floor = "floor",
+    Ceil = "ceil",
+    Abs = "abs",
+    Min = "min",
+    Max = "max",
+    Clock = "clock",
+    Spawn = "spawn",
+    Join = "join",
+    Args = "args",
+    CpuCount = "cpu_count",
+    Assert = "assert",
+}
+
+type BResult = Result<Value, Fail>;
+
+/// Calls builtin `b` with `args`.
+pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResult {
+    use Builtin as B;
+    match b {
+        B::Print => print(args, gil),
+        B::Len => len(one(b, args)?, gil),
+        B::Str => Ok(Value::str(&one(b, args)?.to_text(gil))),
+        B::Int => to_int(one(b, args)?),
+        B::Float => to_float(one(b, args)?),
+        B::Type => Ok(Value::str(one(b, args)?.type_name())),
+        B::Range => range(args),
+        B::Push => push(args, gil),
+        B::Pop => pop(one(b, args)?, gil),
+        B::Keys => keys(one(b, args)?, gil),
+        B::Has => has(args, gil),
+        B::Remove => remove(args, gil),
+        B::Array => array(args),
+        B::Sqrt => math(b, args, f64::sqrt),
+        B::Sin => math(b, args, f64::sin),
+        B::Cos => math(b, args, f64::cos),
+        B::Tan => math(b, args, f64::tan),
+        B::Exp => math(b, args, f64::exp),
+        B::Log => math(b, args, f64::ln),
+        B::Floor => round(b, args, f64::floor),
+        B::Ceil => round(b, args, f64::ceil),
+        B::Abs => abs(one(b, args)?),
+        B::Min => extreme(b, args, std::cmp::Ordering::Less, gil),
+        B::Max => extreme(b, args, std::cmp::Ordering::Greater, gil),
+        B::Clock => Ok(Value::Float(clock())),
+        B::Spawn => thread::spawn(args, shared, gil),
+        B::Join => thread::join(one(b, args)?, gil),
+        B::Args => Ok(Value::list(shared.args.iter().map(|a| Value::str(a)).collect())),
+        B::CpuCount => Ok(Value::Int(std::thread::available_parallelism().map_or(1, |n| n.get() as i64))),
+        B::Assert => assert(args, gil),
+    }
+}
+
+fn arity(n: usize, args: &[Value]) -> Result<(), Fail> {
+    if args.len() != n {
+        let s = if n == 1 { "" } else { "s" };
+        return Err(format!("expected {n} argument{s}, got {}", args.len()).into());
+    }
+    Ok(())
+}
+
+fn one(_b: Builtin, args: &[Value]) -> Result<&Value, Fail> {
+    arity(1, args)?;
+    Ok(&args[0])
+}
+
+fn print(args: &[Value], gil: Gil) -> BResult {
+    let mut line = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.push_str(&a.to_text(gil));
+    }
+    line.push('\n');
+    write_stdout(line.as_bytes());
+    Ok(Value::Nil)
+}
+
+/// Writes program output; a closed pipe is not an error of the program.
+pub fn write_stdout(bytes: &[u8]) {
+    let mut out = super::stdout();
+    let _ = out.write_all(bytes);
+    if super::stdout_is_terminal() {
+        let _ = out.flush();
+    }
+}
+
+fn len(v: &Value, gil: Gil) -> BResult {
+    let n = match v {
+        Value::Str(s) => s.chars,
+        Value::List(l) => l.borrow(gil).len(),
+        Value::Dict(d) => d.borrow(gil).len(),
+        Value::Array(a) => a.len(),
+        Value::Range(r) => return Ok(Value::Int(r.len())),
+        other => return Err(format!("len() not supported for {}", other.type_name()).into()),
+    };
+    Ok(Value::Int(n as i64))
+}
+
+/// Converts a float to an int by truncation, as `int()` does.
+pub fn float_to_int(f: f64) -> Result<i64, Fail> {
+    if f.is_nan() {
+        return Err("cannot convert nan to int".to_string().into());
+    }
+    if f.is_infinite() {
+        return Err("cannot convert inf to int".to_string().into());
+    }
+    let t = f.trunc();
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
+        return Err("integer overflow".to_string().into());
+    }
+    Ok(t as i64)
+}
+
+fn to_int(v: &Value) -> BResult {
+    Ok(Value::Int(match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => float_to_int(*f)?,
+        Value::Bool(b) => *b as i64,
+        Value::Str(s) => s
+            .text
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("invalid literal for int(): \"{}\"", s.text))?,
+        other => return Err(format!("cannot convert {} to int", other.type_name()).into()),
+    }))
+}
+
+fn to_float(v: &Value) -> BResult {
+    Ok(Value::Float(match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::Bool(b) => *b as i64 as f64,
+        Value::Str(s) => parse_float(&s.text).ok_or_else(|| format!("invalid literal for float(): \"{}\"", s.text))?,
+        other => return Err(format!("cannot convert {} to float", other.type_name()).into()),
+    }))
+}
+
+fn parse_float(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let body = lower.trim_start_matches(['+', '-']);
+    if matches!(body, "inf" | "infinity" | "nan") {
+        return t.parse::<f64>().ok().or_else(|| lower.replace("infinity", "inf").parse().ok());
+    }
+    let ok = !body.is_empty() && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-'));
+    if ok { t.parse::<f64>().ok() } else { None }
+}
+
+fn int_arg(v: &Value, what: &str) -> Result<i64, Fail> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(format!("{what} must be an int, not {}", other.type_name()).into()),
+    }
+}
+
+/// `range(stop)`, `range(start, stop)`, `range(start, stop, step)`.
+pub fn range(args: &[Value]) -> BResult {
+    let ints: Vec<i64> = args.iter().map(|a| int_arg(a, "range() argument")).collect::<Result<_, _>>()?;
+    let (start, stop, step) = match ints[..] {
+        [stop] => (0, stop, 1),
+        [start, stop] => (start, stop, 1),
+        [start, stop, step] => (start, stop, step),
+        _ => return Err(format!("range expects 1 to 3 arguments, got {}", args.len()).into()),
+    };
+    if step == 0 {
+        return Err("range() step must not be zero".to_string().into());
+    }
+    Ok(Value::Range(Rc::new(RangeObj { start, stop, step })))
+}
+
+fn list_arg<'a>(v: &'a Value, f: &str) -> Result<&'a Rc<GilCell<Vec<Value>>>, Fail> {
+    match v {
+        Value::List(l) => Ok(l),
+        other => Err(format!("{f} expects a list, not {}", other.type_name()).into()),
+    }
+}
+
+fn dict_arg<'a>(v: &'a Value, f: &str) -> Result<&'a Rc<GilCell<IndexMap<Key, Value>>>, Fail> {
+    match v {
+        Value::Dict(d) => Ok(d),
+        other => Err(format!("{f} expects a dict, not {}", other.type_name()).into()),
+    }
+}
+
+/// The dict key for a value, or the `unhashable type` error.
+pub fn key_of(v: &Value) -> Result<Key, Fail> {
+    Key::from_value(v).map_err(|t| format!("unhashable type: {t}").into())
+}
+
+/// `key "k" not found`
+pub fn missing_key(k: &Value, gil: Gil) -> Fail {
+    let mut text = String::new();
+    if let Value::Str(_) = k {
+        text = Value::list(vec![k.clone()]).to_text(gil);
+        text = text[1..text.len() - 1].to_string();
+    } else {
+        text.push_str(&k.to_text(gil));
+    }
+    format!("key {text} not found").into()
+}
+
+fn push(args: &[Value], gil: Gil) -> BResult {
+    arity(2, args)?;
+    list_arg(&args[0], "push")?.borrow_mut(gil).push(args[1].clone());
+    Ok(Value::Nil)
+}
+
+fn pop(v: &Value, gil: Gil) -> BResult {
+    let popped = list_arg(v, "pop")?.borrow_mut(gil).pop();
+    popped.ok_or_else(|| "pop from empty list".to_string().into())
+}
+
+fn keys(v: &Value, gil: Gil) -> BResult {
+    let d = dict_arg(v, "keys")?.borrow(gil);
+    Ok(Value::list(d.keys().map(Key::to_value).collect()))
+}
+
+fn has(args: &[Value], gil: Gil) -> BResult {
+    arity(2, args)?;
+    let d = dict_arg(&args[0], "has")?;
+    let k = key_of(&args[1])?;
+    Ok(Value::Bool(d.borrow(gil).contains_key(&k)))
+}
+
+fn remove(args: &[Value], gil: Gil) -> BResult {
+    arity(2, args)?;
+    let d = dict_arg(&args[0], "remove")?;
+    let k = key_of(&args[1])?;
+    let removed = d.borrow_mut(gil).shift_remove(&k);
+    removed.ok_or_else(|| missing_key(&args[1], gil))
+}
+
+fn array(args: &[Value]) -> BResult {
+    arity(2, args)?;
+    let n = int_arg(&args[0], "array length")?;
+    if n < 0 {
+        return Err("array length must be non-negative".to_string().into());
+    }
+    let (kind, bits) = match &args[1] {
+        Value::Float(f) => (ElemKind::Float, f.to_bits()),
+        Value::Int(i) => (ElemKind::Int, *i as u64),
+        other => return Err(format!("array fill must be an int or a float, not {}", other.type_name()).into()),
+    };
+    let cannot = || Fail::from(format!("cannot allocate array of {n} elements"));
+    if n > MAX_ARRAY_LEN {
+        return Err(cannot());
+    }
+    let arr = ArrayObj::new(kind, n as usize, bits).ok_or_else(cannot)?;
+    Ok(Value::Array(Rc::new(arr)))
+}
+
+fn number(b: Builtin, v: &Value) -> Result<f64, Fail> {
+    match v {
+        Value::Int(i) => Ok(*i as f64),
+        Value::Float(f) => Ok(*f),
+        other => Err(format!("{} expects a number, not {}", b.name(), other.type_name()).into()),
+    }
+}
+
+fn math(b: Builtin, args: &[Value], f: fn(f64) -> f64) -> BResult {
+    let x = number(b, one(b, args)?)?;
+    Ok(Value::Float(f(x)))
+}
+
+fn round(b: Builtin, args: &[Value], f: fn(f64) -> f64) -> BResult {
+    match one(b, args)? {
+        Value::Int(i) => Ok(Value::Int(*i)),
+        other => Ok(Value::Int(float_to_int(f(number(b, other)?))?)),
+    }
+}
+
+fn abs(v: &Value) -> BResult {
+    match v {
+        Value::Int(i) => i.checked_abs().map(Value::Int).ok_or_else(|| "integer overflow".to_string().into()),
+        Value::Float(f) => Ok(Value::Float(f.abs())),
+        other => Err(format!("abs expects a number, not {}", other.type_name()).into()),
+    }
+}
+
+/// `min`/`max`: the first argument that is smallest (largest); one list or array argument
+/// means its elements.
+fn extreme(b: Builtin, args: &[Value], want: std::cmp::Ordering, gil: Gil) -> BResult {
+    let elements: Vec<Value> = match args {
+        [Value::List(l)] => l.borrow(gil).clone(),
+        [Value::Array(a)] => (0..a.len()).map(|i| a.get(i)).collect(),
+        [Value::Range(r)] if r.len() == 0 => Vec::new(),
+        [Value::Range(r)] => vec![Value::Int(r.get(0)), Value::Int(r.get(r.len() - 1))],
+        _ => args.to_vec(),
+    };
+    let mut best = elements.first().ok_or_else(|| format!("{} expects at least one value", b.name()))?.clone();
+    let op = if want == std::cmp::Ordering::Less { crate::ast::BinOp::Lt } else { crate::ast::BinOp::Gt };
+    for v in &elements[1..] {
+        if super::ops::compare(op, v, &best)? == Some(want) {
+            best = v.clone();
+        }
+    }
+    Ok(best)
+}
+
+fn clock() -> f64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+fn assert(args: &[Value], gil: Gil) -> BResult {
+    let (cond, msg) = match args {
+        [c] => (c, "assertion failed".to_string()),
+        [c, m] => (c, m.to_text(gil)),
+        _ => return Err(format!("expected 2 arguments, got {}", args.len()).into()),
+    };
+    if cond.truthy(gil) { Ok(Value::Nil) } else { Err(msg.into()) }
+}

@@ -1,0 +1,660 @@
+//! The virtual machine: one `Vm` per thread runs register bytecode while holding the GIL.
+//!
+//! The dispatch loop (`Vm::run`) is the one large function; each arm does its fast path (int and
+//! float arithmetic, list and array indexing) inline and calls into `ops`, `index` and `builtins`
+//! for the rest. Safe points (backward jumps and calls) check the GIL's drop request.
+
+pub mod builtins;
+mod index;
+pub mod ops;
+pub mod thread;
+
+use crate::ast::BinOp;
+use crate::bytecode::{Capture, Instr, Proto};
+use crate::compiler::Program;
+use crate::gil::{self, Gil, GilCell};
+use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
+use crate::value::{Closure, Dict, Value, values_equal};
+use builtins::Builtin;
+use indexmap::IndexMap;
+use std::io::{BufWriter, IsTerminal, Stdout, Write};
+use std::rc::Rc;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+/// The deepest nesting of calls of mini functions on one thread (see lang-spec/limits.md).
+pub const MAX_DEPTH: usize = 10_000;
+
+/// Why a builtin or an operation failed: a message, or a thread's error raised by `join`.
+#[derive(Debug)]
+pub enum Fail {
+    Msg(String),
+    Thread(Box<Diagnostic>),
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Fail {
+        Fail::Msg(s)
+    }
+}
+
+impl From<&str> for Fail {
+    fn from(s: &str) -> Fail {
+        Fail::Msg(s.to_string())
+    }
+}
+
+/// What all threads of one program share (under the GIL): globals, arguments, source.
+#[derive(Debug)]
+pub struct Shared {
+    pub globals: Box<[GilCell<Value>]>,
+    pub global_names: Vec<Rc<str>>,
+    pub main: Rc<Proto>,
+    pub args: Vec<String>,
+    pub source: Arc<SourceFile>,
+}
+
+impl Shared {
+    /// The shared state of a program about to run: builtins defined, other globals undefined.
+    pub fn new(program: Program, source: Arc<SourceFile>, args: Vec<String>) -> Shared {
+        let globals = program
+            .globals
+            .iter()
+            .map(|name| GilCell::new(Builtin::from_name(name).map_or(Value::Undef, Value::Builtin)))
+            .collect();
+        Shared { globals, global_names: program.globals, main: program.main, args, source }
+    }
+}
+
+/// Per-thread counters for `--stats`.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadReport {
+    pub name: String,
+    pub executed: u64,
+    pub gil: gil::GilStats,
+}
+
+static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
+
+/// The reports of every thread that has finished.
+pub fn thread_reports() -> Vec<ThreadReport> {
+    REPORTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+static STDOUT: LazyLock<Mutex<BufWriter<Stdout>>> = LazyLock::new(|| Mutex::new(BufWriter::new(std::io::stdout())));
+static STDOUT_IS_TTY: LazyLock<bool> = LazyLock::new(|| std::io::stdout().is_terminal());
+
+/// Whether output goes to a terminal (then each `print` is flushed at once).
+pub fn stdout_is_terminal() -> bool {
+    *STDOUT_IS_TTY
+}
+
+/// The program's buffered standard output.
+pub fn stdout() -> MutexGuard<'static, BufWriter<Stdout>> {
+    STDOUT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Flushes program output (at exit, before errors, and after each line on a terminal).
+pub fn flush_stdout() {
+    let _ = stdout().flush();
+}
+
+struct Frame {
+    closure: Rc<Closure>,
+    ip: usize,
+    base: usize,
+}
+
+/// One thread's interpreter: its value stack and call frames.
+pub struct Vm<'g> {
+    gil: Gil<'g>,
+    shared: Rc<Shared>,
+    stack: Vec<Value>,
+    frames: Vec<Frame>,
+    executed: u64,
+    name: String,
+}
+
+impl<'g> Vm<'g> {
+    pub fn new(gil: Gil<'g>, shared: Rc<Shared>) -> Vm<'g> {
+        let name = std::thread::current().name().unwrap_or("mini").to_string();
+        Vm { gil, shared, stack: Vec::with_capacity(256), frames: Vec::with_capacity(64), executed: 0, name }
+    }
+
+    /// Runs the program's main function.
+    pub fn run_main(&mut self) -> Result<Value, Diagnostic> {
+        let main = Rc::new(Closure { proto: self.shared.main.clone(), upvals: Box::new([]) });
+        self.call_value(Value::Func(main), Vec::new())
+    }
+
+    /// Calls a function value with arguments, on an empty stack (a thread's entry point).
+    pub fn call_value(&mut self, f: Value, args: Vec<Value>) -> Result<Value, Diagnostic> {
+        match &f {
+            Value::Builtin(b) => {
+                let r = builtins::call(*b, &args, &self.shared, self.gil);
+                r.map_err(|fail| self.diagnostic(fail))
+            }
+            Value::Func(c) => {
+                let c = c.clone();
+                if c.proto.nparams != args.len() {
+                    let msg = arg_count_error(c.proto.nparams, args.len());
+                    return Err(Diagnostic::new(msg, c.proto.span));
+                }
+                self.stack.clear();
+                self.stack.push(f.clone());
+                self.stack.extend(args);
+                self.push_frame(c, 1);
+                self.run(0)
+            }
+            other => Err(Diagnostic::new(format!("not callable: {}", other.type_name()), Span::default())),
+        }
+    }
+
+    fn push_frame(&mut self, closure: Rc<Closure>, base: usize) {
+        let need = base + closure.proto.nregs;
+        if self.stack.len() < need {
+            self.stack.resize(need, Value::Nil);
+        }
+        self.frames.push(Frame { closure, ip: 0, base });
+    }
+
+    /// Records this thread's statistics for `--stats`.
+    pub fn finish_thread(&self) {
+        let report = ThreadReport { name: self.name.clone(), executed: self.executed, gil: gil::thread_stats() };
+        REPORTS.lock().unwrap_or_else(|e| e.into_inner()).push(report);
+    }
+
+    /// `undefined variable 'x'` for the name at the start of the instruction before `ip`.
+    fn undefined_here(&self, ip: usize) -> String {
+        let proto = &self.frames.last().expect("a frame is running").closure.proto;
+        let start = proto.spans[ip - 1].start as usize;
+        let text = &self.shared.source.text[start.min(self.shared.source.text.len())..];
+        let name: String = text.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        format!("undefined variable '{name}'")
+    }
+
+    /// Turns a failure into a report located at the current instruction, with the call stack.
+    fn diagnostic(&self, fail: Fail) -> Diagnostic {
+        let trace: Vec<TraceFrame> = self
+            .frames
+            .iter()
+            .map(|f| TraceFrame {
+                function: f.closure.proto.name.to_string(),
+                span: f.closure.proto.spans[f.ip.saturating_sub(1)],
+            })
+            .collect();
+        let span = trace.last().map_or(Span::default(), |f| f.span);
+        match fail {
+            Fail::Msg(message) => Diagnostic { message, span, trace, thread_trace: Vec::new() },
+            Fail::Thread(inner) => {
+                let mut thread_trace = inner.trace;
+                thread_trace.extend(inner.thread_trace);
+                Diagnostic { message: inner.message, span, trace, thread_trace }
+            }
+        }
+    }
+
+    /// The dispatch loop: runs until the frame count drops back to `stop`.
+    #[allow(clippy::too_many_lines)]
+    fn run(&mut self, stop: usize) -> Result<Value, Diagnostic> {
+        let gil = self.gil;
+        let mut executed: u64 = 0;
+        let mut ip: usize;
+        let mut base: usize;
+        let mut code: *const Instr;
+        let mut consts: *const Value;
+        let mut proto: *const Proto;
+        let mut closure: *const Closure;
+        let mut regs: *mut Value;
+
+        // SAFETY (for every use of the raw pointers below): `proto`, `code`, `consts` and
+        // `closure` point into the closure of the top frame, which that frame's `Rc` keeps alive
+        // and which is never mutated; they are reloaded whenever the top frame changes.
+        // `regs` points at `stack[base]`; `push_frame` sized the stack to `base + nregs`, the
+        // compiler guarantees every register operand is below `nregs`, and `regs` is reloaded
+        // after every operation that can grow (reallocate) the stack. Only this thread touches
+        // its stack, and it holds the GIL while it runs here.
+        macro_rules! load_frame {
+            () => {{
+                let fr = self.frames.last().expect("a frame is running");
+                closure = Rc::as_ptr(&fr.closure);
+                proto = Rc::as_ptr(&fr.closure.proto);
+                code = unsafe { (*proto).code.as_ptr() };
+                consts = unsafe { (*proto).consts.as_ptr() };
+                base = fr.base;
+                ip = fr.ip;
+                regs = unsafe { self.stack.as_mut_ptr().add(base) };
+            }};
+        }
+        macro_rules! reg {
+            ($i:expr) => {
+                unsafe { &*regs.add($i as usize) }
+            };
+        }
+        macro_rules! set {
+            ($i:expr, $v:expr) => {{
+                let v = $v;
+                unsafe { *regs.add($i as usize) = v }
+            }};
+        }
+        macro_rules! konst {
+            ($k:expr) => {
+                unsafe { &*consts.add($k as usize) }
+            };
+        }
+        macro_rules! save_ip {
+            () => {
+                if let Some(fr) = self.frames.last_mut() {
+                    fr.ip = ip;
+                }
+            };
+        }
+        macro_rules! throw {
+            ($e:expr) => {{
+                save_ip!();
+                break Err(Fail::from($e));
+            }};
+        }
+        macro_rules! safe_point {
+            () => {
+                if gil.drop_requested() {
+                    save_ip!();
+                    gil.yield_now();
+                }
+            };
+        }
+        macro_rules! arith {
+            ($a:expr, $x:expr, $y:expr, $op:expr, $checked:ident, $fop:tt) => {{
+                let r = match ($x, $y) {
+                    (Value::Int(x), Value::Int(y)) => match x.$checked(*y) {
+                        Some(v) => Value::Int(v),
+                        None => throw!(ops::OVERFLOW),
+                    },
+                    (Value::Float(x), Value::Float(y)) => Value::Float(x $fop y),
+                    (x, y) => match ops::arith($op, x, y, gil) {
+                        Ok(v) => v,
+                        Err(e) => throw!(e),
+                    },
+                };
+                set!($a, r);
+            }};
+        }
+        macro_rules! slow_arith {
+            ($a:expr, $x:expr, $y:expr, $op:expr) => {{
+                match ops::arith($op, $x, $y, gil) {
+                    Ok(v) => set!($a, v),
+                    Err(e) => throw!(e),
+                }
+            }};
+        }
+        macro_rules! compare {
+            ($x:expr, $y:expr, $op:expr, $cmp:tt) => {{
+                match ($x, $y) {
+                    (Value::Int(x), Value::Int(y)) => x $cmp y,
+                    (Value::Float(x), Value::Float(y)) => x $cmp y,
+                    (x, y) => match ops::compare_op($op, x, y, gil) {
+                        Ok(b) => b,
+                        Err(e) => throw!(e),
+                    },
+                }
+            }};
+        }
+        macro_rules! equal {
+            ($x:expr, $y:expr) => {{
+                match ($x, $y) {
+                    (Value::Int(x), Value::Int(y)) => x == y,
+                    (x, y) => values_equal(x, y, gil),
+                }
+            }};
+        }
+
+        load_frame!();
+        let result: Result<Value, Fail> = loop {
+            executed += 1;
+            debug_assert!(ip < unsafe { (&(*proto).code).len() });
+            let ins = unsafe { *code.add(ip) };
+            ip += 1;
+            match ins {
+                Instr::LoadNil { a } => set!(a, Value::Nil),
+                Instr::LoadBool { a, b } => set!(a, Value::Bool(b)),
+                Instr::LoadInt { a, v } => set!(a, Value::Int(v as i64)),
+                Instr::LoadK { a, k } => set!(a, konst!(k).clone()),
+                Instr::Move { a, b } => set!(a, reg!(b).clone()),
+                Instr::GetGlobal { a, g } => {
+                    let v = self.shared.globals[g as usize].borrow(gil).clone();
+                    if let Value::Undef = v {
+                        throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
+                    }
+                    set!(a, v);
+                }
+                Instr::SetGlobal { a, g } => {
+                    let slot = &self.shared.globals[g as usize];
+                    if let Value::Undef = *slot.borrow(gil) {
+                        throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
+                    }
+                    let old = std::mem::replace(&mut *slot.borrow_mut(gil), reg!(a).clone());
+                    drop(old);
+                }
+                Instr::DefGlobal { a, g } => {
+                    let old = std::mem::replace(&mut *self.shared.globals[g as usize].borrow_mut(gil), reg!(a).clone());
+                    drop(old);
+                }
+                Instr::GetUpval { a, u } => {
+                    let v = unsafe { (&(*closure).upvals)[u as usize].borrow(gil).clone() };
+                    if let Value::Undef = v {
+                        throw!(self.undefined_here(ip));
+                    }
+                    set!(a, v);
+                }
+                Instr::SetUpval { a, u } => {
+                    let v = reg!(a).clone();
+                    let cell = unsafe { &(&(*closure).upvals)[u as usize] };
+                    if let Value::Undef = *cell.borrow(gil) {
+                        throw!(self.undefined_here(ip));
+                    }
+                    let old = std::mem::replace(&mut *cell.borrow_mut(gil), v);
+                    drop(old);
+                }
+                Instr::NewEmptyCell { a } => set!(a, Value::Cell(Rc::new(GilCell::new(Value::Undef)))),
+                Instr::NewCell { a } => {
+                    let v = unsafe { std::mem::take(&mut *regs.add(a as usize)) };
+                    set!(a, Value::Cell(Rc::new(GilCell::new(v))));
+                }
+                Instr::GetCell { a, b } => {
+                    let v = match reg!(b) {
+                        Value::Cell(c) => c.borrow(gil).clone(),
+                        other => other.clone(),
+                    };
+                    if let Value::Undef = v {
+                        throw!(self.undefined_here(ip));
+                    }
+                    set!(a, v);
+                }
+                Instr::SetCell { a, b } => {
+                    let v = reg!(b).clone();
+                    if let Value::Cell(c) = reg!(a) {
+                        let old = std::mem::replace(&mut *c.borrow_mut(gil), v);
+                        drop(old);
+                    }
+                }
+                Instr::Closure { a, p } => {
+                    let child = unsafe { (&(*proto).protos)[p as usize].clone() };
+                    let upvals = child
+                        .captures
+                        .iter()
+                        .map(|cap| match cap {
+                            Capture::Local(r) => match reg!(*r) {
+                                Value::Cell(c) => c.clone(),
+                                other => Rc::new(GilCell::new(other.clone())),
+                            },
+                            Capture::Upval(u) => unsafe { (&(*closure).upvals)[*u as usize].clone() },
+                        })
+                        .collect();
+                    set!(a, Value::Func(Rc::new(Closure { proto: child, upvals })));
+                }
+                Instr::Add { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Add, checked_add, +),
+                Instr::Sub { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Sub, checked_sub, -),
+                Instr::Mul { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Mul, checked_mul, *),
+                Instr::AddK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Add, checked_add, +),
+                Instr::SubK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Sub, checked_sub, -),
+                Instr::MulK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Mul, checked_mul, *),
+                Instr::Div { a, b, c } => match (reg!(b), reg!(c)) {
+                    (Value::Float(x), Value::Float(y)) if *y != 0.0 => set!(a, Value::Float(x / y)),
+                    (x, y) => slow_arith!(a, x, y, BinOp::Div),
+                },
+                Instr::FloorDiv { a, b, c } => match (reg!(b), reg!(c)) {
+                    (Value::Int(x), Value::Int(y)) => match ops::int_floordiv(*x, *y) {
+                        Ok(v) => set!(a, Value::Int(v)),
+                        Err(e) => throw!(e),
+                    },
+                    (x, y) => slow_arith!(a, x, y, BinOp::FloorDiv),
+                },
+                Instr::Mod { a, b, c } => match (reg!(b), reg!(c)) {
+                    (Value::Int(x), Value::Int(y)) => match ops::int_mod(*x, *y) {
+                        Ok(v) => set!(a, Value::Int(v)),
+                        Err(e) => throw!(e),
+                    },
+                    (x, y) => slow_arith!(a, x, y, BinOp::Mod),
+                },
+                Instr::ModK { a, b, k } => match (reg!(b), konst!(k)) {
+                    (Value::Int(x), Value::Int(y)) => match ops::int_mod(*x, *y) {
+                        Ok(v) => set!(a, Value::Int(v)),
+                        Err(e) => throw!(e),
+                    },
+                    (x, y) => slow_arith!(a, x, y, BinOp::Mod),
+                },
+                Instr::Pow { a, b, c } => slow_arith!(a, reg!(b), reg!(c), BinOp::Pow),
+                Instr::Neg { a, b } => {
+                    let r = match reg!(b) {
+                        Value::Float(x) => Value::Float(-x),
+                        other => match ops::negate(other) {
+                            Ok(v) => v,
+                            Err(e) => throw!(e),
+                        },
+                    };
+                    set!(a, r);
+                }
+                Instr::Not { a, b } => {
+                    let t = reg!(b).truthy(gil);
+                    set!(a, Value::Bool(!t));
+                }
+                Instr::Eq { a, b, c } => set!(a, Value::Bool(equal!(reg!(b), reg!(c)))),
+                Instr::Ne { a, b, c } => set!(a, Value::Bool(!equal!(reg!(b), reg!(c)))),
+                Instr::Lt { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Lt, <))),
+                Instr::Le { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Le, <=))),
+                Instr::Gt { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Gt, >))),
+                Instr::Ge { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Ge, >=))),
+                Instr::Jump { t } => {
+                    if (t as usize) < ip {
+                        safe_point!();
+                    }
+                    ip = t as usize;
+                }
+                Instr::JumpIfFalse { a, t } => {
+                    let truthy = match reg!(a) {
+                        Value::Bool(b) => *b,
+                        other => other.truthy(gil),
+                    };
+                    if !truthy {
+                        ip = t as usize;
+                    }
+                }
+                Instr::JumpIfTrue { a, t } => {
+                    let truthy = match reg!(a) {
+                        Value::Bool(b) => *b,
+                        other => other.truthy(gil),
+                    };
+                    if truthy {
+                        ip = t as usize;
+                    }
+                }
+                Instr::JumpIfNotLt { a, b, t } => {
+                    if !compare!(reg!(a), reg!(b), BinOp::Lt, <) {
+                        ip = t as usize;
+                    }
+                }
+                Instr::JumpIfNotLe { a, b, t } => {
+                    if !compare!(reg!(a), reg!(b), BinOp::Le, <=) {
+                        ip = t as usize;
+                    }
+                }
+                Instr::JumpIfNotGt { a, b, t } => {
+                    if !compare!(reg!(a), reg!(b), BinOp::Gt, >) {
+                        ip = t as usize;
+                    }
+                }
+                Instr::JumpIfNotGe { a, b, t } => {
+                    if !compare!(reg!(a), reg!(b), BinOp::Ge, >=) {
+                        ip = t as usize;
+                    }
+                }
+                Instr::JumpIfNotEq { a, b, t } => {
+                    if !equal!(reg!(a), reg!(b)) {
+                        ip = t as usize;
+                    }
+                }
+                Instr::JumpIfNotNe { a, b, t } => {
+                    if equal!(reg!(a), reg!(b)) {
+                        ip = t as usize;
+                    }
+                }
+                Instr::ForPrep { a, t } => {
+                    let (start, stop, step) = match (reg!(a), reg!(a + 1), reg!(a + 2)) {
+                        (Value::Int(x), Value::Int(y), Value::Int(z)) => (*x, *y, *z),
+                        (x, y, z) => {
+                            let bad = [x, y, z].into_iter().find(|v| !matches!(v, Value::Int(_)));
+                            let name = bad.map_or("nil", |v| v.type_name());
+                            throw!(format!("range() argument must be an int, not {name}"))
+                        }
+                    };
+                    if step == 0 {
+                        throw!("range() step must not be zero");
+                    }
+                    if (step > 0 && start >= stop) || (step < 0 && start <= stop) {
+                        ip = t as usize;
+                    } else {
+                        set!(a + 3, Value::Int(start));
+                    }
+                }
+                Instr::ForLoop { a, t } => {
+                    let (i, stop, step) = match (reg!(a), reg!(a + 1), reg!(a + 2)) {
+                        (Value::Int(x), Value::Int(y), Value::Int(z)) => (*x, *y, *z),
+                        _ => unreachable!("ForPrep checked the loop registers"),
+                    };
+                    if let Some(next) = i.checked_add(step)
+                        && (if step > 0 { next < stop } else { next > stop })
+                    {
+                        set!(a, Value::Int(next));
+                        set!(a + 3, Value::Int(next));
+                        safe_point!();
+                        ip = t as usize;
+                    }
+                }
+                Instr::IterPrep { a } => {
+                    let seq = match index::iterable(reg!(a), gil) {
+                        Ok(v) => v,
+                        Err(e) => throw!(e),
+                    };
+                    set!(a, seq);
+                    set!(a + 1, Value::Int(0));
+                }
+                Instr::IterNext { a, t } => {
+                    let pos = match reg!(a + 1) {
+                        Value::Int(p) => *p as usize,
+                        _ => unreachable!("IterPrep set the position"),
+                    };
+                    match index::next(reg!(a), pos, gil) {
+                        Some((v, next)) => {
+                            set!(a + 1, Value::Int(next as i64));
+                            set!(a + 2, v);
+                        }
+                        None => ip = t as usize,
+                    }
+                }
+                Instr::Call { a, n } => match reg!(a) {
+                    Value::Func(c) => {
+                        let c = c.clone();
+                        if c.proto.nparams != n as usize {
+                            throw!(arg_count_error(c.proto.nparams, n as usize));
+                        }
+                        if self.frames.len() >= MAX_DEPTH {
+                            throw!("stack overflow");
+                        }
+                        save_ip!();
+                        self.push_frame(c, base + a as usize + 1);
+                        load_frame!();
+                        safe_point!();
+                    }
+                    Value::Builtin(b) => {
+                        let b = *b;
+                        save_ip!();
+                        let args = unsafe { std::slice::from_raw_parts(regs.add(a as usize + 1), n as usize) };
+                        match builtins::call(b, args, &self.shared, gil) {
+                            Ok(v) => set!(a, v),
+                            Err(e) => break Err(e),
+                        }
+                    }
+                    other => throw!(format!("not callable: {}", other.type_name())),
+                },
+                Instr::CallBuiltin { a, n, f } => {
+                    save_ip!();
+                    let args = unsafe { std::slice::from_raw_parts(regs.add(a as usize), n as usize) };
+                    match builtins::call(f, args, &self.shared, gil) {
+                        Ok(v) => set!(a, v),
+                        Err(e) => break Err(e),
+                    }
+                }
+                Instr::Return { a } => {
+                    let v = unsafe { std::mem::take(&mut *regs.add(a as usize)) };
+                    let done = self.frames.pop().expect("a frame is running");
+                    if self.frames.len() == stop {
+                        break Ok(v);
+                    }
+                    self.stack[done.base - 1] = v;
+                    load_frame!();
+                }
+                Instr::ReturnNil => {
+                    let done = self.frames.pop().expect("a frame is running");
+                    if self.frames.len() == stop {
+                        break Ok(Value::Nil);
+                    }
+                    self.stack[done.base - 1] = Value::Nil;
+                    load_frame!();
+                }
+                Instr::NewList { a, b, n } => {
+                    let items = unsafe { std::slice::from_raw_parts(regs.add(b as usize), n as usize) }.to_vec();
+                    set!(a, Value::list(items));
+                }
+                Instr::NewDict { a, b, n } => {
+                    let pairs = unsafe { std::slice::from_raw_parts(regs.add(b as usize), 2 * n as usize) };
+                    match new_dict(pairs) {
+                        Ok(d) => set!(a, d),
+                        Err(e) => throw!(e),
+                    }
+                }
+                Instr::GetIndex { a, b, c } => {
+                    let v = match (reg!(b), reg!(c)) {
+                        (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 => arr.get(*i as usize),
+                        (x, y) => match index::get(x, y, gil) {
+                            Ok(v) => v,
+                            Err(e) => throw!(e),
+                        },
+                    };
+                    set!(a, v);
+                }
+                Instr::SetIndex { a, b, c } => {
+                    let r = match (reg!(a), reg!(b), reg!(c)) {
+                        (Value::Array(arr), Value::Int(i), Value::Float(f))
+                            if (*i as u64) < arr.len() as u64 && arr.kind == crate::value::ElemKind::Float =>
+                        {
+                            arr.data[*i as usize].store(f.to_bits(), std::sync::atomic::Ordering::Relaxed);
+                            Ok(())
+                        }
+                        (x, y, z) => index::set(x, y, z.clone(), gil),
+                    };
+                    if let Err(e) = r {
+                        throw!(e);
+                    }
+                }
+            }
+        };
+        self.executed += executed;
+        let result = result.map_err(|fail| self.diagnostic(fail));
+        self.frames.truncate(stop);
+        result
+    }
+}
+
+/// A dict from consecutive key, value registers.
+fn new_dict(pairs: &[Value]) -> Result<Value, Fail> {
+    let mut map = IndexMap::with_capacity(pairs.len() / 2);
+    for kv in pairs.chunks_exact(2) {
+        map.insert(builtins::key_of(&kv[0])?, kv[1].clone());
+    }
+    let d: Dict = GilCell::new(map);
+    Ok(Value::Dict(Rc::new(d)))
+}
+
+fn arg_count_error(expected: usize, got: usize) -> String {
+    let s = if expected == 1 { "" } else { "s" };
+    format!("expected {expected} argument{s}, got {got}")
+}

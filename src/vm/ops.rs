@@ -1,0 +1,240 @@
+//! Operator semantics: arithmetic with Python's floor rules and checked integer overflow,
+//! comparisons, and the error texts operators give. The interpreter's fast paths handle
+//! int-int and float-float inline and call into here for everything else.
+
+use crate::ast::BinOp;
+use crate::gil::Gil;
+use crate::value::{Value, values_equal};
+use std::cmp::Ordering;
+use std::rc::Rc;
+
+pub const OVERFLOW: &str = "integer overflow";
+pub const DIV_ZERO: &str = "division by zero";
+
+/// `unsupported operand types for +: int and string`
+pub fn type_error(op: BinOp, a: &Value, b: &Value) -> String {
+    format!("unsupported operand types for {}: {} and {}", op.symbol(), a.type_name(), b.type_name())
+}
+
+/// Floored integer division, as in Python; `None` on overflow, `Err` on division by zero.
+#[inline]
+pub fn int_floordiv(a: i64, b: i64) -> Result<i64, &'static str> {
+    if b == 0 {
+        return Err(DIV_ZERO);
+    }
+    let q = a.checked_div(b).ok_or(OVERFLOW)?;
+    Ok(if (a % b != 0) && ((a < 0) != (b < 0)) { q - 1 } else { q })
+}
+
+/// Integer modulo with the sign of the divisor, as in Python.
+#[inline]
+pub fn int_mod(a: i64, b: i64) -> Result<i64, &'static str> {
+    if b == 0 {
+        return Err(DIV_ZERO);
+    }
+    let r = a.wrapping_rem(b);
+    Ok(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
+}
+
+/// Python's float `divmod`: the floored quotient and the remainder with the divisor's sign.
+pub fn float_divmod(a: f64, b: f64) -> Result<(f64, f64), &'static str> {
+    if b == 0.0 {
+        return Err(DIV_ZERO);
+    }
+    let mut m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) {
+            m += b;
+            div -= 1.0;
+        }
+    } else {
+        m = 0.0f64.copysign(b);
+    }
+    let floordiv = if div != 0.0 {
+        let f = div.floor();
+        if div - f > 0.5 { f + 1.0 } else { f }
+    } else {
+        0.0f64.copysign(a / b)
+    };
+    Ok((floordiv, m))
+}
+
+/// Integer power: a non-negative exponent gives an int (checked), a negative one a float.
+pub fn int_pow(a: i64, b: i64) -> Result<Value, &'static str> {
+    if b < 0 {
+        if a == 0 {
+            return Err(DIV_ZERO);
+        }
+        return Ok(Value::Float((a as f64).powf(b as f64)));
+    }
+    let mut result: i64 = 1;
+    let mut base = a;
+    let mut exp = b as u64;
+    while exp > 0 {
+        if exp & 1 == 1 {
+            result = result.checked_mul(base).ok_or(OVERFLOW)?;
+        }
+        exp >>= 1;
+        if exp > 0 {
+            base = base.checked_mul(base).ok_or(OVERFLOW)?;
+        }
+    }
+    Ok(Value::Int(result))
+}
+
+pub fn float_pow(a: f64, b: f64) -> Result<f64, &'static str> {
+    if a == 0.0 && b < 0.0 {
+        return Err(DIV_ZERO);
+    }
+    Ok(a.powf(b))
+}
+
+/// Both operands as floats, when both are numbers.
+fn as_floats(a: &Value, b: &Value) -> Option<(f64, f64)> {
+    let f = |v: &Value| match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    };
+    Some((f(a)?, f(b)?))
+}
+
+/// The general (slow) path of every arithmetic operator.
+pub fn arith(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<Value, String> {
+    use Value::*;
+    if let (Int(x), Int(y)) = (a, b) {
+        return int_arith(op, *x, *y).map_err(String::from);
+    }
+    if let Some((x, y)) = as_floats(a, b) {
+        return float_arith(op, x, y).map(Float).map_err(String::from);
+    }
+    match (op, a, b) {
+        (BinOp::Add, Str(x), Str(y)) => {
+            let mut s = String::with_capacity(x.text.len() + y.text.len());
+            s.push_str(&x.text);
+            s.push_str(&y.text);
+            Ok(Value::str(&s))
+        }
+        (BinOp::Add, List(x), List(y)) => {
+            let mut items = x.borrow(gil).clone();
+            items.extend(y.borrow(gil).iter().cloned());
+            Ok(Value::list(items))
+        }
+        _ => Err(type_error(op, a, b)),
+    }
+}
+
+pub fn int_arith(op: BinOp, x: i64, y: i64) -> Result<Value, &'static str> {
+    Ok(Value::Int(match op {
+        BinOp::Add => x.checked_add(y).ok_or(OVERFLOW)?,
+        BinOp::Sub => x.checked_sub(y).ok_or(OVERFLOW)?,
+        BinOp::Mul => x.checked_mul(y).ok_or(OVERFLOW)?,
+        BinOp::Div if y == 0 => return Err(DIV_ZERO),
+        BinOp::Div => return Ok(Value::Float(x as f64 / y as f64)),
+        BinOp::FloorDiv => int_floordiv(x, y)?,
+        BinOp::Mod => int_mod(x, y)?,
+        BinOp::Pow => return int_pow(x, y),
+        _ => unreachable!("not an arithmetic operator"),
+    }))
+}
+
+pub fn float_arith(op: BinOp, x: f64, y: f64) -> Result<f64, &'static str> {
+    Ok(match op {
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div if y == 0.0 => return Err(DIV_ZERO),
+        BinOp::Div => x / y,
+        BinOp::FloorDiv => float_divmod(x, y)?.0,
+        BinOp::Mod => float_divmod(x, y)?.1,
+        BinOp::Pow => float_pow(x, y)?,
+        _ => unreachable!("not an arithmetic operator"),
+    })
+}
+
+/// Unary minus.
+pub fn negate(v: &Value) -> Result<Value, String> {
+    match v {
+        Value::Int(i) => i.checked_neg().map(Value::Int).ok_or_else(|| OVERFLOW.to_string()),
+        Value::Float(f) => Ok(Value::Float(-f)),
+        other => Err(format!("unsupported operand type for -: {}", other.type_name())),
+    }
+}
+
+/// Exact comparison of an int with a float (`None` when the float is NaN).
+pub fn int_float_cmp(i: i64, f: f64) -> Option<Ordering> {
+    if f.is_nan() {
+        return None;
+    }
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f >= TWO_63 {
+        return Some(Ordering::Less);
+    }
+    if f < -TWO_63 {
+        return Some(Ordering::Greater);
+    }
+    let t = f.trunc();
+    match i.cmp(&(t as i64)) {
+        Ordering::Equal => 0.0f64.partial_cmp(&(f - t)),
+        other => Some(other),
+    }
+}
+
+/// The order of two values for `<` and friends; numbers and strings only.
+pub fn compare(op: BinOp, a: &Value, b: &Value) -> Result<Option<Ordering>, String> {
+    use Value::*;
+    Ok(match (a, b) {
+        (Int(x), Int(y)) => Some(x.cmp(y)),
+        (Float(x), Float(y)) => x.partial_cmp(y),
+        (Int(x), Float(y)) => int_float_cmp(*x, *y),
+        (Float(x), Int(y)) => int_float_cmp(*y, *x).map(Ordering::reverse),
+        (Str(x), Str(y)) => Some(x.text.cmp(&y.text)),
+        _ => return Err(type_error(op, a, b)),
+    })
+}
+
+/// Evaluates a comparison operator to a bool.
+pub fn compare_op(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<bool, String> {
+    let ord = match op {
+        BinOp::Eq => return Ok(values_equal(a, b, gil)),
+        BinOp::Ne => return Ok(!values_equal(a, b, gil)),
+        _ => compare(op, a, b)?,
+    };
+    Ok(match (op, ord) {
+        (_, None) => false,
+        (BinOp::Lt, Some(o)) => o == Ordering::Less,
+        (BinOp::Le, Some(o)) => o != Ordering::Greater,
+        (BinOp::Gt, Some(o)) => o == Ordering::Greater,
+        (_, Some(o)) => o != Ordering::Less,
+    })
+}
+
+/// Identity of two heap values (for the fast `==` shortcut on the same object).
+pub fn same_object<T>(a: &Rc<T>, b: &Rc<T>) -> bool {
+    Rc::ptr_eq(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_division_and_modulo_follow_python() {
+        assert_eq!(int_floordiv(-7, 2), Ok(-4));
+        assert_eq!(int_mod(-7, 2), Ok(1));
+        assert_eq!(int_mod(7, -2), Ok(-1));
+        assert_eq!(int_floordiv(i64::MIN, -1), Err(OVERFLOW));
+        assert_eq!(int_mod(i64::MIN, -1), Ok(0));
+        assert_eq!(float_divmod(-7.5, 2.0), Ok((-4.0, 0.5)));
+        assert_eq!(float_divmod(7.5, -2.0), Ok((-4.0, -0.5)));
+    }
+
+    #[test]
+    fn int_float_comparison_is_exact() {
+        assert_eq!(int_float_cmp(1, 1.0), Some(Ordering::Equal));
+        assert_eq!(int_float_cmp(9_007_199_254_740_993, 9_007_199_254_740_992.0), Some(Ordering::Greater));
+        assert_eq!(int_float_cmp(-1, -0.5), Some(Ordering::Less));
+        assert_eq!(int_float_cmp(i64::MAX, 9.3e18), Some(Ordering::Less));
+    }
+}

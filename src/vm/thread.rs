@@ -1,0 +1,126 @@
+//! mini threads: `spawn` starts an OS thread that runs a function under the GIL; `join` waits for
+//! it with the GIL released and returns its result or raises its error.
+
+use super::{Fail, Shared, Vm};
+use crate::gil::{Gil, GilBound, with_gil};
+use crate::source::Diagnostic;
+use crate::value::Value;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+/// The stack size of every thread that runs mini code (virtual; touched only as used).
+pub const THREAD_STACK: usize = 256 << 20;
+
+type Outcome = Result<Value, Diagnostic>;
+
+/// What a thread and its joiners share: the outcome, once the thread is done.
+pub struct ThreadState {
+    outcome: Mutex<Option<GilBound<Outcome>>>,
+    done: Condvar,
+    joined: AtomicBool,
+}
+
+/// The value a program holds for a thread.
+pub struct ThreadObj {
+    state: Arc<ThreadState>,
+}
+
+impl std::fmt::Debug for ThreadObj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<thread>")
+    }
+}
+
+/// Every thread ever started, so that the program can wait for them at exit.
+static THREADS: Mutex<Vec<(JoinHandle<()>, Arc<ThreadState>)>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `spawn(f, args...)`
+pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
+    let Some((f, rest)) = args.split_first() else {
+        return Err("spawn expects a function".to_string().into());
+    };
+    if !matches!(f, Value::Func(_) | Value::Builtin(_)) {
+        return Err(format!("not callable: {}", f.type_name()).into());
+    }
+    let state = Arc::new(ThreadState { outcome: Mutex::new(None), done: Condvar::new(), joined: AtomicBool::new(false) });
+    let payload = GilBound::new((f.clone(), rest.to_vec(), shared.clone()), gil);
+    let theirs = state.clone();
+    let handle = std::thread::Builder::new()
+        .name("mini".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || thread_main(payload, theirs))
+        .map_err(|e| format!("cannot start thread: {e}"))?;
+    lock(&THREADS).push((handle, state.clone()));
+    Ok(Value::Thread(Rc::new(ThreadObj { state })))
+}
+
+fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<ThreadState>) {
+    with_gil(|gil| {
+        let (f, args, shared) = payload.into_inner(gil);
+        let mut vm = Vm::new(gil, shared);
+        let outcome = vm.call_value(f, args);
+        vm.finish_thread();
+        *lock(&state.outcome) = Some(GilBound::new(outcome, gil));
+        state.done.notify_all();
+        drop(vm);
+        drop(state);
+    });
+}
+
+/// `join(t)`: waits without the GIL, then returns the thread's result or raises its error.
+pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
+    let Value::Thread(obj) = t else {
+        return Err(format!("join expects a thread, not {}", t.type_name()).into());
+    };
+    let state = obj.state.clone();
+    let waiting = state.clone();
+    gil.allow_threads(move || {
+        let mut outcome = lock(&waiting.outcome);
+        while outcome.is_none() {
+            outcome = waiting.done.wait(outcome).unwrap_or_else(|e| e.into_inner());
+        }
+    });
+    state.joined.store(true, Ordering::Relaxed);
+    let guard = lock(&state.outcome);
+    match guard.as_ref().map(|o| o.get(gil)) {
+        Some(Ok(v)) => Ok(v.clone()),
+        Some(Err(d)) => Err(Fail::Thread(Box::new(d.clone()))),
+        None => unreachable!("joined thread has an outcome"),
+    }
+}
+
+/// Waits (without the GIL) for every thread still running, then reports the errors of threads
+/// that failed and were never joined. Returns how many such errors there were.
+pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> usize {
+    let mut states = Vec::new();
+    loop {
+        let batch: Vec<_> = std::mem::take(&mut *lock(&THREADS));
+        if batch.is_empty() {
+            break;
+        }
+        let (handles, batch_states): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        states.extend(batch_states);
+        gil.allow_threads(move || {
+            for h in handles {
+                let _ = h.join();
+            }
+        });
+    }
+    let mut failures = 0;
+    for state in states {
+        if state.joined.load(Ordering::Relaxed) {
+            continue;
+        }
+        if let Some(Err(d)) = lock(&state.outcome).as_ref().map(|o| o.get(gil)) {
+            report(d);
+            failures += 1;
+        }
+    }
+    failures
+}
