@@ -67,8 +67,18 @@ pub enum Instr {
     SubK { a: Reg, b: Reg, k: u16 },
     /// R[a] := R[b] * K[k]
     MulK { a: Reg, b: Reg, k: u16 },
+    /// R[a] := R[b] / K[k]
+    DivK { a: Reg, b: Reg, k: u16 },
     /// R[a] := R[b] % K[k]
     ModK { a: Reg, b: Reg, k: u16 },
+    /// R[a] := K[k] + R[b]
+    KAdd { a: Reg, b: Reg, k: u16 },
+    /// R[a] := K[k] - R[b]
+    KSub { a: Reg, b: Reg, k: u16 },
+    /// R[a] := K[k] * R[b]
+    KMul { a: Reg, b: Reg, k: u16 },
+    /// R[a] := K[k] / R[b]
+    KDiv { a: Reg, b: Reg, k: u16 },
     /// R[a] := -R[b]
     Neg { a: Reg, b: Reg },
     /// R[a] := not R[b]
@@ -99,6 +109,14 @@ pub enum Instr {
     JumpIfNotGt { a: Reg, b: Reg, t: u32 },
     /// if not (R[a] >= R[b]) then pc := t
     JumpIfNotGe { a: Reg, b: Reg, t: u32 },
+    /// if not (R[a] < K[k]) then pc := t (K[k] is a number)
+    JumpIfNotLtK { a: Reg, k: u16, t: u32 },
+    /// if not (R[a] <= K[k]) then pc := t
+    JumpIfNotLeK { a: Reg, k: u16, t: u32 },
+    /// if not (R[a] > K[k]) then pc := t
+    JumpIfNotGtK { a: Reg, k: u16, t: u32 },
+    /// if not (R[a] >= K[k]) then pc := t
+    JumpIfNotGeK { a: Reg, k: u16, t: u32 },
     /// if not (R[a] == R[b]) then pc := t
     JumpIfNotEq { a: Reg, b: Reg, t: u32 },
     /// if not (R[a] != R[b]) then pc := t

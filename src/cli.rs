@@ -142,6 +142,7 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
         crate::bytecode::disassemble(&program.main, &mut text);
         eprint!("{text}");
     }
+    vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);
     run_program(program, src, args.args, args.stats)
 }
 

@@ -187,6 +187,24 @@ impl ArrayObj {
 }
 
 impl Value {
+    /// Whether the value owns a heap reference (scalars need no clone or drop work).
+    #[inline(always)]
+    pub fn is_heap(&self) -> bool {
+        !matches!(self, Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Builtin(_) | Value::Undef)
+    }
+
+    /// `clone`, with scalars copied inline.
+    #[inline(always)]
+    pub fn clone_fast(&self) -> Value {
+        if self.is_heap() {
+            self.clone()
+        } else {
+            // SAFETY: scalar variants own nothing and have no drop glue, so a bitwise copy is
+            // an independent, valid value.
+            unsafe { std::ptr::read(self) }
+        }
+    }
+
     pub fn str(s: &str) -> Value {
         Value::Str(Rc::new(StrObj { text: s.into(), chars: s.chars().count() }))
     }

@@ -69,8 +69,19 @@ impl Compiler {
             }
             ExprKind::Binary(op, left, right) => {
                 let mark = self.mark();
-                let b = self.expr_any(left)?;
-                self.binary_into(*op, dst, b, right, span)?;
+                if let Some(k) = self.left_constant(*op, left)? {
+                    let b = self.expr_any(right)?;
+                    let ins = match op {
+                        BinOp::Add => Instr::KAdd { a: dst, b, k },
+                        BinOp::Sub => Instr::KSub { a: dst, b, k },
+                        BinOp::Mul => Instr::KMul { a: dst, b, k },
+                        _ => Instr::KDiv { a: dst, b, k },
+                    };
+                    self.emit(ins, span);
+                } else {
+                    let b = self.expr_any(left)?;
+                    self.binary_into(*op, dst, b, right, span)?;
+                }
                 self.release(mark);
             }
             ExprKind::And(left, right) | ExprKind::Or(left, right) => {
@@ -120,6 +131,7 @@ impl Compiler {
                 BinOp::Add => Instr::AddK { a: dst, b, k },
                 BinOp::Sub => Instr::SubK { a: dst, b, k },
                 BinOp::Mul => Instr::MulK { a: dst, b, k },
+                BinOp::Div => Instr::DivK { a: dst, b, k },
                 _ => Instr::ModK { a: dst, b, k },
             };
             self.emit(ins, span);
@@ -149,15 +161,35 @@ impl Compiler {
 
     /// The constant index of `right` when `op` has a constant form and `right` is a literal number.
     fn number_constant(&mut self, op: BinOp, right: &Expr) -> CResult<Option<u16>> {
-        if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Mod) {
+        if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod) {
             return Ok(None);
         }
-        let (key, value) = match right.kind {
+        self.number_literal(right)
+    }
+
+    /// The constant index of `left` when `op` has a constant-left form and `left` is a number.
+    fn left_constant(&mut self, op: BinOp, left: &Expr) -> CResult<Option<u16>> {
+        if !matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div) {
+            return Ok(None);
+        }
+        self.number_literal(left)
+    }
+
+    /// The constant index of `right` when `op` orders and `right` is a literal number.
+    fn ordering_constant(&mut self, op: BinOp, right: &Expr) -> CResult<Option<u16>> {
+        if !matches!(op, BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge) {
+            return Ok(None);
+        }
+        self.number_literal(right)
+    }
+
+    fn number_literal(&mut self, e: &Expr) -> CResult<Option<u16>> {
+        let (key, value) = match e.kind {
             ExprKind::Int(v) => (ConstKey::Int(v), Value::Int(v)),
             ExprKind::Float(v) => (ConstKey::Float(v.to_bits()), Value::Float(v)),
             _ => return Ok(None),
         };
-        Ok(Some(self.constant(key, value, right.span)?))
+        Ok(Some(self.constant(key, value, e.span)?))
     }
 
     fn call(&mut self, callee: &Expr, args: &[Expr], dst: Reg, span: Span) -> CResult<()> {
@@ -243,6 +275,15 @@ impl Compiler {
         match &cond.kind {
             ExprKind::Binary(op, left, right) if op.is_comparison() => {
                 let a = self.expr_any(left)?;
+                if let Some(k) = self.ordering_constant(*op, right)? {
+                    let ins = match op {
+                        BinOp::Lt => Instr::JumpIfNotLtK { a, k, t: 0 },
+                        BinOp::Le => Instr::JumpIfNotLeK { a, k, t: 0 },
+                        BinOp::Gt => Instr::JumpIfNotGtK { a, k, t: 0 },
+                        _ => Instr::JumpIfNotGeK { a, k, t: 0 },
+                    };
+                    return Ok(vec![self.emit(ins, cond.span)]);
+                }
                 let b = self.expr_any(right)?;
                 let ins = match op {
                     BinOp::Lt => Instr::JumpIfNotLt { a, b, t: 0 },

@@ -121,6 +121,10 @@ impl Compiler {
             | JumpIfNotLe { t, .. }
             | JumpIfNotGt { t, .. }
             | JumpIfNotGe { t, .. }
+            | JumpIfNotLtK { t, .. }
+            | JumpIfNotLeK { t, .. }
+            | JumpIfNotGtK { t, .. }
+            | JumpIfNotGeK { t, .. }
             | JumpIfNotEq { t, .. }
             | JumpIfNotNe { t, .. }
             | ForPrep { t, .. }

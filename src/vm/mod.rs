@@ -17,12 +17,16 @@ use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
 use crate::value::{Closure, Dict, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
+use std::cell::UnsafeCell;
 use std::io::{BufWriter, IsTerminal, Stdout, Write};
 use std::rc::Rc;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 /// The deepest nesting of calls of mini functions on one thread (see lang-spec/limits.md).
 pub const MAX_DEPTH: usize = 10_000;
+
+/// Whether threads count the bytecodes they execute (`--stats`).
+pub static COUNT_BYTECODES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Why a builtin or an operation failed: a message, or a thread's error raised by `join`.
 #[derive(Debug)]
@@ -43,10 +47,45 @@ impl From<&str> for Fail {
     }
 }
 
+/// The global variables: one slot per name, read and written only under the GIL.
+pub struct Globals(Box<[UnsafeCell<Value>]>);
+
+impl Globals {
+    /// The value in slot `g` (possibly `Undef`).
+    #[inline(always)]
+    pub fn get(&self, g: usize, _gil: Gil) -> Value {
+        // SAFETY: `Globals` is reachable only through `Rc<Shared>`, which is `!Send`, and moves
+        // between threads only inside `GilBound`; so only the GIL holder gets here. No reference
+        // into a slot outlives this call, so there is no aliasing `&mut`.
+        unsafe { (*self.0[g].get()).clone_fast() }
+    }
+
+    /// Whether slot `g` holds a value.
+    #[inline(always)]
+    pub fn is_defined(&self, g: usize, _gil: Gil) -> bool {
+        // SAFETY: as in `get`.
+        unsafe { !matches!(*self.0[g].get(), Value::Undef) }
+    }
+
+    /// Stores into slot `g`; the old value is dropped after the slot is updated.
+    pub fn set(&self, g: usize, v: Value, _gil: Gil) {
+        // SAFETY: as in `get`; the old value's drop runs after the write and cannot reach
+        // this slot (dropping values runs no mini code).
+        let old = unsafe { std::ptr::replace(self.0[g].get(), v) };
+        drop(old);
+    }
+}
+
+impl std::fmt::Debug for Globals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Globals({} slots)", self.0.len())
+    }
+}
+
 /// What all threads of one program share (under the GIL): globals, arguments, source.
 #[derive(Debug)]
 pub struct Shared {
-    pub globals: Box<[GilCell<Value>]>,
+    pub globals: Globals,
     pub global_names: Vec<Rc<str>>,
     pub main: Rc<Proto>,
     pub args: Vec<String>,
@@ -59,8 +98,9 @@ impl Shared {
         let globals = program
             .globals
             .iter()
-            .map(|name| GilCell::new(Builtin::from_name(name).map_or(Value::Undef, Value::Builtin)))
+            .map(|name| UnsafeCell::new(Builtin::from_name(name).map_or(Value::Undef, Value::Builtin)))
             .collect();
+        let globals = Globals(globals);
         Shared { globals, global_names: program.globals, main: program.main, args, source }
     }
 }
@@ -98,10 +138,19 @@ pub fn flush_stdout() {
     let _ = stdout().flush();
 }
 
+/// A call in progress. `closure` is kept alive by the callee register `stack[base - 1]`, which
+/// belongs to the suspended caller and is not written until this call returns.
 struct Frame {
-    closure: Rc<Closure>,
+    closure: *const Closure,
     ip: usize,
     base: usize,
+}
+
+impl Frame {
+    fn proto(&self) -> &Proto {
+        // SAFETY: see the struct comment: the closure outlives the frame.
+        unsafe { &(*self.closure).proto }
+    }
 }
 
 /// One thread's interpreter: its value stack and call frames.
@@ -112,17 +161,21 @@ pub struct Vm<'g> {
     frames: Vec<Frame>,
     executed: u64,
     name: String,
+    /// The frame count at which the next call is a stack overflow: `MAX_DEPTH` calls of mini
+    /// functions, plus the main program's own frame on the main thread.
+    frame_limit: usize,
 }
 
 impl<'g> Vm<'g> {
     pub fn new(gil: Gil<'g>, shared: Rc<Shared>) -> Vm<'g> {
         let name = std::thread::current().name().unwrap_or("mini").to_string();
-        Vm { gil, shared, stack: Vec::with_capacity(256), frames: Vec::with_capacity(64), executed: 0, name }
+        Vm { gil, shared, stack: Vec::with_capacity(256), frames: Vec::with_capacity(64), executed: 0, name, frame_limit: MAX_DEPTH }
     }
 
     /// Runs the program's main function.
     pub fn run_main(&mut self) -> Result<Value, Diagnostic> {
         let main = Rc::new(Closure { proto: self.shared.main.clone(), upvals: Box::new([]) });
+        self.frame_limit = MAX_DEPTH + 1;
         self.call_value(Value::Func(main), Vec::new())
     }
 
@@ -142,14 +195,15 @@ impl<'g> Vm<'g> {
                 self.stack.clear();
                 self.stack.push(f.clone());
                 self.stack.extend(args);
-                self.push_frame(c, 1);
+                self.push_frame(&c, 1);
                 self.run(0)
             }
             other => Err(Diagnostic::new(format!("not callable: {}", other.type_name()), Span::default())),
         }
     }
 
-    fn push_frame(&mut self, closure: Rc<Closure>, base: usize) {
+    #[inline(always)]
+    fn push_frame(&mut self, closure: &Closure, base: usize) {
         let need = base + closure.proto.nregs;
         if self.stack.len() < need {
             self.stack.resize(need, Value::Nil);
@@ -163,10 +217,10 @@ impl<'g> Vm<'g> {
         REPORTS.lock().unwrap_or_else(|e| e.into_inner()).push(report);
     }
 
-    /// `undefined variable 'x'` for the name at the start of the instruction before `ip`.
-    fn undefined_here(&self, ip: usize) -> String {
-        let proto = &self.frames.last().expect("a frame is running").closure.proto;
-        let start = proto.spans[ip - 1].start as usize;
+    /// `undefined variable 'x'` for the name at the start of the current instruction's span.
+    fn undefined_here(&self) -> String {
+        let frame = self.frames.last().expect("a frame is running");
+        let start = frame.proto().spans[frame.ip - 1].start as usize;
         let text = &self.shared.source.text[start.min(self.shared.source.text.len())..];
         let name: String = text.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
         format!("undefined variable '{name}'")
@@ -178,8 +232,8 @@ impl<'g> Vm<'g> {
             .frames
             .iter()
             .map(|f| TraceFrame {
-                function: f.closure.proto.name.to_string(),
-                span: f.closure.proto.spans[f.ip.saturating_sub(1)],
+                function: f.proto().name.to_string(),
+                span: f.proto().spans[f.ip.saturating_sub(1)],
             })
             .collect();
         let span = trace.last().map_or(Span::default(), |f| f.span);
@@ -193,12 +247,21 @@ impl<'g> Vm<'g> {
         }
     }
 
-    /// The dispatch loop: runs until the frame count drops back to `stop`.
-    #[allow(clippy::too_many_lines)]
+    /// Runs until the frame count drops back to `stop`, counting bytecodes only for `--stats`.
     fn run(&mut self, stop: usize) -> Result<Value, Diagnostic> {
+        if COUNT_BYTECODES.load(std::sync::atomic::Ordering::Relaxed) {
+            self.run_loop::<true>(stop)
+        } else {
+            self.run_loop::<false>(stop)
+        }
+    }
+
+    /// The dispatch loop.
+    #[allow(clippy::too_many_lines)]
+    fn run_loop<const COUNT: bool>(&mut self, stop: usize) -> Result<Value, Diagnostic> {
         let gil = self.gil;
         let mut executed: u64 = 0;
-        let mut ip: usize;
+        let mut ip: *const Instr;
         let mut base: usize;
         let mut code: *const Instr;
         let mut consts: *const Value;
@@ -216,12 +279,12 @@ impl<'g> Vm<'g> {
         macro_rules! load_frame {
             () => {{
                 let fr = self.frames.last().expect("a frame is running");
-                closure = Rc::as_ptr(&fr.closure);
-                proto = Rc::as_ptr(&fr.closure.proto);
+                closure = fr.closure;
+                proto = fr.proto();
                 code = unsafe { (*proto).code.as_ptr() };
                 consts = unsafe { (*proto).consts.as_ptr() };
                 base = fr.base;
-                ip = fr.ip;
+                ip = unsafe { code.add(fr.ip) };
                 regs = unsafe { self.stack.as_mut_ptr().add(base) };
             }};
         }
@@ -233,7 +296,15 @@ impl<'g> Vm<'g> {
         macro_rules! set {
             ($i:expr, $v:expr) => {{
                 let v = $v;
-                unsafe { *regs.add($i as usize) = v }
+                let p = unsafe { regs.add($i as usize) };
+                // SAFETY: as above; the old value is dropped in place only when it owns a
+                // reference, then overwritten without a second drop.
+                unsafe {
+                    if (*p).is_heap() {
+                        std::ptr::drop_in_place(p);
+                    }
+                    std::ptr::write(p, v);
+                }
             }};
         }
         macro_rules! konst {
@@ -244,7 +315,7 @@ impl<'g> Vm<'g> {
         macro_rules! save_ip {
             () => {
                 if let Some(fr) = self.frames.last_mut() {
-                    fr.ip = ip;
+                    fr.ip = unsafe { ip.offset_from(code) } as usize;
                 }
             };
         }
@@ -286,6 +357,14 @@ impl<'g> Vm<'g> {
                 }
             }};
         }
+        macro_rules! divide {
+            ($a:expr, $x:expr, $y:expr) => {{
+                match ($x, $y) {
+                    (Value::Float(x), Value::Float(y)) if *y != 0.0 => set!($a, Value::Float(x / y)),
+                    (x, y) => slow_arith!($a, x, y, BinOp::Div),
+                }
+            }};
+        }
         macro_rules! compare {
             ($x:expr, $y:expr, $op:expr, $cmp:tt) => {{
                 match ($x, $y) {
@@ -309,39 +388,35 @@ impl<'g> Vm<'g> {
 
         load_frame!();
         let result: Result<Value, Fail> = loop {
-            executed += 1;
-            debug_assert!(ip < unsafe { (&(*proto).code).len() });
-            let ins = unsafe { *code.add(ip) };
-            ip += 1;
+            if COUNT {
+                executed += 1;
+            }
+            let ins = unsafe { *ip };
+            ip = unsafe { ip.add(1) };
             match ins {
                 Instr::LoadNil { a } => set!(a, Value::Nil),
                 Instr::LoadBool { a, b } => set!(a, Value::Bool(b)),
                 Instr::LoadInt { a, v } => set!(a, Value::Int(v as i64)),
-                Instr::LoadK { a, k } => set!(a, konst!(k).clone()),
-                Instr::Move { a, b } => set!(a, reg!(b).clone()),
+                Instr::LoadK { a, k } => set!(a, konst!(k).clone_fast()),
+                Instr::Move { a, b } => set!(a, reg!(b).clone_fast()),
                 Instr::GetGlobal { a, g } => {
-                    let v = self.shared.globals[g as usize].borrow(gil).clone();
+                    let v = self.shared.globals.get(g as usize, gil);
                     if let Value::Undef = v {
                         throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
                     }
                     set!(a, v);
                 }
                 Instr::SetGlobal { a, g } => {
-                    let slot = &self.shared.globals[g as usize];
-                    if let Value::Undef = *slot.borrow(gil) {
+                    if !self.shared.globals.is_defined(g as usize, gil) {
                         throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
                     }
-                    let old = std::mem::replace(&mut *slot.borrow_mut(gil), reg!(a).clone());
-                    drop(old);
+                    self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
                 }
-                Instr::DefGlobal { a, g } => {
-                    let old = std::mem::replace(&mut *self.shared.globals[g as usize].borrow_mut(gil), reg!(a).clone());
-                    drop(old);
-                }
+                Instr::DefGlobal { a, g } => self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil),
                 Instr::GetUpval { a, u } => {
                     let v = unsafe { (&(*closure).upvals)[u as usize].borrow(gil).clone() };
                     if let Value::Undef = v {
-                        throw!(self.undefined_here(ip));
+                        throw!(self.undefined_here());
                     }
                     set!(a, v);
                 }
@@ -349,7 +424,7 @@ impl<'g> Vm<'g> {
                     let v = reg!(a).clone();
                     let cell = unsafe { &(&(*closure).upvals)[u as usize] };
                     if let Value::Undef = *cell.borrow(gil) {
-                        throw!(self.undefined_here(ip));
+                        throw!(self.undefined_here());
                     }
                     let old = std::mem::replace(&mut *cell.borrow_mut(gil), v);
                     drop(old);
@@ -365,7 +440,7 @@ impl<'g> Vm<'g> {
                         other => other.clone(),
                     };
                     if let Value::Undef = v {
-                        throw!(self.undefined_here(ip));
+                        throw!(self.undefined_here());
                     }
                     set!(a, v);
                 }
@@ -397,10 +472,12 @@ impl<'g> Vm<'g> {
                 Instr::AddK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Add, checked_add, +),
                 Instr::SubK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Sub, checked_sub, -),
                 Instr::MulK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Mul, checked_mul, *),
-                Instr::Div { a, b, c } => match (reg!(b), reg!(c)) {
-                    (Value::Float(x), Value::Float(y)) if *y != 0.0 => set!(a, Value::Float(x / y)),
-                    (x, y) => slow_arith!(a, x, y, BinOp::Div),
-                },
+                Instr::KAdd { a, b, k } => arith!(a, konst!(k), reg!(b), BinOp::Add, checked_add, +),
+                Instr::KSub { a, b, k } => arith!(a, konst!(k), reg!(b), BinOp::Sub, checked_sub, -),
+                Instr::KMul { a, b, k } => arith!(a, konst!(k), reg!(b), BinOp::Mul, checked_mul, *),
+                Instr::Div { a, b, c } => divide!(a, reg!(b), reg!(c)),
+                Instr::DivK { a, b, k } => divide!(a, reg!(b), konst!(k)),
+                Instr::KDiv { a, b, k } => divide!(a, konst!(k), reg!(b)),
                 Instr::FloorDiv { a, b, c } => match (reg!(b), reg!(c)) {
                     (Value::Int(x), Value::Int(y)) => match ops::int_floordiv(*x, *y) {
                         Ok(v) => set!(a, Value::Int(v)),
@@ -444,10 +521,11 @@ impl<'g> Vm<'g> {
                 Instr::Gt { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Gt, >))),
                 Instr::Ge { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Ge, >=))),
                 Instr::Jump { t } => {
-                    if (t as usize) < ip {
+                    let target = unsafe { code.add(t as usize) };
+                    if target < ip {
                         safe_point!();
                     }
-                    ip = t as usize;
+                    ip = target;
                 }
                 Instr::JumpIfFalse { a, t } => {
                     let truthy = match reg!(a) {
@@ -455,7 +533,7 @@ impl<'g> Vm<'g> {
                         other => other.truthy(gil),
                     };
                     if !truthy {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::JumpIfTrue { a, t } => {
@@ -464,37 +542,57 @@ impl<'g> Vm<'g> {
                         other => other.truthy(gil),
                     };
                     if truthy {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::JumpIfNotLt { a, b, t } => {
                     if !compare!(reg!(a), reg!(b), BinOp::Lt, <) {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::JumpIfNotLe { a, b, t } => {
                     if !compare!(reg!(a), reg!(b), BinOp::Le, <=) {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::JumpIfNotGt { a, b, t } => {
                     if !compare!(reg!(a), reg!(b), BinOp::Gt, >) {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::JumpIfNotGe { a, b, t } => {
                     if !compare!(reg!(a), reg!(b), BinOp::Ge, >=) {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
+                    }
+                }
+                Instr::JumpIfNotLtK { a, k, t } => {
+                    if !compare!(reg!(a), konst!(k), BinOp::Lt, <) {
+                        ip = unsafe { code.add(t as usize) };
+                    }
+                }
+                Instr::JumpIfNotLeK { a, k, t } => {
+                    if !compare!(reg!(a), konst!(k), BinOp::Le, <=) {
+                        ip = unsafe { code.add(t as usize) };
+                    }
+                }
+                Instr::JumpIfNotGtK { a, k, t } => {
+                    if !compare!(reg!(a), konst!(k), BinOp::Gt, >) {
+                        ip = unsafe { code.add(t as usize) };
+                    }
+                }
+                Instr::JumpIfNotGeK { a, k, t } => {
+                    if !compare!(reg!(a), konst!(k), BinOp::Ge, >=) {
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::JumpIfNotEq { a, b, t } => {
                     if !equal!(reg!(a), reg!(b)) {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::JumpIfNotNe { a, b, t } => {
                     if equal!(reg!(a), reg!(b)) {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::ForPrep { a, t } => {
@@ -510,7 +608,7 @@ impl<'g> Vm<'g> {
                         throw!("range() step must not be zero");
                     }
                     if (step > 0 && start >= stop) || (step < 0 && start <= stop) {
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     } else {
                         set!(a + 3, Value::Int(start));
                     }
@@ -526,7 +624,7 @@ impl<'g> Vm<'g> {
                         set!(a, Value::Int(next));
                         set!(a + 3, Value::Int(next));
                         safe_point!();
-                        ip = t as usize;
+                        ip = unsafe { code.add(t as usize) };
                     }
                 }
                 Instr::IterPrep { a } => {
@@ -547,20 +645,21 @@ impl<'g> Vm<'g> {
                             set!(a + 1, Value::Int(next as i64));
                             set!(a + 2, v);
                         }
-                        None => ip = t as usize,
+                        None => ip = unsafe { code.add(t as usize) },
                     }
                 }
                 Instr::Call { a, n } => match reg!(a) {
                     Value::Func(c) => {
-                        let c = c.clone();
-                        if c.proto.nparams != n as usize {
-                            throw!(arg_count_error(c.proto.nparams, n as usize));
+                        let c: *const Closure = Rc::as_ptr(c);
+                        let nparams = unsafe { (&*c).proto.nparams };
+                        if nparams != n as usize {
+                            throw!(arg_count_error(nparams, n as usize));
                         }
-                        if self.frames.len() >= MAX_DEPTH {
+                        if self.frames.len() >= self.frame_limit {
                             throw!("stack overflow");
                         }
                         save_ip!();
-                        self.push_frame(c, base + a as usize + 1);
+                        self.push_frame(unsafe { &*c }, base + a as usize + 1);
                         load_frame!();
                         safe_point!();
                     }
