@@ -60,6 +60,14 @@ impl Globals {
         unsafe { (*self.0[g].get()).clone_fast() }
     }
 
+    /// A reference to the value in slot `g`, for an immediate clone.
+    #[inline(always)]
+    pub fn get_ref<'a>(&'a self, g: usize, _gil: Gil<'a>) -> &'a Value {
+        // SAFETY: as in `get`; the reference lives only as long as the token's borrow and the
+        // interpreter clones it at once, before any slot can be written.
+        unsafe { &*self.0[g].get() }
+    }
+
     /// Whether slot `g` holds a value.
     #[inline(always)]
     pub fn is_defined(&self, g: usize, _gil: Gil) -> bool {
@@ -169,7 +177,7 @@ pub struct Vm<'g> {
 impl<'g> Vm<'g> {
     pub fn new(gil: Gil<'g>, shared: Rc<Shared>) -> Vm<'g> {
         let name = std::thread::current().name().unwrap_or("mini").to_string();
-        Vm { gil, shared, stack: Vec::with_capacity(256), frames: Vec::with_capacity(64), executed: 0, name, frame_limit: MAX_DEPTH }
+        Vm { gil, shared, stack: Vec::with_capacity(256), frames: Vec::with_capacity(MAX_DEPTH + 2), executed: 0, name, frame_limit: MAX_DEPTH }
     }
 
     /// Runs the program's main function.
@@ -400,7 +408,10 @@ impl<'g> Vm<'g> {
                 Instr::LoadK { a, k } => set!(a, konst!(k).clone_fast()),
                 Instr::Move { a, b } => set!(a, reg!(b).clone_fast()),
                 Instr::GetGlobal { a, g } => {
-                    let v = self.shared.globals.get(g as usize, gil);
+                    let v = match self.shared.globals.get_ref(g as usize, gil) {
+                        Value::Func(f) => Value::Func(f.clone()),
+                        other => other.clone_fast(),
+                    };
                     if let Value::Undef = v {
                         throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
                     }
@@ -675,6 +686,12 @@ impl<'g> Vm<'g> {
                     other => throw!(format!("not callable: {}", other.type_name())),
                 },
                 Instr::CallBuiltin { a, n, f } => {
+                    if let (1, Value::Float(x)) = (n, reg!(a))
+                        && let Some(v) = builtins::float_math(f, *x)
+                    {
+                        set!(a, Value::Float(v));
+                        continue;
+                    }
                     save_ip!();
                     let args = unsafe { std::slice::from_raw_parts(regs.add(a as usize), n as usize) };
                     match builtins::call(f, args, &self.shared, gil) {
@@ -688,7 +705,7 @@ impl<'g> Vm<'g> {
                     if self.frames.len() == stop {
                         break Ok(v);
                     }
-                    self.stack[done.base - 1] = v;
+                    replace_callee(&mut self.stack[done.base - 1], v);
                     load_frame!();
                 }
                 Instr::ReturnNil => {
@@ -696,7 +713,7 @@ impl<'g> Vm<'g> {
                     if self.frames.len() == stop {
                         break Ok(Value::Nil);
                     }
-                    self.stack[done.base - 1] = Value::Nil;
+                    replace_callee(&mut self.stack[done.base - 1], Value::Nil);
                     load_frame!();
                 }
                 Instr::NewList { a, b, n } => {
@@ -751,6 +768,15 @@ fn new_dict(pairs: &[Value]) -> Result<Value, Fail> {
     }
     let d: Dict = GilCell::new(map);
     Ok(Value::Dict(Rc::new(d)))
+}
+
+/// Stores a call's result over its callee, dropping the callee (usually a function) inline.
+#[inline(always)]
+fn replace_callee(slot: &mut Value, v: Value) {
+    match std::mem::replace(slot, v) {
+        Value::Func(f) => drop(f),
+        other => drop(other),
+    }
 }
 
 fn arg_count_error(expected: usize, got: usize) -> String {
