@@ -54,15 +54,9 @@ struct Runner {
 
 /// The runners, in column order. The first one's output is the reference for the others.
 fn runners() -> Vec<Runner> {
-    let mut runners = vec![Runner {
-        name: "mini",
-        command: mini_command,
-    }];
+    let mut runners = vec![Runner { name: "mini", command: mini_command }];
     if python_available() {
-        runners.push(Runner {
-            name: "python",
-            command: python_command,
-        });
+        runners.push(Runner { name: "python", command: python_command });
     } else {
         eprintln!("warning: python3 not found; showing mini times only");
     }
@@ -132,10 +126,7 @@ struct Options {
 impl Options {
     fn from_env() -> Options {
         // cargo passes `--bench` to bench targets; flags are not filters
-        let filters = env::args()
-            .skip(1)
-            .filter(|a| !a.starts_with('-'))
-            .collect();
+        let filters = env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
         let runs = match env::var("MINI_BENCH_RUNS") {
             Err(_) => DEFAULT_RUNS,
             Ok(text) => match text.trim().parse::<usize>() {
@@ -167,18 +158,13 @@ struct Run {
 fn run_once(mut cmd: Command) -> Result<Run, String> {
     cmd.current_dir(root()).stdin(Stdio::null());
     let start = Instant::now();
-    let output = cmd
-        .output()
-        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let output = cmd.output().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
     let secs = start.elapsed().as_secs_f64();
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!("{}\n{}", output.status, quote(&stderr)));
     }
-    Ok(Run {
-        secs,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-    })
+    Ok(Run { secs, stdout: String::from_utf8_lossy(&output.stdout).into_owned() })
 }
 
 /// The first lines of `text`, indented, for a warning.
@@ -224,11 +210,7 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    }
+    if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 }
 }
 
 fn geometric_mean(values: &[f64]) -> f64 {
@@ -245,11 +227,7 @@ struct OutputCheck {
 
 impl OutputCheck {
     fn new() -> OutputCheck {
-        OutputCheck {
-            reference: None,
-            warned: Vec::new(),
-            mismatches: 0,
-        }
+        OutputCheck { reference: None, warned: Vec::new(), mismatches: 0 }
     }
 
     /// Returns whether it printed a warning.
@@ -315,11 +293,7 @@ fn bench_example(example: &str, runners: &[Runner], runs: usize) -> Row {
         }
         eprintln!();
     }
-    Row {
-        example: example.to_owned(),
-        cells,
-        mismatches: outputs.mismatches,
-    }
+    Row { example: example.to_owned(), cells, mismatches: outputs.mismatches }
 }
 
 /// Prints the table of medians and ratios to the baseline, with a geometric-mean row.
@@ -328,10 +302,9 @@ fn print_table(runners: &[Runner], rows: &[Row], runs: usize) {
     // (runner index, header) of each ratio column
     let ratio_columns: Vec<(usize, String)> = match baseline {
         None => Vec::new(),
-        Some(b) => (0..runners.len())
-            .filter(|&i| i != b)
-            .map(|i| (i, format!("{}/{}", runners[i].name, BASELINE)))
-            .collect(),
+        Some(b) => {
+            (0..runners.len()).filter(|&i| i != b).map(|i| (i, format!("{}/{}", runners[i].name, BASELINE))).collect()
+        }
     };
 
     let mut header = vec!["example".to_owned()];
@@ -361,13 +334,11 @@ fn print_table(runners: &[Runner], rows: &[Row], runs: usize) {
     if !ratio_columns.is_empty() {
         let mut line = vec!["geomean".to_owned()];
         line.extend(runners.iter().map(|_| String::new()));
-        line.extend(ratios.iter().map(|r| {
-            if r.is_empty() {
-                "-".to_owned()
-            } else {
-                format!("{:.2}", geometric_mean(r))
-            }
-        }));
+        line.extend(ratios.iter().map(
+            |r| {
+                if r.is_empty() { "-".to_owned() } else { format!("{:.2}", geometric_mean(r)) }
+            },
+        ));
         table.push(line);
     }
 
@@ -382,14 +353,7 @@ fn print_table(runners: &[Runner], rows: &[Row], runs: usize) {
 fn print_aligned(table: &[Vec<String>]) {
     let columns = table.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            table
-                .iter()
-                .filter_map(|row| row.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|c| table.iter().filter_map(|row| row.get(c)).map(|cell| cell.chars().count()).max().unwrap_or(0))
         .collect();
     for row in table {
         let mut line = String::new();
@@ -426,19 +390,14 @@ fn show_demo(example: &str, runners: &[Runner]) -> bool {
 fn main() {
     let options = Options::from_env();
     let runners = runners();
-    let (demos, benches): (Vec<String>, Vec<String>) = list_examples()
-        .into_iter()
-        .filter(|e| options.selects(e))
-        .partition(|e| DEMOS.contains(&e.as_str()));
+    let (demos, benches): (Vec<String>, Vec<String>) =
+        list_examples().into_iter().filter(|e| options.selects(e)).partition(|e| DEMOS.contains(&e.as_str()));
     if demos.is_empty() && benches.is_empty() {
         eprintln!("no example matches {:?}", options.filters);
         process::exit(1);
     }
 
-    let rows: Vec<Row> = benches
-        .iter()
-        .map(|e| bench_example(e, &runners, options.runs))
-        .collect();
+    let rows: Vec<Row> = benches.iter().map(|e| bench_example(e, &runners, options.runs)).collect();
     if !rows.is_empty() {
         print_table(&runners, &rows, options.runs);
     }
@@ -452,9 +411,7 @@ fn main() {
         println!("\nwarning: {mismatches} output mismatch(es); see above");
     }
     // a crash of mini is an error; a mismatch or a failing twin only a warning
-    let mini_failed = rows
-        .iter()
-        .any(|r| matches!(r.cells.first(), Some(Cell::Failed)));
+    let mini_failed = rows.iter().any(|r| matches!(r.cells.first(), Some(Cell::Failed)));
     if mini_failed || !demos_ok {
         eprintln!("error: some runs failed; see above");
         process::exit(1);

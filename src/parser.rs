@@ -156,9 +156,7 @@ impl Parser {
         let start = self.peek_span();
         let kind = match self.peek().clone() {
             Tok::Let => self.let_stmt()?,
-            Tok::Fn if matches!(self.tokens[self.pos + 1].tok, Tok::Ident(_)) => {
-                StmtKind::Fn(self.function(true)?)
-            }
+            Tok::Fn if matches!(self.tokens[self.pos + 1].tok, Tok::Ident(_)) => StmtKind::Fn(self.function(true)?),
             Tok::If => self.if_stmt()?,
             Tok::While => {
                 self.advance();

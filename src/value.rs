@@ -190,7 +190,10 @@ impl Value {
     /// Whether the value owns a heap reference (scalars need no clone or drop work).
     #[inline(always)]
     pub fn is_heap(&self) -> bool {
-        !matches!(self, Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Builtin(_) | Value::Undef)
+        !matches!(
+            self,
+            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Builtin(_) | Value::Undef
+        )
     }
 
     /// `clone`, with scalars copied inline.
@@ -430,7 +433,9 @@ fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> bool {
         (Bool(x), Bool(y)) => x == y,
         (Int(x), Int(y)) => x == y,
         (Float(x), Float(y)) => x == y,
-        (Int(i), Float(f)) | (Float(f), Int(i)) => crate::vm::ops::int_float_cmp(*i, *f) == Some(std::cmp::Ordering::Equal),
+        (Int(i), Float(f)) | (Float(f), Int(i)) => {
+            crate::vm::ops::int_float_cmp(*i, *f) == Some(std::cmp::Ordering::Equal)
+        }
         (Str(x), Str(y)) => x.text == y.text,
         (List(x), List(y)) => Rc::ptr_eq(x, y) || lists_equal(&x.borrow(gil), &y.borrow(gil), gil, depth),
         (Dict(x), Dict(y)) => Rc::ptr_eq(x, y) || dicts_equal(x, y, gil, depth),

@@ -214,8 +214,11 @@ fn main() {
     let modes: Vec<&(&str, &[&str])> =
         MODES.iter().filter(|(m, _)| wanted_modes.as_ref().is_none_or(|w| w.split(',').any(|x| x == *m))).collect();
 
-    let jobs: Vec<(&Case, &(&str, &[&str]))> =
-        cases.iter().flat_map(|c| modes.iter().map(move |m| (c, *m))).filter(|(c, (m, _))| !skipped(m, &c.name)).collect();
+    let jobs: Vec<(&Case, &(&str, &[&str]))> = cases
+        .iter()
+        .flat_map(|c| modes.iter().map(move |m| (c, *m)))
+        .filter(|(c, (m, _))| !skipped(m, &c.name))
+        .collect();
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
@@ -226,7 +229,11 @@ fn main() {
                     let out = run_mini(&case.path, flags, &case.expect.args);
                     let problems = check(case, &out);
                     if !problems.is_empty() {
-                        failures.lock().unwrap().push(format!("FAIL [{mode}] {}\n  {}", case.name, problems.join("\n  ")));
+                        failures.lock().unwrap().push(format!(
+                            "FAIL [{mode}] {}\n  {}",
+                            case.name,
+                            problems.join("\n  ")
+                        ));
                     }
                 }
             });
@@ -236,13 +243,7 @@ fn main() {
     for f in &failures {
         println!("{f}\n");
     }
-    println!(
-        "{} programs x {} modes: {} runs, {} failed",
-        cases.len(),
-        modes.len(),
-        jobs.len(),
-        failures.len()
-    );
+    println!("{} programs x {} modes: {} runs, {} failed", cases.len(), modes.len(), jobs.len(), failures.len());
     if !failures.is_empty() {
         std::process::exit(1);
     }

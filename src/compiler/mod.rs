@@ -617,7 +617,11 @@ impl Compiler {
         }
         let j = self.emit(Instr::Jump { t: 0 }, s.span);
         let lp = self.f().loops.last_mut().expect("loop");
-        if is_break { lp.breaks.push(j) } else { lp.continues.push(j) }
+        if is_break {
+            lp.breaks.push(j)
+        } else {
+            lp.continues.push(j)
+        }
         Ok(())
     }
 
@@ -647,8 +651,5 @@ fn as_fn_decl(s: &Stmt) -> Option<&Rc<FnDef>> {
 
 /// The innermost local named `name`; `direct` lookups see only locals whose `let` has run.
 fn find_local<'a>(f: &'a FnState, name: &str, direct: bool) -> Option<&'a Local> {
-    f.scopes
-        .iter()
-        .rev()
-        .find_map(|scope| scope.iter().rev().find(|l| &*l.name == name && (l.visible || !direct)))
+    f.scopes.iter().rev().find_map(|scope| scope.iter().rev().find(|l| &*l.name == name && (l.visible || !direct)))
 }

@@ -187,11 +187,9 @@ fn to_int(v: &Value) -> BResult {
         Value::Int(i) => *i,
         Value::Float(f) => float_to_int(*f)?,
         Value::Bool(b) => *b as i64,
-        Value::Str(s) => s
-            .text
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| format!("invalid literal for int(): \"{}\"", s.text))?,
+        Value::Str(s) => {
+            s.text.trim().parse::<i64>().map_err(|_| format!("invalid literal for int(): \"{}\"", s.text))?
+        }
         other => return Err(format!("cannot convert {} to int", other.type_name()).into()),
     }))
 }

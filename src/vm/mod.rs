@@ -177,7 +177,15 @@ pub struct Vm<'g> {
 impl<'g> Vm<'g> {
     pub fn new(gil: Gil<'g>, shared: Rc<Shared>) -> Vm<'g> {
         let name = std::thread::current().name().unwrap_or("mini").to_string();
-        Vm { gil, shared, stack: Vec::with_capacity(256), frames: Vec::with_capacity(MAX_DEPTH + 2), executed: 0, name, frame_limit: MAX_DEPTH }
+        Vm {
+            gil,
+            shared,
+            stack: Vec::with_capacity(256),
+            frames: Vec::with_capacity(MAX_DEPTH + 2),
+            executed: 0,
+            name,
+            frame_limit: MAX_DEPTH,
+        }
     }
 
     /// Runs the program's main function.
@@ -239,10 +247,7 @@ impl<'g> Vm<'g> {
         let trace: Vec<TraceFrame> = self
             .frames
             .iter()
-            .map(|f| TraceFrame {
-                function: f.proto().name.to_string(),
-                span: f.proto().spans[f.ip.saturating_sub(1)],
-            })
+            .map(|f| TraceFrame { function: f.proto().name.to_string(), span: f.proto().spans[f.ip.saturating_sub(1)] })
             .collect();
         let span = trace.last().map_or(Span::default(), |f| f.span);
         match fail {

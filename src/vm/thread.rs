@@ -48,7 +48,8 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
     if !matches!(f, Value::Func(_) | Value::Builtin(_)) {
         return Err(format!("not callable: {}", f.type_name()).into());
     }
-    let state = Arc::new(ThreadState { outcome: Mutex::new(None), done: Condvar::new(), joined: AtomicBool::new(false) });
+    let state =
+        Arc::new(ThreadState { outcome: Mutex::new(None), done: Condvar::new(), joined: AtomicBool::new(false) });
     let payload = GilBound::new((f.clone(), rest.to_vec(), shared.clone()), gil);
     let theirs = state.clone();
     let handle = std::thread::Builder::new()
