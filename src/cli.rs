@@ -26,7 +26,7 @@ enum Command {
     Run(RunArgs),
     /// Report syntax and compile errors without running.
     Check {
-        /// The program file.
+        /// The program file, or `-` for standard input.
         file: PathBuf,
     },
 }
@@ -64,19 +64,27 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Reads the program; an unreadable file is a usage error (2), text that is not UTF-8 a
+/// program error (1) located at the first bad byte.
 fn read_source(path: &PathBuf) -> Result<Arc<SourceFile>, ExitCode> {
-    let text = if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map(|_| s)
+    let bytes = if path.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).map(|_| b)
     } else {
-        std::fs::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        std::fs::read(path)
     };
     let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
-    match text {
+    let bytes = bytes.map_err(|e| {
+        eprintln!("error: cannot read {name}: {e}");
+        ExitCode::from(2)
+    })?;
+    match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceFile::new(name, text)),
         Err(e) => {
-            eprintln!("error: cannot read {name}: {e}");
-            Err(ExitCode::from(2))
+            let at = e.utf8_error().valid_up_to();
+            let src = SourceFile::new(name, String::from_utf8_lossy(e.as_bytes()).into_owned());
+            report(&Diagnostic::new("source is not valid UTF-8", crate::source::Span::new(at, at + 1)), &src);
+            Err(ExitCode::from(1))
         }
     }
 }
@@ -97,7 +105,12 @@ fn check(path: &PathBuf) -> ExitCode {
         Err(code) => return code,
     };
     match compile_source(&src) {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(program) => {
+            for w in &program.warnings {
+                eprint!("{}", w.render_as("warning", &src));
+            }
+            ExitCode::SUCCESS
+        }
         Err(d) => {
             report(&d, &src);
             ExitCode::from(1)
@@ -111,6 +124,7 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     gil::set_switch_interval(Duration::from_secs_f64(args.switch_interval / 1000.0));
+    let _ = ctrlc::set_handler(gil::interrupt);
     let src = match read_source(&args.file) {
         Ok(src) => src,
         Err(code) => return code,
@@ -153,18 +167,24 @@ fn run_program(program: Program, src: Arc<SourceFile>, args: Vec<String>, stats:
         let shared = Rc::new(Shared::new(program, src.clone(), args));
         let mut vm = Vm::new(gil, shared);
         let result = vm.run_main();
-        let mut code = 0;
         if let Err(d) = &result {
+            // A main-thread error ends the program at once, without waiting for other threads.
             report(d, &src);
-            code = 1;
+            vm.finish_thread();
+            return 1;
         }
         drop(result);
-        thread::wait_all(gil, &|d| {
+        let waited = thread::wait_all(gil, &|d| {
             vm::flush_stdout();
             eprint!("error in a thread that was never joined:\n{}", d.render(&src));
         });
         vm.finish_thread();
-        code
+        if waited.is_err() {
+            vm::flush_stdout();
+            eprintln!("error: interrupted");
+            return 1;
+        }
+        0
     });
     vm::flush_stdout();
     if stats {

@@ -10,7 +10,7 @@
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -33,17 +33,31 @@ struct State {
 struct Lock {
     state: Mutex<State>,
     changed: Condvar,
-    /// Set by a waiter that has waited a whole switch interval; read at safe points.
-    drop_request: AtomicBool,
+    /// The "something needs attention" word read at every safe point: `DROP_REQUEST` is set by
+    /// a waiter that has waited a whole switch interval, `INTERRUPT` by Ctrl-C.
+    attention: AtomicU32,
     interval_us: AtomicU64,
 }
+
+const DROP_REQUEST: u32 = 1;
+const INTERRUPT: u32 = 2;
 
 static LOCK: Lock = Lock {
     state: Mutex::new(State { serving: 0, next_ticket: 0, switches: 0 }),
     changed: Condvar::new(),
-    drop_request: AtomicBool::new(false),
+    attention: AtomicU32::new(0),
     interval_us: AtomicU64::new(5_000),
 };
+
+/// Records a Ctrl-C; the main thread raises `interrupted` at its next safe point.
+pub fn interrupt() {
+    LOCK.attention.fetch_or(INTERRUPT, Ordering::Relaxed);
+}
+
+/// Whether Ctrl-C has been pressed.
+pub fn interrupted() -> bool {
+    LOCK.attention.load(Ordering::Relaxed) & INTERRUPT != 0
+}
 
 /// Per-thread GIL statistics, reported by `--stats`.
 #[derive(Clone, Debug, Default)]
@@ -91,7 +105,7 @@ fn acquire() {
             seen_switches = st.switches;
             deadline = now + interval();
         } else if now >= deadline {
-            LOCK.drop_request.store(true, Ordering::Relaxed);
+            LOCK.attention.fetch_or(DROP_REQUEST, Ordering::Relaxed);
             deadline = now + interval();
         }
         let wait = deadline.saturating_duration_since(now);
@@ -134,15 +148,20 @@ pub fn with_gil<R>(f: impl for<'g> FnOnce(Gil<'g>) -> R) -> R {
 }
 
 impl<'g> Gil<'g> {
-    /// True when another thread has asked for the lock; checked at safe points.
+    /// True when a safe point has something to do (a drop request or an interrupt): one load.
     #[inline(always)]
+    pub fn needs_attention(self) -> bool {
+        LOCK.attention.load(Ordering::Relaxed) != 0
+    }
+
+    /// True when another thread has asked for the lock.
     pub fn drop_requested(self) -> bool {
-        LOCK.drop_request.load(Ordering::Relaxed)
+        LOCK.attention.load(Ordering::Relaxed) & DROP_REQUEST != 0
     }
 
     /// Hands the lock to the longest waiter and queues for it again.
     pub fn yield_now(self) {
-        LOCK.drop_request.store(false, Ordering::Relaxed);
+        LOCK.attention.fetch_and(!DROP_REQUEST, Ordering::Relaxed);
         STATS.with(|s| s.borrow_mut().handoffs += 1);
         release();
         acquire();

@@ -5,7 +5,7 @@ use logos::Logos;
 
 /// The raw token kinds recognised by logos. Literal values are decoded by [`lex`].
 #[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
-#[logos(skip r"[ \t\r\f]+")]
+#[logos(skip r"[ \t\r\f\u{FEFF}]+")]
 #[logos(skip(r"#[^\n]*", allow_greedy = true))]
 enum Raw {
     #[token("\n")]
@@ -252,6 +252,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Diagnostic> {
         let span = Span::new(range.start, range.end);
         let text = lexer.slice();
         let tok = match raw {
+            Ok(Raw::Int | Raw::Float) => {
+                check_number_end(src, range.start, range.end)?;
+                decode(raw.expect("matched"), text, span)?
+            }
             Ok(raw) => decode(raw, text, span)?,
             Err(()) => return Err(unexpected_char(text, span)),
         };
@@ -260,6 +264,18 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Diagnostic> {
     let end = Span::new(src.len(), src.len());
     out.push(Token { tok: Tok::Eof, span: end });
     Ok(out)
+}
+
+/// A number must not run into a letter, digit or `_` (`12abc`, `1e`, `0x`), and its `_`s must
+/// stand between digits (`1_`, `1__0` are malformed).
+fn check_number_end(src: &str, start: usize, end: usize) -> Result<(), Diagnostic> {
+    let text = &src[start..end];
+    let rest = src[end..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum::<usize>();
+    let bad_underscore = text.ends_with('_') || text.contains("__") || text.contains("_.") || text.contains("._");
+    if rest > 0 || bad_underscore {
+        return Err(Diagnostic::new("invalid number literal", Span::new(start, end + rest)));
+    }
+    Ok(())
 }
 
 fn unexpected_char(text: &str, span: Span) -> Diagnostic {

@@ -298,9 +298,25 @@ impl Parser {
     }
 
     fn or_expr(&mut self) -> PResult<Expr> {
+        let mark = self.depth;
+        let result = self.or_chain();
+        self.depth = mark;
+        result
+    }
+
+    /// Each operator of a left-associative chain counts as one level of nesting, since the
+    /// tree it builds is as deep as the chain is long.
+    fn chain_link(&mut self) -> PResult<()> {
+        let span = self.advance().span;
+        self.enter(span)?;
+        self.skip_nl();
+        Ok(())
+    }
+
+    fn or_chain(&mut self) -> PResult<Expr> {
         let mut left = self.and_expr()?;
         while self.peek() == &Tok::Or {
-            self.advance();
+            self.chain_link()?;
             self.skip_nl();
             let right = self.and_expr()?;
             let span = left.span.to(right.span);
@@ -310,14 +326,15 @@ impl Parser {
     }
 
     fn and_expr(&mut self) -> PResult<Expr> {
+        let mark = self.depth;
         let mut left = self.not_expr()?;
         while self.peek() == &Tok::And {
-            self.advance();
-            self.skip_nl();
+            self.chain_link()?;
             let right = self.not_expr()?;
             let span = left.span.to(right.span);
             left = Expr { kind: ExprKind::And(Box::new(left), Box::new(right)), span };
         }
+        self.depth = mark;
         Ok(left)
     }
 
@@ -348,21 +365,25 @@ impl Parser {
     }
 
     fn sum(&mut self) -> PResult<Expr> {
+        let mark = self.depth;
         let mut left = self.product()?;
         loop {
             let op = match self.peek() {
                 Tok::Plus => BinOp::Add,
                 Tok::Minus => BinOp::Sub,
-                _ => return Ok(left),
+                _ => {
+                    self.depth = mark;
+                    return Ok(left);
+                }
             };
-            self.advance();
-            self.skip_nl();
+            self.chain_link()?;
             let right = self.product()?;
             left = binary(op, left, right);
         }
     }
 
     fn product(&mut self) -> PResult<Expr> {
+        let mark = self.depth;
         let mut left = self.unary()?;
         loop {
             let op = match self.peek() {
@@ -370,10 +391,12 @@ impl Parser {
                 Tok::Slash => BinOp::Div,
                 Tok::SlashSlash => BinOp::FloorDiv,
                 Tok::Percent => BinOp::Mod,
-                _ => return Ok(left),
+                _ => {
+                    self.depth = mark;
+                    return Ok(left);
+                }
             };
-            self.advance();
-            self.skip_nl();
+            self.chain_link()?;
             let right = self.unary()?;
             left = binary(op, left, right);
         }
@@ -562,6 +585,8 @@ mod tests {
         assert!(err("a < b < c").contains("chained"));
         assert!(err(&"(".repeat(100_000)).contains("nesting too deep"));
         assert!(err(&"-".repeat(100_000)).contains("nesting too deep"));
+        assert!(err(&"1+".repeat(100_000)).contains("nesting too deep"));
+        assert!(parse(&format!("1{}", "+1".repeat(150))).is_ok());
         assert!(err("let = 3").contains("expected a name"));
         assert!(err("1 = 2").contains("cannot assign"));
         assert!(err("f(").contains("expected"));

@@ -67,6 +67,28 @@ impl SourceFile {
     }
 }
 
+/// How many frames a printed stack keeps at each end when it is longer than twice this.
+const TRACE_KEEP: usize = 10;
+
+/// Writes a stack under its heading, cut to the first and last frames when it is long.
+fn write_trace(out: &mut String, heading: &str, trace: &[TraceFrame], src: &SourceFile) {
+    if trace.is_empty() {
+        return;
+    }
+    out.push_str(heading);
+    out.push('\n');
+    let line = |out: &mut String, f: &TraceFrame| {
+        let _ = writeln!(out, "  {} in {}", src.location(f.span), f.function);
+    };
+    if trace.len() <= 2 * TRACE_KEEP {
+        trace.iter().for_each(|f| line(out, f));
+        return;
+    }
+    trace[..TRACE_KEEP].iter().for_each(|f| line(out, f));
+    let _ = writeln!(out, "  ... {} more frames ...", trace.len() - 2 * TRACE_KEEP);
+    trace[trace.len() - TRACE_KEEP..].iter().for_each(|f| line(out, f));
+}
+
 /// One frame of a runtime call stack, outermost first when stored in a trace.
 #[derive(Clone, Debug)]
 pub struct TraceFrame {
@@ -90,31 +112,26 @@ impl Diagnostic {
     }
 
     /// Renders the report printed on stderr: message, location, source line with a marker,
-    /// and the call stack when there is one.
+    /// and the call stacks when there are any (a joined thread's first).
     pub fn render(&self, src: &SourceFile) -> String {
+        self.render_as("error", src)
+    }
+
+    /// Renders the report with another severity word (`warning` for `mini check`).
+    pub fn render_as(&self, severity: &str, src: &SourceFile) -> String {
         let mut out = String::new();
         let (line, col) = src.line_col(self.span.start);
         let text = src.line_text(line);
         let gutter = line.to_string().len();
-        let _ = writeln!(out, "error: {}", self.message);
+        let _ = writeln!(out, "{severity}: {}", self.message);
         let _ = writeln!(out, "{:w$}--> {}:{}:{}", "", src.name, line, col, w = gutter);
         let _ = writeln!(out, "{:w$} |", "", w = gutter);
         let _ = writeln!(out, "{} | {}", line, text);
         let marker_len = self.marker_len(src, text, col);
         let pad: String = text.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         let _ = writeln!(out, "{:w$} | {}{}", "", pad, "^".repeat(marker_len), w = gutter);
-        if !self.trace.is_empty() {
-            out.push_str("stack (most recent call last):\n");
-            for frame in &self.trace {
-                let _ = writeln!(out, "  {} in {}", src.location(frame.span), frame.function);
-            }
-        }
-        if !self.thread_trace.is_empty() {
-            out.push_str("in the joined thread (most recent call last):\n");
-            for frame in &self.thread_trace {
-                let _ = writeln!(out, "  {} in {}", src.location(frame.span), frame.function);
-            }
-        }
+        write_trace(&mut out, "in the joined thread (most recent call last):", &self.thread_trace, src);
+        write_trace(&mut out, "stack (most recent call last):", &self.trace, src);
         out
     }
 

@@ -245,24 +245,36 @@ impl Value {
             Value::List(l) => !l.borrow(gil).is_empty(),
             Value::Dict(d) => !d.borrow(gil).is_empty(),
             Value::Array(a) => !a.is_empty(),
-            Value::Range(r) => r.len() > 0,
-            Value::Func(_) | Value::Builtin(_) | Value::Thread(_) | Value::Cell(_) => true,
+            Value::Func(_) | Value::Builtin(_) | Value::Thread(_) | Value::Range(_) | Value::Cell(_) => true,
         }
     }
 
-    /// The text `print` and `str` give.
-    pub fn to_text(&self, gil: Gil) -> String {
+    /// The text `print` and `str` give; containers nested deeper than `MAX_NESTING` are the
+    /// error `stack overflow`.
+    pub fn to_text(&self, gil: Gil) -> Result<String, &'static str> {
         if let Value::Str(s) = self {
-            return s.text.to_string();
+            return Ok(s.text.to_string());
         }
         let mut out = String::new();
-        write_value(self, gil, &mut out, &mut Vec::new());
-        out
+        write_value(self, gil, &mut out, &mut Vec::new())?;
+        Ok(out)
     }
 }
 
-/// Writes a value as it appears inside a container (strings quoted), guarding against cycles.
-fn write_value(v: &Value, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>) {
+/// How deeply containers may nest for printing and `==` (see lang-spec/limits.md).
+pub const MAX_NESTING: usize = 1000;
+
+/// The error for values nested deeper than `MAX_NESTING`.
+pub const TOO_DEEP: &str = "stack overflow";
+
+type Written = Result<(), &'static str>;
+
+/// Writes a value as it appears inside a container (strings quoted), guarding against cycles;
+/// `seen` holds the containers being written, outermost first.
+fn write_value(v: &Value, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>) -> Written {
+    if seen.len() > MAX_NESTING {
+        return Err(TOO_DEEP);
+    }
     match v {
         Value::Nil | Value::Undef => out.push_str("nil"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -273,14 +285,23 @@ fn write_value(v: &Value, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>)
         Value::Str(s) => write_quoted(&s.text, out),
         Value::List(l) => {
             let items = l.borrow(gil);
-            write_seq(Rc::as_ptr(l) as *const (), "[", "]", "[...]", &items, gil, out, seen)
+            return write_seq(Rc::as_ptr(l) as *const (), &items, gil, out, seen);
         }
-        Value::Dict(d) => write_dict(d, gil, out, seen),
+        Value::Dict(d) => return write_dict(d, gil, out, seen),
         Value::Array(a) => {
-            out.push_str("array(");
-            let items: Vec<Value> = (0..a.len()).map(|i| a.get(i)).collect();
-            write_seq(std::ptr::null(), "[", "]", "", &items, gil, out, seen);
-            out.push(')');
+            out.push_str("array([");
+            for i in 0..a.len() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                match a.get(i) {
+                    Value::Float(f) => write_float(f, out),
+                    other => {
+                        let _ = write!(out, "{}", other.to_text(gil)?);
+                    }
+                }
+            }
+            out.push_str("])");
         }
         Value::Func(c) => {
             let _ = write!(out, "<fn {}>", c.proto.name);
@@ -295,42 +316,34 @@ fn write_value(v: &Value, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>)
         Value::Range(r) => {
             let _ = write!(out, "range({}, {}, {})", r.start, r.stop, r.step);
         }
-        Value::Cell(c) => write_value(&c.borrow(gil), gil, out, seen),
+        Value::Cell(c) => return write_value(&c.borrow(gil), gil, out, seen),
     }
+    Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_seq(
-    id: *const (),
-    open: &str,
-    close: &str,
-    cyclic: &str,
-    items: &[Value],
-    gil: Gil,
-    out: &mut String,
-    seen: &mut Vec<*const ()>,
-) {
-    if !id.is_null() && seen.contains(&id) {
-        out.push_str(cyclic);
-        return;
+fn write_seq(id: *const (), items: &[Value], gil: Gil, out: &mut String, seen: &mut Vec<*const ()>) -> Written {
+    if seen.contains(&id) {
+        out.push_str("[...]");
+        return Ok(());
     }
     seen.push(id);
-    out.push_str(open);
+    out.push('[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        write_value(item, gil, out, seen);
+        write_value(item, gil, out, seen)?;
     }
-    out.push_str(close);
+    out.push(']');
     seen.pop();
+    Ok(())
 }
 
-fn write_dict(d: &Rc<Dict>, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>) {
+fn write_dict(d: &Rc<Dict>, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>) -> Written {
     let id = Rc::as_ptr(d) as *const ();
     if seen.contains(&id) {
         out.push_str("{...}");
-        return;
+        return Ok(());
     }
     seen.push(id);
     out.push('{');
@@ -338,12 +351,13 @@ fn write_dict(d: &Rc<Dict>, gil: Gil, out: &mut String, seen: &mut Vec<*const ()
         if i > 0 {
             out.push_str(", ");
         }
-        write_value(&k.to_value(), gil, out, seen);
+        write_value(&k.to_value(), gil, out, seen)?;
         out.push_str(": ");
-        write_value(v, gil, out, seen);
+        write_value(v, gil, out, seen)?;
     }
     out.push('}');
     seen.pop();
+    Ok(())
 }
 
 fn write_quoted(s: &str, out: &mut String) {
@@ -414,21 +428,18 @@ fn write_exponent(digits: &str, exp: i32, out: &mut String) {
     let _ = write!(out, "e{}{:02}", sign, exp.abs());
 }
 
-/// The deepest nesting `==` compares before giving up (containers that nest deeper are unequal).
-const MAX_EQ_DEPTH: usize = 1000;
-
 /// `==`: numbers compare numerically, containers elementwise, functions and threads by identity,
-/// values of unrelated types are unequal.
-pub fn values_equal(a: &Value, b: &Value, gil: Gil) -> bool {
+/// values of unrelated types are unequal. Nesting deeper than `MAX_NESTING` is an error.
+pub fn values_equal(a: &Value, b: &Value, gil: Gil) -> Result<bool, &'static str> {
     equal_at(a, b, gil, 0)
 }
 
-fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> bool {
+fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> Result<bool, &'static str> {
     use Value::*;
-    if depth > MAX_EQ_DEPTH {
-        return false;
+    if depth > MAX_NESTING {
+        return Err(TOO_DEEP);
     }
-    match (a, b) {
+    Ok(match (a, b) {
         (Nil, Nil) => true,
         (Bool(x), Bool(y)) => x == y,
         (Int(x), Int(y)) => x == y,
@@ -437,11 +448,9 @@ fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> bool {
             crate::vm::ops::int_float_cmp(*i, *f) == Some(std::cmp::Ordering::Equal)
         }
         (Str(x), Str(y)) => x.text == y.text,
-        (List(x), List(y)) => Rc::ptr_eq(x, y) || lists_equal(&x.borrow(gil), &y.borrow(gil), gil, depth),
-        (Dict(x), Dict(y)) => Rc::ptr_eq(x, y) || dicts_equal(x, y, gil, depth),
-        (Array(x), Array(y)) => {
-            x.len() == y.len() && (0..x.len()).all(|i| equal_at(&x.get(i), &y.get(i), gil, depth + 1))
-        }
+        (List(x), List(y)) => Rc::ptr_eq(x, y) || seqs_equal(&x.borrow(gil), &y.borrow(gil), gil, depth)?,
+        (Dict(x), Dict(y)) => Rc::ptr_eq(x, y) || dicts_equal(x, y, gil, depth)?,
+        (Array(x), Array(y)) => Rc::ptr_eq(x, y) || arrays_equal(x, y),
         (Func(x), Func(y)) => Rc::ptr_eq(x, y),
         (Builtin(x), Builtin(y)) => x == y,
         (Thread(x), Thread(y)) => Rc::ptr_eq(x, y),
@@ -450,16 +459,45 @@ fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> bool {
             lx == ly && (lx == 0 || (x.start == y.start && (lx == 1 || x.step == y.step)))
         }
         _ => false,
+    })
+}
+
+fn arrays_equal(x: &ArrayObj, y: &ArrayObj) -> bool {
+    x.len() == y.len()
+        && (0..x.len()).all(|i| match (x.get(i), y.get(i)) {
+            (Value::Float(a), Value::Float(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Int(i), Value::Float(f)) | (Value::Float(f), Value::Int(i)) => {
+                crate::vm::ops::int_float_cmp(i, f) == Some(std::cmp::Ordering::Equal)
+            }
+            _ => false,
+        })
+}
+
+fn seqs_equal(x: &[Value], y: &[Value], gil: Gil, depth: usize) -> Result<bool, &'static str> {
+    if x.len() != y.len() {
+        return Ok(false);
     }
+    for (a, b) in x.iter().zip(y) {
+        if !equal_at(a, b, gil, depth + 1)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
-fn lists_equal(x: &[Value], y: &[Value], gil: Gil, depth: usize) -> bool {
-    x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal_at(a, b, gil, depth + 1))
-}
-
-fn dicts_equal(x: &Dict, y: &Dict, gil: Gil, depth: usize) -> bool {
+fn dicts_equal(x: &Dict, y: &Dict, gil: Gil, depth: usize) -> Result<bool, &'static str> {
     let (x, y) = (x.borrow(gil), y.borrow(gil));
-    x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal_at(v, w, gil, depth + 1)))
+    if x.len() != y.len() {
+        return Ok(false);
+    }
+    for (k, v) in x.iter() {
+        match y.get(k) {
+            Some(w) if equal_at(v, w, gil, depth + 1)? => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

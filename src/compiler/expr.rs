@@ -78,6 +78,9 @@ impl Compiler {
                         _ => Instr::KDiv { a: dst, b, k },
                     };
                     self.emit(ins, span);
+                } else if self.is_fresh(dst) && !matches!(left.kind, ExprKind::Name(_)) {
+                    self.expr_to(left, dst)?;
+                    self.binary_into(*op, dst, dst, right, span)?;
                 } else {
                     let b = self.expr_any(left)?;
                     self.binary_into(*op, dst, b, right, span)?;
@@ -95,6 +98,12 @@ impl Compiler {
             ExprKind::Function(def) => self.closure(def, dst)?,
         }
         Ok(())
+    }
+
+    /// Whether `dst` is the newest register and no visible variable lives in it, so that an
+    /// expression may use it for intermediate results.
+    fn is_fresh(&mut self, dst: Reg) -> bool {
+        dst as usize + 1 == self.mark() && !self.f().scopes.iter().flatten().any(|l| l.visible && l.reg == dst)
     }
 
     fn load_int(&mut self, v: i64, dst: Reg, span: Span) -> CResult<()> {

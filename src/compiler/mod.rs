@@ -12,11 +12,14 @@ use crate::value::Value;
 use crate::vm::builtins::Builtin;
 use captures::Analysis;
 use indexmap::IndexMap;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// The most registers one function may use (see lang-spec/limits.md).
 pub const MAX_REGISTERS: usize = 250;
+
+/// The most variables one function may capture (see lang-spec/limits.md).
+pub const MAX_CAPTURES: usize = 250;
 
 type CResult<T> = Result<T, Diagnostic>;
 
@@ -25,6 +28,8 @@ type CResult<T> = Result<T, Diagnostic>;
 pub struct Program {
     pub main: Rc<Proto>,
     pub globals: Vec<Rc<str>>,
+    /// Names that no declaration can ever provide, at their first use (`mini check` warns).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Compiles a parsed program.
@@ -34,9 +39,18 @@ pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
     for b in Builtin::ALL {
         globals.insert(Rc::from(b.name()), globals.len() as u16);
     }
-    let mut c = Compiler { analysis, globals, funcs: Vec::new() };
+    let top_level = stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Let(name, _) => Some(name.clone()),
+            StmtKind::Fn(def) => def.name.clone(),
+            _ => None,
+        })
+        .collect();
+    let mut c = Compiler { analysis, globals, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
     let main = c.main(stmts)?;
-    Ok(Program { main, globals: c.globals.into_keys().collect() })
+    let warnings = c.warnings.into_values().collect();
+    Ok(Program { main, globals: c.globals.into_keys().collect(), warnings })
 }
 
 /// Where a name lives.
@@ -90,6 +104,9 @@ struct Compiler {
     analysis: Analysis,
     globals: IndexMap<Rc<str>, u16>,
     funcs: Vec<FnState>,
+    /// Names declared by top-level `let` and `fn`: the globals a program can define.
+    top_level: HashSet<Rc<str>>,
+    warnings: IndexMap<Rc<str>, Diagnostic>,
 }
 
 impl Compiler {
@@ -198,32 +215,40 @@ impl Compiler {
         if let Some(l) = find_local(&self.funcs[cur], name, true) {
             return Ok(if l.cell { Place::CellLocal(l.reg) } else { Place::Local(l.reg) });
         }
-        if let Some(u) = self.resolve_upval(cur, name) {
+        if let Some(u) = self.resolve_upval(cur, name, span)? {
             return Ok(Place::Upval(u));
+        }
+        if !self.top_level.contains(name) && Builtin::from_name(name).is_none() {
+            let warning = Diagnostic::new(format!("undefined variable '{name}'"), span);
+            self.warnings.entry(name.clone()).or_insert(warning);
         }
         Ok(Place::Global(self.global_slot(name, span)?))
     }
 
     /// Finds `name` among the locals of functions enclosing function `f`, adding the chain of
     /// captures that brings it into `f`.
-    fn resolve_upval(&mut self, f: usize, name: &Rc<str>) -> Option<u8> {
+    fn resolve_upval(&mut self, f: usize, name: &Rc<str>, span: Span) -> CResult<Option<u8>> {
         if f == 0 {
-            return None;
+            return Ok(None);
         }
         let (capture, id) = match find_local(&self.funcs[f - 1], name, false) {
             Some(l) => (Capture::Local(l.reg), l.id),
             None => {
-                let u = self.resolve_upval(f - 1, name)?;
+                let Some(u) = self.resolve_upval(f - 1, name, span)? else { return Ok(None) };
                 (Capture::Upval(u), self.funcs[f - 1].upval_ids[u as usize])
             }
         };
         let func = &mut self.funcs[f];
         if let Some(i) = func.upval_ids.iter().position(|&x| x == id) {
-            return Some(i as u8);
+            return Ok(Some(i as u8));
+        }
+        if func.captures.len() >= MAX_CAPTURES {
+            let msg = format!("function too large (it captures more than {MAX_CAPTURES} variables)");
+            return Err(Diagnostic::new(msg, span));
         }
         func.captures.push(capture);
         func.upval_ids.push(id);
-        Some((func.captures.len() - 1) as u8)
+        Ok(Some((func.captures.len() - 1) as u8))
     }
 
     fn declare_local(&mut self, name: &Rc<str>, id: u32, reg: Reg, visible: bool) {

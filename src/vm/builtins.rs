@@ -75,7 +75,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
     match b {
         B::Print => print(args, gil),
         B::Len => len(one(b, args)?, gil),
-        B::Str => Ok(Value::str(&one(b, args)?.to_text(gil))),
+        B::Str => Ok(Value::str(&one(b, args)?.to_text(gil)?)),
         B::Int => to_int(one(b, args)?),
         B::Float => to_float(one(b, args)?),
         B::Type => Ok(Value::str(one(b, args)?.type_name())),
@@ -139,7 +139,7 @@ fn print(args: &[Value], gil: Gil) -> BResult {
         if i > 0 {
             line.push(' ');
         }
-        line.push_str(&a.to_text(gil));
+        line.push_str(&a.to_text(gil)?);
     }
     line.push('\n');
     write_stdout(line.as_bytes());
@@ -229,7 +229,7 @@ pub fn range(args: &[Value]) -> BResult {
         [stop] => (0, stop, 1),
         [start, stop] => (start, stop, 1),
         [start, stop, step] => (start, stop, step),
-        _ => return Err(format!("range expects 1 to 3 arguments, got {}", args.len()).into()),
+        _ => return Err(format!("expected 1 to 3 arguments, got {}", args.len()).into()),
     };
     if step == 0 {
         return Err("range() step must not be zero".to_string().into());
@@ -260,10 +260,10 @@ pub fn key_of(v: &Value) -> Result<Key, Fail> {
 pub fn missing_key(k: &Value, gil: Gil) -> Fail {
     let mut text = String::new();
     if let Value::Str(_) = k {
-        text = Value::list(vec![k.clone()]).to_text(gil);
+        text = Value::list(vec![k.clone()]).to_text(gil).unwrap_or_default();
         text = text[1..text.len() - 1].to_string();
     } else {
-        text.push_str(&k.to_text(gil));
+        text.push_str(&k.to_text(gil).unwrap_or_default());
     }
     format!("key {text} not found").into()
 }
@@ -301,7 +301,10 @@ fn remove(args: &[Value], gil: Gil) -> BResult {
 
 fn array(args: &[Value]) -> BResult {
     arity(2, args)?;
-    let n = int_arg(&args[0], "array length")?;
+    let n = match &args[0] {
+        Value::Int(n) => *n,
+        other => return Err(format!("array length must be an int, not {}", other.type_name()).into()),
+    };
     if n < 0 {
         return Err("array length must be non-negative".to_string().into());
     }
@@ -374,8 +377,8 @@ fn clock() -> f64 {
 fn assert(args: &[Value], gil: Gil) -> BResult {
     let (cond, msg) = match args {
         [c] => (c, "assertion failed".to_string()),
-        [c, m] => (c, m.to_text(gil)),
-        _ => return Err(format!("expected 2 arguments, got {}", args.len()).into()),
+        [c, m] => (c, m.to_text(gil)?),
+        _ => return Err(format!("expected 1 to 2 arguments, got {}", args.len()).into()),
     };
     if cond.truthy(gil) { Ok(Value::Nil) } else { Err(msg.into()) }
 }

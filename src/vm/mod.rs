@@ -123,9 +123,11 @@ pub struct ThreadReport {
 
 static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
 
-/// The reports of every thread that has finished.
+/// The reports of every thread that has finished: `main` first, then in spawn order.
 pub fn thread_reports() -> Vec<ThreadReport> {
-    REPORTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    let mut reports = REPORTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    reports.sort_by_key(|r| r.name.parse::<u64>().unwrap_or(0));
+    reports
 }
 
 static STDOUT: LazyLock<Mutex<BufWriter<Stdout>>> = LazyLock::new(|| Mutex::new(BufWriter::new(std::io::stdout())));
@@ -172,6 +174,8 @@ pub struct Vm<'g> {
     /// The frame count at which the next call is a stack overflow: `MAX_DEPTH` calls of mini
     /// functions, plus the main program's own frame on the main thread.
     frame_limit: usize,
+    /// The main thread raises `interrupted` on Ctrl-C; other threads carry on until exit.
+    is_main: bool,
 }
 
 impl<'g> Vm<'g> {
@@ -185,6 +189,7 @@ impl<'g> Vm<'g> {
             executed: 0,
             name,
             frame_limit: MAX_DEPTH,
+            is_main: false,
         }
     }
 
@@ -192,6 +197,7 @@ impl<'g> Vm<'g> {
     pub fn run_main(&mut self) -> Result<Value, Diagnostic> {
         let main = Rc::new(Closure { proto: self.shared.main.clone(), upvals: Box::new([]) });
         self.frame_limit = MAX_DEPTH + 1;
+        self.is_main = true;
         self.call_value(Value::Func(main), Vec::new())
     }
 
@@ -340,9 +346,14 @@ impl<'g> Vm<'g> {
         }
         macro_rules! safe_point {
             () => {
-                if gil.drop_requested() {
+                if gil.needs_attention() {
                     save_ip!();
-                    gil.yield_now();
+                    if self.is_main && gil::interrupted() {
+                        throw!("interrupted");
+                    }
+                    if gil.drop_requested() {
+                        gil.yield_now();
+                    }
                 }
             };
         }
@@ -394,7 +405,10 @@ impl<'g> Vm<'g> {
             ($x:expr, $y:expr) => {{
                 match ($x, $y) {
                     (Value::Int(x), Value::Int(y)) => x == y,
-                    (x, y) => values_equal(x, y, gil),
+                    (x, y) => match values_equal(x, y, gil) {
+                        Ok(b) => b,
+                        Err(e) => throw!(e),
+                    },
                 }
             }};
         }

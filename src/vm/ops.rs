@@ -197,8 +197,8 @@ pub fn compare(op: BinOp, a: &Value, b: &Value) -> Result<Option<Ordering>, Stri
 /// Evaluates a comparison operator to a bool.
 pub fn compare_op(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<bool, String> {
     let ord = match op {
-        BinOp::Eq => return Ok(values_equal(a, b, gil)),
-        BinOp::Ne => return Ok(!values_equal(a, b, gil)),
+        BinOp::Eq => return Ok(values_equal(a, b, gil)?),
+        BinOp::Ne => return Ok(!values_equal(a, b, gil)?),
         _ => compare(op, a, b)?,
     };
     Ok(match (op, ord) {

@@ -5,8 +5,9 @@ use super::{Fail, Shared, Vm};
 use crate::gil::{Gil, GilBound, with_gil};
 use crate::source::Diagnostic;
 use crate::value::Value;
+use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -33,6 +34,14 @@ impl std::fmt::Debug for ThreadObj {
     }
 }
 
+/// How many threads have been spawned; the n-th is named `n` (in `--stats`).
+static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The state of the mini thread running on this OS thread (null on the main thread).
+    static CURRENT: Cell<*const ThreadState> = const { Cell::new(std::ptr::null()) };
+}
+
 /// Every thread ever started, so that the program can wait for them at exit.
 static THREADS: Mutex<Vec<(JoinHandle<()>, Arc<ThreadState>)>> = Mutex::new(Vec::new());
 
@@ -43,7 +52,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `spawn(f, args...)`
 pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
     let Some((f, rest)) = args.split_first() else {
-        return Err("spawn expects a function".to_string().into());
+        return Err("expected at least 1 argument, got 0".to_string().into());
     };
     if !matches!(f, Value::Func(_) | Value::Builtin(_)) {
         return Err(format!("not callable: {}", f.type_name()).into());
@@ -52,8 +61,9 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
         Arc::new(ThreadState { outcome: Mutex::new(None), done: Condvar::new(), joined: AtomicBool::new(false) });
     let payload = GilBound::new((f.clone(), rest.to_vec(), shared.clone()), gil);
     let theirs = state.clone();
+    let number = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
     let handle = std::thread::Builder::new()
-        .name("mini".into())
+        .name(number.to_string())
         .stack_size(THREAD_STACK)
         .spawn(move || thread_main(payload, theirs))
         .map_err(|e| format!("cannot start thread: {e}"))?;
@@ -62,6 +72,7 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
 }
 
 fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<ThreadState>) {
+    CURRENT.with(|c| c.set(Arc::as_ptr(&state)));
     with_gil(|gil| {
         let (f, args, shared) = payload.into_inner(gil);
         let mut vm = Vm::new(gil, shared);
@@ -80,13 +91,25 @@ pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
         return Err(format!("join expects a thread, not {}", t.type_name()).into());
     };
     let state = obj.state.clone();
+    if CURRENT.with(|c| c.get()) == Arc::as_ptr(&state) {
+        return Err("thread cannot join itself".to_string().into());
+    }
     let waiting = state.clone();
-    gil.allow_threads(move || {
+    let on_main = CURRENT.with(|c| c.get()).is_null();
+    let finished = gil.allow_threads(move || {
         let mut outcome = lock(&waiting.outcome);
         while outcome.is_none() {
-            outcome = waiting.done.wait(outcome).unwrap_or_else(|e| e.into_inner());
+            if on_main && crate::gil::interrupted() {
+                return false;
+            }
+            let tick = std::time::Duration::from_millis(50);
+            outcome = waiting.done.wait_timeout(outcome, tick).unwrap_or_else(|e| e.into_inner()).0;
         }
+        true
     });
+    if !finished {
+        return Err("interrupted".to_string().into());
+    }
     state.joined.store(true, Ordering::Relaxed);
     let guard = lock(&state.outcome);
     match guard.as_ref().map(|o| o.get(gil)) {
@@ -97,8 +120,9 @@ pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
 }
 
 /// Waits (without the GIL) for every thread still running, then reports the errors of threads
-/// that failed and were never joined. Returns how many such errors there were.
-pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> usize {
+/// that failed and were never joined. Returns how many such errors there were, or `Err` when
+/// Ctrl-C interrupted the wait.
+pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> Result<usize, Interrupted> {
     let mut states = Vec::new();
     loop {
         let batch: Vec<_> = std::mem::take(&mut *lock(&THREADS));
@@ -107,11 +131,7 @@ pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> usize {
         }
         let (handles, batch_states): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         states.extend(batch_states);
-        gil.allow_threads(move || {
-            for h in handles {
-                let _ = h.join();
-            }
-        });
+        gil.allow_threads(move || wait_for_handles(handles))?;
     }
     let mut failures = 0;
     for state in states {
@@ -123,5 +143,22 @@ pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> usize {
             failures += 1;
         }
     }
-    failures
+    Ok(failures)
+}
+
+/// Ctrl-C ended a wait.
+#[derive(Debug)]
+pub struct Interrupted;
+
+fn wait_for_handles(handles: Vec<JoinHandle<()>>) -> Result<(), Interrupted> {
+    for h in handles {
+        while !h.is_finished() {
+            if crate::gil::interrupted() {
+                return Err(Interrupted);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = h.join();
+    }
+    Ok(())
 }
