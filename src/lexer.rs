@@ -344,7 +344,7 @@ fn decode(raw: Raw, text: &str, span: Span) -> Result<Tok, Diagnostic> {
 fn parse_int(text: &str, span: Span) -> Result<i64, Diagnostic> {
     let digits: String = text.chars().filter(|&c| c != '_').collect();
     let parsed = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-        Some(hex) if hex.is_empty() => return Err(Diagnostic::new("malformed number", span)),
+        Some("") => return Err(Diagnostic::new("invalid number literal", span)),
         Some(hex) => i64::from_str_radix(hex, 16),
         None => digits.parse::<i64>(),
     };
@@ -353,7 +353,7 @@ fn parse_int(text: &str, span: Span) -> Result<i64, Diagnostic> {
 
 fn parse_float(text: &str, span: Span) -> Result<f64, Diagnostic> {
     let digits: String = text.chars().filter(|&c| c != '_').collect();
-    digits.parse::<f64>().map_err(|_| Diagnostic::new("malformed number", span))
+    digits.parse::<f64>().map_err(|_| Diagnostic::new("invalid number literal", span))
 }
 
 /// Decodes the escapes `\n \t \r \\ \" \0` in a string literal's body.

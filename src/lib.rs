@@ -1,6 +1,8 @@
 //! mini: a small dynamic language with a global interpreter lock, a register bytecode VM, and
 //! (with `--jit`) native compilation of hot, type-stable functions. See ARCHITECTURE.md.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod ast;
 pub mod bytecode;
 pub mod cli;

@@ -83,6 +83,10 @@ impl RangeObj {
         n.clamp(0, i64::MAX as i128) as i64
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn get(&self, i: i64) -> i64 {
         self.start + i * self.step
     }

@@ -355,7 +355,7 @@ fn extreme(b: Builtin, args: &[Value], want: std::cmp::Ordering, gil: Gil) -> BR
     let elements: Vec<Value> = match args {
         [Value::List(l)] => l.borrow(gil).clone(),
         [Value::Array(a)] => (0..a.len()).map(|i| a.get(i)).collect(),
-        [Value::Range(r)] if r.len() == 0 => Vec::new(),
+        [Value::Range(r)] if r.is_empty() => Vec::new(),
         [Value::Range(r)] => vec![Value::Int(r.get(0)), Value::Int(r.get(r.len() - 1))],
         _ => args.to_vec(),
     };

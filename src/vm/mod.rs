@@ -299,26 +299,44 @@ impl<'g> Vm<'g> {
             () => {{
                 let fr = self.frames.last().expect("a frame is running");
                 closure = fr.closure;
-                proto = fr.proto();
-                code = unsafe { (*proto).code.as_ptr() };
-                consts = unsafe { (*proto).consts.as_ptr() };
+                let p: &Proto = fr.proto();
+                proto = p;
+                code = p.code.as_ptr();
+                consts = p.consts.as_ptr();
                 base = fr.base;
+                // SAFETY: a frame's saved ip is an index into its own code.
                 ip = unsafe { code.add(fr.ip) };
+                // SAFETY: `push_frame` sized the stack to at least `base + nregs`.
                 regs = unsafe { self.stack.as_mut_ptr().add(base) };
             }};
         }
         macro_rules! reg {
             ($i:expr) => {
+                // SAFETY: register operands are below the frame's `nregs` (compiler invariant),
+                // and the stack holds `base + nregs` values.
                 unsafe { &*regs.add($i as usize) }
+            };
+        }
+        macro_rules! take {
+            ($i:expr) => {
+                // SAFETY: as in `reg!`; `take` leaves a valid `Nil` behind.
+                unsafe { std::mem::take(&mut *regs.add($i as usize)) }
+            };
+        }
+        macro_rules! regs_slice {
+            ($i:expr, $n:expr) => {
+                // SAFETY: as in `reg!`: a call's operands `R[i..i+n]` are registers of the frame.
+                unsafe { std::slice::from_raw_parts(regs.add($i as usize), $n as usize) }
             };
         }
         macro_rules! set {
             ($i:expr, $v:expr) => {{
                 let v = $v;
-                let p = unsafe { regs.add($i as usize) };
-                // SAFETY: as above; the old value is dropped in place only when it owns a
+                // SAFETY: as in `reg!`. No reference into the register is live here (operands
+                // were read before). The old value is dropped in place only when it owns a
                 // reference, then overwritten without a second drop.
                 unsafe {
+                    let p = regs.add($i as usize);
                     if (*p).is_heap() {
                         std::ptr::drop_in_place(p);
                     }
@@ -328,12 +346,34 @@ impl<'g> Vm<'g> {
         }
         macro_rules! konst {
             ($k:expr) => {
+                // SAFETY: constant operands index the prototype's constant table (compiler
+                // invariant); the prototype is alive while its frame runs.
                 unsafe { &*consts.add($k as usize) }
+            };
+        }
+        macro_rules! jump {
+            ($t:expr) => {
+                // SAFETY: jump targets are indices into the same function's code (compiler
+                // invariant: every target is patched to a position inside the function).
+                unsafe { code.add($t as usize) }
+            };
+        }
+        macro_rules! proto {
+            () => {
+                // SAFETY: the top frame's prototype is alive while the frame runs.
+                unsafe { &*proto }
+            };
+        }
+        macro_rules! upvals {
+            () => {
+                // SAFETY: the top frame's closure is alive while the frame runs.
+                unsafe { &(*closure).upvals }
             };
         }
         macro_rules! save_ip {
             () => {
                 if let Some(fr) = self.frames.last_mut() {
+                    // SAFETY: `ip` points into `code` (at most one past the current instruction).
                     fr.ip = unsafe { ip.offset_from(code) } as usize;
                 }
             };
@@ -418,7 +458,10 @@ impl<'g> Vm<'g> {
             if COUNT {
                 executed += 1;
             }
+            // SAFETY: `ip` points at an instruction of the running function: every function
+            // ends with a return, and jumps stay inside the function.
             let ins = unsafe { *ip };
+            // SAFETY: as above; at most one past the current instruction.
             ip = unsafe { ip.add(1) };
             match ins {
                 Instr::LoadNil { a } => set!(a, Value::Nil),
@@ -444,7 +487,7 @@ impl<'g> Vm<'g> {
                 }
                 Instr::DefGlobal { a, g } => self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil),
                 Instr::GetUpval { a, u } => {
-                    let v = unsafe { (&(*closure).upvals)[u as usize].borrow(gil).clone() };
+                    let v = upvals!()[u as usize].borrow(gil).clone();
                     if let Value::Undef = v {
                         throw!(self.undefined_here());
                     }
@@ -452,7 +495,7 @@ impl<'g> Vm<'g> {
                 }
                 Instr::SetUpval { a, u } => {
                     let v = reg!(a).clone();
-                    let cell = unsafe { &(&(*closure).upvals)[u as usize] };
+                    let cell = &upvals!()[u as usize];
                     if let Value::Undef = *cell.borrow(gil) {
                         throw!(self.undefined_here());
                     }
@@ -461,7 +504,7 @@ impl<'g> Vm<'g> {
                 }
                 Instr::NewEmptyCell { a } => set!(a, Value::Cell(Rc::new(GilCell::new(Value::Undef)))),
                 Instr::NewCell { a } => {
-                    let v = unsafe { std::mem::take(&mut *regs.add(a as usize)) };
+                    let v = take!(a);
                     set!(a, Value::Cell(Rc::new(GilCell::new(v))));
                 }
                 Instr::GetCell { a, b } => {
@@ -482,7 +525,7 @@ impl<'g> Vm<'g> {
                     }
                 }
                 Instr::Closure { a, p } => {
-                    let child = unsafe { (&(*proto).protos)[p as usize].clone() };
+                    let child = proto!().protos[p as usize].clone();
                     let upvals = child
                         .captures
                         .iter()
@@ -491,7 +534,7 @@ impl<'g> Vm<'g> {
                                 Value::Cell(c) => c.clone(),
                                 other => Rc::new(GilCell::new(other.clone())),
                             },
-                            Capture::Upval(u) => unsafe { (&(*closure).upvals)[*u as usize].clone() },
+                            Capture::Upval(u) => upvals!()[*u as usize].clone(),
                         })
                         .collect();
                     set!(a, Value::Func(Rc::new(Closure { proto: child, upvals })));
@@ -551,7 +594,7 @@ impl<'g> Vm<'g> {
                 Instr::Gt { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Gt, >))),
                 Instr::Ge { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Ge, >=))),
                 Instr::Jump { t } => {
-                    let target = unsafe { code.add(t as usize) };
+                    let target = jump!(t);
                     if target < ip {
                         safe_point!();
                     }
@@ -563,7 +606,7 @@ impl<'g> Vm<'g> {
                         other => other.truthy(gil),
                     };
                     if !truthy {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfTrue { a, t } => {
@@ -572,57 +615,57 @@ impl<'g> Vm<'g> {
                         other => other.truthy(gil),
                     };
                     if truthy {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotLt { a, b, t } => {
                     if !compare!(reg!(a), reg!(b), BinOp::Lt, <) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotLe { a, b, t } => {
                     if !compare!(reg!(a), reg!(b), BinOp::Le, <=) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotGt { a, b, t } => {
                     if !compare!(reg!(a), reg!(b), BinOp::Gt, >) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotGe { a, b, t } => {
                     if !compare!(reg!(a), reg!(b), BinOp::Ge, >=) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotLtK { a, k, t } => {
                     if !compare!(reg!(a), konst!(k), BinOp::Lt, <) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotLeK { a, k, t } => {
                     if !compare!(reg!(a), konst!(k), BinOp::Le, <=) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotGtK { a, k, t } => {
                     if !compare!(reg!(a), konst!(k), BinOp::Gt, >) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotGeK { a, k, t } => {
                     if !compare!(reg!(a), konst!(k), BinOp::Ge, >=) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotEq { a, b, t } => {
                     if !equal!(reg!(a), reg!(b)) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::JumpIfNotNe { a, b, t } => {
                     if equal!(reg!(a), reg!(b)) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::ForPrep { a, t } => {
@@ -638,7 +681,7 @@ impl<'g> Vm<'g> {
                         throw!("range() step must not be zero");
                     }
                     if (step > 0 && start >= stop) || (step < 0 && start <= stop) {
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     } else {
                         set!(a + 3, Value::Int(start));
                     }
@@ -654,7 +697,7 @@ impl<'g> Vm<'g> {
                         set!(a, Value::Int(next));
                         set!(a + 3, Value::Int(next));
                         safe_point!();
-                        ip = unsafe { code.add(t as usize) };
+                        ip = jump!(t);
                     }
                 }
                 Instr::IterPrep { a } => {
@@ -675,13 +718,16 @@ impl<'g> Vm<'g> {
                             set!(a + 1, Value::Int(next as i64));
                             set!(a + 2, v);
                         }
-                        None => ip = unsafe { code.add(t as usize) },
+                        None => ip = jump!(t),
                     }
                 }
                 Instr::Call { a, n } => match reg!(a) {
                     Value::Func(c) => {
                         let c: *const Closure = Rc::as_ptr(c);
-                        let nparams = unsafe { (&*c).proto.nparams };
+                        // SAFETY: the callee register R[a] holds the closure and is not written
+                        // until the call returns (see `Frame`).
+                        let callee = unsafe { &*c };
+                        let nparams = callee.proto.nparams;
                         if nparams != n as usize {
                             throw!(arg_count_error(nparams, n as usize));
                         }
@@ -689,14 +735,14 @@ impl<'g> Vm<'g> {
                             throw!("stack overflow");
                         }
                         save_ip!();
-                        self.push_frame(unsafe { &*c }, base + a as usize + 1);
+                        self.push_frame(callee, base + a as usize + 1);
                         load_frame!();
                         safe_point!();
                     }
                     Value::Builtin(b) => {
                         let b = *b;
                         save_ip!();
-                        let args = unsafe { std::slice::from_raw_parts(regs.add(a as usize + 1), n as usize) };
+                        let args = regs_slice!(a as usize + 1, n);
                         match builtins::call(b, args, &self.shared, gil) {
                             Ok(v) => set!(a, v),
                             Err(e) => break Err(e),
@@ -712,14 +758,14 @@ impl<'g> Vm<'g> {
                         continue;
                     }
                     save_ip!();
-                    let args = unsafe { std::slice::from_raw_parts(regs.add(a as usize), n as usize) };
+                    let args = regs_slice!(a, n);
                     match builtins::call(f, args, &self.shared, gil) {
                         Ok(v) => set!(a, v),
                         Err(e) => break Err(e),
                     }
                 }
                 Instr::Return { a } => {
-                    let v = unsafe { std::mem::take(&mut *regs.add(a as usize)) };
+                    let v = take!(a);
                     let done = self.frames.pop().expect("a frame is running");
                     if self.frames.len() == stop {
                         break Ok(v);
@@ -736,11 +782,11 @@ impl<'g> Vm<'g> {
                     load_frame!();
                 }
                 Instr::NewList { a, b, n } => {
-                    let items = unsafe { std::slice::from_raw_parts(regs.add(b as usize), n as usize) }.to_vec();
+                    let items = regs_slice!(b, n).to_vec();
                     set!(a, Value::list(items));
                 }
                 Instr::NewDict { a, b, n } => {
-                    let pairs = unsafe { std::slice::from_raw_parts(regs.add(b as usize), 2 * n as usize) };
+                    let pairs = regs_slice!(b, 2 * n as usize);
                     match new_dict(pairs) {
                         Ok(d) => set!(a, d),
                         Err(e) => throw!(e),
