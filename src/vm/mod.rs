@@ -344,6 +344,22 @@ impl<'g> Vm<'g> {
                 }
             }};
         }
+        // Typed writes: a scalar result is stored straight into the register. (A shared `set!`
+        // tail would pass the whole `Value` through memory, and reloading 16 bytes written as
+        // a 1-byte tag and an 8-byte payload defeats store-to-load forwarding.)
+        macro_rules! set_scalar {
+            ($i:expr, $variant:ident, $v:expr) => {{
+                let v = $v;
+                // SAFETY: as in `set!`.
+                unsafe {
+                    let p = regs.add($i as usize);
+                    if (*p).is_heap() {
+                        std::ptr::drop_in_place(p);
+                    }
+                    std::ptr::write(p, Value::$variant(v));
+                }
+            }};
+        }
         macro_rules! konst {
             ($k:expr) => {
                 // SAFETY: constant operands index the prototype's constant table (compiler
@@ -399,18 +415,20 @@ impl<'g> Vm<'g> {
         }
         macro_rules! arith {
             ($a:expr, $x:expr, $y:expr, $op:expr, $checked:ident, $fop:tt) => {{
-                let r = match ($x, $y) {
+                match ($x, $y) {
                     (Value::Int(x), Value::Int(y)) => match x.$checked(*y) {
-                        Some(v) => Value::Int(v),
+                        Some(v) => set_scalar!($a, Int, v),
                         None => throw!(ops::OVERFLOW),
                     },
-                    (Value::Float(x), Value::Float(y)) => Value::Float(x $fop y),
+                    (Value::Float(x), Value::Float(y)) => {
+                        let v = x $fop y;
+                        set_scalar!($a, Float, v)
+                    }
                     (x, y) => match ops::arith($op, x, y, gil) {
-                        Ok(v) => v,
+                        Ok(v) => set!($a, v),
                         Err(e) => throw!(e),
                     },
-                };
-                set!($a, r);
+                }
             }};
         }
         macro_rules! slow_arith {
@@ -424,7 +442,7 @@ impl<'g> Vm<'g> {
         macro_rules! divide {
             ($a:expr, $x:expr, $y:expr) => {{
                 match ($x, $y) {
-                    (Value::Float(x), Value::Float(y)) if *y != 0.0 => set!($a, Value::Float(x / y)),
+                    (Value::Float(x), Value::Float(y)) if *y != 0.0 => set_scalar!($a, Float, x / y),
                     (x, y) => slow_arith!($a, x, y, BinOp::Div),
                 }
             }};
@@ -465,10 +483,18 @@ impl<'g> Vm<'g> {
             ip = unsafe { ip.add(1) };
             match ins {
                 Instr::LoadNil { a } => set!(a, Value::Nil),
-                Instr::LoadBool { a, b } => set!(a, Value::Bool(b)),
-                Instr::LoadInt { a, v } => set!(a, Value::Int(v as i64)),
-                Instr::LoadK { a, k } => set!(a, konst!(k).clone_fast()),
-                Instr::Move { a, b } => set!(a, reg!(b).clone_fast()),
+                Instr::LoadBool { a, b } => set_scalar!(a, Bool, b),
+                Instr::LoadInt { a, v } => set_scalar!(a, Int, v as i64),
+                Instr::LoadK { a, k } => match konst!(k) {
+                    Value::Int(i) => set_scalar!(a, Int, *i),
+                    Value::Float(f) => set_scalar!(a, Float, *f),
+                    other => set!(a, other.clone()),
+                },
+                Instr::Move { a, b } => match reg!(b) {
+                    Value::Int(i) => set_scalar!(a, Int, *i),
+                    Value::Float(f) => set_scalar!(a, Float, *f),
+                    other => set!(a, other.clone()),
+                },
                 Instr::GetGlobal { a, g } => {
                     let v = match self.shared.globals.get_ref(g as usize, gil) {
                         Value::Func(f) => Value::Func(f.clone()),
@@ -553,46 +579,43 @@ impl<'g> Vm<'g> {
                 Instr::KDiv { a, b, k } => divide!(a, konst!(k), reg!(b)),
                 Instr::FloorDiv { a, b, c } => match (reg!(b), reg!(c)) {
                     (Value::Int(x), Value::Int(y)) => match ops::int_floordiv(*x, *y) {
-                        Ok(v) => set!(a, Value::Int(v)),
+                        Ok(v) => set_scalar!(a, Int, v),
                         Err(e) => throw!(e),
                     },
                     (x, y) => slow_arith!(a, x, y, BinOp::FloorDiv),
                 },
                 Instr::Mod { a, b, c } => match (reg!(b), reg!(c)) {
                     (Value::Int(x), Value::Int(y)) => match ops::int_mod(*x, *y) {
-                        Ok(v) => set!(a, Value::Int(v)),
+                        Ok(v) => set_scalar!(a, Int, v),
                         Err(e) => throw!(e),
                     },
                     (x, y) => slow_arith!(a, x, y, BinOp::Mod),
                 },
                 Instr::ModK { a, b, k } => match (reg!(b), konst!(k)) {
                     (Value::Int(x), Value::Int(y)) => match ops::int_mod(*x, *y) {
-                        Ok(v) => set!(a, Value::Int(v)),
+                        Ok(v) => set_scalar!(a, Int, v),
                         Err(e) => throw!(e),
                     },
                     (x, y) => slow_arith!(a, x, y, BinOp::Mod),
                 },
                 Instr::Pow { a, b, c } => slow_arith!(a, reg!(b), reg!(c), BinOp::Pow),
-                Instr::Neg { a, b } => {
-                    let r = match reg!(b) {
-                        Value::Float(x) => Value::Float(-x),
-                        other => match ops::negate(other) {
-                            Ok(v) => v,
-                            Err(e) => throw!(e),
-                        },
-                    };
-                    set!(a, r);
-                }
+                Instr::Neg { a, b } => match reg!(b) {
+                    Value::Float(x) => set_scalar!(a, Float, -x),
+                    other => match ops::negate(other) {
+                        Ok(v) => set!(a, v),
+                        Err(e) => throw!(e),
+                    },
+                },
                 Instr::Not { a, b } => {
                     let t = reg!(b).truthy(gil);
-                    set!(a, Value::Bool(!t));
+                    set_scalar!(a, Bool, !t);
                 }
-                Instr::Eq { a, b, c } => set!(a, Value::Bool(equal!(reg!(b), reg!(c)))),
-                Instr::Ne { a, b, c } => set!(a, Value::Bool(!equal!(reg!(b), reg!(c)))),
-                Instr::Lt { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Lt, <))),
-                Instr::Le { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Le, <=))),
-                Instr::Gt { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Gt, >))),
-                Instr::Ge { a, b, c } => set!(a, Value::Bool(compare!(reg!(b), reg!(c), BinOp::Ge, >=))),
+                Instr::Eq { a, b, c } => set_scalar!(a, Bool, equal!(reg!(b), reg!(c))),
+                Instr::Ne { a, b, c } => set_scalar!(a, Bool, !equal!(reg!(b), reg!(c))),
+                Instr::Lt { a, b, c } => set_scalar!(a, Bool, compare!(reg!(b), reg!(c), BinOp::Lt, <)),
+                Instr::Le { a, b, c } => set_scalar!(a, Bool, compare!(reg!(b), reg!(c), BinOp::Le, <=)),
+                Instr::Gt { a, b, c } => set_scalar!(a, Bool, compare!(reg!(b), reg!(c), BinOp::Gt, >)),
+                Instr::Ge { a, b, c } => set_scalar!(a, Bool, compare!(reg!(b), reg!(c), BinOp::Ge, >=)),
                 Instr::Jump { t } => {
                     let target = jump!(t);
                     if target < ip {
@@ -683,7 +706,7 @@ impl<'g> Vm<'g> {
                     if (step > 0 && start >= stop) || (step < 0 && start <= stop) {
                         ip = jump!(t);
                     } else {
-                        set!(a + 3, Value::Int(start));
+                        set_scalar!(a + 3, Int, start);
                     }
                 }
                 Instr::ForLoop { a, t } => {
@@ -694,8 +717,8 @@ impl<'g> Vm<'g> {
                     if let Some(next) = i.checked_add(step)
                         && (if step > 0 { next < stop } else { next > stop })
                     {
-                        set!(a, Value::Int(next));
-                        set!(a + 3, Value::Int(next));
+                        set_scalar!(a, Int, next);
+                        set_scalar!(a + 3, Int, next);
                         safe_point!();
                         ip = jump!(t);
                     }
@@ -706,7 +729,7 @@ impl<'g> Vm<'g> {
                         Err(e) => throw!(e),
                     };
                     set!(a, seq);
-                    set!(a + 1, Value::Int(0));
+                    set_scalar!(a + 1, Int, 0);
                 }
                 Instr::IterNext { a, t } => {
                     let pos = match reg!(a + 1) {
@@ -715,7 +738,7 @@ impl<'g> Vm<'g> {
                     };
                     match index::next(reg!(a), pos, gil) {
                         Some((v, next)) => {
-                            set!(a + 1, Value::Int(next as i64));
+                            set_scalar!(a + 1, Int, next as i64);
                             set!(a + 2, v);
                         }
                         None => ip = jump!(t),
@@ -754,7 +777,7 @@ impl<'g> Vm<'g> {
                     if let (1, Value::Float(x)) = (n, reg!(a))
                         && let Some(v) = builtins::float_math(f, *x)
                     {
-                        set!(a, Value::Float(v));
+                        set_scalar!(a, Float, v);
                         continue;
                     }
                     save_ip!();
@@ -793,14 +816,19 @@ impl<'g> Vm<'g> {
                     }
                 }
                 Instr::GetIndex { a, b, c } => {
-                    let v = match (reg!(b), reg!(c)) {
-                        (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 => arr.get(*i as usize),
+                    match (reg!(b), reg!(c)) {
+                        (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 => {
+                            let bits = arr.data[*i as usize].load(std::sync::atomic::Ordering::Relaxed);
+                            match arr.kind {
+                                crate::value::ElemKind::Float => set_scalar!(a, Float, f64::from_bits(bits)),
+                                crate::value::ElemKind::Int => set_scalar!(a, Int, bits as i64),
+                            }
+                        }
                         (x, y) => match index::get(x, y, gil) {
-                            Ok(v) => v,
+                            Ok(v) => set!(a, v),
                             Err(e) => throw!(e),
                         },
-                    };
-                    set!(a, v);
+                    }
                 }
                 Instr::SetIndex { a, b, c } => {
                     let r = match (reg!(a), reg!(b), reg!(c)) {
