@@ -33,16 +33,16 @@ pub enum Instr {
     SetGlobal { a: Reg, g: u16 },
     /// G[g] := R[a], defining it (top-level `let` and `fn`)
     DefGlobal { a: Reg, g: u16 },
-    /// R[a] := the value in cell U[u]; an empty cell is an error
-    GetUpval { a: Reg, u: u8 },
-    /// cell U[u] := R[a]; an empty cell is an error
-    SetUpval { a: Reg, u: u8 },
+    /// R[a] := the value in cell U[u]; an empty cell is an error naming K[k]
+    GetUpval { a: Reg, u: u8, k: u16 },
+    /// cell U[u] := R[a]; an empty cell is an error naming K[k]
+    SetUpval { a: Reg, u: u8, k: u16 },
     /// R[a] := a fresh cell holding R[a] (a captured variable is born)
     NewCell { a: Reg },
     /// R[a] := a fresh cell holding nothing yet (a captured `let` before it runs)
     NewEmptyCell { a: Reg },
-    /// R[a] := the value in the cell R[b]; an empty cell is an error
-    GetCell { a: Reg, b: Reg },
+    /// R[a] := the value in the cell R[b]; an empty cell is an error naming K[k]
+    GetCell { a: Reg, b: Reg, k: u16 },
     /// the cell R[a] := R[b]
     SetCell { a: Reg, b: Reg },
     /// R[a] := a closure of child prototype `p`, capturing per its capture list

@@ -46,6 +46,20 @@ pub struct StrObj {
     pub chars: usize,
 }
 
+impl PartialEq for StrObj {
+    fn eq(&self, other: &StrObj) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for StrObj {}
+
+impl std::hash::Hash for StrObj {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state)
+    }
+}
+
 impl StrObj {
     pub fn is_ascii(&self) -> bool {
         self.chars == self.text.len()
@@ -98,7 +112,8 @@ pub enum Key {
     Nil,
     Bool(bool),
     Int(i64),
-    Str(Rc<str>),
+    /// Shares the string value's object; hashed and compared by text.
+    Str(Rc<StrObj>),
 }
 
 impl Key {
@@ -108,7 +123,7 @@ impl Key {
             Value::Nil => Key::Nil,
             Value::Bool(b) => Key::Bool(*b),
             Value::Int(i) => Key::Int(*i),
-            Value::Str(s) => Key::Str(Rc::from(&*s.text)),
+            Value::Str(s) => Key::Str(s.clone()),
             other => return Err(other.type_name()),
         })
     }
@@ -118,7 +133,7 @@ impl Key {
             Key::Nil => Value::Nil,
             Key::Bool(b) => Value::Bool(*b),
             Key::Int(i) => Value::Int(*i),
-            Key::Str(s) => Value::str(s),
+            Key::Str(s) => Value::Str(s.clone()),
         }
     }
 }

@@ -48,7 +48,7 @@ impl Compiler {
             }
             ExprKind::Name(name) => {
                 let place = self.resolve(name, span)?;
-                self.load_place(place, dst, span);
+                self.load_place(place, name, dst, span)?;
             }
             ExprKind::List(items) => self.list(items, dst, span)?,
             ExprKind::Dict(pairs) => self.dict(pairs, dst, span)?,

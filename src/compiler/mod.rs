@@ -496,34 +496,40 @@ impl Compiler {
         match op {
             None => self.expr_to(e, t)?,
             Some(op) => {
-                self.load_place(place, t, span);
+                self.load_place(place, name, t, span)?;
                 self.binary_into(op, t, t, e, span)?;
             }
         }
-        self.store_place(place, t, span);
-        Ok(())
+        self.store_place(place, name, t, span)
     }
 
-    fn load_place(&mut self, place: Place, dst: Reg, span: Span) {
+    /// The constant holding a variable's name, for `undefined variable` errors.
+    fn name_constant(&mut self, name: &Rc<str>, span: Span) -> CResult<u16> {
+        self.constant(ConstKey::Str(name.clone()), Value::str(name), span)
+    }
+
+    pub(super) fn load_place(&mut self, place: Place, name: &Rc<str>, dst: Reg, span: Span) -> CResult<()> {
         let ins = match place {
-            Place::Local(r) if r == dst => return,
+            Place::Local(r) if r == dst => return Ok(()),
             Place::Local(r) => Instr::Move { a: dst, b: r },
-            Place::CellLocal(r) => Instr::GetCell { a: dst, b: r },
-            Place::Upval(u) => Instr::GetUpval { a: dst, u },
+            Place::CellLocal(r) => Instr::GetCell { a: dst, b: r, k: self.name_constant(name, span)? },
+            Place::Upval(u) => Instr::GetUpval { a: dst, u, k: self.name_constant(name, span)? },
             Place::Global(g) => Instr::GetGlobal { a: dst, g },
         };
         self.emit(ins, span);
+        Ok(())
     }
 
-    fn store_place(&mut self, place: Place, src: Reg, span: Span) {
+    fn store_place(&mut self, place: Place, name: &Rc<str>, src: Reg, span: Span) -> CResult<()> {
         let ins = match place {
-            Place::Local(r) if r == src => return,
+            Place::Local(r) if r == src => return Ok(()),
             Place::Local(r) => Instr::Move { a: r, b: src },
             Place::CellLocal(r) => Instr::SetCell { a: r, b: src },
-            Place::Upval(u) => Instr::SetUpval { a: src, u },
+            Place::Upval(u) => Instr::SetUpval { a: src, u, k: self.name_constant(name, span)? },
             Place::Global(g) => Instr::SetGlobal { a: src, g },
         };
         self.emit(ins, span);
+        Ok(())
     }
 
     fn if_stmt(&mut self, arms: &[(Expr, Vec<Stmt>)], otherwise: Option<&[Stmt]>) -> CResult<()> {

@@ -1,6 +1,6 @@
 //! The virtual machine: one `Vm` per thread runs register bytecode while holding the GIL.
 //!
-//! The dispatch loop (`Vm::run`) is the one large function; each arm does its fast path (int and
+//! The dispatch loop (`Vm::run_loop`) is the one large function; each arm does its fast path (int and
 //! float arithmetic, list and array indexing) inline and calls into `ops`, `index` and `builtins`
 //! for the rest. Safe points (backward jumps and calls) check the GIL's drop request.
 
@@ -237,15 +237,6 @@ impl<'g> Vm<'g> {
     pub fn finish_thread(&self) {
         let report = ThreadReport { name: self.name.clone(), executed: self.executed, gil: gil::thread_stats() };
         REPORTS.lock().unwrap_or_else(|e| e.into_inner()).push(report);
-    }
-
-    /// `undefined variable 'x'` for the name at the start of the current instruction's span.
-    fn undefined_here(&self) -> String {
-        let frame = self.frames.last().expect("a frame is running");
-        let start = frame.proto().spans[frame.ip - 1].start as usize;
-        let text = &self.shared.source.text[start.min(self.shared.source.text.len())..];
-        let name: String = text.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        format!("undefined variable '{name}'")
     }
 
     /// Turns a failure into a report located at the current instruction, with the call stack.
@@ -512,18 +503,18 @@ impl<'g> Vm<'g> {
                     self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
                 }
                 Instr::DefGlobal { a, g } => self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil),
-                Instr::GetUpval { a, u } => {
+                Instr::GetUpval { a, u, k } => {
                     let v = upvals!()[u as usize].borrow(gil).clone();
                     if let Value::Undef = v {
-                        throw!(self.undefined_here());
+                        throw!(undefined(konst!(k)));
                     }
                     set!(a, v);
                 }
-                Instr::SetUpval { a, u } => {
+                Instr::SetUpval { a, u, k } => {
                     let v = reg!(a).clone();
                     let cell = &upvals!()[u as usize];
                     if let Value::Undef = *cell.borrow(gil) {
-                        throw!(self.undefined_here());
+                        throw!(undefined(konst!(k)));
                     }
                     let old = std::mem::replace(&mut *cell.borrow_mut(gil), v);
                     drop(old);
@@ -533,13 +524,13 @@ impl<'g> Vm<'g> {
                     let v = take!(a);
                     set!(a, Value::Cell(Rc::new(GilCell::new(v))));
                 }
-                Instr::GetCell { a, b } => {
+                Instr::GetCell { a, b, k } => {
                     let v = match reg!(b) {
                         Value::Cell(c) => c.borrow(gil).clone(),
                         other => other.clone(),
                     };
                     if let Value::Undef = v {
-                        throw!(self.undefined_here());
+                        throw!(undefined(konst!(k)));
                     }
                     set!(a, v);
                 }
@@ -815,21 +806,19 @@ impl<'g> Vm<'g> {
                         Err(e) => throw!(e),
                     }
                 }
-                Instr::GetIndex { a, b, c } => {
-                    match (reg!(b), reg!(c)) {
-                        (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 => {
-                            let bits = arr.data[*i as usize].load(std::sync::atomic::Ordering::Relaxed);
-                            match arr.kind {
-                                crate::value::ElemKind::Float => set_scalar!(a, Float, f64::from_bits(bits)),
-                                crate::value::ElemKind::Int => set_scalar!(a, Int, bits as i64),
-                            }
+                Instr::GetIndex { a, b, c } => match (reg!(b), reg!(c)) {
+                    (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 => {
+                        let bits = arr.data[*i as usize].load(std::sync::atomic::Ordering::Relaxed);
+                        match arr.kind {
+                            crate::value::ElemKind::Float => set_scalar!(a, Float, f64::from_bits(bits)),
+                            crate::value::ElemKind::Int => set_scalar!(a, Int, bits as i64),
                         }
-                        (x, y) => match index::get(x, y, gil) {
-                            Ok(v) => set!(a, v),
-                            Err(e) => throw!(e),
-                        },
                     }
-                }
+                    (x, y) => match index::get(x, y, gil) {
+                        Ok(v) => set!(a, v),
+                        Err(e) => throw!(e),
+                    },
+                },
                 Instr::SetIndex { a, b, c } => {
                     let r = match (reg!(a), reg!(b), reg!(c)) {
                         (Value::Array(arr), Value::Int(i), Value::Float(f))
@@ -851,6 +840,15 @@ impl<'g> Vm<'g> {
         self.frames.truncate(stop);
         result
     }
+}
+
+/// `undefined variable 'x'`, for the name in a string constant.
+fn undefined(name: &Value) -> String {
+    let name = match name {
+        Value::Str(s) => &*s.text,
+        _ => "?",
+    };
+    format!("undefined variable '{name}'")
 }
 
 /// A dict from consecutive key, value registers.

@@ -76,7 +76,10 @@ fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<Th
     with_gil(|gil| {
         let (f, args, shared) = payload.into_inner(gil);
         let mut vm = Vm::new(gil, shared);
-        let outcome = vm.call_value(f, args);
+        let call = std::panic::AssertUnwindSafe(|| vm.call_value(f, args));
+        let outcome = std::panic::catch_unwind(call).unwrap_or_else(|_| {
+            Err(Diagnostic::new("internal error: the thread stopped unexpectedly", Default::default()))
+        });
         vm.finish_thread();
         *lock(&state.outcome) = Some(GilBound::new(outcome, gil));
         state.done.notify_all();
