@@ -377,6 +377,13 @@ impl<'g> Vm<'g> {
                 unsafe { &(*closure).upvals }
             };
         }
+        macro_rules! jump_unless {
+            ($cond:expr, $t:expr) => {
+                if !$cond {
+                    ip = jump!($t);
+                }
+            };
+        }
         macro_rules! save_ip {
             () => {
                 if let Some(fr) = self.frames.last_mut() {
@@ -632,56 +639,16 @@ impl<'g> Vm<'g> {
                         ip = jump!(t);
                     }
                 }
-                Instr::JumpIfNotLt { a, b, t } => {
-                    if !compare!(reg!(a), reg!(b), BinOp::Lt, <) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotLe { a, b, t } => {
-                    if !compare!(reg!(a), reg!(b), BinOp::Le, <=) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotGt { a, b, t } => {
-                    if !compare!(reg!(a), reg!(b), BinOp::Gt, >) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotGe { a, b, t } => {
-                    if !compare!(reg!(a), reg!(b), BinOp::Ge, >=) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotLtK { a, k, t } => {
-                    if !compare!(reg!(a), konst!(k), BinOp::Lt, <) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotLeK { a, k, t } => {
-                    if !compare!(reg!(a), konst!(k), BinOp::Le, <=) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotGtK { a, k, t } => {
-                    if !compare!(reg!(a), konst!(k), BinOp::Gt, >) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotGeK { a, k, t } => {
-                    if !compare!(reg!(a), konst!(k), BinOp::Ge, >=) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotEq { a, b, t } => {
-                    if !equal!(reg!(a), reg!(b)) {
-                        ip = jump!(t);
-                    }
-                }
-                Instr::JumpIfNotNe { a, b, t } => {
-                    if equal!(reg!(a), reg!(b)) {
-                        ip = jump!(t);
-                    }
-                }
+                Instr::JumpIfNotLt { a, b, t } => jump_unless!(compare!(reg!(a), reg!(b), BinOp::Lt, <), t),
+                Instr::JumpIfNotLe { a, b, t } => jump_unless!(compare!(reg!(a), reg!(b), BinOp::Le, <=), t),
+                Instr::JumpIfNotGt { a, b, t } => jump_unless!(compare!(reg!(a), reg!(b), BinOp::Gt, >), t),
+                Instr::JumpIfNotGe { a, b, t } => jump_unless!(compare!(reg!(a), reg!(b), BinOp::Ge, >=), t),
+                Instr::JumpIfNotLtK { a, k, t } => jump_unless!(compare!(reg!(a), konst!(k), BinOp::Lt, <), t),
+                Instr::JumpIfNotLeK { a, k, t } => jump_unless!(compare!(reg!(a), konst!(k), BinOp::Le, <=), t),
+                Instr::JumpIfNotGtK { a, k, t } => jump_unless!(compare!(reg!(a), konst!(k), BinOp::Gt, >), t),
+                Instr::JumpIfNotGeK { a, k, t } => jump_unless!(compare!(reg!(a), konst!(k), BinOp::Ge, >=), t),
+                Instr::JumpIfNotEq { a, b, t } => jump_unless!(equal!(reg!(a), reg!(b)), t),
+                Instr::JumpIfNotNe { a, b, t } => jump_unless!(!equal!(reg!(a), reg!(b)), t),
                 Instr::ForPrep { a, t } => {
                     let (start, stop, step) = match (reg!(a), reg!(a + 1), reg!(a + 2)) {
                         (Value::Int(x), Value::Int(y), Value::Int(z)) => (*x, *y, *z),
