@@ -12,7 +12,7 @@ use crate::vm::thread::ThreadObj;
 use indexmap::IndexMap;
 use std::fmt::Write;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A mini value: scalars inline, everything else behind a reference-counted pointer.
 #[derive(Clone, Debug, Default)]
@@ -196,12 +196,6 @@ impl ArrayObj {
         };
         self.data[i].store(bits, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// The buffer as int atomics (for int arrays); same memory, same layout.
-    pub fn as_int_atomics(&self) -> &[AtomicI64] {
-        // SAFETY: `AtomicU64` and `AtomicI64` have the same size, alignment and bit validity.
-        unsafe { std::slice::from_raw_parts(self.data.as_ptr() as *const AtomicI64, self.data.len()) }
     }
 }
 

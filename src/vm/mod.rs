@@ -51,33 +51,26 @@ impl From<&str> for Fail {
 pub struct Globals(Box<[UnsafeCell<Value>]>);
 
 impl Globals {
-    /// The value in slot `g` (possibly `Undef`).
-    #[inline(always)]
-    pub fn get(&self, g: usize, _gil: Gil) -> Value {
-        // SAFETY: `Globals` is reachable only through `Rc<Shared>`, which is `!Send`, and moves
-        // between threads only inside `GilBound`; so only the GIL holder gets here. No reference
-        // into a slot outlives this call, so there is no aliasing `&mut`.
-        unsafe { (*self.0[g].get()).clone_fast() }
-    }
-
     /// A reference to the value in slot `g`, for an immediate clone.
     #[inline(always)]
     pub fn get_ref<'a>(&'a self, g: usize, _gil: Gil<'a>) -> &'a Value {
-        // SAFETY: as in `get`; the reference lives only as long as the token's borrow and the
-        // interpreter clones it at once, before any slot can be written.
+        // SAFETY: `Globals` is reachable only through `Rc<Shared>`, which is `!Send`, and moves
+        // between threads only inside `GilBound`; so only the GIL holder gets here. The reference
+        // lives only as long as the token's borrow and the interpreter clones it at once, before
+        // any slot can be written, so it never aliases a write.
         unsafe { &*self.0[g].get() }
     }
 
     /// Whether slot `g` holds a value.
     #[inline(always)]
     pub fn is_defined(&self, g: usize, _gil: Gil) -> bool {
-        // SAFETY: as in `get`.
+        // SAFETY: as in `get_ref`.
         unsafe { !matches!(*self.0[g].get(), Value::Undef) }
     }
 
     /// Stores into slot `g`; the old value is dropped after the slot is updated.
     pub fn set(&self, g: usize, v: Value, _gil: Gil) {
-        // SAFETY: as in `get`; the old value's drop runs after the write and cannot reach
+        // SAFETY: as in `get_ref`; the old value's drop runs after the write and cannot reach
         // this slot (dropping values runs no mini code).
         let old = unsafe { std::ptr::replace(self.0[g].get(), v) };
         drop(old);

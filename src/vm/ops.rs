@@ -6,7 +6,6 @@ use crate::ast::BinOp;
 use crate::gil::Gil;
 use crate::value::{Value, values_equal};
 use std::cmp::Ordering;
-use std::rc::Rc;
 
 pub const OVERFLOW: &str = "integer overflow";
 pub const DIV_ZERO: &str = "division by zero";
@@ -208,11 +207,6 @@ pub fn compare_op(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<bool, Str
         (BinOp::Gt, Some(o)) => o == Ordering::Greater,
         (_, Some(o)) => o != Ordering::Less,
     })
-}
-
-/// Identity of two heap values (for the fast `==` shortcut on the same object).
-pub fn same_object<T>(a: &Rc<T>, b: &Rc<T>) -> bool {
-    Rc::ptr_eq(a, b)
 }
 
 #[cfg(test)]
