@@ -47,6 +47,18 @@ struct RunArgs {
     /// Print the bytecode of every function before running.
     #[arg(long)]
     dump_bytecode: bool,
+    /// Compile hot, type-stable functions to native code that runs without the GIL.
+    #[arg(long)]
+    jit: bool,
+    /// With --jit: calls after which a function is compiled (0 compiles at the first call).
+    #[arg(long, value_name = "N", default_value_t = crate::jit::DEFAULT_THRESHOLD, requires = "jit")]
+    jit_threshold: u64,
+    /// With --jit: keep holding the GIL while native code runs (numba's default, nogil=False).
+    #[arg(long, requires = "jit")]
+    keep_gil: bool,
+    /// With --jit: print the Cranelift IR of each compiled function to stderr.
+    #[arg(long, requires = "jit")]
+    dump_ir: bool,
 }
 
 /// Parses the command line and runs the chosen command.
