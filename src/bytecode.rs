@@ -173,6 +173,8 @@ pub struct Proto {
     pub captures: Vec<Capture>,
     /// The span of the whole function.
     pub span: Span,
+    /// The JIT's counters and compiled specializations of this function.
+    pub jit: crate::jit::ProtoJit,
 }
 
 /// Renders a prototype and its children as text (`mini run --dump-bytecode`).

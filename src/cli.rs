@@ -169,20 +169,34 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
         eprint!("{text}");
     }
     vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);
-    run_program(program, src, args.args, args.stats)
+    let jit = args.jit.then(|| crate::jit::JitOptions {
+        threshold: args.jit_threshold,
+        keep_gil: args.keep_gil,
+        dump_ir: args.dump_ir,
+    });
+    run_program(program, src, args.args, args.stats, jit)
 }
 
 /// Runs a compiled program on the current thread, waits for its threads, reports errors and
 /// statistics; returns the exit code.
-fn run_program(program: Program, src: Arc<SourceFile>, args: Vec<String>, stats: bool) -> u8 {
+fn run_program(
+    program: Program,
+    src: Arc<SourceFile>,
+    args: Vec<String>,
+    stats: bool,
+    jit: Option<crate::jit::JitOptions>,
+) -> u8 {
+    let mut jit_report = String::new();
     let code = with_gil(|gil| {
-        let shared = Rc::new(Shared::new(program, src.clone(), args));
-        let mut vm = Vm::new(gil, shared);
+        let shared = Rc::new(Shared::new(program, src.clone(), args, jit));
+        let jit_stats = |shared: &Shared| shared.jit.as_ref().map(|j| j.report(&src)).unwrap_or_default();
+        let mut vm = Vm::new(gil, shared.clone());
         let result = vm.run_main();
         if let Err(d) = &result {
             // A main-thread error ends the program at once, without waiting for other threads.
             report(d, &src);
             vm.finish_thread();
+            jit_report = jit_stats(&shared);
             return 1;
         }
         drop(result);
@@ -191,6 +205,7 @@ fn run_program(program: Program, src: Arc<SourceFile>, args: Vec<String>, stats:
             eprint!("error in a thread that was never joined:\n{}", d.render(&src));
         });
         vm.finish_thread();
+        jit_report = jit_stats(&shared);
         if waited.is_err() {
             vm::flush_stdout();
             eprintln!("error: interrupted");
@@ -201,6 +216,7 @@ fn run_program(program: Program, src: Arc<SourceFile>, args: Vec<String>, stats:
     vm::flush_stdout();
     if stats {
         print_stats();
+        eprint!("{jit_report}");
     }
     code
 }

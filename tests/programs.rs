@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The execution modes every program runs in, with the extra `mini run` flags of each.
-const MODES: &[(&str, &[&str])] = &[("interp", &[])];
+const MODES: &[(&str, &[&str])] =
+    &[("interp", &[]), ("jit", &["--jit"]), ("eager", &["--jit", "--jit-threshold", "0"])];
 
 /// Per-mode skips: (mode, path substring, reason). Empty: every program runs in every mode.
 const SKIPS: &[(&str, &str, &str)] = &[];

@@ -304,6 +304,7 @@ impl Compiler {
             protos: f.protos,
             captures: f.captures,
             span: f.span,
+            jit: Default::default(),
         })
     }
 

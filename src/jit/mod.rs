@@ -1,5 +1,37 @@
-//! The JIT: counts calls, specializes hot functions on their argument types, compiles them with
-//! Cranelift, and runs the native code without the GIL (`mini run --jit`).
+//! The JIT (`mini run --jit`): the tracer counts calls and loop back-edges per function and
+//! records argument types; a hot call is specialized on those types (`infer`), lowered to
+//! Cranelift IR (`lower`), compiled (`engine`), and from then on that call signature runs as
+//! native code without the GIL (`runtime` holds what native code calls back into).
+//!
+//! Everything here runs on the thread holding the GIL, except the native code itself.
+
+mod engine;
+mod infer;
+mod lower;
+mod runtime;
+mod types;
+
+use crate::bytecode::{Instr, Proto};
+use crate::gil::Gil;
+use crate::source::SourceFile;
+use crate::value::{Closure, Value};
+use crate::vm::{Fail, Globals};
+use engine::{Engine, EntryFn};
+use infer::{GlobalsView, Refusal, Session};
+use runtime::JitCtx;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+pub use types::{MAX_PARAMS, Sig, Ty};
+
+/// The default `--jit-threshold` (see lang-spec/jit.md for how it was chosen).
+pub const DEFAULT_THRESHOLD: u64 = 2;
+
+/// The most specializations (including invalidated ones) one function may have.
+pub const MAX_SPECS: usize = 8;
 
 /// The command-line choices for the JIT.
 #[derive(Clone, Debug)]
@@ -12,5 +44,396 @@ pub struct JitOptions {
     pub dump_ir: bool,
 }
 
-/// The default `--jit-threshold` (see lang-spec/jit.md for how it was chosen).
-pub const DEFAULT_THRESHOLD: u64 = 2;
+/// One compiled specialization of a function.
+pub struct Spec {
+    pub sig: Sig,
+    pub ret: Ty,
+    func_id: cranelift_module::FuncId,
+    entry: EntryFn,
+    /// False once a global it read (or a function it calls read) has been assigned.
+    valid: Cell<bool>,
+    native_calls: Cell<u64>,
+    compile_time: Duration,
+    /// The globals it read, directly or through the functions it calls.
+    deps: Vec<u16>,
+    /// Arrays read from globals: kept alive as long as the code that points at them.
+    _pins: Vec<Value>,
+}
+
+/// The JIT's per-function state, kept in the function's prototype (used under the GIL only).
+#[derive(Default)]
+pub struct ProtoJit {
+    calls: Cell<u64>,
+    interpreted_calls: Cell<u64>,
+    backedges: Cell<u64>,
+    has_loop: Cell<Option<bool>>,
+    specs: RefCell<Vec<Rc<Spec>>>,
+    refusals: RefCell<Vec<(Sig, String)>>,
+}
+
+impl std::fmt::Debug for ProtoJit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProtoJit({} specs)", self.specs.borrow().len())
+    }
+}
+
+impl ProtoJit {
+    /// The valid specialization for a signature.
+    pub fn find_spec(&self, sig: Sig) -> Option<Rc<Spec>> {
+        self.specs.borrow().iter().find(|s| s.sig == sig && s.valid.get()).cloned()
+    }
+
+    /// Why this signature could not be compiled, if it could not.
+    pub fn refusal(&self, sig: Sig) -> Option<String> {
+        self.refusals.borrow().iter().find(|(s, _)| *s == sig).map(|(_, r)| r.clone())
+    }
+
+    /// Specializations made so far, including invalidated ones.
+    pub fn spec_count(&self) -> usize {
+        self.specs.borrow().len()
+    }
+
+    /// Counts a loop back-edge taken by the interpreter.
+    #[inline(always)]
+    pub fn backedge(&self) {
+        self.backedges.set(self.backedges.get() + 1);
+    }
+
+    fn refuse(&self, sig: Sig, reason: String) {
+        let mut refusals = self.refusals.borrow_mut();
+        if !refusals.iter().any(|(s, _)| *s == sig) {
+            refusals.push((sig, reason));
+        }
+    }
+
+    fn has_loop(&self, proto: &Proto) -> bool {
+        if let Some(b) = self.has_loop.get() {
+            return b;
+        }
+        let b = proto.code.iter().enumerate().any(|(pc, ins)| match ins {
+            Instr::ForLoop { .. } => true,
+            Instr::Jump { t } => (*t as usize) <= pc,
+            _ => false,
+        });
+        self.has_loop.set(Some(b));
+        b
+    }
+}
+
+/// What happened to a call the JIT was offered.
+pub enum Entered {
+    /// The interpreter runs it.
+    Interpret,
+    /// Native code ran it and returned this.
+    Returned(Value),
+    /// Native code raised an error.
+    Failed(Fail),
+}
+
+/// The JIT state of one program.
+pub struct Jit {
+    pub options: JitOptions,
+    engine: RefCell<Option<Engine>>,
+    /// For each global read by compiled code: the specializations to invalidate when it changes.
+    watchers: RefCell<HashMap<u16, Vec<Rc<Spec>>>>,
+    watched: Box<[Cell<bool>]>,
+    /// Every function called while the JIT was on, in first-call order (for `--stats`).
+    seen: RefCell<Vec<Rc<Proto>>>,
+    /// The program's source, for the line numbers in refusals.
+    source: Arc<SourceFile>,
+}
+
+impl std::fmt::Debug for Jit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Jit({:?})", self.options)
+    }
+}
+
+/// The globals as a compile session sees them: their current values.
+struct LiveGlobals<'a> {
+    globals: &'a Globals,
+    names: &'a [Rc<str>],
+    gil: Gil<'a>,
+}
+
+impl GlobalsView for LiveGlobals<'_> {
+    fn value(&self, g: u16) -> Value {
+        self.globals.get_ref(g as usize, self.gil).clone()
+    }
+
+    fn name(&self, g: u16) -> String {
+        self.names[g as usize].to_string()
+    }
+}
+
+/// The unboxed arguments and context of one native call, moved to the code that runs it
+/// without the GIL.
+struct NativeCall {
+    entry: EntryFn,
+    ctx: *mut JitCtx,
+    room: i64,
+    slots: *mut u64,
+}
+
+// SAFETY: the pointers lead to the calling VM's stack frame (`JitCtx` and the argument
+// slots), which outlives the call and which nothing else touches meanwhile; the entry point
+// is immutable code. No interpreter object is reachable from a `NativeCall`.
+unsafe impl Send for NativeCall {}
+
+impl NativeCall {
+    fn run(self) -> i64 {
+        // SAFETY: `entry` was compiled for exactly the argument types unboxed into `slots`
+        // (the signature matched), array pointers and lengths come from arrays kept alive by
+        // the caller's registers (arguments) or by the specialization (globals), and native
+        // code only reads and writes inside them after bounds checks.
+        unsafe { (self.entry)(self.ctx, self.room, self.slots) }
+    }
+}
+
+impl Jit {
+    pub fn new(options: JitOptions, globals: usize, source: Arc<SourceFile>) -> Jit {
+        Jit {
+            source,
+            options,
+            engine: RefCell::new(None),
+            watchers: RefCell::new(HashMap::new()),
+            watched: (0..globals).map(|_| Cell::new(false)).collect(),
+            seen: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Offers a call of `callee` with `args` to the JIT: it runs natively when a specialization
+    /// exists or can be made now. `room` is how many frames the callee may still push.
+    #[allow(clippy::too_many_arguments)]
+    pub fn enter(
+        &self,
+        callee: &Closure,
+        args: &[Value],
+        room: i64,
+        is_main: bool,
+        globals: &Globals,
+        names: &[Rc<str>],
+        gil: Gil,
+    ) -> Entered {
+        let proto = &callee.proto;
+        let pj = &proto.jit;
+        let calls = pj.calls.get() + 1;
+        pj.calls.set(calls);
+        if calls == 1 {
+            self.seen.borrow_mut().push(proto.clone());
+        }
+        let Some(sig) = Sig::of(args) else {
+            return self.interpret(pj);
+        };
+        if let Some(spec) = pj.find_spec(sig) {
+            return self.call_native(&spec, args, room, is_main, gil);
+        }
+        let hot = calls > self.options.threshold || pj.has_loop(proto);
+        if !hot || pj.refusal(sig).is_some() {
+            return self.interpret(pj);
+        }
+        if pj.spec_count() >= MAX_SPECS {
+            pj.refuse(sig, format!("{} specializations already made (the cap)", MAX_SPECS));
+            return self.interpret(pj);
+        }
+        let view = LiveGlobals { globals, names, gil };
+        match self.compile(proto, sig, &view) {
+            Some(spec) => self.call_native(&spec, args, room, is_main, gil),
+            None => self.interpret(pj),
+        }
+    }
+
+    fn interpret(&self, pj: &ProtoJit) -> Entered {
+        pj.interpreted_calls.set(pj.interpreted_calls.get() + 1);
+        Entered::Interpret
+    }
+
+    /// Infers and compiles `proto` for `sig` (and the functions it reaches); records a refusal
+    /// on failure.
+    fn compile(&self, proto: &Rc<Proto>, sig: Sig, view: &LiveGlobals) -> Option<Rc<Spec>> {
+        let mut session = Session::new(view, MAX_SPECS);
+        if let Err(refusal) = session.infer(proto.clone(), sig) {
+            self.record_refusal(&session, refusal);
+            return None;
+        }
+        let mut engine = self.engine.borrow_mut();
+        if engine.is_none() {
+            match Engine::new() {
+                Ok(e) => *engine = Some(e),
+                Err(e) => {
+                    proto.jit.refuse(sig, format!("the JIT is unavailable: {e}"));
+                    return None;
+                }
+            }
+        }
+        let engine = engine.as_mut().expect("created above");
+        let compiled = match engine.compile(&session.plans, crate::gil::interrupt_word(), self.options.dump_ir) {
+            Ok(c) => c,
+            Err(e) => {
+                proto.jit.refuse(sig, format!("internal compiler error: {e}"));
+                return None;
+            }
+        };
+        Some(self.install(&session, compiled))
+    }
+
+    /// Makes the session's compiled plans callable: one specialization each, watching the
+    /// globals any of them read (directly or through earlier specializations they call).
+    fn install(&self, session: &Session, compiled: Vec<engine::Compiled>) -> Rc<Spec> {
+        let mut deps = BTreeSet::new();
+        let mut pins = Vec::new();
+        for plan in &session.plans {
+            for (g, v) in &plan.globals {
+                deps.insert(*g);
+                if let Value::Array(_) = v {
+                    pins.push(v.clone());
+                }
+            }
+            for target in plan.calls.values() {
+                if let infer::Target::Spec(spec) = target {
+                    deps.extend(spec.deps.iter().copied());
+                }
+            }
+        }
+        let mut root = None;
+        for (plan, c) in session.plans.iter().zip(compiled) {
+            if let Some(ir) = &c.ir {
+                eprintln!("; {} ({:.3} ms)\n{ir}", plan.sig.display(&plan.proto.name), c.time.as_secs_f64() * 1e3);
+            }
+            let spec = Rc::new(Spec {
+                sig: plan.sig,
+                ret: plan.ret_ty(),
+                func_id: c.func_id,
+                entry: c.entry,
+                valid: Cell::new(true),
+                native_calls: Cell::new(0),
+                compile_time: c.time,
+                deps: deps.iter().copied().collect(),
+                _pins: pins.clone(),
+            });
+            plan.proto.jit.specs.borrow_mut().push(spec.clone());
+            let mut watchers = self.watchers.borrow_mut();
+            for g in &deps {
+                watchers.entry(*g).or_default().push(spec.clone());
+                self.watched[*g as usize].set(true);
+            }
+            root.get_or_insert(spec);
+        }
+        root.expect("a session has at least one plan")
+    }
+
+    /// Records why a session failed: on the function that failed, and on the function that was
+    /// being compiled (naming the call that reached the failure).
+    fn record_refusal(&self, session: &Session, refusal: Refusal) {
+        let plan = &session.plans[refusal.plan];
+        let reason = match refusal.pc {
+            Some(pc) => format!("line {}: {}", self.line_of(&plan.proto, pc), refusal.reason),
+            None => refusal.reason,
+        };
+        plan.proto.jit.refuse(plan.sig, reason.clone());
+        if refusal.plan == 0 {
+            return;
+        }
+        let mut at = refusal.plan;
+        while let Some((caller, pc)) = session.plans[at].caller {
+            if caller == 0 {
+                let root = &session.plans[0];
+                let callee = &session.plans[at];
+                let why = format!(
+                    "line {}: calls {}, which cannot be compiled",
+                    self.line_of(&root.proto, pc),
+                    callee.sig.display(&callee.proto.name)
+                );
+                root.proto.jit.refuse(root.sig, why);
+                return;
+            }
+            at = caller;
+        }
+    }
+
+    fn line_of(&self, proto: &Proto, pc: usize) -> usize {
+        self.source.line_col(proto.spans[pc].start).0
+    }
+
+    fn call_native(&self, spec: &Rc<Spec>, args: &[Value], room: i64, is_main: bool, gil: Gil) -> Entered {
+        let mut slots = [0u64; 2 * MAX_PARAMS];
+        let mut k = 0;
+        for a in args {
+            match a {
+                Value::Int(i) => slots[k] = *i as u64,
+                Value::Float(f) => slots[k] = f.to_bits(),
+                Value::Bool(b) => slots[k] = *b as u64,
+                Value::Array(arr) => {
+                    slots[k] = arr.data.as_ptr() as u64;
+                    k += 1;
+                    slots[k] = arr.len() as u64;
+                }
+                _ => continue,
+            }
+            k += 1;
+        }
+        spec.native_calls.set(spec.native_calls.get() + 1);
+        let mut ctx = JitCtx::new(is_main);
+        let call = NativeCall { entry: spec.entry, ctx: &mut ctx, room, slots: slots.as_mut_ptr() };
+        let status = if self.options.keep_gil { call.run() } else { gil.allow_threads(move || call.run()) };
+        if status != runtime::status::OK {
+            return Entered::Failed(Fail::Native(ctx.message(), ctx.trace()));
+        }
+        let bits = slots[0];
+        Entered::Returned(match spec.ret {
+            Ty::Int => Value::Int(bits as i64),
+            Ty::Float => Value::Float(f64::from_bits(bits)),
+            Ty::Bool => Value::Bool(bits != 0),
+            _ => Value::Nil,
+        })
+    }
+
+    /// A global was assigned: specializations that read it are invalid from their next call.
+    #[inline]
+    pub fn global_written(&self, g: usize) {
+        if !self.watched[g].get() {
+            return;
+        }
+        self.watched[g].set(false);
+        if let Some(specs) = self.watchers.borrow_mut().remove(&(g as u16)) {
+            for s in specs {
+                s.valid.set(false);
+            }
+        }
+    }
+
+    /// The `--stats` report: per function, its specializations and refusals.
+    pub fn report(&self, src: &SourceFile) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "jit: per function (--jit-threshold {})", self.options.threshold);
+        for proto in self.seen.borrow().iter() {
+            let pj = &proto.jit;
+            let line = src.line_col(proto.span.start).0;
+            let _ = writeln!(
+                out,
+                "  {} (line {}): {} calls, {} interpreted, {} loop back-edges interpreted",
+                proto.name,
+                line,
+                pj.calls.get(),
+                pj.interpreted_calls.get(),
+                pj.backedges.get()
+            );
+            for s in pj.specs.borrow().iter() {
+                let _ = writeln!(
+                    out,
+                    "    compiled {} -> {} in {:.3} ms, {} native calls{}",
+                    s.sig.display(&proto.name),
+                    s.ret.name(),
+                    s.compile_time.as_secs_f64() * 1e3,
+                    s.native_calls.get(),
+                    if s.valid.get() { "" } else { " (invalidated: a global it read was assigned)" }
+                );
+            }
+            for (sig, reason) in pj.refusals.borrow().iter() {
+                let _ = writeln!(out, "    cannot compile {}: {}", sig.display(&proto.name), reason);
+            }
+        }
+        out
+    }
+}
+

@@ -13,6 +13,7 @@ use crate::ast::BinOp;
 use crate::bytecode::{Capture, Instr, Proto};
 use crate::compiler::Program;
 use crate::gil::{self, Gil, GilCell};
+use crate::jit::{Entered, Jit, JitOptions};
 use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
 use crate::value::{Closure, Dict, Value, values_equal};
 use builtins::Builtin;
@@ -33,6 +34,8 @@ pub static COUNT_BYTECODES: std::sync::atomic::AtomicBool = std::sync::atomic::A
 pub enum Fail {
     Msg(String),
     Thread(Box<Diagnostic>),
+    /// An error in native code: its message and the native frames, outermost first.
+    Native(String, Vec<TraceFrame>),
 }
 
 impl From<String> for Fail {
@@ -91,18 +94,21 @@ pub struct Shared {
     pub main: Rc<Proto>,
     pub args: Vec<String>,
     pub source: Arc<SourceFile>,
+    /// The JIT, with `--jit`.
+    pub jit: Option<Jit>,
 }
 
 impl Shared {
     /// The shared state of a program about to run: builtins defined, other globals undefined.
-    pub fn new(program: Program, source: Arc<SourceFile>, args: Vec<String>) -> Shared {
+    pub fn new(program: Program, source: Arc<SourceFile>, args: Vec<String>, jit: Option<JitOptions>) -> Shared {
         let globals = program
             .globals
             .iter()
             .map(|name| UnsafeCell::new(Builtin::from_name(name).map_or(Value::Undef, Value::Builtin)))
             .collect();
         let globals = Globals(globals);
-        Shared { globals, global_names: program.globals, main: program.main, args, source }
+        let jit = jit.map(|options| Jit::new(options, program.globals.len(), source.clone()));
+        Shared { globals, global_names: program.globals, main: program.main, args, source, jit }
     }
 }
 
@@ -207,6 +213,15 @@ impl<'g> Vm<'g> {
                     let msg = arg_count_error(c.proto.nparams, args.len());
                     return Err(Diagnostic::new(msg, c.proto.span));
                 }
+                if let Some(jit) = &self.shared.jit {
+                    let room = self.frame_limit as i64 - 1;
+                    let shared = &self.shared;
+                    match jit.enter(&c, &args, room, self.is_main, &shared.globals, &shared.global_names, self.gil) {
+                        Entered::Interpret => {}
+                        Entered::Returned(v) => return Ok(v),
+                        Entered::Failed(fail) => return Err(self.diagnostic(fail)),
+                    }
+                }
                 self.stack.clear();
                 self.stack.push(f.clone());
                 self.stack.extend(args);
@@ -242,6 +257,12 @@ impl<'g> Vm<'g> {
         let span = trace.last().map_or(Span::default(), |f| f.span);
         match fail {
             Fail::Msg(message) => Diagnostic { message, span, trace, thread_trace: Vec::new() },
+            Fail::Native(message, native) => {
+                let mut trace = trace;
+                trace.extend(native);
+                let span = trace.last().map_or(Span::default(), |f| f.span);
+                Diagnostic { message, span, trace, thread_trace: Vec::new() }
+            }
             Fail::Thread(inner) => {
                 let mut thread_trace = inner.trace;
                 thread_trace.extend(inner.thread_trace);
@@ -263,6 +284,8 @@ impl<'g> Vm<'g> {
     #[allow(clippy::too_many_lines)]
     fn run_loop<const COUNT: bool>(&mut self, stop: usize) -> Result<Value, Diagnostic> {
         let gil = self.gil;
+        let shared = self.shared.clone();
+        let jit = shared.jit.as_ref();
         let mut executed: u64 = 0;
         let mut ip: *const Instr;
         let mut base: usize;
@@ -501,8 +524,16 @@ impl<'g> Vm<'g> {
                         throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
                     }
                     self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
+                    if let Some(jit) = jit {
+                        jit.global_written(g as usize);
+                    }
                 }
-                Instr::DefGlobal { a, g } => self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil),
+                Instr::DefGlobal { a, g } => {
+                    self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
+                    if let Some(jit) = jit {
+                        jit.global_written(g as usize);
+                    }
+                }
                 Instr::GetUpval { a, u, k } => {
                     let v = upvals!()[u as usize].borrow(gil).clone();
                     if let Value::Undef = v {
@@ -610,6 +641,9 @@ impl<'g> Vm<'g> {
                 Instr::Jump { t } => {
                     let target = jump!(t);
                     if target < ip {
+                        if jit.is_some() {
+                            proto!().jit.backedge();
+                        }
                         safe_point!();
                     }
                     ip = target;
@@ -670,6 +704,9 @@ impl<'g> Vm<'g> {
                     {
                         set_scalar!(a, Int, next);
                         set_scalar!(a + 3, Int, next);
+                        if jit.is_some() {
+                            proto!().jit.backedge();
+                        }
                         safe_point!();
                         ip = jump!(t);
                     }
@@ -707,6 +744,22 @@ impl<'g> Vm<'g> {
                         }
                         if self.frames.len() >= self.frame_limit {
                             throw!("stack overflow");
+                        }
+                        if let Some(jit) = jit {
+                            let room = (self.frame_limit - self.frames.len()) as i64 - 1;
+                            let args = regs_slice!(a as usize + 1, n);
+                            let globals = &shared.globals;
+                            match jit.enter(callee, args, room, self.is_main, globals, &shared.global_names, gil) {
+                                Entered::Interpret => {}
+                                Entered::Returned(v) => {
+                                    set!(a, v);
+                                    continue;
+                                }
+                                Entered::Failed(fail) => {
+                                    save_ip!();
+                                    break Err(fail);
+                                }
+                            }
                         }
                         save_ip!();
                         self.push_frame(callee, base + a as usize + 1);

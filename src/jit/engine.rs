@@ -1,0 +1,202 @@
+//! The Cranelift module that owns a program's native code: creating it, compiling a session's
+//! plans (one finalize per session), and the entry trampolines through which the VM calls them.
+
+use super::infer::Plan;
+use super::lower::{Helper, Lower, helpers, param_types, ret_type, signature};
+use super::runtime::JitCtx;
+use super::types::Ty;
+use cranelift::codegen::{self, settings};
+use cranelift::prelude::{AbiParam, Configurable, FunctionBuilder, FunctionBuilderContext, InstBuilder, MemFlagsData, types};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What the VM calls: `(ctx, room, args) -> status`. `args` holds the unboxed arguments, one
+/// 64-bit slot each (two for an array: data pointer and length); the result is stored into
+/// slot 0.
+pub type EntryFn = unsafe extern "C" fn(*mut JitCtx, i64, *mut u64) -> i64;
+
+/// The result of compiling one plan.
+pub struct Compiled {
+    pub func_id: FuncId,
+    pub entry: EntryFn,
+    pub ir: Option<String>,
+    pub time: Duration,
+}
+
+pub struct Engine {
+    module: JITModule,
+    ctx: codegen::Context,
+    fctx: FunctionBuilderContext,
+    helper_ids: HashMap<Helper, FuncId>,
+    next_name: u32,
+}
+
+impl Engine {
+    pub fn new() -> Result<Engine, String> {
+        let mut flags = settings::builder();
+        let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+        for (name, value) in
+            [("opt_level", "speed"), ("is_pic", "false"), ("use_colocated_libcalls", "false"), ("enable_verifier", verify)]
+        {
+            flags.set(name, value).map_err(|e| format!("cranelift setting {name}: {e}"))?;
+        }
+        let isa = cranelift_native::builder()
+            .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| format!("cranelift: {e}"))?;
+        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+        for h in helpers() {
+            builder.symbol(h.name, h.addr);
+        }
+        let mut module = JITModule::new(builder);
+        let mut helper_ids = HashMap::new();
+        for h in helpers() {
+            let mut sig = module.make_signature();
+            sig.params.extend(h.params.iter().map(|t| AbiParam::new(*t)));
+            sig.returns.extend(h.returns.iter().map(|t| AbiParam::new(*t)));
+            let id = module.declare_function(h.name, Linkage::Import, &sig).map_err(|e| e.to_string())?;
+            helper_ids.insert(h.helper, id);
+        }
+        let ctx = module.make_context();
+        Ok(Engine { module, ctx, fctx: FunctionBuilderContext::new(), helper_ids, next_name: 0 })
+    }
+
+    /// Compiles every plan of a session; the results are in plan order.
+    pub fn compile(&mut self, plans: &[Plan], attention: (i64, i64), dump_ir: bool) -> Result<Vec<Compiled>, String> {
+        let mut ids = Vec::with_capacity(plans.len());
+        for p in plans {
+            let sig = signature(&self.module, p.sig.tys(), p.ret_ty());
+            let name = self.fresh_name(&p.proto.name);
+            let id = self.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
+            ids.push((id, p.ret_ty()));
+        }
+        let mut failure = None;
+        let mut built = Vec::with_capacity(plans.len());
+        for (i, p) in plans.iter().enumerate() {
+            let start = Instant::now();
+            let mut ir = None;
+            if failure.is_none() {
+                match self.define_plan(p, &ids, i, attention, dump_ir) {
+                    Ok(text) => ir = text,
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if failure.is_some() {
+                self.define_stub(ids[i].0, p)?;
+            }
+            let entry_id = self.define_entry(ids[i].0, p)?;
+            built.push((entry_id, ir, start.elapsed()));
+        }
+        self.module.finalize_definitions().map_err(|e| e.to_string())?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(built
+            .into_iter()
+            .zip(&ids)
+            .map(|((entry_id, ir, time), (func_id, _))| {
+                let ptr = self.module.get_finalized_function(entry_id);
+                // SAFETY: `entry_id` was defined by `define_entry` with exactly the signature of
+                // `EntryFn` (three i64 parameters, one i64 result, the platform's C convention),
+                // and its definition is finalized (executable) above.
+                let entry = unsafe { std::mem::transmute::<*const u8, EntryFn>(ptr) };
+                Compiled { func_id: *func_id, entry, ir, time }
+            })
+            .collect())
+    }
+
+    fn fresh_name(&mut self, name: &str) -> String {
+        self.next_name += 1;
+        let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        format!("mini_{}_{}", clean, self.next_name)
+    }
+
+    fn define_plan(
+        &mut self,
+        plan: &Plan,
+        ids: &[(FuncId, Ty)],
+        i: usize,
+        attention: (i64, i64),
+        dump_ir: bool,
+    ) -> Result<Option<String>, String> {
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
+        let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let lower = Lower::new(builder, &mut self.module, plan, ids, &self.helper_ids, attention);
+        if let Err(e) = lower.function(ids[i].0.as_u32()) {
+            self.fctx = FunctionBuilderContext::new();
+            return Err(e);
+        }
+        let ir = dump_ir.then(|| self.ctx.func.display().to_string());
+        self.module.define_function(ids[i].0, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
+        Ok(ir)
+    }
+
+    /// A body for a plan that failed to lower, so that finalizing the session stays sound; it
+    /// is never called (the plan gets no specialization).
+    fn define_stub(&mut self, id: FuncId, plan: &Plan) -> Result<(), String> {
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
+        let config = self.module.target_config();
+        let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let block = b.create_block();
+        b.append_block_params_for_function_params(block);
+        b.switch_to_block(block);
+        let zero = match ret_type(plan.ret_ty()) {
+            types::F64 => b.ins().f64const(0.0),
+            t => b.ins().iconst(t, 0),
+        };
+        let failed = b.ins().iconst(types::I64, -1);
+        b.ins().return_(&[zero, failed]);
+        b.seal_all_blocks();
+        b.finalize(config);
+        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
+    }
+
+    /// The trampoline `EntryFn` for a plan: unpacks the argument slots, calls, stores the result.
+    fn define_entry(&mut self, target: FuncId, plan: &Plan) -> Result<FuncId, String> {
+        let i64t = types::I64;
+        let mut sig = self.module.make_signature();
+        sig.params.extend([AbiParam::new(i64t), AbiParam::new(i64t), AbiParam::new(i64t)]);
+        sig.returns.push(AbiParam::new(i64t));
+        let name = self.fresh_name("entry");
+        let id = self.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = sig;
+        let callee = self.module.declare_func_in_func(target, &mut self.ctx.func);
+        let config = self.module.target_config();
+        let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let block = b.create_block();
+        b.append_block_params_for_function_params(block);
+        b.switch_to_block(block);
+        let p = b.block_params(block).to_vec();
+        let (ctx, room, buf) = (p[0], p[1], p[2]);
+        let mut args = vec![ctx, room];
+        let mut slot = 0;
+        for t in plan.sig.tys() {
+            for ty in param_types(*t) {
+                let load_ty = if *ty == types::F64 { types::F64 } else { i64t };
+                let mut v = b.ins().load(load_ty, MemFlagsData::trusted(), buf, slot * 8);
+                if *ty == types::I8 {
+                    v = b.ins().ireduce(types::I8, v);
+                }
+                args.push(v);
+                slot += 1;
+            }
+        }
+        let call = b.ins().call(callee, &args);
+        let results = b.inst_results(call).to_vec();
+        let mut value = results[0];
+        if plan.ret_ty() == Ty::Bool {
+            value = b.ins().uextend(i64t, value);
+        }
+        b.ins().store(MemFlagsData::trusted(), value, buf, 0);
+        b.ins().return_(&[results[1]]);
+        b.seal_all_blocks();
+        b.finalize(config);
+        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
+        Ok(id)
+    }
+}

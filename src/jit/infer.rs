@@ -1,0 +1,656 @@
+//! Type inference, numba-style: given a function's argument types, give every register at every
+//! instruction one type by abstract interpretation of the bytecode, following calls into the
+//! functions they reach; or refuse, with the reason and the instruction.
+//!
+//! A compile *session* infers a set of plans (function, signature) at once, so that recursion
+//! and mutual recursion settle: a call to a plan whose return type is not known yet gives
+//! `Pending`, and rounds repeat until no return type changes.
+
+use super::types::{MAX_PARAMS, Sig, Ty};
+use super::{ProtoJit, Spec};
+use crate::bytecode::{Instr, Proto, Reg};
+use crate::value::Value;
+use crate::vm::builtins::Builtin;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// The abstract value of a register at one instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum T {
+    /// The result of a call whose return type is still being inferred (optimistic).
+    Pending,
+    /// Nothing stored yet, on some path.
+    Unset,
+    /// Different types on different paths.
+    Mixed(Ty, Ty),
+    Val(Ty),
+    /// The function in global slot `g` (read when compiling).
+    Func(u16),
+    Builtin(Builtin),
+}
+
+impl T {
+    fn ty(self) -> Ty {
+        match self {
+            T::Val(t) => t,
+            T::Func(_) | T::Builtin(_) => Ty::Other("function"),
+            _ => Ty::Other("?"),
+        }
+    }
+}
+
+fn join(a: T, b: T) -> T {
+    match (a, b) {
+        _ if a == b => a,
+        (T::Pending, x) | (x, T::Pending) => x,
+        (T::Unset, _) | (_, T::Unset) => T::Unset,
+        (T::Mixed(..), _) => a,
+        (_, T::Mixed(..)) => b,
+        _ => T::Mixed(a.ty(), b.ty()),
+    }
+}
+
+/// What a `Call` instruction reaches.
+#[derive(Clone)]
+pub enum Target {
+    /// A plan of this session.
+    Plan(usize),
+    /// A specialization compiled earlier.
+    Spec(Rc<Spec>),
+    /// A builtin called through a global.
+    Builtin(Builtin),
+}
+
+/// One function specialized for one signature, being inferred.
+pub struct Plan {
+    pub proto: Rc<Proto>,
+    pub sig: Sig,
+    /// The return type: `Pending` until a return is reached.
+    pub ret: T,
+    /// The register types before each instruction; `None` where unreachable.
+    pub states: Vec<Option<Box<[T]>>>,
+    /// The target of each reachable `Call`, by instruction index.
+    pub calls: HashMap<usize, Target>,
+    /// The globals read, with the values they held when compiling.
+    pub globals: BTreeMap<u16, Value>,
+    /// The call that first reached this plan: (plan, instruction).
+    pub caller: Option<(usize, usize)>,
+    /// Jump targets (instructions where paths meet).
+    targets: Vec<bool>,
+}
+
+/// Why a plan cannot be compiled.
+pub struct Refusal {
+    pub plan: usize,
+    pub pc: Option<usize>,
+    pub reason: String,
+}
+
+type Infer<T> = Result<T, Refusal>;
+
+/// How a session reads the program's globals (their values at compile time, and their names).
+pub trait GlobalsView {
+    fn value(&self, g: u16) -> Value;
+    fn name(&self, g: u16) -> String;
+}
+
+/// A set of plans inferred together.
+pub struct Session<'a> {
+    pub plans: Vec<Plan>,
+    globals: &'a dyn GlobalsView,
+    /// The most specializations a function may have (the dispatcher's cap).
+    max_specs: usize,
+    pending_seen: bool,
+}
+
+const MAX_ROUNDS: usize = 32;
+
+/// The most plans (functions reached) one session may hold.
+const MAX_PLANS: usize = 64;
+
+impl<'a> Session<'a> {
+    pub fn new(globals: &'a dyn GlobalsView, max_specs: usize) -> Session<'a> {
+        Session { plans: Vec::new(), globals, max_specs, pending_seen: false }
+    }
+
+    /// Infers `proto` for `sig` and everything it calls, until the return types settle.
+    pub fn infer(&mut self, proto: Rc<Proto>, sig: Sig) -> Infer<()> {
+        self.plans.push(Plan::new(proto, sig, None));
+        for _ in 0..MAX_ROUNDS {
+            self.pending_seen = false;
+            let mut changed = false;
+            let mut i = 0;
+            while i < self.plans.len() {
+                let before = self.plans[i].ret;
+                self.infer_plan(i)?;
+                changed |= self.plans[i].ret != before;
+                i += 1;
+            }
+            if !changed {
+                if self.pending_seen {
+                    let reason = "the result type cannot be inferred (a recursion that never returns?)";
+                    return Err(Refusal { plan: 0, pc: None, reason: reason.into() });
+                }
+                return Ok(());
+            }
+        }
+        Err(Refusal { plan: 0, pc: None, reason: "type inference did not settle".into() })
+    }
+
+    /// One pass of abstract interpretation over a plan's code.
+    fn infer_plan(&mut self, i: usize) -> Infer<()> {
+        let proto = self.plans[i].proto.clone();
+        let code = &proto.code;
+        let mut states: Vec<Option<Box<[T]>>> = vec![None; code.len()];
+        let mut entry = vec![T::Unset; proto.nregs].into_boxed_slice();
+        for (r, t) in self.plans[i].sig.tys().iter().enumerate() {
+            entry[r] = T::Val(*t);
+        }
+        states[0] = Some(entry);
+        let mut work = vec![0usize];
+        let mut ret = T::Pending;
+        while let Some(pc) = work.pop() {
+            let mut st = states[pc].clone().expect("queued instructions have a state");
+            let step = self.transfer(i, pc, code[pc], &mut st).map_err(|reason| Refusal {
+                plan: i,
+                pc: Some(pc),
+                reason,
+            })?;
+            let succs: &[usize] = match step {
+                Step::Next => &[pc + 1],
+                Step::Jump(t) => &[t as usize],
+                Step::Branch(t) => &[pc + 1, t as usize],
+                Step::Return(t) => {
+                    ret = self.join_return(i, pc, ret, t)?;
+                    &[]
+                }
+            };
+            for &s in succs {
+                if merge(&mut states[s], &st) {
+                    work.push(s);
+                }
+            }
+        }
+        let plan = &mut self.plans[i];
+        plan.states = states;
+        plan.ret = ret;
+        Ok(())
+    }
+
+    fn join_return(&self, i: usize, pc: usize, ret: T, t: T) -> Infer<T> {
+        let refuse = |reason: String| Refusal { plan: i, pc: Some(pc), reason };
+        match t {
+            T::Pending => Ok(ret),
+            T::Val(Ty::Int | Ty::Float | Ty::Bool | Ty::Nil) => match join(ret, t) {
+                T::Mixed(a, b) => Err(refuse(format!(
+                    "returns {} here and {} elsewhere; compiled code returns one type",
+                    b.name(),
+                    a.name()
+                ))),
+                joined => Ok(joined),
+            },
+            T::Val(ty) if ty.is_array() => Err(refuse("returning arrays is not supported in compiled code".into())),
+            other => Err(refuse(format!("returning {} is not supported in compiled code", other.ty().plural()))),
+        }
+    }
+
+    /// The effect of one instruction on the register types, and where control goes.
+    fn transfer(&mut self, i: usize, pc: usize, ins: Instr, st: &mut [T]) -> Result<Step, String> {
+        use Instr as I;
+        let proto = self.plans[i].proto.clone();
+        let konst = |k: u16| Ty::of(&proto.consts[k as usize]);
+        match ins {
+            I::LoadNil { a } => st[a as usize] = T::Val(Ty::Nil),
+            I::LoadBool { a, .. } => st[a as usize] = T::Val(Ty::Bool),
+            I::LoadInt { a, .. } => st[a as usize] = T::Val(Ty::Int),
+            I::LoadK { a, k } => st[a as usize] = T::Val(number_const(konst(k))?),
+            I::Move { a, b } => st[a as usize] = read_any(st, b)?,
+            I::GetGlobal { a, g } => st[a as usize] = self.read_global(i, g)?,
+            I::SetGlobal { .. } | I::DefGlobal { .. } => {
+                return Err("assigning global variables is not supported in compiled code".into());
+            }
+            I::GetUpval { .. }
+            | I::SetUpval { .. }
+            | I::NewCell { .. }
+            | I::NewEmptyCell { .. }
+            | I::GetCell { .. }
+            | I::SetCell { .. }
+            | I::Closure { .. } => return Err("closures and captured variables are not supported in compiled code".into()),
+            I::Add { a, b, c } | I::Sub { a, b, c } | I::Mul { a, b, c } => {
+                st[a as usize] = arith(read(st, b)?, read(st, c)?, false)?;
+            }
+            I::AddK { a, b, k } | I::SubK { a, b, k } | I::MulK { a, b, k } => {
+                st[a as usize] = arith(read(st, b)?, T::Val(number_const(konst(k))?), false)?;
+            }
+            I::KAdd { a, b, k } | I::KSub { a, b, k } | I::KMul { a, b, k } => {
+                st[a as usize] = arith(T::Val(number_const(konst(k))?), read(st, b)?, false)?;
+            }
+            I::Div { a, b, c } => st[a as usize] = arith(read(st, b)?, read(st, c)?, true)?,
+            I::DivK { a, b, k } => st[a as usize] = arith(read(st, b)?, T::Val(number_const(konst(k))?), true)?,
+            I::KDiv { a, b, k } => st[a as usize] = arith(T::Val(number_const(konst(k))?), read(st, b)?, true)?,
+            I::FloorDiv { a, b, c } | I::Mod { a, b, c } => st[a as usize] = arith(read(st, b)?, read(st, c)?, false)?,
+            I::ModK { a, b, k } => st[a as usize] = arith(read(st, b)?, T::Val(number_const(konst(k))?), false)?,
+            I::Pow { a, b, c } => {
+                let (x, y) = (read(st, b)?, read(st, c)?);
+                st[a as usize] = match (x, y) {
+                    (T::Val(Ty::Int), T::Val(Ty::Int)) => match self.plans[i].const_int_before(pc, c) {
+                        Some(e) if e >= 0 => T::Val(Ty::Int),
+                        Some(_) => T::Val(Ty::Float),
+                        None => {
+                            return Err("int ** int needs a constant exponent in compiled code (the result type \
+                                        depends on its sign)"
+                                .into());
+                        }
+                    },
+                    _ => arith(x, y, true)?,
+                };
+            }
+            I::Neg { a, b } => {
+                st[a as usize] = match read(st, b)? {
+                    T::Val(t) if t.is_number() => T::Val(t),
+                    T::Pending => T::Pending,
+                    other => return Err(format!("unary - of {} is not supported", other.ty().name())),
+                }
+            }
+            I::Not { a, b } => {
+                truthy_ok(read_any(st, b)?)?;
+                st[a as usize] = T::Val(Ty::Bool);
+            }
+            I::Eq { a, b, c } | I::Ne { a, b, c } => {
+                equality(read(st, b)?, read(st, c)?)?;
+                st[a as usize] = T::Val(Ty::Bool);
+            }
+            I::Lt { a, b, c } | I::Le { a, b, c } | I::Gt { a, b, c } | I::Ge { a, b, c } => {
+                ordering(read(st, b)?, read(st, c)?)?;
+                st[a as usize] = T::Val(Ty::Bool);
+            }
+            I::Jump { t } => return Ok(Step::Jump(t)),
+            I::JumpIfFalse { a, t } | I::JumpIfTrue { a, t } => {
+                truthy_ok(read_any(st, a)?)?;
+                return Ok(Step::Branch(t));
+            }
+            I::JumpIfNotLt { a, b, t }
+            | I::JumpIfNotLe { a, b, t }
+            | I::JumpIfNotGt { a, b, t }
+            | I::JumpIfNotGe { a, b, t } => {
+                ordering(read(st, a)?, read(st, b)?)?;
+                return Ok(Step::Branch(t));
+            }
+            I::JumpIfNotLtK { a, k, t }
+            | I::JumpIfNotLeK { a, k, t }
+            | I::JumpIfNotGtK { a, k, t }
+            | I::JumpIfNotGeK { a, k, t } => {
+                ordering(read(st, a)?, T::Val(number_const(konst(k))?))?;
+                return Ok(Step::Branch(t));
+            }
+            I::JumpIfNotEq { a, b, t } | I::JumpIfNotNe { a, b, t } => {
+                equality(read(st, a)?, read(st, b)?)?;
+                return Ok(Step::Branch(t));
+            }
+            I::ForPrep { a, t } => {
+                for r in a..a + 3 {
+                    match read(st, r)? {
+                        T::Val(Ty::Int) | T::Pending => {}
+                        other => return Err(format!("range() of {} is not supported", other.ty().name())),
+                    }
+                }
+                st[a as usize + 3] = T::Val(Ty::Int);
+                return Ok(Step::Branch(t));
+            }
+            I::ForLoop { a, t } => {
+                st[a as usize + 3] = T::Val(Ty::Int);
+                return Ok(Step::Branch(t));
+            }
+            I::IterPrep { a } => {
+                match read(st, a)? {
+                    T::Val(t) if t.is_array() => {}
+                    other => {
+                        return Err(format!("iterating over {} is not supported in compiled code", other.ty().plural()));
+                    }
+                }
+                st[a as usize + 1] = T::Val(Ty::Int);
+            }
+            I::IterNext { a, t } => {
+                let elem = read(st, a)?.ty().element();
+                st[a as usize + 2] = T::Val(elem);
+                return Ok(Step::Branch(t));
+            }
+            I::Call { a, n } => self.call(i, pc, st, a, n)?,
+            I::CallBuiltin { a, n, f } => {
+                let args: Vec<T> = (a..a + n).map(|r| read(st, r)).collect::<Result<_, _>>()?;
+                st[a as usize] = builtin_result(f, &args)?;
+            }
+            I::Return { a } => return Ok(Step::Return(read(st, a)?)),
+            I::ReturnNil => return Ok(Step::Return(T::Val(Ty::Nil))),
+            I::NewList { .. } => return Err("lists are not supported in compiled code".into()),
+            I::NewDict { .. } => return Err("dicts are not supported in compiled code".into()),
+            I::GetIndex { a, b, c } => {
+                let (arr, idx) = (read(st, b)?, read(st, c)?);
+                index_types(arr, idx)?;
+                st[a as usize] = if arr == T::Pending { T::Pending } else { T::Val(arr.ty().element()) };
+            }
+            I::SetIndex { a, b, c } => {
+                let (arr, idx, v) = (read(st, a)?, read(st, b)?, read(st, c)?);
+                index_types(arr, idx)?;
+                match (arr, v) {
+                    (T::Pending, _) | (_, T::Pending) => {}
+                    (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float)) | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {}
+                    _ => {
+                        return Err(format!(
+                            "storing {} in {} is not supported",
+                            v.ty().name(),
+                            arr.ty().name()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Step::Next)
+    }
+
+    fn read_global(&mut self, i: usize, g: u16) -> Result<T, String> {
+        let v = self.globals.value(g);
+        let t = match &v {
+            Value::Undef => return Err(format!("global '{}' is not defined yet", self.globals.name(g))),
+            Value::Func(_) => T::Func(g),
+            Value::Builtin(b) => T::Builtin(*b),
+            other => match Ty::of(other) {
+                Ty::Other(_) => {
+                    return Err(format!(
+                        "global '{}' holds a {}; {} are not supported in compiled code",
+                        self.globals.name(g),
+                        other.type_name(),
+                        Ty::of(other).plural()
+                    ));
+                }
+                t => T::Val(t),
+            },
+        };
+        self.plans[i].globals.insert(g, v);
+        Ok(t)
+    }
+
+    /// A call `R[a](R[a+1..a+n])`: a builtin, or a function compiled (or to compile) for the
+    /// argument types. The callee's frame overlaps the registers above `a`, so they are unset after.
+    fn call(&mut self, i: usize, pc: usize, st: &mut [T], a: Reg, n: u8) -> Result<(), String> {
+        let args: Vec<T> = (a + 1..a + 1 + n).map(|r| read(st, r)).collect::<Result<_, _>>()?;
+        let result = match st[a as usize] {
+            T::Builtin(b) => {
+                self.plans[i].calls.insert(pc, Target::Builtin(b));
+                builtin_result(b, &args)?
+            }
+            T::Func(g) => self.call_function(i, pc, g, &args)?,
+            T::Pending => T::Pending,
+            other => return Err(format!("calling {} is not supported", other.ty().plural())),
+        };
+        st[a as usize] = result;
+        for r in &mut st[a as usize + 1..] {
+            *r = T::Unset;
+        }
+        Ok(())
+    }
+
+    fn call_function(&mut self, i: usize, pc: usize, g: u16, args: &[T]) -> Result<T, String> {
+        let Value::Func(closure) = &self.plans[i].globals[&g] else { unreachable!("T::Func holds a function") };
+        let closure = closure.clone();
+        let name = &closure.proto.name;
+        if !closure.upvals.is_empty() {
+            return Err(format!("calls {name}, a closure that captures variables; not supported in compiled code"));
+        }
+        if closure.proto.nparams != args.len() {
+            return Err(format!("calls {name} with {} arguments instead of {}", args.len(), closure.proto.nparams));
+        }
+        if args.len() > MAX_PARAMS {
+            return Err(format!("calls {name} with more than {MAX_PARAMS} arguments"));
+        }
+        let mut tys = Vec::with_capacity(args.len());
+        for t in args {
+            match t {
+                T::Pending => {
+                    self.pending_seen = true;
+                    return Ok(T::Pending);
+                }
+                T::Val(ty) => tys.push(*ty),
+                other => return Err(format!("passing {} is not supported in compiled code", other.ty().plural())),
+            }
+        }
+        let sig = Sig::from_tys(&tys);
+        let jit: &ProtoJit = &closure.proto.jit;
+        if let Some(spec) = jit.find_spec(sig) {
+            self.plans[i].calls.insert(pc, Target::Spec(spec.clone()));
+            return Ok(T::Val(spec.ret));
+        }
+        if let Some(reason) = jit.refusal(sig) {
+            return Err(format!("calls {}, which cannot be compiled: {reason}", sig.display(name)));
+        }
+        let existing = self.plans.iter().position(|p| Rc::ptr_eq(&p.proto, &closure.proto) && p.sig == sig);
+        let j = match existing {
+            Some(j) => j,
+            None => {
+                if jit.spec_count() >= self.max_specs {
+                    return Err(format!("calls {}, which has too many specializations", sig.display(name)));
+                }
+                if self.plans.len() >= MAX_PLANS {
+                    return Err(format!("reaches more than {MAX_PLANS} functions"));
+                }
+                self.plans.push(Plan::new(closure.proto.clone(), sig, Some((i, pc))));
+                self.plans.len() - 1
+            }
+        };
+        self.plans[i].calls.insert(pc, Target::Plan(j));
+        let ret = self.plans[j].ret;
+        if ret == T::Pending {
+            self.pending_seen = true;
+        }
+        Ok(ret)
+    }
+}
+
+impl Plan {
+    /// The settled return type (nil when the function never returns a value).
+    pub fn ret_ty(&self) -> Ty {
+        if let T::Val(t) = self.ret { t } else { Ty::Nil }
+    }
+
+    fn new(proto: Rc<Proto>, sig: Sig, caller: Option<(usize, usize)>) -> Plan {
+        let mut targets = vec![false; proto.code.len() + 1];
+        for ins in &proto.code {
+            if let Some(t) = jump_target(*ins) {
+                targets[t as usize] = true;
+            }
+        }
+        Plan {
+            proto,
+            sig,
+            ret: T::Pending,
+            states: Vec::new(),
+            calls: HashMap::new(),
+            globals: BTreeMap::new(),
+            caller,
+            targets,
+        }
+    }
+
+    /// The int constant register `r` surely holds at `pc`: its last write, in the same straight
+    /// run of instructions, loads a constant.
+    pub fn const_int_before(&self, pc: usize, r: Reg) -> Option<i64> {
+        let code = &self.proto.code;
+        let mut p = pc;
+        while p > 0 && !self.targets[p] {
+            p -= 1;
+            match code[p] {
+                Instr::LoadInt { a, v } if a == r => return Some(v as i64),
+                Instr::LoadK { a, k } if a == r => {
+                    return if let Value::Int(v) = self.proto.consts[k as usize] { Some(v) } else { None };
+                }
+                ins if jump_target(ins).is_some() || writes(ins, r) => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// Where control goes after an instruction.
+enum Step {
+    Next,
+    Jump(u32),
+    /// Either the next instruction or the target.
+    Branch(u32),
+    Return(T),
+}
+
+/// Joins `st` into a successor's state; true when it changed.
+fn merge(slot: &mut Option<Box<[T]>>, st: &[T]) -> bool {
+    match slot {
+        None => {
+            *slot = Some(st.into());
+            true
+        }
+        Some(old) => {
+            let mut changed = false;
+            for (o, n) in old.iter_mut().zip(st) {
+                let j = join(*o, *n);
+                if j != *o {
+                    *o = j;
+                    changed = true;
+                }
+            }
+            changed
+        }
+    }
+}
+
+/// The jump target of a control-flow instruction.
+pub fn jump_target(ins: Instr) -> Option<u32> {
+    use Instr as I;
+    match ins {
+        I::Jump { t }
+        | I::JumpIfFalse { t, .. }
+        | I::JumpIfTrue { t, .. }
+        | I::JumpIfNotLt { t, .. }
+        | I::JumpIfNotLe { t, .. }
+        | I::JumpIfNotGt { t, .. }
+        | I::JumpIfNotGe { t, .. }
+        | I::JumpIfNotLtK { t, .. }
+        | I::JumpIfNotLeK { t, .. }
+        | I::JumpIfNotGtK { t, .. }
+        | I::JumpIfNotGeK { t, .. }
+        | I::JumpIfNotEq { t, .. }
+        | I::JumpIfNotNe { t, .. }
+        | I::ForPrep { t, .. }
+        | I::ForLoop { t, .. }
+        | I::IterNext { t, .. } => Some(t),
+        _ => None,
+    }
+}
+
+/// Whether an instruction may write register `r` (conservative: calls write everything above).
+fn writes(ins: Instr, r: Reg) -> bool {
+    use Instr as I;
+    match ins {
+        I::SetGlobal { .. } | I::DefGlobal { .. } | I::SetUpval { .. } | I::SetCell { .. } | I::SetIndex { .. } => false,
+        I::Call { a, .. } | I::CallBuiltin { a, .. } | I::ForPrep { a, .. } | I::ForLoop { a, .. } => r >= a,
+        I::IterPrep { a } | I::IterNext { a, .. } => r >= a,
+        I::Return { .. } | I::ReturnNil => false,
+        _ => true,
+    }
+}
+
+/// A register's type for an operation that needs a value (not a function).
+fn read(st: &[T], r: Reg) -> Result<T, String> {
+    match read_any(st, r)? {
+        t @ (T::Func(_) | T::Builtin(_)) => Err(format!("{} are not supported here in compiled code", t.ty().plural())),
+        t => Ok(t),
+    }
+}
+
+/// A register's type, which must be known and the same on every path.
+fn read_any(st: &[T], r: Reg) -> Result<T, String> {
+    match st[r as usize] {
+        T::Unset => Err("a variable may be unset here".into()),
+        T::Mixed(a, b) => Err(format!("a value here is {} on one path and {} on another", a.name(), b.name())),
+        T::Val(t @ Ty::Other(_)) => Err(format!("{} are not supported in compiled code", t.plural())),
+        t => Ok(t),
+    }
+}
+
+fn number_const(t: Ty) -> Result<Ty, String> {
+    if t.is_number() { Ok(t) } else { Err(format!("{} are not supported in compiled code", t.plural())) }
+}
+
+/// The result type of `+ - * // %` (`division`: `/` and float `**`, always a float).
+fn arith(x: T, y: T, division: bool) -> Result<T, String> {
+    match (x, y) {
+        (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
+        (T::Val(Ty::Int), T::Val(Ty::Int)) if !division => Ok(T::Val(Ty::Int)),
+        (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(T::Val(Ty::Float)),
+        _ => Err(format!("arithmetic on {} and {} is not supported", x.ty().name(), y.ty().name())),
+    }
+}
+
+fn ordering(x: T, y: T) -> Result<(), String> {
+    match (x, y) {
+        (T::Pending, _) | (_, T::Pending) => Ok(()),
+        (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(()),
+        _ => Err(format!("comparing {} and {} is not supported", x.ty().name(), y.ty().name())),
+    }
+}
+
+fn equality(x: T, y: T) -> Result<(), String> {
+    match (x, y) {
+        (T::Val(a), _) | (_, T::Val(a)) if a.is_array() => Err("comparing arrays is not supported".into()),
+        _ => Ok(()),
+    }
+}
+
+fn truthy_ok(t: T) -> Result<(), String> {
+    match t {
+        T::Val(Ty::Other(_)) => Err(format!("{} are not supported in compiled code", t.ty().plural())),
+        _ => Ok(()),
+    }
+}
+
+fn index_types(arr: T, idx: T) -> Result<(), String> {
+    match (arr, idx) {
+        (T::Pending, _) => Ok(()),
+        (T::Val(a), T::Val(Ty::Int) | T::Pending) if a.is_array() => Ok(()),
+        (T::Val(a), _) if a.is_array() => Err(format!("an array index of type {} is not supported", idx.ty().name())),
+        _ => Err(format!("indexing {} is not supported in compiled code", arr.ty().plural())),
+    }
+}
+
+/// The result type of a builtin call, for the builtins compiled code supports.
+pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
+    use Builtin as B;
+    if args.contains(&T::Pending) {
+        return Ok(T::Pending);
+    }
+    let tys: Vec<Ty> = args.iter().map(|t| t.ty()).collect();
+    let bad = || Err(format!("{}({}) is not supported in compiled code", b.name(), names(&tys)));
+    let t = match (b, &tys[..]) {
+        (B::Sqrt | B::Sin | B::Cos | B::Tan | B::Exp | B::Log, [x]) if x.is_number() => Ty::Float,
+        (B::Floor | B::Ceil | B::Int, [x]) if x.is_number() => Ty::Int,
+        (B::Int, [Ty::Bool]) => Ty::Int,
+        (B::Float, [x]) if x.is_number() || *x == Ty::Bool => Ty::Float,
+        (B::Abs, [x]) if x.is_number() => *x,
+        (B::Min | B::Max, [first, rest @ ..]) if !rest.is_empty() && first.is_number() => {
+            if rest.iter().any(|t| t != first) {
+                return bad();
+            }
+            *first
+        }
+        (B::Len, [x]) if x.is_array() => Ty::Int,
+        (
+            B::Sqrt | B::Sin | B::Cos | B::Tan | B::Exp | B::Log | B::Floor | B::Ceil | B::Int | B::Float | B::Abs
+            | B::Min | B::Max | B::Len,
+            _,
+        ) => return bad(),
+        _ => return Err(format!("{}() is not supported in compiled code", b.name())),
+    };
+    Ok(T::Val(t))
+}
+
+fn names(tys: &[Ty]) -> String {
+    tys.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,1033 @@
+//! Lowering one inferred plan to Cranelift IR: registers become Cranelift variables per type,
+//! bytecode jump targets become blocks, and every error the interpreter would raise becomes a
+//! cold block that records it and returns its status (no traps; see runtime.rs).
+//!
+//! A compiled function's signature is `(ctx, room, args...) -> (result, status)`: `ctx` is the
+//! call's `JitCtx`, `room` how many more frames may be pushed before `stack overflow`, each
+//! int/float/bool argument one parameter and each array two (data pointer, length).
+
+use super::infer::{Plan, T, Target};
+use super::runtime::status;
+use super::types::Ty;
+use crate::bytecode::{Instr, Reg};
+use crate::value::{ElemKind, Value};
+use crate::vm::builtins::Builtin;
+use cranelift::codegen::ir::condcodes::CondCode;
+use cranelift::codegen::ir::{BlockArg, FuncRef, UserFuncName};
+use cranelift::prelude::{
+    AbiParam, Block, FloatCC, FunctionBuilder, InstBuilder, IntCC, MemFlagsData, Signature, Variable, types,
+};
+use cranelift::prelude::{Type, Value as CValue};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Module};
+use std::collections::HashMap;
+
+/// The runtime functions native code calls, in the order of `HELPERS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Helper {
+    Error,
+    Frame,
+    ShouldStop,
+    Sin,
+    Cos,
+    Tan,
+    Exp,
+    Log,
+    Powf,
+    FloatFloorDiv,
+    FloatMod,
+    IntPow,
+    CmpIntFloat,
+}
+
+/// A helper's symbol, address, parameter and result types.
+pub struct HelperDef {
+    pub helper: Helper,
+    pub name: &'static str,
+    pub addr: *const u8,
+    pub params: &'static [Type],
+    pub returns: &'static [Type],
+}
+
+const I64: Type = types::I64;
+const F64: Type = types::F64;
+const I8: Type = types::I8;
+
+/// Every helper, with the signature native code calls it with.
+pub fn helpers() -> Vec<HelperDef> {
+    use super::runtime as rt;
+    let d = |helper, name, addr: *const u8, params, returns| HelperDef { helper, name, addr, params, returns };
+    vec![
+        d(Helper::Error, "mini_jit_error", rt::mini_jit_error as *const u8, &[I64, I64, I64, I64, I64, I64], &[]),
+        d(Helper::Frame, "mini_jit_frame", rt::mini_jit_frame as *const u8, &[I64, I64, I64], &[]),
+        d(Helper::ShouldStop, "mini_jit_should_stop", rt::mini_jit_should_stop as *const u8, &[I64], &[I8]),
+        d(Helper::Sin, "mini_sin", rt::mini_sin as *const u8, &[F64], &[F64]),
+        d(Helper::Cos, "mini_cos", rt::mini_cos as *const u8, &[F64], &[F64]),
+        d(Helper::Tan, "mini_tan", rt::mini_tan as *const u8, &[F64], &[F64]),
+        d(Helper::Exp, "mini_exp", rt::mini_exp as *const u8, &[F64], &[F64]),
+        d(Helper::Log, "mini_log", rt::mini_log as *const u8, &[F64], &[F64]),
+        d(Helper::Powf, "mini_powf", rt::mini_powf as *const u8, &[F64, F64], &[F64]),
+        d(Helper::FloatFloorDiv, "mini_float_floordiv", rt::mini_float_floordiv as *const u8, &[F64, F64], &[F64]),
+        d(Helper::FloatMod, "mini_float_mod", rt::mini_float_mod as *const u8, &[F64, F64], &[F64]),
+        d(Helper::IntPow, "mini_int_pow", rt::mini_int_pow as *const u8, &[I64, I64], &[I64, I64]),
+        d(Helper::CmpIntFloat, "mini_cmp_int_float", rt::mini_cmp_int_float as *const u8, &[I64, F64], &[I64]),
+    ]
+}
+
+/// The Cranelift type of a returned value (nil is returned as an unused i64).
+pub fn ret_type(t: Ty) -> Type {
+    match t {
+        Ty::Float => F64,
+        Ty::Bool => I8,
+        _ => I64,
+    }
+}
+
+/// The signature of a compiled function for these argument and result types.
+pub fn signature(module: &JITModule, args: &[Ty], ret: Ty) -> Signature {
+    let mut sig = module.make_signature();
+    sig.params.push(AbiParam::new(I64));
+    sig.params.push(AbiParam::new(I64));
+    for t in args {
+        for ty in param_types(*t) {
+            sig.params.push(AbiParam::new(*ty));
+        }
+    }
+    sig.returns.push(AbiParam::new(ret_type(ret)));
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// The machine parameters one argument of type `t` takes.
+pub fn param_types(t: Ty) -> &'static [Type] {
+    match t {
+        Ty::Int => &[I64],
+        Ty::Float => &[F64],
+        Ty::Bool => &[I8],
+        Ty::FloatArray | Ty::IntArray => &[I64, I64],
+        Ty::Nil | Ty::Other(_) => &[],
+    }
+}
+
+/// A register's contents in native code.
+#[derive(Clone, Copy)]
+enum V {
+    Int(CValue),
+    Float(CValue),
+    Bool(CValue),
+    Arr { ptr: CValue, len: CValue, float: bool },
+    Nil,
+    Func,
+    Builtin(Builtin),
+}
+
+/// Which Cranelift variable of a register holds a value of some type.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Int,
+    Float,
+    Bool,
+    Ptr,
+    Len,
+}
+
+type Lowered<X> = Result<X, String>;
+
+/// The lowering of one plan.
+pub struct Lower<'a, 'f> {
+    pub b: FunctionBuilder<'f>,
+    pub module: &'a mut JITModule,
+    pub plan: &'a Plan,
+    /// The function ids and result types of the session's plans, by plan index.
+    pub plan_ids: &'a [(FuncId, Ty)],
+    pub helper_ids: &'a HashMap<Helper, FuncId>,
+    /// The address of the GIL's attention word and its interrupt bit.
+    pub attention: (i64, i64),
+    helper_refs: HashMap<Helper, FuncRef>,
+    callee_refs: HashMap<FuncId, FuncRef>,
+    vars: HashMap<(Reg, Kind), Variable>,
+    blocks: HashMap<usize, Block>,
+    ctx: Option<CValue>,
+    room: Option<CValue>,
+    exit: Option<Block>,
+}
+
+impl<'a, 'f> Lower<'a, 'f> {
+    pub fn new(
+        b: FunctionBuilder<'f>,
+        module: &'a mut JITModule,
+        plan: &'a Plan,
+        plan_ids: &'a [(FuncId, Ty)],
+        helper_ids: &'a HashMap<Helper, FuncId>,
+        attention: (i64, i64),
+    ) -> Self {
+        Lower {
+            b,
+            module,
+            plan,
+            plan_ids,
+            helper_ids,
+            attention,
+            helper_refs: HashMap::new(),
+            callee_refs: HashMap::new(),
+            vars: HashMap::new(),
+            blocks: HashMap::new(),
+            ctx: None,
+            room: None,
+            exit: None,
+        }
+    }
+
+    /// Builds the whole function body.
+    pub fn function(mut self, name_index: u32) -> Lowered<()> {
+        self.b.func.name = UserFuncName::user(0, name_index);
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let params = self.b.block_params(entry).to_vec();
+        self.ctx = Some(params[0]);
+        self.room = Some(params[1]);
+        let mut p = 2;
+        for (r, t) in self.plan.sig.tys().iter().enumerate() {
+            let n = param_types(*t).len();
+            let v = match t {
+                Ty::Int => V::Int(params[p]),
+                Ty::Float => V::Float(params[p]),
+                Ty::Bool => V::Bool(params[p]),
+                Ty::FloatArray | Ty::IntArray => V::Arr { ptr: params[p], len: params[p + 1], float: *t == Ty::FloatArray },
+                _ => V::Nil,
+            };
+            self.put(r as Reg, v);
+            p += n;
+        }
+        self.make_exit();
+        self.make_blocks();
+        let first = self.blocks[&0];
+        self.b.ins().jump(first, &[]);
+        let code = &self.plan.proto.code;
+        let mut terminated = true;
+        for pc in 0..code.len() {
+            if let Some(&block) = self.blocks.get(&pc) {
+                if !terminated {
+                    self.b.ins().jump(block, &[]);
+                }
+                self.b.switch_to_block(block);
+                terminated = false;
+            }
+            let Some(st) = &self.plan.states[pc] else { continue };
+            if terminated {
+                return Err(format!("internal: instruction {pc} follows a jump but is not a jump target"));
+            }
+            terminated = self.instr(pc, code[pc], st)?;
+        }
+        if !terminated {
+            return Err("internal: the code runs off its end".into());
+        }
+        self.fill_exit();
+        self.b.seal_all_blocks();
+        let config = self.module.target_config();
+        self.b.finalize(config);
+        Ok(())
+    }
+
+    /// The shared error exit, which returns `(0, status)`; filled in by `fill_exit` at the end
+    /// (the entry block must come first in the layout).
+    fn make_exit(&mut self) {
+        let exit = self.b.create_block();
+        self.b.set_cold_block(exit);
+        self.b.append_block_param(exit, I64);
+        self.exit = Some(exit);
+    }
+
+    fn fill_exit(&mut self) {
+        let exit = self.exit.expect("made first");
+        self.b.switch_to_block(exit);
+        let st = self.b.block_params(exit)[0];
+        let zero = self.zero(self.plan.ret_ty());
+        self.b.ins().return_(&[zero, st]);
+    }
+
+    fn zero(&mut self, t: Ty) -> CValue {
+        match t {
+            Ty::Float => self.b.ins().f64const(0.0),
+            Ty::Bool => self.b.ins().iconst(I8, 0),
+            _ => self.b.ins().iconst(I64, 0),
+        }
+    }
+
+    /// A block for every reachable instruction where control flow starts.
+    fn make_blocks(&mut self) {
+        let code = &self.plan.proto.code;
+        let mut leader = vec![false; code.len() + 1];
+        leader[0] = true;
+        for (pc, ins) in code.iter().enumerate() {
+            if let Some(t) = super::infer::jump_target(*ins) {
+                leader[t as usize] = true;
+                leader[pc + 1] = true;
+            }
+            if matches!(ins, Instr::Return { .. } | Instr::ReturnNil) {
+                leader[pc + 1] = true;
+            }
+        }
+        for pc in 0..code.len() {
+            if leader[pc] && self.plan.states[pc].is_some() {
+                let block = self.b.create_block();
+                self.blocks.insert(pc, block);
+            }
+        }
+    }
+
+    fn block(&self, pc: usize) -> Lowered<Block> {
+        self.blocks.get(&pc).copied().ok_or_else(|| format!("internal: no block at {pc}"))
+    }
+
+    fn var(&mut self, r: Reg, kind: Kind) -> Variable {
+        if let Some(v) = self.vars.get(&(r, kind)) {
+            return *v;
+        }
+        let ty = match kind {
+            Kind::Float => F64,
+            Kind::Bool => I8,
+            _ => I64,
+        };
+        let v = self.b.declare_var(ty);
+        self.vars.insert((r, kind), v);
+        v
+    }
+
+    fn use_var(&mut self, r: Reg, kind: Kind) -> CValue {
+        let v = self.var(r, kind);
+        self.b.use_var(v)
+    }
+
+    fn def(&mut self, r: Reg, kind: Kind, x: CValue) {
+        let v = self.var(r, kind);
+        self.b.def_var(v, x);
+    }
+
+    /// Register `r` as the types at this instruction say it is.
+    fn get(&mut self, st: &[T], r: Reg) -> Lowered<V> {
+        Ok(match st[r as usize] {
+            T::Val(Ty::Int) => V::Int(self.use_var(r, Kind::Int)),
+            T::Val(Ty::Float) => V::Float(self.use_var(r, Kind::Float)),
+            T::Val(Ty::Bool) => V::Bool(self.use_var(r, Kind::Bool)),
+            T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => V::Arr {
+                ptr: self.use_var(r, Kind::Ptr),
+                len: self.use_var(r, Kind::Len),
+                float: t == Ty::FloatArray,
+            },
+            T::Val(Ty::Nil) => V::Nil,
+            T::Func(_) => V::Func,
+            T::Builtin(b) => V::Builtin(b),
+            other => return Err(format!("internal: register {r} has type {other:?}")),
+        })
+    }
+
+    fn put(&mut self, r: Reg, v: V) {
+        match v {
+            V::Int(x) => self.def(r, Kind::Int, x),
+            V::Float(x) => self.def(r, Kind::Float, x),
+            V::Bool(x) => self.def(r, Kind::Bool, x),
+            V::Arr { ptr, len, .. } => {
+                self.def(r, Kind::Ptr, ptr);
+                self.def(r, Kind::Len, len);
+            }
+            V::Nil | V::Func | V::Builtin(_) => {}
+        }
+    }
+
+    fn konst(&mut self, k: u16) -> Lowered<V> {
+        match &self.plan.proto.consts[k as usize] {
+            Value::Int(i) => Ok(V::Int(self.b.ins().iconst(I64, *i))),
+            Value::Float(f) => Ok(V::Float(self.b.ins().f64const(*f))),
+            other => Err(format!("internal: constant of type {}", other.type_name())),
+        }
+    }
+
+    fn helper(&mut self, h: Helper) -> FuncRef {
+        if let Some(f) = self.helper_refs.get(&h) {
+            return *f;
+        }
+        let id = self.helper_ids[&h];
+        let f = self.module.declare_func_in_func(id, self.b.func);
+        self.helper_refs.insert(h, f);
+        f
+    }
+
+    fn call_helper(&mut self, h: Helper, args: &[CValue]) -> Vec<CValue> {
+        let f = self.helper(h);
+        let inst = self.b.ins().call(f, args);
+        self.b.inst_results(inst).to_vec()
+    }
+
+    fn iconst(&mut self, v: i64) -> CValue {
+        self.b.ins().iconst(I64, v)
+    }
+
+    /// Branches to a cold block raising error `code` (with details `a`, `b`) when `cond` holds.
+    fn fail_if(&mut self, cond: CValue, pc: usize, code: i64, a: Option<CValue>, b: Option<CValue>) {
+        let err = self.b.create_block();
+        let ok = self.b.create_block();
+        self.b.set_cold_block(err);
+        self.b.ins().brif(cond, err, &[], ok, &[]);
+        self.b.switch_to_block(err);
+        self.raise(pc, code, a, b);
+        self.b.switch_to_block(ok);
+    }
+
+    /// Records error `code` at `pc` and leaves through the exit (ends the current block).
+    fn raise(&mut self, pc: usize, code: i64, a: Option<CValue>, b: Option<CValue>) {
+        let ctx = self.ctx.expect("set in the entry block");
+        let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
+        let pc_v = self.iconst(pc as i64);
+        let code_v = self.iconst(code);
+        let a = a.unwrap_or_else(|| self.iconst(0));
+        let b = b.unwrap_or_else(|| self.iconst(0));
+        self.call_helper(Helper::Error, &[ctx, proto, pc_v, code_v, a, b]);
+        let exit = self.exit.expect("made first");
+        self.b.ins().jump(exit, &[BlockArg::Value(code_v)]);
+    }
+
+    fn to_float(&mut self, v: V) -> Lowered<CValue> {
+        match v {
+            V::Float(x) => Ok(x),
+            V::Int(x) => Ok(self.b.ins().fcvt_from_sint(F64, x)),
+            V::Bool(x) => {
+                let i = self.b.ins().uextend(I64, x);
+                Ok(self.b.ins().fcvt_from_sint(F64, i))
+            }
+            _ => Err("internal: not a number".into()),
+        }
+    }
+
+    /// `+ - *` with checked ints, or floats when either side is a float.
+    fn arith(&mut self, pc: usize, op: Instr, x: V, y: V) -> Lowered<V> {
+        if let (V::Int(a), V::Int(b)) = (x, y) {
+            let (r, of) = match op {
+                Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => self.b.ins().sadd_overflow(a, b),
+                Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => self.b.ins().ssub_overflow(a, b),
+                _ => self.b.ins().smul_overflow(a, b),
+            };
+            self.fail_if(of, pc, status::OVERFLOW, None, None);
+            return Ok(V::Int(r));
+        }
+        let (a, b) = (self.to_float(x)?, self.to_float(y)?);
+        Ok(V::Float(match op {
+            Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => self.b.ins().fadd(a, b),
+            Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => self.b.ins().fsub(a, b),
+            _ => self.b.ins().fmul(a, b),
+        }))
+    }
+
+    /// Raises `division by zero` when the number `y` is zero.
+    fn check_nonzero(&mut self, pc: usize, y: V) -> Lowered<()> {
+        let zero = match y {
+            V::Int(b) => self.b.ins().icmp_imm_s(IntCC::Equal, b, 0),
+            _ => {
+                let b = self.to_float(y)?;
+                let z = self.b.ins().f64const(0.0);
+                self.b.ins().fcmp(FloatCC::Equal, b, z)
+            }
+        };
+        self.fail_if(zero, pc, status::DIV_ZERO, None, None);
+        Ok(())
+    }
+
+    fn divide(&mut self, pc: usize, x: V, y: V) -> Lowered<V> {
+        self.check_nonzero(pc, y)?;
+        let (a, b) = (self.to_float(x)?, self.to_float(y)?);
+        Ok(V::Float(self.b.ins().fdiv(a, b)))
+    }
+
+    /// `//` (`floor`) or `%`, with Python's signs.
+    fn floor_op(&mut self, pc: usize, x: V, y: V, floor: bool) -> Lowered<V> {
+        self.check_nonzero(pc, y)?;
+        if let (V::Int(a), V::Int(b)) = (x, y) {
+            return Ok(V::Int(if floor { self.int_floordiv(pc, a, b) } else { self.int_mod(a, b) }));
+        }
+        let (a, b) = (self.to_float(x)?, self.to_float(y)?);
+        let h = if floor { Helper::FloatFloorDiv } else { Helper::FloatMod };
+        Ok(V::Float(self.call_helper(h, &[a, b])[0]))
+    }
+
+    fn int_floordiv(&mut self, pc: usize, a: CValue, b: CValue) -> CValue {
+        let is_min = self.b.ins().icmp_imm_s(IntCC::Equal, a, i64::MIN);
+        let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+        let of = self.b.ins().band(is_min, minus_one);
+        self.fail_if(of, pc, status::OVERFLOW, None, None);
+        let q = self.b.ins().sdiv(a, b);
+        let r = self.b.ins().srem(a, b);
+        let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0);
+        let signs = self.b.ins().bxor(r, b);
+        let differ = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, signs, 0);
+        let adjust = self.b.ins().band(nonzero, differ);
+        let q1 = self.b.ins().iadd_imm_s(q, -1);
+        self.b.ins().select(adjust, q1, q)
+    }
+
+    fn int_mod(&mut self, a: CValue, b: CValue) -> CValue {
+        // x % -1 is 0; dividing by 1 instead avoids the hardware fault of i64::MIN % -1.
+        let minus_one = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+        let one = self.iconst(1);
+        let d = self.b.ins().select(minus_one, one, b);
+        let r = self.b.ins().srem(a, d);
+        let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0);
+        let signs = self.b.ins().bxor(r, b);
+        let differ = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, signs, 0);
+        let adjust = self.b.ins().band(nonzero, differ);
+        let r1 = self.b.ins().iadd(r, b);
+        self.b.ins().select(adjust, r1, r)
+    }
+
+    /// `x ** y`: an int power (non-negative constant exponent) or a float power.
+    fn power(&mut self, pc: usize, x: V, y: V, int_result: bool) -> Lowered<V> {
+        if let (V::Int(a), V::Int(b), true) = (x, y, int_result) {
+            let r = self.call_helper(Helper::IntPow, &[a, b]);
+            self.fail_if(r[1], pc, status::OVERFLOW, None, None);
+            return Ok(V::Int(r[0]));
+        }
+        let (a, b) = (self.to_float(x)?, self.to_float(y)?);
+        let zero = self.b.ins().f64const(0.0);
+        let base_zero = self.b.ins().fcmp(FloatCC::Equal, a, zero);
+        let negative = self.b.ins().fcmp(FloatCC::LessThan, b, zero);
+        let bad = self.b.ins().band(base_zero, negative);
+        self.fail_if(bad, pc, status::DIV_ZERO, None, None);
+        Ok(V::Float(self.call_helper(Helper::Powf, &[a, b])[0]))
+    }
+
+    fn truthy(&mut self, v: V) -> CValue {
+        match v {
+            V::Bool(x) => x,
+            V::Int(x) => self.b.ins().icmp_imm_s(IntCC::NotEqual, x, 0),
+            V::Float(x) => {
+                let z = self.b.ins().f64const(0.0);
+                self.b.ins().fcmp(FloatCC::NotEqual, x, z)
+            }
+            V::Arr { len, .. } => self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0),
+            V::Nil => self.b.ins().iconst(I8, 0),
+            V::Func | V::Builtin(_) => self.b.ins().iconst(I8, 1),
+        }
+    }
+
+    /// `x < y` and friends, exact between ints and floats; NaN compares false.
+    fn compare(&mut self, cc: IntCC, x: V, y: V) -> Lowered<CValue> {
+        let fcc = match cc {
+            IntCC::SignedLessThan => FloatCC::LessThan,
+            IntCC::SignedLessThanOrEqual => FloatCC::LessThanOrEqual,
+            IntCC::SignedGreaterThan => FloatCC::GreaterThan,
+            IntCC::SignedGreaterThanOrEqual => FloatCC::GreaterThanOrEqual,
+            IntCC::Equal => FloatCC::Equal,
+            _ => FloatCC::NotEqual,
+        };
+        Ok(match (x, y) {
+            (V::Int(a), V::Int(b)) => self.b.ins().icmp(cc, a, b),
+            (V::Float(a), V::Float(b)) => self.b.ins().fcmp(fcc, a, b),
+            (V::Int(i), V::Float(f)) => self.int_float(cc, i, f),
+            (V::Float(f), V::Int(i)) => self.int_float(cc.swap_args(), i, f),
+            _ => return Err("internal: comparing non-numbers".into()),
+        })
+    }
+
+    /// `i <cc> f` through the exact three-way comparison (2 means unordered).
+    fn int_float(&mut self, cc: IntCC, i: CValue, f: CValue) -> CValue {
+        let o = self.call_helper(Helper::CmpIntFloat, &[i, f])[0];
+        let (lo, hi) = match cc {
+            IntCC::SignedLessThan => (-1, -1),
+            IntCC::SignedLessThanOrEqual => (-1, 0),
+            IntCC::SignedGreaterThan => (1, 1),
+            IntCC::SignedGreaterThanOrEqual => (0, 1),
+            IntCC::Equal => (0, 0),
+            _ => {
+                let eq = self.b.ins().icmp_imm_s(IntCC::Equal, o, 0);
+                return self.b.ins().bxor_imm_u(eq, 1);
+            }
+        };
+        let ge = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, o, lo);
+        let le = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, o, hi);
+        self.b.ins().band(ge, le)
+    }
+
+    /// `x == y` with the interpreter's rules: numbers by value, values of different types unequal.
+    fn equal(&mut self, x: V, y: V) -> Lowered<CValue> {
+        Ok(match (x, y) {
+            (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => self.compare(IntCC::Equal, x, y)?,
+            (V::Bool(a), V::Bool(b)) => self.b.ins().icmp(IntCC::Equal, a, b),
+            (V::Nil, V::Nil) => self.b.ins().iconst(I8, 1),
+            (V::Func | V::Builtin(_), _) | (_, V::Func | V::Builtin(_)) | (V::Arr { .. }, _) | (_, V::Arr { .. }) => {
+                return Err("internal: comparing functions or arrays".into());
+            }
+            _ => self.b.ins().iconst(I8, 0),
+        })
+    }
+
+    /// Continues at `pc + 1` when `cond` holds, else at `target`.
+    fn branch(&mut self, pc: usize, cond: CValue, target: u32) -> Lowered<bool> {
+        let next = self.block(pc + 1)?;
+        let t = self.block(target as usize)?;
+        self.b.ins().brif(cond, next, &[], t, &[]);
+        Ok(true)
+    }
+
+    /// A backward jump: checks for Ctrl-C first (one load), then jumps.
+    fn back_edge(&mut self, pc: usize, target: Block) {
+        let (addr, bit) = self.attention;
+        let addr = self.iconst(addr);
+        let word = self.b.ins().load(types::I32, MemFlagsData::trusted(), addr, 0);
+        let flag = self.b.ins().band_imm_u(word, bit);
+        let check = self.b.create_block();
+        self.b.set_cold_block(check);
+        self.b.ins().brif(flag, check, &[], target, &[]);
+        self.b.switch_to_block(check);
+        let ctx = self.ctx.expect("set in the entry block");
+        let stop = self.call_helper(Helper::ShouldStop, &[ctx])[0];
+        let raise = self.b.create_block();
+        self.b.set_cold_block(raise);
+        self.b.ins().brif(stop, raise, &[], target, &[]);
+        self.b.switch_to_block(raise);
+        self.raise(pc, status::INTERRUPTED, None, None);
+    }
+
+    /// The address of element `i` of an array after the bounds check.
+    fn element(&mut self, pc: usize, arr: V, i: V) -> Lowered<(CValue, bool)> {
+        let (V::Arr { ptr, len, float }, V::Int(i)) = (arr, i) else {
+            return Err("internal: indexing a non-array".into());
+        };
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, len);
+        let outside = self.b.ins().bxor_imm_u(inside, 1);
+        self.fail_if(outside, pc, status::INDEX, Some(i), Some(len));
+        let offset = self.b.ins().ishl_imm_u(i, 3);
+        Ok((self.b.ins().iadd(ptr, offset), float))
+    }
+
+    /// A float that `floor`/`ceil`/`int` turn into an int: the interpreter's errors for NaN,
+    /// infinities and values outside the int range.
+    fn float_to_int(&mut self, pc: usize, x: CValue) -> CValue {
+        let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+        self.fail_if(nan, pc, status::NAN_TO_INT, None, None);
+        let abs = self.b.ins().fabs(x);
+        let inf = self.b.ins().f64const(f64::INFINITY);
+        let is_inf = self.b.ins().fcmp(FloatCC::Equal, abs, inf);
+        self.fail_if(is_inf, pc, status::INF_TO_INT, None, None);
+        let hi = self.b.ins().f64const(9_223_372_036_854_775_808.0);
+        let lo = self.b.ins().f64const(-9_223_372_036_854_775_808.0);
+        let too_big = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, hi);
+        let too_small = self.b.ins().fcmp(FloatCC::LessThan, x, lo);
+        let out = self.b.ins().bor(too_big, too_small);
+        self.fail_if(out, pc, status::OVERFLOW, None, None);
+        self.b.ins().fcvt_to_sint(I64, x)
+    }
+
+    /// A builtin applied to already-lowered arguments.
+    fn builtin(&mut self, pc: usize, f: Builtin, args: &[V]) -> Lowered<V> {
+        use Builtin as B;
+        let unary = |h| Some(h);
+        let libm = match f {
+            B::Sin => unary(Helper::Sin),
+            B::Cos => unary(Helper::Cos),
+            B::Tan => unary(Helper::Tan),
+            B::Exp => unary(Helper::Exp),
+            B::Log => unary(Helper::Log),
+            _ => None,
+        };
+        if let Some(h) = libm {
+            let x = self.to_float(args[0])?;
+            return Ok(V::Float(self.call_helper(h, &[x])[0]));
+        }
+        Ok(match (f, args) {
+            (B::Sqrt, [x]) => {
+                let x = self.to_float(*x)?;
+                V::Float(self.b.ins().sqrt(x))
+            }
+            (B::Floor | B::Ceil | B::Int, [V::Int(x)]) => V::Int(*x),
+            (B::Int, [V::Bool(x)]) => V::Int(self.b.ins().uextend(I64, *x)),
+            (B::Floor | B::Ceil | B::Int, [V::Float(x)]) => {
+                let r = match f {
+                    B::Floor => self.b.ins().floor(*x),
+                    B::Ceil => self.b.ins().ceil(*x),
+                    _ => self.b.ins().trunc(*x),
+                };
+                V::Int(self.float_to_int(pc, r))
+            }
+            (B::Float, [x]) => V::Float(self.to_float(*x)?),
+            (B::Abs, [V::Int(x)]) => {
+                let min = self.b.ins().icmp_imm_s(IntCC::Equal, *x, i64::MIN);
+                self.fail_if(min, pc, status::OVERFLOW, None, None);
+                V::Int(self.b.ins().iabs(*x))
+            }
+            (B::Abs, [V::Float(x)]) => V::Float(self.b.ins().fabs(*x)),
+            (B::Min | B::Max, [first, rest @ ..]) => {
+                let cc = if f == B::Min { IntCC::SignedLessThan } else { IntCC::SignedGreaterThan };
+                let mut best = *first;
+                for v in rest {
+                    let better = self.compare(cc, *v, best)?;
+                    best = match (*v, best) {
+                        (V::Int(a), V::Int(b)) => V::Int(self.b.ins().select(better, a, b)),
+                        (V::Float(a), V::Float(b)) => V::Float(self.b.ins().select(better, a, b)),
+                        _ => return Err("internal: min/max of mixed types".into()),
+                    };
+                }
+                best
+            }
+            (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
+            _ => return Err(format!("internal: builtin {} not lowered", f.name())),
+        })
+    }
+
+    /// A call of another compiled function: the recursion limit, the call, and the status check.
+    fn call_compiled(&mut self, pc: usize, id: FuncId, args: &[V], ret: Ty) -> Lowered<V> {
+        let room = self.room.expect("set in the entry block");
+        let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
+        self.fail_if(full, pc, status::STACK, None, None);
+        let ctx = self.ctx.expect("set in the entry block");
+        let mut values = vec![ctx, self.b.ins().iadd_imm_s(room, -1)];
+        for a in args {
+            match *a {
+                V::Int(x) | V::Float(x) | V::Bool(x) => values.push(x),
+                V::Arr { ptr, len, .. } => values.extend([ptr, len]),
+                V::Nil => {}
+                V::Func | V::Builtin(_) => return Err("internal: passing a function".into()),
+            }
+        }
+        let f = match self.callee_refs.get(&id) {
+            Some(f) => *f,
+            None => {
+                let f = self.module.declare_func_in_func(id, self.b.func);
+                self.callee_refs.insert(id, f);
+                f
+            }
+        };
+        let inst = self.b.ins().call(f, &values);
+        let results = self.b.inst_results(inst).to_vec();
+        let (value, st) = (results[0], results[1]);
+        let failed = self.b.create_block();
+        let ok = self.b.create_block();
+        self.b.set_cold_block(failed);
+        self.b.ins().brif(st, failed, &[], ok, &[]);
+        self.b.switch_to_block(failed);
+        let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
+        let pc_v = self.iconst(pc as i64);
+        self.call_helper(Helper::Frame, &[ctx, proto, pc_v]);
+        let exit = self.exit.expect("made first");
+        self.b.ins().jump(exit, &[BlockArg::Value(st)]);
+        self.b.switch_to_block(ok);
+        Ok(match ret {
+            Ty::Int => V::Int(value),
+            Ty::Float => V::Float(value),
+            Ty::Bool => V::Bool(value),
+            _ => V::Nil,
+        })
+    }
+
+    fn global(&mut self, g: u16, st_type: T) -> Lowered<V> {
+        let v = self.plan.globals.get(&g).ok_or("internal: global not read during inference")?;
+        Ok(match v {
+            Value::Int(i) => V::Int(self.b.ins().iconst(I64, *i)),
+            Value::Float(f) => V::Float(self.b.ins().f64const(*f)),
+            Value::Bool(b) => V::Bool(self.b.ins().iconst(I8, *b as i64)),
+            Value::Nil => V::Nil,
+            Value::Array(a) => {
+                let ptr = self.iconst(a.data.as_ptr() as i64);
+                let len = self.iconst(a.len() as i64);
+                V::Arr { ptr, len, float: a.kind == ElemKind::Float }
+            }
+            Value::Func(_) => V::Func,
+            Value::Builtin(b) => V::Builtin(*b),
+            other => return Err(format!("internal: global of type {} ({st_type:?})", other.type_name())),
+        })
+    }
+
+    /// Lowers one instruction; true when it ended the block.
+    #[allow(clippy::too_many_lines)]
+    fn instr(&mut self, pc: usize, ins: Instr, st: &[T]) -> Lowered<bool> {
+        use Instr as I;
+        match ins {
+            I::LoadNil { .. } => {}
+            I::LoadBool { a, b } => {
+                let v = self.b.ins().iconst(I8, b as i64);
+                self.put(a, V::Bool(v));
+            }
+            I::LoadInt { a, v } => {
+                let v = self.iconst(v as i64);
+                self.put(a, V::Int(v));
+            }
+            I::LoadK { a, k } => {
+                let v = self.konst(k)?;
+                self.put(a, v);
+            }
+            I::Move { a, b } => {
+                let v = self.get(st, b)?;
+                self.put(a, v);
+            }
+            I::GetGlobal { a, g } => {
+                let v = self.global(g, st[a as usize])?;
+                self.put(a, v);
+            }
+            I::Add { a, b, c } | I::Sub { a, b, c } | I::Mul { a, b, c } => {
+                let (x, y) = (self.get(st, b)?, self.get(st, c)?);
+                let v = self.arith(pc, ins, x, y)?;
+                self.put(a, v);
+            }
+            I::AddK { a, b, k } | I::SubK { a, b, k } | I::MulK { a, b, k } => {
+                let (x, y) = (self.get(st, b)?, self.konst(k)?);
+                let v = self.arith(pc, ins, x, y)?;
+                self.put(a, v);
+            }
+            I::KAdd { a, b, k } | I::KSub { a, b, k } | I::KMul { a, b, k } => {
+                let (x, y) = (self.konst(k)?, self.get(st, b)?);
+                let v = self.arith(pc, ins, x, y)?;
+                self.put(a, v);
+            }
+            I::Div { a, b, c } => {
+                let (x, y) = (self.get(st, b)?, self.get(st, c)?);
+                let v = self.divide(pc, x, y)?;
+                self.put(a, v);
+            }
+            I::DivK { a, b, k } => {
+                let (x, y) = (self.get(st, b)?, self.konst(k)?);
+                let v = self.divide(pc, x, y)?;
+                self.put(a, v);
+            }
+            I::KDiv { a, b, k } => {
+                let (x, y) = (self.konst(k)?, self.get(st, b)?);
+                let v = self.divide(pc, x, y)?;
+                self.put(a, v);
+            }
+            I::FloorDiv { a, b, c } | I::Mod { a, b, c } => {
+                let (x, y) = (self.get(st, b)?, self.get(st, c)?);
+                let v = self.floor_op(pc, x, y, matches!(ins, I::FloorDiv { .. }))?;
+                self.put(a, v);
+            }
+            I::ModK { a, b, k } => {
+                let (x, y) = (self.get(st, b)?, self.konst(k)?);
+                let v = self.floor_op(pc, x, y, false)?;
+                self.put(a, v);
+            }
+            I::Pow { a, b, c } => {
+                let (x, y) = (self.get(st, b)?, self.get(st, c)?);
+                let int_result = self.plan.const_int_before(pc, c).is_some_and(|e| e >= 0);
+                if let (V::Int(base), V::Int(_), false) = (x, y, int_result) {
+                    // int ** negative int: a float, and 0 ** -n divides by zero
+                    let zero = self.b.ins().icmp_imm_s(IntCC::Equal, base, 0);
+                    self.fail_if(zero, pc, status::DIV_ZERO, None, None);
+                }
+                let v = self.power(pc, x, y, int_result)?;
+                self.put(a, v);
+            }
+            I::Neg { a, b } => {
+                let v = match self.get(st, b)? {
+                    V::Int(x) => {
+                        let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                        self.fail_if(min, pc, status::OVERFLOW, None, None);
+                        V::Int(self.b.ins().ineg(x))
+                    }
+                    V::Float(x) => V::Float(self.b.ins().fneg(x)),
+                    _ => return Err("internal: negating a non-number".into()),
+                };
+                self.put(a, v);
+            }
+            I::Not { a, b } => {
+                let x = self.get(st, b)?;
+                let t = self.truthy(x);
+                let v = self.b.ins().bxor_imm_u(t, 1);
+                self.put(a, V::Bool(v));
+            }
+            I::Eq { a, b, c } | I::Ne { a, b, c } => {
+                let (x, y) = (self.get(st, b)?, self.get(st, c)?);
+                let mut v = self.equal(x, y)?;
+                if matches!(ins, I::Ne { .. }) {
+                    v = self.b.ins().bxor_imm_u(v, 1);
+                }
+                self.put(a, V::Bool(v));
+            }
+            I::Lt { a, b, c } | I::Le { a, b, c } | I::Gt { a, b, c } | I::Ge { a, b, c } => {
+                let (x, y) = (self.get(st, b)?, self.get(st, c)?);
+                let v = self.compare(order_cc(ins), x, y)?;
+                self.put(a, V::Bool(v));
+            }
+            I::Jump { t } => {
+                let target = self.block(t as usize)?;
+                if (t as usize) <= pc {
+                    self.back_edge(pc, target);
+                } else {
+                    self.b.ins().jump(target, &[]);
+                }
+                return Ok(true);
+            }
+            I::JumpIfFalse { a, t } | I::JumpIfTrue { a, t } => {
+                let x = self.get(st, a)?;
+                let mut cond = self.truthy(x);
+                if matches!(ins, I::JumpIfTrue { .. }) {
+                    cond = self.b.ins().bxor_imm_u(cond, 1);
+                }
+                return self.branch(pc, cond, t);
+            }
+            I::JumpIfNotLt { a, b, t }
+            | I::JumpIfNotLe { a, b, t }
+            | I::JumpIfNotGt { a, b, t }
+            | I::JumpIfNotGe { a, b, t } => {
+                let (x, y) = (self.get(st, a)?, self.get(st, b)?);
+                let cond = self.compare(order_cc(ins), x, y)?;
+                return self.branch(pc, cond, t);
+            }
+            I::JumpIfNotLtK { a, k, t }
+            | I::JumpIfNotLeK { a, k, t }
+            | I::JumpIfNotGtK { a, k, t }
+            | I::JumpIfNotGeK { a, k, t } => {
+                let (x, y) = (self.get(st, a)?, self.konst(k)?);
+                let cond = self.compare(order_cc(ins), x, y)?;
+                return self.branch(pc, cond, t);
+            }
+            I::JumpIfNotEq { a, b, t } | I::JumpIfNotNe { a, b, t } => {
+                let (x, y) = (self.get(st, a)?, self.get(st, b)?);
+                let mut cond = self.equal(x, y)?;
+                if matches!(ins, I::JumpIfNotNe { .. }) {
+                    cond = self.b.ins().bxor_imm_u(cond, 1);
+                }
+                return self.branch(pc, cond, t);
+            }
+            I::ForPrep { a, t } => return self.for_prep(pc, st, a, t),
+            I::ForLoop { a, t } => return self.for_loop(pc, st, a, t),
+            I::IterPrep { a } => {
+                let zero = self.iconst(0);
+                self.put(a + 1, V::Int(zero));
+            }
+            I::IterNext { a, t } => return self.iter_next(pc, st, a, t),
+            I::Call { a, n } => {
+                let args: Vec<V> = (a + 1..a + 1 + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
+                let v = match self.plan.calls.get(&pc) {
+                    Some(Target::Builtin(f)) => self.builtin(pc, *f, &args)?,
+                    Some(Target::Plan(j)) => {
+                        let (id, ret) = self.plan_ids[*j];
+                        self.call_compiled(pc, id, &args, ret)?
+                    }
+                    Some(Target::Spec(spec)) => {
+                        let (id, ret) = (spec.func_id, spec.ret);
+                        self.call_compiled(pc, id, &args, ret)?
+                    }
+                    None => return Err("internal: call without a target".into()),
+                };
+                self.put(a, v);
+            }
+            I::CallBuiltin { a, n, f } => {
+                let args: Vec<V> = (a..a + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
+                let v = self.builtin(pc, f, &args)?;
+                self.put(a, v);
+            }
+            I::Return { a } => {
+                let v = self.get(st, a)?;
+                let value = match v {
+                    V::Int(x) | V::Float(x) | V::Bool(x) => x,
+                    _ => self.iconst(0),
+                };
+                let ok = self.iconst(status::OK);
+                self.b.ins().return_(&[value, ok]);
+                return Ok(true);
+            }
+            I::ReturnNil => {
+                let zero = self.zero(self.plan.ret_ty());
+                let ok = self.iconst(status::OK);
+                self.b.ins().return_(&[zero, ok]);
+                return Ok(true);
+            }
+            I::GetIndex { a, b, c } => {
+                let (arr, i) = (self.get(st, b)?, self.get(st, c)?);
+                let (addr, float) = self.element(pc, arr, i)?;
+                let v = if float {
+                    V::Float(self.b.ins().load(F64, MemFlagsData::trusted(), addr, 0))
+                } else {
+                    V::Int(self.b.ins().load(I64, MemFlagsData::trusted(), addr, 0))
+                };
+                self.put(a, v);
+            }
+            I::SetIndex { a, b, c } => {
+                let (arr, i, v) = (self.get(st, a)?, self.get(st, b)?, self.get(st, c)?);
+                let (addr, float) = self.element(pc, arr, i)?;
+                let x = if float {
+                    self.to_float(v)?
+                } else {
+                    let V::Int(x) = v else { return Err("internal: storing a non-int".into()) };
+                    x
+                };
+                self.b.ins().store(MemFlagsData::trusted(), x, addr, 0);
+            }
+            other => return Err(format!("internal: {other:?} is not compilable")),
+        }
+        Ok(false)
+    }
+
+    /// `for` setup: `range() step must not be zero`, then skip an empty range.
+    fn for_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
+        let (V::Int(start), V::Int(stop), V::Int(step)) = (self.get(st, a)?, self.get(st, a + 1)?, self.get(st, a + 2)?)
+        else {
+            return Err("internal: range of non-ints".into());
+        };
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
+        self.fail_if(zero, pc, status::STEP_ZERO, None, None);
+        self.put(a + 3, V::Int(start));
+        let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
+        let more_up = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
+        let more_down = self.b.ins().icmp(IntCC::SignedGreaterThan, start, stop);
+        let more = self.b.ins().select(up, more_up, more_down);
+        self.branch(pc, more, t)
+    }
+
+    /// `for` step: advance, and jump back while inside the range (an overflow ends the loop).
+    fn for_loop(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
+        let (V::Int(i), V::Int(stop), V::Int(step)) = (self.get(st, a)?, self.get(st, a + 1)?, self.get(st, a + 2)?)
+        else {
+            return Err("internal: range of non-ints".into());
+        };
+        let (next, of) = self.b.ins().sadd_overflow(i, step);
+        let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
+        let below = self.b.ins().icmp(IntCC::SignedLessThan, next, stop);
+        let above = self.b.ins().icmp(IntCC::SignedGreaterThan, next, stop);
+        let inside = self.b.ins().select(up, below, above);
+        let no_of = self.b.ins().bxor_imm_u(of, 1);
+        let more = self.b.ins().band(inside, no_of);
+        let again = self.b.create_block();
+        let done = self.block(pc + 1)?;
+        self.b.ins().brif(more, again, &[], done, &[]);
+        self.b.switch_to_block(again);
+        self.put(a, V::Int(next));
+        self.put(a + 3, V::Int(next));
+        let target = self.block(t as usize)?;
+        self.back_edge(pc, target);
+        Ok(true)
+    }
+
+    /// `for x in array`: the next element, or leave the loop.
+    fn iter_next(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
+        let arr = self.get(st, a)?;
+        let V::Int(pos) = self.get(st, a + 1)? else { return Err("internal: iterator position".into()) };
+        let V::Arr { ptr, len, float } = arr else { return Err("internal: iterating a non-array".into()) };
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, pos, len);
+        let body = self.b.create_block();
+        let end = self.block(t as usize)?;
+        self.b.ins().brif(inside, body, &[], end, &[]);
+        self.b.switch_to_block(body);
+        let offset = self.b.ins().ishl_imm_u(pos, 3);
+        let addr = self.b.ins().iadd(ptr, offset);
+        let elem = if float {
+            V::Float(self.b.ins().load(F64, MemFlagsData::trusted(), addr, 0))
+        } else {
+            V::Int(self.b.ins().load(I64, MemFlagsData::trusted(), addr, 0))
+        };
+        let next = self.b.ins().iadd_imm_s(pos, 1);
+        self.put(a + 1, V::Int(next));
+        self.put(a + 2, elem);
+        let next_block = self.block(pc + 1)?;
+        self.b.ins().jump(next_block, &[]);
+        Ok(true)
+    }
+}
+
+/// The signed condition of an ordering instruction.
+fn order_cc(ins: Instr) -> IntCC {
+    use Instr as I;
+    match ins {
+        I::Lt { .. } | I::JumpIfNotLt { .. } | I::JumpIfNotLtK { .. } => IntCC::SignedLessThan,
+        I::Le { .. } | I::JumpIfNotLe { .. } | I::JumpIfNotLeK { .. } => IntCC::SignedLessThanOrEqual,
+        I::Gt { .. } | I::JumpIfNotGt { .. } | I::JumpIfNotGtK { .. } => IntCC::SignedGreaterThan,
+        _ => IntCC::SignedGreaterThanOrEqual,
+    }
+}

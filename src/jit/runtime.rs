@@ -1,0 +1,149 @@
+//! What native code hands back and calls into: the per-call context that collects an error and
+//! its stack, the status codes, and the `extern "C"` helpers (math with the interpreter's exact
+//! results, error recording). Helpers touch no interpreter object, so they run without the GIL.
+
+use crate::bytecode::Proto;
+use crate::source::TraceFrame;
+use crate::vm::ops;
+
+/// Status codes returned by native functions (0 is success); each is one interpreter error.
+pub mod status {
+    pub const OK: i64 = 0;
+    pub const OVERFLOW: i64 = 1;
+    pub const DIV_ZERO: i64 = 2;
+    pub const INDEX: i64 = 3;
+    pub const STACK: i64 = 4;
+    pub const STEP_ZERO: i64 = 5;
+    pub const NAN_TO_INT: i64 = 6;
+    pub const INF_TO_INT: i64 = 7;
+    pub const INTERRUPTED: i64 = 8;
+}
+
+/// One native call's context: owned by the calling VM frame, used only by the calling thread.
+/// On an error, the failing function records the error and each native caller on the way out
+/// records its frame, innermost first.
+#[derive(Default)]
+pub struct JitCtx {
+    /// Whether Ctrl-C stops this thread (only the main thread raises `interrupted`).
+    pub is_main: bool,
+    error: Option<(i64, i64, i64)>,
+    frames: Vec<(*const Proto, usize)>,
+}
+
+impl JitCtx {
+    pub fn new(is_main: bool) -> JitCtx {
+        JitCtx { is_main, ..JitCtx::default() }
+    }
+
+    /// The interpreter's message for the recorded error.
+    pub fn message(&self) -> String {
+        let (code, a, b) = self.error.unwrap_or((0, 0, 0));
+        match code {
+            status::OVERFLOW => ops::OVERFLOW.into(),
+            status::DIV_ZERO => ops::DIV_ZERO.into(),
+            status::INDEX => format!("index {a} out of range for array of length {b}"),
+            status::STACK => "stack overflow".into(),
+            status::STEP_ZERO => "range() step must not be zero".into(),
+            status::NAN_TO_INT => "cannot convert nan to int".into(),
+            status::INF_TO_INT => "cannot convert inf to int".into(),
+            status::INTERRUPTED => "interrupted".into(),
+            other => format!("internal error: native code returned status {other}"),
+        }
+    }
+
+    /// The native frames of the error, outermost first.
+    pub fn trace(&self) -> Vec<TraceFrame> {
+        self.frames
+            .iter()
+            .rev()
+            .map(|&(proto, pc)| {
+                // SAFETY: the prototypes named by native code belong to the running program,
+                // whose main prototype (the root of all of them) lives until the program ends.
+                let proto = unsafe { &*proto };
+                TraceFrame { function: proto.name.to_string(), span: proto.spans[pc] }
+            })
+            .collect()
+    }
+}
+
+/// Records an error raised at instruction `pc` of `proto` (the innermost frame).
+pub extern "C" fn mini_jit_error(ctx: *mut JitCtx, proto: *const Proto, pc: i64, code: i64, a: i64, b: i64) {
+    // SAFETY: `ctx` is the `&mut JitCtx` the VM passed to this native call, alive and used by
+    // no one else (not even the VM) until the call returns.
+    let ctx = unsafe { &mut *ctx };
+    ctx.error = Some((code, a, b));
+    ctx.frames.push((proto, pc as usize));
+}
+
+/// Records a native caller's frame (the call at `pc`) while an error propagates.
+pub extern "C" fn mini_jit_frame(ctx: *mut JitCtx, proto: *const Proto, pc: i64) {
+    // SAFETY: as in `mini_jit_error`.
+    let ctx = unsafe { &mut *ctx };
+    ctx.frames.push((proto, pc as usize));
+}
+
+/// Whether a Ctrl-C stops this thread (checked by native loops only once the flag is set).
+pub extern "C" fn mini_jit_should_stop(ctx: *mut JitCtx) -> i8 {
+    // SAFETY: as in `mini_jit_error`.
+    let ctx = unsafe { &*ctx };
+    (ctx.is_main && crate::gil::interrupted()) as i8
+}
+
+pub extern "C" fn mini_sin(x: f64) -> f64 {
+    x.sin()
+}
+
+pub extern "C" fn mini_cos(x: f64) -> f64 {
+    x.cos()
+}
+
+pub extern "C" fn mini_tan(x: f64) -> f64 {
+    x.tan()
+}
+
+pub extern "C" fn mini_exp(x: f64) -> f64 {
+    x.exp()
+}
+
+pub extern "C" fn mini_log(x: f64) -> f64 {
+    x.ln()
+}
+
+pub extern "C" fn mini_powf(x: f64, y: f64) -> f64 {
+    x.powf(y)
+}
+
+/// `x // y` for floats; native code has checked `y != 0`.
+pub extern "C" fn mini_float_floordiv(x: f64, y: f64) -> f64 {
+    ops::float_divmod(x, y).map_or(f64::NAN, |(q, _)| q)
+}
+
+/// `x % y` for floats; native code has checked `y != 0`.
+pub extern "C" fn mini_float_mod(x: f64, y: f64) -> f64 {
+    ops::float_divmod(x, y).map_or(f64::NAN, |(_, m)| m)
+}
+
+/// An int power and whether it overflowed (returned in two registers).
+#[repr(C)]
+pub struct IntPow {
+    pub value: i64,
+    pub overflow: i64,
+}
+
+/// `x ** y` for ints with `y >= 0`.
+pub extern "C" fn mini_int_pow(x: i64, y: i64) -> IntPow {
+    match ops::int_pow(x, y) {
+        Ok(crate::value::Value::Int(v)) => IntPow { value: v, overflow: 0 },
+        _ => IntPow { value: 0, overflow: 1 },
+    }
+}
+
+/// The exact order of an int and a float: -1, 0, 1, or 2 when the float is NaN.
+pub extern "C" fn mini_cmp_int_float(i: i64, f: f64) -> i64 {
+    match ops::int_float_cmp(i, f) {
+        Some(std::cmp::Ordering::Less) => -1,
+        Some(std::cmp::Ordering::Equal) => 0,
+        Some(std::cmp::Ordering::Greater) => 1,
+        None => 2,
+    }
+}

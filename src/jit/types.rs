@@ -1,0 +1,114 @@
+//! The types the JIT specializes on: one argument's type (`Ty`) and a call's signature (`Sig`).
+
+use crate::value::{ElemKind, Value};
+use std::fmt;
+
+/// The most parameters a compiled function may have.
+pub const MAX_PARAMS: usize = 16;
+
+/// The type of one value as the JIT sees it. `Other` names a type compiled code cannot use;
+/// a signature may still hold it (the parameter may be unused), and inference refuses any use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ty {
+    Nil,
+    Bool,
+    Int,
+    Float,
+    FloatArray,
+    IntArray,
+    Other(&'static str),
+}
+
+impl Ty {
+    /// The type of a runtime value.
+    pub fn of(v: &Value) -> Ty {
+        match v {
+            Value::Nil => Ty::Nil,
+            Value::Bool(_) => Ty::Bool,
+            Value::Int(_) => Ty::Int,
+            Value::Float(_) => Ty::Float,
+            Value::Array(a) if a.kind == ElemKind::Float => Ty::FloatArray,
+            Value::Array(_) => Ty::IntArray,
+            other => Ty::Other(other.type_name()),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Ty::Nil => "nil",
+            Ty::Bool => "bool",
+            Ty::Int => "int",
+            Ty::Float => "float",
+            Ty::FloatArray => "float array",
+            Ty::IntArray => "int array",
+            Ty::Other(name) => name,
+        }
+    }
+
+    pub fn is_number(self) -> bool {
+        matches!(self, Ty::Int | Ty::Float)
+    }
+
+    pub fn is_array(self) -> bool {
+        matches!(self, Ty::FloatArray | Ty::IntArray)
+    }
+
+    /// The element type of an array type.
+    pub fn element(self) -> Ty {
+        if self == Ty::FloatArray { Ty::Float } else { Ty::Int }
+    }
+
+    /// The plural used in refusals: "lists are not supported in compiled code".
+    pub fn plural(self) -> String {
+        match self {
+            Ty::Other("string") => "strings".into(),
+            Ty::Other("function") => "function values".into(),
+            Ty::Nil => "nil values".into(),
+            other => format!("{}s", other.name()),
+        }
+    }
+}
+
+/// The argument types of one call: the key of a function's specializations.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sig {
+    len: u8,
+    tys: [Ty; MAX_PARAMS],
+}
+
+impl Sig {
+    /// The signature of a call with these arguments, or `None` when there are too many.
+    #[inline]
+    pub fn of(args: &[Value]) -> Option<Sig> {
+        if args.len() > MAX_PARAMS {
+            return None;
+        }
+        let mut tys = [Ty::Nil; MAX_PARAMS];
+        for (t, a) in tys.iter_mut().zip(args) {
+            *t = Ty::of(a);
+        }
+        Some(Sig { len: args.len() as u8, tys })
+    }
+
+    pub fn from_tys(list: &[Ty]) -> Sig {
+        let mut tys = [Ty::Nil; MAX_PARAMS];
+        tys[..list.len()].copy_from_slice(list);
+        Sig { len: list.len() as u8, tys }
+    }
+
+    pub fn tys(&self) -> &[Ty] {
+        &self.tys[..self.len as usize]
+    }
+
+    /// `name(int, float array)`
+    pub fn display(&self, name: &str) -> String {
+        let tys: Vec<&str> = self.tys().iter().map(|t| t.name()).collect();
+        format!("{name}({})", tys.join(", "))
+    }
+}
+
+impl fmt::Debug for Sig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display("fn"))
+    }
+}
