@@ -129,8 +129,14 @@ impl Engine {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);
         }
-        let ir = dump_ir.then(|| self.ctx.func.display().to_string());
+        let mut ir = dump_ir.then(|| self.ctx.func.display().to_string());
+        self.ctx.set_disasm(dump_ir);
         self.module.define_function(ids[i].0, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
+        if let (Some(text), Some(code)) = (&mut ir, self.ctx.compiled_code()) {
+            text.push_str("; machine code:\n");
+            text.push_str(code.vcode.as_deref().unwrap_or(""));
+        }
+        self.ctx.set_disasm(false);
         Ok(ir)
     }
 

@@ -83,6 +83,12 @@ impl ProtoJit {
         self.specs.borrow().iter().find(|s| s.sig == sig && s.valid.get()).cloned()
     }
 
+    /// The valid specialization for these arguments' types.
+    #[inline]
+    fn spec_for(&self, args: &[Value]) -> Option<Rc<Spec>> {
+        self.specs.borrow().iter().find(|s| s.valid.get() && s.sig.matches(args)).cloned()
+    }
+
     /// Why this signature could not be compiled, if it could not.
     pub fn refusal(&self, sig: Sig) -> Option<String> {
         self.refusals.borrow().iter().find(|(s, _)| *s == sig).map(|(_, r)| r.clone())
@@ -222,12 +228,12 @@ impl Jit {
         if calls == 1 {
             self.seen.borrow_mut().push(proto.clone());
         }
+        if let Some(spec) = pj.spec_for(args) {
+            return self.call_native(&spec, args, room, is_main, gil);
+        }
         let Some(sig) = Sig::of(args) else {
             return self.interpret(pj);
         };
-        if let Some(spec) = pj.find_spec(sig) {
-            return self.call_native(&spec, args, room, is_main, gil);
-        }
         let hot = calls > self.options.threshold || pj.has_loop(proto);
         if !hot || pj.refusal(sig).is_some() {
             return self.interpret(pj);

@@ -96,6 +96,12 @@ impl Sig {
         Sig { len: list.len() as u8, tys }
     }
 
+    /// Whether these arguments have exactly this signature's types (the dispatcher's test).
+    #[inline]
+    pub fn matches(&self, args: &[Value]) -> bool {
+        args.len() == self.len as usize && args.iter().zip(&self.tys).all(|(a, t)| Ty::of(a) == *t)
+    }
+
     pub fn tys(&self) -> &[Ty] {
         &self.tys[..self.len as usize]
     }
