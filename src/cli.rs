@@ -169,7 +169,7 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
         eprint!("{text}");
     }
     vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);
-    let jit = args.jit.then(|| crate::jit::JitOptions {
+    let jit = args.jit.then_some(crate::jit::JitOptions {
         threshold: args.jit_threshold,
         keep_gil: args.keep_gil,
         dump_ir: args.dump_ir,

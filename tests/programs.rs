@@ -2,6 +2,9 @@
 //! `lang-spec/` with the `mini` binary, in every execution mode, and checks the `# expect:`,
 //! `# expect-error:` and `# args:` annotations. All mismatches are reported, then it fails.
 //!
+//! Every mode must also give exactly the output (stdout, stderr, exit code) of the first mode,
+//! the interpreter: the JIT never changes what a program does.
+//!
 //! `cargo test --test programs -- FILTER` runs only paths containing FILTER;
 //! `MINI_TEST_MODES=interp` restricts the modes.
 
@@ -215,26 +218,29 @@ fn main() {
     let modes: Vec<&(&str, &[&str])> =
         MODES.iter().filter(|(m, _)| wanted_modes.as_ref().is_none_or(|w| w.split(',').any(|x| x == *m))).collect();
 
-    let jobs: Vec<(&Case, &(&str, &[&str]))> = cases
-        .iter()
-        .flat_map(|c| modes.iter().map(move |m| (c, *m)))
-        .filter(|(c, (m, _))| !skipped(m, &c.name))
-        .collect();
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
+    let runs = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
-                while let Some((case, (mode, flags))) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let out = run_mini(&case.path, flags, &case.expect.args);
-                    let problems = check(case, &out);
+                while let Some(case) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let mut problems = Vec::new();
+                    let mut first: Option<(&str, Outcome)> = None;
+                    for (mode, flags) in modes.iter().filter(|(m, _)| !skipped(m, &case.name)) {
+                        let out = run_mini(&case.path, flags, &case.expect.args);
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        problems.extend(check(case, &out).into_iter().map(|p| format!("[{mode}] {p}")));
+                        match &first {
+                            None => first = Some((mode, out)),
+                            Some((first_mode, reference)) => {
+                                problems.extend(differences(first_mode, reference, mode, &out));
+                            }
+                        }
+                    }
                     if !problems.is_empty() {
-                        failures.lock().unwrap().push(format!(
-                            "FAIL [{mode}] {}\n  {}",
-                            case.name,
-                            problems.join("\n  ")
-                        ));
+                        failures.lock().unwrap().push(format!("FAIL {}\n  {}", case.name, problems.join("\n  ")));
                     }
                 }
             });
@@ -244,10 +250,36 @@ fn main() {
     for f in &failures {
         println!("{f}\n");
     }
-    println!("{} programs x {} modes: {} runs, {} failed", cases.len(), modes.len(), jobs.len(), failures.len());
+    println!(
+        "{} programs x {} modes: {} runs, {} programs failed",
+        cases.len(),
+        modes.len(),
+        runs.into_inner(),
+        failures.len()
+    );
     if !failures.is_empty() {
         std::process::exit(1);
     }
+}
+
+/// Every mode must print exactly what the first mode printed, on stdout and stderr, and exit
+/// the same way (the JIT never changes a program's behaviour).
+fn differences(first_mode: &str, a: &Outcome, mode: &str, b: &Outcome) -> Vec<String> {
+    let mut problems = Vec::new();
+    if a.stdout != b.stdout {
+        problems.push(format!("[{mode}] stdout differs from [{first_mode}]:\n{}", indent(&b.stdout)));
+    }
+    if a.stderr != b.stderr {
+        problems.push(format!(
+            "[{mode}] stderr differs from [{first_mode}]:\n{}  [{first_mode}] stderr:\n{}",
+            indent(&b.stderr),
+            indent(&a.stderr)
+        ));
+    }
+    if a.code != b.code {
+        problems.push(format!("[{mode}] exit code {:?}, [{first_mode}] {:?}", b.code, a.code));
+    }
+    problems
 }
 
 fn skipped(mode: &str, name: &str) -> bool {

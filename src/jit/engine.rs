@@ -6,7 +6,9 @@ use super::lower::{Helper, Lower, helpers, param_types, ret_type, signature};
 use super::runtime::JitCtx;
 use super::types::Ty;
 use cranelift::codegen::{self, settings};
-use cranelift::prelude::{AbiParam, Configurable, FunctionBuilder, FunctionBuilderContext, InstBuilder, MemFlagsData, types};
+use cranelift::prelude::{
+    AbiParam, Configurable, FunctionBuilder, FunctionBuilderContext, InstBuilder, MemFlagsData, types,
+};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 use std::collections::HashMap;
@@ -37,9 +39,12 @@ impl Engine {
     pub fn new() -> Result<Engine, String> {
         let mut flags = settings::builder();
         let verify = if cfg!(debug_assertions) { "true" } else { "false" };
-        for (name, value) in
-            [("opt_level", "speed"), ("is_pic", "false"), ("use_colocated_libcalls", "false"), ("enable_verifier", verify)]
-        {
+        for (name, value) in [
+            ("opt_level", "speed"),
+            ("is_pic", "false"),
+            ("use_colocated_libcalls", "false"),
+            ("enable_verifier", verify),
+        ] {
             flags.set(name, value).map_err(|e| format!("cranelift setting {name}: {e}"))?;
         }
         let isa = cranelift_native::builder()

@@ -151,11 +151,8 @@ impl<'a> Session<'a> {
         let mut ret = T::Pending;
         while let Some(pc) = work.pop() {
             let mut st = states[pc].clone().expect("queued instructions have a state");
-            let step = self.transfer(i, pc, code[pc], &mut st).map_err(|reason| Refusal {
-                plan: i,
-                pc: Some(pc),
-                reason,
-            })?;
+            let step =
+                self.transfer(i, pc, code[pc], &mut st).map_err(|reason| Refusal { plan: i, pc: Some(pc), reason })?;
             let succs: &[usize] = match step {
                 Step::Next => &[pc + 1],
                 Step::Jump(t) => &[t as usize],
@@ -215,7 +212,9 @@ impl<'a> Session<'a> {
             | I::NewEmptyCell { .. }
             | I::GetCell { .. }
             | I::SetCell { .. }
-            | I::Closure { .. } => return Err("closures and captured variables are not supported in compiled code".into()),
+            | I::Closure { .. } => {
+                return Err("closures and captured variables are not supported in compiled code".into());
+            }
             I::Add { a, b, c } | I::Sub { a, b, c } | I::Mul { a, b, c } => {
                 st[a as usize] = arith(read(st, b)?, read(st, c)?, false)?;
             }
@@ -305,7 +304,10 @@ impl<'a> Session<'a> {
                 match read(st, a)? {
                     T::Val(t) if t.is_array() => {}
                     other => {
-                        return Err(format!("iterating over {} is not supported in compiled code", other.ty().plural()));
+                        return Err(format!(
+                            "iterating over {} is not supported in compiled code",
+                            other.ty().plural()
+                        ));
                     }
                 }
                 st[a as usize + 1] = T::Val(Ty::Int);
@@ -334,13 +336,10 @@ impl<'a> Session<'a> {
                 index_types(arr, idx)?;
                 match (arr, v) {
                     (T::Pending, _) | (_, T::Pending) => {}
-                    (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float)) | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {}
+                    (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float)) | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {
+                    }
                     _ => {
-                        return Err(format!(
-                            "storing {} in {} is not supported",
-                            v.ty().name(),
-                            arr.ty().name()
-                        ));
+                        return Err(format!("storing {} in {} is not supported", v.ty().name(), arr.ty().name()));
                     }
                 }
             }
@@ -549,7 +548,9 @@ pub fn jump_target(ins: Instr) -> Option<u32> {
 fn writes(ins: Instr, r: Reg) -> bool {
     use Instr as I;
     match ins {
-        I::SetGlobal { .. } | I::DefGlobal { .. } | I::SetUpval { .. } | I::SetCell { .. } | I::SetIndex { .. } => false,
+        I::SetGlobal { .. } | I::DefGlobal { .. } | I::SetUpval { .. } | I::SetCell { .. } | I::SetIndex { .. } => {
+            false
+        }
         I::Call { a, .. } | I::CallBuiltin { a, .. } | I::ForPrep { a, .. } | I::ForLoop { a, .. } => r >= a,
         I::IterPrep { a } | I::IterNext { a, .. } => r >= a,
         I::Return { .. } | I::ReturnNil => false,
@@ -642,8 +643,20 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         }
         (B::Len, [x]) if x.is_array() => Ty::Int,
         (
-            B::Sqrt | B::Sin | B::Cos | B::Tan | B::Exp | B::Log | B::Floor | B::Ceil | B::Int | B::Float | B::Abs
-            | B::Min | B::Max | B::Len,
+            B::Sqrt
+            | B::Sin
+            | B::Cos
+            | B::Tan
+            | B::Exp
+            | B::Log
+            | B::Floor
+            | B::Ceil
+            | B::Int
+            | B::Float
+            | B::Abs
+            | B::Min
+            | B::Max
+            | B::Len,
             _,
         ) => return bad(),
         _ => return Err(format!("{}() is not supported in compiled code", b.name())),

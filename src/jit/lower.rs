@@ -118,7 +118,7 @@ enum V {
     Arr { ptr: CValue, len: CValue, float: bool },
     Nil,
     Func,
-    Builtin(Builtin),
+    Builtin,
 }
 
 /// Which Cranelift variable of a register holds a value of some type.
@@ -194,7 +194,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 Ty::Int => V::Int(params[p]),
                 Ty::Float => V::Float(params[p]),
                 Ty::Bool => V::Bool(params[p]),
-                Ty::FloatArray | Ty::IntArray => V::Arr { ptr: params[p], len: params[p + 1], float: *t == Ty::FloatArray },
+                Ty::FloatArray | Ty::IntArray => {
+                    V::Arr { ptr: params[p], len: params[p + 1], float: *t == Ty::FloatArray }
+                }
                 _ => V::Nil,
             };
             self.put(r as Reg, v);
@@ -206,7 +208,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().jump(first, &[]);
         let code = &self.plan.proto.code;
         let mut terminated = true;
-        for pc in 0..code.len() {
+        for (pc, ins) in code.iter().enumerate() {
             if let Some(&block) = self.blocks.get(&pc) {
                 if !terminated {
                     self.b.ins().jump(block, &[]);
@@ -218,7 +220,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             if terminated {
                 return Err(format!("internal: instruction {pc} follows a jump but is not a jump target"));
             }
-            terminated = self.instr(pc, code[pc], st)?;
+            terminated = self.instr(pc, *ins, st)?;
         }
         if !terminated {
             return Err("internal: the code runs off its end".into());
@@ -269,8 +271,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 leader[pc + 1] = true;
             }
         }
-        for pc in 0..code.len() {
-            if leader[pc] && self.plan.states[pc].is_some() {
+        for (pc, state) in self.plan.states.iter().enumerate() {
+            if leader[pc] && state.is_some() {
                 let block = self.b.create_block();
                 self.blocks.insert(pc, block);
             }
@@ -311,14 +313,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             T::Val(Ty::Int) => V::Int(self.use_var(r, Kind::Int)),
             T::Val(Ty::Float) => V::Float(self.use_var(r, Kind::Float)),
             T::Val(Ty::Bool) => V::Bool(self.use_var(r, Kind::Bool)),
-            T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => V::Arr {
-                ptr: self.use_var(r, Kind::Ptr),
-                len: self.use_var(r, Kind::Len),
-                float: t == Ty::FloatArray,
-            },
+            T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => {
+                V::Arr { ptr: self.use_var(r, Kind::Ptr), len: self.use_var(r, Kind::Len), float: t == Ty::FloatArray }
+            }
             T::Val(Ty::Nil) => V::Nil,
             T::Func(_) => V::Func,
-            T::Builtin(b) => V::Builtin(b),
+            T::Builtin(_) => V::Builtin,
             other => return Err(format!("internal: register {r} has type {other:?}")),
         })
     }
@@ -332,7 +332,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.def(r, Kind::Ptr, ptr);
                 self.def(r, Kind::Len, len);
             }
-            V::Nil | V::Func | V::Builtin(_) => {}
+            V::Nil | V::Func | V::Builtin => {}
         }
     }
 
@@ -388,7 +388,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().jump(exit, &[BlockArg::Value(code_v)]);
     }
 
-    fn to_float(&mut self, v: V) -> Lowered<CValue> {
+    fn as_float(&mut self, v: V) -> Lowered<CValue> {
         match v {
             V::Float(x) => Ok(x),
             V::Int(x) => Ok(self.b.ins().fcvt_from_sint(F64, x)),
@@ -411,7 +411,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.fail_if(of, pc, status::OVERFLOW, None, None);
             return Ok(V::Int(r));
         }
-        let (a, b) = (self.to_float(x)?, self.to_float(y)?);
+        let (a, b) = (self.as_float(x)?, self.as_float(y)?);
         Ok(V::Float(match op {
             Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => self.b.ins().fadd(a, b),
             Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => self.b.ins().fsub(a, b),
@@ -424,7 +424,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let zero = match y {
             V::Int(b) => self.b.ins().icmp_imm_s(IntCC::Equal, b, 0),
             _ => {
-                let b = self.to_float(y)?;
+                let b = self.as_float(y)?;
                 let z = self.b.ins().f64const(0.0);
                 self.b.ins().fcmp(FloatCC::Equal, b, z)
             }
@@ -435,7 +435,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     fn divide(&mut self, pc: usize, x: V, y: V) -> Lowered<V> {
         self.check_nonzero(pc, y)?;
-        let (a, b) = (self.to_float(x)?, self.to_float(y)?);
+        let (a, b) = (self.as_float(x)?, self.as_float(y)?);
         Ok(V::Float(self.b.ins().fdiv(a, b)))
     }
 
@@ -445,7 +445,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         if let (V::Int(a), V::Int(b)) = (x, y) {
             return Ok(V::Int(if floor { self.int_floordiv(pc, a, b) } else { self.int_mod(a, b) }));
         }
-        let (a, b) = (self.to_float(x)?, self.to_float(y)?);
+        let (a, b) = (self.as_float(x)?, self.as_float(y)?);
         let h = if floor { Helper::FloatFloorDiv } else { Helper::FloatMod };
         Ok(V::Float(self.call_helper(h, &[a, b])[0]))
     }
@@ -486,7 +486,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.fail_if(r[1], pc, status::OVERFLOW, None, None);
             return Ok(V::Int(r[0]));
         }
-        let (a, b) = (self.to_float(x)?, self.to_float(y)?);
+        let (a, b) = (self.as_float(x)?, self.as_float(y)?);
         let zero = self.b.ins().f64const(0.0);
         let base_zero = self.b.ins().fcmp(FloatCC::Equal, a, zero);
         let negative = self.b.ins().fcmp(FloatCC::LessThan, b, zero);
@@ -505,7 +505,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             V::Arr { len, .. } => self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0),
             V::Nil => self.b.ins().iconst(I8, 0),
-            V::Func | V::Builtin(_) => self.b.ins().iconst(I8, 1),
+            V::Func | V::Builtin => self.b.ins().iconst(I8, 1),
         }
     }
 
@@ -553,7 +553,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => self.compare(IntCC::Equal, x, y)?,
             (V::Bool(a), V::Bool(b)) => self.b.ins().icmp(IntCC::Equal, a, b),
             (V::Nil, V::Nil) => self.b.ins().iconst(I8, 1),
-            (V::Func | V::Builtin(_), _) | (_, V::Func | V::Builtin(_)) | (V::Arr { .. }, _) | (_, V::Arr { .. }) => {
+            (V::Func | V::Builtin, _) | (_, V::Func | V::Builtin) | (V::Arr { .. }, _) | (_, V::Arr { .. }) => {
                 return Err("internal: comparing functions or arrays".into());
             }
             _ => self.b.ins().iconst(I8, 0),
@@ -630,12 +630,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             _ => None,
         };
         if let Some(h) = libm {
-            let x = self.to_float(args[0])?;
+            let x = self.as_float(args[0])?;
             return Ok(V::Float(self.call_helper(h, &[x])[0]));
         }
         Ok(match (f, args) {
             (B::Sqrt, [x]) => {
-                let x = self.to_float(*x)?;
+                let x = self.as_float(*x)?;
                 V::Float(self.b.ins().sqrt(x))
             }
             (B::Floor | B::Ceil | B::Int, [V::Int(x)]) => V::Int(*x),
@@ -648,7 +648,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 };
                 V::Int(self.float_to_int(pc, r))
             }
-            (B::Float, [x]) => V::Float(self.to_float(*x)?),
+            (B::Float, [x]) => V::Float(self.as_float(*x)?),
             (B::Abs, [V::Int(x)]) => {
                 let min = self.b.ins().icmp_imm_s(IntCC::Equal, *x, i64::MIN);
                 self.fail_if(min, pc, status::OVERFLOW, None, None);
@@ -685,7 +685,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 V::Int(x) | V::Float(x) | V::Bool(x) => values.push(x),
                 V::Arr { ptr, len, .. } => values.extend([ptr, len]),
                 V::Nil => {}
-                V::Func | V::Builtin(_) => return Err("internal: passing a function".into()),
+                V::Func | V::Builtin => return Err("internal: passing a function".into()),
             }
         }
         let f = match self.callee_refs.get(&id) {
@@ -731,7 +731,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 V::Arr { ptr, len, float: a.kind == ElemKind::Float }
             }
             Value::Func(_) => V::Func,
-            Value::Builtin(b) => V::Builtin(*b),
+            Value::Builtin(_) => V::Builtin,
             other => return Err(format!("internal: global of type {} ({st_type:?})", other.type_name())),
         })
     }
@@ -943,7 +943,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let (arr, i, v) = (self.get(st, a)?, self.get(st, b)?, self.get(st, c)?);
                 let (addr, float) = self.element(pc, arr, i)?;
                 let x = if float {
-                    self.to_float(v)?
+                    self.as_float(v)?
                 } else {
                     let V::Int(x) = v else { return Err("internal: storing a non-int".into()) };
                     x
@@ -957,7 +957,8 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// `for` setup: `range() step must not be zero`, then skip an empty range.
     fn for_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
-        let (V::Int(start), V::Int(stop), V::Int(step)) = (self.get(st, a)?, self.get(st, a + 1)?, self.get(st, a + 2)?)
+        let (V::Int(start), V::Int(stop), V::Int(step)) =
+            (self.get(st, a)?, self.get(st, a + 1)?, self.get(st, a + 2)?)
         else {
             return Err("internal: range of non-ints".into());
         };
