@@ -28,6 +28,9 @@ enum Command {
     Check {
         /// The program file, or `-` for standard input.
         file: PathBuf,
+        /// Say for which argument types each top-level function could be compiled by --jit.
+        #[arg(long)]
+        jit_report: bool,
     },
 }
 
@@ -72,7 +75,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => run(args),
-        Command::Check { file } => check(&file),
+        Command::Check { file, jit_report } => check(&file, jit_report),
     }
 }
 
@@ -111,7 +114,7 @@ fn compile_source(src: &SourceFile) -> Result<Program, Diagnostic> {
     compiler::compile(&ast)
 }
 
-fn check(path: &PathBuf) -> ExitCode {
+fn check(path: &PathBuf, jit_report: bool) -> ExitCode {
     let src = match read_source(path) {
         Ok(src) => src,
         Err(code) => return code,
@@ -120,6 +123,9 @@ fn check(path: &PathBuf) -> ExitCode {
         Ok(program) => {
             for w in &program.warnings {
                 eprint!("{}", w.render_as("warning", &src));
+            }
+            if jit_report {
+                print!("{}", crate::jit::jit_report(&program, &src));
             }
             ExitCode::SUCCESS
         }

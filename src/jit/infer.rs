@@ -92,6 +92,11 @@ type Infer<T> = Result<T, Refusal>;
 pub trait GlobalsView {
     fn value(&self, g: u16) -> Value;
     fn name(&self, g: u16) -> String;
+
+    /// Why a global without a value cannot be compiled.
+    fn undefined(&self, g: u16) -> String {
+        format!("global '{}' is not defined yet", self.name(g))
+    }
 }
 
 /// A set of plans inferred together.
@@ -350,7 +355,7 @@ impl<'a> Session<'a> {
     fn read_global(&mut self, i: usize, g: u16) -> Result<T, String> {
         let v = self.globals.value(g);
         let t = match &v {
-            Value::Undef => return Err(format!("global '{}' is not defined yet", self.globals.name(g))),
+            Value::Undef => return Err(self.globals.undefined(g)),
             Value::Func(_) => T::Func(g),
             Value::Builtin(b) => T::Builtin(*b),
             other => match Ty::of(other) {

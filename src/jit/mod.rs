@@ -8,6 +8,7 @@
 mod engine;
 mod infer;
 mod lower;
+mod report;
 mod runtime;
 mod types;
 
@@ -25,6 +26,7 @@ use std::fmt::Write;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+pub use report::jit_report;
 pub use types::{MAX_PARAMS, Sig, Ty};
 
 /// The default `--jit-threshold` (see lang-spec/jit.md for how it was chosen).

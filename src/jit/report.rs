@@ -1,0 +1,203 @@
+//! `mini check --jit-report`: without running the program, says for which argument types each
+//! top-level function could be compiled, and why not otherwise.
+//!
+//! The globals a function reads are known only at run time; the report assumes the values the
+//! main program gives them in its straight-line definitions (`fn f`, `let n = 100`), and other
+//! globals unknown. Candidate argument types come from how each parameter is used: indexed
+//! parameters are tried as float and int arrays, the others as int and float.
+
+use super::infer::{GlobalsView, Session};
+use super::types::{MAX_PARAMS, Sig, Ty};
+use super::MAX_SPECS;
+use crate::bytecode::{Instr, Proto, Reg};
+use crate::compiler::Program;
+use crate::source::SourceFile;
+use crate::value::{Closure, Value};
+use std::fmt::Write;
+use std::rc::Rc;
+
+/// The most signatures tried per function.
+const MAX_CANDIDATES: usize = 16;
+
+struct StaticGlobals {
+    values: Vec<Value>,
+    names: Vec<Rc<str>>,
+}
+
+impl GlobalsView for StaticGlobals {
+    fn value(&self, g: u16) -> Value {
+        self.values[g as usize].clone()
+    }
+
+    fn name(&self, g: u16) -> String {
+        self.names[g as usize].to_string()
+    }
+
+    fn undefined(&self, g: u16) -> String {
+        format!("reads global '{}', whose value is known only when the program runs", self.names[g as usize])
+    }
+}
+
+/// The report for a compiled (not yet run) program.
+pub fn jit_report(program: &Program, src: &SourceFile) -> String {
+    let globals = static_globals(program);
+    let arrays = array_params(&globals);
+    let mut out = String::new();
+    for (g, v) in globals.values.iter().enumerate() {
+        let Value::Func(f) = v else { continue };
+        if !is_user_function(program, g) {
+            continue;
+        }
+        let proto = &f.proto;
+        let line = src.line_col(proto.span.start).0;
+        let _ = writeln!(out, "{} (line {line}):", proto.name);
+        let mut verdicts: Vec<(String, Vec<String>)> = Vec::new();
+        for sig in candidates(proto, &arrays) {
+            let mut session = Session::new(&globals, MAX_SPECS);
+            let verdict = match session.infer(proto.clone(), sig) {
+                Ok(()) => format!("compiles, returns {}", session.plans[0].ret_ty().name()),
+                Err(r) => {
+                    let plan = &session.plans[r.plan];
+                    let at = r.pc.map(|pc| format!("line {}: ", src.line_col(plan.proto.spans[pc].start).0));
+                    let via = if r.plan == 0 {
+                        String::new()
+                    } else {
+                        format!("calls {}, which cannot: ", plan.sig.display(&plan.proto.name))
+                    };
+                    format!("cannot compile: {via}{}{}", at.unwrap_or_default(), r.reason)
+                }
+            };
+            match verdicts.iter_mut().find(|(v, _)| *v == verdict) {
+                Some((_, sigs)) => sigs.push(sig.display(&proto.name)),
+                None => verdicts.push((verdict, vec![sig.display(&proto.name)])),
+            }
+        }
+        for (verdict, sigs) in verdicts {
+            let _ = writeln!(out, "  {}: {verdict}", sigs.join(", "));
+        }
+    }
+    out
+}
+
+fn is_user_function(program: &Program, g: usize) -> bool {
+    crate::vm::builtins::Builtin::from_name(&program.globals[g]).is_none()
+}
+
+/// The values the main program's straight-line top-level definitions give globals: functions
+/// and constants. Everything else is unknown (`Undef`).
+fn static_globals(program: &Program) -> StaticGlobals {
+    let mut values: Vec<Value> = vec![Value::Undef; program.globals.len()];
+    let main = &program.main;
+    for pair in main.code.windows(2) {
+        let (def, a) = match pair[1] {
+            Instr::DefGlobal { a, g } => (g as usize, a),
+            _ => continue,
+        };
+        if !matches!(values[def], Value::Undef) {
+            continue;
+        }
+        values[def] = match pair[0] {
+            Instr::Closure { a: r, p } if r == a => {
+                let proto = main.protos[p as usize].clone();
+                Value::Func(Rc::new(Closure { proto, upvals: Box::new([]) }))
+            }
+            Instr::LoadInt { a: r, v } if r == a => Value::Int(v as i64),
+            Instr::LoadBool { a: r, b } if r == a => Value::Bool(b),
+            Instr::LoadK { a: r, k } if r == a => match &main.consts[k as usize] {
+                v @ (Value::Int(_) | Value::Float(_)) => v.clone(),
+                _ => Value::Undef,
+            },
+            _ => Value::Undef,
+        };
+    }
+    for (g, name) in program.globals.iter().enumerate() {
+        if let Some(b) = crate::vm::builtins::Builtin::from_name(name)
+            && matches!(values[g], Value::Undef)
+        {
+            values[g] = Value::Builtin(b);
+        }
+    }
+    StaticGlobals { values, names: program.globals.clone() }
+}
+
+/// Signatures to try: each parameter as int or float, or as a float or int array when the
+/// function indexes it.
+fn candidates(proto: &Rc<Proto>, arrays: &[(Rc<Proto>, Vec<bool>)]) -> Vec<Sig> {
+    let n = proto.nparams.min(MAX_PARAMS);
+    let is_array = &arrays.iter().find(|(p, _)| Rc::ptr_eq(p, proto)).expect("every function is analysed").1;
+    let options: Vec<[Ty; 2]> =
+        (0..n).map(|r| if is_array[r] { [Ty::FloatArray, Ty::IntArray] } else { [Ty::Int, Ty::Float] }).collect();
+    let mut sigs = Vec::new();
+    let total = 1usize.checked_shl(n as u32).unwrap_or(usize::MAX);
+    if total <= MAX_CANDIDATES {
+        for bits in 0..total {
+            let tys: Vec<Ty> = options.iter().enumerate().map(|(i, o)| o[(bits >> i) & 1]).collect();
+            sigs.push(Sig::from_tys(&tys));
+        }
+    } else {
+        for choice in 0..2 {
+            let tys: Vec<Ty> = options.iter().map(|o| o[choice]).collect();
+            sigs.push(Sig::from_tys(&tys));
+        }
+    }
+    sigs
+}
+
+/// For every top-level function, which parameters are used as arrays: indexed, stored into,
+/// iterated, or passed on to a parameter used as an array (to a fixpoint).
+fn array_params(globals: &StaticGlobals) -> Vec<(Rc<Proto>, Vec<bool>)> {
+    let funcs: Vec<Rc<Proto>> =
+        globals.values.iter().filter_map(|v| if let Value::Func(f) = v { Some(f.proto.clone()) } else { None }).collect();
+    let mut arrays: Vec<(Rc<Proto>, Vec<bool>)> =
+        funcs.iter().map(|p| (p.clone(), (0..p.nparams).map(|r| indexed(p, r as Reg)).collect())).collect();
+    for _ in 0..funcs.len() {
+        let mut changed = false;
+        for i in 0..arrays.len() {
+            let proto = arrays[i].0.clone();
+            for r in 0..proto.nparams {
+                if !arrays[i].1[r] && passed_as_array(&proto, r as Reg, globals, &arrays) {
+                    arrays[i].1[r] = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    arrays
+}
+
+/// Whether register `r` is moved into an argument of a call to a known function whose
+/// parameter there is used as an array.
+fn passed_as_array(proto: &Proto, r: Reg, globals: &StaticGlobals, arrays: &[(Rc<Proto>, Vec<bool>)]) -> bool {
+    let code = &proto.code;
+    code.iter().enumerate().any(|(pc, ins)| {
+        let Instr::Move { a: dst, b } = *ins else { return false };
+        if b != r {
+            return false;
+        }
+        let Some(Instr::Call { a, n }) = code[pc..].iter().find(|i| matches!(i, Instr::Call { .. })).copied() else {
+            return false;
+        };
+        if dst <= a || dst > a + n {
+            return false;
+        }
+        let callee = code[..pc].iter().rev().find_map(|i| match *i {
+            Instr::GetGlobal { a: ca, g } if ca == a => Some(g),
+            _ => None,
+        });
+        let Some(Value::Func(f)) = callee.map(|g| globals.value(g)) else { return false };
+        let k = (dst - a - 1) as usize;
+        arrays.iter().any(|(p, flags)| Rc::ptr_eq(p, &f.proto) && flags.get(k) == Some(&true))
+    })
+}
+
+/// Whether register `r` is used as an array (indexed, stored into, or iterated).
+fn indexed(proto: &Proto, r: Reg) -> bool {
+    proto.code.iter().any(|ins| match *ins {
+        Instr::GetIndex { b, .. } => b == r,
+        Instr::SetIndex { a, .. } | Instr::IterPrep { a } => a == r,
+        _ => false,
+    })
+}
