@@ -91,10 +91,16 @@ pub struct RangeObj {
 }
 
 impl RangeObj {
+    /// The number of ints, capped at `i64::MAX` (see `exact_len`).
     pub fn len(&self) -> i64 {
+        self.exact_len().clamp(0, i64::MAX as i128) as i64
+    }
+
+    /// The number of ints, which can exceed `i64::MAX` (`range(-1, 2**63 - 1)` has 2**63).
+    pub fn exact_len(&self) -> i128 {
         let (start, stop, step) = (self.start as i128, self.stop as i128, self.step as i128);
         let n = if step > 0 { (stop - start + step - 1) / step } else { (start - stop - step - 1) / -step };
-        n.clamp(0, i64::MAX as i128) as i64
+        n.max(0)
     }
 
     pub fn is_empty(&self) -> bool {

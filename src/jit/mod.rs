@@ -19,6 +19,7 @@ use crate::value::{Closure, Value};
 use crate::vm::{Fail, Globals};
 use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
+pub use report::jit_report;
 use runtime::JitCtx;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -26,11 +27,10 @@ use std::fmt::Write;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
-pub use report::jit_report;
 pub use types::{MAX_PARAMS, Sig, Ty};
 
 /// The default `--jit-threshold` (see lang-spec/jit.md for how it was chosen).
-pub const DEFAULT_THRESHOLD: u64 = 2;
+pub const DEFAULT_THRESHOLD: u64 = 1000;
 
 /// The most specializations (including invalidated ones) one function may have.
 pub const MAX_SPECS: usize = 8;

@@ -6,9 +6,9 @@
 //! globals unknown. Candidate argument types come from how each parameter is used: indexed
 //! parameters are tried as float and int arrays, the others as int and float.
 
+use super::MAX_SPECS;
 use super::infer::{GlobalsView, Session};
 use super::types::{MAX_PARAMS, Sig, Ty};
-use super::MAX_SPECS;
 use crate::bytecode::{Instr, Proto, Reg};
 use crate::compiler::Program;
 use crate::source::SourceFile;
@@ -146,8 +146,11 @@ fn candidates(proto: &Rc<Proto>, arrays: &[(Rc<Proto>, Vec<bool>)]) -> Vec<Sig> 
 /// For every top-level function, which parameters are used as arrays: indexed, stored into,
 /// iterated, or passed on to a parameter used as an array (to a fixpoint).
 fn array_params(globals: &StaticGlobals) -> Vec<(Rc<Proto>, Vec<bool>)> {
-    let funcs: Vec<Rc<Proto>> =
-        globals.values.iter().filter_map(|v| if let Value::Func(f) = v { Some(f.proto.clone()) } else { None }).collect();
+    let funcs: Vec<Rc<Proto>> = globals
+        .values
+        .iter()
+        .filter_map(|v| if let Value::Func(f) = v { Some(f.proto.clone()) } else { None })
+        .collect();
     let mut arrays: Vec<(Rc<Proto>, Vec<bool>)> =
         funcs.iter().map(|p| (p.clone(), (0..p.nparams).map(|r| indexed(p, r as Reg)).collect())).collect();
     for _ in 0..funcs.len() {

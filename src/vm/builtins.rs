@@ -161,7 +161,10 @@ fn len(v: &Value, gil: Gil) -> BResult {
         Value::List(l) => l.borrow(gil).len(),
         Value::Dict(d) => d.borrow(gil).len(),
         Value::Array(a) => a.len(),
-        Value::Range(r) => return Ok(Value::Int(r.len())),
+        Value::Range(r) => {
+            let n = i64::try_from(r.exact_len()).map_err(|_| super::ops::OVERFLOW.to_string())?;
+            return Ok(Value::Int(n));
+        }
         other => return Err(format!("len() not supported for {}", other.type_name()).into()),
     };
     Ok(Value::Int(n as i64))
