@@ -152,9 +152,10 @@ impl<'a> Session<'a> {
             entry[r] = T::Val(*t);
         }
         states[0] = Some(entry);
-        let mut work = vec![0usize];
+        // lowest instruction first, so that a refusal names the first problem in the code
+        let mut work = std::collections::BTreeSet::from([0usize]);
         let mut ret = T::Pending;
-        while let Some(pc) = work.pop() {
+        while let Some(pc) = work.pop_first() {
             let mut st = states[pc].clone().expect("queued instructions have a state");
             let step =
                 self.transfer(i, pc, code[pc], &mut st).map_err(|reason| Refusal { plan: i, pc: Some(pc), reason })?;
@@ -169,7 +170,7 @@ impl<'a> Session<'a> {
             };
             for &s in succs {
                 if merge(&mut states[s], &st) {
-                    work.push(s);
+                    work.insert(s);
                 }
             }
         }

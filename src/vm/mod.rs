@@ -213,7 +213,8 @@ impl<'g> Vm<'g> {
                     let msg = arg_count_error(c.proto.nparams, args.len());
                     return Err(Diagnostic::new(msg, c.proto.span));
                 }
-                if let Some(jit) = &self.shared.jit {
+                // a thread's entry function may run natively (the main program never does)
+                if let Some(jit) = self.shared.jit.as_ref().filter(|_| !self.is_main) {
                     let room = self.frame_limit as i64 - 1;
                     let shared = &self.shared;
                     match jit.enter(&c, &args, room, self.is_main, &shared.globals, &shared.global_names, self.gil) {

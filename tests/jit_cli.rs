@@ -1,0 +1,143 @@
+//! The JIT's command-line surface: `--stats` per-function reports (specializations, refusals with
+//! their reasons and lines, invalidation), `--dump-ir`, `mini check --jit-report`, and the usage
+//! errors of the JIT options. (What programs compute under `--jit` is tested by tests/programs.rs
+//! in three modes and by tests/differential.rs.)
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn mini(args: &[&str], program: &str) -> Output {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("jit_cli_{}.mini", std::process::id() as u64 * 1000 + rand_suffix(program)));
+    std::fs::File::create(&path).and_then(|mut f| f.write_all(program.as_bytes())).expect("write the program");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mini"));
+    let (before, after): (Vec<&str>, Vec<&str>) = match args.iter().position(|a| *a == "FILE") {
+        Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
+        None => (args.to_vec(), Vec::new()),
+    };
+    let out = cmd.args(before).arg(&path).args(after).output().expect("run mini");
+    let _ = std::fs::remove_file(&path);
+    out
+}
+
+/// A per-program file name suffix, so that tests running in parallel use different files.
+fn rand_suffix(program: &str) -> u64 {
+    program.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)) % 1000
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const PROGRAM: &str = "\
+fn work(lo, hi) {
+    let s = 0
+    for i in range(lo, hi) { s += i % 7 }
+    return s
+}
+fn half(x) {
+    let y = x
+    if x > 1 { y = x / 2 }
+    return y
+}
+fn collect(n, xs) {
+    for i in range(n) { push(xs, i) }
+    return len(xs)
+}
+let scale = 3
+fn scaled(x) { return x * scale }
+print(work(0, 100), work(5, 10))
+print(half(1), half(3), half(3.0))
+print(collect(3, []))
+print(scaled(2))
+scale = 4
+print(scaled(2))
+";
+
+#[test]
+fn stats_report_specializations_refusals_and_invalidation() {
+    let out = mini(&["run", "--jit", "--jit-threshold", "0", "--stats", "FILE"], PROGRAM);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "295 14\n1 1.5 1.5\n3\n6\n8\n");
+    let err = text(&out.stderr);
+    assert!(err.contains("jit: per function (--jit-threshold 0)"), "{err}");
+    assert!(err.contains("compiled work(int, int) -> int in "), "{err}");
+    let mixed = "cannot compile half(int): line 9: a value here is int on one path and float on another";
+    assert!(err.contains(mixed), "{err}");
+    assert!(err.contains("compiled half(float) -> float in "), "{err}");
+    assert!(
+        err.contains("cannot compile collect(int, list): line 12: lists are not supported in compiled code"),
+        "{err}"
+    );
+    assert!(err.contains("compiled scaled(int) -> int in "), "{err}");
+    assert!(err.contains("(invalidated: a global it read was assigned)"), "{err}");
+    assert!(!err.contains("<main>"), "the main program is never offered to the JIT:\n{err}");
+    let scaled_specs = err.matches("compiled scaled(int) -> int").count();
+    assert_eq!(scaled_specs, 2, "recompiled after the assignment:\n{err}");
+}
+
+#[test]
+fn stats_without_jit_have_no_jit_report() {
+    let out = mini(&["run", "--stats", "FILE"], PROGRAM);
+    assert!(out.status.success());
+    assert!(!text(&out.stderr).contains("jit:"));
+}
+
+#[test]
+fn dump_ir_prints_cranelift_ir_and_machine_code() {
+    let out = mini(
+        &["run", "--jit", "--dump-ir", "FILE"],
+        "fn f(n) { let s = 0.0\n for i in range(n) { s += sqrt(i) }\n return s }\nprint(f(4))\n",
+    );
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "4.146264369941973\n");
+    let err = text(&out.stderr);
+    assert!(err.contains("; f(int) ("), "{err}");
+    assert!(err.contains("function u0:"), "{err}");
+    assert!(err.contains(" = sqrt v"), "{err}");
+    assert!(err.contains("; machine code:"), "{err}");
+}
+
+#[test]
+fn check_jit_report_lists_signatures() {
+    let out = mini(&["check", "--jit-report", "FILE"], PROGRAM);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("work (line 1):"), "{report}");
+    assert!(report.contains("work(int, int): compiles, returns int"), "{report}");
+    assert!(
+        report.contains(
+            "work(float, int), work(int, float), work(float, float): cannot compile: line 3: range() of float"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("half(int): cannot compile: line 9: a value here is int on one path"), "{report}");
+    assert!(report.contains("half(float): compiles, returns float"), "{report}");
+    assert!(report.contains("scaled(int): compiles, returns int"), "{report}");
+    assert!(report.contains("scaled(float): compiles, returns float"), "{report}");
+    assert!(!report.contains("print"), "builtins are not reported:\n{report}");
+}
+
+#[test]
+fn jit_options_need_jit() {
+    for flag in [&["--keep-gil"][..], &["--dump-ir"], &["--jit-threshold", "5"]] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(flag);
+        args.push("FILE");
+        let out = mini(&args, "print(1)\n");
+        assert_eq!(out.status.code(), Some(2), "{flag:?}: {}", text(&out.stderr));
+    }
+    let out = mini(&["run", "--jit", "--jit-threshold", "-1", "FILE"], "print(1)\n");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn keep_gil_gives_the_same_results() {
+    let program = "fn work(n) { let s = 0\n for i in range(n) { s += i }\n return s }\n\
+                   let t = spawn(work, 1000)\nprint(work(2000), join(t))\n";
+    for mode in [&["run", "FILE"][..], &["run", "--jit", "FILE"], &["run", "--jit", "--keep-gil", "FILE"]] {
+        let out = mini(mode, program);
+        assert_eq!(text(&out.stdout), "1999000 499500\n", "{mode:?}");
+    }
+}
