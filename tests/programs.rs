@@ -8,6 +8,7 @@
 //! `cargo test --test programs -- FILTER` runs only paths containing FILTER;
 //! `MINI_TEST_MODES=interp` restricts the modes.
 
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -218,32 +219,22 @@ fn main() {
     let modes: Vec<&(&str, &[&str])> =
         MODES.iter().filter(|(m, _)| wanted_modes.as_ref().is_none_or(|w| w.split(',').any(|x| x == *m))).collect();
 
-    let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let runs = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                while let Some(case) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let mut problems = Vec::new();
-                    let mut first: Option<(&str, Outcome)> = None;
-                    for (mode, flags) in modes.iter().filter(|(m, _)| !skipped(m, &case.name)) {
-                        let out = run_mini(&case.path, flags, &case.expect.args);
-                        runs.fetch_add(1, Ordering::Relaxed);
-                        problems.extend(check(case, &out).into_iter().map(|p| format!("[{mode}] {p}")));
-                        match &first {
-                            None => first = Some((mode, out)),
-                            Some((first_mode, reference)) => {
-                                problems.extend(differences(first_mode, reference, mode, &out));
-                            }
-                        }
-                    }
-                    if !problems.is_empty() {
-                        failures.lock().unwrap().push(format!("FAIL {}\n  {}", case.name, problems.join("\n  ")));
-                    }
-                }
-            });
+    cases.par_iter().for_each(|case| {
+        let mut problems = Vec::new();
+        let mut first: Option<(&str, Outcome)> = None;
+        for (mode, flags) in modes.iter().filter(|(m, _)| !skipped(m, &case.name)) {
+            let out = run_mini(&case.path, flags, &case.expect.args);
+            runs.fetch_add(1, Ordering::Relaxed);
+            problems.extend(check(case, &out).into_iter().map(|p| format!("[{mode}] {p}")));
+            match &first {
+                None => first = Some((mode, out)),
+                Some((first_mode, reference)) => problems.extend(differences(first_mode, reference, mode, &out)),
+            }
+        }
+        if !problems.is_empty() {
+            failures.lock().unwrap().push(format!("FAIL {}\n  {}", case.name, problems.join("\n  ")));
         }
     });
     let failures = failures.into_inner().unwrap();
