@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 
 fn mini(args: &[&str], program: &str) -> Output {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("jit_cli_{}.mini", std::process::id() as u64 * 1000 + rand_suffix(program)));
+    let n = NEXT_FILE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("jit_cli_{}_{n}.mini", std::process::id()));
     std::fs::File::create(&path).and_then(|mut f| f.write_all(program.as_bytes())).expect("write the program");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mini"));
     let (before, after): (Vec<&str>, Vec<&str>) = match args.iter().position(|a| *a == "FILE") {
@@ -21,10 +22,8 @@ fn mini(args: &[&str], program: &str) -> Output {
     out
 }
 
-/// A per-program file name suffix, so that tests running in parallel use different files.
-fn rand_suffix(program: &str) -> u64 {
-    program.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)) % 1000
-}
+/// Numbers the program files, so that tests running in parallel use different files.
+static NEXT_FILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -3,7 +3,6 @@
 
 use super::infer::Plan;
 use super::lower::{Helper, Lower, helpers, param_types, ret_type, signature};
-use super::runtime::JitCtx;
 use super::types::Ty;
 use cranelift::codegen::{self, settings};
 use cranelift::prelude::{
@@ -14,10 +13,9 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// What the VM calls: `(ctx, room, args) -> status`. `args` holds the unboxed arguments, one
-/// 64-bit slot each (two for an array: data pointer and length); the result is stored into
-/// slot 0.
-pub type EntryFn = unsafe extern "C" fn(*mut JitCtx, i64, *mut u64) -> i64;
+/// What the VM calls: `(room, args) -> status`. `args` holds the unboxed arguments, one 64-bit
+/// slot each (two for an array: data pointer and length); the result is stored into slot 0.
+pub type EntryFn = unsafe extern "C" fn(i64, *mut u64) -> i64;
 
 /// The result of compiling one plan.
 pub struct Compiled {
@@ -104,7 +102,7 @@ impl Engine {
             .map(|((entry_id, ir, time), (func_id, _))| {
                 let ptr = self.module.get_finalized_function(entry_id);
                 // SAFETY: `entry_id` was defined by `define_entry` with exactly the signature of
-                // `EntryFn` (three i64 parameters, one i64 result, the platform's C convention),
+                // `EntryFn` (two i64 parameters, one i64 result, the platform's C convention),
                 // and its definition is finalized (executable) above.
                 let entry = unsafe { std::mem::transmute::<*const u8, EntryFn>(ptr) };
                 Compiled { func_id: *func_id, entry, ir, time }
@@ -170,7 +168,7 @@ impl Engine {
     fn define_entry(&mut self, target: FuncId, plan: &Plan) -> Result<FuncId, String> {
         let i64t = types::I64;
         let mut sig = self.module.make_signature();
-        sig.params.extend([AbiParam::new(i64t), AbiParam::new(i64t), AbiParam::new(i64t)]);
+        sig.params.extend([AbiParam::new(i64t), AbiParam::new(i64t)]);
         sig.returns.push(AbiParam::new(i64t));
         let name = self.fresh_name("entry");
         let id = self.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
@@ -183,8 +181,8 @@ impl Engine {
         b.append_block_params_for_function_params(block);
         b.switch_to_block(block);
         let p = b.block_params(block).to_vec();
-        let (ctx, room, buf) = (p[0], p[1], p[2]);
-        let mut args = vec![ctx, room];
+        let (room, buf) = (p[0], p[1]);
+        let mut args = vec![room];
         let mut slot = 0;
         for t in plan.sig.tys() {
             for ty in param_types(*t) {

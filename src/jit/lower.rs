@@ -2,8 +2,8 @@
 //! bytecode jump targets become blocks, and every error the interpreter would raise becomes a
 //! cold block that records it and returns its status (no traps; see runtime.rs).
 //!
-//! A compiled function's signature is `(ctx, room, args...) -> (result, status)`: `ctx` is the
-//! call's `JitCtx`, `room` how many more frames may be pushed before `stack overflow`, each
+//! A compiled function's signature is `(room, args...) -> (result, status)`: `room` is how many
+//! more frames may be pushed before `stack overflow`, each
 //! int/float/bool argument one parameter and each array two (data pointer, length).
 
 use super::infer::{Plan, T, Target};
@@ -58,9 +58,9 @@ pub fn helpers() -> Vec<HelperDef> {
     use super::runtime as rt;
     let d = |helper, name, addr: *const u8, params, returns| HelperDef { helper, name, addr, params, returns };
     vec![
-        d(Helper::Error, "mini_jit_error", rt::mini_jit_error as *const u8, &[I64, I64, I64, I64, I64, I64], &[]),
-        d(Helper::Frame, "mini_jit_frame", rt::mini_jit_frame as *const u8, &[I64, I64, I64], &[]),
-        d(Helper::ShouldStop, "mini_jit_should_stop", rt::mini_jit_should_stop as *const u8, &[I64], &[I8]),
+        d(Helper::Error, "mini_jit_error", rt::mini_jit_error as *const u8, &[I64, I64, I64, I64, I64], &[]),
+        d(Helper::Frame, "mini_jit_frame", rt::mini_jit_frame as *const u8, &[I64, I64, I64], &[I64]),
+        d(Helper::ShouldStop, "mini_jit_should_stop", rt::mini_jit_should_stop as *const u8, &[], &[I8]),
         d(Helper::Sin, "mini_sin", rt::mini_sin as *const u8, &[F64], &[F64]),
         d(Helper::Cos, "mini_cos", rt::mini_cos as *const u8, &[F64], &[F64]),
         d(Helper::Tan, "mini_tan", rt::mini_tan as *const u8, &[F64], &[F64]),
@@ -86,7 +86,6 @@ pub fn ret_type(t: Ty) -> Type {
 /// The signature of a compiled function for these argument and result types.
 pub fn signature(module: &JITModule, args: &[Ty], ret: Ty) -> Signature {
     let mut sig = module.make_signature();
-    sig.params.push(AbiParam::new(I64));
     sig.params.push(AbiParam::new(I64));
     for t in args {
         for ty in param_types(*t) {
@@ -147,7 +146,6 @@ pub struct Lower<'a, 'f> {
     callee_refs: HashMap<FuncId, FuncRef>,
     vars: HashMap<(Reg, Kind), Variable>,
     blocks: HashMap<usize, Block>,
-    ctx: Option<CValue>,
     room: Option<CValue>,
     exit: Option<Block>,
 }
@@ -172,7 +170,6 @@ impl<'a, 'f> Lower<'a, 'f> {
             callee_refs: HashMap::new(),
             vars: HashMap::new(),
             blocks: HashMap::new(),
-            ctx: None,
             room: None,
             exit: None,
         }
@@ -185,9 +182,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.append_block_params_for_function_params(entry);
         self.b.switch_to_block(entry);
         let params = self.b.block_params(entry).to_vec();
-        self.ctx = Some(params[0]);
-        self.room = Some(params[1]);
-        let mut p = 2;
+        self.room = Some(params[0]);
+        let mut p = 1;
         for (r, t) in self.plan.sig.tys().iter().enumerate() {
             let n = param_types(*t).len();
             let v = match t {
@@ -377,13 +373,12 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Records error `code` at `pc` and leaves through the exit (ends the current block).
     fn raise(&mut self, pc: usize, code: i64, a: Option<CValue>, b: Option<CValue>) {
-        let ctx = self.ctx.expect("set in the entry block");
         let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
         let pc_v = self.iconst(pc as i64);
         let code_v = self.iconst(code);
         let a = a.unwrap_or_else(|| self.iconst(0));
         let b = b.unwrap_or_else(|| self.iconst(0));
-        self.call_helper(Helper::Error, &[ctx, proto, pc_v, code_v, a, b]);
+        self.call_helper(Helper::Error, &[proto, pc_v, code_v, a, b]);
         let exit = self.exit.expect("made first");
         self.b.ins().jump(exit, &[BlockArg::Value(code_v)]);
     }
@@ -578,8 +573,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.set_cold_block(check);
         self.b.ins().brif(flag, check, &[], target, &[]);
         self.b.switch_to_block(check);
-        let ctx = self.ctx.expect("set in the entry block");
-        let stop = self.call_helper(Helper::ShouldStop, &[ctx])[0];
+        let stop = self.call_helper(Helper::ShouldStop, &[])[0];
         let raise = self.b.create_block();
         self.b.set_cold_block(raise);
         self.b.ins().brif(stop, raise, &[], target, &[]);
@@ -678,8 +672,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let room = self.room.expect("set in the entry block");
         let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
         self.fail_if(full, pc, status::STACK, None, None);
-        let ctx = self.ctx.expect("set in the entry block");
-        let mut values = vec![ctx, self.b.ins().iadd_imm_s(room, -1)];
+        let mut values = vec![self.b.ins().iadd_imm_s(room, -1)];
         for a in args {
             match *a {
                 V::Int(x) | V::Float(x) | V::Bool(x) => values.push(x),
@@ -706,7 +699,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.switch_to_block(failed);
         let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
         let pc_v = self.iconst(pc as i64);
-        self.call_helper(Helper::Frame, &[ctx, proto, pc_v]);
+        let st = self.call_helper(Helper::Frame, &[proto, pc_v, st])[0];
         let exit = self.exit.expect("made first");
         self.b.ins().jump(exit, &[BlockArg::Value(st)]);
         self.b.switch_to_block(ok);

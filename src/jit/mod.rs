@@ -20,7 +20,6 @@ use crate::vm::{Fail, Globals};
 use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
-use runtime::JitCtx;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
@@ -178,14 +177,13 @@ impl GlobalsView for LiveGlobals<'_> {
 /// without the GIL.
 struct NativeCall {
     entry: EntryFn,
-    ctx: *mut JitCtx,
     room: i64,
     slots: *mut u64,
 }
 
-// SAFETY: the pointers lead to the calling VM's stack frame (`JitCtx` and the argument
-// slots), which outlives the call and which nothing else touches meanwhile; the entry point
-// is immutable code. No interpreter object is reachable from a `NativeCall`.
+// SAFETY: `slots` points into the calling VM's Rust stack frame (the argument slots), which
+// outlives the call and which nothing else touches meanwhile; the entry point is immutable code.
+// No interpreter object is reachable from a `NativeCall`.
 unsafe impl Send for NativeCall {}
 
 impl NativeCall {
@@ -194,7 +192,7 @@ impl NativeCall {
         // (the signature matched), array pointers and lengths come from arrays kept alive by
         // the caller's registers (arguments) or by the specialization (globals), and native
         // code only reads and writes inside them after bounds checks.
-        unsafe { (self.entry)(self.ctx, self.room, self.slots) }
+        unsafe { (self.entry)(self.room, self.slots) }
     }
 }
 
@@ -381,11 +379,12 @@ impl Jit {
             k += 1;
         }
         spec.native_calls.set(spec.native_calls.get() + 1);
-        let mut ctx = JitCtx::new(is_main);
-        let call = NativeCall { entry: spec.entry, ctx: &mut ctx, room, slots: slots.as_mut_ptr() };
+        runtime::begin(is_main);
+        let call = NativeCall { entry: spec.entry, room, slots: slots.as_mut_ptr() };
         let status = if self.options.keep_gil { call.run() } else { gil.allow_threads(move || call.run()) };
         if status != runtime::status::OK {
-            return Entered::Failed(Fail::Native(ctx.message(), ctx.trace()));
+            let (message, frames) = runtime::failure();
+            return Entered::Failed(Fail::Native(message, frames));
         }
         let bits = slots[0];
         Entered::Returned(match spec.ret {

@@ -5,6 +5,7 @@
 use crate::bytecode::Proto;
 use crate::source::TraceFrame;
 use crate::vm::ops;
+use std::cell::RefCell;
 
 /// Status codes returned by native functions (0 is success); each is one interpreter error.
 pub mod status {
@@ -19,9 +20,9 @@ pub mod status {
     pub const INTERRUPTED: i64 = 8;
 }
 
-/// One native call's context: owned by the calling VM frame, used only by the calling thread.
-/// On an error, the failing function records the error and each native caller on the way out
-/// records its frame, innermost first.
+/// The context of the native call running on this thread (one at a time: native code never
+/// calls back into the VM). On an error, the failing function records the error and each native
+/// caller on the way out records its frame, innermost first.
 #[derive(Default)]
 pub struct JitCtx {
     /// Whether Ctrl-C stops this thread (only the main thread raises `interrupted`).
@@ -30,11 +31,29 @@ pub struct JitCtx {
     frames: Vec<(*const Proto, usize)>,
 }
 
-impl JitCtx {
-    pub fn new(is_main: bool) -> JitCtx {
-        JitCtx { is_main, ..JitCtx::default() }
-    }
+thread_local! {
+    static CTX: RefCell<JitCtx> = RefCell::new(JitCtx::default());
+}
 
+/// Prepares this thread's context for a native call.
+pub fn begin(is_main: bool) {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        c.is_main = is_main;
+        c.error = None;
+        c.frames.clear();
+    });
+}
+
+/// The error a native call on this thread returned a status for: its message and native frames.
+pub fn failure() -> (String, Vec<TraceFrame>) {
+    CTX.with(|c| {
+        let c = c.borrow();
+        (c.message(), c.trace())
+    })
+}
+
+impl JitCtx {
     /// The interpreter's message for the recorded error.
     pub fn message(&self) -> String {
         let (code, a, b) = self.error.unwrap_or((0, 0, 0));
@@ -67,26 +86,24 @@ impl JitCtx {
 }
 
 /// Records an error raised at instruction `pc` of `proto` (the innermost frame).
-pub extern "C" fn mini_jit_error(ctx: *mut JitCtx, proto: *const Proto, pc: i64, code: i64, a: i64, b: i64) {
-    // SAFETY: `ctx` is the `&mut JitCtx` the VM passed to this native call, alive and used by
-    // no one else (not even the VM) until the call returns.
-    let ctx = unsafe { &mut *ctx };
-    ctx.error = Some((code, a, b));
-    ctx.frames.push((proto, pc as usize));
+pub extern "C" fn mini_jit_error(proto: *const Proto, pc: i64, code: i64, a: i64, b: i64) {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        c.error = Some((code, a, b));
+        c.frames.push((proto, pc as usize));
+    });
 }
 
-/// Records a native caller's frame (the call at `pc`) while an error propagates.
-pub extern "C" fn mini_jit_frame(ctx: *mut JitCtx, proto: *const Proto, pc: i64) {
-    // SAFETY: as in `mini_jit_error`.
-    let ctx = unsafe { &mut *ctx };
-    ctx.frames.push((proto, pc as usize));
+/// Records a native caller's frame (the call at `pc`) while error `status` propagates; returns
+/// the status (so that native code need not keep it across this call).
+pub extern "C" fn mini_jit_frame(proto: *const Proto, pc: i64, status: i64) -> i64 {
+    CTX.with(|c| c.borrow_mut().frames.push((proto, pc as usize)));
+    status
 }
 
 /// Whether a Ctrl-C stops this thread (checked by native loops only once the flag is set).
-pub extern "C" fn mini_jit_should_stop(ctx: *mut JitCtx) -> i8 {
-    // SAFETY: as in `mini_jit_error`.
-    let ctx = unsafe { &*ctx };
-    (ctx.is_main && crate::gil::interrupted()) as i8
+pub extern "C" fn mini_jit_should_stop() -> i8 {
+    CTX.with(|c| (c.borrow().is_main && crate::gil::interrupted()) as i8)
 }
 
 pub extern "C" fn mini_sin(x: f64) -> f64 {
