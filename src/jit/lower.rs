@@ -27,7 +27,6 @@ use std::collections::HashMap;
 pub enum Helper {
     Error,
     Frame,
-    ShouldStop,
     Sin,
     Cos,
     Tan,
@@ -60,7 +59,6 @@ pub fn helpers() -> Vec<HelperDef> {
     vec![
         d(Helper::Error, "mini_jit_error", rt::mini_jit_error as *const u8, &[I64, I64, I64, I64, I64], &[]),
         d(Helper::Frame, "mini_jit_frame", rt::mini_jit_frame as *const u8, &[I64, I64, I64], &[I64]),
-        d(Helper::ShouldStop, "mini_jit_should_stop", rt::mini_jit_should_stop as *const u8, &[], &[I8]),
         d(Helper::Sin, "mini_sin", rt::mini_sin as *const u8, &[F64], &[F64]),
         d(Helper::Cos, "mini_cos", rt::mini_cos as *const u8, &[F64], &[F64]),
         d(Helper::Tan, "mini_tan", rt::mini_tan as *const u8, &[F64], &[F64]),
@@ -563,20 +561,17 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(true)
     }
 
-    /// A backward jump: checks for Ctrl-C first (one load), then jumps.
+    /// A backward jump: checks for Ctrl-C first (one load and a test), then jumps. The check
+    /// leaves the function when the bit is set; no call stays on the loop's path, so values can
+    /// stay in caller-saved registers across iterations.
     fn back_edge(&mut self, pc: usize, target: Block) {
         let (addr, bit) = self.attention;
         let addr = self.iconst(addr);
         let word = self.b.ins().load(types::I32, MemFlagsData::trusted(), addr, 0);
         let flag = self.b.ins().band_imm_u(word, bit);
-        let check = self.b.create_block();
-        self.b.set_cold_block(check);
-        self.b.ins().brif(flag, check, &[], target, &[]);
-        self.b.switch_to_block(check);
-        let stop = self.call_helper(Helper::ShouldStop, &[])[0];
         let raise = self.b.create_block();
         self.b.set_cold_block(raise);
-        self.b.ins().brif(stop, raise, &[], target, &[]);
+        self.b.ins().brif(flag, raise, &[], target, &[]);
         self.b.switch_to_block(raise);
         self.raise(pc, status::INTERRUPTED, None, None);
     }

@@ -216,7 +216,6 @@ impl Jit {
         callee: &Closure,
         args: &[Value],
         room: i64,
-        is_main: bool,
         globals: &Globals,
         names: &[Rc<str>],
         gil: Gil,
@@ -229,7 +228,7 @@ impl Jit {
             self.seen.borrow_mut().push(proto.clone());
         }
         if let Some(spec) = pj.spec_for(args) {
-            return self.call_native(&spec, args, room, is_main, gil);
+            return self.call_native(&spec, args, room, gil);
         }
         let Some(sig) = Sig::of(args) else {
             return self.interpret(pj);
@@ -244,7 +243,7 @@ impl Jit {
         }
         let view = LiveGlobals { globals, names, gil };
         match self.compile(proto, sig, &view) {
-            Some(spec) => self.call_native(&spec, args, room, is_main, gil),
+            Some(spec) => self.call_native(&spec, args, room, gil),
             None => self.interpret(pj),
         }
     }
@@ -361,7 +360,7 @@ impl Jit {
         self.source.line_col(proto.spans[pc].start).0
     }
 
-    fn call_native(&self, spec: &Rc<Spec>, args: &[Value], room: i64, is_main: bool, gil: Gil) -> Entered {
+    fn call_native(&self, spec: &Rc<Spec>, args: &[Value], room: i64, gil: Gil) -> Entered {
         let mut slots = [0u64; 2 * MAX_PARAMS];
         let mut k = 0;
         for a in args {
@@ -379,7 +378,7 @@ impl Jit {
             k += 1;
         }
         spec.native_calls.set(spec.native_calls.get() + 1);
-        runtime::begin(is_main);
+        runtime::begin();
         let call = NativeCall { entry: spec.entry, room, slots: slots.as_mut_ptr() };
         let status = if self.options.keep_gil { call.run() } else { gil.allow_threads(move || call.run()) };
         if status != runtime::status::OK {

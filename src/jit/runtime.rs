@@ -25,8 +25,6 @@ pub mod status {
 /// caller on the way out records its frame, innermost first.
 #[derive(Default)]
 pub struct JitCtx {
-    /// Whether Ctrl-C stops this thread (only the main thread raises `interrupted`).
-    pub is_main: bool,
     error: Option<(i64, i64, i64)>,
     frames: Vec<(*const Proto, usize)>,
 }
@@ -36,10 +34,9 @@ thread_local! {
 }
 
 /// Prepares this thread's context for a native call.
-pub fn begin(is_main: bool) {
+pub fn begin() {
     CTX.with(|c| {
         let mut c = c.borrow_mut();
-        c.is_main = is_main;
         c.error = None;
         c.frames.clear();
     });
@@ -101,10 +98,6 @@ pub extern "C" fn mini_jit_frame(proto: *const Proto, pc: i64, status: i64) -> i
     status
 }
 
-/// Whether a Ctrl-C stops this thread (checked by native loops only once the flag is set).
-pub extern "C" fn mini_jit_should_stop() -> i8 {
-    CTX.with(|c| (c.borrow().is_main && crate::gil::interrupted()) as i8)
-}
 
 pub extern "C" fn mini_sin(x: f64) -> f64 {
     x.sin()
