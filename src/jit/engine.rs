@@ -81,7 +81,7 @@ impl Engine {
             let start = Instant::now();
             let mut ir = None;
             if failure.is_none() {
-                match self.define_plan(p, &ids, i, attention, dump_ir) {
+                match self.define_plan(plans, &ids, i, attention, dump_ir) {
                     Ok(text) => ir = text,
                     Err(e) => failure = Some(e),
                 }
@@ -118,16 +118,17 @@ impl Engine {
 
     fn define_plan(
         &mut self,
-        plan: &Plan,
+        plans: &[Plan],
         ids: &[(FuncId, Ty)],
         i: usize,
         attention: (i64, i64),
         dump_ir: bool,
     ) -> Result<Option<String>, String> {
+        let plan = &plans[i];
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        let lower = Lower::new(builder, &mut self.module, plan, ids, &self.helper_ids, attention);
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, attention);
         if let Err(e) = lower.function(ids[i].0.as_u32()) {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);

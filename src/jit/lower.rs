@@ -130,11 +130,18 @@ enum Kind {
 
 type Lowered<X> = Result<X, String>;
 
-/// The lowering of one plan.
+/// The most instructions a callee may have to be inlined, and the deepest inlining.
+const INLINE_MAX_CODE: usize = 64;
+const INLINE_MAX_DEPTH: usize = 3;
+
+/// The lowering of one plan (and of the small callees inlined into it).
 pub struct Lower<'a, 'f> {
     pub b: FunctionBuilder<'f>,
     pub module: &'a mut JITModule,
+    /// The plan whose instructions are being lowered: the function's own, or an inlined callee's.
     pub plan: &'a Plan,
+    /// All plans of the session, for inlining.
+    plans: &'a [Plan],
     /// The function ids and result types of the session's plans, by plan index.
     pub plan_ids: &'a [(FuncId, Ty)],
     pub helper_ids: &'a HashMap<Helper, FuncId>,
@@ -142,17 +149,25 @@ pub struct Lower<'a, 'f> {
     pub attention: (i64, i64),
     helper_refs: HashMap<Helper, FuncRef>,
     callee_refs: HashMap<FuncId, FuncRef>,
-    vars: HashMap<(Reg, Kind), Variable>,
+    /// Variables by (inlining scope, register, kind): each inlined call has its own registers.
+    vars: HashMap<(u32, Reg, Kind), Variable>,
+    scope: u32,
+    scopes: u32,
     blocks: HashMap<usize, Block>,
     room: Option<CValue>,
     exit: Option<Block>,
+    /// The callers of the code being inlined, outermost first, with the call instruction.
+    inlined_from: Vec<(&'a Plan, usize)>,
+    /// Where an inlined callee's `return` goes, and its result type.
+    ret_to: Option<(Block, Ty)>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
     pub fn new(
         b: FunctionBuilder<'f>,
         module: &'a mut JITModule,
-        plan: &'a Plan,
+        plans: &'a [Plan],
+        plan: usize,
         plan_ids: &'a [(FuncId, Ty)],
         helper_ids: &'a HashMap<Helper, FuncId>,
         attention: (i64, i64),
@@ -160,16 +175,21 @@ impl<'a, 'f> Lower<'a, 'f> {
         Lower {
             b,
             module,
-            plan,
+            plan: &plans[plan],
+            plans,
             plan_ids,
             helper_ids,
             attention,
             helper_refs: HashMap::new(),
             callee_refs: HashMap::new(),
             vars: HashMap::new(),
+            scope: 0,
+            scopes: 0,
             blocks: HashMap::new(),
             room: None,
             exit: None,
+            inlined_from: Vec::new(),
+            ret_to: None,
         }
     }
 
@@ -197,12 +217,22 @@ impl<'a, 'f> Lower<'a, 'f> {
             p += n;
         }
         self.make_exit();
+        self.body()?;
+        self.fill_exit();
+        self.b.seal_all_blocks();
+        let config = self.module.target_config();
+        self.b.finalize(config);
+        Ok(())
+    }
+
+    /// Lowers the instructions of `self.plan`, starting with a jump from the current block.
+    fn body(&mut self) -> Lowered<()> {
         self.make_blocks();
-        let first = self.blocks[&0];
+        let first = self.block(0)?;
         self.b.ins().jump(first, &[]);
-        let code = &self.plan.proto.code;
+        let plan = self.plan;
         let mut terminated = true;
-        for (pc, ins) in code.iter().enumerate() {
+        for (pc, ins) in plan.proto.code.iter().enumerate() {
             if let Some(&block) = self.blocks.get(&pc) {
                 if !terminated {
                     self.b.ins().jump(block, &[]);
@@ -210,7 +240,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.b.switch_to_block(block);
                 terminated = false;
             }
-            let Some(st) = &self.plan.states[pc] else { continue };
+            let Some(st) = &plan.states[pc] else { continue };
             if terminated {
                 return Err(format!("internal: instruction {pc} follows a jump but is not a jump target"));
             }
@@ -219,11 +249,80 @@ impl<'a, 'f> Lower<'a, 'f> {
         if !terminated {
             return Err("internal: the code runs off its end".into());
         }
-        self.fill_exit();
-        self.b.seal_all_blocks();
-        let config = self.module.target_config();
-        self.b.finalize(config);
         Ok(())
+    }
+
+    /// Whether the call of plan `j` is lowered inline: a small callee without loops, not
+    /// already being lowered (no recursion), not too deep.
+    fn inlinable(&self, j: usize) -> bool {
+        let callee = &self.plans[j];
+        let code = &callee.proto.code;
+        let has_loop = code.iter().enumerate().any(|(pc, ins)| match ins {
+            Instr::ForLoop { .. } | Instr::IterNext { .. } => true,
+            Instr::Jump { t } => (*t as usize) <= pc,
+            _ => false,
+        });
+        let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
+        code.len() <= INLINE_MAX_CODE
+            && !has_loop
+            && self.inlined_from.len() < INLINE_MAX_DEPTH
+            && !active.into_iter().any(|p| std::ptr::eq(p, callee))
+    }
+
+    /// A call of plan `j` lowered inline: its instructions with their own registers; its errors
+    /// record the same frames a real call would.
+    fn inline_call(&mut self, pc: usize, j: usize, args: &[V]) -> Lowered<V> {
+        let room = self.room.expect("set in the entry block");
+        let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
+        self.fail_if(full, pc, status::STACK, None, None);
+        let callee: &'a Plan = &self.plans[j];
+        let ret = callee.ret_ty();
+        let cont = self.b.create_block();
+        if ret != Ty::Nil {
+            self.b.append_block_param(cont, ret_type(ret));
+        }
+        let inner_room = self.b.ins().iadd_imm_s(room, -1);
+        let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
+        self.inlined_from.push((self.plan, pc));
+        self.plan = callee;
+        self.scopes += 1;
+        self.scope = self.scopes;
+        self.room = Some(inner_room);
+        self.ret_to = Some((cont, ret));
+        for (r, v) in args.iter().enumerate() {
+            self.put(r as Reg, *v);
+        }
+        let result = self.body();
+        self.inlined_from.pop();
+        (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
+        result?;
+        self.b.switch_to_block(cont);
+        let params = self.b.block_params(cont).to_vec();
+        Ok(match (ret, params.first()) {
+            (Ty::Int, Some(v)) => V::Int(*v),
+            (Ty::Float, Some(v)) => V::Float(*v),
+            (Ty::Bool, Some(v)) => V::Bool(*v),
+            _ => V::Nil,
+        })
+    }
+
+    /// Records the frames of the callers of inlined code (innermost first) while status `st`
+    /// propagates; returns the status.
+    fn record_inlined_frames(&mut self, mut st: CValue) -> CValue {
+        for k in (0..self.inlined_from.len()).rev() {
+            let (plan, pc) = self.inlined_from[k];
+            let proto = self.iconst(std::rc::Rc::as_ptr(&plan.proto) as i64);
+            let pc_v = self.iconst(pc as i64);
+            st = self.call_helper(Helper::Frame, &[proto, pc_v, st])[0];
+        }
+        st
+    }
+
+    /// Leaves the function with status `st`.
+    fn exit_with(&mut self, st: CValue) {
+        let st = self.record_inlined_frames(st);
+        let exit = self.exit.expect("made first");
+        self.b.ins().jump(exit, &[BlockArg::Value(st)]);
     }
 
     /// The shared error exit, which returns `(0, status)`; filled in by `fill_exit` at the end
@@ -278,7 +377,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     fn var(&mut self, r: Reg, kind: Kind) -> Variable {
-        if let Some(v) = self.vars.get(&(r, kind)) {
+        if let Some(v) = self.vars.get(&(self.scope, r, kind)) {
             return *v;
         }
         let ty = match kind {
@@ -287,7 +386,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             _ => I64,
         };
         let v = self.b.declare_var(ty);
-        self.vars.insert((r, kind), v);
+        self.vars.insert((self.scope, r, kind), v);
         v
     }
 
@@ -369,6 +468,17 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.switch_to_block(ok);
     }
 
+    /// Branches to a cold block raising error `code` unless `cond` holds.
+    fn fail_unless(&mut self, cond: CValue, pc: usize, code: i64, a: Option<CValue>, b: Option<CValue>) {
+        let err = self.b.create_block();
+        let ok = self.b.create_block();
+        self.b.set_cold_block(err);
+        self.b.ins().brif(cond, ok, &[], err, &[]);
+        self.b.switch_to_block(err);
+        self.raise(pc, code, a, b);
+        self.b.switch_to_block(ok);
+    }
+
     /// Records error `code` at `pc` and leaves through the exit (ends the current block).
     fn raise(&mut self, pc: usize, code: i64, a: Option<CValue>, b: Option<CValue>) {
         let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
@@ -377,8 +487,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let a = a.unwrap_or_else(|| self.iconst(0));
         let b = b.unwrap_or_else(|| self.iconst(0));
         self.call_helper(Helper::Error, &[proto, pc_v, code_v, a, b]);
-        let exit = self.exit.expect("made first");
-        self.b.ins().jump(exit, &[BlockArg::Value(code_v)]);
+        self.exit_with(code_v);
     }
 
     fn as_float(&mut self, v: V) -> Lowered<CValue> {
@@ -432,8 +541,12 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(V::Float(self.b.ins().fdiv(a, b)))
     }
 
-    /// `//` (`floor`) or `%`, with Python's signs.
-    fn floor_op(&mut self, pc: usize, x: V, y: V, floor: bool) -> Lowered<V> {
+    /// `//` (`floor`) or `%`, with Python's signs. `divisor` is the divisor when it is a known
+    /// int constant.
+    fn floor_op(&mut self, pc: usize, x: V, y: V, floor: bool, divisor: Option<i64>) -> Lowered<V> {
+        if let (V::Int(a), Some(d)) = (x, divisor.filter(|d| *d > 0)) {
+            return Ok(V::Int(self.floor_by_constant(a, d, floor)));
+        }
         self.check_nonzero(pc, y)?;
         if let (V::Int(a), V::Int(b)) = (x, y) {
             return Ok(V::Int(if floor { self.int_floordiv(pc, a, b) } else { self.int_mod(a, b) }));
@@ -441,6 +554,26 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (a, b) = (self.as_float(x)?, self.as_float(y)?);
         let h = if floor { Helper::FloatFloorDiv } else { Helper::FloatMod };
         Ok(V::Float(self.call_helper(h, &[a, b])[0]))
+    }
+
+    /// `a // d` or `a % d` for a positive constant `d`: no error is possible, a power of two is
+    /// a shift or a mask, and the remainder's sign fix-up only looks at its sign.
+    fn floor_by_constant(&mut self, a: CValue, d: i64, floor: bool) -> CValue {
+        if d.count_ones() == 1 {
+            let k = d.trailing_zeros() as i64;
+            return if floor { self.b.ins().sshr_imm_u(a, k) } else { self.b.ins().band_imm_u(a, d - 1) };
+        }
+        let dv = self.iconst(d);
+        let r = self.b.ins().srem(a, dv);
+        let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
+        if floor {
+            let q = self.b.ins().sdiv(a, dv);
+            let q1 = self.b.ins().iadd_imm_s(q, -1);
+            self.b.ins().select(negative, q1, q)
+        } else {
+            let r1 = self.b.ins().iadd_imm_s(r, d);
+            self.b.ins().select(negative, r1, r)
+        }
     }
 
     fn int_floordiv(&mut self, pc: usize, a: CValue, b: CValue) -> CValue {
@@ -582,8 +715,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             return Err("internal: indexing a non-array".into());
         };
         let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, len);
-        let outside = self.b.ins().bxor_imm_u(inside, 1);
-        self.fail_if(outside, pc, status::INDEX, Some(i), Some(len));
+        self.fail_unless(inside, pc, status::INDEX, Some(i), Some(len));
         let offset = self.b.ins().ishl_imm_u(i, 3);
         Ok((self.b.ins().iadd(ptr, offset), float))
     }
@@ -695,8 +827,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
         let pc_v = self.iconst(pc as i64);
         let st = self.call_helper(Helper::Frame, &[proto, pc_v, st])[0];
-        let exit = self.exit.expect("made first");
-        self.b.ins().jump(exit, &[BlockArg::Value(st)]);
+        self.exit_with(st);
         self.b.switch_to_block(ok);
         Ok(match ret {
             Ty::Int => V::Int(value),
@@ -782,12 +913,17 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::FloorDiv { a, b, c } | I::Mod { a, b, c } => {
                 let (x, y) = (self.get(st, b)?, self.get(st, c)?);
-                let v = self.floor_op(pc, x, y, matches!(ins, I::FloorDiv { .. }))?;
+                let divisor = self.plan.const_int_before(pc, c);
+                let v = self.floor_op(pc, x, y, matches!(ins, I::FloorDiv { .. }), divisor)?;
                 self.put(a, v);
             }
             I::ModK { a, b, k } => {
                 let (x, y) = (self.get(st, b)?, self.konst(k)?);
-                let v = self.floor_op(pc, x, y, false)?;
+                let divisor = match self.plan.proto.consts[k as usize] {
+                    Value::Int(d) => Some(d),
+                    _ => None,
+                };
+                let v = self.floor_op(pc, x, y, false, divisor)?;
                 self.put(a, v);
             }
             I::Pow { a, b, c } => {
@@ -884,6 +1020,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let args: Vec<V> = (a + 1..a + 1 + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
                 let v = match self.plan.calls.get(&pc) {
                     Some(Target::Builtin(f)) => self.builtin(pc, *f, &args)?,
+                    Some(Target::Plan(j)) if self.inlinable(*j) => self.inline_call(pc, *j, &args)?,
                     Some(Target::Plan(j)) => {
                         let (id, ret) = self.plan_ids[*j];
                         self.call_compiled(pc, id, &args, ret)?
@@ -904,17 +1041,14 @@ impl<'a, 'f> Lower<'a, 'f> {
             I::Return { a } => {
                 let v = self.get(st, a)?;
                 let value = match v {
-                    V::Int(x) | V::Float(x) | V::Bool(x) => x,
-                    _ => self.iconst(0),
+                    V::Int(x) | V::Float(x) | V::Bool(x) => Some(x),
+                    _ => None,
                 };
-                let ok = self.iconst(status::OK);
-                self.b.ins().return_(&[value, ok]);
+                self.return_value(value);
                 return Ok(true);
             }
             I::ReturnNil => {
-                let zero = self.zero(self.plan.ret_ty());
-                let ok = self.iconst(status::OK);
-                self.b.ins().return_(&[zero, ok]);
+                self.return_value(None);
                 return Ok(true);
             }
             I::GetIndex { a, b, c } => {
@@ -943,6 +1077,24 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(false)
     }
 
+    /// `return`: from the function, or from inlined code to the block after the call.
+    fn return_value(&mut self, value: Option<CValue>) {
+        if let Some((cont, ret)) = self.ret_to {
+            match (ret, value) {
+                (Ty::Nil, _) => self.b.ins().jump(cont, &[]),
+                (_, Some(v)) => self.b.ins().jump(cont, &[BlockArg::Value(v)]),
+                (t, None) => {
+                    let zero = self.zero(t);
+                    self.b.ins().jump(cont, &[BlockArg::Value(zero)])
+                }
+            };
+            return;
+        }
+        let value = value.unwrap_or_else(|| self.zero(self.plan.ret_ty()));
+        let ok = self.iconst(status::OK);
+        self.b.ins().return_(&[value, ok]);
+    }
+
     /// `for` setup: `range() step must not be zero`, then skip an empty range.
     fn for_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
         let (V::Int(start), V::Int(stop), V::Int(step)) =
@@ -966,13 +1118,30 @@ impl<'a, 'f> Lower<'a, 'f> {
         else {
             return Err("internal: range of non-ints".into());
         };
-        let (next, of) = self.b.ins().sadd_overflow(i, step);
-        let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
-        let below = self.b.ins().icmp(IntCC::SignedLessThan, next, stop);
-        let above = self.b.ins().icmp(IntCC::SignedGreaterThan, next, stop);
-        let inside = self.b.ins().select(up, below, above);
-        let no_of = self.b.ins().bxor_imm_u(of, 1);
-        let more = self.b.ins().band(inside, no_of);
+        let more = match self.loop_step(a, t) {
+            // i < stop inside the loop, so i + 1 cannot overflow
+            Some(1) => {
+                let next = self.b.ins().iadd_imm_s(i, 1);
+                let more = self.b.ins().icmp(IntCC::SignedLessThan, next, stop);
+                (next, more)
+            }
+            known => {
+                let (next, of) = self.b.ins().sadd_overflow(i, step);
+                let inside = match known {
+                    Some(k) if k > 0 => self.b.ins().icmp(IntCC::SignedLessThan, next, stop),
+                    Some(_) => self.b.ins().icmp(IntCC::SignedGreaterThan, next, stop),
+                    None => {
+                        let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
+                        let below = self.b.ins().icmp(IntCC::SignedLessThan, next, stop);
+                        let above = self.b.ins().icmp(IntCC::SignedGreaterThan, next, stop);
+                        self.b.ins().select(up, below, above)
+                    }
+                };
+                let no_of = self.b.ins().bxor_imm_u(of, 1);
+                (next, self.b.ins().band(inside, no_of))
+            }
+        };
+        let (next, more) = more;
         let again = self.b.create_block();
         let done = self.block(pc + 1)?;
         self.b.ins().brif(more, again, &[], done, &[]);
@@ -982,6 +1151,16 @@ impl<'a, 'f> Lower<'a, 'f> {
         let target = self.block(t as usize)?;
         self.back_edge(pc, target);
         Ok(true)
+    }
+
+    /// The step of the counted loop whose `ForLoop` has registers `a` and jumps back to `t`, when
+    /// it is a constant (the usual `range(n)`): its `ForPrep` sits just before the body.
+    fn loop_step(&self, a: Reg, t: u32) -> Option<i64> {
+        let prep = (t as usize).checked_sub(1)?;
+        match self.plan.proto.code.get(prep)? {
+            Instr::ForPrep { a: pa, .. } if *pa == a => self.plan.const_int_before(prep, a + 2),
+            _ => None,
+        }
     }
 
     /// `for x in array`: the next element, or leave the loop.

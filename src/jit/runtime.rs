@@ -98,7 +98,6 @@ pub extern "C" fn mini_jit_frame(proto: *const Proto, pc: i64, status: i64) -> i
     status
 }
 
-
 pub extern "C" fn mini_sin(x: f64) -> f64 {
     x.sin()
 }
