@@ -1,26 +1,36 @@
 //! Benchmark runner for `cargo bench` (a plain `main`, no harness).
 //!
-//! Every program in `examples/` is run by each *runner* — `mini run` on the program itself and
-//! `python3` on its twin `benches/py/<name>.py` — `MINI_BENCH_RUNS` times (default 3), the
-//! runners taking turns run by run so that a slow phase of the machine hits them all alike.
-//! Each run's stdout must be the same as the first one's (a difference is reported as a
-//! warning). The table shows the median wall-clock time of each runner, the ratio of each
-//! runner to Python, and the geometric mean of each ratio column. Without `python3` only the
-//! mini times are shown.
+//! Every program in `examples/` is run by each *runner* ([`runners`]), one column of the table
+//! each: `mini run` (the interpreter), `mini run --jit`, the C version `benches/c/<name>.c`
+//! (compiled with `cc -O2` into `<target dir>/bench-c/` when the binary is missing or older
+//! than its source or `benches/c/*.h`), and `python3` on the twin `benches/py/<name>.py`. Each
+//! runs every example `MINI_BENCH_RUNS` times (default 3), the runners taking turns run by run
+//! so that a slow phase of the machine hits them all alike; a runner without `cc` or `python3`
+//! is left out with a warning. The first runner's output is the reference: every run's stdout
+//! must be the same as the first one's (a difference is reported as a warning).
 //!
-//! Demos ([`DEMOS`], e.g. `gil_demo`) are not timed: each runner runs them once and their own
-//! output is printed.
+//! The table shows the median wall-clock time of each runner (whole process, start-up
+//! included), the ratio columns of [`RATIOS`] (`jit/interp`, `jit/C`, `interp/python`) and a
+//! row with the geometric mean of each ratio column; under it, the performance [`GOALS`] next
+//! to what was measured.
+//!
+//! `gil_demo` is not timed as a whole: it times itself, one thread against two. It is run in
+//! each of [`GIL_MODES`] (the interpreter, `--jit --keep-gil`, `--jit`) with `-- n 2`, `n`
+//! depending on the mode ([`GIL_N_INTERP`], [`GIL_N_JIT`]), and a second table shows the
+//! medians of its own timings and whether the two results matched.
 //!
 //! ```text
 //! cargo bench                      # everything
 //! cargo bench -- nbody fib         # only the examples whose name contains "nbody" or "fib"
 //! MINI_BENCH_RUNS=5 cargo bench
+//! MINI_BENCH_GIL_N_JIT=20_000_000 cargo bench -- gil
 //! ```
 //!
-//! A new column (`mini --jit`, or C compiled with `cc -O2` from `benches/c/`) is one more entry
-//! in [`runners`]: a name and a function that builds the command running one example, or
-//! returns `None` when that runner has no version of it (that cell then shows `-`). A builder
-//! may do preparatory work first, such as compiling a C file that is missing or out of date.
+//! A new column is one more entry in [`runners`]: a name and a function that builds the command
+//! running one example, or returns `None` when that runner has no version of it (that cell then
+//! shows `-`). A builder may do preparatory work first, as [`c_command`] compiles a C file that
+//! is missing or out of date. A new ratio is one more entry in [`RATIOS`], a new goal one more
+//! in [`GOALS`].
 
 use std::env;
 use std::fmt::Write as _;
@@ -32,14 +42,14 @@ use std::time::Instant;
 /// The mini binary that cargo built for this bench.
 const MINI: &str = env!("CARGO_BIN_EXE_mini");
 
-/// Examples that are shown rather than timed.
-const DEMOS: &[&str] = &["gil_demo"];
-
-/// The runner the ratio columns divide by.
-const BASELINE: &str = "python";
+/// The runners' names, as the table's headers show them.
+const INTERP: &str = "mini";
+const JIT: &str = "mini --jit";
+const C: &str = "C";
+const PYTHON: &str = "python";
 
 /// How many times each runner runs each example when `MINI_BENCH_RUNS` is not set.
-const DEFAULT_RUNS: usize = 3;
+const DEFAULT_RUNS: u64 = 3;
 
 /// At most this many lines of a program's output or error are quoted in a warning.
 const QUOTE_LINES: usize = 12;
@@ -47,6 +57,8 @@ const QUOTE_LINES: usize = 12;
 /// One way of running the examples: a column of the table.
 struct Runner {
     name: &'static str,
+    /// Whether this is mini itself, whose failure is an error (a twin's is only a warning).
+    is_mini: bool,
     /// The command running the example with this name (working directory: the crate root),
     /// or `None` when this runner has no version of it.
     command: fn(&str) -> Option<Command>,
@@ -54,19 +66,49 @@ struct Runner {
 
 /// The runners, in column order. The first one's output is the reference for the others.
 fn runners() -> Vec<Runner> {
-    let mut runners = vec![Runner { name: "mini", command: mini_command }];
-    if python_available() {
-        runners.push(Runner { name: "python", command: python_command });
+    let mut runners = vec![
+        Runner { name: INTERP, is_mini: true, command: interp_command },
+        Runner { name: JIT, is_mini: true, command: jit_command },
+    ];
+    if tool_available("cc") {
+        runners.push(Runner { name: C, is_mini: false, command: c_command });
     } else {
-        eprintln!("warning: python3 not found; showing mini times only");
+        eprintln!("warning: cc not found; no C column");
+    }
+    if tool_available("python3") {
+        runners.push(Runner { name: PYTHON, is_mini: false, command: python_command });
+    } else {
+        eprintln!("warning: python3 not found; no python column");
     }
     runners
 }
 
-fn mini_command(example: &str) -> Option<Command> {
+/// `mini run [flags] examples/<example>.mini`.
+fn mini_command(example: &str, flags: &[&str]) -> Command {
     let mut cmd = Command::new(MINI);
-    cmd.arg("run").arg(example_path(example));
-    Some(cmd)
+    cmd.arg("run").args(flags).arg(example_path(example));
+    cmd
+}
+
+fn interp_command(example: &str) -> Option<Command> {
+    Some(mini_command(example, &[]))
+}
+
+fn jit_command(example: &str) -> Option<Command> {
+    Some(mini_command(example, &["--jit"]))
+}
+
+/// Runs `<target dir>/bench-c/<example>`, compiling `benches/c/<example>.c` first if needed.
+fn c_command(example: &str) -> Option<Command> {
+    let source = c_source_dir().join(format!("{example}.c"));
+    if !source.is_file() {
+        return None;
+    }
+    let binary = c_binary_dir().join(example);
+    if is_stale(&binary, &c_dependencies(&source)) && !compile_c(&source, &binary) {
+        return None;
+    }
+    Some(Command::new(binary))
 }
 
 fn python_command(example: &str) -> Option<Command> {
@@ -79,13 +121,9 @@ fn python_command(example: &str) -> Option<Command> {
     Some(cmd)
 }
 
-fn python_available() -> bool {
-    Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Whether `tool --version` runs and succeeds.
+fn tool_available(tool: &str) -> bool {
+    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 fn root() -> &'static Path {
@@ -94,6 +132,60 @@ fn root() -> &'static Path {
 
 fn example_path(example: &str) -> PathBuf {
     root().join("examples").join(format!("{example}.mini"))
+}
+
+fn c_source_dir() -> PathBuf {
+    root().join("benches/c")
+}
+
+/// `bench-c/` in the target directory that holds the mini binary (`<target>/release/mini`).
+fn c_binary_dir() -> PathBuf {
+    let target = Path::new(MINI).parent().and_then(Path::parent).unwrap_or(Path::new("target"));
+    target.join("bench-c")
+}
+
+/// The files a C binary is built from: its source and the shared headers of `benches/c/`.
+fn c_dependencies(source: &Path) -> Vec<PathBuf> {
+    let mut files = vec![source.to_owned()];
+    if let Ok(entries) = fs::read_dir(c_source_dir()) {
+        files.extend(
+            entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "h")),
+        );
+    }
+    files
+}
+
+/// Whether `output` is missing or older than any of `inputs`.
+fn is_stale(output: &Path, inputs: &[PathBuf]) -> bool {
+    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(output) else {
+        return true;
+    };
+    inputs.iter().any(|input| modified(input).is_none_or(|m| m > built))
+}
+
+/// `cc -O2 -o <binary> <source> -lm`; returns whether it succeeded, warning if not.
+fn compile_c(source: &Path, binary: &Path) -> bool {
+    if let Some(dir) = binary.parent()
+        && let Err(e) = fs::create_dir_all(dir)
+    {
+        eprintln!("warning: cannot create {}: {e}", dir.display());
+        return false;
+    }
+    eprintln!("compiling {}", source.display());
+    let output = Command::new("cc").arg("-O2").arg("-o").arg(binary).arg(source).arg("-lm").output();
+    match output {
+        Ok(output) if output.status.success() => true,
+        Ok(output) => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            eprintln!("warning: cc failed on {}: {}\n{}", source.display(), output.status, quote(&stderr));
+            false
+        }
+        Err(e) => {
+            eprintln!("warning: cannot start cc: {e}");
+            false
+        }
+    }
 }
 
 /// The names (file stems) of the programs in `examples/`, sorted.
@@ -127,24 +219,27 @@ impl Options {
     fn from_env() -> Options {
         // cargo passes `--bench` to bench targets; flags are not filters
         let filters = env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-        let runs = match env::var("MINI_BENCH_RUNS") {
-            Err(_) => DEFAULT_RUNS,
-            Ok(text) => match text.trim().parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    eprintln!(
-                        "warning: MINI_BENCH_RUNS={text:?} is not a positive integer; \
-                         using {DEFAULT_RUNS}"
-                    );
-                    DEFAULT_RUNS
-                }
-            },
-        };
+        let runs = positive_from_env("MINI_BENCH_RUNS", DEFAULT_RUNS) as usize;
         Options { filters, runs }
     }
 
     fn selects(&self, example: &str) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|f| example.contains(f.as_str()))
+    }
+}
+
+/// The positive integer in the environment variable `var` (`_` separators allowed), or
+/// `default` when it is not set or not one (with a warning).
+fn positive_from_env(var: &str, default: u64) -> u64 {
+    let Ok(text) = env::var(var) else {
+        return default;
+    };
+    match text.trim().replace('_', "").parse::<u64>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            eprintln!("warning: {var}={text:?} is not a positive integer; using {default}");
+            default
+        }
     }
 }
 
@@ -201,9 +296,13 @@ impl Cell {
         match self {
             Cell::Absent => "-".to_owned(),
             Cell::Failed => "FAILED".to_owned(),
-            Cell::Times(_) => self.median().map_or("-".to_owned(), |m| format!("{m:.3}s")),
+            Cell::Times(_) => self.median().map_or("-".to_owned(), show_secs),
         }
     }
+}
+
+fn show_secs(secs: f64) -> String {
+    format!("{secs:.3}s")
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -258,6 +357,14 @@ struct Row {
     mismatches: usize,
 }
 
+impl Row {
+    /// The median time of the runner named `runner`, if it ran this example.
+    fn median_of(&self, runners: &[Runner], runner: &str) -> Option<f64> {
+        let i = runners.iter().position(|r| r.name == runner)?;
+        self.cells[i].median()
+    }
+}
+
 /// Runs `example` `runs` times with every runner, taking turns, and collects the times.
 fn bench_example(example: &str, runners: &[Runner], runs: usize) -> Row {
     let mut cells: Vec<Cell> = runners
@@ -296,49 +403,82 @@ fn bench_example(example: &str, runners: &[Runner], runs: usize) -> Row {
     Row { example: example.to_owned(), cells, mismatches: outputs.mismatches }
 }
 
-/// Prints the table of medians and ratios to the baseline, with a geometric-mean row.
-fn print_table(runners: &[Runner], rows: &[Row], runs: usize) {
-    let baseline = runners.iter().position(|r| r.name == BASELINE);
-    // (runner index, header) of each ratio column
-    let ratio_columns: Vec<(usize, String)> = match baseline {
-        None => Vec::new(),
-        Some(b) => {
-            (0..runners.len()).filter(|&i| i != b).map(|i| (i, format!("{}/{}", runners[i].name, BASELINE))).collect()
-        }
-    };
+/// A ratio column of the table: the median time of one runner over that of another.
+struct Ratio {
+    header: &'static str,
+    numerator: &'static str,
+    denominator: &'static str,
+}
 
+/// The ratio columns, in order; one is shown when both of its runners are.
+const RATIOS: &[Ratio] = &[
+    Ratio { header: "jit/interp", numerator: JIT, denominator: INTERP },
+    Ratio { header: "jit/C", numerator: JIT, denominator: C },
+    Ratio { header: "interp/python", numerator: INTERP, denominator: PYTHON },
+];
+
+/// A ratio column with its values: one per row, `None` where a median is missing.
+struct RatioColumn {
+    header: &'static str,
+    values: Vec<Option<f64>>,
+}
+
+impl RatioColumn {
+    fn geomean(&self) -> Option<f64> {
+        let values: Vec<f64> = self.values.iter().flatten().copied().collect();
+        (!values.is_empty()).then(|| geometric_mean(&values))
+    }
+
+    /// The largest ratio and the index of its row.
+    fn worst(&self) -> Option<(f64, usize)> {
+        self.values.iter().enumerate().filter_map(|(i, v)| Some(((*v)?, i))).max_by(|a, b| a.0.total_cmp(&b.0))
+    }
+}
+
+/// The ratio columns of [`RATIOS`] whose runners are both present, computed for `rows`.
+fn ratio_columns(runners: &[Runner], rows: &[Row]) -> Vec<RatioColumn> {
+    let present = |name: &str| runners.iter().any(|r| r.name == name);
+    RATIOS
+        .iter()
+        .filter(|ratio| present(ratio.numerator) && present(ratio.denominator))
+        .map(|ratio| RatioColumn {
+            header: ratio.header,
+            values: rows
+                .iter()
+                .map(|row| {
+                    let numerator = row.median_of(runners, ratio.numerator)?;
+                    let denominator = row.median_of(runners, ratio.denominator)?;
+                    (denominator > 0.0).then(|| numerator / denominator)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn show_ratio(ratio: Option<f64>) -> String {
+    ratio.map_or("-".to_owned(), |r| format!("{r:.2}"))
+}
+
+/// Prints the table of medians and ratios, with a geometric-mean row.
+fn print_table(runners: &[Runner], rows: &[Row], ratios: &[RatioColumn], runs: usize) {
     let mut header = vec!["example".to_owned()];
     header.extend(runners.iter().map(|r| r.name.to_owned()));
-    header.extend(ratio_columns.iter().map(|(_, h)| h.clone()));
+    header.extend(ratios.iter().map(|c| c.header.to_owned()));
 
     let mut table = vec![header];
-    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); ratio_columns.len()];
-    for row in rows {
+    for (i, row) in rows.iter().enumerate() {
         let mut line = vec![match row.mismatches {
             0 => row.example.clone(),
             _ => format!("{} *", row.example),
         }];
         line.extend(row.cells.iter().map(Cell::show));
-        for (k, (i, _)) in ratio_columns.iter().enumerate() {
-            let b = baseline.expect("ratio columns need a baseline");
-            match (row.cells[*i].median(), row.cells[b].median()) {
-                (Some(t), Some(base)) if base > 0.0 => {
-                    ratios[k].push(t / base);
-                    line.push(format!("{:.2}", t / base));
-                }
-                _ => line.push("-".to_owned()),
-            }
-        }
+        line.extend(ratios.iter().map(|c| show_ratio(c.values[i])));
         table.push(line);
     }
-    if !ratio_columns.is_empty() {
+    if !ratios.is_empty() {
         let mut line = vec!["geomean".to_owned()];
         line.extend(runners.iter().map(|_| String::new()));
-        line.extend(ratios.iter().map(
-            |r| {
-                if r.is_empty() { "-".to_owned() } else { format!("{:.2}", geometric_mean(r)) }
-            },
-        ));
+        line.extend(ratios.iter().map(|c| show_ratio(c.geomean())));
         table.push(line);
     }
 
@@ -347,6 +487,56 @@ fn print_table(runners: &[Runner], rows: &[Row], runs: usize) {
     if rows.iter().any(|r| r.mismatches > 0) {
         println!("* the runners' outputs differ");
     }
+}
+
+/// How a goal sums up a ratio column.
+enum Summary {
+    Geomean,
+    /// The largest ratio of any example.
+    Worst,
+}
+
+/// A performance goal: a ratio column's summary must not exceed `limit`.
+struct Goal {
+    text: &'static str,
+    ratio: &'static str,
+    summary: Summary,
+    limit: f64,
+}
+
+/// The goals printed under the table.
+const GOALS: &[Goal] = &[
+    Goal { text: "interpreter vs CPython, geomean", ratio: "interp/python", summary: Summary::Geomean, limit: 0.35 },
+    Goal { text: "JIT vs C -O2, geomean", ratio: "jit/C", summary: Summary::Geomean, limit: 1.5 },
+    Goal { text: "JIT vs C -O2, every example", ratio: "jit/C", summary: Summary::Worst, limit: 3.0 },
+];
+
+/// Prints each goal's limit next to what was measured, and whether it is met.
+fn print_goals(ratios: &[RatioColumn], rows: &[Row]) {
+    let mut table = vec![vec!["goal".to_owned(), "ratio".to_owned(), "target".to_owned(), "measured".to_owned()]];
+    for goal in GOALS {
+        let column = ratios.iter().find(|c| c.header == goal.ratio);
+        let measured = column.and_then(|c| match goal.summary {
+            Summary::Geomean => c.geomean().map(|g| (g, String::new())),
+            Summary::Worst => c.worst().map(|(w, i)| (w, format!(" ({})", rows[i].example))),
+        });
+        let (shown, verdict) = match measured {
+            Some((value, note)) => {
+                let verdict = if value <= goal.limit { "met" } else { "not met" };
+                (format!("{value:.2}{note}"), verdict)
+            }
+            None => ("-".to_owned(), "not measured"),
+        };
+        table.push(vec![
+            goal.text.to_owned(),
+            goal.ratio.to_owned(),
+            format!("≤ {:.2}", goal.limit),
+            shown,
+            verdict.to_owned(),
+        ]);
+    }
+    println!("\ngoals (ratios of whole-process times)");
+    print_aligned(&table);
 }
 
 /// Prints rows of cells: the first column left-aligned, the others right-aligned.
@@ -368,30 +558,161 @@ fn print_aligned(table: &[Vec<String>]) {
     }
 }
 
-/// Runs a demo once with each runner and prints its output; returns whether all succeeded.
-fn show_demo(example: &str, runners: &[Runner]) -> bool {
-    let mut ok = true;
-    for runner in runners {
-        let Some(cmd) = (runner.command)(example) else {
-            continue;
-        };
-        println!("\n== {example} ({})", runner.name);
-        match run_once(cmd) {
-            Ok(result) => print!("{}", result.stdout),
-            Err(message) => {
-                println!("failed: {message}");
-                ok = false;
-            }
+/// The example that times itself, one thread against [`GIL_THREADS`], rather than being timed.
+const GIL_DEMO: &str = "gil_demo";
+
+/// The threads gil_demo splits its work across.
+const GIL_THREADS: u32 = 2;
+
+/// gil_demo's `n` (the work per timing) in the interpreter; the environment variable
+/// `MINI_BENCH_GIL_N_INTERP` overrides it.
+const GIL_N_INTERP: u64 = 5_000_000;
+
+/// gil_demo's `n` in the JIT modes, which run native code ~50x faster than the interpreter: a
+/// larger `n` keeps their timings long enough to compare. `MINI_BENCH_GIL_N_JIT` overrides it.
+const GIL_N_JIT: u64 = 200_000_000;
+
+/// A way of running gil_demo: a row of its table.
+struct GilMode {
+    name: &'static str,
+    flags: &'static [&'static str],
+    /// Whether it runs native code; it gets the JIT's `n`.
+    jit: bool,
+}
+
+const GIL_MODES: &[GilMode] = &[
+    GilMode { name: "mini", flags: &[], jit: false },
+    GilMode { name: "mini --jit --keep-gil", flags: &["--jit", "--keep-gil"], jit: true },
+    GilMode { name: "mini --jit", flags: &["--jit"], jit: true },
+];
+
+const GIL_GOAL: &str =
+    "goal: 2 threads under --jit ≥ 1.8x faster than 1; interpreter and --keep-gil: 2 threads no faster than 1";
+
+impl GilMode {
+    fn n(&self) -> u64 {
+        if self.jit {
+            positive_from_env("MINI_BENCH_GIL_N_JIT", GIL_N_JIT)
+        } else {
+            positive_from_env("MINI_BENCH_GIL_N_INTERP", GIL_N_INTERP)
         }
     }
-    ok
+
+    fn command(&self, n: u64) -> Command {
+        let mut cmd = mini_command(GIL_DEMO, self.flags);
+        cmd.arg("--").arg(n.to_string()).arg(GIL_THREADS.to_string());
+        cmd
+    }
+}
+
+/// What gil_demo printed in one run.
+struct GilRun {
+    one_thread_secs: f64,
+    threads_secs: f64,
+    speedup: f64,
+    /// The one-thread result, and whether the threads' result was the same.
+    result: String,
+    results_match: bool,
+}
+
+/// Parses gil_demo's lines "1 thread: T s, result R", "2 threads: T s, result R", "speedup: S".
+fn parse_gil_output(stdout: &str) -> Option<GilRun> {
+    let (one_thread_secs, one_result) = stdout.lines().find_map(|l| parse_gil_timing(l, "1 thread:"))?;
+    let threads = format!("{GIL_THREADS} threads:");
+    let (threads_secs, threads_result) = stdout.lines().find_map(|l| parse_gil_timing(l, &threads))?;
+    let speedup = stdout.lines().find_map(|l| l.strip_prefix("speedup:")?.trim().parse().ok())?;
+    let results_match = one_result == threads_result;
+    Some(GilRun { one_thread_secs, threads_secs, speedup, result: one_result, results_match })
+}
+
+/// Parses "<prefix> T s, result R" into (T, R).
+fn parse_gil_timing(line: &str, prefix: &str) -> Option<(f64, String)> {
+    let (secs, result) = line.strip_prefix(prefix)?.split_once(" s, result ")?;
+    Some((secs.trim().parse().ok()?, result.trim().to_owned()))
+}
+
+/// gil_demo's runs in one mode, or `None` once one failed.
+struct GilRow {
+    mode: &'static GilMode,
+    n: u64,
+    runs: Option<Vec<GilRun>>,
+}
+
+impl GilRow {
+    fn show(&self) -> Vec<String> {
+        let mut line = vec![self.mode.name.to_owned(), group_digits(self.n)];
+        match &self.runs {
+            Some(runs) if !runs.is_empty() => {
+                let medians = |f: fn(&GilRun) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+                let same = runs.iter().all(|r| r.results_match && r.result == runs[0].result);
+                line.push(show_secs(medians(|r| r.one_thread_secs)));
+                line.push(show_secs(medians(|r| r.threads_secs)));
+                line.push(format!("{:.2}x", medians(|r| r.speedup)));
+                line.push(if same { "yes" } else { "NO" }.to_owned());
+            }
+            Some(_) => line.extend(["-"; 4].map(str::to_owned)),
+            None => line.extend(["FAILED"; 4].map(str::to_owned)),
+        }
+        line
+    }
+}
+
+/// `n` with `_` between groups of three digits, as mini writes it.
+fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push('_');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
+
+/// Runs gil_demo `runs` times in every mode, taking turns, and collects what it printed.
+fn bench_gil_demo(runs: usize) -> Vec<GilRow> {
+    let mut rows: Vec<GilRow> =
+        GIL_MODES.iter().map(|mode| GilRow { mode, n: mode.n(), runs: Some(Vec::new()) }).collect();
+    for run in 1..=runs {
+        let progress = format!("{GIL_DEMO} [{run}/{runs}]");
+        eprint!("{progress}");
+        for row in &mut rows {
+            let Some(results) = &mut row.runs else { continue };
+            let outcome = run_once(row.mode.command(row.n)).and_then(|run| {
+                parse_gil_output(&run.stdout).ok_or_else(|| format!("cannot read its output:\n{}", quote(&run.stdout)))
+            });
+            match outcome {
+                Ok(result) => {
+                    eprint!("  {} {:.2}x", row.mode.name, result.speedup);
+                    results.push(result);
+                }
+                Err(message) => {
+                    eprint!("\nwarning: {GIL_DEMO}: {} failed: {message}", row.mode.name);
+                    eprint!("{progress} ...");
+                    row.runs = None;
+                }
+            }
+        }
+        eprintln!();
+    }
+    rows
+}
+
+fn print_gil_table(rows: &[GilRow], runs: usize) {
+    let header = ["mode", "n", "1 thread", &format!("{GIL_THREADS} threads"), "speedup", "results match"];
+    let mut table = vec![header.map(str::to_owned).to_vec()];
+    table.extend(rows.iter().map(GilRow::show));
+    println!("\n{GIL_DEMO} with {GIL_THREADS} threads, median of {runs} run(s) (its own timings)");
+    print_aligned(&table);
+    println!("{GIL_GOAL}");
 }
 
 fn main() {
     let options = Options::from_env();
     let runners = runners();
     let (demos, benches): (Vec<String>, Vec<String>) =
-        list_examples().into_iter().filter(|e| options.selects(e)).partition(|e| DEMOS.contains(&e.as_str()));
+        list_examples().into_iter().filter(|e| options.selects(e)).partition(|e| e == GIL_DEMO);
     if demos.is_empty() && benches.is_empty() {
         eprintln!("no example matches {:?}", options.filters);
         process::exit(1);
@@ -399,11 +720,13 @@ fn main() {
 
     let rows: Vec<Row> = benches.iter().map(|e| bench_example(e, &runners, options.runs)).collect();
     if !rows.is_empty() {
-        print_table(&runners, &rows, options.runs);
+        let ratios = ratio_columns(&runners, &rows);
+        print_table(&runners, &rows, &ratios, options.runs);
+        print_goals(&ratios, &rows);
     }
-    let mut demos_ok = true;
-    for demo in &demos {
-        demos_ok &= show_demo(demo, &runners);
+    let gil_rows = if demos.is_empty() { Vec::new() } else { bench_gil_demo(options.runs) };
+    if !gil_rows.is_empty() {
+        print_gil_table(&gil_rows, options.runs);
     }
 
     let mismatches: usize = rows.iter().map(|r| r.mismatches).sum();
@@ -411,8 +734,10 @@ fn main() {
         println!("\nwarning: {mismatches} output mismatch(es); see above");
     }
     // a crash of mini is an error; a mismatch or a failing twin only a warning
-    let mini_failed = rows.iter().any(|r| matches!(r.cells.first(), Some(Cell::Failed)));
-    if mini_failed || !demos_ok {
+    let mini_failed =
+        rows.iter().any(|row| row.cells.iter().zip(&runners).any(|(c, r)| r.is_mini && matches!(c, Cell::Failed)));
+    let gil_failed = gil_rows.iter().any(|row| row.runs.is_none());
+    if mini_failed || gil_failed {
         eprintln!("error: some runs failed; see above");
         process::exit(1);
     }
