@@ -142,7 +142,10 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     gil::set_switch_interval(Duration::from_secs_f64(args.switch_interval / 1000.0));
-    let _ = ctrlc::set_handler(gil::interrupt);
+    let _ = ctrlc::set_handler(|| {
+        gil::interrupt();
+        crate::jit::interrupt_native();
+    });
     let src = match read_source(&args.file) {
         Ok(src) => src,
         Err(code) => return code,

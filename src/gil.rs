@@ -56,11 +56,6 @@ pub fn interrupt() {
     LOCK.attention.fetch_or(INTERRUPT, Ordering::Relaxed);
 }
 
-/// The address of the attention word and its Ctrl-C bit, which native loops test at back edges.
-pub fn interrupt_word() -> (i64, i64) {
-    (LOCK.attention.as_ptr() as i64, INTERRUPT as i64)
-}
-
 /// Whether Ctrl-C has been pressed.
 pub fn interrupted() -> bool {
     LOCK.attention.load(Ordering::Relaxed) & INTERRUPT != 0

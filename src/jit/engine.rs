@@ -67,7 +67,7 @@ impl Engine {
     }
 
     /// Compiles every plan of a session; the results are in plan order.
-    pub fn compile(&mut self, plans: &[Plan], attention: (i64, i64), dump_ir: bool) -> Result<Vec<Compiled>, String> {
+    pub fn compile(&mut self, plans: &[Plan], dump_ir: bool) -> Result<Vec<Compiled>, String> {
         let mut ids = Vec::with_capacity(plans.len());
         for p in plans {
             let sig = signature(&self.module, p.sig.tys(), p.ret_ty());
@@ -81,7 +81,7 @@ impl Engine {
             let start = Instant::now();
             let mut ir = None;
             if failure.is_none() {
-                match self.define_plan(plans, &ids, i, attention, dump_ir) {
+                match self.define_plan(plans, &ids, i, dump_ir) {
                     Ok(text) => ir = text,
                     Err(e) => failure = Some(e),
                 }
@@ -121,14 +121,13 @@ impl Engine {
         plans: &[Plan],
         ids: &[(FuncId, Ty)],
         i: usize,
-        attention: (i64, i64),
         dump_ir: bool,
     ) -> Result<Option<String>, String> {
         let plan = &plans[i];
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, attention);
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids);
         if let Err(e) = lower.function(ids[i].0.as_u32()) {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);

@@ -145,8 +145,6 @@ pub struct Lower<'a, 'f> {
     /// The function ids and result types of the session's plans, by plan index.
     pub plan_ids: &'a [(FuncId, Ty)],
     pub helper_ids: &'a HashMap<Helper, FuncId>,
-    /// The address of the GIL's attention word and its interrupt bit.
-    pub attention: (i64, i64),
     helper_refs: HashMap<Helper, FuncRef>,
     callee_refs: HashMap<FuncId, FuncRef>,
     /// Variables by (inlining scope, register, kind): each inlined call has its own registers.
@@ -170,7 +168,6 @@ impl<'a, 'f> Lower<'a, 'f> {
         plan: usize,
         plan_ids: &'a [(FuncId, Ty)],
         helper_ids: &'a HashMap<Helper, FuncId>,
-        attention: (i64, i64),
     ) -> Self {
         Lower {
             b,
@@ -179,7 +176,6 @@ impl<'a, 'f> Lower<'a, 'f> {
             plans,
             plan_ids,
             helper_ids,
-            attention,
             helper_refs: HashMap::new(),
             callee_refs: HashMap::new(),
             vars: HashMap::new(),
@@ -694,21 +690,6 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(true)
     }
 
-    /// A backward jump: checks for Ctrl-C first (one load and a test), then jumps. The check
-    /// leaves the function when the bit is set; no call stays on the loop's path, so values can
-    /// stay in caller-saved registers across iterations.
-    fn back_edge(&mut self, pc: usize, target: Block) {
-        let (addr, bit) = self.attention;
-        let addr = self.iconst(addr);
-        let word = self.b.ins().load(types::I32, MemFlagsData::trusted(), addr, 0);
-        let flag = self.b.ins().band_imm_u(word, bit);
-        let raise = self.b.create_block();
-        self.b.set_cold_block(raise);
-        self.b.ins().brif(flag, raise, &[], target, &[]);
-        self.b.switch_to_block(raise);
-        self.raise(pc, status::INTERRUPTED, None, None);
-    }
-
     /// The address of element `i` of an array after the bounds check.
     fn element(&mut self, pc: usize, arr: V, i: V) -> Lowered<(CValue, bool)> {
         let (V::Arr { ptr, len, float }, V::Int(i)) = (arr, i) else {
@@ -970,11 +951,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::Jump { t } => {
                 let target = self.block(t as usize)?;
-                if (t as usize) <= pc {
-                    self.back_edge(pc, target);
-                } else {
-                    self.b.ins().jump(target, &[]);
-                }
+                self.b.ins().jump(target, &[]);
                 return Ok(true);
             }
             I::JumpIfFalse { a, t } | I::JumpIfTrue { a, t } => {
@@ -1149,7 +1126,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.put(a, V::Int(next));
         self.put(a + 3, V::Int(next));
         let target = self.block(t as usize)?;
-        self.back_edge(pc, target);
+        self.b.ins().jump(target, &[]);
         Ok(true)
     }
 

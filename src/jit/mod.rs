@@ -20,6 +20,7 @@ use crate::vm::{Fail, Globals};
 use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
+pub use runtime::{interrupt_native, mark_main_thread};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
@@ -272,7 +273,7 @@ impl Jit {
             }
         }
         let engine = engine.as_mut().expect("created above");
-        let compiled = match engine.compile(&session.plans, crate::gil::interrupt_word(), self.options.dump_ir) {
+        let compiled = match engine.compile(&session.plans, self.options.dump_ir) {
             Ok(c) => c,
             Err(e) => {
                 proto.jit.refuse(sig, format!("internal compiler error: {e}"));
@@ -380,7 +381,14 @@ impl Jit {
         spec.native_calls.set(spec.native_calls.get() + 1);
         runtime::begin();
         let call = NativeCall { entry: spec.entry, room, slots: slots.as_mut_ptr() };
+        let main = runtime::IS_MAIN.get();
+        if main {
+            runtime::MAIN_IN_NATIVE.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let status = if self.options.keep_gil { call.run() } else { gil.allow_threads(move || call.run()) };
+        if main {
+            runtime::MAIN_IN_NATIVE.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
         if status != runtime::status::OK {
             let (message, frames) = runtime::failure();
             return Entered::Failed(Fail::Native(message, frames));

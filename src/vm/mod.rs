@@ -147,6 +147,14 @@ pub fn flush_stdout() {
     let _ = stdout().flush();
 }
 
+/// Flushes program output unless another thread is writing it (used when exiting from the
+/// Ctrl-C handler's thread).
+pub fn try_flush_stdout() {
+    if let Ok(mut out) = STDOUT.try_lock() {
+        let _ = out.flush();
+    }
+}
+
 /// A call in progress. `closure` is kept alive by the callee register `stack[base - 1]`, which
 /// belongs to the suspended caller and is not written until this call returns.
 struct Frame {
@@ -197,6 +205,7 @@ impl<'g> Vm<'g> {
         let main = Rc::new(Closure { proto: self.shared.main.clone(), upvals: Box::new([]) });
         self.frame_limit = MAX_DEPTH + 1;
         self.is_main = true;
+        crate::jit::mark_main_thread();
         self.call_value(Value::Func(main), Vec::new())
     }
 
