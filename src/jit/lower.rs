@@ -248,8 +248,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(())
     }
 
-    /// Whether the call of plan `j` is lowered inline: a small callee without loops, not
-    /// already being lowered (no recursion), not too deep.
+    /// Whether the call of plan `j` is lowered inline: a small callee without loops, not too
+    /// deep, and a recursive one only once (which halves the calls of a recursion like fib's).
     fn inlinable(&self, j: usize) -> bool {
         let callee = &self.plans[j];
         let code = &callee.proto.code;
@@ -262,7 +262,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         code.len() <= INLINE_MAX_CODE
             && !has_loop
             && self.inlined_from.len() < INLINE_MAX_DEPTH
-            && !active.into_iter().any(|p| std::ptr::eq(p, callee))
+            && active.filter(|p| std::ptr::eq(*p, callee)).count() < 2
     }
 
     /// A call of plan `j` lowered inline: its instructions with their own registers; its errors
