@@ -11,7 +11,7 @@ use super::{ProtoJit, Spec};
 use crate::bytecode::{Instr, Proto, Reg};
 use crate::value::Value;
 use crate::vm::builtins::Builtin;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 /// The abstract value of a register at one instruction.
@@ -77,6 +77,8 @@ pub struct Plan {
     pub caller: Option<(usize, usize)>,
     /// Jump targets (instructions where paths meet).
     targets: Vec<bool>,
+    /// `x + 1` instructions that cannot overflow (see `guarded_increments`).
+    pub safe_increments: HashSet<usize>,
 }
 
 /// Why a plan cannot be compiled.
@@ -135,6 +137,9 @@ impl<'a> Session<'a> {
                 if self.pending_seen {
                     let reason = "the result type cannot be inferred (a recursion that never returns?)";
                     return Err(Refusal { plan: 0, pc: None, reason: reason.into() });
+                }
+                for plan in &mut self.plans {
+                    plan.safe_increments = guarded_increments(plan);
                 }
                 return Ok(());
             }
@@ -473,6 +478,7 @@ impl Plan {
             globals: BTreeMap::new(),
             caller,
             targets,
+            safe_increments: HashSet::new(),
         }
     }
 
@@ -494,6 +500,81 @@ impl Plan {
         }
         None
     }
+}
+
+/// The `x + 1` instructions that cannot overflow: on every path to them, a test `x < y` of ints
+/// passed and nothing wrote `x` since (the counter of `while i < n { ... i += 1 }`).
+fn guarded_increments(plan: &Plan) -> HashSet<usize> {
+    let code = &plan.proto.code;
+    let n = plan.proto.nregs;
+    let is_int = |pc: usize, r: Reg| plan.states[pc].as_ref().is_some_and(|st| st[r as usize] == T::Val(Ty::Int));
+    let one = |k: u16| matches!(plan.proto.consts[k as usize], Value::Int(1));
+    let mut below: Vec<Option<Vec<bool>>> = vec![None; code.len() + 1];
+    below[0] = Some(vec![false; n]);
+    let mut work = BTreeSet::from([0usize]);
+    let mut safe = HashSet::new();
+    while let Some(pc) = work.pop_first() {
+        let Some(mut facts) = below[pc].clone() else { continue };
+        if plan.states[pc].is_none() {
+            continue;
+        }
+        let ins = code[pc];
+        match ins {
+            Instr::AddK { b, k, .. } | Instr::KAdd { b, k, .. } if one(k) && facts[b as usize] && is_int(pc, b) => {
+                safe.insert(pc);
+            }
+            _ => {}
+        }
+        // facts on the fall-through edge of a passed `x < y` test
+        let mut next_facts = facts.clone();
+        match ins {
+            Instr::JumpIfNotLt { a, b, .. } if is_int(pc, a) && is_int(pc, b) => next_facts[a as usize] = true,
+            Instr::JumpIfNotLtK { a, .. } if is_int(pc, a) => next_facts[a as usize] = true,
+            Instr::JumpIfNotGt { a, b, .. } if is_int(pc, a) && is_int(pc, b) => next_facts[b as usize] = true,
+            Instr::Move { a, b } => {
+                next_facts[a as usize] = facts[b as usize];
+                facts[a as usize] = facts[b as usize];
+            }
+            _ => {
+                for r in 0..n {
+                    if overwrites(ins, r as Reg) {
+                        facts[r] = false;
+                        next_facts[r] = false;
+                    }
+                }
+            }
+        }
+        let mut flow = |to: usize, f: &Vec<bool>| match &mut below[to] {
+            slot @ None => {
+                *slot = Some(f.clone());
+                work.insert(to);
+            }
+            Some(old) => {
+                let mut changed = false;
+                for (o, v) in old.iter_mut().zip(f) {
+                    if *o && !*v {
+                        *o = false;
+                        changed = true;
+                    }
+                }
+                if changed {
+                    work.insert(to);
+                }
+            }
+        };
+        match ins {
+            Instr::Return { .. } | Instr::ReturnNil => {}
+            Instr::Jump { t } => flow(t as usize, &facts),
+            _ => match jump_target(ins) {
+                Some(t) => {
+                    flow(pc + 1, &next_facts);
+                    flow(t as usize, &facts);
+                }
+                None => flow(pc + 1, &next_facts),
+            },
+        }
+    }
+    safe
 }
 
 /// Where control goes after an instruction.
@@ -560,6 +641,66 @@ fn writes(ins: Instr, r: Reg) -> bool {
         I::Call { a, .. } | I::CallBuiltin { a, .. } | I::ForPrep { a, .. } | I::ForLoop { a, .. } => r >= a,
         I::IterPrep { a } | I::IterNext { a, .. } => r >= a,
         I::Return { .. } | I::ReturnNil => false,
+        _ => true,
+    }
+}
+
+/// Whether an instruction writes register `r` (exactly, for the compilable subset).
+fn overwrites(ins: Instr, r: Reg) -> bool {
+    use Instr as I;
+    match ins {
+        I::Call { a, .. } => r >= a,
+        I::ForPrep { a, .. } => r == a + 3,
+        I::ForLoop { a, .. } => r == a || r == a + 3,
+        I::IterPrep { a } => r == a || r == a + 1,
+        I::IterNext { a, .. } => r == a + 1 || r == a + 2,
+        I::SetGlobal { .. }
+        | I::DefGlobal { .. }
+        | I::SetUpval { .. }
+        | I::SetCell { .. }
+        | I::SetIndex { .. }
+        | I::Return { .. }
+        | I::ReturnNil => false,
+        other if jump_target(other).is_some() => false,
+        I::LoadNil { a }
+        | I::LoadBool { a, .. }
+        | I::LoadInt { a, .. }
+        | I::LoadK { a, .. }
+        | I::Move { a, .. }
+        | I::GetGlobal { a, .. }
+        | I::GetUpval { a, .. }
+        | I::NewCell { a }
+        | I::NewEmptyCell { a }
+        | I::GetCell { a, .. }
+        | I::Closure { a, .. }
+        | I::Add { a, .. }
+        | I::Sub { a, .. }
+        | I::Mul { a, .. }
+        | I::Div { a, .. }
+        | I::FloorDiv { a, .. }
+        | I::Mod { a, .. }
+        | I::Pow { a, .. }
+        | I::AddK { a, .. }
+        | I::SubK { a, .. }
+        | I::MulK { a, .. }
+        | I::DivK { a, .. }
+        | I::ModK { a, .. }
+        | I::KAdd { a, .. }
+        | I::KSub { a, .. }
+        | I::KMul { a, .. }
+        | I::KDiv { a, .. }
+        | I::Neg { a, .. }
+        | I::Not { a, .. }
+        | I::Eq { a, .. }
+        | I::Ne { a, .. }
+        | I::Lt { a, .. }
+        | I::Le { a, .. }
+        | I::Gt { a, .. }
+        | I::Ge { a, .. }
+        | I::CallBuiltin { a, .. }
+        | I::NewList { a, .. }
+        | I::NewDict { a, .. }
+        | I::GetIndex { a, .. } => r == a,
         _ => true,
     }
 }

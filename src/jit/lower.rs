@@ -867,10 +867,20 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let v = self.arith(pc, ins, x, y)?;
                 self.put(a, v);
             }
+            I::AddK { a, b, .. } if self.plan.safe_increments.contains(&pc) => {
+                let V::Int(x) = self.get(st, b)? else { return Err("internal: increment of a non-int".into()) };
+                let v = self.b.ins().iadd_imm_s(x, 1);
+                self.put(a, V::Int(v));
+            }
             I::AddK { a, b, k } | I::SubK { a, b, k } | I::MulK { a, b, k } => {
                 let (x, y) = (self.get(st, b)?, self.konst(k)?);
                 let v = self.arith(pc, ins, x, y)?;
                 self.put(a, v);
+            }
+            I::KAdd { a, b, .. } if self.plan.safe_increments.contains(&pc) => {
+                let V::Int(x) = self.get(st, b)? else { return Err("internal: increment of a non-int".into()) };
+                let v = self.b.ins().iadd_imm_s(x, 1);
+                self.put(a, V::Int(v));
             }
             I::KAdd { a, b, k } | I::KSub { a, b, k } | I::KMul { a, b, k } => {
                 let (x, y) = (self.konst(k)?, self.get(st, b)?);
