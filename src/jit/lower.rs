@@ -158,6 +158,9 @@ pub struct Lower<'a, 'f> {
     inlined_from: Vec<(&'a Plan, usize)>,
     /// Where an inlined callee's `return` goes, and its result type.
     ret_to: Option<(Block, Ty)>,
+    /// Checked int operations already done in this straight run of bytecode (whose check
+    /// dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
+    checked: HashMap<(u8, CValue, CValue), CValue>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -186,6 +189,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             exit: None,
             inlined_from: Vec::new(),
             ret_to: None,
+            checked: HashMap::new(),
         }
     }
 
@@ -234,6 +238,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                     self.b.ins().jump(block, &[]);
                 }
                 self.b.switch_to_block(block);
+                self.checked.clear();
                 terminated = false;
             }
             let Some(st) = &plan.states[pc] else { continue };
@@ -288,7 +293,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         for (r, v) in args.iter().enumerate() {
             self.put(r as Reg, *v);
         }
+        self.checked.clear();
         let result = self.body();
+        self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
         result?;
@@ -501,12 +508,21 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// `+ - *` with checked ints, or floats when either side is a float.
     fn arith(&mut self, pc: usize, op: Instr, x: V, y: V) -> Lowered<V> {
         if let (V::Int(a), V::Int(b)) = (x, y) {
-            let (r, of) = match op {
-                Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => self.b.ins().sadd_overflow(a, b),
-                Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => self.b.ins().ssub_overflow(a, b),
+            let kind = match op {
+                Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => 0,
+                Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => 1,
+                _ => 2,
+            };
+            if let Some(r) = self.checked.get(&(kind, a, b)) {
+                return Ok(V::Int(*r));
+            }
+            let (r, of) = match kind {
+                0 => self.b.ins().sadd_overflow(a, b),
+                1 => self.b.ins().ssub_overflow(a, b),
                 _ => self.b.ins().smul_overflow(a, b),
             };
             self.fail_if(of, pc, status::OVERFLOW, None, None);
+            self.checked.insert((kind, a, b), r);
             return Ok(V::Int(r));
         }
         let (a, b) = (self.as_float(x)?, self.as_float(y)?);
