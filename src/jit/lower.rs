@@ -231,6 +231,15 @@ impl<'a, 'f> Lower<'a, 'f> {
         let first = self.block(0)?;
         self.b.ins().jump(first, &[]);
         let plan = self.plan;
+        // blocks entered only from earlier instructions have all their predecessors by the
+        // time they are reached, and are sealed then (loop headers at the end)
+        let mut loop_headers = vec![false; plan.proto.code.len()];
+        for (pc, ins) in plan.proto.code.iter().enumerate() {
+            match super::infer::jump_target(*ins) {
+                Some(t) if (t as usize) <= pc => loop_headers[t as usize] = true,
+                _ => {}
+            }
+        }
         let mut terminated = true;
         for (pc, ins) in plan.proto.code.iter().enumerate() {
             if let Some(&block) = self.blocks.get(&pc) {
@@ -238,6 +247,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                     self.b.ins().jump(block, &[]);
                 }
                 self.b.switch_to_block(block);
+                if !loop_headers[pc] {
+                    self.b.seal_block(block);
+                }
                 self.checked.clear();
                 terminated = false;
             }
@@ -300,6 +312,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
         result?;
         self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
         let params = self.b.block_params(cont).to_vec();
         Ok(match (ret, params.first()) {
             (Ty::Int, Some(v)) => V::Int(*v),
@@ -466,6 +479,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let ok = self.b.create_block();
         self.b.set_cold_block(err);
         self.b.ins().brif(cond, err, &[], ok, &[]);
+        self.b.seal_block(err);
+        self.b.seal_block(ok);
         self.b.switch_to_block(err);
         self.raise(pc, code, a, b);
         self.b.switch_to_block(ok);
@@ -477,6 +492,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let ok = self.b.create_block();
         self.b.set_cold_block(err);
         self.b.ins().brif(cond, ok, &[], err, &[]);
+        self.b.seal_block(err);
+        self.b.seal_block(ok);
         self.b.switch_to_block(err);
         self.raise(pc, code, a, b);
         self.b.switch_to_block(ok);
@@ -820,6 +837,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let ok = self.b.create_block();
         self.b.set_cold_block(failed);
         self.b.ins().brif(st, failed, &[], ok, &[]);
+        self.b.seal_block(failed);
+        self.b.seal_block(ok);
         self.b.switch_to_block(failed);
         let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
         let pc_v = self.iconst(pc as i64);
@@ -1148,6 +1167,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let again = self.b.create_block();
         let done = self.block(pc + 1)?;
         self.b.ins().brif(more, again, &[], done, &[]);
+        self.b.seal_block(again);
         self.b.switch_to_block(again);
         self.put(a, V::Int(next));
         self.put(a + 3, V::Int(next));
@@ -1175,6 +1195,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let body = self.b.create_block();
         let end = self.block(t as usize)?;
         self.b.ins().brif(inside, body, &[], end, &[]);
+        self.b.seal_block(body);
         self.b.switch_to_block(body);
         let offset = self.b.ins().ishl_imm_u(pos, 3);
         let addr = self.b.ins().iadd(ptr, offset);
