@@ -149,6 +149,8 @@ pub struct Jit {
     seen: RefCell<Vec<Rc<Proto>>>,
     /// The program's source, for the line numbers in refusals.
     source: Arc<SourceFile>,
+    /// Set after a panic inside Cranelift: nothing more is compiled.
+    broken: Cell<bool>,
 }
 
 impl std::fmt::Debug for Jit {
@@ -201,6 +203,7 @@ impl Jit {
     pub fn new(options: JitOptions, globals: usize, source: Arc<SourceFile>) -> Jit {
         Jit {
             source,
+            broken: Cell::new(false),
             options,
             engine: RefCell::new(None),
             watchers: RefCell::new(HashMap::new()),
@@ -257,10 +260,25 @@ impl Jit {
     /// Infers and compiles `proto` for `sig` (and the functions it reaches); records a refusal
     /// on failure.
     fn compile(&self, proto: &Rc<Proto>, sig: Sig, view: &LiveGlobals) -> Option<Rc<Spec>> {
-        let mut session = Session::new(view, MAX_SPECS);
-        if let Err(refusal) = session.infer(proto.clone(), sig) {
-            self.record_refusal(&session, refusal);
+        if self.broken.get() {
+            proto.jit.refuse(sig, "the JIT is off after an internal error".into());
             return None;
+        }
+        // A bug in inference or in Cranelift must not take the program down: the function runs
+        // interpreted, and after a panic in Cranelift (whose module may then be inconsistent) the
+        // JIT compiles nothing more.
+        let mut session = Session::new(view, MAX_SPECS);
+        let inferred = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.infer(proto.clone(), sig)));
+        match inferred {
+            Ok(Ok(())) => {}
+            Ok(Err(refusal)) => {
+                self.record_refusal(&session, refusal);
+                return None;
+            }
+            Err(_) => {
+                proto.jit.refuse(sig, "internal error in type inference".into());
+                return None;
+            }
         }
         let mut engine = self.engine.borrow_mut();
         if engine.is_none() {
@@ -273,10 +291,17 @@ impl Jit {
             }
         }
         let engine = engine.as_mut().expect("created above");
-        let compiled = match engine.compile(&session.plans, self.options.dump_ir) {
-            Ok(c) => c,
-            Err(e) => {
+        let dump_ir = self.options.dump_ir;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.compile(&session.plans, dump_ir)));
+        let compiled = match result {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
                 proto.jit.refuse(sig, format!("internal compiler error: {e}"));
+                return None;
+            }
+            Err(_) => {
+                self.broken.set(true);
+                proto.jit.refuse(sig, "internal compiler error (the JIT is off from now on)".into());
                 return None;
             }
         };
