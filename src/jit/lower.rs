@@ -130,7 +130,8 @@ enum Kind {
 
 type Lowered<X> = Result<X, String>;
 
-/// The most instructions a callee may have to be inlined, and the deepest inlining.
+/// The most instructions a callee may have to be inlined (half as many with a loop), and the
+/// deepest inlining.
 const INLINE_MAX_CODE: usize = 64;
 const INLINE_MAX_DEPTH: usize = 3;
 
@@ -265,8 +266,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(())
     }
 
-    /// Whether the call of plan `j` is lowered inline: a small callee without loops, not too
-    /// deep, and a recursive one only once (which halves the calls of a recursion like fib's).
+    /// Whether the call of plan `j` is lowered inline: a small callee, not too deep, and a
+    /// recursive one only once (which halves the calls of a recursion like fib's).
     fn inlinable(&self, j: usize) -> bool {
         let callee = &self.plans[j];
         let code = &callee.proto.code;
@@ -276,8 +277,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             _ => false,
         });
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
-        code.len() <= INLINE_MAX_CODE
-            && !has_loop
+        let limit = if has_loop { INLINE_MAX_CODE / 2 } else { INLINE_MAX_CODE };
+        code.len() <= limit
             && self.inlined_from.len() < INLINE_MAX_DEPTH
             && active.filter(|p| std::ptr::eq(*p, callee)).count() < 2
     }
