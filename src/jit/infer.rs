@@ -77,8 +77,8 @@ pub struct Plan {
     pub caller: Option<(usize, usize)>,
     /// Jump targets (instructions where paths meet).
     targets: Vec<bool>,
-    /// `x + 1` instructions that cannot overflow (see `guarded_increments`).
-    pub safe_increments: HashSet<usize>,
+    /// `x + 1` and `x - k` instructions that cannot overflow (see `guarded_arith`).
+    pub no_overflow: HashSet<usize>,
 }
 
 /// Why a plan cannot be compiled.
@@ -139,7 +139,7 @@ impl<'a> Session<'a> {
                     return Err(Refusal { plan: 0, pc: None, reason: reason.into() });
                 }
                 for plan in &mut self.plans {
-                    plan.safe_increments = guarded_increments(plan);
+                    plan.no_overflow = guarded_arith(plan);
                 }
                 return Ok(());
             }
@@ -478,7 +478,7 @@ impl Plan {
             globals: BTreeMap::new(),
             caller,
             targets,
-            safe_increments: HashSet::new(),
+            no_overflow: HashSet::new(),
         }
     }
 
@@ -502,49 +502,98 @@ impl Plan {
     }
 }
 
-/// The `x + 1` instructions that cannot overflow: on every path to them, a test `x < y` of ints
-/// passed and nothing wrote `x` since (the counter of `while i < n { ... i += 1 }`).
-fn guarded_increments(plan: &Plan) -> HashSet<usize> {
+/// What is known of an int register's range on every path to an instruction.
+#[derive(Clone, Copy, PartialEq, Default)]
+struct Range {
+    /// It is below some int (so `x + 1` cannot overflow).
+    below: bool,
+    /// It is at least this (so `x - k` cannot overflow while `floor - k` does not).
+    floor: Option<i64>,
+}
+
+impl Range {
+    fn join(self, other: Range) -> Range {
+        let floor = match (self.floor, other.floor) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+        Range { below: self.below && other.below, floor }
+    }
+}
+
+/// The `x + 1` and `x - k` instructions that cannot overflow, from the int comparisons that
+/// guard them: the counter of `while i < n { ... i += 1 }`, the `n - 1` and `n - 2` of
+/// `if n < 2 { return n }`.
+fn guarded_arith(plan: &Plan) -> HashSet<usize> {
     let code = &plan.proto.code;
-    let n = plan.proto.nregs;
     let is_int = |pc: usize, r: Reg| plan.states[pc].as_ref().is_some_and(|st| st[r as usize] == T::Val(Ty::Int));
-    let one = |k: u16| matches!(plan.proto.consts[k as usize], Value::Int(1));
-    let mut below: Vec<Option<Vec<bool>>> = vec![None; code.len() + 1];
-    below[0] = Some(vec![false; n]);
+    let int_const = |k: u16| if let Value::Int(v) = plan.proto.consts[k as usize] { Some(v) } else { None };
+    let mut ranges: Vec<Option<Vec<Range>>> = vec![None; code.len() + 1];
+    ranges[0] = Some(vec![Range::default(); plan.proto.nregs]);
     let mut work = BTreeSet::from([0usize]);
     let mut safe = HashSet::new();
     while let Some(pc) = work.pop_first() {
-        let Some(mut facts) = below[pc].clone() else { continue };
+        let Some(mut here) = ranges[pc].clone() else { continue };
         if plan.states[pc].is_none() {
             continue;
         }
         let ins = code[pc];
-        match ins {
-            Instr::AddK { b, k, .. } | Instr::KAdd { b, k, .. } if one(k) && facts[b as usize] && is_int(pc, b) => {
-                safe.insert(pc);
-            }
-            _ => {}
+        let known = match ins {
+            Instr::AddK { b, k, .. } | Instr::KAdd { b, k, .. } => int_const(k) == Some(1) && here[b as usize].below,
+            Instr::SubK { b, k, .. } => match (int_const(k), here[b as usize].floor) {
+                (Some(c), Some(low)) => c > 0 && low.checked_sub(c).is_some(),
+                _ => false,
+            },
+            _ => false,
+        };
+        if known && is_int(pc, ins_b(ins)) {
+            safe.insert(pc);
         }
-        // facts on the fall-through edge of a passed `x < y` test
-        let mut next_facts = facts.clone();
+        // what a passed test says on its fall-through edge (`next`) and on its jump (`taken`)
+        let mut next = here.clone();
+        let mut taken = here.clone();
         match ins {
-            Instr::JumpIfNotLt { a, b, .. } if is_int(pc, a) && is_int(pc, b) => next_facts[a as usize] = true,
-            Instr::JumpIfNotLtK { a, .. } if is_int(pc, a) => next_facts[a as usize] = true,
-            Instr::JumpIfNotGt { a, b, .. } if is_int(pc, a) && is_int(pc, b) => next_facts[b as usize] = true,
+            Instr::JumpIfNotLt { a, b, .. } if is_int(pc, a) && is_int(pc, b) => next[a as usize].below = true,
+            Instr::JumpIfNotGt { a, b, .. } if is_int(pc, a) && is_int(pc, b) => next[b as usize].below = true,
+            Instr::JumpIfNotLtK { a, k, .. } | Instr::JumpIfNotGeK { a, k, .. } if is_int(pc, a) => {
+                if let Some(c) = int_const(k) {
+                    let (lt, ge) = if matches!(ins, Instr::JumpIfNotLtK { .. }) {
+                        (&mut next, &mut taken)
+                    } else {
+                        (&mut taken, &mut next)
+                    };
+                    lt[a as usize].below = true;
+                    ge[a as usize].floor = Some(c);
+                }
+            }
+            Instr::JumpIfNotGtK { a, k, .. } | Instr::JumpIfNotLeK { a, k, .. } if is_int(pc, a) => {
+                if let Some(c) = int_const(k).filter(|c| *c < i64::MAX) {
+                    let (gt, le) = if matches!(ins, Instr::JumpIfNotGtK { .. }) {
+                        (&mut next, &mut taken)
+                    } else {
+                        (&mut taken, &mut next)
+                    };
+                    gt[a as usize].floor = Some(c + 1);
+                    le[a as usize].below = true;
+                }
+            }
             Instr::Move { a, b } => {
-                next_facts[a as usize] = facts[b as usize];
-                facts[a as usize] = facts[b as usize];
+                let r = here[b as usize];
+                here[a as usize] = r;
+                next[a as usize] = r;
+                taken[a as usize] = r;
             }
             _ => {
-                for r in 0..n {
+                for (r, range) in here.iter_mut().enumerate() {
                     if overwrites(ins, r as Reg) {
-                        facts[r] = false;
-                        next_facts[r] = false;
+                        *range = Range::default();
+                        next[r] = Range::default();
+                        taken[r] = Range::default();
                     }
                 }
             }
         }
-        let mut flow = |to: usize, f: &Vec<bool>| match &mut below[to] {
+        let mut flow = |to: usize, f: &Vec<Range>| match &mut ranges[to] {
             slot @ None => {
                 *slot = Some(f.clone());
                 work.insert(to);
@@ -552,8 +601,9 @@ fn guarded_increments(plan: &Plan) -> HashSet<usize> {
             Some(old) => {
                 let mut changed = false;
                 for (o, v) in old.iter_mut().zip(f) {
-                    if *o && !*v {
-                        *o = false;
+                    let j = o.join(*v);
+                    if j != *o {
+                        *o = j;
                         changed = true;
                     }
                 }
@@ -564,17 +614,25 @@ fn guarded_increments(plan: &Plan) -> HashSet<usize> {
         };
         match ins {
             Instr::Return { .. } | Instr::ReturnNil => {}
-            Instr::Jump { t } => flow(t as usize, &facts),
+            Instr::Jump { t } => flow(t as usize, &here),
             _ => match jump_target(ins) {
                 Some(t) => {
-                    flow(pc + 1, &next_facts);
-                    flow(t as usize, &facts);
+                    flow(pc + 1, &next);
+                    flow(t as usize, &taken);
                 }
-                None => flow(pc + 1, &next_facts),
+                None => flow(pc + 1, &next),
             },
         }
     }
     safe
+}
+
+/// The operand register of `AddK`, `KAdd` and `SubK`.
+fn ins_b(ins: Instr) -> Reg {
+    match ins {
+        Instr::AddK { b, .. } | Instr::KAdd { b, .. } | Instr::SubK { b, .. } => b,
+        _ => 0,
+    }
 }
 
 /// Where control goes after an instruction.

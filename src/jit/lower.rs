@@ -903,9 +903,12 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let v = self.arith(pc, ins, x, y)?;
                 self.put(a, v);
             }
-            I::AddK { a, b, .. } if self.plan.safe_increments.contains(&pc) => {
-                let V::Int(x) = self.get(st, b)? else { return Err("internal: increment of a non-int".into()) };
-                let v = self.b.ins().iadd_imm_s(x, 1);
+            I::AddK { a, b, k } | I::SubK { a, b, k } if self.plan.no_overflow.contains(&pc) => {
+                let (V::Int(x), Value::Int(c)) = (self.get(st, b)?, &self.plan.proto.consts[k as usize]) else {
+                    return Err("internal: unchecked arithmetic on a non-int".into());
+                };
+                let delta = if matches!(ins, I::SubK { .. }) { -*c } else { *c };
+                let v = self.b.ins().iadd_imm_s(x, delta);
                 self.put(a, V::Int(v));
             }
             I::AddK { a, b, k } | I::SubK { a, b, k } | I::MulK { a, b, k } => {
@@ -913,7 +916,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let v = self.arith(pc, ins, x, y)?;
                 self.put(a, v);
             }
-            I::KAdd { a, b, .. } if self.plan.safe_increments.contains(&pc) => {
+            I::KAdd { a, b, .. } if self.plan.no_overflow.contains(&pc) => {
                 let V::Int(x) = self.get(st, b)? else { return Err("internal: increment of a non-int".into()) };
                 let v = self.b.ins().iadd_imm_s(x, 1);
                 self.put(a, V::Int(v));
