@@ -135,6 +135,9 @@ type Lowered<X> = Result<X, String>;
 const INLINE_MAX_CODE: usize = 64;
 const INLINE_MAX_DEPTH: usize = 3;
 
+/// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
+const BOUNDS_CHECKED: u8 = 3;
+
 /// The lowering of one plan (and of the small callees inlined into it).
 pub struct Lower<'a, 'f> {
     pub b: FunctionBuilder<'f>,
@@ -159,8 +162,8 @@ pub struct Lower<'a, 'f> {
     inlined_from: Vec<(&'a Plan, usize)>,
     /// Where an inlined callee's `return` goes, and its result type.
     ret_to: Option<(Block, Ty)>,
-    /// Checked int operations already done in this straight run of bytecode (whose check
-    /// dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
+    /// Checked int operations and bounds checks already done in this straight run of bytecode
+    /// (whose check dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
     checked: HashMap<(u8, CValue, CValue), CValue>,
 }
 
@@ -729,8 +732,12 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (V::Arr { ptr, len, float }, V::Int(i)) = (arr, i) else {
             return Err("internal: indexing a non-array".into());
         };
-        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, len);
-        self.fail_unless(inside, pc, status::INDEX, Some(i), Some(len));
+        // the same index checked against the same length earlier in this straight run (the
+        // load and the store of `a[i] += x`) needs no second check
+        if self.checked.insert((BOUNDS_CHECKED, i, len), i).is_none() {
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, len);
+            self.fail_unless(inside, pc, status::INDEX, Some(i), Some(len));
+        }
         let offset = self.b.ins().ishl_imm_u(i, 3);
         Ok((self.b.ins().iadd(ptr, offset), float))
     }
