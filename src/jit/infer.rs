@@ -79,6 +79,8 @@ pub struct Plan {
     targets: Vec<bool>,
     /// `x + 1` and `x - k` instructions that cannot overflow (see `guarded_arith`).
     pub no_overflow: HashSet<usize>,
+    /// `//` and `%` instructions whose dividend is known to be non-negative.
+    pub nonneg_dividend: HashSet<usize>,
 }
 
 /// Why a plan cannot be compiled.
@@ -139,7 +141,7 @@ impl<'a> Session<'a> {
                     return Err(Refusal { plan: 0, pc: None, reason: reason.into() });
                 }
                 for plan in &mut self.plans {
-                    plan.no_overflow = guarded_arith(plan);
+                    (plan.no_overflow, plan.nonneg_dividend) = guarded_arith(plan);
                 }
                 return Ok(());
             }
@@ -479,6 +481,7 @@ impl Plan {
             caller,
             targets,
             no_overflow: HashSet::new(),
+            nonneg_dividend: HashSet::new(),
         }
     }
 
@@ -523,8 +526,9 @@ impl Range {
 
 /// The `x + 1` and `x - k` instructions that cannot overflow, from the int comparisons that
 /// guard them: the counter of `while i < n { ... i += 1 }`, the `n - 1` and `n - 2` of
-/// `if n < 2 { return n }`.
-fn guarded_arith(plan: &Plan) -> HashSet<usize> {
+/// `if n < 2 { return n }`; and the `//` and `%` whose dividend is known to be non-negative
+/// (constants, counted-loop variables from a non-negative start, sums of those).
+fn guarded_arith(plan: &Plan) -> (HashSet<usize>, HashSet<usize>) {
     let code = &plan.proto.code;
     let is_int = |pc: usize, r: Reg| plan.states[pc].as_ref().is_some_and(|st| st[r as usize] == T::Val(Ty::Int));
     let int_const = |k: u16| if let Value::Int(v) = plan.proto.consts[k as usize] { Some(v) } else { None };
@@ -532,23 +536,17 @@ fn guarded_arith(plan: &Plan) -> HashSet<usize> {
     ranges[0] = Some(vec![Range::default(); plan.proto.nregs]);
     let mut work = BTreeSet::from([0usize]);
     let mut safe = HashSet::new();
+    let mut nonneg = HashSet::new();
+    let positive_step = |a: Reg, prep: usize| {
+        matches!(code.get(prep), Some(Instr::ForPrep { a: pa, .. }) if *pa == a)
+            && plan.const_int_before(prep, a + 2).is_some_and(|s| s > 0)
+    };
     while let Some(pc) = work.pop_first() {
         let Some(mut here) = ranges[pc].clone() else { continue };
         if plan.states[pc].is_none() {
             continue;
         }
         let ins = code[pc];
-        let known = match ins {
-            Instr::AddK { b, k, .. } | Instr::KAdd { b, k, .. } => int_const(k) == Some(1) && here[b as usize].below,
-            Instr::SubK { b, k, .. } => match (int_const(k), here[b as usize].floor) {
-                (Some(c), Some(low)) => c > 0 && low.checked_sub(c).is_some(),
-                _ => false,
-            },
-            _ => false,
-        };
-        if known && is_int(pc, ins_b(ins)) {
-            safe.insert(pc);
-        }
         // what a passed test says on its fall-through edge (`next`) and on its jump (`taken`)
         let mut next = here.clone();
         let mut taken = here.clone();
@@ -583,6 +581,33 @@ fn guarded_arith(plan: &Plan) -> HashSet<usize> {
                 next[a as usize] = r;
                 taken[a as usize] = r;
             }
+            Instr::LoadInt { a, v } => {
+                let r = Range { below: true, floor: Some(v as i64) };
+                (here[a as usize], next[a as usize], taken[a as usize]) = (r, r, r);
+            }
+            Instr::AddK { a, b, k } | Instr::SubK { a, b, k } if is_int(pc, b) => {
+                // after a checked add of c >= 0 (or subtraction of c > 0) that did not fail
+                let c = int_const(k).unwrap_or(i64::MIN);
+                let floor = match ins {
+                    Instr::AddK { .. } if c >= 0 => here[b as usize].floor.and_then(|f| f.checked_add(c)),
+                    Instr::SubK { .. } if c > 0 => here[b as usize].floor.and_then(|f| f.checked_sub(c)),
+                    _ => None,
+                };
+                let r = Range { below: false, floor };
+                (here[a as usize], next[a as usize], taken[a as usize]) = (r, r, r);
+            }
+            Instr::ForPrep { a, .. } if positive_step(a, pc) => {
+                // the loop variable starts at `start` and stays below `stop`
+                next[a as usize + 3] = Range { below: true, floor: here[a as usize].floor };
+                taken[a as usize + 3] = Range::default();
+            }
+            Instr::ForLoop { a, t } if positive_step(a, (t as usize).wrapping_sub(1)) => {
+                let r = Range { below: true, floor: here[a as usize].floor };
+                taken[a as usize] = r;
+                taken[a as usize + 3] = r;
+                next[a as usize] = Range::default();
+                next[a as usize + 3] = Range::default();
+            }
             _ => {
                 for (r, range) in here.iter_mut().enumerate() {
                     if overwrites(ins, r as Reg) {
@@ -601,7 +626,12 @@ fn guarded_arith(plan: &Plan) -> HashSet<usize> {
             Some(old) => {
                 let mut changed = false;
                 for (o, v) in old.iter_mut().zip(f) {
-                    let j = o.join(*v);
+                    let mut j = o.join(*v);
+                    if j.floor < o.floor {
+                        // widening: a floor that keeps dropping (a counter going down) is dropped
+                        // at once, so that the analysis ends
+                        j.floor = None;
+                    }
                     if j != *o {
                         *o = j;
                         changed = true;
@@ -624,7 +654,31 @@ fn guarded_arith(plan: &Plan) -> HashSet<usize> {
             },
         }
     }
-    safe
+    // decide from the settled ranges only (a first visit may have seen stronger facts)
+    for (pc, ins) in code.iter().enumerate() {
+        let (Some(here), Some(_)) = (&ranges[pc], &plan.states[pc]) else { continue };
+        let ins = *ins;
+        let known = match ins {
+            Instr::AddK { b, k, .. } | Instr::KAdd { b, k, .. } => int_const(k) == Some(1) && here[b as usize].below,
+            Instr::SubK { b, k, .. } => match (int_const(k), here[b as usize].floor) {
+                (Some(c), Some(low)) => c > 0 && low.checked_sub(c).is_some(),
+                _ => false,
+            },
+            _ => false,
+        };
+        if known && is_int(pc, ins_b(ins)) {
+            safe.insert(pc);
+        }
+        match ins {
+            Instr::FloorDiv { b, .. } | Instr::Mod { b, .. } | Instr::ModK { b, .. }
+                if here[b as usize].floor.is_some_and(|f| f >= 0) && is_int(pc, b) =>
+            {
+                nonneg.insert(pc);
+            }
+            _ => {}
+        }
+    }
+    (safe, nonneg)
 }
 
 /// The operand register of `AddK`, `KAdd` and `SubK`.

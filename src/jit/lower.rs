@@ -578,7 +578,8 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// int constant.
     fn floor_op(&mut self, pc: usize, x: V, y: V, floor: bool, divisor: Option<i64>) -> Lowered<V> {
         if let (V::Int(a), Some(d)) = (x, divisor.filter(|d| *d > 0)) {
-            return Ok(V::Int(self.floor_by_constant(a, d, floor)));
+            let nonneg = self.plan.nonneg_dividend.contains(&pc);
+            return Ok(V::Int(self.floor_by_constant(a, d, floor, nonneg)));
         }
         self.check_nonzero(pc, y)?;
         if let (V::Int(a), V::Int(b)) = (x, y) {
@@ -590,13 +591,17 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// `a // d` or `a % d` for a positive constant `d`: no error is possible, a power of two is
-    /// a shift or a mask, and the remainder's sign fix-up only looks at its sign.
-    fn floor_by_constant(&mut self, a: CValue, d: i64, floor: bool) -> CValue {
+    /// a shift or a mask, and the remainder's sign fix-up only looks at its sign (and is not
+    /// needed at all for a dividend known to be non-negative).
+    fn floor_by_constant(&mut self, a: CValue, d: i64, floor: bool, nonneg: bool) -> CValue {
         if d.count_ones() == 1 {
             let k = d.trailing_zeros() as i64;
             return if floor { self.b.ins().sshr_imm_u(a, k) } else { self.b.ins().band_imm_u(a, d - 1) };
         }
         let dv = self.iconst(d);
+        if nonneg {
+            return if floor { self.b.ins().sdiv(a, dv) } else { self.b.ins().srem(a, dv) };
+        }
         let r = self.b.ins().srem(a, dv);
         let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
         if floor {
