@@ -133,6 +133,8 @@ type Lowered<X> = Result<X, String>;
 /// The most instructions a callee may have to be inlined (half as many with a loop), and the
 /// deepest inlining.
 const INLINE_MAX_CODE: usize = 64;
+/// Recursive callees up to this size are inlined two levels deep.
+const INLINE_TINY: usize = 16;
 const INLINE_MAX_DEPTH: usize = 3;
 
 /// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
@@ -270,7 +272,8 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// Whether the call of plan `j` is lowered inline: a small callee, not too deep, and a
-    /// recursive one only once (which halves the calls of a recursion like fib's).
+    /// recursive one only once or twice (which divides the native calls of a recursion like
+    /// fib's by three or more).
     fn inlinable(&self, j: usize) -> bool {
         let callee = &self.plans[j];
         let code = &callee.proto.code;
@@ -281,9 +284,11 @@ impl<'a, 'f> Lower<'a, 'f> {
         });
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
         let limit = if has_loop { INLINE_MAX_CODE / 2 } else { INLINE_MAX_CODE };
+        // a tiny recursive function (fib) is unrolled two levels, a larger one level
+        let copies = if code.len() <= INLINE_TINY && !has_loop { 3 } else { 2 };
         code.len() <= limit
             && self.inlined_from.len() < INLINE_MAX_DEPTH
-            && active.filter(|p| std::ptr::eq(*p, callee)).count() < 2
+            && active.filter(|p| std::ptr::eq(*p, callee)).count() < copies
     }
 
     /// A call of plan `j` lowered inline: its instructions with their own registers; its errors
