@@ -484,27 +484,33 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Branches to a cold block raising error `code` (with details `a`, `b`) when `cond` holds.
     fn fail_if(&mut self, cond: CValue, pc: usize, code: i64, a: Option<CValue>, b: Option<CValue>) {
-        let err = self.b.create_block();
-        let ok = self.b.create_block();
-        self.b.set_cold_block(err);
-        self.b.ins().brif(cond, err, &[], ok, &[]);
-        self.b.seal_block(err);
-        self.b.seal_block(ok);
-        self.b.switch_to_block(err);
-        self.raise(pc, code, a, b);
-        self.b.switch_to_block(ok);
+        self.fail_when(cond, true, pc, code, (a, b));
     }
 
     /// Branches to a cold block raising error `code` unless `cond` holds.
     fn fail_unless(&mut self, cond: CValue, pc: usize, code: i64, a: Option<CValue>, b: Option<CValue>) {
+        self.fail_when(cond, false, pc, code, (a, b));
+    }
+
+    /// The error branch: to a cold block that raises when `cond` is `holds`; lowering goes on
+    /// in the other successor.
+    fn fail_when(
+        &mut self,
+        cond: CValue,
+        holds: bool,
+        pc: usize,
+        code: i64,
+        details: (Option<CValue>, Option<CValue>),
+    ) {
         let err = self.b.create_block();
         let ok = self.b.create_block();
         self.b.set_cold_block(err);
-        self.b.ins().brif(cond, ok, &[], err, &[]);
+        let (then, otherwise) = if holds { (err, ok) } else { (ok, err) };
+        self.b.ins().brif(cond, then, &[], otherwise, &[]);
         self.b.seal_block(err);
         self.b.seal_block(ok);
         self.b.switch_to_block(err);
-        self.raise(pc, code, a, b);
+        self.raise(pc, code, details.0, details.1);
         self.b.switch_to_block(ok);
     }
 
