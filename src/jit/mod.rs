@@ -16,7 +16,7 @@ use crate::bytecode::{Instr, Proto};
 use crate::gil::Gil;
 use crate::source::SourceFile;
 use crate::value::{Closure, Value};
-use crate::vm::{Fail, Globals};
+use crate::vm::{Fail, Globals, Shared};
 use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
@@ -213,17 +213,9 @@ impl Jit {
     }
 
     /// Offers a call of `callee` with `args` to the JIT: it runs natively when a specialization
-    /// exists or can be made now. `room` is how many frames the callee may still push.
-    #[allow(clippy::too_many_arguments)]
-    pub fn enter(
-        &self,
-        callee: &Closure,
-        args: &[Value],
-        room: i64,
-        globals: &Globals,
-        names: &[Rc<str>],
-        gil: Gil,
-    ) -> Entered {
+    /// exists or can be made now. `room` is how many frames the callee may still push; `shared`
+    /// gives the globals compiled code reads.
+    pub fn enter(&self, callee: &Closure, args: &[Value], room: i64, shared: &Shared, gil: Gil) -> Entered {
         let proto = &callee.proto;
         let pj = &proto.jit;
         let calls = pj.calls.get() + 1;
@@ -245,7 +237,7 @@ impl Jit {
             pj.refuse(sig, format!("{} specializations already made (the cap)", MAX_SPECS));
             return self.interpret(pj);
         }
-        let view = LiveGlobals { globals, names, gil };
+        let view = LiveGlobals { globals: &shared.globals, names: &shared.global_names, gil };
         match self.compile(proto, sig, &view) {
             Some(spec) => self.call_native(&spec, args, room, gil),
             None => self.interpret(pj),

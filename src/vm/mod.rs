@@ -226,7 +226,7 @@ impl<'g> Vm<'g> {
                 if let Some(jit) = self.shared.jit.as_ref().filter(|_| !self.is_main) {
                     let room = self.frame_limit as i64 - 1;
                     let shared = &self.shared;
-                    match jit.enter(&c, &args, room, &shared.globals, &shared.global_names, self.gil) {
+                    match jit.enter(&c, &args, room, shared, self.gil) {
                         Entered::Interpret => {}
                         Entered::Returned(v) => return Ok(v),
                         Entered::Failed(fail) => return Err(self.diagnostic(fail)),
@@ -758,8 +758,7 @@ impl<'g> Vm<'g> {
                         if let Some(jit) = jit {
                             let room = (self.frame_limit - self.frames.len()) as i64 - 1;
                             let args = regs_slice!(a as usize + 1, n);
-                            let globals = &shared.globals;
-                            match jit.enter(callee, args, room, globals, &shared.global_names, gil) {
+                            match jit.enter(callee, args, room, &shared, gil) {
                                 Entered::Interpret => {}
                                 Entered::Returned(v) => {
                                     set!(a, v);
