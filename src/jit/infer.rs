@@ -62,6 +62,7 @@ pub enum Target {
 }
 
 /// One function specialized for one signature, being inferred.
+#[derive(Clone)]
 pub struct Plan {
     pub proto: Rc<Proto>,
     pub sig: Sig,

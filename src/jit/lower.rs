@@ -274,8 +274,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Whether the call of plan `j` is lowered inline: a small callee, not too deep, and a
     /// recursive one only once or twice (which divides the native calls of a recursion like
     /// fib's by three or more).
-    fn inlinable(&self, j: usize) -> bool {
-        let callee = &self.plans[j];
+    fn inlinable(&self, callee: &Plan) -> bool {
         let code = &callee.proto.code;
         let has_loop = code.iter().enumerate().any(|(pc, ins)| match ins {
             Instr::ForLoop { .. } | Instr::IterNext { .. } => true,
@@ -293,11 +292,10 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// A call of plan `j` lowered inline: its instructions with their own registers; its errors
     /// record the same frames a real call would.
-    fn inline_call(&mut self, pc: usize, j: usize, args: &[V]) -> Lowered<V> {
+    fn inline_call(&mut self, pc: usize, callee: &'a Plan, args: &[V]) -> Lowered<V> {
         let room = self.room.expect("set in the entry block");
         let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
         self.fail_if(full, pc, status::STACK, None, None);
-        let callee: &'a Plan = &self.plans[j];
         let ret = callee.ret_ty();
         let cont = self.b.create_block();
         if ret != Ty::Nil {
@@ -1067,9 +1065,20 @@ impl<'a, 'f> Lower<'a, 'f> {
             I::IterNext { a, t } => return self.iter_next(pc, st, a, t),
             I::Call { a, n } => {
                 let args: Vec<V> = (a + 1..a + 1 + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
-                let v = match self.plan.calls.get(&pc) {
+                let plan: &'a Plan = self.plan;
+                let plans: &'a [Plan] = self.plans;
+                // the callee's inferred body when it is small enough to inline: a plan of this
+                // session, or one kept by an earlier specialization
+                let inline: Option<&'a Plan> = match plan.calls.get(&pc) {
+                    Some(Target::Plan(j)) => Some(&plans[*j]),
+                    Some(Target::Spec(spec)) => spec.plan(),
+                    _ => None,
+                };
+                let v = match plan.calls.get(&pc) {
                     Some(Target::Builtin(f)) => self.builtin(pc, *f, &args)?,
-                    Some(Target::Plan(j)) if self.inlinable(*j) => self.inline_call(pc, *j, &args)?,
+                    _ if inline.is_some_and(|p| self.inlinable(p)) => {
+                        self.inline_call(pc, inline.expect("checked"), &args)?
+                    }
                     Some(Target::Plan(j)) => {
                         let (id, ret) = self.plan_ids[*j];
                         self.call_compiled(pc, id, &args, ret)?

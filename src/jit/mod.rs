@@ -21,7 +21,7 @@ use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
 pub use runtime::{interrupt_native, mark_main_thread};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 use std::rc::Rc;
@@ -60,6 +60,16 @@ pub struct Spec {
     deps: Vec<u16>,
     /// Arrays read from globals: kept alive as long as the code that points at them.
     _pins: Vec<Value>,
+    /// The inferred plan, so that later compilations can inline this function (its calls
+    /// name specializations, not the plans of the session that made it).
+    plan: OnceCell<Rc<infer::Plan>>,
+}
+
+impl Spec {
+    /// The inferred body, for inlining.
+    pub fn plan(&self) -> Option<&infer::Plan> {
+        self.plan.get().map(|p| &**p)
+    }
 }
 
 /// The JIT's per-function state, kept in the function's prototype (used under the GIL only).
@@ -318,7 +328,7 @@ impl Jit {
                 }
             }
         }
-        let mut root = None;
+        let mut specs: Vec<Rc<Spec>> = Vec::with_capacity(session.plans.len());
         for (plan, c) in session.plans.iter().zip(compiled) {
             if let Some(ir) = &c.ir {
                 eprintln!("; {} ({:.3} ms)\n{ir}", plan.sig.display(&plan.proto.name), c.time.as_secs_f64() * 1e3);
@@ -333,6 +343,7 @@ impl Jit {
                 compile_time: c.time,
                 deps: deps.iter().copied().collect(),
                 _pins: pins.clone(),
+                plan: OnceCell::new(),
             });
             plan.proto.jit.specs.borrow_mut().push(spec.clone());
             let mut watchers = self.watchers.borrow_mut();
@@ -340,9 +351,18 @@ impl Jit {
                 watchers.entry(*g).or_default().push(spec.clone());
                 self.watched[*g as usize].set(true);
             }
-            root.get_or_insert(spec);
+            specs.push(spec);
         }
-        root.expect("a session has at least one plan")
+        for (plan, spec) in session.plans.iter().zip(&specs) {
+            let mut kept = plan.clone();
+            for target in kept.calls.values_mut() {
+                if let infer::Target::Plan(j) = target {
+                    *target = infer::Target::Spec(specs[*j].clone());
+                }
+            }
+            let _ = spec.plan.set(Rc::new(kept));
+        }
+        specs.swap_remove(0)
     }
 
     /// Records why a session failed: on the function that failed, and on the function that was
