@@ -167,6 +167,7 @@ struct Run {
 fn run_mini(bin: &Path, dir: &Path, file: &str, flags: &[&str]) -> Run {
     let started = Instant::now();
     let mut child = Command::new(bin)
+        .env("MINI_JIT_VERIFY", "1")
         .arg("run")
         .args(flags)
         .arg(file)

@@ -121,6 +121,8 @@ struct Outcome {
 
 fn run_mini(path: &Path, flags: &[&str], args: &[String]) -> Outcome {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mini"));
+    // Cranelift's verifier checks every function compiled; an internal error shows on stderr
+    cmd.env("MINI_JIT_VERIFY", "1");
     cmd.arg("run").args(flags).arg(path);
     if !args.is_empty() {
         cmd.arg("--").args(args);

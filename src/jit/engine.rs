@@ -36,7 +36,11 @@ pub struct Engine {
 impl Engine {
     pub fn new() -> Result<Engine, String> {
         let mut flags = settings::builder();
-        let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+        // Cranelift's IR verifier costs about half the compile time; debug builds and the test
+        // suites (MINI_JIT_VERIFY=1) run it, so that malformed IR fails a test instead of
+        // miscompiling quietly.
+        let verify =
+            if cfg!(debug_assertions) || std::env::var_os("MINI_JIT_VERIFY").is_some() { "true" } else { "false" };
         for (name, value) in [
             ("opt_level", "speed"),
             ("is_pic", "false"),

@@ -759,7 +759,7 @@ fn writes(ins: Instr, r: Reg) -> bool {
 }
 
 /// Whether an instruction writes register `r` (exactly, for the compilable subset).
-fn overwrites(ins: Instr, r: Reg) -> bool {
+pub fn overwrites(ins: Instr, r: Reg) -> bool {
     use Instr as I;
     match ins {
         I::Call { a, .. } => r >= a,

@@ -167,6 +167,8 @@ pub struct Lower<'a, 'f> {
     /// Checked int operations and bounds checks already done in this straight run of bytecode
     /// (whose check dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
     checked: HashMap<(u8, CValue, CValue), CValue>,
+    /// In the fast copy of a versioned loop: the accesses `(array, index)` checked before it.
+    unchecked: Vec<(Reg, Reg)>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -196,6 +198,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             inlined_from: Vec::new(),
             ret_to: None,
             checked: HashMap::new(),
+            unchecked: Vec::new(),
         }
     }
 
@@ -246,8 +249,19 @@ impl<'a, 'f> Lower<'a, 'f> {
                 _ => {}
             }
         }
-        let mut terminated = true;
-        for (pc, ins) in plan.proto.code.iter().enumerate() {
+        if !self.lower_pcs(0, plan.proto.code.len(), &loop_headers, true)? {
+            return Err("internal: the code runs off its end".into());
+        }
+        Ok(())
+    }
+
+    /// Lowers instructions `from..to`; `terminated` says whether the current block has ended.
+    /// Returns whether the last one ended its block.
+    fn lower_pcs(&mut self, from: usize, to: usize, loop_headers: &[bool], mut terminated: bool) -> Lowered<bool> {
+        let plan = self.plan;
+        let code = &plan.proto.code;
+        let mut pc = from;
+        while pc < to {
             if let Some(&block) = self.blocks.get(&pc) {
                 if !terminated {
                     self.b.ins().jump(block, &[]);
@@ -259,15 +273,127 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.checked.clear();
                 terminated = false;
             }
-            let Some(st) = &plan.states[pc] else { continue };
+            let Some(st) = &plan.states[pc] else {
+                pc += 1;
+                continue;
+            };
             if terminated {
                 return Err(format!("internal: instruction {pc} follows a jump but is not a jump target"));
             }
-            terminated = self.instr(pc, *ins, st)?;
+            if let Some((end, checks)) = self.versionable(pc) {
+                self.versioned_loop(pc, end, &checks, st, loop_headers)?;
+                // both copies end with their `ForLoop`'s jump
+                terminated = true;
+                pc = end + 1;
+                continue;
+            }
+            terminated = self.instr(pc, code[pc], st)?;
+            pc += 1;
         }
-        if !terminated {
-            return Err("internal: the code runs off its end".into());
+        Ok(terminated)
+    }
+
+    /// A counted loop (at its `ForPrep`) whose array accesses can be checked once before it:
+    /// the innermost loops without calls and with a constant positive step. Returns the `ForLoop`'s index and the
+    /// accesses `(array register, index register)` that qualify: indexed by the loop variable
+    /// (in range when `start >= 0` and `stop <= len`) or by a register the loop never writes.
+    fn versionable(&self, p: usize) -> Option<(usize, Vec<(Reg, Reg)>)> {
+        let code = &self.plan.proto.code;
+        let Instr::ForPrep { a, t } = code[p] else { return None };
+        let end = (t as usize).checked_sub(1)?;
+        if !matches!(code.get(end), Some(Instr::ForLoop { a: la, t: back }) if *la == a && *back as usize == p + 1) {
+            return None;
         }
+        if !self.plan.const_int_before(p, a + 2).is_some_and(|step| step > 0) {
+            return None;
+        }
+        let body = p + 1..end;
+        // innermost loops only, and none with a call: an inlined callee would be lowered twice
+        // (doubling compile time for little gain), a real call costs more than the checks
+        let nested = code[body.clone()]
+            .iter()
+            .any(|i| matches!(i, Instr::ForPrep { .. } | Instr::IterPrep { .. } | Instr::Call { .. }));
+        let escapes = code[body.clone()].iter().enumerate().any(|(k, i)| {
+            super::infer::jump_target(*i).is_some_and(|t| (t as usize) <= p + k + 1 || (t as usize) > end + 1)
+        });
+        if nested || escapes {
+            return None;
+        }
+        let written = |r: Reg| code[body.clone()].iter().any(|i| super::infer::overwrites(*i, r));
+        let st = self.plan.states[p].as_ref()?;
+        let is_array = |r: Reg| matches!(st[r as usize], T::Val(Ty::FloatArray | Ty::IntArray));
+        let mut checks = Vec::new();
+        for pc in body.clone() {
+            let (arr, idx) = match code[pc] {
+                Instr::GetIndex { b, c, .. } => (b, c),
+                Instr::SetIndex { a: arr, b: idx, .. } => (arr, idx),
+                _ => continue,
+            };
+            if self.plan.states[pc].is_none() || !is_array(arr) || written(arr) || written(idx) {
+                continue;
+            }
+            let loop_var = idx == a + 3;
+            if (loop_var || st[idx as usize] == T::Val(Ty::Int)) && !checks.contains(&(arr, idx)) {
+                checks.push((arr, idx));
+            }
+        }
+        (!checks.is_empty()).then_some((end, checks))
+    }
+
+    /// Loop versioning: the `ForPrep` at `p`, then a test of every qualifying access at once,
+    /// choosing between a copy of the loop without those bounds checks and the ordinary copy
+    /// (which raises the error at the right iteration).
+    fn versioned_loop(
+        &mut self,
+        p: usize,
+        end: usize,
+        checks: &[(Reg, Reg)],
+        st: &[T],
+        loop_headers: &[bool],
+    ) -> Lowered<()> {
+        let Instr::ForPrep { a, .. } = self.plan.proto.code[p] else { return Err("internal: not a ForPrep".into()) };
+        let (V::Int(start), V::Int(stop), V::Int(step)) =
+            (self.get(st, a)?, self.get(st, a + 1)?, self.get(st, a + 2)?)
+        else {
+            return Err("internal: range of non-ints".into());
+        };
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
+        self.fail_if(zero, p, status::STEP_ZERO, None, None);
+        self.put(a + 3, V::Int(start));
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
+        let dispatch = self.b.create_block();
+        let exit = self.block(end + 1)?;
+        self.b.ins().brif(more, dispatch, &[], exit, &[]);
+        self.b.seal_block(dispatch);
+        self.b.switch_to_block(dispatch);
+        let mut ok = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, start, 0);
+        for &(arr, idx) in checks {
+            let V::Arr { len, .. } = self.get(st, arr)? else { return Err("internal: not an array".into()) };
+            let fits = if idx == a + 3 {
+                self.b.ins().icmp(IntCC::SignedLessThanOrEqual, stop, len)
+            } else {
+                let V::Int(i) = self.get(st, idx)? else { return Err("internal: index not an int".into()) };
+                self.b.ins().icmp(IntCC::UnsignedLessThan, i, len)
+            };
+            ok = self.b.ins().band(ok, fits);
+        }
+        let mut fast_blocks = self.blocks.clone();
+        for pc in p + 1..=end {
+            if self.blocks.contains_key(&pc) {
+                let fresh = self.b.create_block();
+                fast_blocks.insert(pc, fresh);
+            }
+        }
+        let fast_entry = fast_blocks[&(p + 1)];
+        let slow_entry = self.block(p + 1)?;
+        self.b.ins().brif(ok, fast_entry, &[], slow_entry, &[]);
+        let slow_blocks = std::mem::replace(&mut self.blocks, fast_blocks);
+        self.unchecked = checks.to_vec();
+        let fast = self.lower_pcs(p + 1, end + 1, loop_headers, true);
+        self.unchecked.clear();
+        self.blocks = slow_blocks;
+        fast?;
+        self.lower_pcs(p + 1, end + 1, loop_headers, true)?;
         Ok(())
     }
 
@@ -303,6 +429,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         let inner_room = self.b.ins().iadd_imm_s(room, -1);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
+        let unchecked = std::mem::take(&mut self.unchecked);
         self.inlined_from.push((self.plan, pc));
         self.plan = callee;
         self.scopes += 1;
@@ -317,6 +444,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
+        self.unchecked = unchecked;
         result?;
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
@@ -742,10 +870,14 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// The address of element `i` of an array after the bounds check.
-    fn element(&mut self, pc: usize, arr: V, i: V) -> Lowered<(CValue, bool)> {
+    fn element(&mut self, pc: usize, arr: V, i: V, regs: (Reg, Reg)) -> Lowered<(CValue, bool)> {
         let (V::Arr { ptr, len, float }, V::Int(i)) = (arr, i) else {
             return Err("internal: indexing a non-array".into());
         };
+        if self.unchecked.contains(&regs) {
+            let offset = self.b.ins().ishl_imm_u(i, 3);
+            return Ok((self.b.ins().iadd(ptr, offset), float));
+        }
         // the same index checked against the same length earlier in this straight run (the
         // load and the store of `a[i] += x`) needs no second check
         if self.checked.insert((BOUNDS_CHECKED, i, len), i).is_none() {
@@ -1111,7 +1243,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::GetIndex { a, b, c } => {
                 let (arr, i) = (self.get(st, b)?, self.get(st, c)?);
-                let (addr, float) = self.element(pc, arr, i)?;
+                let (addr, float) = self.element(pc, arr, i, (b, c))?;
                 let v = if float {
                     V::Float(self.b.ins().load(F64, MemFlagsData::trusted(), addr, 0))
                 } else {
@@ -1121,7 +1253,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::SetIndex { a, b, c } => {
                 let (arr, i, v) = (self.get(st, a)?, self.get(st, b)?, self.get(st, c)?);
-                let (addr, float) = self.element(pc, arr, i)?;
+                let (addr, float) = self.element(pc, arr, i, (a, b))?;
                 let x = if float {
                     self.as_float(v)?
                 } else {

@@ -298,6 +298,10 @@ impl Jit {
         let compiled = match result {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
+                if std::env::var_os("MINI_JIT_VERIFY").is_some() {
+                    // the test suites set this: an internal error must show up as a difference
+                    eprintln!("mini: internal JIT error: {e}");
+                }
                 proto.jit.refuse(sig, format!("internal compiler error: {e}"));
                 return None;
             }
