@@ -304,7 +304,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         if !matches!(code.get(end), Some(Instr::ForLoop { a: la, t: back }) if *la == a && *back as usize == p + 1) {
             return None;
         }
-        if !self.plan.const_int_before(p, a + 2).is_some_and(|step| step > 0) {
+        if self.plan.const_int_before(p, a + 2).is_none_or(|step| step <= 0) {
             return None;
         }
         let body = p + 1..end;
