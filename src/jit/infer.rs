@@ -660,14 +660,16 @@ fn guarded_arith(plan: &Plan) -> (HashSet<usize>, HashSet<usize>) {
         let (Some(here), Some(_)) = (&ranges[pc], &plan.states[pc]) else { continue };
         let ins = *ins;
         let known = match ins {
-            Instr::AddK { b, k, .. } | Instr::KAdd { b, k, .. } => int_const(k) == Some(1) && here[b as usize].below,
+            Instr::AddK { b, k, .. } | Instr::KAdd { b, k, .. } => {
+                is_int(pc, b) && int_const(k) == Some(1) && here[b as usize].below
+            }
             Instr::SubK { b, k, .. } => match (int_const(k), here[b as usize].floor) {
-                (Some(c), Some(low)) => c > 0 && low.checked_sub(c).is_some(),
+                (Some(c), Some(low)) => is_int(pc, b) && c > 0 && low.checked_sub(c).is_some(),
                 _ => false,
             },
             _ => false,
         };
-        if known && is_int(pc, ins_b(ins)) {
+        if known {
             safe.insert(pc);
         }
         match ins {
@@ -680,14 +682,6 @@ fn guarded_arith(plan: &Plan) -> (HashSet<usize>, HashSet<usize>) {
         }
     }
     (safe, nonneg)
-}
-
-/// The operand register of `AddK`, `KAdd` and `SubK`.
-fn ins_b(ins: Instr) -> Reg {
-    match ins {
-        Instr::AddK { b, .. } | Instr::KAdd { b, .. } | Instr::SubK { b, .. } => b,
-        _ => 0,
-    }
 }
 
 /// Where control goes after an instruction.

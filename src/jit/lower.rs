@@ -352,14 +352,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         loop_headers: &[bool],
     ) -> Lowered<()> {
         let Instr::ForPrep { a, .. } = self.plan.proto.code[p] else { return Err("internal: not a ForPrep".into()) };
-        let (V::Int(start), V::Int(stop), V::Int(step)) =
-            (self.get(st, a)?, self.get(st, a + 1)?, self.get(st, a + 2)?)
-        else {
-            return Err("internal: range of non-ints".into());
-        };
-        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
-        self.fail_if(zero, p, status::STEP_ZERO, None, None);
-        self.put(a + 3, V::Int(start));
+        let (start, stop, _) = self.range_start(p, st, a)?;
         let more = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
         let dispatch = self.b.create_block();
         let exit = self.block(end + 1)?;
@@ -1285,8 +1278,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().return_(&[value, ok]);
     }
 
-    /// `for` setup: `range() step must not be zero`, then skip an empty range.
-    fn for_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
+    /// The start of a counted loop (both `for` setups): its start, stop and step, the error
+    /// `range() step must not be zero`, and the loop variable set to the start.
+    fn range_start(&mut self, pc: usize, st: &[T], a: Reg) -> Lowered<(CValue, CValue, CValue)> {
         let (V::Int(start), V::Int(stop), V::Int(step)) =
             (self.get(st, a)?, self.get(st, a + 1)?, self.get(st, a + 2)?)
         else {
@@ -1295,6 +1289,12 @@ impl<'a, 'f> Lower<'a, 'f> {
         let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
         self.fail_if(zero, pc, status::STEP_ZERO, None, None);
         self.put(a + 3, V::Int(start));
+        Ok((start, stop, step))
+    }
+
+    /// `for` setup: `range() step must not be zero`, then skip an empty range.
+    fn for_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
+        let (start, stop, step) = self.range_start(pc, st, a)?;
         let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
         let more_up = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
         let more_down = self.b.ins().icmp(IntCC::SignedGreaterThan, start, stop);
