@@ -240,16 +240,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let first = self.block(0)?;
         self.b.ins().jump(first, &[]);
         let plan = self.plan;
-        // blocks entered only from earlier instructions have all their predecessors by the
-        // time they are reached, and are sealed then (loop headers at the end)
-        let mut loop_headers = vec![false; plan.proto.code.len()];
-        for (pc, ins) in plan.proto.code.iter().enumerate() {
-            match super::infer::jump_target(*ins) {
-                Some(t) if (t as usize) <= pc => loop_headers[t as usize] = true,
-                _ => {}
-            }
-        }
-        if !self.lower_pcs(0, plan.proto.code.len(), &loop_headers, true)? {
+        let loops = Loops::new(&plan.proto.code);
+        if !self.lower_pcs(0, plan.proto.code.len(), &loops, true)? {
             return Err("internal: the code runs off its end".into());
         }
         Ok(())
@@ -257,7 +249,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Lowers instructions `from..to`; `terminated` says whether the current block has ended.
     /// Returns whether the last one ended its block.
-    fn lower_pcs(&mut self, from: usize, to: usize, loop_headers: &[bool], mut terminated: bool) -> Lowered<bool> {
+    fn lower_pcs(&mut self, from: usize, to: usize, loops: &Loops, mut terminated: bool) -> Lowered<bool> {
         let plan = self.plan;
         let code = &plan.proto.code;
         let mut pc = from;
@@ -267,7 +259,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                     self.b.ins().jump(block, &[]);
                 }
                 self.b.switch_to_block(block);
-                if !loop_headers[pc] {
+                if !loops.is_header[pc] {
                     self.b.seal_block(block);
                 }
                 self.checked.clear();
@@ -281,13 +273,18 @@ impl<'a, 'f> Lower<'a, 'f> {
                 return Err(format!("internal: instruction {pc} follows a jump but is not a jump target"));
             }
             if let Some((end, checks)) = self.versionable(pc) {
-                self.versioned_loop(pc, end, &checks, st, loop_headers)?;
+                self.versioned_loop(pc, end, &checks, st, loops)?;
                 // both copies end with their `ForLoop`'s jump
                 terminated = true;
                 pc = end + 1;
                 continue;
             }
             terminated = self.instr(pc, code[pc], st)?;
+            if let Some(header) = loops.closes[pc] {
+                // its last back-edge is in place: every predecessor is known
+                let block = self.block(header)?;
+                self.b.seal_block(block);
+            }
             pc += 1;
         }
         Ok(terminated)
@@ -343,14 +340,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Loop versioning: the `ForPrep` at `p`, then a test of every qualifying access at once,
     /// choosing between a copy of the loop without those bounds checks and the ordinary copy
     /// (which raises the error at the right iteration).
-    fn versioned_loop(
-        &mut self,
-        p: usize,
-        end: usize,
-        checks: &[(Reg, Reg)],
-        st: &[T],
-        loop_headers: &[bool],
-    ) -> Lowered<()> {
+    fn versioned_loop(&mut self, p: usize, end: usize, checks: &[(Reg, Reg)], st: &[T], loops: &Loops) -> Lowered<()> {
         let Instr::ForPrep { a, .. } = self.plan.proto.code[p] else { return Err("internal: not a ForPrep".into()) };
         let (start, stop, _) = self.range_start(p, st, a)?;
         let more = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
@@ -382,11 +372,11 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().brif(ok, fast_entry, &[], slow_entry, &[]);
         let slow_blocks = std::mem::replace(&mut self.blocks, fast_blocks);
         self.unchecked = checks.to_vec();
-        let fast = self.lower_pcs(p + 1, end + 1, loop_headers, true);
+        let fast = self.lower_pcs(p + 1, end + 1, loops, true);
         self.unchecked.clear();
         self.blocks = slow_blocks;
         fast?;
-        self.lower_pcs(p + 1, end + 1, loop_headers, true)?;
+        self.lower_pcs(p + 1, end + 1, loops, true)?;
         Ok(())
     }
 
@@ -1378,6 +1368,36 @@ impl<'a, 'f> Lower<'a, 'f> {
         let next_block = self.block(pc + 1)?;
         self.b.ins().jump(next_block, &[]);
         Ok(true)
+    }
+}
+
+/// The loops of a function's bytecode, for sealing blocks as soon as their predecessors are
+/// known: a block entered only from earlier instructions when it is reached, a loop header
+/// once its last back-edge has been lowered. Sealing early lets the SSA builder see that a
+/// value unchanged around a loop needs no block parameter.
+struct Loops {
+    /// Whether a back-edge jumps to the instruction.
+    is_header: Vec<bool>,
+    /// The loop header whose last back-edge is the instruction.
+    closes: Vec<Option<usize>>,
+}
+
+impl Loops {
+    fn new(code: &[Instr]) -> Loops {
+        let mut last_back_edge = vec![None; code.len()];
+        for (pc, ins) in code.iter().enumerate() {
+            match super::infer::jump_target(*ins) {
+                Some(t) if (t as usize) <= pc => last_back_edge[t as usize] = Some(pc),
+                _ => {}
+            }
+        }
+        let mut closes = vec![None; code.len()];
+        for (header, last) in last_back_edge.iter().enumerate() {
+            if let Some(pc) = last {
+                closes[*pc] = Some(header);
+            }
+        }
+        Loops { is_header: last_back_edge.iter().map(Option::is_some).collect(), closes }
     }
 }
 
