@@ -82,6 +82,8 @@ pub struct Plan {
     pub no_overflow: HashSet<usize>,
     /// `//` and `%` instructions whose dividend is known to be non-negative.
     pub nonneg_dividend: HashSet<usize>,
+    /// At each counted loop's `ForPrep`: the int registers known to be at least some int.
+    pub floors_at_loops: HashMap<usize, Vec<(Reg, i64)>>,
 }
 
 /// Why a plan cannot be compiled.
@@ -142,7 +144,10 @@ impl<'a> Session<'a> {
                     return Err(Refusal { plan: 0, pc: None, reason: reason.into() });
                 }
                 for plan in &mut self.plans {
-                    (plan.no_overflow, plan.nonneg_dividend) = guarded_arith(plan);
+                    let guards = guarded_arith(plan);
+                    plan.no_overflow = guards.no_overflow;
+                    plan.nonneg_dividend = guards.nonneg_dividend;
+                    plan.floors_at_loops = guards.floors_at_loops;
                 }
                 return Ok(());
             }
@@ -483,6 +488,7 @@ impl Plan {
             targets,
             no_overflow: HashSet::new(),
             nonneg_dividend: HashSet::new(),
+            floors_at_loops: HashMap::new(),
         }
     }
 
@@ -525,19 +531,27 @@ impl Range {
     }
 }
 
+/// What the int comparisons and counted loops of a plan prove (see [`guarded_arith`]).
+#[derive(Default)]
+struct Guards {
+    no_overflow: HashSet<usize>,
+    nonneg_dividend: HashSet<usize>,
+    floors_at_loops: HashMap<usize, Vec<(Reg, i64)>>,
+}
+
 /// The `x + 1` and `x - k` instructions that cannot overflow, from the int comparisons that
 /// guard them: the counter of `while i < n { ... i += 1 }`, the `n - 1` and `n - 2` of
-/// `if n < 2 { return n }`; and the `//` and `%` whose dividend is known to be non-negative
-/// (constants, counted-loop variables from a non-negative start, sums of those).
-fn guarded_arith(plan: &Plan) -> (HashSet<usize>, HashSet<usize>) {
+/// `if n < 2 { return n }`; the `//` and `%` whose dividend is known to be non-negative
+/// (constants, counted-loop variables from a non-negative start, sums of those); and the
+/// floors of the int registers at each counted loop, for the loop versions of the lowering.
+fn guarded_arith(plan: &Plan) -> Guards {
     let code = &plan.proto.code;
     let is_int = |pc: usize, r: Reg| plan.states[pc].as_ref().is_some_and(|st| st[r as usize] == T::Val(Ty::Int));
     let int_const = |k: u16| if let Value::Int(v) = plan.proto.consts[k as usize] { Some(v) } else { None };
     let mut ranges: Vec<Option<Vec<Range>>> = vec![None; code.len() + 1];
     ranges[0] = Some(vec![Range::default(); plan.proto.nregs]);
     let mut work = BTreeSet::from([0usize]);
-    let mut safe = HashSet::new();
-    let mut nonneg = HashSet::new();
+    let mut guards = Guards::default();
     let positive_step = |a: Reg, prep: usize| {
         matches!(code.get(prep), Some(Instr::ForPrep { a: pa, .. }) if *pa == a)
             && plan.const_int_before(prep, a + 2).is_some_and(|s| s > 0)
@@ -670,18 +684,25 @@ fn guarded_arith(plan: &Plan) -> (HashSet<usize>, HashSet<usize>) {
             _ => false,
         };
         if known {
-            safe.insert(pc);
+            guards.no_overflow.insert(pc);
         }
         match ins {
             Instr::FloorDiv { b, .. } | Instr::Mod { b, .. } | Instr::ModK { b, .. }
                 if here[b as usize].floor.is_some_and(|f| f >= 0) && is_int(pc, b) =>
             {
-                nonneg.insert(pc);
+                guards.nonneg_dividend.insert(pc);
+            }
+            Instr::ForPrep { .. } => {
+                let floors = here.iter().enumerate().filter_map(|(r, range)| {
+                    let floor = range.floor?;
+                    is_int(pc, r as Reg).then_some((r as Reg, floor))
+                });
+                guards.floors_at_loops.insert(pc, floors.collect());
             }
             _ => {}
         }
     }
-    (safe, nonneg)
+    guards
 }
 
 /// Where control goes after an instruction.

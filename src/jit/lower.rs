@@ -8,19 +8,20 @@
 
 use super::infer::{Plan, T, Target};
 use super::runtime::status;
+use super::span::{self, Span};
 use super::types::Ty;
 use crate::bytecode::{Instr, Reg};
 use crate::value::{ElemKind, Value};
 use crate::vm::builtins::Builtin;
 use cranelift::codegen::ir::condcodes::CondCode;
-use cranelift::codegen::ir::{BlockArg, FuncRef, UserFuncName};
+use cranelift::codegen::ir::{BlockArg, FuncRef, InstructionData, Opcode, UserFuncName, ValueDef};
 use cranelift::prelude::{
     AbiParam, Block, FloatCC, FunctionBuilder, InstBuilder, IntCC, MemFlagsData, Signature, Variable, types,
 };
 use cranelift::prelude::{Type, Value as CValue};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The runtime functions native code calls, in the order of `HELPERS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,6 +141,32 @@ const INLINE_MAX_DEPTH: usize = 3;
 /// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
 const BOUNDS_CHECKED: u8 = 3;
 
+/// The fast copy of a versioned loop may assume that the int registers it reads but never
+/// writes, its loop variable included, lie within `-SPAN_LIMIT..=SPAN_LIMIT` (or
+/// `0..=SPAN_LIMIT` when known to be non-negative): then `(i + j) * (i + j + 1)` cannot
+/// overflow. Loops over more than 2^30 values run the checked copy.
+const SPAN_LIMIT: i64 = 1 << 30;
+
+/// The fast copy of a versioned loop may assume at least this much recursion room: its calls
+/// (and the calls inlined into them) need no depth check.
+const ROOM_ASSUMED: i64 = 16;
+
+/// What the fast copy of a versioned loop may assume; one test before the loop establishes it.
+struct Assumed {
+    /// The inlining scope of the loop's registers.
+    scope: u32,
+    /// The accesses `(array, index)` that are in range.
+    unchecked: Vec<(Reg, Reg)>,
+    /// The intervals of the int registers the loop never writes, and of its variable.
+    regs: HashMap<Reg, Span>,
+    /// Those of `regs` the fast copy read: only they are tested.
+    read: BTreeSet<Reg>,
+    /// The recursion room, assumed to be at least [`ROOM_ASSUMED`], and whether the fast
+    /// copy relied on it.
+    room: CValue,
+    room_used: bool,
+}
+
 /// The lowering of one plan (and of the small callees inlined into it).
 pub struct Lower<'a, 'f> {
     pub b: FunctionBuilder<'f>,
@@ -167,8 +194,12 @@ pub struct Lower<'a, 'f> {
     /// Checked int operations and bounds checks already done in this straight run of bytecode
     /// (whose check dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
     checked: HashMap<(u8, CValue, CValue), CValue>,
-    /// In the fast copy of a versioned loop: the accesses `(array, index)` checked before it.
-    unchecked: Vec<(Reg, Reg)>,
+    /// What is known of int values' ranges, beyond constants (see [`Lower::span`]).
+    spans: HashMap<CValue, Span>,
+    /// In the fast copy of a versioned loop: what the test before it established.
+    assumed: Option<Assumed>,
+    /// The fast copy's loop header, sealed only once the test before it branches to it.
+    unsealed: Option<Block>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -198,7 +229,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             inlined_from: Vec::new(),
             ret_to: None,
             checked: HashMap::new(),
-            unchecked: Vec::new(),
+            spans: HashMap::new(),
+            assumed: None,
+            unsealed: None,
         }
     }
 
@@ -283,17 +316,21 @@ impl<'a, 'f> Lower<'a, 'f> {
             if let Some(header) = loops.closes[pc] {
                 // its last back-edge is in place: every predecessor is known
                 let block = self.block(header)?;
-                self.b.seal_block(block);
+                if self.unsealed != Some(block) {
+                    self.b.seal_block(block);
+                }
             }
             pc += 1;
         }
         Ok(terminated)
     }
 
-    /// A counted loop (at its `ForPrep`) whose array accesses can be checked once before it:
-    /// the innermost loops without calls and with a constant positive step. Returns the `ForLoop`'s index and the
-    /// accesses `(array register, index register)` that qualify: indexed by the loop variable
-    /// (in range when `start >= 0` and `stop <= len`) or by a register the loop never writes.
+    /// A counted loop (at its `ForPrep`) worth lowering twice: an innermost loop with a
+    /// constant positive step, without jumps out of it, that checks array accesses, int
+    /// arithmetic or recursion depth. Returns the `ForLoop`'s index and the accesses
+    /// `(array register, index register)` that one test before the loop can check: indexed by
+    /// the loop variable (in range when `start >= 0` and `stop <= len`) or by a register the
+    /// loop never writes.
     fn versionable(&self, p: usize) -> Option<(usize, Vec<(Reg, Reg)>)> {
         let code = &self.plan.proto.code;
         let Instr::ForPrep { a, t } = code[p] else { return None };
@@ -305,11 +342,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             return None;
         }
         let body = p + 1..end;
-        // innermost loops only, and none with a call: an inlined callee would be lowered twice
-        // (doubling compile time for little gain), a real call costs more than the checks
-        let nested = code[body.clone()]
-            .iter()
-            .any(|i| matches!(i, Instr::ForPrep { .. } | Instr::IterPrep { .. } | Instr::Call { .. }));
+        let nested = code[body.clone()].iter().any(|i| matches!(i, Instr::ForPrep { .. } | Instr::IterPrep { .. }));
         let escapes = code[body.clone()].iter().enumerate().any(|(k, i)| {
             super::infer::jump_target(*i).is_some_and(|t| (t as usize) <= p + k + 1 || (t as usize) > end + 1)
         });
@@ -320,13 +353,37 @@ impl<'a, 'f> Lower<'a, 'f> {
         let st = self.plan.states[p].as_ref()?;
         let is_array = |r: Reg| matches!(st[r as usize], T::Val(Ty::FloatArray | Ty::IntArray));
         let mut checks = Vec::new();
+        let mut checked_ops = false;
         for pc in body.clone() {
+            let Some(here) = &self.plan.states[pc] else { continue };
+            let int = |r: Reg| here[r as usize] == T::Val(Ty::Int);
             let (arr, idx) = match code[pc] {
                 Instr::GetIndex { b, c, .. } => (b, c),
                 Instr::SetIndex { a: arr, b: idx, .. } => (arr, idx),
+                Instr::Call { .. } => {
+                    checked_ops = true;
+                    continue;
+                }
+                Instr::Add { b, c, .. }
+                | Instr::Sub { b, c, .. }
+                | Instr::Mul { b, c, .. }
+                | Instr::Div { b, c, .. }
+                | Instr::FloorDiv { b, c, .. }
+                | Instr::Mod { b, c, .. } => {
+                    checked_ops |= int(b) && int(c) || matches!(code[pc], Instr::Div { .. }) && int(c);
+                    continue;
+                }
+                Instr::AddK { b, .. } | Instr::SubK { b, .. } | Instr::MulK { b, .. } | Instr::KMul { b, .. } => {
+                    checked_ops |= int(b) && !self.plan.no_overflow.contains(&pc);
+                    continue;
+                }
+                Instr::KAdd { b, .. } | Instr::KSub { b, .. } | Instr::KDiv { b, .. } => {
+                    checked_ops |= int(b);
+                    continue;
+                }
                 _ => continue,
             };
-            if self.plan.states[pc].is_none() || !is_array(arr) || written(arr) || written(idx) {
+            if !is_array(arr) || written(arr) || written(idx) {
                 continue;
             }
             let loop_var = idx == a + 3;
@@ -334,12 +391,14 @@ impl<'a, 'f> Lower<'a, 'f> {
                 checks.push((arr, idx));
             }
         }
-        (!checks.is_empty()).then_some((end, checks))
+        (checked_ops || !checks.is_empty()).then_some((end, checks))
     }
 
-    /// Loop versioning: the `ForPrep` at `p`, then a test of every qualifying access at once,
-    /// choosing between a copy of the loop without those bounds checks and the ordinary copy
-    /// (which raises the error at the right iteration).
+    /// Loop versioning: after the `ForPrep` at `p`, one test chooses between a fast copy of the
+    /// loop and the ordinary copy (which raises any error at the right iteration). The fast
+    /// copy leaves out the bounds checks of `checks`, and the overflow, division and depth
+    /// checks that the intervals of [`Assumed`] make impossible. It is lowered first, so that
+    /// the test only covers the registers it read.
     fn versioned_loop(&mut self, p: usize, end: usize, checks: &[(Reg, Reg)], st: &[T], loops: &Loops) -> Lowered<()> {
         let Instr::ForPrep { a, .. } = self.plan.proto.code[p] else { return Err("internal: not a ForPrep".into()) };
         let (start, stop, _) = self.range_start(p, st, a)?;
@@ -348,18 +407,6 @@ impl<'a, 'f> Lower<'a, 'f> {
         let exit = self.block(end + 1)?;
         self.b.ins().brif(more, dispatch, &[], exit, &[]);
         self.b.seal_block(dispatch);
-        self.b.switch_to_block(dispatch);
-        let mut ok = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, start, 0);
-        for &(arr, idx) in checks {
-            let V::Arr { len, .. } = self.get(st, arr)? else { return Err("internal: not an array".into()) };
-            let fits = if idx == a + 3 {
-                self.b.ins().icmp(IntCC::SignedLessThanOrEqual, stop, len)
-            } else {
-                let V::Int(i) = self.get(st, idx)? else { return Err("internal: index not an int".into()) };
-                self.b.ins().icmp(IntCC::UnsignedLessThan, i, len)
-            };
-            ok = self.b.ins().band(ok, fits);
-        }
         let mut fast_blocks = self.blocks.clone();
         for pc in p + 1..=end {
             if self.blocks.contains_key(&pc) {
@@ -369,15 +416,93 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         let fast_entry = fast_blocks[&(p + 1)];
         let slow_entry = self.block(p + 1)?;
-        self.b.ins().brif(ok, fast_entry, &[], slow_entry, &[]);
+        let assumed = self.assumptions(p, end, st, checks);
+        let saved = (self.assumed.replace(assumed), self.spans.clone(), self.unsealed.replace(fast_entry));
         let slow_blocks = std::mem::replace(&mut self.blocks, fast_blocks);
-        self.unchecked = checks.to_vec();
         let fast = self.lower_pcs(p + 1, end + 1, loops, true);
-        self.unchecked.clear();
         self.blocks = slow_blocks;
+        let assumed = std::mem::replace(&mut self.assumed, saved.0).expect("set above");
+        (self.spans, self.unsealed) = (saved.1, saved.2);
         fast?;
+        self.b.switch_to_block(dispatch);
+        let ok = self.test_assumptions(&assumed, st, a, (start, stop))?;
+        self.b.ins().brif(ok, fast_entry, &[], slow_entry, &[]);
+        self.b.seal_block(fast_entry);
         self.lower_pcs(p + 1, end + 1, loops, true)?;
         Ok(())
+    }
+
+    /// What the fast copy of the loop `p..=end` may assume once tested.
+    fn assumptions(&self, p: usize, end: usize, st: &[T], checks: &[(Reg, Reg)]) -> Assumed {
+        let Instr::ForPrep { a, .. } = self.plan.proto.code[p] else { unreachable!("a versionable loop") };
+        let code = &self.plan.proto.code;
+        let floors: HashMap<Reg, i64> =
+            self.plan.floors_at_loops.get(&p).map(|f| f.iter().copied().collect()).unwrap_or_default();
+        let low = |r: Reg| floors.get(&r).copied().filter(|f| *f >= 0).unwrap_or(-SPAN_LIMIT);
+        let mut regs = HashMap::new();
+        for (r, t) in st.iter().enumerate() {
+            let r = r as Reg;
+            let loop_reg = (a..=a + 3).contains(&r);
+            if *t == T::Val(Ty::Int) && !loop_reg && !code[p + 1..end].iter().any(|i| super::infer::overwrites(*i, r)) {
+                regs.insert(r, Span::new(low(r).min(SPAN_LIMIT), SPAN_LIMIT));
+            }
+        }
+        if !code[p + 1..end].iter().any(|i| super::infer::overwrites(*i, a + 3)) {
+            regs.insert(a + 3, Span::new(low(a).min(SPAN_LIMIT), SPAN_LIMIT - 1));
+        }
+        Assumed {
+            scope: self.scope,
+            unchecked: checks.to_vec(),
+            regs,
+            read: BTreeSet::new(),
+            room: self.room.expect("set in the entry block"),
+            room_used: false,
+        }
+    }
+
+    /// The test before a versioned loop (in the current block): true when everything the
+    /// fast copy assumed holds. `range` is the loop's start and stop.
+    fn test_assumptions(&mut self, assumed: &Assumed, st: &[T], a: Reg, range: (CValue, CValue)) -> Lowered<CValue> {
+        let (start, stop) = range;
+        let mut ok = self.b.ins().iconst(I8, 1);
+        let mut all = |b: &mut FunctionBuilder, c: CValue| ok = b.ins().band(ok, c);
+        if !assumed.unchecked.is_empty() {
+            let c = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, start, 0);
+            all(&mut self.b, c);
+        }
+        for &(arr, idx) in &assumed.unchecked {
+            let V::Arr { len, .. } = self.get(st, arr)? else { return Err("internal: not an array".into()) };
+            let c = if idx == a + 3 {
+                self.b.ins().icmp(IntCC::SignedLessThanOrEqual, stop, len)
+            } else {
+                let V::Int(i) = self.get(st, idx)? else { return Err("internal: index not an int".into()) };
+                self.b.ins().icmp(IntCC::UnsignedLessThan, i, len)
+            };
+            all(&mut self.b, c);
+        }
+        for &r in &assumed.read {
+            let span = assumed.regs[&r];
+            let (lo, hi) = (span.lo as i64, span.hi as i64);
+            // the loop variable runs from start to stop - 1
+            let (low_end, high_end) = if r == a + 3 {
+                (start, stop)
+            } else {
+                let V::Int(v) = self.get(st, r)? else { return Err("internal: not an int".into()) };
+                (v, v)
+            };
+            let high = if r == a + 3 { hi + 1 } else { hi };
+            let c = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, high_end, high);
+            all(&mut self.b, c);
+            if lo < 0 {
+                let c = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, low_end, lo);
+                all(&mut self.b, c);
+            }
+        }
+        if assumed.room_used {
+            let c = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, assumed.room, ROOM_ASSUMED);
+            all(&mut self.b, c);
+        }
+        Ok(ok)
     }
 
     /// Whether the call of plan `j` is lowered inline: a small callee, not too deep, and a
@@ -403,16 +528,14 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// record the same frames a real call would.
     fn inline_call(&mut self, pc: usize, callee: &'a Plan, args: &[V]) -> Lowered<V> {
         let room = self.room.expect("set in the entry block");
-        let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
-        self.fail_if(full, pc, status::STACK, None, None);
+        self.check_room(pc, room);
         let ret = callee.ret_ty();
         let cont = self.b.create_block();
         if ret != Ty::Nil {
             self.b.append_block_param(cont, ret_type(ret));
         }
-        let inner_room = self.b.ins().iadd_imm_s(room, -1);
+        let inner_room = self.callee_room(room);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
-        let unchecked = std::mem::take(&mut self.unchecked);
         self.inlined_from.push((self.plan, pc));
         self.plan = callee;
         self.scopes += 1;
@@ -427,7 +550,6 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
-        self.unchecked = unchecked;
         result?;
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
@@ -537,7 +659,17 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Register `r` as the types at this instruction say it is.
     fn get(&mut self, st: &[T], r: Reg) -> Lowered<V> {
         Ok(match st[r as usize] {
-            T::Val(Ty::Int) => V::Int(self.use_var(r, Kind::Int)),
+            T::Val(Ty::Int) => {
+                let v = self.use_var(r, Kind::Int);
+                if let Some(assumed) = &mut self.assumed
+                    && assumed.scope == self.scope
+                    && let Some(span) = assumed.regs.get(&r)
+                {
+                    assumed.read.insert(r);
+                    self.spans.insert(v, *span);
+                }
+                V::Int(v)
+            }
             T::Val(Ty::Float) => V::Float(self.use_var(r, Kind::Float)),
             T::Val(Ty::Bool) => V::Bool(self.use_var(r, Kind::Bool)),
             T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => {
@@ -589,6 +721,52 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     fn iconst(&mut self, v: i64) -> CValue {
         self.b.ins().iconst(I64, v)
+    }
+
+    /// What is known of the int value `v`: a constant, a recorded interval, the room a
+    /// versioned loop's fast copy assumes, or nothing.
+    fn span(&mut self, v: CValue) -> Span {
+        if let Some(assumed) = &mut self.assumed
+            && assumed.room == v
+        {
+            assumed.room_used = true;
+            return Span::new(ROOM_ASSUMED, i64::MAX);
+        }
+        if let Some(span) = self.spans.get(&v) {
+            return *span;
+        }
+        let dfg = &self.b.func.dfg;
+        if let ValueDef::Result(inst, 0) = dfg.value_def(v)
+            && let InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } = dfg.insts[inst]
+            && dfg.value_type(v) == I64
+        {
+            return Span::exact(imm.bits());
+        }
+        span::ANY
+    }
+
+    /// Records what is known of `v`, when it is something.
+    fn know(&mut self, v: CValue, span: Span) {
+        if span != span::ANY {
+            self.spans.insert(v, span);
+        }
+    }
+
+    /// `room - 1`, the recursion room of a callee, with what is known of it.
+    fn callee_room(&mut self, room: CValue) -> CValue {
+        let inner = self.b.ins().iadd_imm_s(room, -1);
+        let span = self.span(room).sub(Span::exact(1)).clamped();
+        self.know(inner, span);
+        inner
+    }
+
+    /// Raises `too deep` at `pc` unless some room is left (or known to be).
+    fn check_room(&mut self, pc: usize, room: CValue) {
+        if self.span(room).lo > 0 {
+            return;
+        }
+        let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
+        self.fail_if(full, pc, status::STACK, None, None);
     }
 
     /// Branches to a cold block raising error `code` (with details `a`, `b`) when `cond` holds.
@@ -657,13 +835,29 @@ impl<'a, 'f> Lower<'a, 'f> {
             if let Some(r) = self.checked.get(&(kind, a, b)) {
                 return Ok(V::Int(*r));
             }
-            let (r, of) = match kind {
-                0 => self.b.ins().sadd_overflow(a, b),
-                1 => self.b.ins().ssub_overflow(a, b),
-                _ => self.b.ins().smul_overflow(a, b),
+            let (x, y) = (self.span(a), self.span(b));
+            let span = match kind {
+                0 => x.add(y),
+                1 => x.sub(y),
+                _ => x.mul(y),
             };
-            self.fail_if(of, pc, status::OVERFLOW, None, None);
-            self.checked.insert((kind, a, b), r);
+            let r = if span.fits() {
+                match kind {
+                    0 => self.b.ins().iadd(a, b),
+                    1 => self.b.ins().isub(a, b),
+                    _ => self.b.ins().imul(a, b),
+                }
+            } else {
+                let (r, of) = match kind {
+                    0 => self.b.ins().sadd_overflow(a, b),
+                    1 => self.b.ins().ssub_overflow(a, b),
+                    _ => self.b.ins().smul_overflow(a, b),
+                };
+                self.fail_if(of, pc, status::OVERFLOW, None, None);
+                self.checked.insert((kind, a, b), r);
+                r
+            };
+            self.know(r, span.clamped());
             return Ok(V::Int(r));
         }
         let (a, b) = (self.as_float(x)?, self.as_float(y)?);
@@ -677,6 +871,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Raises `division by zero` when the number `y` is zero.
     fn check_nonzero(&mut self, pc: usize, y: V) -> Lowered<()> {
         let zero = match y {
+            V::Int(b) if !self.span(b).contains(0) => return Ok(()),
             V::Int(b) => self.b.ins().icmp_imm_s(IntCC::Equal, b, 0),
             _ => {
                 let b = self.as_float(y)?;
@@ -714,6 +909,14 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// a shift or a mask, and the remainder's sign fix-up only looks at its sign (and is not
     /// needed at all for a dividend known to be non-negative).
     fn floor_by_constant(&mut self, a: CValue, d: i64, floor: bool, nonneg: bool) -> CValue {
+        let span = self.span(a);
+        let result = if floor { span.floor_div(d) } else { span.modulo(d) };
+        let r = self.floor_by_constant_unknown(a, d, floor, nonneg || span.lo >= 0);
+        self.know(r, result);
+        r
+    }
+
+    fn floor_by_constant_unknown(&mut self, a: CValue, d: i64, floor: bool, nonneg: bool) -> CValue {
         if d.count_ones() == 1 {
             let k = d.trailing_zeros() as i64;
             return if floor { self.b.ins().sshr_imm_u(a, k) } else { self.b.ins().band_imm_u(a, d - 1) };
@@ -857,7 +1060,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (V::Arr { ptr, len, float }, V::Int(i)) = (arr, i) else {
             return Err("internal: indexing a non-array".into());
         };
-        if self.unchecked.contains(&regs) {
+        if self.assumed.as_ref().is_some_and(|a| a.scope == self.scope && a.unchecked.contains(&regs)) {
             let offset = self.b.ins().ishl_imm_u(i, 3);
             return Ok((self.b.ins().iadd(ptr, offset), float));
         }
@@ -948,8 +1151,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// A call of another compiled function: the recursion limit, the call, and the status check.
     fn call_compiled(&mut self, pc: usize, id: FuncId, args: &[V], ret: Ty) -> Lowered<V> {
         let room = self.room.expect("set in the entry block");
-        let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
-        self.fail_if(full, pc, status::STACK, None, None);
+        self.check_room(pc, room);
         let mut values = vec![self.b.ins().iadd_imm_s(room, -1)];
         for a in args {
             match *a {

@@ -10,6 +10,7 @@ mod infer;
 mod lower;
 mod report;
 mod runtime;
+mod span;
 mod types;
 
 use crate::bytecode::{Instr, Proto};
