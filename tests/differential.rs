@@ -484,7 +484,7 @@ const MODULI: [u128; 5] = [7, 1000, 65_536, 1_000_003, 2_147_483_647];
 const ROOTS: [u128; 5] = [INT_LIMIT, INT_LIMIT, 3_037_000_499, 2_097_151, 55_108];
 
 const SMALL_INTS: [i64; 13] = [0, 1, -1, 2, 3, -3, 5, 7, 10, -17, 100, 255, 1000];
-const BIG_INTS: [i64; 9] = [
+const BIG_INTS: [i64; 12] = [
     1 << 62,
     (1 << 62) - 1,
     -(1 << 62),
@@ -492,6 +492,10 @@ const BIG_INTS: [i64; 9] = [
     -i64::MAX,
     3_037_000_499,
     1 << 31,
+    // the edges of the ±2^30 that versioned loops assume of their ints
+    1 << 30,
+    (1 << 30) + 1,
+    -(1 << 30) - 1,
     9_007_199_254_740_993,
     -(1 << 53),
 ];
