@@ -15,9 +15,11 @@
 //! to what was measured.
 //!
 //! `gil_demo` is not timed as a whole: it times itself, one thread against two. It is run in
-//! each of [`GIL_MODES`] (the interpreter, `--jit --keep-gil`, `--jit`) with `-- n 2`, `n`
-//! depending on the mode ([`GIL_N_INTERP`], [`GIL_N_JIT`]), and a second table shows the
-//! medians of its own timings and whether the two results matched.
+//! each of [`GIL_MODES`] (the interpreter, `--jit --keep-gil`, `--jit`, and as references its
+//! C twin with POSIX threads and its Python twin) with `n 2`, `n` depending on whether the mode
+//! runs native code ([`GIL_N_INTERP`], [`GIL_N_JIT`]), and a second table shows the medians of
+//! its own timings and whether the two results matched. The C row is what two threads of
+//! native code get on this machine in the same run: the ceiling for `--jit`'s speedup.
 //!
 //! ```text
 //! cargo bench                      # everything
@@ -164,7 +166,7 @@ fn is_stale(output: &Path, inputs: &[PathBuf]) -> bool {
     inputs.iter().any(|input| modified(input).is_none_or(|m| m > built))
 }
 
-/// `cc -O2 -o <binary> <source> -lm`; returns whether it succeeded, warning if not.
+/// `cc -O2 -pthread -o <binary> <source> -lm`; returns whether it succeeded, warning if not.
 fn compile_c(source: &Path, binary: &Path) -> bool {
     if let Some(dir) = binary.parent()
         && let Err(e) = fs::create_dir_all(dir)
@@ -173,7 +175,7 @@ fn compile_c(source: &Path, binary: &Path) -> bool {
         return false;
     }
     eprintln!("compiling {}", source.display());
-    let output = Command::new("cc").arg("-O2").arg("-o").arg(binary).arg(source).arg("-lm").output();
+    let output = Command::new("cc").arg("-O2").arg("-pthread").arg("-o").arg(binary).arg(source).arg("-lm").output();
     match output {
         Ok(output) if output.status.success() => true,
         Ok(output) => {
@@ -575,15 +577,38 @@ const GIL_N_JIT: u64 = 200_000_000;
 /// A way of running gil_demo: a row of its table.
 struct GilMode {
     name: &'static str,
-    flags: &'static [&'static str],
+    /// The command running gil_demo this way (without `-- n k`), or `None` when this machine
+    /// cannot (no `cc` or `python3`).
+    command: fn() -> Option<Command>,
     /// Whether it runs native code; it gets the JIT's `n`.
-    jit: bool,
+    native: bool,
+    /// Whether this is mini itself, whose failure is an error (a reference's is a warning).
+    is_mini: bool,
 }
 
+/// mini's three modes, then the references: C with POSIX threads (what two threads of native
+/// code get on this machine) and CPython (a GIL).
 const GIL_MODES: &[GilMode] = &[
-    GilMode { name: "mini", flags: &[], jit: false },
-    GilMode { name: "mini --jit --keep-gil", flags: &["--jit", "--keep-gil"], jit: true },
-    GilMode { name: "mini --jit", flags: &["--jit"], jit: true },
+    GilMode { name: "mini", command: || Some(mini_command(GIL_DEMO, &[])), native: false, is_mini: true },
+    GilMode {
+        name: "mini --jit --keep-gil",
+        command: || Some(mini_command(GIL_DEMO, &["--jit", "--keep-gil"])),
+        native: true,
+        is_mini: true,
+    },
+    GilMode { name: "mini --jit", command: || Some(mini_command(GIL_DEMO, &["--jit"])), native: true, is_mini: true },
+    GilMode {
+        name: "C (pthreads)",
+        command: || tool_available("cc").then(|| c_command(GIL_DEMO)).flatten(),
+        native: true,
+        is_mini: false,
+    },
+    GilMode {
+        name: "python",
+        command: || tool_available("python3").then(|| python_command(GIL_DEMO)).flatten(),
+        native: false,
+        is_mini: false,
+    },
 ];
 
 const GIL_GOAL: &str =
@@ -591,17 +616,20 @@ const GIL_GOAL: &str =
 
 impl GilMode {
     fn n(&self) -> u64 {
-        if self.jit {
+        if self.native {
             positive_from_env("MINI_BENCH_GIL_N_JIT", GIL_N_JIT)
         } else {
             positive_from_env("MINI_BENCH_GIL_N_INTERP", GIL_N_INTERP)
         }
     }
 
-    fn command(&self, n: u64) -> Command {
-        let mut cmd = mini_command(GIL_DEMO, self.flags);
-        cmd.arg("--").arg(n.to_string()).arg(GIL_THREADS.to_string());
-        cmd
+    fn command(&self, n: u64) -> Option<Command> {
+        let mut cmd = (self.command)()?;
+        if cmd.get_program() == MINI {
+            cmd.arg("--");
+        }
+        cmd.arg(n.to_string()).arg(GIL_THREADS.to_string());
+        Some(cmd)
     }
 }
 
@@ -672,14 +700,19 @@ fn group_digits(n: u64) -> String {
 
 /// Runs gil_demo `runs` times in every mode, taking turns, and collects what it printed.
 fn bench_gil_demo(runs: usize) -> Vec<GilRow> {
-    let mut rows: Vec<GilRow> =
-        GIL_MODES.iter().map(|mode| GilRow { mode, n: mode.n(), runs: Some(Vec::new()) }).collect();
+    // a reference this machine cannot run (no cc, no python3) has no row
+    let mut rows: Vec<GilRow> = GIL_MODES
+        .iter()
+        .filter(|mode| mode.command(0).is_some())
+        .map(|mode| GilRow { mode, n: mode.n(), runs: Some(Vec::new()) })
+        .collect();
     for run in 1..=runs {
         let progress = format!("{GIL_DEMO} [{run}/{runs}]");
         eprint!("{progress}");
         for row in &mut rows {
             let Some(results) = &mut row.runs else { continue };
-            let outcome = run_once(row.mode.command(row.n)).and_then(|run| {
+            let Some(command) = row.mode.command(row.n) else { continue };
+            let outcome = run_once(command).and_then(|run| {
                 parse_gil_output(&run.stdout).ok_or_else(|| format!("cannot read its output:\n{}", quote(&run.stdout)))
             });
             match outcome {
@@ -736,7 +769,7 @@ fn main() {
     // a crash of mini is an error; a mismatch or a failing twin only a warning
     let mini_failed =
         rows.iter().any(|row| row.cells.iter().zip(&runners).any(|(c, r)| r.is_mini && matches!(c, Cell::Failed)));
-    let gil_failed = gil_rows.iter().any(|row| row.runs.is_none());
+    let gil_failed = gil_rows.iter().any(|row| row.mode.is_mini && row.runs.is_none());
     if mini_failed || gil_failed {
         eprintln!("error: some runs failed; see above");
         process::exit(1);
