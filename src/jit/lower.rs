@@ -7,7 +7,7 @@
 //! int/float/bool argument one parameter and each array two (data pointer, length).
 
 use super::infer::{Plan, T, Target};
-use super::runtime::status;
+use super::runtime::{Site, status};
 use super::span::{self, Span};
 use super::types::Ty;
 use crate::bytecode::{Instr, Reg};
@@ -26,8 +26,7 @@ use std::collections::{BTreeSet, HashMap};
 /// The runtime functions native code calls, in the order of `HELPERS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Helper {
-    Error,
-    Frame,
+    Site,
     Sin,
     Cos,
     Tan,
@@ -58,8 +57,7 @@ pub fn helpers() -> Vec<HelperDef> {
     use super::runtime as rt;
     let d = |helper, name, addr: *const u8, params, returns| HelperDef { helper, name, addr, params, returns };
     vec![
-        d(Helper::Error, "mini_jit_error", rt::mini_jit_error as *const u8, &[I64, I64, I64, I64, I64], &[]),
-        d(Helper::Frame, "mini_jit_frame", rt::mini_jit_frame as *const u8, &[I64, I64, I64], &[I64]),
+        d(Helper::Site, "mini_jit_site", rt::mini_jit_site as *const u8, &[I64, I64, I64, I64], &[I64]),
         d(Helper::Sin, "mini_sin", rt::mini_sin as *const u8, &[F64], &[F64]),
         d(Helper::Cos, "mini_cos", rt::mini_cos as *const u8, &[F64], &[F64]),
         d(Helper::Tan, "mini_tan", rt::mini_tan as *const u8, &[F64], &[F64]),
@@ -186,7 +184,9 @@ pub struct Lower<'a, 'f> {
     scopes: u32,
     blocks: HashMap<usize, Block>,
     room: Option<CValue>,
-    exit: Option<Block>,
+    /// The one block every error site jumps to, with its site, status and details: it calls
+    /// `mini_jit_site` and returns the status.
+    fail: Option<Block>,
     /// The callers of the code being inlined, outermost first, with the call instruction.
     inlined_from: Vec<(&'a Plan, usize)>,
     /// Where an inlined callee's `return` goes, and its result type.
@@ -225,7 +225,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             scopes: 0,
             blocks: HashMap::new(),
             room: None,
-            exit: None,
+            fail: None,
             inlined_from: Vec::new(),
             ret_to: None,
             checked: HashMap::new(),
@@ -258,9 +258,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.put(r as Reg, v);
             p += n;
         }
-        self.make_exit();
+        self.make_fail_block();
         self.body()?;
-        self.fill_exit();
+        self.fill_fail_block();
         self.b.seal_all_blocks();
         let config = self.module.target_config();
         self.b.finalize(config);
@@ -562,38 +562,35 @@ impl<'a, 'f> Lower<'a, 'f> {
         })
     }
 
-    /// Records the frames of the callers of inlined code (innermost first) while status `st`
-    /// propagates; returns the status.
-    fn record_inlined_frames(&mut self, mut st: CValue) -> CValue {
-        for k in (0..self.inlined_from.len()).rev() {
-            let (plan, pc) = self.inlined_from[k];
-            let proto = self.iconst(std::rc::Rc::as_ptr(&plan.proto) as i64);
-            let pc_v = self.iconst(pc as i64);
-            st = self.call_helper(Helper::Frame, &[proto, pc_v, st])[0];
+    /// Leaves through a new error site at `pc` (ends the current block): the site records error
+    /// `code` (or, with `status::OK`, only the frames of the callee error `status` passing
+    /// through), the frame of `pc` and those of the calls that inlined this code.
+    fn leave_through_site(&mut self, pc: usize, code: i64, status: CValue, details: [Option<CValue>; 2]) {
+        let own = (std::rc::Rc::as_ptr(&self.plan.proto), pc);
+        let callers = self.inlined_from.iter().rev().map(|(plan, pc)| (std::rc::Rc::as_ptr(&plan.proto), *pc));
+        let site = Box::leak(Box::new(Site { code, frames: std::iter::once(own).chain(callers).collect() }));
+        let site = self.iconst(site as *const Site as i64);
+        let [a, b] = details.map(|d| d.unwrap_or_else(|| self.iconst(0)));
+        let fail = self.fail.expect("made first");
+        self.b
+            .ins()
+            .jump(fail, &[BlockArg::Value(site), BlockArg::Value(status), BlockArg::Value(a), BlockArg::Value(b)]);
+    }
+
+    fn make_fail_block(&mut self) {
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        for _ in 0..4 {
+            self.b.append_block_param(fail, I64);
         }
-        st
+        self.fail = Some(fail);
     }
 
-    /// Leaves the function with status `st`.
-    fn exit_with(&mut self, st: CValue) {
-        let st = self.record_inlined_frames(st);
-        let exit = self.exit.expect("made first");
-        self.b.ins().jump(exit, &[BlockArg::Value(st)]);
-    }
-
-    /// The shared error exit, which returns `(0, status)`; filled in by `fill_exit` at the end
-    /// (the entry block must come first in the layout).
-    fn make_exit(&mut self) {
-        let exit = self.b.create_block();
-        self.b.set_cold_block(exit);
-        self.b.append_block_param(exit, I64);
-        self.exit = Some(exit);
-    }
-
-    fn fill_exit(&mut self) {
-        let exit = self.exit.expect("made first");
-        self.b.switch_to_block(exit);
-        let st = self.b.block_params(exit)[0];
+    fn fill_fail_block(&mut self) {
+        let fail = self.fail.expect("made first");
+        self.b.switch_to_block(fail);
+        let args = self.b.block_params(fail).to_vec();
+        let st = self.call_helper(Helper::Site, &args)[0];
         let zero = self.zero(self.plan.ret_ty());
         self.b.ins().return_(&[zero, st]);
     }
@@ -803,13 +800,8 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Records error `code` at `pc` and leaves through the exit (ends the current block).
     fn raise(&mut self, pc: usize, code: i64, a: Option<CValue>, b: Option<CValue>) {
-        let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
-        let pc_v = self.iconst(pc as i64);
         let code_v = self.iconst(code);
-        let a = a.unwrap_or_else(|| self.iconst(0));
-        let b = b.unwrap_or_else(|| self.iconst(0));
-        self.call_helper(Helper::Error, &[proto, pc_v, code_v, a, b]);
-        self.exit_with(code_v);
+        self.leave_through_site(pc, code, code_v, [a, b]);
     }
 
     fn as_float(&mut self, v: V) -> Lowered<CValue> {
@@ -1179,10 +1171,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.seal_block(failed);
         self.b.seal_block(ok);
         self.b.switch_to_block(failed);
-        let proto = self.iconst(std::rc::Rc::as_ptr(&self.plan.proto) as i64);
-        let pc_v = self.iconst(pc as i64);
-        let st = self.call_helper(Helper::Frame, &[proto, pc_v, st])[0];
-        self.exit_with(st);
+        self.leave_through_site(pc, status::OK, st, [None, None]);
         self.b.switch_to_block(ok);
         Ok(match ret {
             Ty::Int => V::Int(value),

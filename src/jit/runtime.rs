@@ -109,19 +109,30 @@ impl JitCtx {
     }
 }
 
-/// Records an error raised at instruction `pc` of `proto` (the innermost frame).
-pub extern "C" fn mini_jit_error(proto: *const Proto, pc: i64, code: i64, a: i64, b: i64) {
-    CTX.with(|c| {
-        let mut c = c.borrow_mut();
-        c.error = Some((code, a, b));
-        c.frames.push((proto, pc as usize));
-    });
+/// An error site of compiled code, fixed when compiling: the error it raises (`status::OK`
+/// where a callee's error propagates through a call) and the frames it records, innermost
+/// first: the instruction itself, then each call that inlined it. The lowering leaks every
+/// site, as compiled code is never freed either.
+pub struct Site {
+    pub code: i64,
+    pub frames: Box<[(*const Proto, usize)]>,
 }
 
-/// Records a native caller's frame (the call at `pc`) while error `status` propagates; returns
-/// the status (so that native code need not keep it across this call).
-pub extern "C" fn mini_jit_frame(proto: *const Proto, pc: i64, status: i64) -> i64 {
-    CTX.with(|c| c.borrow_mut().frames.push((proto, pc as usize)));
+/// What native code calls when it leaves through error site `site`: records the error (with
+/// the details `a` and `b` of an index error) or, for a propagating callee error, only the
+/// frames; returns `status`, the status to return, so that native code need not keep it
+/// across this call.
+pub extern "C" fn mini_jit_site(site: *const Site, status: i64, a: i64, b: i64) -> i64 {
+    // SAFETY: `site` is a `Site` the lowering leaked for this code: it lives as long as the
+    // program, and nothing writes it after compiling.
+    let site = unsafe { &*site };
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        if site.code != status::OK {
+            c.error = Some((site.code, a, b));
+        }
+        c.frames.extend_from_slice(&site.frames);
+    });
     status
 }
 
