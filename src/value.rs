@@ -161,12 +161,33 @@ pub struct ArrayObj {
     pub data: Box<[AtomicU64]>,
 }
 
+/// `n` zeros, from zeroed memory: a large allocation gets pages the system zeroes when first
+/// touched, so `array(n, 0.0)` costs nothing per element until used (as `calloc` in C).
+fn zeroed(n: usize) -> Option<Box<[AtomicU64]>> {
+    let layout = std::alloc::Layout::array::<AtomicU64>(n).ok()?;
+    if layout.size() == 0 {
+        return Some(Box::new([]));
+    }
+    // SAFETY: the layout's size is not zero.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of `[AtomicU64; n]`, which
+    // is the layout `Box<[AtomicU64]>` frees with, and all `n` elements are initialized: an
+    // all-zero `AtomicU64` is a valid 0 (it has the bit validity of `u64`).
+    Some(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) })
+}
+
 /// The longest array `array(n, fill)` may create (see lang-spec/limits.md).
 pub const MAX_ARRAY_LEN: i64 = 1 << 31;
 
 impl ArrayObj {
     /// Allocates `n` elements holding `bits`, or `None` when the memory cannot be had.
     pub fn new(kind: ElemKind, n: usize, bits: u64) -> Option<ArrayObj> {
+        if bits == 0 {
+            return Some(ArrayObj { kind, data: zeroed(n)? });
+        }
         let mut v: Vec<AtomicU64> = Vec::new();
         v.try_reserve_exact(n).ok()?;
         v.resize_with(n, || AtomicU64::new(bits));
