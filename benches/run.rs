@@ -570,9 +570,9 @@ const GIL_THREADS: u32 = 2;
 /// `MINI_BENCH_GIL_N_INTERP` overrides it.
 const GIL_N_INTERP: u64 = 5_000_000;
 
-/// gil_demo's `n` in the JIT modes, which run native code ~50x faster than the interpreter: a
+/// gil_demo's `n` in the native modes (`--jit` and C), about 100x faster than the interpreter: a
 /// larger `n` keeps their timings long enough to compare. `MINI_BENCH_GIL_N_JIT` overrides it.
-const GIL_N_JIT: u64 = 200_000_000;
+const GIL_N_JIT: u64 = 400_000_000;
 
 /// A way of running gil_demo: a row of its table.
 struct GilMode {
