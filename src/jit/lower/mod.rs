@@ -712,7 +712,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         let dv = self.iconst(d);
         if nonneg {
-            return if floor { self.b.ins().sdiv(a, dv) } else { self.b.ins().srem(a, dv) };
+            // both operands are non-negative: the unsigned operations agree and need no sign
+            // correction in their multiply-by-reciprocal form
+            return if floor { self.b.ins().udiv(a, dv) } else { self.b.ins().urem(a, dv) };
         }
         let r = self.b.ins().srem(a, dv);
         let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
