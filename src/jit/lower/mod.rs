@@ -554,7 +554,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         inner
     }
 
-    /// Raises `too deep` at `pc` unless some room is left (or known to be).
+    /// Raises `stack overflow` at `pc` unless some room is left (or known to be).
     fn check_room(&mut self, pc: usize, room: CValue) {
         if self.span(room).lo > 0 {
             return;
