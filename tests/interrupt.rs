@@ -1,0 +1,110 @@
+//! Ctrl-C (SIGINT) while a program runs: the interpreter raises `interrupted` at its next safe
+//! point, with the line and the stack; a main thread stuck in native code (`--jit`) ends the
+//! program with `error: interrupted` and no location (lang-spec/errors.md, lang-spec/jit.md).
+//! The signal is sent with `kill -INT` once the program has had time to reach its endless loop.
+#![cfg(unix)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the program runs before the signal: its endless loop starts within milliseconds.
+const HEAD_START: Duration = Duration::from_millis(1500);
+
+/// How long a signalled program may take to end before the test calls it hung.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn write_program(name: &str, program: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("interrupt_{}_{name}.mini", std::process::id()));
+    std::fs::File::create(&path).and_then(|mut f| f.write_all(program.as_bytes())).expect("write the program");
+    path
+}
+
+/// Runs `mini run <flags> <program>`, sends SIGINT after [`HEAD_START`], and collects its output.
+fn interrupted_run(name: &str, flags: &[&str], program: &str) -> Output {
+    let path = write_program(name, program);
+    let child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .arg("run")
+        .args(flags)
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini");
+    std::thread::sleep(HEAD_START);
+    let sent = Command::new("kill").arg("-INT").arg(child.id().to_string()).status().expect("run kill");
+    assert!(sent.success(), "kill -INT failed");
+    let output = wait_or_kill(child);
+    let _ = std::fs::remove_file(&path);
+    output
+}
+
+fn wait_or_kill(mut child: Child) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("poll mini").is_none() {
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("mini did not end within {DEADLINE:?} of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collect mini's output")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn interpreter_raises_interrupted_at_the_running_line() {
+    let program = "print(\"started\")\nlet x = 0\nwhile true {\n    x = (x + 1) % 1000\n}\n";
+    let out = interrupted_run("interp", &[], program);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stdout, "started\n");
+    assert!(stderr.starts_with("error: interrupted\n"), "stderr: {stderr}");
+    // the safe point is the loop's test (line 3) or its body (line 4)
+    assert!(stderr.contains(".mini:3:") || stderr.contains(".mini:4:"), "no location: {stderr}");
+}
+
+#[test]
+fn native_code_of_the_main_thread_ends_the_program() {
+    let program = "\
+fn spin(n) {
+    let s = 0
+    let i = 0
+    while i < n {
+        s = (s + i) % 1000
+        i += 1
+    }
+    return s
+}
+print(\"started\")
+print(spin(9_000_000_000_000_000_000))
+";
+    let out = interrupted_run("native", &["--jit"], program);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    // stdout is flushed before the program ends; the error has no location
+    assert_eq!(stdout, "started\n");
+    assert_eq!(stderr, "error: interrupted\n");
+}
+
+#[test]
+fn keep_gil_native_code_ends_the_same_way() {
+    let program = "\
+fn spin(n) {
+    let s = 0
+    for i in range(n) { s = (s + i) % 1000 }
+    return s
+}
+print(\"started\")
+print(spin(9_000_000_000_000_000_000))
+";
+    let out = interrupted_run("keep_gil", &["--jit", "--keep-gil"], program);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stdout, "started\n");
+    assert_eq!(stderr, "error: interrupted\n");
+}
