@@ -8,6 +8,7 @@ pub mod bytecode;
 pub mod cli;
 pub mod compiler;
 pub mod gil;
+pub mod interrupt;
 pub mod jit;
 pub mod lexer;
 pub mod parser;
