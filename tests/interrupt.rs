@@ -1,7 +1,7 @@
 //! Ctrl-C (SIGINT) while a program runs: the interpreter raises `interrupted` at its next safe
 //! point, with the line and the stack; a main thread stuck in native code (`--jit`) ends the
 //! program with `error: interrupted` and no location (lang-spec/errors.md, lang-spec/jit.md).
-//! The signal is sent with `kill -INT` once the program has had time to reach its endless loop.
+//! The signal is sent once the program has had time to reach its endless loop.
 #![cfg(unix)]
 
 use std::io::Write;
@@ -33,8 +33,11 @@ fn interrupted_run(name: &str, flags: &[&str], program: &str) -> Output {
         .spawn()
         .expect("start mini");
     std::thread::sleep(HEAD_START);
-    let sent = Command::new("kill").arg("-INT").arg(child.id().to_string()).status().expect("run kill");
-    assert!(sent.success(), "kill -INT failed");
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    // SAFETY: kill(2) with the pid of our own child, which has not been waited for yet, so the
+    // pid cannot belong to another process.
+    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(sent, 0, "kill(SIGINT) failed");
     let output = wait_or_kill(child);
     let _ = std::fs::remove_file(&path);
     output
