@@ -99,17 +99,7 @@ pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
     }
     let waiting = state.clone();
     let on_main = CURRENT.with(|c| c.get()).is_null();
-    let finished = gil.allow_threads(move || {
-        let mut outcome = lock(&waiting.outcome);
-        while outcome.is_none() {
-            if on_main && crate::gil::interrupted() {
-                return false;
-            }
-            let tick = std::time::Duration::from_millis(50);
-            outcome = waiting.done.wait_timeout(outcome, tick).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        true
-    });
+    let finished = gil.allow_threads(move || wait_for_outcome(&waiting, None, on_main));
     if !finished {
         return Err("interrupted".to_string().into());
     }
@@ -132,9 +122,8 @@ pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> Result<usize, Interru
         if batch.is_empty() {
             break;
         }
-        let (handles, batch_states): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        states.extend(batch_states);
-        gil.allow_threads(move || wait_for_handles(handles))?;
+        states.extend(batch.iter().map(|(_, state)| state.clone()));
+        gil.allow_threads(move || wait_for_threads(batch))?;
     }
     let mut failures = 0;
     for state in states {
@@ -153,15 +142,28 @@ pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> Result<usize, Interru
 #[derive(Debug)]
 pub struct Interrupted;
 
-fn wait_for_handles(handles: Vec<JoinHandle<()>>) -> Result<(), Interrupted> {
-    for h in handles {
-        while !h.is_finished() {
-            if crate::gil::interrupted() {
-                return Err(Interrupted);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
+/// Waits (without the GIL) for each thread to end; `Err` when Ctrl-C interrupted the wait.
+fn wait_for_threads(threads: Vec<(JoinHandle<()>, Arc<ThreadState>)>) -> Result<(), Interrupted> {
+    for (handle, state) in threads {
+        if !wait_for_outcome(&state, Some(&handle), true) {
+            return Err(Interrupted);
         }
-        let _ = h.join();
+        let _ = handle.join();
     }
     Ok(())
+}
+
+/// Waits (without the GIL) until a thread has stored its outcome, or its OS thread has ended
+/// without one; woken by the thread itself, and every 50 ms to look for Ctrl-C (only on the
+/// main thread, `on_main`). Returns false when Ctrl-C interrupted the wait.
+fn wait_for_outcome(state: &ThreadState, handle: Option<&JoinHandle<()>>, on_main: bool) -> bool {
+    let mut outcome = lock(&state.outcome);
+    while outcome.is_none() && !handle.is_some_and(|h| h.is_finished()) {
+        if on_main && crate::gil::interrupted() {
+            return false;
+        }
+        let tick = std::time::Duration::from_millis(50);
+        outcome = state.done.wait_timeout(outcome, tick).unwrap_or_else(|e| e.into_inner()).0;
+    }
+    true
 }
