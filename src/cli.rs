@@ -148,6 +148,7 @@ fn run(args: RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let unwound = watch.as_ref().and_then(|w| w.unwind_signal());
+    let unwound_signalled = unwound.is_some();
     let main = std::thread::Builder::new().name("main".into()).stack_size(thread::THREAD_STACK).spawn(move || {
         let _unwound = unwound;
         let code = compile_and_run(src, args);
@@ -157,8 +158,8 @@ fn run(args: RunArgs) -> ExitCode {
     });
     // this thread answers Ctrl-C while the program runs on `main`, and reports its panic
     let _ = main.map(|h| match watch {
-        Some(watch) => watch.wait(h),
-        None => h.join(),
+        Some(watch) if unwound_signalled => watch.wait(h),
+        _ => h.join(),
     });
     eprintln!("error: internal error: the main thread failed");
     ExitCode::from(1)

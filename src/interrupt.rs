@@ -80,19 +80,16 @@ impl Watch {
 
     /// Waits on this thread while the program's thread runs, answering each Ctrl-C with
     /// [`crate::jit::interrupt_native`]; returns when that thread has unwound (it ends the
-    /// process itself when the program ends), with what `join` gives.
+    /// process itself when the program ends), with what `join` gives. The program's thread
+    /// must hold an [`UnwindSignal`], or an unwind is never noticed.
     pub fn wait<T>(mut self, program: JoinHandle<T>) -> std::thread::Result<T> {
         let mut byte = [0u8; 1];
         loop {
             match self.read.read(&mut byte) {
                 Ok(1) if byte[0] == CTRL_C => crate::jit::interrupt_native(),
-                Ok(1) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // a pipe that failed: only join is left
+                // `UNWOUND`, or a pipe that failed: only join is left
                 _ => break,
-            }
-            if byte[0] == UNWOUND || program.is_finished() {
-                break;
             }
         }
         program.join()
