@@ -107,8 +107,15 @@ impl RangeObj {
         self.len() == 0
     }
 
+    /// The int at index `i`, which must be below `exact_len`. The true result fits in an i64,
+    /// so wrapping arithmetic computes it exactly even where `i * step` alone would overflow.
     pub fn get(&self, i: i64) -> i64 {
-        self.start + i * self.step
+        self.start.wrapping_add(i.wrapping_mul(self.step))
+    }
+
+    /// The last int of a non-empty range (its length may exceed `i64::MAX`).
+    pub fn last(&self) -> i64 {
+        (self.start as i128 + (self.exact_len() - 1) * self.step as i128) as i64
     }
 }
 
@@ -399,7 +406,9 @@ fn write_dict(d: &Rc<Dict>, gil: Gil, out: &mut String, seen: &mut Vec<*const ()
     Ok(())
 }
 
-fn write_quoted(s: &str, out: &mut String) {
+/// Writes `s` as a string is written inside a list: quoted, with `"`, `\\`, line breaks, tabs and
+/// NULs escaped.
+pub fn write_quoted(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -425,7 +434,7 @@ pub fn write_float(x: f64, out: &mut String) {
     } else if x == 0.0 {
         out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
     } else {
-        let sci = format!("{:e}", x.abs());
+        let sci = shortest_digits(x.abs());
         let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
         let exp: i32 = exp.parse().unwrap_or(0);
         let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
@@ -438,6 +447,17 @@ pub fn write_float(x: f64, out: &mut String) {
             write_exponent(&digits, exp, out);
         }
     }
+}
+
+/// The shortest decimal digits that read back as `x`, in `{:e}` form. When two strings of that
+/// length are equally close to `x`, Python's `repr` takes the one with the even last digit, and
+/// Rust's shortest formatting may take the other; formatting with exactly that many digits
+/// rounds the exact value half to even, which is Python's choice.
+fn shortest_digits(x: f64) -> String {
+    let shortest = format!("{x:e}");
+    let count = shortest.split('e').next().map_or(0, |m| m.bytes().filter(u8::is_ascii_digit).count());
+    let exact = format!("{:.*e}", count.saturating_sub(1), x);
+    if exact.parse::<f64>() == Ok(x) { exact } else { shortest }
 }
 
 fn write_fixed(digits: &str, exp: i32, out: &mut String) {

@@ -97,11 +97,13 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Abs => abs(one(b, args)?),
         B::Min => extreme(b, args, std::cmp::Ordering::Less, gil),
         B::Max => extreme(b, args, std::cmp::Ordering::Greater, gil),
-        B::Clock => Ok(Value::Float(clock())),
+        B::Clock => none(args).map(|()| Value::Float(clock())),
         B::Spawn => thread::spawn(args, shared, gil),
         B::Join => thread::join(one(b, args)?, gil),
-        B::Args => Ok(Value::list(shared.args.iter().map(|a| Value::str(a)).collect())),
-        B::CpuCount => Ok(Value::Int(std::thread::available_parallelism().map_or(1, |n| n.get() as i64))),
+        B::Args => none(args).map(|()| Value::list(shared.args.iter().map(|a| Value::str(a)).collect())),
+        B::CpuCount => {
+            none(args).map(|()| Value::Int(std::thread::available_parallelism().map_or(1, |n| n.get() as i64)))
+        }
         B::Assert => assert(args, gil),
     }
 }
@@ -118,6 +120,11 @@ pub fn float_math(b: Builtin, x: f64) -> Option<f64> {
         Builtin::Log => x.ln(),
         _ => return None,
     })
+}
+
+/// Checks that a builtin taking no arguments got none.
+fn none(args: &[Value]) -> Result<(), Fail> {
+    arity(0, args)
 }
 
 fn arity(n: usize, args: &[Value]) -> Result<(), Fail> {
@@ -190,11 +197,28 @@ fn to_int(v: &Value) -> BResult {
         Value::Int(i) => *i,
         Value::Float(f) => float_to_int(*f)?,
         Value::Bool(b) => *b as i64,
-        Value::Str(s) => {
-            s.text.trim().parse::<i64>().map_err(|_| format!("invalid literal for int(): \"{}\"", s.text))?
-        }
+        Value::Str(s) => parse_int(&s.text)?,
         other => return Err(format!("cannot convert {} to int", other.type_name()).into()),
     }))
+}
+
+/// `int` of a string: optional whitespace, an optional sign, decimal digits, optional whitespace.
+/// Digits outside the int range are `integer overflow`; anything else is an invalid literal,
+/// quoted as inside a list so that the error stays on one line.
+fn parse_int(text: &str) -> Result<i64, Fail> {
+    let t = text.trim_matches([' ', '\t', '\n', '\r']);
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid_literal("int", text));
+    }
+    t.parse::<i64>().map_err(|_| Fail::from("integer overflow"))
+}
+
+/// The error `invalid literal for int(): "text"`, with `text` quoted as inside a list.
+fn invalid_literal(function: &str, text: &str) -> Fail {
+    let mut quoted = String::new();
+    crate::value::write_quoted(text, &mut quoted);
+    format!("invalid literal for {function}(): {quoted}").into()
 }
 
 fn to_float(v: &Value) -> BResult {
@@ -202,7 +226,7 @@ fn to_float(v: &Value) -> BResult {
         Value::Int(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => *b as i64 as f64,
-        Value::Str(s) => parse_float(&s.text).ok_or_else(|| format!("invalid literal for float(): \"{}\"", s.text))?,
+        Value::Str(s) => parse_float(&s.text).ok_or_else(|| invalid_literal("float", &s.text))?,
         other => return Err(format!("cannot convert {} to float", other.type_name()).into()),
     }))
 }
@@ -359,7 +383,7 @@ fn extreme(b: Builtin, args: &[Value], want: std::cmp::Ordering, gil: Gil) -> BR
         [Value::List(l)] => l.borrow(gil).clone(),
         [Value::Array(a)] => (0..a.len()).map(|i| a.get(i)).collect(),
         [Value::Range(r)] if r.is_empty() => Vec::new(),
-        [Value::Range(r)] => vec![Value::Int(r.get(0)), Value::Int(r.get(r.len() - 1))],
+        [Value::Range(r)] => vec![Value::Int(r.start), Value::Int(r.last())],
         _ => args.to_vec(),
     };
     let mut best = elements.first().ok_or_else(|| format!("{} expects at least one value", b.name()))?.clone();

@@ -41,8 +41,9 @@ pub fn get(obj: &Value, idx: &Value, gil: Gil) -> Result<Value, Fail> {
             found.ok_or_else(|| missing_key(idx, gil))
         }
         Value::Range(r) => {
-            let len = r.len();
-            let i = position(int_index(idx, "range")?, "range", len as usize)?;
+            // At most 2**64 - 1 ints, which a usize holds exactly.
+            let len = r.exact_len() as usize;
+            let i = position(int_index(idx, "range")?, "range", len)?;
             Ok(Value::Int(r.get(i as i64)))
         }
         other => Err(format!("cannot index {}", other.type_name()).into()),
