@@ -74,7 +74,7 @@ impl Parser {
         if self.peek() == &tok {
             Ok(self.advance().span)
         } else {
-            Err(self.error_here(&format!("expected '{}' {}", tok_text(&tok), context)))
+            Err(self.error_here(&format!("expected '{}' {}", tok.symbol().unwrap_or("?"), context)))
         }
     }
 
@@ -83,7 +83,7 @@ impl Parser {
         match self.peek().clone() {
             Tok::Ident(name) => {
                 self.advance();
-                Ok((name.into(), span))
+                Ok((name, span))
             }
             _ => Err(self.error_here(&format!("expected a name {context}"))),
         }
@@ -496,11 +496,11 @@ impl Parser {
         let kind = match self.peek().clone() {
             Tok::Int(v) => ExprKind::Int(v),
             Tok::Float(v) => ExprKind::Float(v),
-            Tok::Str(s) => ExprKind::Str(s.into()),
+            Tok::Str(s) => ExprKind::Str(s),
             Tok::True => ExprKind::Bool(true),
             Tok::False => ExprKind::Bool(false),
             Tok::Nil => ExprKind::Nil,
-            Tok::Ident(name) => ExprKind::Name(name.into()),
+            Tok::Ident(name) => ExprKind::Name(name),
             Tok::LParen => return self.paren(),
             Tok::LBracket => {
                 self.advance();
@@ -552,11 +552,6 @@ fn comparison_op(tok: &Tok) -> Option<BinOp> {
 fn binary(op: BinOp, left: Expr, right: Expr) -> Expr {
     let span = left.span.to(right.span);
     Expr { kind: ExprKind::Binary(op, Box::new(left), Box::new(right)), span }
-}
-
-fn tok_text(tok: &Tok) -> String {
-    let d = tok.describe();
-    d.trim_matches('\'').to_string()
 }
 
 #[cfg(test)]
