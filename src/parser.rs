@@ -1,12 +1,13 @@
 //! The parser: a hand-written recursive-descent parser from tokens to the AST. It never panics:
 //! every malformed input, including nesting too deep to parse, is a syntax error with a span.
 //!
-//! Each parse function opens with the rule of `lang-spec/grammar.md` that it parses, in that
-//! file's notation, as Lua's `lparser.c` does.
+//! Each parse function opens with the rule of `lang-spec/grammar.md` that it parses, written
+//! as Lua's `lparser.c` writes its rules (`->`, tokens in quotes).
 
 use crate::ast::*;
 use crate::lexer::{Tok, Token, lex};
 use crate::source::{Diagnostic, Span};
+use std::collections::HashSet;
 use std::rc::Rc;
 
 /// The deepest syntactic nesting the parser accepts (see "Nesting depth" in
@@ -235,7 +236,7 @@ impl Parser {
 
     // if_stmt -> 'if' expression block [ 'else' ( if_stmt | block ) ]
     /// An `else if` chain is parsed as a loop into one flat statement, so a long chain nests
-    /// no deeper than a single `if` (like Lua's `elseif` and Python's `elif`).
+    /// no deeper than a single `if` (like Lua's `elseif`).
     fn if_stmt(&mut self) -> PResult<StmtKind> {
         let mut arms = Vec::new();
         self.advance();
@@ -329,12 +330,14 @@ impl Parser {
     }
 
     // params -> '(' [ IDENT { ',' IDENT } [ ',' ] ] ')'      (the '(' already consumed)
-    /// The parameter names, which must be distinct.
+    /// The parameter names, which must be distinct (checked with a set: a list of thousands
+    /// stays linear).
     fn params(&mut self) -> PResult<Vec<(Rc<str>, Span)>> {
         let mut params: Vec<(Rc<str>, Span)> = Vec::new();
+        let mut seen = HashSet::new();
         while self.peek() != &Tok::RParen {
             let (name, span) = self.expect_ident("for a parameter")?;
-            if params.iter().any(|(p, _)| *p == name) {
+            if !seen.insert(name.clone()) {
                 return Err(Diagnostic::new(format!("duplicate parameter '{name}'"), span));
             }
             params.push((name, span));
@@ -541,7 +544,7 @@ impl Parser {
         Ok(Expr { kind: ExprKind::Index(Box::new(obj), Box::new(index)), span })
     }
 
-    // explist -> [ expression { ',' expression } [ ',' ] ] close
+    // [ expression { ',' expression } [ ',' ] ] close      (the tail of args and list_lit)
     /// Comma-separated expressions up to `close`, newlines ignored, trailing comma allowed.
     fn list_of(&mut self, close: Tok, context: &str) -> PResult<(Vec<Expr>, Span)> {
         self.with_newlines(true, |p| {
@@ -583,7 +586,7 @@ impl Parser {
         Ok(Expr { kind, span })
     }
 
-    // '(' expression ')'
+    // primary -> '(' expression ')'
     /// A parenthesized expression: the inner expression, with the parentheses' span.
     fn paren(&mut self) -> PResult<Expr> {
         let start = self.advance().span;
