@@ -494,7 +494,7 @@ impl Parser {
         Ok(binary(BinOp::Pow, base, exponent))
     }
 
-    // postfix -> primary { args | '[' expression ']' }
+    // postfix -> primary { args | index }
     /// A chain of calls and indexes is as deep a tree as it is long, so each call or index
     /// after the first is one more level for what follows it (`f(a)(b)`: `b` is a level
     /// deeper than `a`), like the operators of a binary chain.
