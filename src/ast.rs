@@ -41,6 +41,7 @@ impl BinOp {
         }
     }
 
+    /// Whether the operator is one of `== != < <= > >=`.
     pub fn is_comparison(self) -> bool {
         matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
     }
@@ -60,6 +61,7 @@ pub struct Expr {
     pub span: Span,
 }
 
+/// The kinds of expression, one per form of `primary`, operator and postfix in grammar.md.
 #[derive(Clone, Debug)]
 pub enum ExprKind {
     Nil,
@@ -70,12 +72,15 @@ pub enum ExprKind {
     Name(Rc<str>),
     List(Vec<Expr>),
     Dict(Vec<(Expr, Expr)>),
+    /// `object[index]`.
     Index(Box<Expr>, Box<Expr>),
+    /// `callee(args)`.
     Call(Box<Expr>, Vec<Expr>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
+    /// A function literal `fn(params) { body }`.
     Function(Rc<FnDef>),
 }
 
@@ -102,17 +107,23 @@ pub enum Target {
     Index(Box<Expr>, Box<Expr>),
 }
 
+/// The kinds of statement, one per alternative of `statement` in grammar.md.
 #[derive(Clone, Debug)]
 pub enum StmtKind {
     Let(Rc<str>, Expr),
     /// `target = value`, or `target op= value` when the operator is present.
     Assign(Target, Option<BinOp>, Expr),
+    /// `if c1 { } else if c2 { } ... else { }`: the arms of a whole `else if` chain, flat, and
+    /// the final `else` block.
     If(Vec<(Expr, Vec<Stmt>)>, Option<Vec<Stmt>>),
     While(Expr, Vec<Stmt>),
+    /// `for name in sequence { body }`, with the span of the loop variable.
     For(Rc<str>, Span, Expr, Vec<Stmt>),
     Break,
     Continue,
     Return(Option<Expr>),
+    /// A function declaration `fn name(params) { body }`.
     Fn(Rc<FnDef>),
+    /// An expression evaluated for its effect.
     Expr(Expr),
 }

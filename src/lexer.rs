@@ -1,177 +1,114 @@
-//! The lexer: turns source text into tokens with spans, using a `logos` state machine.
+//! The lexer: turns source text into tokens with spans. One logos token enum, [`Tok`], is both
+//! the state machine's vocabulary and what the parser reads; its callbacks decode literals.
 
 use crate::source::{Diagnostic, Span};
-use logos::Logos;
+use logos::{Lexer, Logos};
+use std::borrow::Cow;
+use std::rc::Rc;
 
-/// The raw token kinds recognised by logos. Literal values are decoded by [`lex`].
-#[derive(Logos, Clone, Copy, Debug, PartialEq, Eq)]
-#[logos(skip r"[ \t\r\f\u{FEFF}]+")]
-#[logos(skip(r"#[^\n]*", allow_greedy = true))]
-enum Raw {
-    #[token("\n")]
-    Newline,
-    #[regex(r"[0-9][0-9_]*")]
-    #[regex(r"0[xX][0-9a-fA-F_]+")]
-    Int,
-    #[regex(r"[0-9][0-9_]*\.[0-9][0-9_]*([eE][+-]?[0-9]+)?")]
-    #[regex(r"[0-9][0-9_]*[eE][+-]?[0-9]+")]
-    Float,
-    #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
-    Str,
-    #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#)]
-    UnterminatedStr,
-    #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
-    Ident,
-    #[token("fn")]
-    Fn,
-    #[token("let")]
-    Let,
-    #[token("if")]
-    If,
-    #[token("else")]
-    Else,
-    #[token("while")]
-    While,
-    #[token("for")]
-    For,
-    #[token("in")]
-    In,
-    #[token("break")]
-    Break,
-    #[token("continue")]
-    Continue,
-    #[token("return")]
-    Return,
-    #[token("and")]
-    And,
-    #[token("or")]
-    Or,
-    #[token("not")]
-    Not,
-    #[token("true")]
-    True,
-    #[token("false")]
-    False,
-    #[token("nil")]
-    Nil,
-    #[token("(")]
-    LParen,
-    #[token(")")]
-    RParen,
-    #[token("[")]
-    LBracket,
-    #[token("]")]
-    RBracket,
-    #[token("{")]
-    LBrace,
-    #[token("}")]
-    RBrace,
-    #[token(",")]
-    Comma,
-    #[token(":")]
-    Colon,
-    #[token(";")]
-    Semi,
-    #[token("=")]
-    Assign,
-    #[token("+=")]
-    PlusAssign,
-    #[token("-=")]
-    MinusAssign,
-    #[token("*=")]
-    StarAssign,
-    #[token("/=")]
-    SlashAssign,
-    #[token("//=")]
-    SlashSlashAssign,
-    #[token("%=")]
-    PercentAssign,
-    #[token("+")]
-    Plus,
-    #[token("-")]
-    Minus,
-    #[token("*")]
-    Star,
-    #[token("/")]
-    Slash,
-    #[token("//")]
-    SlashSlash,
-    #[token("%")]
-    Percent,
-    #[token("**")]
-    StarStar,
-    #[token("==")]
-    EqEq,
-    #[token("!=")]
-    NotEq,
-    #[token("<")]
-    Lt,
-    #[token("<=")]
-    LtEq,
-    #[token(">")]
-    Gt,
-    #[token(">=")]
-    GtEq,
+/// Declares [`Tok`]: the variants written out (those that carry a value or that logos does not
+/// match by a fixed text), then each fixed-text token once, as `Name = "text"`. The text is both
+/// the logos pattern and what [`Tok::symbol`] returns for error messages.
+macro_rules! tokens {
+    (
+        $(#[$meta:meta])*
+        pub enum Tok { $($written:tt)* }
+        fixed { $($name:ident = $text:tt,)* }
+    ) => {
+        $(#[$meta])*
+        pub enum Tok {
+            $($written)*
+            $(#[token($text)] $name,)*
+        }
+
+        impl Tok {
+            /// The text of a fixed-text token (keyword, operator, punctuation), or `None`.
+            pub fn symbol(&self) -> Option<&'static str> {
+                match self {
+                    $(Tok::$name => Some($text),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-/// A token kind with its decoded value, as the parser sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Tok {
-    Newline,
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Ident(String),
-    Fn,
-    Let,
-    If,
-    Else,
-    While,
-    For,
-    In,
-    Break,
-    Continue,
-    Return,
-    And,
-    Or,
-    Not,
-    True,
-    False,
-    Nil,
-    LParen,
-    RParen,
-    LBracket,
-    RBracket,
-    LBrace,
-    RBrace,
-    Comma,
-    Colon,
-    Semi,
-    Assign,
-    PlusAssign,
-    MinusAssign,
-    StarAssign,
-    SlashAssign,
-    SlashSlashAssign,
-    PercentAssign,
-    Plus,
-    Minus,
-    Star,
-    Slash,
-    SlashSlash,
-    Percent,
-    StarStar,
-    EqEq,
-    NotEq,
-    Lt,
-    LtEq,
-    Gt,
-    GtEq,
-    Eof,
+tokens! {
+    /// A token kind with its decoded value, as logos recognises it and the parser reads it.
+    /// Spaces, tabs, `\r`, form feeds, a byte-order mark and `#` comments are skipped; a line
+    /// end is a token, since the parser decides where it ends a statement.
+    #[derive(Logos, Clone, Debug, PartialEq)]
+    #[logos(error(LexError, LexError::unexpected_char))]
+    #[logos(skip r"[ \t\r\f\u{FEFF}]+")]
+    #[logos(skip(r"#[^\n]*", allow_greedy = true))]
+    pub enum Tok {
+        #[token("\n")]
+        Newline,
+        #[regex(r"[0-9][0-9_]*", decimal_int)]
+        #[regex(r"0[xX][0-9a-fA-F_]+", hex_int)]
+        Int(i64),
+        #[regex(r"[0-9][0-9_]*\.[0-9][0-9_]*([eE][+-]?[0-9][0-9_]*)?", float)]
+        #[regex(r"[0-9][0-9_]*[eE][+-]?[0-9][0-9_]*", float)]
+        Float(f64),
+        #[regex(r#""([^"\\\n]|\\[^\n])*""#, string)]
+        #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#, unterminated_string)]
+        Str(Rc<str>),
+        #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| Rc::from(lex.slice()))]
+        Ident(Rc<str>),
+        /// The end of the source; logos never produces it, [`lex`] appends it.
+        Eof,
+    }
+    fixed {
+        Fn = "fn",
+        Let = "let",
+        If = "if",
+        Else = "else",
+        While = "while",
+        For = "for",
+        In = "in",
+        Break = "break",
+        Continue = "continue",
+        Return = "return",
+        And = "and",
+        Or = "or",
+        Not = "not",
+        True = "true",
+        False = "false",
+        Nil = "nil",
+        LParen = "(",
+        RParen = ")",
+        LBracket = "[",
+        RBracket = "]",
+        LBrace = "{",
+        RBrace = "}",
+        Comma = ",",
+        Colon = ":",
+        Semi = ";",
+        Assign = "=",
+        PlusAssign = "+=",
+        MinusAssign = "-=",
+        StarAssign = "*=",
+        SlashAssign = "/=",
+        SlashSlashAssign = "//=",
+        PercentAssign = "%=",
+        Plus = "+",
+        Minus = "-",
+        Star = "*",
+        Slash = "/",
+        SlashSlash = "//",
+        Percent = "%",
+        StarStar = "**",
+        EqEq = "==",
+        NotEq = "!=",
+        Lt = "<",
+        LtEq = "<=",
+        Gt = ">",
+        GtEq = ">=",
+    }
 }
 
 impl Tok {
-    /// How the token is described in syntax errors.
+    /// How the token is described in syntax errors: `'('`, `'name'`, `a number`, `end of line`.
     pub fn describe(&self) -> String {
         match self {
             Tok::Newline => "end of line".into(),
@@ -179,59 +116,7 @@ impl Tok {
             Tok::Str(_) => "a string".into(),
             Tok::Ident(name) => format!("'{name}'"),
             Tok::Eof => "end of file".into(),
-            other => format!("'{}'", other.symbol()),
-        }
-    }
-
-    fn symbol(&self) -> &'static str {
-        use Tok::*;
-        match self {
-            Fn => "fn",
-            Let => "let",
-            If => "if",
-            Else => "else",
-            While => "while",
-            For => "for",
-            In => "in",
-            Break => "break",
-            Continue => "continue",
-            Return => "return",
-            And => "and",
-            Or => "or",
-            Not => "not",
-            True => "true",
-            False => "false",
-            Nil => "nil",
-            LParen => "(",
-            RParen => ")",
-            LBracket => "[",
-            RBracket => "]",
-            LBrace => "{",
-            RBrace => "}",
-            Comma => ",",
-            Colon => ":",
-            Semi => ";",
-            Assign => "=",
-            PlusAssign => "+=",
-            MinusAssign => "-=",
-            StarAssign => "*=",
-            SlashAssign => "/=",
-            SlashSlashAssign => "//=",
-            PercentAssign => "%=",
-            Plus => "+",
-            Minus => "-",
-            Star => "*",
-            Slash => "/",
-            SlashSlash => "//",
-            Percent => "%",
-            StarStar => "**",
-            EqEq => "==",
-            NotEq => "!=",
-            Lt => "<",
-            LtEq => "<=",
-            Gt => ">",
-            GtEq => ">=",
-            Newline | Int(_) | Float(_) | Str(_) | Ident(_) | Eof => "?",
+            fixed => format!("'{}'", fixed.symbol().unwrap_or("?")),
         }
     }
 }
@@ -243,121 +128,96 @@ pub struct Token {
     pub span: Span,
 }
 
+/// A malformed token: the message and span of its syntax error. (logos needs `Default` for
+/// the error of no match at all, which [`LexError::unexpected_char`] replaces.)
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LexError {
+    message: String,
+    span: Span,
+}
+
+impl LexError {
+    /// An error located at `span`.
+    fn new(message: impl Into<String>, span: Span) -> LexError {
+        LexError { message: message.into(), span }
+    }
+
+    /// The error when no token matches: the character that cannot start one.
+    fn unexpected_char(lex: &mut Lexer<'_, Tok>) -> LexError {
+        let c = lex.slice().chars().next().unwrap_or('?');
+        LexError::new(format!("unexpected character '{}'", c.escape_debug()), span_of(lex))
+    }
+}
+
 /// Splits `src` into tokens, ending with `Eof`. The first malformed token is a syntax error.
 pub fn lex(src: &str) -> Result<Vec<Token>, Diagnostic> {
     let mut out = Vec::new();
-    let mut lexer = Raw::lexer(src);
-    while let Some(raw) = lexer.next() {
-        let range = lexer.span();
-        let span = Span::new(range.start, range.end);
-        let text = lexer.slice();
-        let tok = match raw {
-            Ok(Raw::Int | Raw::Float) => {
-                check_number_end(src, range.start, range.end)?;
-                decode(raw.expect("matched"), text, span)?
-            }
-            Ok(raw) => decode(raw, text, span)?,
-            Err(()) => return Err(unexpected_char(text, span)),
-        };
-        out.push(Token { tok, span });
+    let mut lexer = Tok::lexer(src);
+    while let Some(tok) = lexer.next() {
+        let tok = tok.map_err(|e| Diagnostic::new(e.message, e.span))?;
+        out.push(Token { tok, span: span_of(&lexer) });
     }
     let end = Span::new(src.len(), src.len());
     out.push(Token { tok: Tok::Eof, span: end });
     Ok(out)
 }
 
-/// A number must not run into a letter, digit or `_` (`12abc`, `1e`, `0x`), and its `_`s must
-/// stand between digits (`1_`, `1__0` are malformed).
-fn check_number_end(src: &str, start: usize, end: usize) -> Result<(), Diagnostic> {
-    let text = &src[start..end];
-    let rest = src[end..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum::<usize>();
-    let bad_underscore = text.ends_with('_') || text.contains("__") || text.contains("_.") || text.contains("._");
-    if rest > 0 || bad_underscore {
-        return Err(Diagnostic::new("invalid number literal", Span::new(start, end + rest)));
+/// The span of the token logos just matched.
+fn span_of(lex: &Lexer<'_, Tok>) -> Span {
+    let range = lex.span();
+    Span::new(range.start, range.end)
+}
+
+// ----- number literals -----
+
+/// A decimal int literal, `1_000`.
+fn decimal_int(lex: &mut Lexer<'_, Tok>) -> Result<i64, LexError> {
+    let digits = number_digits(lex, 0, |c| c.is_ascii_digit())?;
+    digits.parse::<i64>().map_err(|_| LexError::new("integer literal too large", span_of(lex)))
+}
+
+/// A hexadecimal int literal, `0xff_ff`.
+fn hex_int(lex: &mut Lexer<'_, Tok>) -> Result<i64, LexError> {
+    let digits = number_digits(lex, 2, |c| c.is_ascii_hexdigit())?;
+    i64::from_str_radix(&digits[2..], 16).map_err(|_| LexError::new("integer literal too large", span_of(lex)))
+}
+
+/// A float literal, `2.5e-3`; one too large for a double is `inf`.
+fn float(lex: &mut Lexer<'_, Tok>) -> Result<f64, LexError> {
+    let digits = number_digits(lex, 0, |c| c.is_ascii_digit())?;
+    digits.parse::<f64>().map_err(|_| LexError::new("invalid number literal", span_of(lex)))
+}
+
+/// Checks a number's form and returns its text without `_`s. A number must not run into a
+/// letter, digit or `_` (`12abc`, `1e`, `0x`), and each `_` after the first `prefix` bytes
+/// must stand between two digits (`1_`, `1__0`, `0x_1`, `1_e3` are malformed); either is
+/// `invalid number literal`, spanning the number and what it runs into.
+fn number_digits<'s>(lex: &Lexer<'s, Tok>, prefix: usize, digit: fn(char) -> bool) -> Result<Cow<'s, str>, LexError> {
+    let text = lex.slice();
+    let rest: usize =
+        lex.remainder().chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum();
+    if rest > 0 || !underscores_between_digits(&text[prefix..], digit) {
+        let start = lex.span().start;
+        return Err(LexError::new("invalid number literal", Span::new(start, lex.span().end + rest)));
     }
-    Ok(())
+    Ok(if text.contains('_') { Cow::Owned(text.replace('_', "")) } else { Cow::Borrowed(text) })
 }
 
-fn unexpected_char(text: &str, span: Span) -> Diagnostic {
-    let c = text.chars().next().unwrap_or('?');
-    Diagnostic::new(format!("unexpected character '{}'", c.escape_debug()), span)
+/// Whether every `_` in `text` has a digit on each side.
+fn underscores_between_digits(text: &str, digit: fn(char) -> bool) -> bool {
+    let bytes = text.as_bytes();
+    let is_digit = |i: Option<usize>| i.and_then(|i| bytes.get(i)).is_some_and(|&b| digit(b as char));
+    bytes.iter().enumerate().all(|(i, &b)| b != b'_' || (is_digit(i.checked_sub(1)) && is_digit(Some(i + 1))))
 }
 
-/// Turns a raw token into a parser token, decoding numbers and strings.
-fn decode(raw: Raw, text: &str, span: Span) -> Result<Tok, Diagnostic> {
-    use Raw as R;
-    Ok(match raw {
-        R::Newline => Tok::Newline,
-        R::Int => Tok::Int(parse_int(text, span)?),
-        R::Float => Tok::Float(parse_float(text, span)?),
-        R::Str => Tok::Str(unescape(&text[1..text.len() - 1], span)?),
-        R::UnterminatedStr => return Err(Diagnostic::new("unterminated string", span)),
-        R::Ident => Tok::Ident(text.to_string()),
-        R::Fn => Tok::Fn,
-        R::Let => Tok::Let,
-        R::If => Tok::If,
-        R::Else => Tok::Else,
-        R::While => Tok::While,
-        R::For => Tok::For,
-        R::In => Tok::In,
-        R::Break => Tok::Break,
-        R::Continue => Tok::Continue,
-        R::Return => Tok::Return,
-        R::And => Tok::And,
-        R::Or => Tok::Or,
-        R::Not => Tok::Not,
-        R::True => Tok::True,
-        R::False => Tok::False,
-        R::Nil => Tok::Nil,
-        R::LParen => Tok::LParen,
-        R::RParen => Tok::RParen,
-        R::LBracket => Tok::LBracket,
-        R::RBracket => Tok::RBracket,
-        R::LBrace => Tok::LBrace,
-        R::RBrace => Tok::RBrace,
-        R::Comma => Tok::Comma,
-        R::Colon => Tok::Colon,
-        R::Semi => Tok::Semi,
-        R::Assign => Tok::Assign,
-        R::PlusAssign => Tok::PlusAssign,
-        R::MinusAssign => Tok::MinusAssign,
-        R::StarAssign => Tok::StarAssign,
-        R::SlashAssign => Tok::SlashAssign,
-        R::SlashSlashAssign => Tok::SlashSlashAssign,
-        R::PercentAssign => Tok::PercentAssign,
-        R::Plus => Tok::Plus,
-        R::Minus => Tok::Minus,
-        R::Star => Tok::Star,
-        R::Slash => Tok::Slash,
-        R::SlashSlash => Tok::SlashSlash,
-        R::Percent => Tok::Percent,
-        R::StarStar => Tok::StarStar,
-        R::EqEq => Tok::EqEq,
-        R::NotEq => Tok::NotEq,
-        R::Lt => Tok::Lt,
-        R::LtEq => Tok::LtEq,
-        R::Gt => Tok::Gt,
-        R::GtEq => Tok::GtEq,
-    })
-}
+// ----- string literals -----
 
-fn parse_int(text: &str, span: Span) -> Result<i64, Diagnostic> {
-    let digits: String = text.chars().filter(|&c| c != '_').collect();
-    let parsed = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-        Some("") => return Err(Diagnostic::new("invalid number literal", span)),
-        Some(hex) => i64::from_str_radix(hex, 16),
-        None => digits.parse::<i64>(),
-    };
-    parsed.map_err(|_| Diagnostic::new("integer literal too large", span))
-}
-
-fn parse_float(text: &str, span: Span) -> Result<f64, Diagnostic> {
-    let digits: String = text.chars().filter(|&c| c != '_').collect();
-    digits.parse::<f64>().map_err(|_| Diagnostic::new("invalid number literal", span))
-}
-
-/// Decodes the escapes `\n \t \r \\ \" \0` in a string literal's body.
-fn unescape(body: &str, span: Span) -> Result<String, Diagnostic> {
+/// A string literal; its escapes `\n \t \r \\ \" \0` are decoded, any other is an error
+/// located at the backslash.
+fn string(lex: &mut Lexer<'_, Tok>) -> Result<Rc<str>, LexError> {
+    let text = lex.slice();
+    let body = &text[1..text.len() - 1];
+    let body_start = lex.span().start + 1;
     let mut out = String::with_capacity(body.len());
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
@@ -365,7 +225,7 @@ fn unescape(body: &str, span: Span) -> Result<String, Diagnostic> {
             out.push(c);
             continue;
         }
-        let (j, e) = chars.next().unwrap_or((i, '\\'));
+        let (_, e) = chars.next().unwrap_or((i, '\\'));
         out.push(match e {
             'n' => '\n',
             't' => '\t',
@@ -374,14 +234,18 @@ fn unescape(body: &str, span: Span) -> Result<String, Diagnostic> {
             '"' => '"',
             '0' => '\0',
             other => {
-                let at = span.start as usize + 1 + i;
-                let esc_span = Span::new(at, at + 1 + other.len_utf8());
-                let _ = j;
-                return Err(Diagnostic::new(format!("unknown escape sequence '\\{other}'"), esc_span));
+                let at = body_start + i;
+                let span = Span::new(at, at + 1 + other.len_utf8());
+                return Err(LexError::new(format!("unknown escape sequence '\\{other}'"), span));
             }
         });
     }
-    Ok(out)
+    Ok(out.into())
+}
+
+/// A string literal cut off by a line end or the end of the file.
+fn unterminated_string(lex: &mut Lexer<'_, Tok>) -> Result<Rc<str>, LexError> {
+    Err(LexError::new("unterminated string", span_of(lex)))
 }
 
 #[cfg(test)]
@@ -392,24 +256,54 @@ mod tests {
         lex(src).unwrap().into_iter().map(|t| t.tok).collect()
     }
 
+    fn error(src: &str) -> (String, Span) {
+        let d = lex(src).unwrap_err();
+        (d.message, d.span)
+    }
+
     #[test]
     fn numbers_and_operators() {
         assert_eq!(
-            kinds("1_000 0xff 2.5e-3 // **"),
-            vec![Tok::Int(1000), Tok::Int(255), Tok::Float(0.0025), Tok::SlashSlash, Tok::StarStar, Tok::Eof]
+            kinds("1_000 0xff 2.5e-3 1e1_0 // **"),
+            vec![
+                Tok::Int(1000),
+                Tok::Int(255),
+                Tok::Float(0.0025),
+                Tok::Float(1e10),
+                Tok::SlashSlash,
+                Tok::StarStar,
+                Tok::Eof
+            ]
         );
+    }
+
+    #[test]
+    fn malformed_numbers() {
+        let invalid = |src: &str, end| assert_eq!(error(src), ("invalid number literal".into(), Span::new(0, end)));
+        invalid("12abc", 5);
+        invalid("1__0 x", 4);
+        invalid("1_.5", 4);
+        invalid("0x_1", 4);
+        invalid("1_e3", 4);
+        invalid("0x", 2);
+        invalid("1e+", 2);
+        assert_eq!(error("99999999999999999999").0, "integer literal too large");
+        assert_eq!(error("0x8000000000000000").0, "integer literal too large");
+        assert_eq!(kinds("0x7fffffffffffffff 1e400"), vec![Tok::Int(i64::MAX), Tok::Float(f64::INFINITY), Tok::Eof]);
     }
 
     #[test]
     fn strings_and_errors() {
         assert_eq!(kinds(r#""a\n\"b""#), vec![Tok::Str("a\n\"b".into()), Tok::Eof]);
-        assert_eq!(lex("\"abc").unwrap_err().message, "unterminated string");
-        assert!(lex(r#""\q""#).unwrap_err().message.contains("unknown escape"));
-        assert_eq!(lex("99999999999999999999").unwrap_err().message, "integer literal too large");
+        assert_eq!(error("x \"abc"), ("unterminated string".into(), Span::new(2, 6)));
+        assert_eq!(error(r#""é\q""#), (r"unknown escape sequence '\q'".into(), Span::new(3, 5)));
+        assert_eq!(error("a @"), ("unexpected character '@'".into(), Span::new(2, 3)));
     }
 
     #[test]
     fn keywords_vs_identifiers() {
         assert_eq!(kinds("fn fnx"), vec![Tok::Fn, Tok::Ident("fnx".into()), Tok::Eof]);
+        assert_eq!(Tok::SlashSlashAssign.describe(), "'//='");
+        assert_eq!(Tok::Ident("x".into()).describe(), "'x'");
     }
 }

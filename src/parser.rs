@@ -1,13 +1,19 @@
 //! The parser: a hand-written recursive-descent parser from tokens to the AST. It never panics:
 //! every malformed input, including nesting too deep to parse, is a syntax error with a span.
+//!
+//! Each parse function opens with the rule of `lang-spec/grammar.md` that it parses, written
+//! as Lua's `lparser.c` writes its rules (`->`, tokens in quotes).
 
 use crate::ast::*;
 use crate::lexer::{Tok, Token, lex};
 use crate::source::{Diagnostic, Span};
+use std::collections::HashSet;
 use std::rc::Rc;
 
-/// The deepest nesting of expressions and blocks the parser accepts (see lang-spec/limits.md).
-pub const MAX_NESTING: usize = 200;
+/// The deepest syntactic nesting the parser accepts (see "Nesting depth" in
+/// lang-spec/limits.md). It bounds the recursion of the parser and of every later stage that
+/// walks the AST, so no program can exhaust their stacks.
+pub const MAX_SYNTAX_DEPTH: usize = 200;
 
 type PResult<T> = Result<T, Diagnostic>;
 
@@ -18,40 +24,47 @@ pub fn parse(src: &str) -> PResult<Vec<Stmt>> {
     parser.program()
 }
 
+/// The parser's state: the tokens (ending with `Eof`) and the position in them.
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     /// Whether newlines are insignificant at the current bracket level (inside `( )`, `[ ]`
     /// and dict literals they are; inside blocks they end statements).
     skip_newlines: Vec<bool>,
+    /// The current nesting level, counted as "Nesting depth" in lang-spec/limits.md defines.
     depth: usize,
 }
 
 impl Parser {
     // ----- token access -----
 
+    /// Skips newlines if the innermost bracket makes them insignificant.
     fn skip_insignificant(&mut self) {
         if *self.skip_newlines.last().unwrap_or(&false) {
             self.skip_nl();
         }
     }
 
+    /// Skips newlines unconditionally (after an operator, `=`, or before `else`).
     fn skip_nl(&mut self) {
         while self.tokens[self.pos].tok == Tok::Newline {
             self.pos += 1;
         }
     }
 
+    /// The next significant token, not consumed.
     fn peek(&mut self) -> &Tok {
         self.skip_insignificant();
         &self.tokens[self.pos].tok
     }
 
+    /// The span of the next significant token.
     fn peek_span(&mut self) -> Span {
         self.skip_insignificant();
         self.tokens[self.pos].span
     }
 
+    /// Consumes and returns the next significant token; at the end it stays on `Eof`.
     fn advance(&mut self) -> Token {
         self.skip_insignificant();
         let t = self.tokens[self.pos].clone();
@@ -61,6 +74,7 @@ impl Parser {
         t
     }
 
+    /// Consumes the next token if it is `tok`.
     fn eat(&mut self, tok: &Tok) -> bool {
         if self.peek() == tok {
             self.advance();
@@ -70,45 +84,78 @@ impl Parser {
         }
     }
 
+    /// Consumes `tok` (a fixed-text token), or fails with `expected 'tok' context, found ...`.
     fn expect(&mut self, tok: Tok, context: &str) -> PResult<Span> {
         if self.peek() == &tok {
             Ok(self.advance().span)
         } else {
-            Err(self.error_here(&format!("expected '{}' {}", tok_text(&tok), context)))
+            Err(self.error_here(&format!("expected '{}' {}", tok.symbol().unwrap_or("?"), context)))
         }
     }
 
+    /// Consumes an identifier, or fails with `expected a name context, found ...`.
     fn expect_ident(&mut self, context: &str) -> PResult<(Rc<str>, Span)> {
         let span = self.peek_span();
         match self.peek().clone() {
             Tok::Ident(name) => {
                 self.advance();
-                Ok((name.into(), span))
+                Ok((name, span))
             }
             _ => Err(self.error_here(&format!("expected a name {context}"))),
         }
     }
 
+    /// A syntax error at the next token: `what, found <the token>`.
     fn error_here(&mut self, what: &str) -> Diagnostic {
         let span = self.peek_span();
         let found = self.peek().describe();
         Diagnostic::new(format!("{what}, found {found}"), span)
     }
 
+    /// Goes one nesting level deeper; past [`MAX_SYNTAX_DEPTH`] that is the error
+    /// `nesting too deep` at `span`.
     fn enter(&mut self, span: Span) -> PResult<()> {
         self.depth += 1;
-        if self.depth > MAX_NESTING {
+        if self.depth > MAX_SYNTAX_DEPTH {
             return Err(Diagnostic::new("nesting too deep", span));
         }
         Ok(())
     }
 
+    /// Comes back up one nesting level.
     fn leave(&mut self) {
         self.depth -= 1;
     }
 
+    /// Runs `parse` one nesting level deeper (entered at `span`).
+    fn nested<T>(&mut self, span: Span, parse: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        self.enter(span)?;
+        let result = parse(self);
+        self.leave();
+        result
+    }
+
+    /// Runs `parse` with newlines significant (`false`) or not (`true`), as inside a block or
+    /// a bracket.
+    fn with_newlines<T>(&mut self, skip: bool, parse: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        self.skip_newlines.push(skip);
+        let result = parse(self);
+        self.skip_newlines.pop();
+        result
+    }
+
+    /// Consumes the operator of a left-associative chain of binary operators.
+    /// Each counts as one level of nesting for what follows it, since the tree the chain
+    /// builds is as deep as the chain is long; the chain's caller restores the depth at its end.
+    fn chain_link(&mut self) -> PResult<Span> {
+        let span = self.advance().span;
+        self.enter(span)?;
+        Ok(span)
+    }
+
     // ----- statements -----
 
+    // program -> stmts EOF
     fn program(&mut self) -> PResult<Vec<Stmt>> {
         let stmts = self.statements()?;
         if self.peek() != &Tok::Eof {
@@ -117,6 +164,8 @@ impl Parser {
         Ok(stmts)
     }
 
+    // stmts -> { sep } [ statement { end statement } { sep } ]
+    // end -> sep { sep } | (nothing, after a statement whose last token is '}')
     /// Statements up to a `}` or the end of file (neither consumed).
     fn statements(&mut self) -> PResult<Vec<Stmt>> {
         let mut stmts = Vec::new();
@@ -137,32 +186,29 @@ impl Parser {
         }
     }
 
+    // block -> '{' stmts '}'
+    /// A block is one nesting level; newlines in it end statements even inside brackets.
     fn block(&mut self) -> PResult<Vec<Stmt>> {
         let open = self.expect(Tok::LBrace, "to start a block")?;
-        self.enter(open)?;
-        self.skip_newlines.push(false);
-        let body = self.statements();
-        self.skip_newlines.pop();
-        let body = body?;
-        if self.tokens[self.pos].tok != Tok::RBrace {
-            return Err(self.error_here("expected '}' to close the block"));
-        }
-        self.pos += 1;
-        self.leave();
-        Ok(body)
+        self.nested(open, |p| {
+            let body = p.with_newlines(false, Self::statements)?;
+            if p.tokens[p.pos].tok != Tok::RBrace {
+                return Err(p.error_here("expected '}' to close the block"));
+            }
+            p.pos += 1;
+            Ok(body)
+        })
     }
 
+    // statement -> let_stmt | fn_decl | if_stmt | while_stmt | for_stmt
+    //            | 'break' | 'continue' | return_stmt | simple_stmt
     fn statement(&mut self) -> PResult<Stmt> {
         let start = self.peek_span();
         let kind = match self.peek().clone() {
             Tok::Let => self.let_stmt()?,
             Tok::Fn if matches!(self.tokens[self.pos + 1].tok, Tok::Ident(_)) => StmtKind::Fn(self.function(true)?),
             Tok::If => self.if_stmt()?,
-            Tok::While => {
-                self.advance();
-                let cond = self.expr()?;
-                StmtKind::While(cond, self.block()?)
-            }
+            Tok::While => self.while_stmt()?,
             Tok::For => self.for_stmt()?,
             Tok::Break => {
                 self.advance();
@@ -172,19 +218,14 @@ impl Parser {
                 self.advance();
                 StmtKind::Continue
             }
-            Tok::Return => {
-                self.advance();
-                match self.tokens[self.pos].tok {
-                    Tok::Newline | Tok::Semi | Tok::RBrace | Tok::Eof => StmtKind::Return(None),
-                    _ => StmtKind::Return(Some(self.expr()?)),
-                }
-            }
-            _ => self.expr_or_assign()?,
+            Tok::Return => self.return_stmt()?,
+            _ => self.simple_stmt()?,
         };
         let end = self.tokens[self.pos.saturating_sub(1)].span;
         Ok(Stmt { kind, span: start.to(end) })
     }
 
+    // let_stmt -> 'let' IDENT '=' expression
     fn let_stmt(&mut self) -> PResult<StmtKind> {
         self.advance();
         let (name, _) = self.expect_ident("after 'let'")?;
@@ -193,24 +234,22 @@ impl Parser {
         Ok(StmtKind::Let(name, self.expr()?))
     }
 
+    // if_stmt -> 'if' expression block [ 'else' ( if_stmt | block ) ]
+    /// An `else if` chain is parsed as a loop into one flat statement, so a long chain nests
+    /// no deeper than a single `if` (like Lua's `elseif`).
     fn if_stmt(&mut self) -> PResult<StmtKind> {
         let mut arms = Vec::new();
-        let mut otherwise = None;
         self.advance();
         loop {
             let cond = self.expr()?;
             arms.push((cond, self.block()?));
             if !self.eat_else() {
-                break;
+                return Ok(StmtKind::If(arms, None));
             }
-            if self.peek() == &Tok::If {
-                self.advance();
-                continue;
+            if !self.eat(&Tok::If) {
+                return Ok(StmtKind::If(arms, Some(self.block()?)));
             }
-            otherwise = Some(self.block()?);
-            break;
         }
-        Ok(StmtKind::If(arms, otherwise))
     }
 
     /// Consumes `else`, which may stand on the line after the closing `}`.
@@ -227,6 +266,14 @@ impl Parser {
         }
     }
 
+    // while_stmt -> 'while' expression block
+    fn while_stmt(&mut self) -> PResult<StmtKind> {
+        self.advance();
+        let cond = self.expr()?;
+        Ok(StmtKind::While(cond, self.block()?))
+    }
+
+    // for_stmt -> 'for' IDENT 'in' expression block
     fn for_stmt(&mut self) -> PResult<StmtKind> {
         self.advance();
         let (name, span) = self.expect_ident("after 'for'")?;
@@ -235,7 +282,20 @@ impl Parser {
         Ok(StmtKind::For(name, span, iter, self.block()?))
     }
 
-    fn expr_or_assign(&mut self) -> PResult<StmtKind> {
+    // return_stmt -> 'return' [ expression ]
+    /// The expression is absent when `return` is followed by a separator, `}` or the end.
+    fn return_stmt(&mut self) -> PResult<StmtKind> {
+        self.advance();
+        match self.tokens[self.pos].tok {
+            Tok::Newline | Tok::Semi | Tok::RBrace | Tok::Eof => Ok(StmtKind::Return(None)),
+            _ => Ok(StmtKind::Return(Some(self.expr()?))),
+        }
+    }
+
+    // simple_stmt -> expression [ assign_op expression ]
+    // assign_op -> '=' | '+=' | '-=' | '*=' | '/=' | '//=' | '%='
+    /// With an `assign_op`, the left expression must be a name or an index.
+    fn simple_stmt(&mut self) -> PResult<StmtKind> {
         let target = self.expr()?;
         let op = match self.tokens[self.pos].tok {
             Tok::Assign => None,
@@ -257,25 +317,27 @@ impl Parser {
         Ok(StmtKind::Assign(target, op, self.expr()?))
     }
 
-    /// `fn name(params) { body }` when `named`, else `fn(params) { body }`.
+    // fn_decl -> 'fn' IDENT params block      (when `named`)
+    // fn_lit -> 'fn' params block
     fn function(&mut self, named: bool) -> PResult<Rc<FnDef>> {
         let start = self.advance().span;
         let name = if named { Some(self.expect_ident("after 'fn'")?.0) } else { None };
         self.expect(Tok::LParen, "before the parameters")?;
-        self.skip_newlines.push(true);
-        let params = self.params();
-        self.skip_newlines.pop();
-        let params = params?;
+        let params = self.with_newlines(true, Self::params)?;
         let body = self.block()?;
         let end = self.tokens[self.pos - 1].span;
         Ok(Rc::new(FnDef { name, params, body, span: start.to(end) }))
     }
 
+    // params -> '(' [ IDENT { ',' IDENT } [ ',' ] ] ')'      (the '(' already consumed)
+    /// The parameter names, which must be distinct (checked with a set: a list of thousands
+    /// stays linear).
     fn params(&mut self) -> PResult<Vec<(Rc<str>, Span)>> {
         let mut params: Vec<(Rc<str>, Span)> = Vec::new();
+        let mut seen = HashSet::new();
         while self.peek() != &Tok::RParen {
             let (name, span) = self.expect_ident("for a parameter")?;
-            if params.iter().any(|(p, _)| *p == name) {
+            if !seen.insert(name.clone()) {
                 return Err(Diagnostic::new(format!("duplicate parameter '{name}'"), span));
             }
             params.push((name, span));
@@ -289,14 +351,14 @@ impl Parser {
 
     // ----- expressions, lowest precedence first -----
 
+    // expression -> or_expr
+    /// A whole expression is one nesting level.
     fn expr(&mut self) -> PResult<Expr> {
         let span = self.peek_span();
-        self.enter(span)?;
-        let e = self.or_expr();
-        self.leave();
-        e
+        self.nested(span, Self::or_expr)
     }
 
+    // or_expr -> and_expr { 'or' and_expr }
     fn or_expr(&mut self) -> PResult<Expr> {
         let mark = self.depth;
         let result = self.or_chain();
@@ -304,15 +366,7 @@ impl Parser {
         result
     }
 
-    /// Each operator of a left-associative chain counts as one level of nesting, since the
-    /// tree it builds is as deep as the chain is long.
-    fn chain_link(&mut self) -> PResult<()> {
-        let span = self.advance().span;
-        self.enter(span)?;
-        self.skip_nl();
-        Ok(())
-    }
-
+    /// The loop of [`Parser::or_expr`], which restores the depth however it ends.
     fn or_chain(&mut self) -> PResult<Expr> {
         let mut left = self.and_expr()?;
         while self.peek() == &Tok::Or {
@@ -325,11 +379,13 @@ impl Parser {
         Ok(left)
     }
 
+    // and_expr -> not_expr { 'and' not_expr }
     fn and_expr(&mut self) -> PResult<Expr> {
         let mark = self.depth;
         let mut left = self.not_expr()?;
         while self.peek() == &Tok::And {
             self.chain_link()?;
+            self.skip_nl();
             let right = self.not_expr()?;
             let span = left.span.to(right.span);
             left = Expr { kind: ExprKind::And(Box::new(left), Box::new(right)), span };
@@ -338,19 +394,24 @@ impl Parser {
         Ok(left)
     }
 
+    // not_expr -> 'not' not_expr | comparison
+    /// The operand of `not` is one level deeper; a newline may follow `not`.
     fn not_expr(&mut self) -> PResult<Expr> {
-        if self.peek() == &Tok::Not {
-            let start = self.advance().span;
-            self.enter(start)?;
-            let operand = self.not_expr();
-            self.leave();
-            let operand = operand?;
-            let span = start.to(operand.span);
-            return Ok(Expr { kind: ExprKind::Unary(UnOp::Not, Box::new(operand)), span });
+        if self.peek() != &Tok::Not {
+            return self.comparison();
         }
-        self.comparison()
+        let start = self.advance().span;
+        let operand = self.nested(start, |p| {
+            p.skip_nl();
+            p.not_expr()
+        })?;
+        let span = start.to(operand.span);
+        Ok(Expr { kind: ExprKind::Unary(UnOp::Not, Box::new(operand)), span })
     }
 
+    // comparison -> sum [ comp_op sum ]
+    // comp_op -> '==' | '!=' | '<' | '<=' | '>' | '>='
+    /// A second comparison operator is an error: comparisons do not chain.
     fn comparison(&mut self) -> PResult<Expr> {
         let left = self.sum()?;
         let Some(op) = comparison_op(self.peek()) else { return Ok(left) };
@@ -364,6 +425,7 @@ impl Parser {
         Ok(binary(op, left, right))
     }
 
+    // sum -> product { ( '+' | '-' ) product }
     fn sum(&mut self) -> PResult<Expr> {
         let mark = self.depth;
         let mut left = self.product()?;
@@ -377,11 +439,13 @@ impl Parser {
                 }
             };
             self.chain_link()?;
+            self.skip_nl();
             let right = self.product()?;
             left = binary(op, left, right);
         }
     }
 
+    // product -> unary { ( '*' | '/' | '//' | '%' ) unary }
     fn product(&mut self) -> PResult<Expr> {
         let mark = self.depth;
         let mut left = self.unary()?;
@@ -397,26 +461,27 @@ impl Parser {
                 }
             };
             self.chain_link()?;
+            self.skip_nl();
             let right = self.unary()?;
             left = binary(op, left, right);
         }
     }
 
+    // unary -> '-' unary | power
+    /// The operand of a unary minus is one level deeper.
     fn unary(&mut self) -> PResult<Expr> {
-        if self.peek() == &Tok::Minus {
-            let start = self.advance().span;
-            self.enter(start)?;
-            let operand = self.unary();
-            self.leave();
-            let operand = operand?;
-            let span = start.to(operand.span);
-            return Ok(Expr { kind: ExprKind::Unary(UnOp::Neg, Box::new(operand)), span });
+        if self.peek() != &Tok::Minus {
+            return self.power();
         }
-        self.power()
+        let start = self.advance().span;
+        let operand = self.nested(start, Self::unary)?;
+        let span = start.to(operand.span);
+        Ok(Expr { kind: ExprKind::Unary(UnOp::Neg, Box::new(operand)), span })
     }
 
-    /// `**` is right-associative and binds tighter than unary minus on its left,
-    /// while its right operand may itself carry a unary minus (`2 ** -1`).
+    // power -> postfix [ '**' unary ]
+    /// `**` is right-associative and binds tighter than unary minus on its left, while its
+    /// right operand, one level deeper, may itself carry a unary minus (`2 ** -1`).
     fn power(&mut self) -> PResult<Expr> {
         let base = self.postfix()?;
         if self.peek() != &Tok::StarStar {
@@ -425,96 +490,91 @@ impl Parser {
         self.advance();
         self.skip_nl();
         let span = self.peek_span();
-        self.enter(span)?;
-        let exponent = self.unary();
-        self.leave();
-        Ok(binary(BinOp::Pow, base, exponent?))
+        let exponent = self.nested(span, Self::unary)?;
+        Ok(binary(BinOp::Pow, base, exponent))
     }
 
+    // postfix -> primary { args | index }
+    /// A chain of calls and indexes is as deep a tree as it is long, so each call or index
+    /// after the first is one more level for what follows it (`f(a)(b)`: `b` is a level
+    /// deeper than `a`), like the operators of a binary chain.
     fn postfix(&mut self) -> PResult<Expr> {
-        let mut e = self.primary()?;
-        loop {
-            match self.peek() {
-                Tok::LParen => {
-                    self.advance();
-                    let (args, end) = self.list_of(Tok::RParen, "after the arguments")?;
-                    let span = e.span.to(end);
-                    e = Expr { kind: ExprKind::Call(Box::new(e), args), span };
-                }
-                Tok::LBracket => {
-                    self.advance();
-                    self.skip_newlines.push(true);
-                    let index = self.expr();
-                    let end = index.and_then(|i| Ok((i, self.expect(Tok::RBracket, "after the index")?)));
-                    self.skip_newlines.pop();
-                    let (index, end) = end?;
-                    let span = e.span.to(end);
-                    e = Expr { kind: ExprKind::Index(Box::new(e), Box::new(index)), span };
-                }
-                _ => return Ok(e),
-            }
-        }
-    }
-
-    /// Comma-separated expressions up to `close`, newlines ignored, trailing comma allowed.
-    fn list_of(&mut self, close: Tok, context: &str) -> PResult<(Vec<Expr>, Span)> {
-        self.skip_newlines.push(true);
-        let result = self.list_items(close, context);
-        self.skip_newlines.pop();
+        let mark = self.depth;
+        let result = self.postfix_chain();
+        self.depth = mark;
         result
     }
 
-    fn list_items(&mut self, close: Tok, context: &str) -> PResult<(Vec<Expr>, Span)> {
-        let mut items = Vec::new();
-        while self.peek() != &close {
-            items.push(self.expr()?);
-            if !self.eat(&Tok::Comma) {
-                break;
+    /// The loop of [`Parser::postfix`], which restores the depth however it ends.
+    fn postfix_chain(&mut self) -> PResult<Expr> {
+        let mut e = self.primary()?;
+        let mut first = true;
+        loop {
+            if !matches!(self.peek(), Tok::LParen | Tok::LBracket) {
+                return Ok(e);
             }
+            if !first {
+                let span = self.peek_span();
+                self.enter(span)?;
+            }
+            first = false;
+            e = match self.advance().tok {
+                Tok::LParen => self.call(e)?,
+                _ => self.index(e)?,
+            };
         }
-        let end = self.expect(close, context)?;
-        Ok((items, end))
     }
 
-    fn dict_items(&mut self) -> PResult<(Vec<(Expr, Expr)>, Span)> {
-        let mut items = Vec::new();
-        while self.peek() != &Tok::RBrace {
-            let key = self.expr()?;
-            self.expect(Tok::Colon, "after a dict key")?;
-            let value = self.expr()?;
-            items.push((key, value));
-            if !self.eat(&Tok::Comma) {
-                break;
-            }
-        }
-        let end = self.expect(Tok::RBrace, "to close the dict")?;
-        Ok((items, end))
+    // args -> '(' [ expression { ',' expression } [ ',' ] ] ')'      (the '(' already consumed)
+    /// A call of `callee`.
+    fn call(&mut self, callee: Expr) -> PResult<Expr> {
+        let (args, end) = self.list_of(Tok::RParen, "after the arguments")?;
+        let span = callee.span.to(end);
+        Ok(Expr { kind: ExprKind::Call(Box::new(callee), args), span })
     }
 
+    // index -> '[' expression ']'      (the '[' already consumed)
+    /// An index into `obj`; newlines inside the brackets are insignificant.
+    fn index(&mut self, obj: Expr) -> PResult<Expr> {
+        let (index, end) = self.with_newlines(true, |p| {
+            let index = p.expr()?;
+            Ok((index, p.expect(Tok::RBracket, "after the index")?))
+        })?;
+        let span = obj.span.to(end);
+        Ok(Expr { kind: ExprKind::Index(Box::new(obj), Box::new(index)), span })
+    }
+
+    // [ expression { ',' expression } [ ',' ] ] close      (the tail of args and list_lit)
+    /// Comma-separated expressions up to `close`, newlines ignored, trailing comma allowed.
+    fn list_of(&mut self, close: Tok, context: &str) -> PResult<(Vec<Expr>, Span)> {
+        self.with_newlines(true, |p| {
+            let mut items = Vec::new();
+            while p.peek() != &close {
+                items.push(p.expr()?);
+                if !p.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+            let end = p.expect(close, context)?;
+            Ok((items, end))
+        })
+    }
+
+    // primary -> INT | FLOAT | STRING | 'true' | 'false' | 'nil' | IDENT
+    //          | '(' expression ')' | list_lit | dict_lit | fn_lit
     fn primary(&mut self) -> PResult<Expr> {
         let span = self.peek_span();
-        let kind = match self.peek().clone() {
-            Tok::Int(v) => ExprKind::Int(v),
-            Tok::Float(v) => ExprKind::Float(v),
-            Tok::Str(s) => ExprKind::Str(s.into()),
+        let kind = match self.peek() {
+            Tok::Int(v) => ExprKind::Int(*v),
+            Tok::Float(v) => ExprKind::Float(*v),
+            Tok::Str(s) => ExprKind::Str(s.clone()),
             Tok::True => ExprKind::Bool(true),
             Tok::False => ExprKind::Bool(false),
             Tok::Nil => ExprKind::Nil,
-            Tok::Ident(name) => ExprKind::Name(name.into()),
+            Tok::Ident(name) => ExprKind::Name(name.clone()),
             Tok::LParen => return self.paren(),
-            Tok::LBracket => {
-                self.advance();
-                let (items, end) = self.list_of(Tok::RBracket, "to close the list")?;
-                return Ok(Expr { kind: ExprKind::List(items), span: span.to(end) });
-            }
-            Tok::LBrace => {
-                self.advance();
-                self.skip_newlines.push(true);
-                let items = self.dict_items();
-                self.skip_newlines.pop();
-                let (items, end) = items?;
-                return Ok(Expr { kind: ExprKind::Dict(items), span: span.to(end) });
-            }
+            Tok::LBracket => return self.list_lit(),
+            Tok::LBrace => return self.dict_lit(),
             Tok::Fn => {
                 let def = self.function(false)?;
                 let span = def.span;
@@ -526,17 +586,47 @@ impl Parser {
         Ok(Expr { kind, span })
     }
 
+    // primary -> '(' expression ')'
+    /// A parenthesized expression: the inner expression, with the parentheses' span.
     fn paren(&mut self) -> PResult<Expr> {
         let start = self.advance().span;
-        self.skip_newlines.push(true);
-        let inner = self.expr().and_then(|e| Ok((e, self.expect(Tok::RParen, "to close '('")?)));
-        self.skip_newlines.pop();
-        let (mut inner, end) = inner?;
+        let (mut inner, end) = self.with_newlines(true, |p| {
+            let inner = p.expr()?;
+            Ok((inner, p.expect(Tok::RParen, "to close '('")?))
+        })?;
         inner.span = start.to(end);
         Ok(inner)
     }
+
+    // list_lit -> '[' [ expression { ',' expression } [ ',' ] ] ']'
+    fn list_lit(&mut self) -> PResult<Expr> {
+        let start = self.advance().span;
+        let (items, end) = self.list_of(Tok::RBracket, "to close the list")?;
+        Ok(Expr { kind: ExprKind::List(items), span: start.to(end) })
+    }
+
+    // dict_lit -> '{' [ entry { ',' entry } [ ',' ] ] '}'
+    // entry -> expression ':' expression
+    fn dict_lit(&mut self) -> PResult<Expr> {
+        let start = self.advance().span;
+        let (items, end) = self.with_newlines(true, |p| {
+            let mut items = Vec::new();
+            while p.peek() != &Tok::RBrace {
+                let key = p.expr()?;
+                p.expect(Tok::Colon, "after a dict key")?;
+                let value = p.expr()?;
+                items.push((key, value));
+                if !p.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+            Ok((items, p.expect(Tok::RBrace, "to close the dict")?))
+        })?;
+        Ok(Expr { kind: ExprKind::Dict(items), span: start.to(end) })
+    }
 }
 
+/// The comparison operator a token stands for, if any.
 fn comparison_op(tok: &Tok) -> Option<BinOp> {
     Some(match tok {
         Tok::EqEq => BinOp::Eq,
@@ -549,14 +639,10 @@ fn comparison_op(tok: &Tok) -> Option<BinOp> {
     })
 }
 
+/// A binary expression spanning both operands.
 fn binary(op: BinOp, left: Expr, right: Expr) -> Expr {
     let span = left.span.to(right.span);
     Expr { kind: ExprKind::Binary(op, Box::new(left), Box::new(right)), span }
-}
-
-fn tok_text(tok: &Tok) -> String {
-    let d = tok.describe();
-    d.trim_matches('\'').to_string()
 }
 
 #[cfg(test)]
@@ -578,6 +664,7 @@ mod tests {
     fn newline_rules() {
         assert!(parse("let x = 1 +\n 2\nprint(x,\n 3)\nlet d = {\n\"a\": 1\n}").is_ok());
         assert!(parse("if true {\n} \n else {\n}").is_ok());
+        assert!(parse("let x = not\ntrue").is_ok());
     }
 
     #[test]
@@ -591,5 +678,15 @@ mod tests {
         assert!(err("1 = 2").contains("cannot assign"));
         assert!(err("f(").contains("expected"));
         assert!(err("x = {").contains("expected"));
+    }
+
+    #[test]
+    fn postfix_chains_count_toward_depth() {
+        assert_eq!(err(&format!("f{}", "()".repeat(100_000))), "nesting too deep");
+        assert_eq!(err(&format!("a{}", "[0]".repeat(100_000))), "nesting too deep");
+        assert!(parse(&format!("f{}", "()".repeat(200))).is_ok());
+        assert_eq!(err(&format!("f{}", "()".repeat(201))), "nesting too deep");
+        assert!(parse(&format!("a{} = 1", "[0]".repeat(199))).is_ok());
+        assert_eq!(err(&format!("a{} = 1", "[0]".repeat(200))), "nesting too deep");
     }
 }
