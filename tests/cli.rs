@@ -1,0 +1,240 @@
+//! The command-line surface that the program suite does not reach (lang-spec/cli.md):
+//! `--dump-bytecode`, the warnings of `mini check`, programs read from stdin (`-`),
+//! `--switch-interval` validation, and a GIL hand-off seen in the `--stats` table.
+//! (The JIT's options and reports are tested by tests/jit_cli.rs.)
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// Numbers the program files, so that tests running in parallel use different files.
+static NEXT_FILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Writes `program` to a fresh file named `<stem>.mini` in a directory of its own, and returns
+/// its path.
+fn program_file(stem: &str, program: &str) -> PathBuf {
+    let n = NEXT_FILE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli_{}_{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let path = dir.join(format!("{stem}.mini"));
+    std::fs::File::create(&path).and_then(|mut f| f.write_all(program.as_bytes())).expect("write the program");
+    path
+}
+
+/// Runs `mini` with `args`, where the word `FILE` stands for the path of a file holding `program`.
+fn mini(args: &[&str], program: &str) -> Output {
+    let path = program_file("prog", program);
+    let args: Vec<&std::ffi::OsStr> =
+        args.iter().map(|a| if *a == "FILE" { path.as_os_str() } else { std::ffi::OsStr::new(a) }).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_mini")).args(args).output().expect("run mini");
+    let _ = std::fs::remove_dir_all(path.parent().expect("the scratch directory"));
+    out
+}
+
+/// Runs `mini` with `args`, writing `input` to its stdin.
+fn mini_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini");
+    child.stdin.take().expect("a stdin pipe").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait for mini")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn dump_bytecode_lists_each_function_and_its_instructions() {
+    let out = mini(&["run", "--dump-bytecode", "FILE"], "fn add(a, b) { return a + b }\nprint(add(1, 2))\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "3\n", "the program still runs");
+    let dump = text(&out.stderr);
+    let main_at = dump.find("fn <main>").unwrap_or_else(|| panic!("no <main> header:\n{dump}"));
+    let add_at = dump.find("fn add (params 2").unwrap_or_else(|| panic!("no header for add:\n{dump}"));
+    assert!(main_at < add_at, "the main program comes first:\n{dump}");
+    let body = &dump[add_at..];
+    for instr in ["Add {", "Return {"] {
+        assert!(body.contains(instr), "add's body has no {instr}:\n{dump}");
+    }
+    assert!(dump[..add_at].contains("Call"), "main calls add:\n{dump}");
+    let numbered = body
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .all(|l| l.split_whitespace().next().is_some_and(|pc| pc.parse::<usize>().is_ok()));
+    assert!(numbered, "each instruction line starts with its index:\n{dump}");
+}
+
+#[test]
+fn dump_bytecode_is_printed_before_the_program_runs() {
+    let out = mini(&["run", "--dump-bytecode", "FILE"], "print(1 // 0)\n");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let dump_at = err.find("fn <main>").expect("a dump");
+    let error_at = err.find("error: division by zero").expect("the runtime error");
+    assert!(dump_at < error_at, "{err}");
+}
+
+#[test]
+fn check_warns_about_names_nothing_can_define() {
+    let program = "print(1)\nprint(undefined_name)\nfn f() { return other + 1 }\nlet ok = 2\nprint(ok, len([]))\n";
+    let out = mini(&["check", "FILE"], program);
+    assert_eq!(out.status.code(), Some(0), "warnings do not change the exit code");
+    assert_eq!(text(&out.stdout), "", "check runs nothing");
+    let err = text(&out.stderr);
+    assert!(err.contains("warning: undefined variable 'undefined_name'"), "{err}");
+    assert!(err.contains("prog.mini:2:7\n"), "the warning names file:line:col:\n{err}");
+    assert!(err.contains("warning: undefined variable 'other'"), "{err}");
+    assert!(err.contains("prog.mini:3:17\n"), "{err}");
+    assert!(!err.contains("'ok'") && !err.contains("'len'") && !err.contains("error"), "{err}");
+    assert_eq!(err.matches("warning: ").count(), 2, "{err}");
+}
+
+#[test]
+fn check_of_a_clean_program_prints_nothing() {
+    let out = mini(&["check", "FILE"], "fn f(x) { return x + later }\nlet later = 1\nprint(f(1))\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "", "a global declared later is not a warning");
+}
+
+#[test]
+fn run_prints_no_warnings() {
+    let out = mini(&["run", "FILE"], "fn never() { return missing }\nprint(1)\n");
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "1\n");
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn check_reports_the_first_error_with_exit_code_1() {
+    let out = mini(&["check", "FILE"], "print(1)\nlet = 2\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("prog.mini:2:"), "{err}");
+}
+
+#[test]
+fn run_reads_the_program_from_stdin() {
+    let out = mini_stdin(&["run", "-"], "print(1 + 1)\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "2\n");
+}
+
+#[test]
+fn stdin_programs_are_named_stdin_in_errors() {
+    let out = mini_stdin(&["run", "-"], "print(\"before\")\nprint(1 // 0)\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "before\n");
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: division by zero\n"), "{err}");
+    assert!(err.contains("--> <stdin>:2:7\n"), "{err}");
+    assert!(err.contains("<stdin>:2:7 in <main>"), "{err}");
+}
+
+#[test]
+fn stdin_syntax_errors_and_check_warnings_name_stdin() {
+    let out = mini_stdin(&["run", "-"], "let x = (1 +\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("<stdin>:"), "{}", text(&out.stderr));
+    let out = mini_stdin(&["check", "-"], "print(x)\n");
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(err.contains("warning: undefined variable 'x'") && err.contains("<stdin>:1:7"), "{err}");
+}
+
+#[test]
+fn stdin_program_gets_script_arguments() {
+    let out = mini_stdin(&["run", "-", "--", "a", "-b"], "print(args())\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "[\"a\", \"-b\"]\n");
+}
+
+#[test]
+fn valid_switch_intervals_run_the_program() {
+    for ms in ["5", "0.5", "1", "1000", "1e-3"] {
+        let out = mini(&["run", "--switch-interval", ms, "FILE"], "print(6 * 7)\n");
+        assert!(out.status.success(), "--switch-interval {ms}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "42\n", "--switch-interval {ms}");
+    }
+}
+
+#[test]
+fn invalid_switch_intervals_are_usage_errors() {
+    let cases: &[&[&str]] = &[
+        &["--switch-interval", "0"],
+        &["--switch-interval", "-1"],
+        &["--switch-interval=-1"],
+        &["--switch-interval", "abc"],
+        &["--switch-interval", "nan"],
+        &["--switch-interval", "inf"],
+        &["--switch-interval=-inf"],
+        &["--switch-interval", ""],
+        &["--switch-interval"],
+    ];
+    for flags in cases {
+        let mut args = vec!["run", "FILE"];
+        args.extend_from_slice(flags);
+        let out = mini(&args, "print(\"ran\")\n");
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "", "{flags:?}: nothing runs");
+        assert!(text(&out.stderr).contains("error"), "{flags:?}: {}", text(&out.stderr));
+    }
+}
+
+/// One row of the `--stats` thread table.
+struct ThreadRow {
+    name: String,
+    bytecodes: u64,
+    handoffs: u64,
+}
+
+/// The rows of the `--stats` thread table in `stderr` (lang-spec/cli.md): after the header,
+/// lines of a name and four numbers.
+fn thread_table(stderr: &str) -> Vec<ThreadRow> {
+    let mut lines = stderr.lines().skip_while(|l| !l.starts_with("thread "));
+    let header: Vec<&str> = lines.next().expect("a --stats header").split_whitespace().collect();
+    assert_eq!(header, ["thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms"]);
+    let mut rows = Vec::new();
+    for line in lines {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() != 5 {
+            break;
+        }
+        let number = |i: usize| cols[i].parse::<u64>().unwrap_or_else(|_| panic!("column {i} of {line:?}"));
+        rows.push(ThreadRow { name: cols[0].to_string(), bytecodes: number(1), handoffs: number(3) });
+    }
+    rows
+}
+
+#[test]
+fn two_interpreted_threads_hand_the_gil_to_each_other() {
+    let program = "\
+fn spin(n) {
+    let s = 0
+    for i in range(n) { s += i % 3 }
+    return s
+}
+let a = spawn(spin, 10000000)
+let b = spawn(spin, 10000000)
+print(join(a), join(b))
+";
+    let out = mini(&["run", "--switch-interval", "1", "--stats", "FILE"], program);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "9999999 9999999\n");
+    let err = text(&out.stderr);
+    let rows = thread_table(&err);
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["main", "1", "2"], "{err}");
+    for row in &rows[1..] {
+        assert!(row.bytecodes > 10_000_000, "thread {} interpreted its loop:\n{err}", row.name);
+        assert!(row.handoffs > 0, "thread {} never handed the GIL over:\n{err}", row.name);
+    }
+}
