@@ -7,13 +7,13 @@
 
 mod engine;
 mod infer;
+mod interval;
 mod lower;
 mod report;
 mod runtime;
-mod span;
 mod types;
 
-use crate::bytecode::{Instr, Proto};
+use crate::bytecode::{self, Proto};
 use crate::gil::Gil;
 use crate::source::SourceFile;
 use crate::value::{Closure, Value};
@@ -73,12 +73,12 @@ impl Spec {
     }
 }
 
-/// The JIT's per-function state, kept in the function's prototype (used under the GIL only).
+/// The JIT's per-function state, kept in the function's prototype's `JitSlot` (used under the
+/// GIL only; the interpreter counts the loop back-edges in the slot itself).
 #[derive(Default)]
 pub struct ProtoJit {
     calls: Cell<u64>,
     interpreted_calls: Cell<u64>,
-    backedges: Cell<u64>,
     has_loop: Cell<Option<bool>>,
     specs: RefCell<Vec<Rc<Spec>>>,
     refusals: RefCell<Vec<(Sig, String)>>,
@@ -91,6 +91,12 @@ impl std::fmt::Debug for ProtoJit {
 }
 
 impl ProtoJit {
+    /// The JIT state of a function (created at its first use).
+    #[inline]
+    pub fn of(proto: &Proto) -> &ProtoJit {
+        proto.jit.get_or_default()
+    }
+
     /// The valid specialization for a signature.
     pub fn find_spec(&self, sig: Sig) -> Option<Rc<Spec>> {
         self.specs.borrow().iter().find(|s| s.sig == sig && s.valid.get()).cloned()
@@ -112,12 +118,6 @@ impl ProtoJit {
         self.specs.borrow().len()
     }
 
-    /// Counts a loop back-edge taken by the interpreter.
-    #[inline(always)]
-    pub fn backedge(&self) {
-        self.backedges.set(self.backedges.get() + 1);
-    }
-
     fn refuse(&self, sig: Sig, reason: String) {
         let mut refusals = self.refusals.borrow_mut();
         if !refusals.iter().any(|(s, _)| *s == sig) {
@@ -129,11 +129,7 @@ impl ProtoJit {
         if let Some(b) = self.has_loop.get() {
             return b;
         }
-        let b = proto.code.iter().enumerate().any(|(pc, ins)| match ins {
-            Instr::ForLoop { .. } => true,
-            Instr::Jump { t } => (*t as usize) <= pc,
-            _ => false,
-        });
+        let b = bytecode::has_loop(&proto.code);
         self.has_loop.set(Some(b));
         b
     }
@@ -228,7 +224,7 @@ impl Jit {
     /// gives the globals compiled code reads.
     pub fn enter(&self, callee: &Closure, args: &[Value], room: i64, shared: &Shared, gil: Gil) -> Entered {
         let proto = &callee.proto;
-        let pj = &proto.jit;
+        let pj = ProtoJit::of(proto);
         let calls = pj.calls.get() + 1;
         pj.calls.set(calls);
         if calls == 1 {
@@ -264,7 +260,7 @@ impl Jit {
     /// on failure.
     fn compile(&self, proto: &Rc<Proto>, sig: Sig, view: &LiveGlobals) -> Option<Rc<Spec>> {
         if self.broken.get() {
-            proto.jit.refuse(sig, "the JIT is off after an internal error".into());
+            ProtoJit::of(proto).refuse(sig, "the JIT is off after an internal error".into());
             return None;
         }
         // A bug in inference or in Cranelift must not take the program down: the function runs
@@ -279,7 +275,7 @@ impl Jit {
                 return None;
             }
             Err(_) => {
-                proto.jit.refuse(sig, "internal error in type inference".into());
+                ProtoJit::of(proto).refuse(sig, "internal error in type inference".into());
                 return None;
             }
         }
@@ -288,7 +284,7 @@ impl Jit {
             match Engine::new() {
                 Ok(e) => *engine = Some(e),
                 Err(e) => {
-                    proto.jit.refuse(sig, format!("the JIT is unavailable: {e}"));
+                    ProtoJit::of(proto).refuse(sig, format!("the JIT is unavailable: {e}"));
                     return None;
                 }
             }
@@ -303,12 +299,12 @@ impl Jit {
                     // the test suites set this: an internal error must show up as a difference
                     eprintln!("mini: internal JIT error: {e}");
                 }
-                proto.jit.refuse(sig, format!("internal compiler error: {e}"));
+                ProtoJit::of(proto).refuse(sig, format!("internal compiler error: {e}"));
                 return None;
             }
             Err(_) => {
                 self.broken.set(true);
-                proto.jit.refuse(sig, "internal compiler error (the JIT is off from now on)".into());
+                ProtoJit::of(proto).refuse(sig, "internal compiler error (the JIT is off from now on)".into());
                 return None;
             }
         };
@@ -350,7 +346,7 @@ impl Jit {
                 _pins: pins.clone(),
                 plan: OnceCell::new(),
             });
-            plan.proto.jit.specs.borrow_mut().push(spec.clone());
+            ProtoJit::of(&plan.proto).specs.borrow_mut().push(spec.clone());
             let mut watchers = self.watchers.borrow_mut();
             for g in &deps {
                 watchers.entry(*g).or_default().push(spec.clone());
@@ -378,7 +374,7 @@ impl Jit {
             Some(pc) => format!("line {}: {}", self.line_of(&plan.proto, pc), refusal.reason),
             None => refusal.reason,
         };
-        plan.proto.jit.refuse(plan.sig, reason.clone());
+        ProtoJit::of(&plan.proto).refuse(plan.sig, reason.clone());
         if refusal.plan == 0 {
             return;
         }
@@ -392,7 +388,7 @@ impl Jit {
                     self.line_of(&root.proto, pc),
                     callee.sig.display(&callee.proto.name)
                 );
-                root.proto.jit.refuse(root.sig, why);
+                ProtoJit::of(&root.proto).refuse(root.sig, why);
                 return;
             }
             at = caller;
@@ -463,7 +459,7 @@ impl Jit {
         let mut out = String::new();
         let _ = writeln!(out, "jit: per function (--jit-threshold {})", self.options.threshold);
         for proto in self.seen.borrow().iter() {
-            let pj = &proto.jit;
+            let pj = ProtoJit::of(proto);
             let line = src.line_col(proto.span.start).0;
             let _ = writeln!(
                 out,
@@ -472,7 +468,7 @@ impl Jit {
                 line,
                 pj.calls.get(),
                 pj.interpreted_calls.get(),
-                pj.backedges.get()
+                proto.jit.backedges()
             );
             for s in pj.specs.borrow().iter() {
                 let _ = writeln!(

@@ -4,6 +4,7 @@
 
 use crate::ast::BinOp;
 use crate::gil::Gil;
+pub use crate::num::int_float_cmp;
 use crate::value::{Value, values_equal};
 use std::cmp::Ordering;
 
@@ -161,25 +162,6 @@ pub fn negate(v: &Value) -> Result<Value, String> {
     }
 }
 
-/// Exact comparison of an int with a float (`None` when the float is NaN).
-pub fn int_float_cmp(i: i64, f: f64) -> Option<Ordering> {
-    if f.is_nan() {
-        return None;
-    }
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f >= TWO_63 {
-        return Some(Ordering::Less);
-    }
-    if f < -TWO_63 {
-        return Some(Ordering::Greater);
-    }
-    let t = f.trunc();
-    match i.cmp(&(t as i64)) {
-        Ordering::Equal => 0.0f64.partial_cmp(&(f - t)),
-        other => Some(other),
-    }
-}
-
 /// The order of two values for `<` and friends; numbers and strings only.
 pub fn compare(op: BinOp, a: &Value, b: &Value) -> Result<Option<Ordering>, String> {
     use Value::*;
@@ -222,13 +204,5 @@ mod tests {
         assert_eq!(int_mod(i64::MIN, -1), Ok(0));
         assert_eq!(float_divmod(-7.5, 2.0), Ok((-4.0, 0.5)));
         assert_eq!(float_divmod(7.5, -2.0), Ok((-4.0, -0.5)));
-    }
-
-    #[test]
-    fn int_float_comparison_is_exact() {
-        assert_eq!(int_float_cmp(1, 1.0), Some(Ordering::Equal));
-        assert_eq!(int_float_cmp(9_007_199_254_740_993, 9_007_199_254_740_992.0), Some(Ordering::Greater));
-        assert_eq!(int_float_cmp(-1, -0.5), Some(Ordering::Less));
-        assert_eq!(int_float_cmp(i64::MAX, 9.3e18), Some(Ordering::Less));
     }
 }

@@ -7,12 +7,13 @@
 //! int/float/bool argument one parameter and each array two (data pointer, length).
 
 use super::infer::{Plan, T, Target};
+use super::interval::{self, Interval};
 use super::runtime::{Site, status};
-use super::span::{self, Span};
 use super::types::Ty;
-use crate::bytecode::{Instr, Reg};
+use crate::ast::BinOp;
+use crate::builtin::Builtin;
+use crate::bytecode::{self, Flow, Instr, Reg};
 use crate::value::{ElemKind, Value};
-use crate::vm::builtins::Builtin;
 use cranelift::codegen::ir::condcodes::CondCode;
 use cranelift::codegen::ir::{BlockArg, FuncRef, InstructionData, Opcode, UserFuncName, ValueDef};
 use cranelift::prelude::{
@@ -171,8 +172,8 @@ pub struct Lower<'a, 'f> {
     /// Checked int operations and bounds checks already done in this straight run of bytecode
     /// (whose check dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
     checked: HashMap<(u8, CValue, CValue), CValue>,
-    /// What is known of int values' ranges, beyond constants (see [`Lower::span`]).
-    spans: HashMap<CValue, Span>,
+    /// What is known of int values' ranges, beyond constants (see [`Lower::interval`]).
+    intervals: HashMap<CValue, Interval>,
     /// In the fast copy of a versioned loop: what the test before it established.
     assumed: Option<Assumed>,
     /// The fast copy's loop header, sealed only once the test before it branches to it.
@@ -206,7 +207,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             inlined_from: Vec::new(),
             ret_to: None,
             checked: HashMap::new(),
-            spans: HashMap::new(),
+            intervals: HashMap::new(),
             assumed: None,
             unsealed: None,
         }
@@ -307,11 +308,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// fib's by three or more).
     fn inlinable(&self, callee: &Plan) -> bool {
         let code = &callee.proto.code;
-        let has_loop = code.iter().enumerate().any(|(pc, ins)| match ins {
-            Instr::ForLoop { .. } | Instr::IterNext { .. } => true,
-            Instr::Jump { t } => (*t as usize) <= pc,
-            _ => false,
-        });
+        let has_loop = bytecode::has_loop(code);
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
         let limit = if has_loop { INLINE_MAX_CODE / 2 } else { INLINE_MAX_CODE };
         // a tiny recursive function (fib) is unrolled two levels, a larger one level
@@ -406,12 +403,13 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut leader = vec![false; code.len() + 1];
         leader[0] = true;
         for (pc, ins) in code.iter().enumerate() {
-            if let Some(t) = super::infer::jump_target(*ins) {
-                leader[t as usize] = true;
-                leader[pc + 1] = true;
-            }
-            if matches!(ins, Instr::Return { .. } | Instr::ReturnNil) {
-                leader[pc + 1] = true;
+            match ins.flow() {
+                Flow::Next => {}
+                Flow::Jump(t) | Flow::Branch(t) => {
+                    leader[t as usize] = true;
+                    leader[pc + 1] = true;
+                }
+                Flow::Return => leader[pc + 1] = true,
             }
         }
         for (pc, state) in self.plan.states.iter().enumerate() {
@@ -457,10 +455,10 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let v = self.use_var(r, Kind::Int);
                 if let Some(assumed) = &mut self.assumed
                     && assumed.scope == self.scope
-                    && let Some(span) = assumed.regs.get(&r)
+                    && let Some(interval) = assumed.regs.get(&r)
                 {
                     assumed.read.insert(r);
-                    self.spans.insert(v, *span);
+                    self.intervals.insert(v, *interval);
                 }
                 V::Int(v)
             }
@@ -519,44 +517,44 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// What is known of the int value `v`: a constant, a recorded interval, the room a
     /// versioned loop's fast copy assumes, or nothing.
-    fn span(&mut self, v: CValue) -> Span {
+    fn interval(&mut self, v: CValue) -> Interval {
         if let Some(assumed) = &mut self.assumed
             && assumed.room == v
         {
             assumed.room_used = true;
-            return Span::new(ROOM_ASSUMED, i64::MAX);
+            return Interval::new(ROOM_ASSUMED, i64::MAX);
         }
-        if let Some(span) = self.spans.get(&v) {
-            return *span;
+        if let Some(interval) = self.intervals.get(&v) {
+            return *interval;
         }
         let dfg = &self.b.func.dfg;
         if let ValueDef::Result(inst, 0) = dfg.value_def(v)
             && let InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } = dfg.insts[inst]
             && dfg.value_type(v) == I64
         {
-            return Span::exact(imm.bits());
+            return Interval::exact(imm.bits());
         }
-        span::ANY
+        interval::ANY
     }
 
     /// Records what is known of `v`, when it is something.
-    fn know(&mut self, v: CValue, span: Span) {
-        if span != span::ANY {
-            self.spans.insert(v, span);
+    fn know(&mut self, v: CValue, interval: Interval) {
+        if interval != interval::ANY {
+            self.intervals.insert(v, interval);
         }
     }
 
     /// `room - 1`, the recursion room of a callee, with what is known of it.
     fn callee_room(&mut self, room: CValue) -> CValue {
         let inner = self.b.ins().iadd_imm_s(room, -1);
-        let span = self.span(room).sub(Span::exact(1)).clamped();
-        self.know(inner, span);
+        let interval = self.interval(room).sub(Interval::exact(1)).clamped();
+        self.know(inner, interval);
         inner
     }
 
     /// Raises `stack overflow` at `pc` unless some room is left (or known to be).
     fn check_room(&mut self, pc: usize, room: CValue) {
-        if self.span(room).lo > 0 {
+        if self.interval(room).lo > 0 {
             return;
         }
         let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
@@ -615,22 +613,23 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// `+ - *` with checked ints, or floats when either side is a float.
     fn arith(&mut self, pc: usize, op: Instr, x: V, y: V) -> Lowered<V> {
+        let kind = match op.facts().op {
+            Some(BinOp::Add) => 0,
+            Some(BinOp::Sub) => 1,
+            Some(BinOp::Mul) => 2,
+            other => return Err(format!("internal: {other:?} is not + - *")),
+        };
         if let (V::Int(a), V::Int(b)) = (x, y) {
-            let kind = match op {
-                Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => 0,
-                Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => 1,
-                _ => 2,
-            };
             if let Some(r) = self.checked.get(&(kind, a, b)) {
                 return Ok(V::Int(*r));
             }
-            let (x, y) = (self.span(a), self.span(b));
-            let span = match kind {
+            let (x, y) = (self.interval(a), self.interval(b));
+            let interval = match kind {
                 0 => x.add(y),
                 1 => x.sub(y),
                 _ => x.mul(y),
             };
-            let r = if span.fits() {
+            let r = if interval.fits() {
                 match kind {
                     0 => self.b.ins().iadd(a, b),
                     1 => self.b.ins().isub(a, b),
@@ -646,13 +645,13 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.checked.insert((kind, a, b), r);
                 r
             };
-            self.know(r, span.clamped());
+            self.know(r, interval.clamped());
             return Ok(V::Int(r));
         }
         let (a, b) = (self.as_float(x)?, self.as_float(y)?);
-        Ok(V::Float(match op {
-            Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => self.b.ins().fadd(a, b),
-            Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => self.b.ins().fsub(a, b),
+        Ok(V::Float(match kind {
+            0 => self.b.ins().fadd(a, b),
+            1 => self.b.ins().fsub(a, b),
             _ => self.b.ins().fmul(a, b),
         }))
     }
@@ -660,7 +659,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Raises `division by zero` when the number `y` is zero.
     fn check_nonzero(&mut self, pc: usize, y: V) -> Lowered<()> {
         let zero = match y {
-            V::Int(b) if !self.span(b).contains(0) => return Ok(()),
+            V::Int(b) if !self.interval(b).contains(0) => return Ok(()),
             V::Int(b) => self.b.ins().icmp_imm_s(IntCC::Equal, b, 0),
             _ => {
                 let b = self.as_float(y)?;
@@ -698,9 +697,9 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// a shift or a mask, and the remainder's sign fix-up only looks at its sign (and is not
     /// needed at all for a dividend known to be non-negative).
     fn floor_by_constant(&mut self, a: CValue, d: i64, floor: bool, nonneg: bool) -> CValue {
-        let span = self.span(a);
-        let result = if floor { span.floor_div(d) } else { span.modulo(d) };
-        let r = self.floor_by_constant_unknown(a, d, floor, nonneg || span.lo >= 0);
+        let interval = self.interval(a);
+        let result = if floor { interval.floor_div(d) } else { interval.modulo(d) };
+        let r = self.floor_by_constant_unknown(a, d, floor, nonneg || interval.lo >= 0);
         self.know(r, result);
         r
     }
@@ -1121,7 +1120,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::Lt { a, b, c } | I::Le { a, b, c } | I::Gt { a, b, c } | I::Ge { a, b, c } => {
                 let (x, y) = (self.get(st, b)?, self.get(st, c)?);
-                let v = self.compare(order_cc(ins), x, y)?;
+                let v = self.compare(order_cc(ins)?, x, y)?;
                 self.put(a, V::Bool(v));
             }
             I::Jump { t } => {
@@ -1142,7 +1141,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::JumpIfNotGt { a, b, t }
             | I::JumpIfNotGe { a, b, t } => {
                 let (x, y) = (self.get(st, a)?, self.get(st, b)?);
-                let cond = self.compare(order_cc(ins), x, y)?;
+                let cond = self.compare(order_cc(ins)?, x, y)?;
                 return self.branch(pc, cond, t);
             }
             I::JumpIfNotLtK { a, k, t }
@@ -1150,7 +1149,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::JumpIfNotGtK { a, k, t }
             | I::JumpIfNotGeK { a, k, t } => {
                 let (x, y) = (self.get(st, a)?, self.konst(k)?);
-                let cond = self.compare(order_cc(ins), x, y)?;
+                let cond = self.compare(order_cc(ins)?, x, y)?;
                 return self.branch(pc, cond, t);
             }
             I::JumpIfNotEq { a, b, t } | I::JumpIfNotNe { a, b, t } => {
@@ -1235,7 +1234,17 @@ impl<'a, 'f> Lower<'a, 'f> {
                 };
                 self.b.ins().store(MemFlagsData::trusted(), x, addr, 0);
             }
-            other => return Err(format!("internal: {other:?} is not compilable")),
+            I::SetGlobal { .. }
+            | I::DefGlobal { .. }
+            | I::GetUpval { .. }
+            | I::SetUpval { .. }
+            | I::NewCell { .. }
+            | I::NewEmptyCell { .. }
+            | I::GetCell { .. }
+            | I::SetCell { .. }
+            | I::Closure { .. }
+            | I::NewList { .. }
+            | I::NewDict { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }
@@ -1361,13 +1370,13 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 }
 
-/// The signed condition of an ordering instruction.
-fn order_cc(ins: Instr) -> IntCC {
-    use Instr as I;
-    match ins {
-        I::Lt { .. } | I::JumpIfNotLt { .. } | I::JumpIfNotLtK { .. } => IntCC::SignedLessThan,
-        I::Le { .. } | I::JumpIfNotLe { .. } | I::JumpIfNotLeK { .. } => IntCC::SignedLessThanOrEqual,
-        I::Gt { .. } | I::JumpIfNotGt { .. } | I::JumpIfNotGtK { .. } => IntCC::SignedGreaterThan,
-        _ => IntCC::SignedGreaterThanOrEqual,
+/// The signed condition of an ordering instruction (from its operator in the instruction table).
+fn order_cc(ins: Instr) -> Lowered<IntCC> {
+    match ins.facts().op {
+        Some(BinOp::Lt) => Ok(IntCC::SignedLessThan),
+        Some(BinOp::Le) => Ok(IntCC::SignedLessThanOrEqual),
+        Some(BinOp::Gt) => Ok(IntCC::SignedGreaterThan),
+        Some(BinOp::Ge) => Ok(IntCC::SignedGreaterThanOrEqual),
+        other => Err(format!("internal: {ins:?} orders by {other:?}")),
     }
 }
