@@ -239,6 +239,7 @@ impl Facts {
     }
 
     /// Adds the register window `r..r+n`.
+    #[inline(always)]
     fn window(mut self, r: Reg, n: u16) -> Facts {
         let free = self.regs.iter().position(|w| w.1 == 0).expect("at most three windows");
         self.regs[free] = (r, n);
@@ -246,43 +247,51 @@ impl Facts {
     }
 
     /// Reads register `r`.
+    #[inline(always)]
     fn reg(self, r: Reg) -> Facts {
         self.window(r, 1)
     }
 
     /// Writes register `a` (and reads nothing else of it).
+    #[inline(always)]
     fn def(mut self, a: Reg) -> Facts {
         self.writes = Writes::One(a);
         self.window(a, 1)
     }
 
+    #[inline(always)]
     fn writes(mut self, w: Writes) -> Facts {
         self.writes = w;
         self
     }
 
+    #[inline(always)]
     fn konst(mut self, k: u16) -> Facts {
         self.konst = Some(k);
         self
     }
 
     /// Reads the number constant `K[k]`.
+    #[inline(always)]
     fn number(mut self, k: u16) -> Facts {
         self.number_const = true;
         self.konst(k)
     }
 
+    #[inline(always)]
     fn op(mut self, op: BinOp) -> Facts {
         self.op = Some(op);
         self
     }
 
+    #[inline(always)]
     fn flow(mut self, flow: Flow) -> Facts {
         self.flow = flow;
         self
     }
 
     /// A conditional jump to `t`.
+    #[inline(always)]
     fn branch(self, t: u32) -> Facts {
         self.flow(Flow::Branch(t))
     }
@@ -291,6 +300,7 @@ impl Facts {
 impl Instr {
     /// The facts about this instruction (see [`Facts`]). An exhaustive match: a new instruction
     /// does not compile until its facts are stated here.
+    #[inline]
     pub fn facts(self) -> Facts {
         use BinOp as B;
         use Instr as I;

@@ -120,6 +120,12 @@ const MAX_ROUNDS: usize = 32;
 /// The most plans (functions reached) one session may hold.
 const MAX_PLANS: usize = 64;
 
+/// The largest function (in bytecode instructions) the JIT compiles. Compile time is linear in
+/// the size of a function up to a few thousand instructions, but Cranelift's register allocator
+/// grows faster than that beyond: a loop of 8,000 statements (24,000 instructions) takes
+/// seconds. A function this large runs interpreted; its size is the refusal's reason.
+pub const MAX_CODE: usize = 4000;
+
 impl<'a> Session<'a> {
     pub fn new(globals: &'a dyn GlobalsView, max_specs: usize) -> Session<'a> {
         Session { plans: Vec::new(), globals, max_specs, pending_seen: false }
@@ -127,7 +133,11 @@ impl<'a> Session<'a> {
 
     /// Infers `proto` for `sig` and everything it calls, until the return types settle.
     pub fn infer(&mut self, proto: Rc<Proto>, sig: Sig) -> Infer<()> {
+        let too_large = too_large(&proto);
         self.plans.push(Plan::new(proto, sig, None));
+        if let Some(reason) = too_large {
+            return Err(Refusal { plan: 0, pc: None, reason });
+        }
         for _ in 0..MAX_ROUNDS {
             self.pending_seen = false;
             let mut changed = false;
@@ -442,6 +452,9 @@ impl<'a> Session<'a> {
                 if self.plans.len() >= MAX_PLANS {
                     return Err(format!("reaches more than {MAX_PLANS} functions"));
                 }
+                if let Some(reason) = too_large(&closure.proto) {
+                    return Err(format!("calls {}, which cannot be compiled: {reason}", sig.display(name)));
+                }
                 self.plans.push(Plan::new(closure.proto.clone(), sig, Some((i, pc))));
                 self.plans.len() - 1
             }
@@ -713,6 +726,12 @@ fn merge(slot: &mut Option<Box<[T]>>, st: &[T]) -> bool {
             changed
         }
     }
+}
+
+/// Why a function is too large to compile, if it is (see [`MAX_CODE`]).
+fn too_large(proto: &Proto) -> Option<String> {
+    let n = proto.code.len();
+    (n > MAX_CODE).then(|| format!("the function is too large to compile ({n} instructions, at most {MAX_CODE})"))
 }
 
 /// A register's type for an operation that needs a value (not a function).

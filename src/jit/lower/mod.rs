@@ -139,6 +139,16 @@ const INLINE_MAX_CODE: usize = 64;
 /// Recursive callees up to this size are inlined two levels deep.
 const INLINE_TINY: usize = 16;
 const INLINE_MAX_DEPTH: usize = 3;
+/// The most bytecode instructions one compiled function lowers, counting inlined copies: no more
+/// callees are inlined beyond it (they are called), so inlining never makes a function larger
+/// than twice the largest the JIT accepts (`infer::MAX_CODE`).
+const INLINE_BUDGET: usize = 2 * super::infer::MAX_CODE;
+
+/// The most error sites that jump to one fail block. One shared block keeps the code small, but
+/// its parameters then merge the values of every site, and the register allocator's work on
+/// that merge grows with the square of the sites: 8,000 statements took 30 s to compile. A
+/// new block (one more helper call) per this many sites keeps compile time linear.
+const FAIL_BLOCK_SITES: usize = 64;
 
 /// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
 const BOUNDS_CHECKED: u8 = 3;
@@ -156,15 +166,21 @@ pub struct Lower<'a, 'f> {
     pub helper_ids: &'a HashMap<Helper, FuncId>,
     helper_refs: HashMap<Helper, FuncRef>,
     callee_refs: HashMap<FuncId, FuncRef>,
-    /// Variables by (inlining scope, register, kind): each inlined call has its own registers.
+    /// Variables by (inlining depth, register, kind): inlined code has its own registers.
     vars: HashMap<(u32, Reg, Kind), Variable>,
+    /// The inlining depth of the code being lowered (0: the function's own code). Inlined
+    /// calls at the same depth follow one another, so they share their variables: a fresh set
+    /// per call would cost the SSA builder memory per variable and block, which is quadratic
+    /// in a function with thousands of inlined calls.
     scope: u32,
-    scopes: u32,
     blocks: HashMap<usize, Block>,
     room: Option<CValue>,
-    /// The one block every error site jumps to, with its site, status and details: it calls
-    /// `mini_jit_site` and returns the status.
+    /// The block error sites jump to, with their site, status and details: it calls
+    /// `mini_jit_site` and returns the status. One per `FAIL_BLOCK_SITES` sites (see there).
     fail: Option<Block>,
+    /// The sites that jump to the current `fail` block, and the earlier, full ones.
+    fail_sites: usize,
+    full_fails: Vec<Block>,
     /// The callers of the code being inlined, outermost first, with the call instruction.
     inlined_from: Vec<(&'a Plan, usize)>,
     /// Where an inlined callee's `return` goes, and its result type.
@@ -174,6 +190,8 @@ pub struct Lower<'a, 'f> {
     checked: HashMap<(u8, CValue, CValue), CValue>,
     /// What is known of int values' ranges, beyond constants (see [`Lower::interval`]).
     intervals: HashMap<CValue, Interval>,
+    /// The bytecode instructions lowered so far, inlined ones included (see [`INLINE_BUDGET`]).
+    lowered: usize,
     /// In the fast copy of a versioned loop: what the test before it established.
     assumed: Option<Assumed>,
     /// The fast copy's loop header, sealed only once the test before it branches to it.
@@ -200,16 +218,18 @@ impl<'a, 'f> Lower<'a, 'f> {
             callee_refs: HashMap::new(),
             vars: HashMap::new(),
             scope: 0,
-            scopes: 0,
             blocks: HashMap::new(),
             room: None,
             fail: None,
+            fail_sites: 0,
+            full_fails: Vec::new(),
             inlined_from: Vec::new(),
             ret_to: None,
             checked: HashMap::new(),
             intervals: HashMap::new(),
             assumed: None,
             unsealed: None,
+            lowered: 0,
         }
     }
 
@@ -290,6 +310,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 pc = end + 1;
                 continue;
             }
+            self.lowered += 1;
             terminated = self.instr(pc, code[pc], st)?;
             if let Some(header) = loops.closes[pc] {
                 // its last back-edge is in place: every predecessor is known
@@ -314,6 +335,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         // a tiny recursive function (fib) is unrolled two levels, a larger one level
         let copies = if code.len() <= INLINE_TINY && !has_loop { 3 } else { 2 };
         code.len() <= limit
+            && self.lowered + code.len() <= INLINE_BUDGET
             && self.inlined_from.len() < INLINE_MAX_DEPTH
             && active.filter(|p| std::ptr::eq(*p, callee)).count() < copies
     }
@@ -332,8 +354,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
         self.inlined_from.push((self.plan, pc));
         self.plan = callee;
-        self.scopes += 1;
-        self.scope = self.scopes;
+        self.scope = self.inlined_from.len() as u32;
         self.room = Some(inner_room);
         self.ret_to = Some((cont, ret));
         for (r, v) in args.iter().enumerate() {
@@ -365,7 +386,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let site = Box::leak(Box::new(Site { code, frames: std::iter::once(own).chain(callers).collect() }));
         let site = self.iconst(site as *const Site as i64);
         let [a, b] = details.map(|d| d.unwrap_or_else(|| self.iconst(0)));
-        let fail = self.fail.expect("made first");
+        let fail = self.fail_block();
         self.b
             .ins()
             .jump(fail, &[BlockArg::Value(site), BlockArg::Value(status), BlockArg::Value(a), BlockArg::Value(b)]);
@@ -378,15 +399,29 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.b.append_block_param(fail, I64);
         }
         self.fail = Some(fail);
+        self.fail_sites = 0;
     }
 
+    /// The fail block for one more error site: a new one after `FAIL_BLOCK_SITES` sites.
+    fn fail_block(&mut self) -> Block {
+        if self.fail_sites == FAIL_BLOCK_SITES {
+            self.full_fails.extend(self.fail.take());
+            self.make_fail_block();
+        }
+        self.fail_sites += 1;
+        self.fail.expect("made first")
+    }
+
+    /// Gives every fail block its body (at the end, when every site is known).
     fn fill_fail_block(&mut self) {
-        let fail = self.fail.expect("made first");
-        self.b.switch_to_block(fail);
-        let args = self.b.block_params(fail).to_vec();
-        let st = self.call_helper(Helper::Site, &args)[0];
-        let zero = self.zero(self.plan.ret_ty());
-        self.b.ins().return_(&[zero, st]);
+        let blocks: Vec<Block> = self.full_fails.drain(..).chain(self.fail.take()).collect();
+        for fail in blocks {
+            self.b.switch_to_block(fail);
+            let args = self.b.block_params(fail).to_vec();
+            let st = self.call_helper(Helper::Site, &args)[0];
+            let zero = self.zero(self.plan.ret_ty());
+            self.b.ins().return_(&[zero, st]);
+        }
     }
 
     fn zero(&mut self, t: Ty) -> CValue {

@@ -3,7 +3,7 @@
 //! loop choosing between them; and `Loops`, which says when a block's predecessors are known.
 
 use super::{I8, Lower, Lowered, V};
-use crate::bytecode::{Instr, Reg};
+use crate::bytecode::{Instr, Reg, Writes};
 use crate::jit::infer::T;
 use crate::jit::interval::Interval;
 use crate::jit::types::Ty;
@@ -62,7 +62,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         if nested || escapes {
             return None;
         }
-        let written = |r: Reg| code[body.clone()].iter().any(|i| i.overwrites(r));
+        let written_regs = written_in(&code[body.clone()]);
+        let written = |r: Reg| written_regs[r as usize];
         let st = self.plan.states[p].as_ref()?;
         let is_array = |r: Reg| matches!(st[r as usize], T::Val(Ty::FloatArray | Ty::IntArray));
         let mut checks = Vec::new();
@@ -159,15 +160,15 @@ impl<'a, 'f> Lower<'a, 'f> {
         let floors: HashMap<Reg, i64> =
             self.plan.floors_at_loops.get(&p).map(|f| f.iter().copied().collect()).unwrap_or_default();
         let low = |r: Reg| floors.get(&r).copied().filter(|f| *f >= 0).unwrap_or(-INTERVAL_LIMIT);
+        let written = written_in(&code[p + 1..end]);
         let mut regs = HashMap::new();
         for (r, t) in st.iter().enumerate() {
-            let r = r as Reg;
-            let loop_reg = (a..=a + 3).contains(&r);
-            if *t == T::Val(Ty::Int) && !loop_reg && !code[p + 1..end].iter().any(|i| i.overwrites(r)) {
-                regs.insert(r, Interval::new(low(r).min(INTERVAL_LIMIT), INTERVAL_LIMIT));
+            let loop_reg = (a as usize..=a as usize + 3).contains(&r);
+            if *t == T::Val(Ty::Int) && !loop_reg && !written[r] {
+                regs.insert(r as Reg, Interval::new(low(r as Reg).min(INTERVAL_LIMIT), INTERVAL_LIMIT));
             }
         }
-        if !code[p + 1..end].iter().any(|i| i.overwrites(a + 3)) {
+        if !written[a as usize + 3] {
             regs.insert(a + 3, Interval::new(low(a).min(INTERVAL_LIMIT), INTERVAL_LIMIT - 1));
         }
         Assumed {
@@ -224,6 +225,24 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         Ok(ok)
     }
+}
+
+/// The registers some instruction of `code` writes (one pass, so that asking about every
+/// register of a long loop body stays linear).
+fn written_in(code: &[Instr]) -> [bool; 256] {
+    let mut written = [false; 256];
+    for ins in code {
+        match ins.writes() {
+            Writes::Nothing => {}
+            Writes::One(a) => written[a as usize] = true,
+            Writes::Two(a, b) => {
+                written[a as usize] = true;
+                written[b as usize] = true;
+            }
+            Writes::From(a) => written[a as usize..].fill(true),
+        }
+    }
+    written
 }
 
 /// The loops of a function's bytecode, for sealing blocks as soon as their predecessors are
