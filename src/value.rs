@@ -8,10 +8,11 @@
 use crate::builtin::Builtin;
 use crate::bytecode::Proto;
 use crate::gil::{Gil, GilCell};
-use crate::vm::thread::ThreadObj;
 use indexmap::IndexMap;
+use std::any::Any;
 use std::fmt::Write;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A mini value: scalars inline, everything else behind a reference-counted pointer.
@@ -80,6 +81,19 @@ impl StrObj {
 pub struct Closure {
     pub proto: Rc<Proto>,
     pub upvals: Box<[Rc<GilCell<Value>>]>,
+}
+
+/// The value a program holds for a thread. Its state (the outcome and the joiners' condition
+/// variable) is `vm::thread::ThreadState`, which only `vm::thread` creates and reads; it is
+/// opaque here so that the values depend on nothing above them.
+pub struct ThreadObj {
+    pub state: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for ThreadObj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<thread>")
+    }
 }
 
 /// `range(start, stop, step)` as a value.

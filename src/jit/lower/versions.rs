@@ -260,9 +260,8 @@ impl Loops {
     pub(super) fn new(code: &[Instr]) -> Loops {
         let mut last_back_edge = vec![None; code.len()];
         for (pc, ins) in code.iter().enumerate() {
-            match ins.jump_target() {
-                Some(t) if (t as usize) <= pc => last_back_edge[t as usize] = Some(pc),
-                _ => {}
+            if let Some(t) = ins.jump_target().filter(|_| ins.is_back_edge(pc)) {
+                last_back_edge[t as usize] = Some(pc);
             }
         }
         let mut closes = vec![None; code.len()];
