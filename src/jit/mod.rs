@@ -15,9 +15,8 @@ mod types;
 
 use crate::bytecode::{self, Proto};
 use crate::gil::Gil;
-use crate::source::SourceFile;
+use crate::source::{SourceFile, TraceFrame};
 use crate::value::{Closure, Value};
-use crate::vm::{Fail, Globals, Shared};
 use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
@@ -141,8 +140,17 @@ pub enum Entered {
     Interpret,
     /// Native code ran it and returned this.
     Returned(Value),
-    /// Native code raised an error.
-    Failed(Fail),
+    /// Native code raised an error: its message and the native frames, outermost first.
+    Failed(String, Vec<TraceFrame>),
+}
+
+/// The program's global variables, as the JIT reads them when it compiles (the interpreter
+/// implements this for its globals, so that the JIT does not depend on the interpreter).
+pub trait GlobalSource {
+    /// The value global slot `g` holds now.
+    fn value(&self, g: u16, gil: Gil) -> Value;
+    /// The name of global slot `g`.
+    fn name(&self, g: u16) -> &str;
 }
 
 /// The JIT state of one program.
@@ -168,18 +176,17 @@ impl std::fmt::Debug for Jit {
 
 /// The globals as a compile session sees them: their current values.
 struct LiveGlobals<'a> {
-    globals: &'a Globals,
-    names: &'a [Rc<str>],
+    globals: &'a dyn GlobalSource,
     gil: Gil<'a>,
 }
 
 impl GlobalsView for LiveGlobals<'_> {
     fn value(&self, g: u16) -> Value {
-        self.globals.get_ref(g as usize, self.gil).clone()
+        self.globals.value(g, self.gil)
     }
 
     fn name(&self, g: u16) -> String {
-        self.names[g as usize].to_string()
+        self.globals.name(g).to_string()
     }
 }
 
@@ -220,9 +227,9 @@ impl Jit {
     }
 
     /// Offers a call of `callee` with `args` to the JIT: it runs natively when a specialization
-    /// exists or can be made now. `room` is how many frames the callee may still push; `shared`
+    /// exists or can be made now. `room` is how many frames the callee may still push; `globals`
     /// gives the globals compiled code reads.
-    pub fn enter(&self, callee: &Closure, args: &[Value], room: i64, shared: &Shared, gil: Gil) -> Entered {
+    pub fn enter(&self, callee: &Closure, args: &[Value], room: i64, globals: &dyn GlobalSource, gil: Gil) -> Entered {
         let proto = &callee.proto;
         let pj = ProtoJit::of(proto);
         let calls = pj.calls.get() + 1;
@@ -244,7 +251,7 @@ impl Jit {
             pj.refuse(sig, format!("{} specializations already made (the cap)", MAX_SPECS));
             return self.interpret(pj);
         }
-        let view = LiveGlobals { globals: &shared.globals, names: &shared.global_names, gil };
+        let view = LiveGlobals { globals, gil };
         match self.compile(proto, sig, &view) {
             Some(spec) => self.call_native(&spec, args, room, gil),
             None => self.interpret(pj),
@@ -429,7 +436,7 @@ impl Jit {
         }
         if status != runtime::status::OK {
             let (message, frames) = runtime::failure();
-            return Entered::Failed(Fail::Native(message, frames));
+            return Entered::Failed(message, frames);
         }
         let bits = slots[0];
         Entered::Returned(match spec.ret {

@@ -112,6 +112,17 @@ impl Shared {
     }
 }
 
+/// The globals the JIT reads when it compiles.
+impl crate::jit::GlobalSource for Shared {
+    fn value(&self, g: u16, gil: Gil) -> Value {
+        self.globals.get_ref(g as usize, gil).clone()
+    }
+
+    fn name(&self, g: u16) -> &str {
+        &self.global_names[g as usize]
+    }
+}
+
 /// Per-thread counters for `--stats`.
 #[derive(Clone, Debug, Default)]
 pub struct ThreadReport {
@@ -225,11 +236,10 @@ impl<'g> Vm<'g> {
                 // a thread's entry function may run natively (the main program never does)
                 if let Some(jit) = self.shared.jit.as_ref().filter(|_| !self.is_main) {
                     let room = self.frame_limit as i64 - 1;
-                    let shared = &self.shared;
-                    match jit.enter(&c, &args, room, shared, self.gil) {
+                    match jit.enter(&c, &args, room, &*self.shared, self.gil) {
                         Entered::Interpret => {}
                         Entered::Returned(v) => return Ok(v),
-                        Entered::Failed(fail) => return Err(self.diagnostic(fail)),
+                        Entered::Failed(message, frames) => return Err(self.diagnostic(Fail::Native(message, frames))),
                     }
                 }
                 self.stack.clear();
@@ -766,15 +776,15 @@ impl<'g> Vm<'g> {
                         if let Some(jit) = jit {
                             let room = (self.frame_limit - self.frames.len()) as i64 - 1;
                             let args = regs_slice!(a as usize + 1, n);
-                            match jit.enter(callee, args, room, &shared, gil) {
+                            match jit.enter(callee, args, room, &*shared, gil) {
                                 Entered::Interpret => {}
                                 Entered::Returned(v) => {
                                     set!(a, v);
                                     continue;
                                 }
-                                Entered::Failed(fail) => {
+                                Entered::Failed(message, frames) => {
                                     save_ip!();
-                                    break Err(fail);
+                                    break Err(Fail::Native(message, frames));
                                 }
                             }
                         }
