@@ -17,6 +17,8 @@ fn mini(args: &[&str], program: &str) -> Output {
         Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
         None => (args.to_vec(), Vec::new()),
     };
+    // every compiled program is also checked by the bytecode verifier
+    cmd.env("MINI_VERIFY_BYTECODE", "1");
     let out = cmd.args(before).arg(&path).args(after).output().expect("run mini");
     let _ = std::fs::remove_file(&path);
     out
