@@ -1,13 +1,17 @@
-//! The bytecode: the opcode set (defined once, here), function prototypes, and the disassembler.
+//! The bytecode: the opcode set and the facts about each opcode (defined once, here), function
+//! prototypes, and the disassembler.
 //!
 //! mini runs on a register machine in the style of Lua 5.4. Each function has a window of up to
 //! 250 registers `R[0..]` on its thread's value stack; parameters arrive in `R[0..nparams]`.
 //! `K[k]` is the prototype's constant table, `G[g]` the program's global slots, `U[u]` the
 //! closure's captured cells. Jump targets are absolute instruction indices.
 
+use crate::ast::BinOp;
+pub use crate::builtin::Builtin;
 use crate::source::Span;
 use crate::value::Value;
-use crate::vm::builtins::Builtin;
+use std::any::Any;
+use std::cell::{Cell, OnceCell};
 use std::fmt::Write;
 use std::rc::Rc;
 
@@ -150,6 +154,332 @@ pub enum Instr {
 
 const _: () = assert!(std::mem::size_of::<Instr>() == 8);
 
+/// Where control goes after an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// To the next instruction.
+    Next,
+    /// To the target, always.
+    Jump(u32),
+    /// To the next instruction or to the target.
+    Branch(u32),
+    /// Out of the function.
+    Return,
+}
+
+/// The registers an instruction writes (exactly: what the interpreter may change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writes {
+    Nothing,
+    One(Reg),
+    Two(Reg, Reg),
+    /// This register and every register above it (a call: the callee's frame overlaps them).
+    From(Reg),
+}
+
+impl Writes {
+    /// Whether register `r` is written.
+    pub fn contains(self, r: Reg) -> bool {
+        match self {
+            Writes::Nothing => false,
+            Writes::One(a) => r == a,
+            Writes::Two(a, b) => r == a || r == b,
+            Writes::From(a) => r >= a,
+        }
+    }
+}
+
+/// The facts about one instruction that several stages need (the verifier, the compiler's
+/// patching, the JIT's inference and lowering), stated once, in [`Instr::facts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// Where control goes next.
+    pub flow: Flow,
+    /// The registers it writes.
+    pub writes: Writes,
+    /// The register windows it reads or writes, `(first, count)`; unused entries have count 0.
+    pub regs: [(Reg, u16); 3],
+    /// The constant it reads, `K[k]`.
+    pub konst: Option<u16>,
+    /// Whether that constant must be a number (int or float).
+    pub number_const: bool,
+    /// The global slot it reads or writes.
+    pub global: Option<u16>,
+    /// The closure's captured cell it reads or writes.
+    pub upval: Option<u8>,
+    /// The child prototype it makes a closure of.
+    pub child: Option<u16>,
+    /// The register that must hold a cell (a captured variable's box) when it runs.
+    pub cell: Option<Reg>,
+    /// The registers `(first, count)` that must hold ints set up by the loop's setup
+    /// instruction (`ForLoop`'s start, stop and step; `IterNext`'s position).
+    pub ints: Option<(Reg, Reg)>,
+    /// The binary operator it applies (arithmetic, or the comparison a jump tests).
+    pub op: Option<BinOp>,
+    /// Whether it sets up a loop (`ForPrep`, `IterPrep`).
+    pub starts_loop: bool,
+}
+
+impl Facts {
+    const fn new() -> Facts {
+        Facts {
+            flow: Flow::Next,
+            writes: Writes::Nothing,
+            regs: [(0, 0); 3],
+            konst: None,
+            number_const: false,
+            global: None,
+            upval: None,
+            child: None,
+            cell: None,
+            ints: None,
+            op: None,
+            starts_loop: false,
+        }
+    }
+
+    /// Adds the register window `r..r+n`.
+    #[inline(always)]
+    fn window(mut self, r: Reg, n: u16) -> Facts {
+        let free = self.regs.iter().position(|w| w.1 == 0).expect("at most three windows");
+        self.regs[free] = (r, n);
+        self
+    }
+
+    /// Reads register `r`.
+    #[inline(always)]
+    fn reg(self, r: Reg) -> Facts {
+        self.window(r, 1)
+    }
+
+    /// Writes register `a` (and reads nothing else of it).
+    #[inline(always)]
+    fn def(mut self, a: Reg) -> Facts {
+        self.writes = Writes::One(a);
+        self.window(a, 1)
+    }
+
+    #[inline(always)]
+    fn writes(mut self, w: Writes) -> Facts {
+        self.writes = w;
+        self
+    }
+
+    #[inline(always)]
+    fn konst(mut self, k: u16) -> Facts {
+        self.konst = Some(k);
+        self
+    }
+
+    /// Reads the number constant `K[k]`.
+    #[inline(always)]
+    fn number(mut self, k: u16) -> Facts {
+        self.number_const = true;
+        self.konst(k)
+    }
+
+    #[inline(always)]
+    fn op(mut self, op: BinOp) -> Facts {
+        self.op = Some(op);
+        self
+    }
+
+    #[inline(always)]
+    fn flow(mut self, flow: Flow) -> Facts {
+        self.flow = flow;
+        self
+    }
+
+    /// A conditional jump to `t`.
+    #[inline(always)]
+    fn branch(self, t: u32) -> Facts {
+        self.flow(Flow::Branch(t))
+    }
+}
+
+impl Instr {
+    /// The facts about this instruction (see [`Facts`]). An exhaustive match: a new instruction
+    /// does not compile until its facts are stated here.
+    #[inline]
+    pub fn facts(self) -> Facts {
+        use BinOp as B;
+        use Instr as I;
+        let f = Facts::new();
+        match self {
+            I::LoadNil { a } | I::LoadBool { a, .. } | I::LoadInt { a, .. } => f.def(a),
+            I::NewCell { a } | I::NewEmptyCell { a } => f.def(a),
+            I::LoadK { a, k } => f.def(a).konst(k),
+            I::Move { a, b } => f.def(a).reg(b),
+            I::GetGlobal { a, g } => Facts { global: Some(g), ..f.def(a) },
+            I::SetGlobal { a, g } | I::DefGlobal { a, g } => Facts { global: Some(g), ..f.reg(a) },
+            I::GetUpval { a, u, k } => Facts { upval: Some(u), ..f.def(a).konst(k) },
+            I::SetUpval { a, u, k } => Facts { upval: Some(u), ..f.reg(a).konst(k) },
+            I::GetCell { a, b, k } => Facts { cell: Some(b), ..f.def(a).reg(b).konst(k) },
+            I::SetCell { a, b } => Facts { cell: Some(a), ..f.reg(a).reg(b) },
+            I::Closure { a, p } => Facts { child: Some(p), ..f.def(a) },
+            I::Add { a, b, c } => f.def(a).reg(b).reg(c).op(B::Add),
+            I::Sub { a, b, c } => f.def(a).reg(b).reg(c).op(B::Sub),
+            I::Mul { a, b, c } => f.def(a).reg(b).reg(c).op(B::Mul),
+            I::Div { a, b, c } => f.def(a).reg(b).reg(c).op(B::Div),
+            I::FloorDiv { a, b, c } => f.def(a).reg(b).reg(c).op(B::FloorDiv),
+            I::Mod { a, b, c } => f.def(a).reg(b).reg(c).op(B::Mod),
+            I::Pow { a, b, c } => f.def(a).reg(b).reg(c).op(B::Pow),
+            I::AddK { a, b, k } | I::KAdd { a, b, k } => f.def(a).reg(b).number(k).op(B::Add),
+            I::SubK { a, b, k } | I::KSub { a, b, k } => f.def(a).reg(b).number(k).op(B::Sub),
+            I::MulK { a, b, k } | I::KMul { a, b, k } => f.def(a).reg(b).number(k).op(B::Mul),
+            I::DivK { a, b, k } | I::KDiv { a, b, k } => f.def(a).reg(b).number(k).op(B::Div),
+            I::ModK { a, b, k } => f.def(a).reg(b).number(k).op(B::Mod),
+            I::Neg { a, b } | I::Not { a, b } => f.def(a).reg(b),
+            I::Eq { a, b, c } => f.def(a).reg(b).reg(c).op(B::Eq),
+            I::Ne { a, b, c } => f.def(a).reg(b).reg(c).op(B::Ne),
+            I::Lt { a, b, c } => f.def(a).reg(b).reg(c).op(B::Lt),
+            I::Le { a, b, c } => f.def(a).reg(b).reg(c).op(B::Le),
+            I::Gt { a, b, c } => f.def(a).reg(b).reg(c).op(B::Gt),
+            I::Ge { a, b, c } => f.def(a).reg(b).reg(c).op(B::Ge),
+            I::Jump { t } => f.flow(Flow::Jump(t)),
+            I::JumpIfFalse { a, t } | I::JumpIfTrue { a, t } => f.reg(a).branch(t),
+            I::JumpIfNotLt { a, b, t } => f.reg(a).reg(b).branch(t).op(B::Lt),
+            I::JumpIfNotLe { a, b, t } => f.reg(a).reg(b).branch(t).op(B::Le),
+            I::JumpIfNotGt { a, b, t } => f.reg(a).reg(b).branch(t).op(B::Gt),
+            I::JumpIfNotGe { a, b, t } => f.reg(a).reg(b).branch(t).op(B::Ge),
+            I::JumpIfNotLtK { a, k, t } => f.reg(a).number(k).branch(t).op(B::Lt),
+            I::JumpIfNotLeK { a, k, t } => f.reg(a).number(k).branch(t).op(B::Le),
+            I::JumpIfNotGtK { a, k, t } => f.reg(a).number(k).branch(t).op(B::Gt),
+            I::JumpIfNotGeK { a, k, t } => f.reg(a).number(k).branch(t).op(B::Ge),
+            I::JumpIfNotEq { a, b, t } => f.reg(a).reg(b).branch(t).op(B::Eq),
+            I::JumpIfNotNe { a, b, t } => f.reg(a).reg(b).branch(t).op(B::Ne),
+            I::ForPrep { a, t } => Facts { starts_loop: true, ..f.window(a, 4).writes(Writes::One(a + 3)).branch(t) },
+            I::ForLoop { a, t } => {
+                Facts { ints: Some((a, 3)), ..f.window(a, 4).writes(Writes::Two(a, a + 3)).branch(t) }
+            }
+            I::IterPrep { a } => Facts { starts_loop: true, ..f.window(a, 2).writes(Writes::Two(a, a + 1)) },
+            I::IterNext { a, t } => {
+                Facts { ints: Some((a + 1, 1)), ..f.window(a, 3).writes(Writes::Two(a + 1, a + 2)).branch(t) }
+            }
+            I::Call { a, n } => f.window(a, n as u16 + 1).writes(Writes::From(a)),
+            I::CallBuiltin { a, n, .. } => f.window(a, (n as u16).max(1)).writes(Writes::One(a)),
+            I::Return { a } => f.reg(a).flow(Flow::Return),
+            I::ReturnNil => f.flow(Flow::Return),
+            I::NewList { a, b, n } => f.def(a).window(b, n as u16),
+            I::NewDict { a, b, n } => f.def(a).window(b, 2 * n as u16),
+            I::GetIndex { a, b, c } => f.def(a).reg(b).reg(c),
+            I::SetIndex { a, b, c } => f.reg(a).reg(b).reg(c),
+        }
+    }
+
+    /// The jump target, for the compiler to patch. Exhaustive, like [`Instr::facts`], whose
+    /// `flow` it agrees with (a unit test checks it).
+    pub fn jump_target_mut(&mut self) -> Option<&mut u32> {
+        use Instr as I;
+        match self {
+            I::Jump { t }
+            | I::JumpIfFalse { t, .. }
+            | I::JumpIfTrue { t, .. }
+            | I::JumpIfNotLt { t, .. }
+            | I::JumpIfNotLe { t, .. }
+            | I::JumpIfNotGt { t, .. }
+            | I::JumpIfNotGe { t, .. }
+            | I::JumpIfNotLtK { t, .. }
+            | I::JumpIfNotLeK { t, .. }
+            | I::JumpIfNotGtK { t, .. }
+            | I::JumpIfNotGeK { t, .. }
+            | I::JumpIfNotEq { t, .. }
+            | I::JumpIfNotNe { t, .. }
+            | I::ForPrep { t, .. }
+            | I::ForLoop { t, .. }
+            | I::IterNext { t, .. } => Some(t),
+            I::LoadNil { .. }
+            | I::LoadBool { .. }
+            | I::LoadInt { .. }
+            | I::LoadK { .. }
+            | I::Move { .. }
+            | I::GetGlobal { .. }
+            | I::SetGlobal { .. }
+            | I::DefGlobal { .. }
+            | I::GetUpval { .. }
+            | I::SetUpval { .. }
+            | I::NewCell { .. }
+            | I::NewEmptyCell { .. }
+            | I::GetCell { .. }
+            | I::SetCell { .. }
+            | I::Closure { .. }
+            | I::Add { .. }
+            | I::Sub { .. }
+            | I::Mul { .. }
+            | I::Div { .. }
+            | I::FloorDiv { .. }
+            | I::Mod { .. }
+            | I::Pow { .. }
+            | I::AddK { .. }
+            | I::SubK { .. }
+            | I::MulK { .. }
+            | I::DivK { .. }
+            | I::ModK { .. }
+            | I::KAdd { .. }
+            | I::KSub { .. }
+            | I::KMul { .. }
+            | I::KDiv { .. }
+            | I::Neg { .. }
+            | I::Not { .. }
+            | I::Eq { .. }
+            | I::Ne { .. }
+            | I::Lt { .. }
+            | I::Le { .. }
+            | I::Gt { .. }
+            | I::Ge { .. }
+            | I::IterPrep { .. }
+            | I::Call { .. }
+            | I::CallBuiltin { .. }
+            | I::Return { .. }
+            | I::ReturnNil
+            | I::NewList { .. }
+            | I::NewDict { .. }
+            | I::GetIndex { .. }
+            | I::SetIndex { .. } => None,
+        }
+    }
+
+    /// Where control goes next.
+    #[inline]
+    pub fn flow(self) -> Flow {
+        self.facts().flow
+    }
+
+    /// The jump target of a jump (conditional or not).
+    #[inline]
+    pub fn jump_target(self) -> Option<u32> {
+        match self.flow() {
+            Flow::Jump(t) | Flow::Branch(t) => Some(t),
+            Flow::Next | Flow::Return => None,
+        }
+    }
+
+    /// The registers it writes.
+    #[inline]
+    pub fn writes(self) -> Writes {
+        self.facts().writes
+    }
+
+    /// Whether it writes register `r`.
+    #[inline]
+    pub fn overwrites(self, r: Reg) -> bool {
+        self.writes().contains(r)
+    }
+
+    /// Whether, at index `pc`, it is a loop's back edge: a jump to itself or an earlier
+    /// instruction (`ForLoop`, and the `Jump` ending a `while` or generic `for` body). Back
+    /// edges are the interpreter's safe points and make a function a loop for the JIT.
+    #[inline]
+    pub fn is_back_edge(self, pc: usize) -> bool {
+        self.jump_target().is_some_and(|t| t as usize <= pc)
+    }
+}
+
+/// Whether a function's code contains a loop.
+pub fn has_loop(code: &[Instr]) -> bool {
+    code.iter().enumerate().any(|(pc, ins)| ins.is_back_edge(pc))
+}
+
 /// Where a captured variable comes from when a closure is created.
 #[derive(Clone, Copy, Debug)]
 pub enum Capture {
@@ -173,8 +503,49 @@ pub struct Proto {
     pub captures: Vec<Capture>,
     /// The span of the whole function.
     pub span: Span,
-    /// The JIT's counters and compiled specializations of this function.
-    pub jit: crate::jit::ProtoJit,
+    /// The per-function state of the JIT (opaque here; see [`JitSlot`]).
+    pub jit: JitSlot,
+}
+
+/// A slot in each prototype for the per-function state of an execution tier above the
+/// interpreter (the JIT's counters and specializations). The bytecode does not know its type:
+/// the JIT stores one type, created at the function's first call under `--jit`. The interpreter
+/// counts loop back edges here, in a plain counter, so its hot path makes no indirect call.
+#[derive(Default)]
+pub struct JitSlot {
+    backedges: Cell<u64>,
+    state: OnceCell<Box<dyn Any>>,
+}
+
+impl JitSlot {
+    /// Counts a loop back edge taken by the interpreter.
+    #[inline(always)]
+    pub fn backedge(&self) {
+        self.backedges.set(self.backedges.get() + 1);
+    }
+
+    /// The loop back edges counted so far.
+    pub fn backedges(&self) -> u64 {
+        self.backedges.get()
+    }
+
+    /// The state, created by `S::default()` on first use. The JIT is the only user and always
+    /// stores the same type, so the downcast cannot fail.
+    #[inline]
+    pub fn get_or_default<S: Any + Default>(&self) -> &S {
+        self.state.get_or_init(|| Box::new(S::default())).downcast_ref().expect("the JIT stores one state type")
+    }
+
+    /// The state, if it was created (and is of type `S`).
+    pub fn get<S: Any>(&self) -> Option<&S> {
+        self.state.get()?.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for JitSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JitSlot({} back edges)", self.backedges.get())
+    }
 }
 
 /// Renders a prototype and its children as text (`mini run --dump-bytecode`).

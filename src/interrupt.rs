@@ -86,7 +86,7 @@ impl Watch {
         let mut byte = [0u8; 1];
         loop {
             match self.read.read(&mut byte) {
-                Ok(1) if byte[0] == CTRL_C => crate::jit::interrupt_native(),
+                Ok(1) if byte[0] == CTRL_C => crate::jit::interrupt_native(crate::vm::try_flush_stdout),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // `UNWOUND`, or a pipe that failed: only join is left
                 _ => break,

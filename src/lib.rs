@@ -4,6 +4,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod ast;
+pub mod builtin;
 pub mod bytecode;
 pub mod cli;
 pub mod compiler;
@@ -11,7 +12,9 @@ pub mod gil;
 pub mod interrupt;
 pub mod jit;
 pub mod lexer;
+pub mod num;
 pub mod parser;
 pub mod source;
 pub mod value;
+pub mod verify;
 pub mod vm;

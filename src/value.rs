@@ -5,13 +5,14 @@
 //! that native code may touch without the lock: their elements are atomics in a buffer that never
 //! moves while the array is reachable.
 
+use crate::builtin::Builtin;
 use crate::bytecode::Proto;
 use crate::gil::{Gil, GilCell};
-use crate::vm::builtins::Builtin;
-use crate::vm::thread::ThreadObj;
 use indexmap::IndexMap;
+use std::any::Any;
 use std::fmt::Write;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A mini value: scalars inline, everything else behind a reference-counted pointer.
@@ -80,6 +81,19 @@ impl StrObj {
 pub struct Closure {
     pub proto: Rc<Proto>,
     pub upvals: Box<[Rc<GilCell<Value>>]>,
+}
+
+/// The value a program holds for a thread. Its state (the outcome and the joiners' condition
+/// variable) is `vm::thread::ThreadState`, which only `vm::thread` creates and reads; it is
+/// opaque here so that the values depend on nothing above them.
+pub struct ThreadObj {
+    pub state: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for ThreadObj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<thread>")
+    }
 }
 
 /// `range(start, stop, step)` as a value.
@@ -503,9 +517,7 @@ fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> Result<bool, &'stat
         (Bool(x), Bool(y)) => x == y,
         (Int(x), Int(y)) => x == y,
         (Float(x), Float(y)) => x == y,
-        (Int(i), Float(f)) | (Float(f), Int(i)) => {
-            crate::vm::ops::int_float_cmp(*i, *f) == Some(std::cmp::Ordering::Equal)
-        }
+        (Int(i), Float(f)) | (Float(f), Int(i)) => crate::num::int_float_cmp(*i, *f) == Some(std::cmp::Ordering::Equal),
         (Str(x), Str(y)) => x.text == y.text,
         (List(x), List(y)) => Rc::ptr_eq(x, y) || seqs_equal(&x.borrow(gil), &y.borrow(gil), gil, depth)?,
         (Dict(x), Dict(y)) => Rc::ptr_eq(x, y) || dicts_equal(x, y, gil, depth)?,
@@ -527,7 +539,7 @@ fn arrays_equal(x: &ArrayObj, y: &ArrayObj) -> bool {
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::Int(i), Value::Float(f)) | (Value::Float(f), Value::Int(i)) => {
-                crate::vm::ops::int_float_cmp(i, f) == Some(std::cmp::Ordering::Equal)
+                crate::num::int_float_cmp(i, f) == Some(std::cmp::Ordering::Equal)
             }
             _ => false,
         })

@@ -17,6 +17,8 @@ fn mini(args: &[&str], program: &str) -> Output {
         Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
         None => (args.to_vec(), Vec::new()),
     };
+    // every compiled program is also checked by the bytecode verifier
+    cmd.env("MINI_VERIFY_BYTECODE", "1");
     let out = cmd.args(before).arg(&path).args(after).output().expect("run mini");
     let _ = std::fs::remove_file(&path);
     out
@@ -139,4 +141,51 @@ fn keep_gil_gives_the_same_results() {
         let out = mini(mode, program);
         assert_eq!(text(&out.stdout), "1999000 499500\n", "{mode:?}");
     }
+}
+
+/// A program whose function `f` runs a loop of `statements` statements, each mixing int
+/// arithmetic, an array load and store, a comparison and a call of a small function.
+fn long_loop(statements: usize) -> String {
+    let mut p = String::from("fn g(x) { return x % 1000 + 1 }\nfn f(n, a) {\n    let s = 0\n    for i in range(n) {\n");
+    for k in 0..statements {
+        let line = match k % 4 {
+            0 => format!("        s = s + i * {}\n", k % 7 + 1),
+            1 => format!("        a[i] = a[i] + {k}.0\n"),
+            2 => format!("        if s > {k} {{ s = s - {k} }}\n"),
+            _ => "        s = g(s)\n".to_string(),
+        };
+        p.push_str(&line);
+    }
+    p.push_str("    }\n    return s\n}\nprint(f(3, array(3, 0.0)))\n");
+    p
+}
+
+/// The `--stats` lines about `f`'s specializations and refusals.
+fn f_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains(" f(int, float array)")).collect()
+}
+
+#[test]
+fn a_long_function_compiles_and_a_too_long_one_is_refused_with_the_reason() {
+    // 900 statements (about 3,000 instructions): compiled (in time linear in its size)
+    let out = mini(&["run", "--jit", "--stats", "FILE"], &long_loop(900));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let lines = f_lines(&stderr);
+    assert!(lines.len() == 1 && lines[0].contains("compiled f(int, float array) -> int in "), "{stderr}");
+    // 8,000 statements (about 26,000 instructions; 30 s to compile before the size limit)
+    let big = long_loop(8000);
+    let out = mini(&["run", "--jit", "--stats", "FILE"], &big);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let lines = f_lines(&stderr);
+    assert!(
+        lines.len() == 1
+            && lines[0].contains("cannot compile f(int, float array): the function is too large to compile (")
+            && lines[0].contains("instructions, at most 4000)"),
+        "{stderr}"
+    );
+    // refused, it runs interpreted and prints what the interpreter prints
+    let interp = mini(&["run", "FILE"], &big);
+    assert_eq!(text(&out.stdout), text(&interp.stdout));
 }

@@ -2,10 +2,10 @@
 
 use super::{CResult, Compiler, ConstKey, Place};
 use crate::ast::*;
+use crate::builtin::Builtin;
 use crate::bytecode::{Instr, Reg};
 use crate::source::{Diagnostic, Span};
 use crate::value::Value;
-use crate::vm::builtins::Builtin;
 
 /// The most elements one `NewList` gathers; longer literals push the rest.
 const LIST_CHUNK: usize = 200;

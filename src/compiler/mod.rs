@@ -6,10 +6,11 @@ mod captures;
 mod expr;
 
 use crate::ast::*;
+use crate::builtin::Builtin;
 use crate::bytecode::{Capture, Instr, Proto, Reg};
 use crate::source::{Diagnostic, Span};
 use crate::value::Value;
-use crate::vm::builtins::Builtin;
+use crate::verify;
 use captures::Analysis;
 use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};
@@ -32,7 +33,7 @@ pub struct Program {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Compiles a parsed program.
+/// Compiles a parsed program (and verifies the bytecode when `verify::enabled`).
 pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
     let analysis = captures::analyze(stmts);
     let mut globals = IndexMap::new();
@@ -49,6 +50,10 @@ pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
         .collect();
     let mut c = Compiler { analysis, globals, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
     let main = c.main(stmts)?;
+    if verify::enabled() {
+        verify::program(&main, c.globals.len())
+            .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
+    }
     let warnings = c.warnings.into_values().collect();
     Ok(Program { main, globals: c.globals.into_keys().collect(), warnings })
 }
@@ -129,26 +134,8 @@ impl Compiler {
 
     /// Points the jump at `at` to `target`.
     fn patch(&mut self, at: usize, target: u32) {
-        use Instr::*;
-        match &mut self.f().code[at] {
-            Jump { t }
-            | JumpIfFalse { t, .. }
-            | JumpIfTrue { t, .. }
-            | JumpIfNotLt { t, .. }
-            | JumpIfNotLe { t, .. }
-            | JumpIfNotGt { t, .. }
-            | JumpIfNotGe { t, .. }
-            | JumpIfNotLtK { t, .. }
-            | JumpIfNotLeK { t, .. }
-            | JumpIfNotGtK { t, .. }
-            | JumpIfNotGeK { t, .. }
-            | JumpIfNotEq { t, .. }
-            | JumpIfNotNe { t, .. }
-            | ForPrep { t, .. }
-            | ForLoop { t, .. }
-            | IterNext { t, .. } => *t = target,
-            other => unreachable!("patching a non-jump {other:?}"),
-        }
+        let ins = &mut self.f().code[at];
+        *ins.jump_target_mut().expect("only jumps are patched") = target;
     }
 
     fn patch_here(&mut self, jumps: Vec<usize>) {

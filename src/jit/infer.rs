@@ -8,9 +8,9 @@
 
 use super::types::{MAX_PARAMS, Sig, Ty};
 use super::{ProtoJit, Spec};
-use crate::bytecode::{Instr, Proto, Reg};
+use crate::builtin::Builtin;
+use crate::bytecode::{Flow, Instr, Proto, Reg};
 use crate::value::Value;
-use crate::vm::builtins::Builtin;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
@@ -120,6 +120,12 @@ const MAX_ROUNDS: usize = 32;
 /// The most plans (functions reached) one session may hold.
 const MAX_PLANS: usize = 64;
 
+/// The largest function (in bytecode instructions) the JIT compiles. Compile time is linear in
+/// the size of a function up to a few thousand instructions, but Cranelift's register allocator
+/// grows faster than that beyond: a loop of 8,000 statements (24,000 instructions) takes
+/// seconds. A function this large runs interpreted; its size is the refusal's reason.
+pub const MAX_CODE: usize = 4000;
+
 impl<'a> Session<'a> {
     pub fn new(globals: &'a dyn GlobalsView, max_specs: usize) -> Session<'a> {
         Session { plans: Vec::new(), globals, max_specs, pending_seen: false }
@@ -127,7 +133,11 @@ impl<'a> Session<'a> {
 
     /// Infers `proto` for `sig` and everything it calls, until the return types settle.
     pub fn infer(&mut self, proto: Rc<Proto>, sig: Sig) -> Infer<()> {
+        let too_large = too_large(&proto);
         self.plans.push(Plan::new(proto, sig, None));
+        if let Some(reason) = too_large {
+            return Err(Refusal { plan: 0, pc: None, reason });
+        }
         for _ in 0..MAX_ROUNDS {
             self.pending_seen = false;
             let mut changed = false;
@@ -170,13 +180,20 @@ impl<'a> Session<'a> {
         let mut ret = T::Pending;
         while let Some(pc) = work.pop_first() {
             let mut st = states[pc].clone().expect("queued instructions have a state");
-            let step =
+            let returned =
                 self.transfer(i, pc, code[pc], &mut st).map_err(|reason| Refusal { plan: i, pc: Some(pc), reason })?;
-            let succs: &[usize] = match step {
-                Step::Next => &[pc + 1],
-                Step::Jump(t) => &[t as usize],
-                Step::Branch(t) => &[pc + 1, t as usize],
-                Step::Return(t) => {
+            let succs: &[usize] = match code[pc].flow() {
+                Flow::Next => &[pc + 1],
+                Flow::Jump(t) => &[t as usize],
+                Flow::Branch(t) => &[pc + 1, t as usize],
+                Flow::Return => {
+                    let Some(t) = returned else {
+                        return Err(Refusal {
+                            plan: i,
+                            pc: Some(pc),
+                            reason: "internal: a return without a type".into(),
+                        });
+                    };
                     ret = self.join_return(i, pc, ret, t)?;
                     &[]
                 }
@@ -210,8 +227,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The effect of one instruction on the register types, and where control goes.
-    fn transfer(&mut self, i: usize, pc: usize, ins: Instr, st: &mut [T]) -> Result<Step, String> {
+    /// The effect of one instruction on the register types; for a return, the type it returns.
+    /// (Where control goes is the instruction's `flow`.)
+    fn transfer(&mut self, i: usize, pc: usize, ins: Instr, st: &mut [T]) -> Result<Option<T>, String> {
         use Instr as I;
         let proto = self.plans[i].proto.clone();
         let konst = |k: u16| Ty::of(&proto.consts[k as usize]);
@@ -282,30 +300,18 @@ impl<'a> Session<'a> {
                 ordering(read(st, b)?, read(st, c)?)?;
                 st[a as usize] = T::Val(Ty::Bool);
             }
-            I::Jump { t } => return Ok(Step::Jump(t)),
-            I::JumpIfFalse { a, t } | I::JumpIfTrue { a, t } => {
-                truthy_ok(read_any(st, a)?)?;
-                return Ok(Step::Branch(t));
-            }
-            I::JumpIfNotLt { a, b, t }
-            | I::JumpIfNotLe { a, b, t }
-            | I::JumpIfNotGt { a, b, t }
-            | I::JumpIfNotGe { a, b, t } => {
-                ordering(read(st, a)?, read(st, b)?)?;
-                return Ok(Step::Branch(t));
-            }
-            I::JumpIfNotLtK { a, k, t }
-            | I::JumpIfNotLeK { a, k, t }
-            | I::JumpIfNotGtK { a, k, t }
-            | I::JumpIfNotGeK { a, k, t } => {
-                ordering(read(st, a)?, T::Val(number_const(konst(k))?))?;
-                return Ok(Step::Branch(t));
-            }
-            I::JumpIfNotEq { a, b, t } | I::JumpIfNotNe { a, b, t } => {
-                equality(read(st, a)?, read(st, b)?)?;
-                return Ok(Step::Branch(t));
-            }
-            I::ForPrep { a, t } => {
+            I::Jump { .. } => {}
+            I::JumpIfFalse { a, .. } | I::JumpIfTrue { a, .. } => truthy_ok(read_any(st, a)?)?,
+            I::JumpIfNotLt { a, b, .. }
+            | I::JumpIfNotLe { a, b, .. }
+            | I::JumpIfNotGt { a, b, .. }
+            | I::JumpIfNotGe { a, b, .. } => ordering(read(st, a)?, read(st, b)?)?,
+            I::JumpIfNotLtK { a, k, .. }
+            | I::JumpIfNotLeK { a, k, .. }
+            | I::JumpIfNotGtK { a, k, .. }
+            | I::JumpIfNotGeK { a, k, .. } => ordering(read(st, a)?, T::Val(number_const(konst(k))?))?,
+            I::JumpIfNotEq { a, b, .. } | I::JumpIfNotNe { a, b, .. } => equality(read(st, a)?, read(st, b)?)?,
+            I::ForPrep { a, .. } => {
                 for r in a..a + 3 {
                     match read(st, r)? {
                         T::Val(Ty::Int) | T::Pending => {}
@@ -313,12 +319,8 @@ impl<'a> Session<'a> {
                     }
                 }
                 st[a as usize + 3] = T::Val(Ty::Int);
-                return Ok(Step::Branch(t));
             }
-            I::ForLoop { a, t } => {
-                st[a as usize + 3] = T::Val(Ty::Int);
-                return Ok(Step::Branch(t));
-            }
+            I::ForLoop { a, .. } => st[a as usize + 3] = T::Val(Ty::Int),
             I::IterPrep { a } => {
                 match read(st, a)? {
                     T::Val(t) if t.is_array() => {}
@@ -331,18 +333,17 @@ impl<'a> Session<'a> {
                 }
                 st[a as usize + 1] = T::Val(Ty::Int);
             }
-            I::IterNext { a, t } => {
+            I::IterNext { a, .. } => {
                 let elem = read(st, a)?.ty().element();
                 st[a as usize + 2] = T::Val(elem);
-                return Ok(Step::Branch(t));
             }
             I::Call { a, n } => self.call(i, pc, st, a, n)?,
             I::CallBuiltin { a, n, f } => {
                 let args: Vec<T> = (a..a + n).map(|r| read(st, r)).collect::<Result<_, _>>()?;
                 st[a as usize] = builtin_result(f, &args)?;
             }
-            I::Return { a } => return Ok(Step::Return(read(st, a)?)),
-            I::ReturnNil => return Ok(Step::Return(T::Val(Ty::Nil))),
+            I::Return { a } => return Ok(Some(read(st, a)?)),
+            I::ReturnNil => return Ok(Some(T::Val(Ty::Nil))),
             I::NewList { .. } => return Err("lists are not supported in compiled code".into()),
             I::NewDict { .. } => return Err("dicts are not supported in compiled code".into()),
             I::GetIndex { a, b, c } => {
@@ -363,7 +364,7 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        Ok(Step::Next)
+        Ok(None)
     }
 
     fn read_global(&mut self, i: usize, g: u16) -> Result<T, String> {
@@ -433,7 +434,7 @@ impl<'a> Session<'a> {
             }
         }
         let sig = Sig::from_tys(&tys);
-        let jit: &ProtoJit = &closure.proto.jit;
+        let jit = ProtoJit::of(&closure.proto);
         if let Some(spec) = jit.find_spec(sig) {
             self.plans[i].calls.insert(pc, Target::Spec(spec.clone()));
             return Ok(T::Val(spec.ret));
@@ -450,6 +451,9 @@ impl<'a> Session<'a> {
                 }
                 if self.plans.len() >= MAX_PLANS {
                     return Err(format!("reaches more than {MAX_PLANS} functions"));
+                }
+                if let Some(reason) = too_large(&closure.proto) {
+                    return Err(format!("calls {}, which cannot be compiled: {reason}", sig.display(name)));
                 }
                 self.plans.push(Plan::new(closure.proto.clone(), sig, Some((i, pc))));
                 self.plans.len() - 1
@@ -473,7 +477,7 @@ impl Plan {
     fn new(proto: Rc<Proto>, sig: Sig, caller: Option<(usize, usize)>) -> Plan {
         let mut targets = vec![false; proto.code.len() + 1];
         for ins in &proto.code {
-            if let Some(t) = jump_target(*ins) {
+            if let Some(t) = ins.jump_target() {
                 targets[t as usize] = true;
             }
         }
@@ -504,7 +508,7 @@ impl Plan {
                 Instr::LoadK { a, k } if a == r => {
                     return if let Value::Int(v) = self.proto.consts[k as usize] { Some(v) } else { None };
                 }
-                ins if jump_target(ins).is_some() || writes(ins, r) => return None,
+                ins if ins.jump_target().is_some() || ins.overwrites(r) => return None,
                 _ => {}
             }
         }
@@ -625,7 +629,7 @@ fn guarded_arith(plan: &Plan) -> Guards {
             }
             _ => {
                 for (r, range) in here.iter_mut().enumerate() {
-                    if overwrites(ins, r as Reg) {
+                    if ins.overwrites(r as Reg) {
                         *range = Range::default();
                         next[r] = Range::default();
                         taken[r] = Range::default();
@@ -657,16 +661,14 @@ fn guarded_arith(plan: &Plan) -> Guards {
                 }
             }
         };
-        match ins {
-            Instr::Return { .. } | Instr::ReturnNil => {}
-            Instr::Jump { t } => flow(t as usize, &here),
-            _ => match jump_target(ins) {
-                Some(t) => {
-                    flow(pc + 1, &next);
-                    flow(t as usize, &taken);
-                }
-                None => flow(pc + 1, &next),
-            },
+        match ins.flow() {
+            Flow::Return => {}
+            Flow::Jump(t) => flow(t as usize, &here),
+            Flow::Branch(t) => {
+                flow(pc + 1, &next);
+                flow(t as usize, &taken);
+            }
+            Flow::Next => flow(pc + 1, &next),
         }
     }
     // decide from the settled ranges only (a first visit may have seen stronger facts)
@@ -705,15 +707,6 @@ fn guarded_arith(plan: &Plan) -> Guards {
     guards
 }
 
-/// Where control goes after an instruction.
-enum Step {
-    Next,
-    Jump(u32),
-    /// Either the next instruction or the target.
-    Branch(u32),
-    Return(T),
-}
-
 /// Joins `st` into a successor's state; true when it changed.
 fn merge(slot: &mut Option<Box<[T]>>, st: &[T]) -> bool {
     match slot {
@@ -735,102 +728,10 @@ fn merge(slot: &mut Option<Box<[T]>>, st: &[T]) -> bool {
     }
 }
 
-/// The jump target of a control-flow instruction.
-pub fn jump_target(ins: Instr) -> Option<u32> {
-    use Instr as I;
-    match ins {
-        I::Jump { t }
-        | I::JumpIfFalse { t, .. }
-        | I::JumpIfTrue { t, .. }
-        | I::JumpIfNotLt { t, .. }
-        | I::JumpIfNotLe { t, .. }
-        | I::JumpIfNotGt { t, .. }
-        | I::JumpIfNotGe { t, .. }
-        | I::JumpIfNotLtK { t, .. }
-        | I::JumpIfNotLeK { t, .. }
-        | I::JumpIfNotGtK { t, .. }
-        | I::JumpIfNotGeK { t, .. }
-        | I::JumpIfNotEq { t, .. }
-        | I::JumpIfNotNe { t, .. }
-        | I::ForPrep { t, .. }
-        | I::ForLoop { t, .. }
-        | I::IterNext { t, .. } => Some(t),
-        _ => None,
-    }
-}
-
-/// Whether an instruction may write register `r` (conservative: calls write everything above).
-fn writes(ins: Instr, r: Reg) -> bool {
-    use Instr as I;
-    match ins {
-        I::SetGlobal { .. } | I::DefGlobal { .. } | I::SetUpval { .. } | I::SetCell { .. } | I::SetIndex { .. } => {
-            false
-        }
-        I::Call { a, .. } | I::CallBuiltin { a, .. } | I::ForPrep { a, .. } | I::ForLoop { a, .. } => r >= a,
-        I::IterPrep { a } | I::IterNext { a, .. } => r >= a,
-        I::Return { .. } | I::ReturnNil => false,
-        _ => true,
-    }
-}
-
-/// Whether an instruction writes register `r` (exactly, for the compilable subset).
-pub fn overwrites(ins: Instr, r: Reg) -> bool {
-    use Instr as I;
-    match ins {
-        I::Call { a, .. } => r >= a,
-        I::ForPrep { a, .. } => r == a + 3,
-        I::ForLoop { a, .. } => r == a || r == a + 3,
-        I::IterPrep { a } => r == a || r == a + 1,
-        I::IterNext { a, .. } => r == a + 1 || r == a + 2,
-        I::SetGlobal { .. }
-        | I::DefGlobal { .. }
-        | I::SetUpval { .. }
-        | I::SetCell { .. }
-        | I::SetIndex { .. }
-        | I::Return { .. }
-        | I::ReturnNil => false,
-        other if jump_target(other).is_some() => false,
-        I::LoadNil { a }
-        | I::LoadBool { a, .. }
-        | I::LoadInt { a, .. }
-        | I::LoadK { a, .. }
-        | I::Move { a, .. }
-        | I::GetGlobal { a, .. }
-        | I::GetUpval { a, .. }
-        | I::NewCell { a }
-        | I::NewEmptyCell { a }
-        | I::GetCell { a, .. }
-        | I::Closure { a, .. }
-        | I::Add { a, .. }
-        | I::Sub { a, .. }
-        | I::Mul { a, .. }
-        | I::Div { a, .. }
-        | I::FloorDiv { a, .. }
-        | I::Mod { a, .. }
-        | I::Pow { a, .. }
-        | I::AddK { a, .. }
-        | I::SubK { a, .. }
-        | I::MulK { a, .. }
-        | I::DivK { a, .. }
-        | I::ModK { a, .. }
-        | I::KAdd { a, .. }
-        | I::KSub { a, .. }
-        | I::KMul { a, .. }
-        | I::KDiv { a, .. }
-        | I::Neg { a, .. }
-        | I::Not { a, .. }
-        | I::Eq { a, .. }
-        | I::Ne { a, .. }
-        | I::Lt { a, .. }
-        | I::Le { a, .. }
-        | I::Gt { a, .. }
-        | I::Ge { a, .. }
-        | I::CallBuiltin { a, .. }
-        | I::NewList { a, .. }
-        | I::NewDict { a, .. }
-        | I::GetIndex { a, .. } => r == a,
-        _ => true,
-    }
+/// Why a function is too large to compile, if it is (see [`MAX_CODE`]).
+fn too_large(proto: &Proto) -> Option<String> {
+    let n = proto.code.len();
+    (n > MAX_CODE).then(|| format!("the function is too large to compile ({n} instructions, at most {MAX_CODE})"))
 }
 
 /// A register's type for an operation that needs a value (not a function).

@@ -7,17 +7,16 @@
 
 mod engine;
 mod infer;
+mod interval;
 mod lower;
 mod report;
 mod runtime;
-mod span;
 mod types;
 
-use crate::bytecode::{Instr, Proto};
+use crate::bytecode::{self, Proto};
 use crate::gil::Gil;
-use crate::source::SourceFile;
+use crate::source::{SourceFile, TraceFrame};
 use crate::value::{Closure, Value};
-use crate::vm::{Fail, Globals, Shared};
 use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
@@ -73,12 +72,12 @@ impl Spec {
     }
 }
 
-/// The JIT's per-function state, kept in the function's prototype (used under the GIL only).
+/// The JIT's per-function state, kept in the function's prototype's `JitSlot` (used under the
+/// GIL only; the interpreter counts the loop back-edges in the slot itself).
 #[derive(Default)]
 pub struct ProtoJit {
     calls: Cell<u64>,
     interpreted_calls: Cell<u64>,
-    backedges: Cell<u64>,
     has_loop: Cell<Option<bool>>,
     specs: RefCell<Vec<Rc<Spec>>>,
     refusals: RefCell<Vec<(Sig, String)>>,
@@ -91,6 +90,12 @@ impl std::fmt::Debug for ProtoJit {
 }
 
 impl ProtoJit {
+    /// The JIT state of a function (created at its first use).
+    #[inline]
+    pub fn of(proto: &Proto) -> &ProtoJit {
+        proto.jit.get_or_default()
+    }
+
     /// The valid specialization for a signature.
     pub fn find_spec(&self, sig: Sig) -> Option<Rc<Spec>> {
         self.specs.borrow().iter().find(|s| s.sig == sig && s.valid.get()).cloned()
@@ -112,12 +117,6 @@ impl ProtoJit {
         self.specs.borrow().len()
     }
 
-    /// Counts a loop back-edge taken by the interpreter.
-    #[inline(always)]
-    pub fn backedge(&self) {
-        self.backedges.set(self.backedges.get() + 1);
-    }
-
     fn refuse(&self, sig: Sig, reason: String) {
         let mut refusals = self.refusals.borrow_mut();
         if !refusals.iter().any(|(s, _)| *s == sig) {
@@ -129,11 +128,7 @@ impl ProtoJit {
         if let Some(b) = self.has_loop.get() {
             return b;
         }
-        let b = proto.code.iter().enumerate().any(|(pc, ins)| match ins {
-            Instr::ForLoop { .. } => true,
-            Instr::Jump { t } => (*t as usize) <= pc,
-            _ => false,
-        });
+        let b = bytecode::has_loop(&proto.code);
         self.has_loop.set(Some(b));
         b
     }
@@ -145,8 +140,17 @@ pub enum Entered {
     Interpret,
     /// Native code ran it and returned this.
     Returned(Value),
-    /// Native code raised an error.
-    Failed(Fail),
+    /// Native code raised an error: its message and the native frames, outermost first.
+    Failed(String, Vec<TraceFrame>),
+}
+
+/// The program's global variables, as the JIT reads them when it compiles (the interpreter
+/// implements this for its globals, so that the JIT does not depend on the interpreter).
+pub trait GlobalSource {
+    /// The value global slot `g` holds now.
+    fn value(&self, g: u16, gil: Gil) -> Value;
+    /// The name of global slot `g`.
+    fn name(&self, g: u16) -> &str;
 }
 
 /// The JIT state of one program.
@@ -172,18 +176,17 @@ impl std::fmt::Debug for Jit {
 
 /// The globals as a compile session sees them: their current values.
 struct LiveGlobals<'a> {
-    globals: &'a Globals,
-    names: &'a [Rc<str>],
+    globals: &'a dyn GlobalSource,
     gil: Gil<'a>,
 }
 
 impl GlobalsView for LiveGlobals<'_> {
     fn value(&self, g: u16) -> Value {
-        self.globals.get_ref(g as usize, self.gil).clone()
+        self.globals.value(g, self.gil)
     }
 
     fn name(&self, g: u16) -> String {
-        self.names[g as usize].to_string()
+        self.globals.name(g).to_string()
     }
 }
 
@@ -224,11 +227,11 @@ impl Jit {
     }
 
     /// Offers a call of `callee` with `args` to the JIT: it runs natively when a specialization
-    /// exists or can be made now. `room` is how many frames the callee may still push; `shared`
+    /// exists or can be made now. `room` is how many frames the callee may still push; `globals`
     /// gives the globals compiled code reads.
-    pub fn enter(&self, callee: &Closure, args: &[Value], room: i64, shared: &Shared, gil: Gil) -> Entered {
+    pub fn enter(&self, callee: &Closure, args: &[Value], room: i64, globals: &dyn GlobalSource, gil: Gil) -> Entered {
         let proto = &callee.proto;
-        let pj = &proto.jit;
+        let pj = ProtoJit::of(proto);
         let calls = pj.calls.get() + 1;
         pj.calls.set(calls);
         if calls == 1 {
@@ -248,7 +251,7 @@ impl Jit {
             pj.refuse(sig, format!("{} specializations already made (the cap)", MAX_SPECS));
             return self.interpret(pj);
         }
-        let view = LiveGlobals { globals: &shared.globals, names: &shared.global_names, gil };
+        let view = LiveGlobals { globals, gil };
         match self.compile(proto, sig, &view) {
             Some(spec) => self.call_native(&spec, args, room, gil),
             None => self.interpret(pj),
@@ -264,7 +267,7 @@ impl Jit {
     /// on failure.
     fn compile(&self, proto: &Rc<Proto>, sig: Sig, view: &LiveGlobals) -> Option<Rc<Spec>> {
         if self.broken.get() {
-            proto.jit.refuse(sig, "the JIT is off after an internal error".into());
+            ProtoJit::of(proto).refuse(sig, "the JIT is off after an internal error".into());
             return None;
         }
         // A bug in inference or in Cranelift must not take the program down: the function runs
@@ -279,7 +282,7 @@ impl Jit {
                 return None;
             }
             Err(_) => {
-                proto.jit.refuse(sig, "internal error in type inference".into());
+                ProtoJit::of(proto).refuse(sig, "internal error in type inference".into());
                 return None;
             }
         }
@@ -288,7 +291,7 @@ impl Jit {
             match Engine::new() {
                 Ok(e) => *engine = Some(e),
                 Err(e) => {
-                    proto.jit.refuse(sig, format!("the JIT is unavailable: {e}"));
+                    ProtoJit::of(proto).refuse(sig, format!("the JIT is unavailable: {e}"));
                     return None;
                 }
             }
@@ -303,12 +306,12 @@ impl Jit {
                     // the test suites set this: an internal error must show up as a difference
                     eprintln!("mini: internal JIT error: {e}");
                 }
-                proto.jit.refuse(sig, format!("internal compiler error: {e}"));
+                ProtoJit::of(proto).refuse(sig, format!("internal compiler error: {e}"));
                 return None;
             }
             Err(_) => {
                 self.broken.set(true);
-                proto.jit.refuse(sig, "internal compiler error (the JIT is off from now on)".into());
+                ProtoJit::of(proto).refuse(sig, "internal compiler error (the JIT is off from now on)".into());
                 return None;
             }
         };
@@ -350,7 +353,7 @@ impl Jit {
                 _pins: pins.clone(),
                 plan: OnceCell::new(),
             });
-            plan.proto.jit.specs.borrow_mut().push(spec.clone());
+            ProtoJit::of(&plan.proto).specs.borrow_mut().push(spec.clone());
             let mut watchers = self.watchers.borrow_mut();
             for g in &deps {
                 watchers.entry(*g).or_default().push(spec.clone());
@@ -378,7 +381,7 @@ impl Jit {
             Some(pc) => format!("line {}: {}", self.line_of(&plan.proto, pc), refusal.reason),
             None => refusal.reason,
         };
-        plan.proto.jit.refuse(plan.sig, reason.clone());
+        ProtoJit::of(&plan.proto).refuse(plan.sig, reason.clone());
         if refusal.plan == 0 {
             return;
         }
@@ -392,7 +395,7 @@ impl Jit {
                     self.line_of(&root.proto, pc),
                     callee.sig.display(&callee.proto.name)
                 );
-                root.proto.jit.refuse(root.sig, why);
+                ProtoJit::of(&root.proto).refuse(root.sig, why);
                 return;
             }
             at = caller;
@@ -433,7 +436,7 @@ impl Jit {
         }
         if status != runtime::status::OK {
             let (message, frames) = runtime::failure();
-            return Entered::Failed(Fail::Native(message, frames));
+            return Entered::Failed(message, frames);
         }
         let bits = slots[0];
         Entered::Returned(match spec.ret {
@@ -463,7 +466,7 @@ impl Jit {
         let mut out = String::new();
         let _ = writeln!(out, "jit: per function (--jit-threshold {})", self.options.threshold);
         for proto in self.seen.borrow().iter() {
-            let pj = &proto.jit;
+            let pj = ProtoJit::of(proto);
             let line = src.line_col(proto.span.start).0;
             let _ = writeln!(
                 out,
@@ -472,7 +475,7 @@ impl Jit {
                 line,
                 pj.calls.get(),
                 pj.interpreted_calls.get(),
-                pj.backedges.get()
+                proto.jit.backedges()
             );
             for s in pj.specs.borrow().iter() {
                 let _ = writeln!(

@@ -80,7 +80,7 @@ pub fn jit_report(program: &Program, src: &SourceFile) -> String {
 }
 
 fn is_user_function(program: &Program, g: usize) -> bool {
-    crate::vm::builtins::Builtin::from_name(&program.globals[g]).is_none()
+    crate::builtin::Builtin::from_name(&program.globals[g]).is_none()
 }
 
 /// The values the main program's straight-line top-level definitions give globals: functions
@@ -111,7 +111,7 @@ fn static_globals(program: &Program) -> StaticGlobals {
         };
     }
     for (g, name) in program.globals.iter().enumerate() {
-        if let Some(b) = crate::vm::builtins::Builtin::from_name(name)
+        if let Some(b) = crate::builtin::Builtin::from_name(name)
             && matches!(values[g], Value::Undef)
         {
             values[g] = Value::Builtin(b);

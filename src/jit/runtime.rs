@@ -3,8 +3,8 @@
 //! results, error recording). Helpers touch no interpreter object, so they run without the GIL.
 
 use crate::bytecode::Proto;
+use crate::num;
 use crate::source::TraceFrame;
-use crate::vm::ops;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,15 +47,16 @@ pub fn mark_main_thread() {
 /// Ctrl-C while the main thread runs native code: native code has no safe points, so after a
 /// short grace (the native call may be about to return to the interpreter, which then raises
 /// `interrupted` at its next safe point with its location), the program ends here with
-/// `error: interrupted` and exit code 1. Called on the Ctrl-C handler's thread.
-pub fn interrupt_native() {
+/// `error: interrupted` and exit code 1, after `flush` (the program's output; the JIT does not
+/// own it). Called on the Ctrl-C handler's thread.
+pub fn interrupt_native(flush: fn()) {
     for _ in 0..20 {
         if !MAIN_IN_NATIVE.load(Ordering::SeqCst) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    crate::vm::try_flush_stdout();
+    flush();
     eprintln!("error: interrupted");
     std::process::exit(1);
 }
@@ -82,8 +83,8 @@ impl JitCtx {
     pub fn message(&self) -> String {
         let (code, a, b) = self.error.unwrap_or((0, 0, 0));
         match code {
-            status::OVERFLOW => ops::OVERFLOW.into(),
-            status::DIV_ZERO => ops::DIV_ZERO.into(),
+            status::OVERFLOW => num::OVERFLOW.into(),
+            status::DIV_ZERO => num::DIV_ZERO.into(),
             status::INDEX => format!("index {a} out of range for array of length {b}"),
             status::STACK => "stack overflow".into(),
             status::STEP_ZERO => "range() step must not be zero".into(),
@@ -162,12 +163,12 @@ pub extern "C" fn mini_powf(x: f64, y: f64) -> f64 {
 
 /// `x // y` for floats; native code has checked `y != 0`.
 pub extern "C" fn mini_float_floordiv(x: f64, y: f64) -> f64 {
-    ops::float_divmod(x, y).map_or(f64::NAN, |(q, _)| q)
+    num::float_divmod(x, y).map_or(f64::NAN, |(q, _)| q)
 }
 
 /// `x % y` for floats; native code has checked `y != 0`.
 pub extern "C" fn mini_float_mod(x: f64, y: f64) -> f64 {
-    ops::float_divmod(x, y).map_or(f64::NAN, |(_, m)| m)
+    num::float_divmod(x, y).map_or(f64::NAN, |(_, m)| m)
 }
 
 /// An int power and whether it overflowed (returned in two registers).
@@ -179,15 +180,15 @@ pub struct IntPow {
 
 /// `x ** y` for ints with `y >= 0`.
 pub extern "C" fn mini_int_pow(x: i64, y: i64) -> IntPow {
-    match ops::int_pow(x, y) {
-        Ok(crate::value::Value::Int(v)) => IntPow { value: v, overflow: 0 },
-        _ => IntPow { value: 0, overflow: 1 },
+    match u64::try_from(y).ok().and_then(|e| num::checked_int_pow(x, e)) {
+        Some(v) => IntPow { value: v, overflow: 0 },
+        None => IntPow { value: 0, overflow: 1 },
     }
 }
 
 /// The exact order of an int and a float: -1, 0, 1, or 2 when the float is NaN.
 pub extern "C" fn mini_cmp_int_float(i: i64, f: f64) -> i64 {
-    match ops::int_float_cmp(i, f) {
+    match num::int_float_cmp(i, f) {
         Some(std::cmp::Ordering::Less) => -1,
         Some(std::cmp::Ordering::Equal) => 0,
         Some(std::cmp::Ordering::Greater) => 1,

@@ -1,8 +1,9 @@
-//! The builtin functions. The list is defined once, in `builtins!`; the compiler pre-declares
-//! them as globals and calls unshadowed ones directly.
+//! The builtin functions' implementations. The list (the `Builtin` enum) is defined once, in
+//! `crate::builtin`; the compiler pre-declares them as globals and calls unshadowed ones directly.
 
 use super::thread;
 use super::{Fail, Shared};
+pub use crate::builtin::Builtin;
 use crate::gil::{Gil, GilCell};
 use crate::value::{ArrayObj, ElemKind, Key, MAX_ARRAY_LEN, RangeObj, Value};
 use indexmap::IndexMap;
@@ -10,62 +11,6 @@ use std::io::Write;
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Instant;
-
-macro_rules! builtins {
-    ($($variant:ident = $name:literal,)*) => {
-        /// A builtin function.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        #[repr(u8)]
-        pub enum Builtin { $($variant),* }
-
-        impl Builtin {
-            /// Every builtin, in global-slot order.
-            pub const ALL: &'static [Builtin] = &[$(Builtin::$variant),*];
-
-            /// The name a program calls it by.
-            pub fn name(self) -> &'static str {
-                match self { $(Builtin::$variant => $name),* }
-            }
-
-            pub fn from_name(name: &str) -> Option<Builtin> {
-                match name { $($name => Some(Builtin::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-builtins! {
-    Print = "print",
-    Len = "len",
-    Str = "str",
-    Int = "int",
-    Float = "float",
-    Type = "type",
-    Range = "range",
-    Push = "push",
-    Pop = "pop",
-    Keys = "keys",
-    Has = "has",
-    Remove = "remove",
-    Array = "array",
-    Sqrt = "sqrt",
-    Sin = "sin",
-    Cos = "cos",
-    Tan = "tan",
-    Exp = "exp",
-    Log = "log",
-    Floor = "floor",
-    Ceil = "ceil",
-    Abs = "abs",
-    Min = "min",
-    Max = "max",
-    Clock = "clock",
-    Spawn = "spawn",
-    Join = "join",
-    Args = "args",
-    CpuCount = "cpu_count",
-    Assert = "assert",
-}
 
 type BResult = Result<Value, Fail>;
 

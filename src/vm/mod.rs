@@ -112,6 +112,17 @@ impl Shared {
     }
 }
 
+/// The globals the JIT reads when it compiles.
+impl crate::jit::GlobalSource for Shared {
+    fn value(&self, g: u16, gil: Gil) -> Value {
+        self.globals.get_ref(g as usize, gil).clone()
+    }
+
+    fn name(&self, g: u16) -> &str {
+        &self.global_names[g as usize]
+    }
+}
+
 /// Per-thread counters for `--stats`.
 #[derive(Clone, Debug, Default)]
 pub struct ThreadReport {
@@ -225,11 +236,10 @@ impl<'g> Vm<'g> {
                 // a thread's entry function may run natively (the main program never does)
                 if let Some(jit) = self.shared.jit.as_ref().filter(|_| !self.is_main) {
                     let room = self.frame_limit as i64 - 1;
-                    let shared = &self.shared;
-                    match jit.enter(&c, &args, room, shared, self.gil) {
+                    match jit.enter(&c, &args, room, &*self.shared, self.gil) {
                         Entered::Interpret => {}
                         Entered::Returned(v) => return Ok(v),
-                        Entered::Failed(fail) => return Err(self.diagnostic(fail)),
+                        Entered::Failed(message, frames) => return Err(self.diagnostic(Fail::Native(message, frames))),
                     }
                 }
                 self.stack.clear();
@@ -308,10 +318,12 @@ impl<'g> Vm<'g> {
         // SAFETY (for every use of the raw pointers below): `proto`, `code`, `consts` and
         // `closure` point into the closure of the top frame, which that frame's `Rc` keeps alive
         // and which is never mutated; they are reloaded whenever the top frame changes.
-        // `regs` points at `stack[base]`; `push_frame` sized the stack to `base + nregs`, the
-        // compiler guarantees every register operand is below `nregs`, and `regs` is reloaded
-        // after every operation that can grow (reallocate) the stack. Only this thread touches
-        // its stack, and it holds the GIL while it runs here.
+        // `regs` points at `stack[base]`; `push_frame` sized the stack to `base + nregs`, every
+        // register operand and register window is below `nregs`, every constant operand indexes
+        // `consts` and every jump target is inside `code` (compiler invariants, checked for every
+        // compiled function by the bytecode verifier, `verify::program`, in debug and test
+        // builds), and `regs` is reloaded after every operation that can grow (reallocate) the
+        // stack. Only this thread touches its stack, and it holds the GIL while it runs here.
         macro_rules! load_frame {
             () => {{
                 let fr = self.frames.last().expect("a frame is running");
@@ -329,8 +341,8 @@ impl<'g> Vm<'g> {
         }
         macro_rules! reg {
             ($i:expr) => {
-                // SAFETY: register operands are below the frame's `nregs` (compiler invariant),
-                // and the stack holds `base + nregs` values.
+                // SAFETY: register operands are below the frame's `nregs` (compiler invariant,
+                // checked by the verifier), and the stack holds `base + nregs` values.
                 unsafe { &*regs.add($i as usize) }
             };
         }
@@ -342,7 +354,8 @@ impl<'g> Vm<'g> {
         }
         macro_rules! regs_slice {
             ($i:expr, $n:expr) => {
-                // SAFETY: as in `reg!`: a call's operands `R[i..i+n]` are registers of the frame.
+                // SAFETY: as in `reg!`: the verifier checks every register window `R[i..i+n]`
+                // (a call's, a list's, a dict's) against `nregs`.
                 unsafe { std::slice::from_raw_parts(regs.add($i as usize), $n as usize) }
             };
         }
@@ -380,14 +393,15 @@ impl<'g> Vm<'g> {
         macro_rules! konst {
             ($k:expr) => {
                 // SAFETY: constant operands index the prototype's constant table (compiler
-                // invariant); the prototype is alive while its frame runs.
+                // invariant, checked by the verifier); the prototype is alive while its frame runs.
                 unsafe { &*consts.add($k as usize) }
             };
         }
         macro_rules! jump {
             ($t:expr) => {
                 // SAFETY: jump targets are indices into the same function's code (compiler
-                // invariant: every target is patched to a position inside the function).
+                // invariant: every target is patched to a position inside the function; the
+                // verifier checks every target is below the code's length).
                 unsafe { code.add($t as usize) }
             };
         }
@@ -500,8 +514,9 @@ impl<'g> Vm<'g> {
             if COUNT {
                 executed += 1;
             }
-            // SAFETY: `ip` points at an instruction of the running function: every function
-            // ends with a return, and jumps stay inside the function.
+            // SAFETY: `ip` points at an instruction of the running function: no instruction
+            // falls off the end of the code and jumps stay inside it (both checked by the
+            // verifier).
             let ins = unsafe { *ip };
             // SAFETY: as above; at most one past the current instruction.
             ip = unsafe { ip.add(1) };
@@ -568,7 +583,8 @@ impl<'g> Vm<'g> {
                 Instr::GetCell { a, b, k } => {
                     let v = match reg!(b) {
                         Value::Cell(c) => c.borrow(gil).clone(),
-                        other => other.clone(),
+                        // the verifier proves R[b] holds a cell (verify.rs)
+                        other => throw!(format!("internal error: GetCell of a {}", other.type_name())),
                     };
                     if let Value::Undef = v {
                         throw!(undefined(konst!(k)));
@@ -577,10 +593,12 @@ impl<'g> Vm<'g> {
                 }
                 Instr::SetCell { a, b } => {
                     let v = reg!(b).clone();
-                    if let Value::Cell(c) = reg!(a) {
-                        let old = std::mem::replace(&mut *c.borrow_mut(gil), v);
-                        drop(old);
-                    }
+                    let Value::Cell(c) = reg!(a) else {
+                        // the verifier proves R[a] holds a cell (verify.rs)
+                        throw!(format!("internal error: SetCell of a {}", reg!(a).type_name()));
+                    };
+                    let old = std::mem::replace(&mut *c.borrow_mut(gil), v);
+                    drop(old);
                 }
                 Instr::Closure { a, p } => {
                     let child = proto!().protos[p as usize].clone();
@@ -758,15 +776,15 @@ impl<'g> Vm<'g> {
                         if let Some(jit) = jit {
                             let room = (self.frame_limit - self.frames.len()) as i64 - 1;
                             let args = regs_slice!(a as usize + 1, n);
-                            match jit.enter(callee, args, room, &shared, gil) {
+                            match jit.enter(callee, args, room, &*shared, gil) {
                                 Entered::Interpret => {}
                                 Entered::Returned(v) => {
                                     set!(a, v);
                                     continue;
                                 }
-                                Entered::Failed(fail) => {
+                                Entered::Failed(message, frames) => {
                                     save_ip!();
-                                    break Err(fail);
+                                    break Err(Fail::Native(message, frames));
                                 }
                             }
                         }

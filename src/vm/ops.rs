@@ -4,59 +4,13 @@
 
 use crate::ast::BinOp;
 use crate::gil::Gil;
+pub use crate::num::{DIV_ZERO, OVERFLOW, checked_int_pow, float_divmod, int_float_cmp, int_floordiv, int_mod};
 use crate::value::{Value, values_equal};
 use std::cmp::Ordering;
-
-pub const OVERFLOW: &str = "integer overflow";
-pub const DIV_ZERO: &str = "division by zero";
 
 /// `unsupported operand types for +: int and string`
 pub fn type_error(op: BinOp, a: &Value, b: &Value) -> String {
     format!("unsupported operand types for {}: {} and {}", op.symbol(), a.type_name(), b.type_name())
-}
-
-/// Floored integer division, as in Python; `None` on overflow, `Err` on division by zero.
-#[inline]
-pub fn int_floordiv(a: i64, b: i64) -> Result<i64, &'static str> {
-    if b == 0 {
-        return Err(DIV_ZERO);
-    }
-    let q = a.checked_div(b).ok_or(OVERFLOW)?;
-    Ok(if (a % b != 0) && ((a < 0) != (b < 0)) { q - 1 } else { q })
-}
-
-/// Integer modulo with the sign of the divisor, as in Python.
-#[inline]
-pub fn int_mod(a: i64, b: i64) -> Result<i64, &'static str> {
-    if b == 0 {
-        return Err(DIV_ZERO);
-    }
-    let r = a.wrapping_rem(b);
-    Ok(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
-}
-
-/// Python's float `divmod`: the floored quotient and the remainder with the divisor's sign.
-pub fn float_divmod(a: f64, b: f64) -> Result<(f64, f64), &'static str> {
-    if b == 0.0 {
-        return Err(DIV_ZERO);
-    }
-    let mut m = a % b;
-    let mut div = (a - m) / b;
-    if m != 0.0 {
-        if (b < 0.0) != (m < 0.0) {
-            m += b;
-            div -= 1.0;
-        }
-    } else {
-        m = 0.0f64.copysign(b);
-    }
-    let floordiv = if div != 0.0 {
-        let f = div.floor();
-        if div - f > 0.5 { f + 1.0 } else { f }
-    } else {
-        0.0f64.copysign(a / b)
-    };
-    Ok((floordiv, m))
 }
 
 /// Integer power: a non-negative exponent gives an int (checked), a negative one a float.
@@ -67,19 +21,7 @@ pub fn int_pow(a: i64, b: i64) -> Result<Value, &'static str> {
         }
         return Ok(Value::Float((a as f64).powf(b as f64)));
     }
-    let mut result: i64 = 1;
-    let mut base = a;
-    let mut exp = b as u64;
-    while exp > 0 {
-        if exp & 1 == 1 {
-            result = result.checked_mul(base).ok_or(OVERFLOW)?;
-        }
-        exp >>= 1;
-        if exp > 0 {
-            base = base.checked_mul(base).ok_or(OVERFLOW)?;
-        }
-    }
-    Ok(Value::Int(result))
+    checked_int_pow(a, b as u64).map(Value::Int).ok_or(OVERFLOW)
 }
 
 pub fn float_pow(a: f64, b: f64) -> Result<f64, &'static str> {
@@ -161,25 +103,6 @@ pub fn negate(v: &Value) -> Result<Value, String> {
     }
 }
 
-/// Exact comparison of an int with a float (`None` when the float is NaN).
-pub fn int_float_cmp(i: i64, f: f64) -> Option<Ordering> {
-    if f.is_nan() {
-        return None;
-    }
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f >= TWO_63 {
-        return Some(Ordering::Less);
-    }
-    if f < -TWO_63 {
-        return Some(Ordering::Greater);
-    }
-    let t = f.trunc();
-    match i.cmp(&(t as i64)) {
-        Ordering::Equal => 0.0f64.partial_cmp(&(f - t)),
-        other => Some(other),
-    }
-}
-
 /// The order of two values for `<` and friends; numbers and strings only.
 pub fn compare(op: BinOp, a: &Value, b: &Value) -> Result<Option<Ordering>, String> {
     use Value::*;
@@ -207,28 +130,4 @@ pub fn compare_op(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<bool, Str
         (BinOp::Gt, Some(o)) => o == Ordering::Greater,
         (_, Some(o)) => o != Ordering::Less,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn floor_division_and_modulo_follow_python() {
-        assert_eq!(int_floordiv(-7, 2), Ok(-4));
-        assert_eq!(int_mod(-7, 2), Ok(1));
-        assert_eq!(int_mod(7, -2), Ok(-1));
-        assert_eq!(int_floordiv(i64::MIN, -1), Err(OVERFLOW));
-        assert_eq!(int_mod(i64::MIN, -1), Ok(0));
-        assert_eq!(float_divmod(-7.5, 2.0), Ok((-4.0, 0.5)));
-        assert_eq!(float_divmod(7.5, -2.0), Ok((-4.0, -0.5)));
-    }
-
-    #[test]
-    fn int_float_comparison_is_exact() {
-        assert_eq!(int_float_cmp(1, 1.0), Some(Ordering::Equal));
-        assert_eq!(int_float_cmp(9_007_199_254_740_993, 9_007_199_254_740_992.0), Some(Ordering::Greater));
-        assert_eq!(int_float_cmp(-1, -0.5), Some(Ordering::Less));
-        assert_eq!(int_float_cmp(i64::MAX, 9.3e18), Some(Ordering::Less));
-    }
 }

@@ -4,7 +4,7 @@
 use super::{Fail, Shared, Vm};
 use crate::gil::{Gil, GilBound, with_gil};
 use crate::source::Diagnostic;
-use crate::value::Value;
+use crate::value::{ThreadObj, Value};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,17 +21,6 @@ pub struct ThreadState {
     outcome: Mutex<Option<GilBound<Outcome>>>,
     done: Condvar,
     joined: AtomicBool,
-}
-
-/// The value a program holds for a thread.
-pub struct ThreadObj {
-    state: Arc<ThreadState>,
-}
-
-impl std::fmt::Debug for ThreadObj {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<thread>")
-    }
 }
 
 /// How many threads have been spawned; the n-th is named `n` (in `--stats`).
@@ -93,7 +82,9 @@ pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
     let Value::Thread(obj) = t else {
         return Err(format!("join expects a thread, not {}", t.type_name()).into());
     };
-    let state = obj.state.clone();
+    let Ok(state) = obj.state.clone().downcast::<ThreadState>() else {
+        return Err("internal error: a thread handle without a thread".to_string().into());
+    };
     if CURRENT.with(|c| c.get()) == Arc::as_ptr(&state) {
         return Err("thread cannot join itself".to_string().into());
     }

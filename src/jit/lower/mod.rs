@@ -7,12 +7,13 @@
 //! int/float/bool argument one parameter and each array two (data pointer, length).
 
 use super::infer::{Plan, T, Target};
+use super::interval::{self, Interval};
 use super::runtime::{Site, status};
-use super::span::{self, Span};
 use super::types::Ty;
-use crate::bytecode::{Instr, Reg};
+use crate::ast::BinOp;
+use crate::builtin::Builtin;
+use crate::bytecode::{self, Flow, Instr, Reg};
 use crate::value::{ElemKind, Value};
-use crate::vm::builtins::Builtin;
 use cranelift::codegen::ir::condcodes::CondCode;
 use cranelift::codegen::ir::{BlockArg, FuncRef, InstructionData, Opcode, UserFuncName, ValueDef};
 use cranelift::prelude::{
@@ -138,6 +139,16 @@ const INLINE_MAX_CODE: usize = 64;
 /// Recursive callees up to this size are inlined two levels deep.
 const INLINE_TINY: usize = 16;
 const INLINE_MAX_DEPTH: usize = 3;
+/// The most bytecode instructions one compiled function lowers, counting inlined copies: no more
+/// callees are inlined beyond it (they are called), so inlining never makes a function larger
+/// than twice the largest the JIT accepts (`infer::MAX_CODE`).
+const INLINE_BUDGET: usize = 2 * super::infer::MAX_CODE;
+
+/// The most error sites that jump to one fail block. One shared block keeps the code small, but
+/// its parameters then merge the values of every site, and the register allocator's work on
+/// that merge grows with the square of the sites: 8,000 statements took 30 s to compile. A
+/// new block (one more helper call) per this many sites keeps compile time linear.
+const FAIL_BLOCK_SITES: usize = 64;
 
 /// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
 const BOUNDS_CHECKED: u8 = 3;
@@ -155,15 +166,21 @@ pub struct Lower<'a, 'f> {
     pub helper_ids: &'a HashMap<Helper, FuncId>,
     helper_refs: HashMap<Helper, FuncRef>,
     callee_refs: HashMap<FuncId, FuncRef>,
-    /// Variables by (inlining scope, register, kind): each inlined call has its own registers.
+    /// Variables by (inlining depth, register, kind): inlined code has its own registers.
     vars: HashMap<(u32, Reg, Kind), Variable>,
+    /// The inlining depth of the code being lowered (0: the function's own code). Inlined
+    /// calls at the same depth follow one another, so they share their variables: a fresh set
+    /// per call would cost the SSA builder memory per variable and block, which is quadratic
+    /// in a function with thousands of inlined calls.
     scope: u32,
-    scopes: u32,
     blocks: HashMap<usize, Block>,
     room: Option<CValue>,
-    /// The one block every error site jumps to, with its site, status and details: it calls
-    /// `mini_jit_site` and returns the status.
+    /// The block error sites jump to, with their site, status and details: it calls
+    /// `mini_jit_site` and returns the status. One per `FAIL_BLOCK_SITES` sites (see there).
     fail: Option<Block>,
+    /// The sites that jump to the current `fail` block, and the earlier, full ones.
+    fail_sites: usize,
+    full_fails: Vec<Block>,
     /// The callers of the code being inlined, outermost first, with the call instruction.
     inlined_from: Vec<(&'a Plan, usize)>,
     /// Where an inlined callee's `return` goes, and its result type.
@@ -171,8 +188,10 @@ pub struct Lower<'a, 'f> {
     /// Checked int operations and bounds checks already done in this straight run of bytecode
     /// (whose check dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
     checked: HashMap<(u8, CValue, CValue), CValue>,
-    /// What is known of int values' ranges, beyond constants (see [`Lower::span`]).
-    spans: HashMap<CValue, Span>,
+    /// What is known of int values' ranges, beyond constants (see [`Lower::interval`]).
+    intervals: HashMap<CValue, Interval>,
+    /// The bytecode instructions lowered so far, inlined ones included (see [`INLINE_BUDGET`]).
+    lowered: usize,
     /// In the fast copy of a versioned loop: what the test before it established.
     assumed: Option<Assumed>,
     /// The fast copy's loop header, sealed only once the test before it branches to it.
@@ -199,16 +218,18 @@ impl<'a, 'f> Lower<'a, 'f> {
             callee_refs: HashMap::new(),
             vars: HashMap::new(),
             scope: 0,
-            scopes: 0,
             blocks: HashMap::new(),
             room: None,
             fail: None,
+            fail_sites: 0,
+            full_fails: Vec::new(),
             inlined_from: Vec::new(),
             ret_to: None,
             checked: HashMap::new(),
-            spans: HashMap::new(),
+            intervals: HashMap::new(),
             assumed: None,
             unsealed: None,
+            lowered: 0,
         }
     }
 
@@ -289,6 +310,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 pc = end + 1;
                 continue;
             }
+            self.lowered += 1;
             terminated = self.instr(pc, code[pc], st)?;
             if let Some(header) = loops.closes[pc] {
                 // its last back-edge is in place: every predecessor is known
@@ -307,16 +329,13 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// fib's by three or more).
     fn inlinable(&self, callee: &Plan) -> bool {
         let code = &callee.proto.code;
-        let has_loop = code.iter().enumerate().any(|(pc, ins)| match ins {
-            Instr::ForLoop { .. } | Instr::IterNext { .. } => true,
-            Instr::Jump { t } => (*t as usize) <= pc,
-            _ => false,
-        });
+        let has_loop = bytecode::has_loop(code);
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
         let limit = if has_loop { INLINE_MAX_CODE / 2 } else { INLINE_MAX_CODE };
         // a tiny recursive function (fib) is unrolled two levels, a larger one level
         let copies = if code.len() <= INLINE_TINY && !has_loop { 3 } else { 2 };
         code.len() <= limit
+            && self.lowered + code.len() <= INLINE_BUDGET
             && self.inlined_from.len() < INLINE_MAX_DEPTH
             && active.filter(|p| std::ptr::eq(*p, callee)).count() < copies
     }
@@ -335,8 +354,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
         self.inlined_from.push((self.plan, pc));
         self.plan = callee;
-        self.scopes += 1;
-        self.scope = self.scopes;
+        self.scope = self.inlined_from.len() as u32;
         self.room = Some(inner_room);
         self.ret_to = Some((cont, ret));
         for (r, v) in args.iter().enumerate() {
@@ -368,7 +386,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let site = Box::leak(Box::new(Site { code, frames: std::iter::once(own).chain(callers).collect() }));
         let site = self.iconst(site as *const Site as i64);
         let [a, b] = details.map(|d| d.unwrap_or_else(|| self.iconst(0)));
-        let fail = self.fail.expect("made first");
+        let fail = self.fail_block();
         self.b
             .ins()
             .jump(fail, &[BlockArg::Value(site), BlockArg::Value(status), BlockArg::Value(a), BlockArg::Value(b)]);
@@ -381,15 +399,29 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.b.append_block_param(fail, I64);
         }
         self.fail = Some(fail);
+        self.fail_sites = 0;
     }
 
+    /// The fail block for one more error site: a new one after `FAIL_BLOCK_SITES` sites.
+    fn fail_block(&mut self) -> Block {
+        if self.fail_sites == FAIL_BLOCK_SITES {
+            self.full_fails.extend(self.fail.take());
+            self.make_fail_block();
+        }
+        self.fail_sites += 1;
+        self.fail.expect("made first")
+    }
+
+    /// Gives every fail block its body (at the end, when every site is known).
     fn fill_fail_block(&mut self) {
-        let fail = self.fail.expect("made first");
-        self.b.switch_to_block(fail);
-        let args = self.b.block_params(fail).to_vec();
-        let st = self.call_helper(Helper::Site, &args)[0];
-        let zero = self.zero(self.plan.ret_ty());
-        self.b.ins().return_(&[zero, st]);
+        let blocks: Vec<Block> = self.full_fails.drain(..).chain(self.fail.take()).collect();
+        for fail in blocks {
+            self.b.switch_to_block(fail);
+            let args = self.b.block_params(fail).to_vec();
+            let st = self.call_helper(Helper::Site, &args)[0];
+            let zero = self.zero(self.plan.ret_ty());
+            self.b.ins().return_(&[zero, st]);
+        }
     }
 
     fn zero(&mut self, t: Ty) -> CValue {
@@ -406,12 +438,13 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut leader = vec![false; code.len() + 1];
         leader[0] = true;
         for (pc, ins) in code.iter().enumerate() {
-            if let Some(t) = super::infer::jump_target(*ins) {
-                leader[t as usize] = true;
-                leader[pc + 1] = true;
-            }
-            if matches!(ins, Instr::Return { .. } | Instr::ReturnNil) {
-                leader[pc + 1] = true;
+            match ins.flow() {
+                Flow::Next => {}
+                Flow::Jump(t) | Flow::Branch(t) => {
+                    leader[t as usize] = true;
+                    leader[pc + 1] = true;
+                }
+                Flow::Return => leader[pc + 1] = true,
             }
         }
         for (pc, state) in self.plan.states.iter().enumerate() {
@@ -457,10 +490,10 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let v = self.use_var(r, Kind::Int);
                 if let Some(assumed) = &mut self.assumed
                     && assumed.scope == self.scope
-                    && let Some(span) = assumed.regs.get(&r)
+                    && let Some(interval) = assumed.regs.get(&r)
                 {
                     assumed.read.insert(r);
-                    self.spans.insert(v, *span);
+                    self.intervals.insert(v, *interval);
                 }
                 V::Int(v)
             }
@@ -519,44 +552,44 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// What is known of the int value `v`: a constant, a recorded interval, the room a
     /// versioned loop's fast copy assumes, or nothing.
-    fn span(&mut self, v: CValue) -> Span {
+    fn interval(&mut self, v: CValue) -> Interval {
         if let Some(assumed) = &mut self.assumed
             && assumed.room == v
         {
             assumed.room_used = true;
-            return Span::new(ROOM_ASSUMED, i64::MAX);
+            return Interval::new(ROOM_ASSUMED, i64::MAX);
         }
-        if let Some(span) = self.spans.get(&v) {
-            return *span;
+        if let Some(interval) = self.intervals.get(&v) {
+            return *interval;
         }
         let dfg = &self.b.func.dfg;
         if let ValueDef::Result(inst, 0) = dfg.value_def(v)
             && let InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } = dfg.insts[inst]
             && dfg.value_type(v) == I64
         {
-            return Span::exact(imm.bits());
+            return Interval::exact(imm.bits());
         }
-        span::ANY
+        interval::ANY
     }
 
     /// Records what is known of `v`, when it is something.
-    fn know(&mut self, v: CValue, span: Span) {
-        if span != span::ANY {
-            self.spans.insert(v, span);
+    fn know(&mut self, v: CValue, interval: Interval) {
+        if interval != interval::ANY {
+            self.intervals.insert(v, interval);
         }
     }
 
     /// `room - 1`, the recursion room of a callee, with what is known of it.
     fn callee_room(&mut self, room: CValue) -> CValue {
         let inner = self.b.ins().iadd_imm_s(room, -1);
-        let span = self.span(room).sub(Span::exact(1)).clamped();
-        self.know(inner, span);
+        let interval = self.interval(room).sub(Interval::exact(1)).clamped();
+        self.know(inner, interval);
         inner
     }
 
     /// Raises `stack overflow` at `pc` unless some room is left (or known to be).
     fn check_room(&mut self, pc: usize, room: CValue) {
-        if self.span(room).lo > 0 {
+        if self.interval(room).lo > 0 {
             return;
         }
         let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
@@ -615,22 +648,23 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// `+ - *` with checked ints, or floats when either side is a float.
     fn arith(&mut self, pc: usize, op: Instr, x: V, y: V) -> Lowered<V> {
+        let kind = match op.facts().op {
+            Some(BinOp::Add) => 0,
+            Some(BinOp::Sub) => 1,
+            Some(BinOp::Mul) => 2,
+            other => return Err(format!("internal: {other:?} is not + - *")),
+        };
         if let (V::Int(a), V::Int(b)) = (x, y) {
-            let kind = match op {
-                Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => 0,
-                Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => 1,
-                _ => 2,
-            };
             if let Some(r) = self.checked.get(&(kind, a, b)) {
                 return Ok(V::Int(*r));
             }
-            let (x, y) = (self.span(a), self.span(b));
-            let span = match kind {
+            let (x, y) = (self.interval(a), self.interval(b));
+            let interval = match kind {
                 0 => x.add(y),
                 1 => x.sub(y),
                 _ => x.mul(y),
             };
-            let r = if span.fits() {
+            let r = if interval.fits() {
                 match kind {
                     0 => self.b.ins().iadd(a, b),
                     1 => self.b.ins().isub(a, b),
@@ -646,13 +680,13 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.checked.insert((kind, a, b), r);
                 r
             };
-            self.know(r, span.clamped());
+            self.know(r, interval.clamped());
             return Ok(V::Int(r));
         }
         let (a, b) = (self.as_float(x)?, self.as_float(y)?);
-        Ok(V::Float(match op {
-            Instr::Add { .. } | Instr::AddK { .. } | Instr::KAdd { .. } => self.b.ins().fadd(a, b),
-            Instr::Sub { .. } | Instr::SubK { .. } | Instr::KSub { .. } => self.b.ins().fsub(a, b),
+        Ok(V::Float(match kind {
+            0 => self.b.ins().fadd(a, b),
+            1 => self.b.ins().fsub(a, b),
             _ => self.b.ins().fmul(a, b),
         }))
     }
@@ -660,7 +694,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// Raises `division by zero` when the number `y` is zero.
     fn check_nonzero(&mut self, pc: usize, y: V) -> Lowered<()> {
         let zero = match y {
-            V::Int(b) if !self.span(b).contains(0) => return Ok(()),
+            V::Int(b) if !self.interval(b).contains(0) => return Ok(()),
             V::Int(b) => self.b.ins().icmp_imm_s(IntCC::Equal, b, 0),
             _ => {
                 let b = self.as_float(y)?;
@@ -698,9 +732,9 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// a shift or a mask, and the remainder's sign fix-up only looks at its sign (and is not
     /// needed at all for a dividend known to be non-negative).
     fn floor_by_constant(&mut self, a: CValue, d: i64, floor: bool, nonneg: bool) -> CValue {
-        let span = self.span(a);
-        let result = if floor { span.floor_div(d) } else { span.modulo(d) };
-        let r = self.floor_by_constant_unknown(a, d, floor, nonneg || span.lo >= 0);
+        let interval = self.interval(a);
+        let result = if floor { interval.floor_div(d) } else { interval.modulo(d) };
+        let r = self.floor_by_constant_unknown(a, d, floor, nonneg || interval.lo >= 0);
         self.know(r, result);
         r
     }
@@ -1121,7 +1155,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::Lt { a, b, c } | I::Le { a, b, c } | I::Gt { a, b, c } | I::Ge { a, b, c } => {
                 let (x, y) = (self.get(st, b)?, self.get(st, c)?);
-                let v = self.compare(order_cc(ins), x, y)?;
+                let v = self.compare(order_cc(ins)?, x, y)?;
                 self.put(a, V::Bool(v));
             }
             I::Jump { t } => {
@@ -1142,7 +1176,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::JumpIfNotGt { a, b, t }
             | I::JumpIfNotGe { a, b, t } => {
                 let (x, y) = (self.get(st, a)?, self.get(st, b)?);
-                let cond = self.compare(order_cc(ins), x, y)?;
+                let cond = self.compare(order_cc(ins)?, x, y)?;
                 return self.branch(pc, cond, t);
             }
             I::JumpIfNotLtK { a, k, t }
@@ -1150,7 +1184,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::JumpIfNotGtK { a, k, t }
             | I::JumpIfNotGeK { a, k, t } => {
                 let (x, y) = (self.get(st, a)?, self.konst(k)?);
-                let cond = self.compare(order_cc(ins), x, y)?;
+                let cond = self.compare(order_cc(ins)?, x, y)?;
                 return self.branch(pc, cond, t);
             }
             I::JumpIfNotEq { a, b, t } | I::JumpIfNotNe { a, b, t } => {
@@ -1235,7 +1269,17 @@ impl<'a, 'f> Lower<'a, 'f> {
                 };
                 self.b.ins().store(MemFlagsData::trusted(), x, addr, 0);
             }
-            other => return Err(format!("internal: {other:?} is not compilable")),
+            I::SetGlobal { .. }
+            | I::DefGlobal { .. }
+            | I::GetUpval { .. }
+            | I::SetUpval { .. }
+            | I::NewCell { .. }
+            | I::NewEmptyCell { .. }
+            | I::GetCell { .. }
+            | I::SetCell { .. }
+            | I::Closure { .. }
+            | I::NewList { .. }
+            | I::NewDict { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }
@@ -1361,13 +1405,13 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 }
 
-/// The signed condition of an ordering instruction.
-fn order_cc(ins: Instr) -> IntCC {
-    use Instr as I;
-    match ins {
-        I::Lt { .. } | I::JumpIfNotLt { .. } | I::JumpIfNotLtK { .. } => IntCC::SignedLessThan,
-        I::Le { .. } | I::JumpIfNotLe { .. } | I::JumpIfNotLeK { .. } => IntCC::SignedLessThanOrEqual,
-        I::Gt { .. } | I::JumpIfNotGt { .. } | I::JumpIfNotGtK { .. } => IntCC::SignedGreaterThan,
-        _ => IntCC::SignedGreaterThanOrEqual,
+/// The signed condition of an ordering instruction (from its operator in the instruction table).
+fn order_cc(ins: Instr) -> Lowered<IntCC> {
+    match ins.facts().op {
+        Some(BinOp::Lt) => Ok(IntCC::SignedLessThan),
+        Some(BinOp::Le) => Ok(IntCC::SignedLessThanOrEqual),
+        Some(BinOp::Gt) => Ok(IntCC::SignedGreaterThan),
+        Some(BinOp::Ge) => Ok(IntCC::SignedGreaterThanOrEqual),
+        other => Err(format!("internal: {ins:?} orders by {other:?}")),
     }
 }

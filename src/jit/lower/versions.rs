@@ -3,18 +3,18 @@
 //! loop choosing between them; and `Loops`, which says when a block's predecessors are known.
 
 use super::{I8, Lower, Lowered, V};
-use crate::bytecode::{Instr, Reg};
-use crate::jit::infer::{T, jump_target, overwrites};
-use crate::jit::span::Span;
+use crate::bytecode::{Instr, Reg, Writes};
+use crate::jit::infer::T;
+use crate::jit::interval::Interval;
 use crate::jit::types::Ty;
 use cranelift::prelude::{FunctionBuilder, InstBuilder, IntCC, Value as CValue};
 use std::collections::{BTreeSet, HashMap};
 
 /// The fast copy of a versioned loop may assume that the int registers it reads but never
-/// writes, its loop variable included, lie within `-SPAN_LIMIT..=SPAN_LIMIT` (or
-/// `0..=SPAN_LIMIT` when known to be non-negative): then `(i + j) * (i + j + 1)` cannot
+/// writes, its loop variable included, lie within `-INTERVAL_LIMIT..=INTERVAL_LIMIT` (or
+/// `0..=INTERVAL_LIMIT` when known to be non-negative): then `(i + j) * (i + j + 1)` cannot
 /// overflow. Loops over more than 2^30 values run the checked copy.
-const SPAN_LIMIT: i64 = 1 << 30;
+const INTERVAL_LIMIT: i64 = 1 << 30;
 
 /// The fast copy of a versioned loop may assume at least this much recursion room: its calls
 /// (and the calls inlined into them) need no depth check.
@@ -27,7 +27,7 @@ pub(super) struct Assumed {
     /// The accesses `(array, index)` that are in range.
     pub(super) unchecked: Vec<(Reg, Reg)>,
     /// The intervals of the int registers the loop never writes, and of its variable.
-    pub(super) regs: HashMap<Reg, Span>,
+    pub(super) regs: HashMap<Reg, Interval>,
     /// Those of `regs` the fast copy read: only they are tested.
     pub(super) read: BTreeSet<Reg>,
     /// The recursion room, assumed to be at least [`ROOM_ASSUMED`], and whether the fast
@@ -58,11 +58,12 @@ impl<'a, 'f> Lower<'a, 'f> {
         let escapes = code[body.clone()]
             .iter()
             .enumerate()
-            .any(|(k, i)| jump_target(*i).is_some_and(|t| (t as usize) <= p + k + 1 || (t as usize) > end + 1));
+            .any(|(k, i)| i.jump_target().is_some_and(|t| (t as usize) <= p + k + 1 || (t as usize) > end + 1));
         if nested || escapes {
             return None;
         }
-        let written = |r: Reg| code[body.clone()].iter().any(|i| overwrites(*i, r));
+        let written_regs = written_in(&code[body.clone()]);
+        let written = |r: Reg| written_regs[r as usize];
         let st = self.plan.states[p].as_ref()?;
         let is_array = |r: Reg| matches!(st[r as usize], T::Val(Ty::FloatArray | Ty::IntArray));
         let mut checks = Vec::new();
@@ -137,12 +138,12 @@ impl<'a, 'f> Lower<'a, 'f> {
         let fast_entry = fast_blocks[&(p + 1)];
         let slow_entry = self.block(p + 1)?;
         let assumed = self.assumptions(p, end, st, checks);
-        let saved = (self.assumed.replace(assumed), self.spans.clone(), self.unsealed.replace(fast_entry));
+        let saved = (self.assumed.replace(assumed), self.intervals.clone(), self.unsealed.replace(fast_entry));
         let slow_blocks = std::mem::replace(&mut self.blocks, fast_blocks);
         let fast = self.lower_pcs(p + 1, end + 1, loops, true);
         self.blocks = slow_blocks;
         let assumed = std::mem::replace(&mut self.assumed, saved.0).expect("set above");
-        (self.spans, self.unsealed) = (saved.1, saved.2);
+        (self.intervals, self.unsealed) = (saved.1, saved.2);
         fast?;
         self.b.switch_to_block(dispatch);
         let ok = self.test_assumptions(&assumed, st, a, (start, stop))?;
@@ -158,17 +159,17 @@ impl<'a, 'f> Lower<'a, 'f> {
         let code = &self.plan.proto.code;
         let floors: HashMap<Reg, i64> =
             self.plan.floors_at_loops.get(&p).map(|f| f.iter().copied().collect()).unwrap_or_default();
-        let low = |r: Reg| floors.get(&r).copied().filter(|f| *f >= 0).unwrap_or(-SPAN_LIMIT);
+        let low = |r: Reg| floors.get(&r).copied().filter(|f| *f >= 0).unwrap_or(-INTERVAL_LIMIT);
+        let written = written_in(&code[p + 1..end]);
         let mut regs = HashMap::new();
         for (r, t) in st.iter().enumerate() {
-            let r = r as Reg;
-            let loop_reg = (a..=a + 3).contains(&r);
-            if *t == T::Val(Ty::Int) && !loop_reg && !code[p + 1..end].iter().any(|i| overwrites(*i, r)) {
-                regs.insert(r, Span::new(low(r).min(SPAN_LIMIT), SPAN_LIMIT));
+            let loop_reg = (a as usize..=a as usize + 3).contains(&r);
+            if *t == T::Val(Ty::Int) && !loop_reg && !written[r] {
+                regs.insert(r as Reg, Interval::new(low(r as Reg).min(INTERVAL_LIMIT), INTERVAL_LIMIT));
             }
         }
-        if !code[p + 1..end].iter().any(|i| overwrites(*i, a + 3)) {
-            regs.insert(a + 3, Span::new(low(a).min(SPAN_LIMIT), SPAN_LIMIT - 1));
+        if !written[a as usize + 3] {
+            regs.insert(a + 3, Interval::new(low(a).min(INTERVAL_LIMIT), INTERVAL_LIMIT - 1));
         }
         Assumed {
             scope: self.scope,
@@ -201,8 +202,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             all(&mut self.b, c);
         }
         for &r in &assumed.read {
-            let span = assumed.regs[&r];
-            let (lo, hi) = (span.lo as i64, span.hi as i64);
+            let interval = assumed.regs[&r];
+            let (lo, hi) = (interval.lo as i64, interval.hi as i64);
             // the loop variable runs from start to stop - 1
             let (low_end, high_end) = if r == a + 3 {
                 (start, stop)
@@ -226,6 +227,24 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 }
 
+/// The registers some instruction of `code` writes (one pass, so that asking about every
+/// register of a long loop body stays linear).
+fn written_in(code: &[Instr]) -> [bool; 256] {
+    let mut written = [false; 256];
+    for ins in code {
+        match ins.writes() {
+            Writes::Nothing => {}
+            Writes::One(a) => written[a as usize] = true,
+            Writes::Two(a, b) => {
+                written[a as usize] = true;
+                written[b as usize] = true;
+            }
+            Writes::From(a) => written[a as usize..].fill(true),
+        }
+    }
+    written
+}
+
 /// The loops of a function's bytecode, for sealing blocks as soon as their predecessors are
 /// known: a block entered only from earlier instructions when it is reached, a loop header
 /// once its last back-edge has been lowered. Sealing early lets the SSA builder see that a
@@ -241,9 +260,8 @@ impl Loops {
     pub(super) fn new(code: &[Instr]) -> Loops {
         let mut last_back_edge = vec![None; code.len()];
         for (pc, ins) in code.iter().enumerate() {
-            match jump_target(*ins) {
-                Some(t) if (t as usize) <= pc => last_back_edge[t as usize] = Some(pc),
-                _ => {}
+            if let Some(t) = ins.jump_target().filter(|_| ins.is_back_edge(pc)) {
+                last_back_edge[t as usize] = Some(pc);
             }
         }
         let mut closes = vec![None; code.len()];

@@ -1,0 +1,60 @@
+//! The builtin functions' names: the `Builtin` enum, defined once by the `builtins!` macro
+//! (variants, `Builtin::ALL` in global-slot order, `name`, `from_name`). It sits below the
+//! values, the bytecode and the compiler, which all name builtins; what each one does is in
+//! `vm::builtins` (`call`, an exhaustive `match`).
+
+macro_rules! builtins {
+    ($($variant:ident = $name:literal,)*) => {
+        /// A builtin function.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Builtin { $($variant),* }
+
+        impl Builtin {
+            /// Every builtin, in global-slot order.
+            pub const ALL: &'static [Builtin] = &[$(Builtin::$variant),*];
+
+            /// The name a program calls it by.
+            pub fn name(self) -> &'static str {
+                match self { $(Builtin::$variant => $name),* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Builtin> {
+                match name { $($name => Some(Builtin::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+builtins! {
+    Print = "print",
+    Len = "len",
+    Str = "str",
+    Int = "int",
+    Float = "float",
+    Type = "type",
+    Range = "range",
+    Push = "push",
+    Pop = "pop",
+    Keys = "keys",
+    Has = "has",
+    Remove = "remove",
+    Array = "array",
+    Sqrt = "sqrt",
+    Sin = "sin",
+    Cos = "cos",
+    Tan = "tan",
+    Exp = "exp",
+    Log = "log",
+    Floor = "floor",
+    Ceil = "ceil",
+    Abs = "abs",
+    Min = "min",
+    Max = "max",
+    Clock = "clock",
+    Spawn = "spawn",
+    Join = "join",
+    Args = "args",
+    CpuCount = "cpu_count",
+    Assert = "assert",
+}

@@ -1,0 +1,422 @@
+//! The bytecode verifier: checks that a compiled prototype tree keeps every invariant the
+//! interpreter's dispatch loop trusts in its unchecked (`unsafe`) accesses, so that a bug in the
+//! compiler is an internal error rather than undefined behaviour.
+//!
+//! It checks, for every function: at most 256 registers and at least as many as parameters; a
+//! span per instruction; every register operand (and every register window of a call, a list or
+//! dict literal, a counted or generic loop) below `nregs`; constants, global slots, captured
+//! cells and child prototypes in range, and the constants of the `K` forms numbers; every jump
+//! target inside the code, and no instruction falling off the end (the code ends in a return or
+//! a jump); a closure's captures naming its parent's registers or cells. A data-flow pass then
+//! proves, on every path, that `GetCell`, `SetCell` and a `Closure`'s captured registers hold
+//! cells, and that a `ForLoop`'s three loop registers and an `IterNext`'s position hold ints
+//! (what `ForPrep` and `IterPrep` established), so those instructions never meet anything else.
+//!
+//! It runs on every compiled program in debug builds and, in release builds, when the
+//! environment variable `MINI_VERIFY_BYTECODE` is set to anything but `0` (the test suites set
+//! it). The facts it needs about each instruction come from [`Instr::facts`].
+
+use crate::bytecode::{Capture, Flow, Instr, Proto, Reg, Writes};
+use crate::value::Value;
+
+/// The environment variable that turns verification on in release builds.
+pub const ENV: &str = "MINI_VERIFY_BYTECODE";
+
+/// The most registers a frame may address (`Reg` is a byte).
+const MAX_REGS: usize = Reg::MAX as usize + 1;
+
+/// Whether compiled bytecode is verified: always in debug builds, and when `MINI_VERIFY_BYTECODE`
+/// is set (and not `0`).
+pub fn enabled() -> bool {
+    cfg!(debug_assertions) || std::env::var_os(ENV).is_some_and(|v| v != "0")
+}
+
+/// Verifies the main function of a program with `nglobals` global slots, and every function
+/// nested in it. The error names the function and the instruction.
+pub fn program(main: &Proto, nglobals: usize) -> Result<(), String> {
+    if !main.captures.is_empty() {
+        return Err(format!("the main function {} captures variables", main.name));
+    }
+    proto(main, nglobals)
+}
+
+/// Verifies one function and its children.
+pub fn proto(p: &Proto, nglobals: usize) -> Result<(), String> {
+    let fail = |pc: Option<usize>, what: String| match pc {
+        Some(pc) => format!("invalid bytecode in {} at instruction {pc} ({:?}): {what}", p.name, p.code[pc]),
+        None => format!("invalid bytecode in {}: {what}", p.name),
+    };
+    shape(p).map_err(|e| fail(None, e))?;
+    for (pc, ins) in p.code.iter().enumerate() {
+        operands(p, pc, *ins, nglobals).map_err(|e| fail(Some(pc), e))?;
+    }
+    for (i, child) in p.protos.iter().enumerate() {
+        captures(p, child).map_err(|e| fail(None, format!("child {i} ({}): {e}", child.name)))?;
+    }
+    kinds(p).map_err(|(pc, e)| fail(Some(pc), e))?;
+    p.protos.iter().try_for_each(|child| proto(child, nglobals))
+}
+
+/// The function as a whole: register count, parameters, code and spans.
+fn shape(p: &Proto) -> Result<(), String> {
+    if p.nregs > MAX_REGS {
+        return Err(format!("{} registers (at most {MAX_REGS})", p.nregs));
+    }
+    if p.nparams > p.nregs {
+        return Err(format!("{} parameters but {} registers", p.nparams, p.nregs));
+    }
+    if p.code.is_empty() {
+        return Err("no code".into());
+    }
+    if p.spans.len() != p.code.len() {
+        return Err(format!("{} spans for {} instructions", p.spans.len(), p.code.len()));
+    }
+    if p.code.len() > u32::MAX as usize {
+        return Err("too many instructions".into());
+    }
+    Ok(())
+}
+
+/// One instruction's operands and successors.
+fn operands(p: &Proto, pc: usize, ins: Instr, nglobals: usize) -> Result<(), String> {
+    let facts = ins.facts();
+    for (first, count) in facts.regs {
+        if count > 0 && first as usize + count as usize > p.nregs {
+            let last = first as usize + count as usize - 1;
+            return Err(format!("register {last} is not below the {} registers", p.nregs));
+        }
+    }
+    if let Some(k) = facts.konst {
+        let Some(c) = p.consts.get(k as usize) else {
+            return Err(format!("constant {k} of {}", p.consts.len()));
+        };
+        if facts.number_const && !matches!(c, Value::Int(_) | Value::Float(_)) {
+            return Err(format!("constant {k} is a {}, not a number", c.type_name()));
+        }
+    }
+    if let Some(g) = facts.global.filter(|g| *g as usize >= nglobals) {
+        return Err(format!("global slot {g} of {nglobals}"));
+    }
+    if let Some(u) = facts.upval.filter(|u| *u as usize >= p.captures.len()) {
+        return Err(format!("captured cell {u} of {}", p.captures.len()));
+    }
+    if let Some(c) = facts.child.filter(|c| *c as usize >= p.protos.len()) {
+        return Err(format!("child function {c} of {}", p.protos.len()));
+    }
+    let len = p.code.len();
+    match facts.flow {
+        Flow::Jump(t) | Flow::Branch(t) if t as usize >= len => Err(format!("jump target {t} outside the code")),
+        Flow::Next | Flow::Branch(_) if pc + 1 >= len => Err("the code runs off its end".into()),
+        Flow::Next | Flow::Jump(_) | Flow::Branch(_) | Flow::Return => Ok(()),
+    }
+}
+
+/// A child's captures refer to its parent's registers and cells.
+fn captures(parent: &Proto, child: &Proto) -> Result<(), String> {
+    for cap in &child.captures {
+        match *cap {
+            Capture::Local(r) if r as usize >= parent.nregs => {
+                return Err(format!("captures register {r} of {}", parent.nregs));
+            }
+            Capture::Upval(u) if u as usize >= parent.captures.len() => {
+                return Err(format!("captures cell {u} of {}", parent.captures.len()));
+            }
+            Capture::Local(_) | Capture::Upval(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// What the data-flow pass knows of a register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Unknown,
+    /// A cell (made by `NewCell` or `NewEmptyCell`).
+    Cell,
+    /// An int.
+    Int,
+}
+
+/// Proves the register kinds the interpreter relies on (see the module comment); returns the
+/// first instruction that could meet something else.
+fn kinds(p: &Proto) -> Result<(), (usize, String)> {
+    let states = flow_kinds(p);
+    for (pc, ins) in p.code.iter().enumerate() {
+        let Some(st) = &states[pc] else { continue };
+        let need = |r: Reg, kind: Kind, what: &str| {
+            if st[r as usize] == kind { Ok(()) } else { Err((pc, format!("register {r} may not hold {what}"))) }
+        };
+        let facts = ins.facts();
+        if let Some(r) = facts.cell {
+            need(r, Kind::Cell, "a cell")?;
+        }
+        if let Some(c) = facts.child {
+            for cap in &p.protos[c as usize].captures {
+                if let Capture::Local(r) = *cap {
+                    need(r, Kind::Cell, "a cell to capture")?;
+                }
+            }
+        }
+        if let Some((first, n)) = facts.ints {
+            (first..first + n).try_for_each(|r| need(r, Kind::Int, "an int set by the loop's setup"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The register kinds before each reachable instruction (`None` where unreachable), by a
+/// forward data-flow fixpoint: a register keeps a kind only if every path gives it that kind.
+fn flow_kinds(p: &Proto) -> Vec<Option<Box<[Kind]>>> {
+    let code = &p.code;
+    let mut states: Vec<Option<Box<[Kind]>>> = vec![None; code.len()];
+    states[0] = Some(vec![Kind::Unknown; p.nregs].into_boxed_slice());
+    let mut queued = vec![false; code.len()];
+    queued[0] = true;
+    let mut work = vec![0usize];
+    while let Some(pc) = work.pop() {
+        queued[pc] = false;
+        let ins = code[pc];
+        let mut next: Box<[Kind]> = states[pc].clone().expect("queued instructions have a state");
+        let mut taken = next.clone();
+        step(ins, &mut next, &mut taken);
+        let succs = match ins.flow() {
+            Flow::Next => [Some((pc + 1, &next)), None],
+            Flow::Jump(t) => [Some((t as usize, &taken)), None],
+            Flow::Branch(t) => [Some((pc + 1, &next)), Some((t as usize, &taken))],
+            Flow::Return => [None, None],
+        };
+        for (to, st) in succs.into_iter().flatten() {
+            if merge(&mut states[to], st) && !queued[to] {
+                queued[to] = true;
+                work.push(to);
+            }
+        }
+    }
+    states
+}
+
+/// The effect of one instruction: `next` becomes the state on its fall-through edge, `taken`
+/// the state on its jump.
+fn step(ins: Instr, next: &mut [Kind], taken: &mut [Kind]) {
+    let set = |st: &mut [Kind], r: Reg, k: Kind| st[r as usize] = k;
+    match ins {
+        Instr::NewCell { a } | Instr::NewEmptyCell { a } => set(next, a, Kind::Cell),
+        Instr::LoadInt { a, .. } => set(next, a, Kind::Int),
+        Instr::Move { a, b } => next[a as usize] = next[b as usize],
+        Instr::ForPrep { a, .. } => {
+            // it raised unless start, stop and step are ints; entering the loop sets R[a+3]
+            for st in [&mut *next, &mut *taken] {
+                (a..a + 3).for_each(|r| set(st, r, Kind::Int));
+            }
+            set(next, a + 3, Kind::Int);
+        }
+        Instr::ForLoop { a, .. } => {
+            set(taken, a, Kind::Int);
+            set(taken, a + 3, Kind::Int);
+        }
+        Instr::IterPrep { a } => {
+            set(next, a, Kind::Unknown);
+            set(next, a + 1, Kind::Int);
+        }
+        Instr::IterNext { a, .. } => {
+            set(next, a + 1, Kind::Int);
+            set(next, a + 2, Kind::Unknown);
+        }
+        // anything else: what it writes is unknown, on both edges
+        other => {
+            for st in [next, taken] {
+                match other.writes() {
+                    Writes::Nothing => {}
+                    Writes::One(a) => set(st, a, Kind::Unknown),
+                    Writes::Two(a, b) => {
+                        set(st, a, Kind::Unknown);
+                        set(st, b, Kind::Unknown);
+                    }
+                    Writes::From(a) => st[a as usize..].fill(Kind::Unknown),
+                }
+            }
+        }
+    }
+}
+
+/// Joins `st` into a successor's state; true when it changed.
+fn merge(slot: &mut Option<Box<[Kind]>>, st: &[Kind]) -> bool {
+    let Some(old) = slot else {
+        *slot = Some(st.into());
+        return true;
+    };
+    let mut changed = false;
+    for (o, n) in old.iter_mut().zip(st) {
+        if *o != *n && *o != Kind::Unknown {
+            *o = Kind::Unknown;
+            changed = true;
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytecode::JitSlot;
+    use crate::source::Span;
+    use std::rc::Rc;
+
+    /// A prototype with this code, 4 registers, 1 parameter, one int constant and the given
+    /// children.
+    fn make(code: Vec<Instr>, protos: Vec<Rc<Proto>>, captures: Vec<Capture>) -> Proto {
+        Proto {
+            name: "f".into(),
+            nparams: 1,
+            nregs: 4,
+            spans: vec![Span::default(); code.len()],
+            code,
+            consts: vec![Value::Int(7), Value::str("s")],
+            protos,
+            captures,
+            span: Span::default(),
+            jit: JitSlot::default(),
+        }
+    }
+
+    fn check(code: Vec<Instr>) -> Result<(), String> {
+        proto(&make(code, Vec::new(), Vec::new()), 3)
+    }
+
+    fn rejects(code: Vec<Instr>, why: &str) {
+        match check(code.clone()) {
+            Ok(()) => panic!("accepted {code:?}"),
+            Err(e) => assert!(e.contains(why), "{code:?}: {e}"),
+        }
+    }
+
+    use Instr as I;
+
+    #[test]
+    fn accepts_what_the_compiler_emits() {
+        let code = vec![
+            I::LoadInt { a: 1, v: 0 },
+            I::LoadK { a: 2, k: 0 },
+            I::Add { a: 1, b: 1, c: 2 },
+            I::JumpIfNotLtK { a: 1, k: 0, t: 5 },
+            I::Jump { t: 2 },
+            I::Return { a: 1 },
+        ];
+        assert_eq!(check(code), Ok(()));
+        let counted = vec![
+            I::LoadInt { a: 0, v: 0 },
+            I::LoadInt { a: 1, v: 3 },
+            I::LoadInt { a: 2, v: 1 },
+            I::ForPrep { a: 0, t: 5 },
+            I::ForLoop { a: 0, t: 4 },
+            I::ReturnNil,
+        ];
+        assert_eq!(check(counted), Ok(()));
+    }
+
+    #[test]
+    fn rejects_registers_constants_and_slots_out_of_range() {
+        rejects(vec![I::Move { a: 0, b: 4 }, I::ReturnNil], "register 4");
+        rejects(vec![I::LoadK { a: 0, k: 2 }, I::ReturnNil], "constant 2");
+        rejects(vec![I::AddK { a: 0, b: 0, k: 1 }, I::ReturnNil], "not a number");
+        rejects(vec![I::GetGlobal { a: 0, g: 3 }, I::ReturnNil], "global slot 3");
+        rejects(vec![I::GetUpval { a: 0, u: 0, k: 1 }, I::ReturnNil], "captured cell 0");
+        rejects(vec![I::Closure { a: 0, p: 0 }, I::ReturnNil], "child function 0");
+    }
+
+    #[test]
+    fn rejects_register_windows_beyond_the_frame() {
+        rejects(vec![I::Call { a: 1, n: 3 }, I::ReturnNil], "register 4");
+        rejects(vec![I::CallBuiltin { a: 2, n: 3, f: crate::builtin::Builtin::Print }, I::ReturnNil], "register 4");
+        rejects(vec![I::NewList { a: 0, b: 2, n: 3 }, I::ReturnNil], "register 4");
+        rejects(vec![I::NewDict { a: 0, b: 1, n: 2 }, I::ReturnNil], "register 4");
+        rejects(vec![I::ForPrep { a: 1, t: 1 }, I::ReturnNil], "register 4");
+        rejects(vec![I::IterNext { a: 2, t: 1 }, I::ReturnNil], "register 4");
+    }
+
+    #[test]
+    fn rejects_bad_control_flow() {
+        rejects(vec![I::Jump { t: 2 }, I::ReturnNil], "jump target 2");
+        rejects(vec![I::LoadNil { a: 0 }], "runs off its end");
+        rejects(vec![I::ReturnNil, I::JumpIfTrue { a: 0, t: 0 }], "runs off its end");
+        rejects(Vec::new(), "no code");
+    }
+
+    #[test]
+    fn rejects_a_bad_shape() {
+        let mut p = make(vec![I::ReturnNil], Vec::new(), Vec::new());
+        p.nparams = 5;
+        assert!(proto(&p, 0).is_err_and(|e| e.contains("5 parameters")));
+        let mut p = make(vec![I::ReturnNil], Vec::new(), Vec::new());
+        p.spans.clear();
+        assert!(proto(&p, 0).is_err_and(|e| e.contains("0 spans")));
+        let mut p = make(vec![I::ReturnNil], Vec::new(), Vec::new());
+        p.nregs = 300;
+        assert!(proto(&p, 0).is_err_and(|e| e.contains("300 registers")));
+        let main = make(vec![I::ReturnNil], Vec::new(), vec![Capture::Upval(0)]);
+        assert!(program(&main, 0).is_err_and(|e| e.contains("captures variables")));
+    }
+
+    #[test]
+    fn rejects_captures_outside_the_parent() {
+        let child = Rc::new(make(vec![I::ReturnNil], Vec::new(), vec![Capture::Local(9)]));
+        let parent = make(vec![I::Closure { a: 0, p: 0 }, I::ReturnNil], vec![child], Vec::new());
+        assert!(proto(&parent, 0).is_err_and(|e| e.contains("captures register 9")));
+        let child = Rc::new(make(vec![I::ReturnNil], Vec::new(), vec![Capture::Upval(0)]));
+        let parent = make(vec![I::Closure { a: 0, p: 0 }, I::ReturnNil], vec![child], Vec::new());
+        assert!(proto(&parent, 0).is_err_and(|e| e.contains("captures cell 0")));
+    }
+
+    #[test]
+    fn proves_cells_on_every_path() {
+        let ok =
+            vec![I::NewEmptyCell { a: 1 }, I::SetCell { a: 1, b: 0 }, I::GetCell { a: 2, b: 1, k: 1 }, I::ReturnNil];
+        assert_eq!(check(ok), Ok(()));
+        rejects(vec![I::SetCell { a: 1, b: 0 }, I::ReturnNil], "register 1 may not hold a cell");
+        // a cell on one path only
+        rejects(
+            vec![I::JumpIfFalse { a: 0, t: 2 }, I::NewCell { a: 1 }, I::GetCell { a: 2, b: 1, k: 1 }, I::ReturnNil],
+            "register 1 may not hold a cell",
+        );
+        // overwritten by a call
+        rejects(
+            vec![I::NewCell { a: 2 }, I::Call { a: 1, n: 0 }, I::GetCell { a: 0, b: 2, k: 1 }, I::ReturnNil],
+            "register 2 may not hold a cell",
+        );
+        let child = Rc::new(make(vec![I::ReturnNil], Vec::new(), vec![Capture::Local(1)]));
+        let parent = make(vec![I::Closure { a: 0, p: 0 }, I::ReturnNil], vec![child], Vec::new());
+        assert!(proto(&parent, 0).is_err_and(|e| e.contains("a cell to capture")));
+    }
+
+    #[test]
+    fn proves_loop_registers_are_ints() {
+        rejects(vec![I::ForLoop { a: 0, t: 0 }, I::ReturnNil], "may not hold an int set by");
+        rejects(vec![I::IterNext { a: 0, t: 1 }, I::ReturnNil], "may not hold an int set by");
+        // the loop body overwrites the stop register
+        rejects(
+            vec![I::ForPrep { a: 0, t: 3 }, I::LoadNil { a: 1 }, I::ForLoop { a: 0, t: 1 }, I::ReturnNil],
+            "register 1 may not hold an int set by",
+        );
+        let iter = vec![I::IterPrep { a: 0 }, I::IterNext { a: 0, t: 3 }, I::Jump { t: 1 }, I::ReturnNil];
+        assert_eq!(check(iter), Ok(()));
+    }
+
+    #[test]
+    fn jump_targets_agree_with_the_flow_facts() {
+        let all = [
+            I::Jump { t: 1 },
+            I::JumpIfFalse { a: 0, t: 1 },
+            I::JumpIfNotLtK { a: 0, k: 0, t: 1 },
+            I::ForPrep { a: 0, t: 1 },
+            I::ForLoop { a: 0, t: 1 },
+            I::IterNext { a: 0, t: 1 },
+            I::Return { a: 0 },
+            I::Call { a: 0, n: 1 },
+            I::SetIndex { a: 0, b: 1, c: 2 },
+        ];
+        for ins in all {
+            let mut m = ins;
+            assert_eq!(m.jump_target_mut().map(|t| *t), ins.jump_target(), "{ins:?}");
+        }
+    }
+}
