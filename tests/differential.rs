@@ -168,6 +168,7 @@ fn run_mini(bin: &Path, dir: &Path, file: &str, flags: &[&str]) -> Run {
     let started = Instant::now();
     let mut child = Command::new(bin)
         .env("MINI_JIT_VERIFY", "1")
+        .env("MINI_VERIFY_BYTECODE", "1")
         .arg("run")
         .args(flags)
         .arg(file)
