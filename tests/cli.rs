@@ -96,6 +96,20 @@ fn check_warns_about_names_nothing_can_define() {
 }
 
 #[test]
+fn check_warnings_come_in_source_order() {
+    // Function bodies are compiled when their declaration is hoisted, before the statements
+    // around them; the warnings still come out in the order of the source.
+    let program = "fn f() {\n    print(a)\n    return b\n}\nprint(c)\nfn g() { return d }\n";
+    let err = text(&mini(&["check", "FILE"], program).stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(" --> ")).collect();
+    let expected = ["prog.mini:2:11", "prog.mini:3:12", "prog.mini:5:7", "prog.mini:6:17"];
+    assert_eq!(lines.len(), expected.len(), "{err}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(line.ends_with(want), "{line} should be {want}:\n{err}");
+    }
+}
+
+#[test]
 fn check_of_a_clean_program_prints_nothing() {
     let out = mini(&["check", "FILE"], "fn f(x) { return x + later }\nlet later = 1\nprint(f(1))\n");
     assert_eq!(out.status.code(), Some(0));

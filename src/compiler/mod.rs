@@ -54,7 +54,10 @@ pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
         verify::program(&main, c.globals.len())
             .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
     }
-    let warnings = c.warnings.into_values().collect();
+    // Function bodies are compiled when their declaration is hoisted, so warnings are found out
+    // of source order; report them in it.
+    let mut warnings: Vec<Diagnostic> = c.warnings.into_values().collect();
+    warnings.sort_by_key(|w| w.span.start);
     Ok(Program { main, globals: c.globals.into_keys().collect(), warnings })
 }
 
