@@ -279,9 +279,12 @@ impl Compiler {
         Ok(())
     }
 
-    /// Emits a test of `cond` that jumps when it is false; returns the jumps to patch.
+    /// Emits a test of `cond` that jumps when it is false; returns the jumps to patch. The
+    /// literal `true` needs no test, so the code after `while true { }` is reached only by
+    /// `break` (and the JIT does not see a `nil` return that cannot happen).
     pub(super) fn jump_if_false(&mut self, cond: &Expr) -> CResult<Vec<usize>> {
         match &cond.kind {
+            ExprKind::Bool(true) => Ok(Vec::new()),
             ExprKind::Binary(op, left, right) if op.is_comparison() => {
                 let a = self.expr_any(left)?;
                 if let Some(k) = self.ordering_constant(*op, right)? {
