@@ -41,23 +41,25 @@ impl SourceFile {
         Arc::new(SourceFile { name: name.into(), text, line_starts })
     }
 
-    /// The 1-based line and 1-based column (in characters) of a byte offset.
+    /// The 1-based line and 1-based column (in characters) of a byte offset. It never panics:
+    /// an offset past the end counts as the end, and one inside a character as that character.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let offset = offset.min(self.text.len() as u32);
-        let line = match self.line_starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
+        let offset = self.text.floor_char_boundary(offset as usize);
+        // `line_starts[0]` is 0, so the partition point is at least 1
+        let line = self.line_starts.partition_point(|&s| s as usize <= offset).max(1) - 1;
         let start = self.line_starts[line] as usize;
-        let col = self.text[start..offset as usize].chars().count() + 1;
+        let col = self.text[start..offset].chars().count() + 1;
         (line + 1, col)
     }
 
     /// The text of a 1-based line, without its newline.
+    /// (Empty for a line that does not exist.)
     pub fn line_text(&self, line: usize) -> &str {
-        let start = self.line_starts[line - 1] as usize;
+        let Some(&start) = line.checked_sub(1).and_then(|i| self.line_starts.get(i)) else {
+            return "";
+        };
         let end = self.line_starts.get(line).map_or(self.text.len(), |&e| e as usize);
-        self.text[start..end].trim_end_matches(['\n', '\r'])
+        self.text[start as usize..end].trim_end_matches(['\n', '\r'])
     }
 
     /// `file:line:col` for a span's start.
@@ -142,5 +144,31 @@ impl Diagnostic {
         let line_chars = text.chars().count();
         let end = if end_line == line { end_col } else { line_chars + 1 };
         end.saturating_sub(col).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_of_every_offset_never_panics() {
+        let src = SourceFile::new("t", "a\u{e9}\u{fffd}b\n\u{1F600}\r\n\nx");
+        for offset in (0..=src.text.len() as u32 + 3).chain([u32::MAX]) {
+            let (line, col) = src.line_col(offset);
+            assert!(line >= 1 && col >= 1);
+            let _ = src.line_text(line);
+            let d = Diagnostic::new("m", Span { start: offset, end: offset.wrapping_sub(2) });
+            let _ = d.render(&src);
+        }
+        assert_eq!(src.line_col(0), (1, 1));
+        assert_eq!(src.line_col(2), (1, 2)); // inside the two bytes of 'é'
+        assert_eq!(src.line_col(3), (1, 3));
+        assert_eq!(src.line_col(7), (1, 5));
+        assert_eq!(src.line_col(8), (2, 1));
+        assert_eq!(src.line_col(12), (2, 2));
+        assert_eq!(src.line_col(u32::MAX), (4, 2));
+        assert_eq!(src.line_text(0), "");
+        assert_eq!(src.line_text(9), "");
     }
 }
