@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// Writes `bytes` to a file under the test's temporary directory and returns its path.
 fn write_file(name: &str, bytes: &[u8]) -> PathBuf {
