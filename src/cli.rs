@@ -2,7 +2,7 @@
 //! (0 success, 1 program error, 2 usage error).
 
 use crate::compiler::{self, Program};
-use crate::gil::{self, with_gil};
+use crate::gil::{self, GilBound, GilSend, with_gil};
 use crate::source::{Diagnostic, SourceFile};
 use crate::vm::{self, Shared, Vm, thread};
 use clap::{Parser, Subcommand};
@@ -188,6 +188,10 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
     run_program(program, src, args.args, args.stats, jit)
 }
 
+// SAFETY: a compiled program holds constants (values) and prototypes, touched only under the
+// GIL once the program runs; it holds no token.
+unsafe impl GilSend for Program {}
+
 /// Runs a compiled program on the current thread, waits for its threads, reports errors and
 /// statistics; returns the exit code.
 fn run_program(
@@ -198,7 +202,11 @@ fn run_program(
     jit: Option<crate::jit::JitOptions>,
 ) -> u8 {
     let mut jit_report = String::new();
+    // SAFETY: the program was compiled on this thread, which has started no other; no other
+    // thread can reach its constants.
+    let program = unsafe { GilBound::new_unshared(program) };
     let code = with_gil(|gil| {
+        let program = program.into_inner(gil);
         let shared = Rc::new(Shared::new(program, src.clone(), args, jit));
         let jit_stats = |shared: &Shared| shared.jit.as_ref().map(|j| j.report(&src)).unwrap_or_default();
         let mut vm = Vm::new(gil, shared.clone());

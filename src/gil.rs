@@ -155,7 +155,48 @@ impl Drop for Held {
 
 /// Runs `f` holding the GIL, handing it the token. The lock is released when `f` returns.
 /// Nested calls on a thread that already holds the lock are a bug and abort the call.
-pub fn with_gil<R>(f: impl for<'g> FnOnce(Gil<'g>) -> R) -> R {
+///
+/// `f` and its result must be `Send`, so no interpreter object can leave the lock's scope:
+/// neither as the result nor through a variable the closure captures, whose drop would then
+/// touch reference counts without the lock. (A program that has not started yet crosses in
+/// with [`GilBound::new_unshared`].)
+///
+/// Each `compile_fail` example below has a twin that differs only in the point it tests and
+/// compiles, so that it fails for that reason. (Stable rustdoc does not check the error code.)
+///
+/// ```compile_fail,E0277
+/// // A value returned out of `with_gil`: dropping it touches reference counts without the lock.
+/// use mini::{gil::with_gil, value::Value};
+/// let escaped: Value = with_gil(|_gil| Value::list(Vec::new()));
+/// drop(escaped);
+/// ```
+///
+/// ```
+/// // Plain data may leave.
+/// use mini::{gil::with_gil, value::Value};
+/// let len: usize = with_gil(|gil| Value::list(Vec::new()).to_text(gil).unwrap().len());
+/// assert_eq!(len, 2);
+/// ```
+///
+/// ```compile_fail,E0277
+/// // The same escape through a captured variable.
+/// use mini::{gil::with_gil, value::Value};
+/// let mut slot = None;
+/// with_gil(|_gil| slot = Some(Value::list(Vec::new())));
+/// drop(slot);
+/// ```
+///
+/// ```
+/// use mini::{gil::with_gil, value::Value};
+/// let mut slot = None;
+/// with_gil(|gil| slot = Some(Value::list(Vec::new()).to_text(gil).unwrap()));
+/// assert_eq!(slot.as_deref(), Some("[]"));
+/// ```
+pub fn with_gil<F, R>(f: F) -> R
+where
+    F: for<'g> FnOnce(Gil<'g>) -> R + Send,
+    R: Send,
+{
     assert!(!HELD.with(|h| h.get()), "with_gil called while holding the GIL");
     acquire();
     let _held = Held;
@@ -216,22 +257,84 @@ impl<T> GilCell<T> {
     }
 }
 
-/// A value that may cross to another thread because it is only touched under the GIL:
-/// both putting it in and taking it out require the token. Dropped on a thread that does not
-/// hold the GIL, it leaks its contents rather than touch their reference counts.
-pub struct GilBound<T>(ManuallyDrop<T>);
+/// Types whose values may move to another thread provided every access on every thread happens
+/// under the GIL: they are `!Send` only because of non-atomic reference counts and `GilCell`
+/// interiors. Only such types go into a [`GilBound`]. The token [`Gil`] is not one (moved to a
+/// thread, it would claim a lock that thread does not hold), nor is anything tied to its
+/// thread in another way (a `MutexGuard`, a `Vm`).
+///
+/// # Safety
+///
+/// Implement it only for types whose every thread-unsafe part is touched only by the GIL holder,
+/// and which hold no `Gil` token and nothing else that belongs to one thread.
+pub unsafe trait GilSend {}
 
-// SAFETY: interpreter values are `!Send` only because their reference counts and interiors are
-// not atomic. A `GilBound` can be created and opened only with a `Gil` token, and its `Drop`
-// touches the contents only when the dropping thread holds the GIL, so every access to the
-// wrapped value, on whichever thread, happens under the GIL, which serialises them.
-unsafe impl<T> Send for GilBound<T> {}
+// SAFETY: a vector, tuple or result of such values is touched only where its elements are.
+unsafe impl<T: GilSend> GilSend for Vec<T> {}
+// SAFETY: as above.
+unsafe impl<A: GilSend, B: GilSend> GilSend for (A, B) {}
+// SAFETY: as above.
+unsafe impl<A: GilSend, B: GilSend, C: GilSend> GilSend for (A, B, C) {}
+// SAFETY: as above.
+unsafe impl<T: GilSend, E: GilSend> GilSend for Result<T, E> {}
+
+/// A value that may cross to another thread because it is only touched under the GIL:
+/// both putting it in and taking it out require the token, and only [`GilSend`] types go in.
+/// Dropped on a thread that does not hold the GIL, it leaks its contents rather than touch
+/// their reference counts.
+///
+/// ```compile_fail,E0277
+/// // A token carried to a thread that does not hold the lock.
+/// use mini::gil::{GilBound, with_gil};
+/// with_gil(|gil| {
+///     let bound = GilBound::new(gil, gil);
+///     std::thread::scope(|s| {
+///         s.spawn(move || {
+///             let stolen = with_gil(|other| bound.into_inner(other));
+///             stolen.yield_now(); // this thread no longer holds the lock
+///         });
+///     });
+/// });
+/// ```
+///
+/// ```no_run
+/// // Its twin, with a value instead of the token, compiles (it would deadlock if run: the
+/// // outer thread keeps the lock while the scope waits).
+/// use mini::{gil::{GilBound, with_gil}, value::Value};
+/// with_gil(|gil| {
+///     let bound = GilBound::new(Value::list(Vec::new()), gil);
+///     std::thread::scope(|s| {
+///         s.spawn(move || {
+///             let value = with_gil(|other| bound.into_inner(other).to_text(other).unwrap());
+///             assert_eq!(value, "[]");
+///         });
+///     });
+/// });
+/// ```
+pub struct GilBound<T: GilSend>(ManuallyDrop<T>);
+
+// SAFETY: `T: GilSend` is `!Send` only because of state that must be touched under the GIL. A
+// `GilBound` can be created and opened only with a `Gil` token (or, by `new_unshared`, before
+// any other thread can reach the contents), and its `Drop` touches the contents only when the
+// dropping thread holds the GIL, so every access to the wrapped value, on whichever thread,
+// happens under the GIL, which serialises them.
+unsafe impl<T: GilSend> Send for GilBound<T> {}
 // SAFETY: as above; a shared reference gives access to the contents only through `get`,
 // which needs the token.
-unsafe impl<T> Sync for GilBound<T> {}
+unsafe impl<T: GilSend> Sync for GilBound<T> {}
 
-impl<T> GilBound<T> {
+impl<T: GilSend> GilBound<T> {
     pub fn new(value: T, _gil: Gil<'_>) -> GilBound<T> {
+        GilBound(ManuallyDrop::new(value))
+    }
+
+    /// Wraps a value without the token, for objects made before the interpreter starts (the
+    /// compiled program, made without the lock).
+    ///
+    /// # Safety
+    ///
+    /// No other thread may be able to reach any interpreter object in `value`.
+    pub unsafe fn new_unshared(value: T) -> GilBound<T> {
         GilBound(ManuallyDrop::new(value))
     }
 
@@ -246,7 +349,7 @@ impl<T> GilBound<T> {
     }
 }
 
-impl<T> Drop for GilBound<T> {
+impl<T: GilSend> Drop for GilBound<T> {
     fn drop(&mut self) {
         if HELD.with(|h| h.get()) {
             // SAFETY: this is the last use of the value, and the GIL is held.

@@ -179,7 +179,7 @@ struct LiveGlobals<'a> {
 
 impl GlobalsView for LiveGlobals<'_> {
     fn value(&self, g: u16) -> Value {
-        self.globals.get_ref(g as usize, self.gil).clone()
+        self.globals.get(g as usize, self.gil)
     }
 
     fn name(&self, g: u16) -> String {

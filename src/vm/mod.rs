@@ -51,29 +51,57 @@ impl From<&str> for Fail {
 }
 
 /// The global variables: one slot per name, read and written only under the GIL.
+///
+/// No reference into a slot ever leaves: [`Globals::get`] returns a clone, so a later
+/// [`Globals::set`] of the slot cannot leave a reference dangling.
+///
+/// ```compile_fail,E0599
+/// // A reference into a slot, then a write of that slot: the reference would dangle.
+/// use mini::{gil::Gil, value::Value, vm::Globals};
+/// fn read_then_write(globals: &Globals, gil: Gil) {
+///     let r: &Value = globals.get_ref(0, gil);
+///     globals.set(0, Value::Nil, gil);
+///     let _ = r.clone();
+/// }
+/// ```
+///
+/// ```
+/// // What the interpreter does instead: the value read is its own.
+/// use mini::{gil::Gil, value::Value, vm::Globals};
+/// fn read_then_write(globals: &Globals, gil: Gil) -> Value {
+///     let v = globals.get(0, gil);
+///     globals.set(0, Value::Nil, gil);
+///     v
+/// }
+/// ```
 pub struct Globals(Box<[UnsafeCell<Value>]>);
 
 impl Globals {
-    /// A reference to the value in slot `g`, for an immediate clone.
+    /// A clone of the value in slot `g` (`Undef` when the global has no value yet).
     #[inline(always)]
-    pub fn get_ref<'a>(&'a self, g: usize, _gil: Gil<'a>) -> &'a Value {
+    pub fn get(&self, g: usize, _gil: Gil) -> Value {
         // SAFETY: `Globals` is reachable only through `Rc<Shared>`, which is `!Send`, and moves
-        // between threads only inside `GilBound`; so only the GIL holder gets here. The reference
-        // lives only as long as the token's borrow and the interpreter clones it at once, before
-        // any slot can be written, so it never aliases a write.
-        unsafe { &*self.0[g].get() }
+        // between threads only inside `GilBound`; so only the GIL holder gets here. No reference
+        // into a slot outlives a method of `Globals`, and cloning runs no code that writes a
+        // slot, so this shared reference aliases no write.
+        let slot = unsafe { &*self.0[g].get() };
+        match slot {
+            // the most frequent heap value in a global: one reference count, no other match
+            Value::Func(f) => Value::Func(f.clone()),
+            other => other.clone_fast(),
+        }
     }
 
     /// Whether slot `g` holds a value.
     #[inline(always)]
     pub fn is_defined(&self, g: usize, _gil: Gil) -> bool {
-        // SAFETY: as in `get_ref`.
+        // SAFETY: as in `get`.
         unsafe { !matches!(*self.0[g].get(), Value::Undef) }
     }
 
     /// Stores into slot `g`; the old value is dropped after the slot is updated.
     pub fn set(&self, g: usize, v: Value, _gil: Gil) {
-        // SAFETY: as in `get_ref`; the old value's drop runs after the write and cannot reach
+        // SAFETY: as in `get`; the old value's drop runs after the write and cannot reach
         // this slot (dropping values runs no mini code).
         let old = unsafe { std::ptr::replace(self.0[g].get(), v) };
         drop(old);
@@ -520,10 +548,7 @@ impl<'g> Vm<'g> {
                     other => set!(a, other.clone()),
                 },
                 Instr::GetGlobal { a, g } => {
-                    let v = match self.shared.globals.get_ref(g as usize, gil) {
-                        Value::Func(f) => Value::Func(f.clone()),
-                        other => other.clone_fast(),
-                    };
+                    let v = self.shared.globals.get(g as usize, gil);
                     if let Value::Undef = v {
                         throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
                     }

@@ -2,7 +2,7 @@
 //! it with the GIL released and returns its result or raises its error.
 
 use super::{Fail, Shared, Vm};
-use crate::gil::{Gil, GilBound, with_gil};
+use crate::gil::{Gil, GilBound, GilSend, with_gil};
 use crate::source::Diagnostic;
 use crate::value::Value;
 use std::cell::Cell;
@@ -15,6 +15,15 @@ use std::thread::JoinHandle;
 pub const THREAD_STACK: usize = 256 << 20;
 
 type Outcome = Result<Value, Diagnostic>;
+
+// SAFETY: a `Value` is `!Send` only because of its non-atomic reference counts and `GilCell`
+// interiors, which every thread touches only while holding the GIL; it holds no token.
+unsafe impl GilSend for Value {}
+// SAFETY: `Shared` holds values (globals, constants) and the JIT, all touched only under the
+// GIL; the `Rc` around it is a non-atomic count touched only under the GIL too.
+unsafe impl GilSend for Rc<Shared> {}
+// SAFETY: a `Diagnostic` is plain `Send` data.
+unsafe impl GilSend for Diagnostic {}
 
 /// What a thread and its joiners share: the outcome, once the thread is done.
 pub struct ThreadState {
