@@ -136,12 +136,21 @@ fn check(path: &PathBuf, jit_report: bool) -> ExitCode {
     }
 }
 
+/// The longest switch interval, in milliseconds: one day (lang-spec/cli.md).
+pub const MAX_SWITCH_INTERVAL_MS: f64 = 86_400_000.0;
+
+/// The switch interval of `--switch-interval MS`, or `None` unless `MS` is a positive number of
+/// milliseconds no larger than [`MAX_SWITCH_INTERVAL_MS`] (NaN and infinities are refused).
+fn switch_interval(ms: f64) -> Option<Duration> {
+    (ms > 0.0 && ms <= MAX_SWITCH_INTERVAL_MS).then(|| Duration::from_secs_f64(ms / 1000.0))
+}
+
 fn run(args: RunArgs) -> ExitCode {
-    if !(args.switch_interval > 0.0 && args.switch_interval.is_finite()) {
-        eprintln!("error: --switch-interval must be a positive number of milliseconds");
+    let Some(interval) = switch_interval(args.switch_interval) else {
+        eprintln!("error: --switch-interval must be a positive number of milliseconds, at most 86400000 (one day)");
         return ExitCode::from(2);
-    }
-    gil::set_switch_interval(Duration::from_secs_f64(args.switch_interval / 1000.0));
+    };
+    gil::set_switch_interval(interval);
     let watch = crate::interrupt::install();
     let src = match read_source(&args.file) {
         Ok(src) => src,

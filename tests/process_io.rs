@@ -55,3 +55,21 @@ fn invalid_utf8_anywhere_never_panics() {
         assert!(stderr.contains(location), "case {i}: expected {location:?} in {stderr}");
     }
 }
+
+#[test]
+fn switch_interval_out_of_range_is_a_usage_error() {
+    let path = write_file("switch.mini", b"print(1)\n");
+    let path = path.to_str().expect("a UTF-8 path");
+    for bad in ["1e23", "86400000.5", "0", "nan", "inf", "-inf"] {
+        let out = mini(&["run", &format!("--switch-interval={bad}"), path]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert_eq!(out.stdout, b"", "{bad}: the program ran");
+        assert!(stderr.starts_with("error: --switch-interval must be a positive number"), "{bad}: {stderr}");
+    }
+    for good in ["86400000", "0.0000001", "5"] {
+        let out = mini(&["run", "--switch-interval", good, path]);
+        assert_eq!(out.status.code(), Some(0), "{good}: {}", text(&out.stderr));
+        assert_eq!(out.stdout, b"1\n");
+    }
+}
