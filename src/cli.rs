@@ -3,6 +3,7 @@
 
 use crate::compiler::{self, Program};
 use crate::gil::{self, GilBound, GilSend, with_gil};
+use crate::interrupt;
 use crate::source::{Diagnostic, SourceFile};
 use crate::vm::{self, Shared, Vm, thread};
 use clap::{Parser, Subcommand};
@@ -151,7 +152,7 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     gil::set_switch_interval(interval);
-    let watch = crate::interrupt::install();
+    let watch = interrupt::install();
     let src = match read_source(&args.file) {
         Ok(src) => src,
         Err(code) => return code,
@@ -179,6 +180,7 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
     let program = match compile_source(&src) {
         Ok(p) => p,
         Err(d) => {
+            interrupt::claim_end();
             report(&d, &src);
             return 1;
         }
@@ -214,39 +216,54 @@ fn run_program(
     // SAFETY: the program was compiled on this thread, which has started no other; no other
     // thread can reach its constants.
     let program = unsafe { GilBound::new_unshared(program) };
-    let code = with_gil(|gil| {
+    let report_to = &mut jit_report;
+    let code = with_gil(move |gil| {
         let program = program.into_inner(gil);
         let shared = Rc::new(Shared::new(program, src.clone(), args, jit));
-        let jit_stats = |shared: &Shared| shared.jit.as_ref().map(|j| j.report(&src)).unwrap_or_default();
         let mut vm = Vm::new(gil, shared.clone());
-        let result = vm.run_main();
-        if let Err(d) = &result {
+        let code = match vm.run_main() {
             // A main-thread error ends the program at once, without waiting for other threads.
-            report(d, &src);
-            vm.finish_thread();
-            jit_report = jit_stats(&shared);
-            return 1;
-        }
-        drop(result);
-        let waited = thread::wait_all(gil, &|d| {
-            vm::flush_stdout();
-            eprint!("error in a thread that was never joined:\n{}", d.render(&src));
-        });
+            Err(d) => {
+                interrupt::claim_end();
+                report(&d, &src);
+                1
+            }
+            Ok(_) => {
+                let waited = thread::wait_all(gil);
+                interrupt::claim_end();
+                report_threads(waited, &src)
+            }
+        };
+        // flushed with the GIL held: no other thread can be writing (lang-spec/errors.md)
+        vm::flush_stdout();
         vm.finish_thread();
-        jit_report = jit_stats(&shared);
-        if waited.is_err() {
-            vm::flush_stdout();
-            eprintln!("error: interrupted");
-            return 1;
-        }
-        0
+        *report_to = shared.jit.as_ref().map(|j| j.report(&src)).unwrap_or_default();
+        code
     });
-    vm::flush_stdout();
     if stats {
         print_stats();
         eprint!("{jit_report}");
     }
     code
+}
+
+/// Reports how the wait for the program's threads ended: the errors of threads never joined
+/// (exit code 0), or Ctrl-C (1).
+fn report_threads(waited: Result<Vec<Diagnostic>, thread::Interrupted>, src: &SourceFile) -> u8 {
+    match waited {
+        Ok(failures) => {
+            for d in failures {
+                vm::flush_stdout();
+                eprint!("error in a thread that was never joined:\n{}", d.render(src));
+            }
+            0
+        }
+        Err(thread::Interrupted) => {
+            vm::flush_stdout();
+            eprintln!("error: interrupted");
+            1
+        }
+    }
 }
 
 fn print_stats() {

@@ -3,15 +3,19 @@
 //! [`with_gil`] hands out, and releasing the lock ([`Gil::allow_threads`]) takes a closure that
 //! must be `Send`, so it can capture neither the token nor any `Value` (which are `!Send`).
 //!
-//! Hand-off is fair: waiters queue by ticket (FIFO). A waiter that has waited longer than the
-//! switch interval without the lock changing hands raises a drop request; the holder sees it at
-//! its next safe point (a backward jump or a call) and yields, re-queueing behind the waiters.
+//! Hand-off is fair: waiters queue by ticket (FIFO). The waiter next in line, when it has waited
+//! longer than the switch interval without the lock changing hands, raises a drop request; the
+//! holder sees it at its next safe point (a backward jump or a call) and yields, re-queueing
+//! behind the waiters. Waiters sleep until they are woken by name (the next holder, and the next
+//! in line), so neither a hand-off nor a thousand waiting threads wake every waiter.
 
 use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 /// Proof that the current thread holds the GIL. It cannot be sent to another thread and cannot
@@ -28,13 +32,15 @@ struct State {
     next_ticket: u64,
     /// Counts hand-offs, so that a waiter can tell whether the lock changed hands.
     switches: u64,
-    /// Threads waiting for their ticket (a release with none skips the wake-up system call).
-    waiters: u32,
+    /// The threads waiting for their ticket, in ticket order: the front is served next. Only
+    /// the front two are ever woken: the next holder and, behind it, the next in line, the one
+    /// waiter that times the holder. The others sleep until they reach the front, so thousands
+    /// of waiting threads cost no CPU.
+    queue: VecDeque<(u64, Thread)>,
 }
 
 struct Lock {
     state: Mutex<State>,
-    changed: Condvar,
     /// The "something needs attention" word read at every safe point: `DROP_REQUEST` is set by
     /// a waiter that has waited a whole switch interval, `INTERRUPT` by Ctrl-C.
     attention: AtomicU32,
@@ -45,15 +51,22 @@ const DROP_REQUEST: u32 = 1;
 const INTERRUPT: u32 = 2;
 
 static LOCK: Lock = Lock {
-    state: Mutex::new(State { serving: 0, next_ticket: 0, switches: 0, waiters: 0 }),
-    changed: Condvar::new(),
+    state: Mutex::new(State { serving: 0, next_ticket: 0, switches: 0, queue: VecDeque::new() }),
     attention: AtomicU32::new(0),
     interval_us: AtomicU64::new(5_000),
 };
 
-/// Records a Ctrl-C; the main thread raises `interrupted` at its next safe point.
+/// Records a Ctrl-C; the main thread raises `interrupted` at its next safe point. Async-signal
+/// safe (one atomic operation).
 pub fn interrupt() {
     LOCK.attention.fetch_or(INTERRUPT, Ordering::Relaxed);
+}
+
+/// Records a Ctrl-C and asks the holder to hand the lock on, so that a main thread waiting for
+/// the lock gets it soon and raises `interrupted`: after Ctrl-C the waiter next in line raises
+/// the drop request again at every hand-off until the main thread holds the lock.
+pub fn interrupt_and_hand_over() {
+    LOCK.attention.fetch_or(INTERRUPT | DROP_REQUEST, Ordering::SeqCst);
 }
 
 /// Whether Ctrl-C has been pressed.
@@ -92,8 +105,9 @@ fn interval() -> Duration {
     Duration::from_micros(LOCK.interval_us.load(Ordering::Relaxed))
 }
 
-/// Takes a ticket and waits until it is served. While waiting longer than the switch interval
-/// without a hand-off, asks the holder to drop the lock.
+/// Takes a ticket and waits until it is served. The waiter next in line asks the holder to
+/// drop the lock when it has waited a whole switch interval without a hand-off (or at once
+/// after Ctrl-C).
 fn acquire() {
     let mut st = lock_state();
     let ticket = st.next_ticket;
@@ -107,22 +121,33 @@ fn acquire() {
         return;
     }
     let started = Instant::now();
-    st.waiters += 1;
+    st.queue.push_back((ticket, std::thread::current()));
     let mut seen_switches = st.switches;
-    let mut deadline = Instant::now() + interval();
+    let mut deadline = started + interval();
     while st.serving != ticket {
+        let next_in_line = st.queue.front().is_some_and(|&(t, _)| t == ticket);
+        if !next_in_line {
+            drop(st);
+            // woken by `release` when this thread reaches the front (or spuriously)
+            std::thread::park();
+            st = lock_state();
+            continue;
+        }
         let now = Instant::now();
         if st.switches != seen_switches {
             seen_switches = st.switches;
             deadline = now + interval();
-        } else if now >= deadline {
+        }
+        if now >= deadline || interrupted() {
             LOCK.attention.fetch_or(DROP_REQUEST, Ordering::Relaxed);
             deadline = now + interval();
         }
-        let wait = deadline.saturating_duration_since(now);
-        st = LOCK.changed.wait_timeout(st, wait).unwrap_or_else(|e| e.into_inner()).0;
+        drop(st);
+        std::thread::park_timeout(deadline.saturating_duration_since(now));
+        st = lock_state();
     }
-    st.waiters -= 1;
+    let served = st.queue.pop_front();
+    debug_assert!(served.is_some_and(|(t, _)| t == ticket), "the GIL queue is in ticket order");
     drop(st);
     HELD.with(|h| h.set(true));
     STATS.with(|s| {
@@ -132,16 +157,20 @@ fn acquire() {
     });
 }
 
+/// Passes the lock to the next ticket, waking its thread and the next in line behind it (which
+/// starts timing the new holder).
 fn release() {
     HELD.with(|h| h.set(false));
     let mut st = lock_state();
     st.serving += 1;
     st.switches += 1;
-    let wake = st.waiters > 0;
-    drop(st);
-    if wake {
-        LOCK.changed.notify_all();
+    if st.queue.is_empty() {
+        return;
     }
+    let mut front = st.queue.iter().map(|(_, t)| t.clone());
+    let wake = [front.next(), front.next()];
+    drop(st);
+    wake.iter().flatten().for_each(Thread::unpark);
 }
 
 /// Releases the lock when dropped, so that a panic cannot leave it held forever.

@@ -104,17 +104,31 @@ pub struct Diagnostic {
     pub message: String,
     pub span: Span,
     pub trace: Vec<TraceFrame>,
-    /// For an error raised by `join`: the stack of the thread where it happened.
-    pub thread_trace: Vec<TraceFrame>,
+    /// For an error raised by `join`: the stacks of the threads it came through, innermost
+    /// (where it happened) first, then each thread that joined the one before it.
+    pub thread_traces: Vec<Vec<TraceFrame>>,
 }
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>, span: Span) -> Diagnostic {
-        Diagnostic { message: message.into(), span, trace: Vec::new(), thread_trace: Vec::new() }
+        Diagnostic { message: message.into(), span, trace: Vec::new(), thread_traces: Vec::new() }
+    }
+
+    /// A runtime error at `span` with the current thread's stack.
+    pub fn runtime(message: String, span: Span, trace: Vec<TraceFrame>) -> Diagnostic {
+        Diagnostic { message, span, trace, thread_traces: Vec::new() }
+    }
+
+    /// The error of a joined thread, raised again by `join` at `span` with the joining
+    /// thread's stack: the joined thread's stack goes after the stacks it already carried.
+    pub fn raised_by_join(joined: Diagnostic, span: Span, trace: Vec<TraceFrame>) -> Diagnostic {
+        let mut thread_traces = joined.thread_traces;
+        thread_traces.push(joined.trace);
+        Diagnostic { message: joined.message, span, trace, thread_traces }
     }
 
     /// Renders the report printed on stderr: message, location, source line with a marker,
-    /// and the call stacks when there are any (a joined thread's first).
+    /// and the call stacks when there are any (the joined threads' first).
     pub fn render(&self, src: &SourceFile) -> String {
         self.render_as("error", src)
     }
@@ -132,9 +146,21 @@ impl Diagnostic {
         let marker_len = self.marker_len(src, text, col);
         let pad: String = text.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         let _ = writeln!(out, "{:w$} | {}{}", "", pad, "^".repeat(marker_len), w = gutter);
-        write_trace(&mut out, "in the joined thread (most recent call last):", &self.thread_trace, src);
+        self.write_thread_traces(&mut out, src);
         write_trace(&mut out, "stack (most recent call last):", &self.trace, src);
         out
+    }
+
+    /// Writes the stacks of the threads the error came through, each under its own heading:
+    /// the first (where the error happened) as the joined thread, each later one as the thread
+    /// that joined the one above it. Empty stacks (a thread whose function could not be
+    /// called) are left out.
+    fn write_thread_traces(&self, out: &mut String, src: &SourceFile) {
+        let mut heading = "in the joined thread (most recent call last):";
+        for trace in self.thread_traces.iter().filter(|t| !t.is_empty()) {
+            write_trace(out, heading, trace, src);
+            heading = "in the thread that joined it (most recent call last):";
+        }
     }
 
     /// The marker covers the span, clipped to the end of its first line, at least one column.

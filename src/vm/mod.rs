@@ -157,7 +157,38 @@ pub fn thread_reports() -> Vec<ThreadReport> {
     reports
 }
 
-static STDOUT: LazyLock<Mutex<BufWriter<Stdout>>> = LazyLock::new(|| Mutex::new(BufWriter::new(std::io::stdout())));
+/// The program's standard output: a buffer in front of stdout that ends the process when a
+/// write fails (lang-spec/cli.md): quietly, with exit code 1, when stdout is a closed pipe (as
+/// Python's documentation recommends), and with `error: cannot write to stdout: reason` for
+/// any other error (a full disk, `/dev/full`). So a failed write never returns to its caller,
+/// whichever thread it is on and whether it happens in `print` or in a flush.
+pub struct ProgramOutput(BufWriter<Stdout>);
+
+impl Write for ProgramOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).or_else(output_error)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().or_else(output_error)
+    }
+}
+
+/// A failed write to stdout: a signal interrupting the write is retried by the caller
+/// (`write_all` does); any other error ends the process.
+fn output_error<T>(e: std::io::Error) -> std::io::Result<T> {
+    if e.kind() == std::io::ErrorKind::Interrupted {
+        return Err(e);
+    }
+    crate::interrupt::claim_end();
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
+    }
+    std::process::exit(1)
+}
+
+static STDOUT: LazyLock<Mutex<ProgramOutput>> =
+    LazyLock::new(|| Mutex::new(ProgramOutput(BufWriter::new(std::io::stdout()))));
 static STDOUT_IS_TTY: LazyLock<bool> = LazyLock::new(|| std::io::stdout().is_terminal());
 
 /// Whether output goes to a terminal (then each `print` is flushed at once).
@@ -166,7 +197,7 @@ pub fn stdout_is_terminal() -> bool {
 }
 
 /// The program's buffered standard output.
-pub fn stdout() -> MutexGuard<'static, BufWriter<Stdout>> {
+pub fn stdout() -> MutexGuard<'static, ProgramOutput> {
     STDOUT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -294,18 +325,14 @@ impl<'g> Vm<'g> {
             .collect();
         let span = trace.last().map_or(Span::default(), |f| f.span);
         match fail {
-            Fail::Msg(message) => Diagnostic { message, span, trace, thread_trace: Vec::new() },
+            Fail::Msg(message) => Diagnostic::runtime(message, span, trace),
             Fail::Native(message, native) => {
                 let mut trace = trace;
                 trace.extend(native);
                 let span = trace.last().map_or(Span::default(), |f| f.span);
-                Diagnostic { message, span, trace, thread_trace: Vec::new() }
+                Diagnostic::runtime(message, span, trace)
             }
-            Fail::Thread(inner) => {
-                let mut thread_trace = inner.trace;
-                thread_trace.extend(inner.thread_trace);
-                Diagnostic { message: inner.message, span, trace, thread_trace }
-            }
+            Fail::Thread(inner) => Diagnostic::raised_by_join(*inner, span, trace),
         }
     }
 
