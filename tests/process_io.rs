@@ -1,11 +1,16 @@
 //! The process's own input and output: source files that are not UTF-8 (generated here, since
-//! such files are awkward to keep in git), and stdout that is a closed pipe or a full device
-//! (lang-spec/lexical.md, lang-spec/cli.md).
+//! such files are awkward to keep in git), stdout that is a closed pipe or a full device, the
+//! command line's checks, and the full text of thread error reports, which the program harness
+//! only compares between modes (lang-spec/lexical.md, lang-spec/cli.md, lang-spec/errors.md).
 #![cfg(unix)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a program may take to end once its stdout is closed before the test calls it hung.
+const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Writes `bytes` to a file under the test's temporary directory and returns its path.
 fn write_file(name: &str, bytes: &[u8]) -> PathBuf {
@@ -71,5 +76,135 @@ fn switch_interval_out_of_range_is_a_usage_error() {
         let out = mini(&["run", "--switch-interval", good, path]);
         assert_eq!(out.status.code(), Some(0), "{good}: {}", text(&out.stderr));
         assert_eq!(out.stdout, b"1\n");
+    }
+}
+
+/// Waits for a child, killing it and failing after [`DEADLINE`].
+fn wait_or_kill(mut child: Child, what: &str) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("poll mini").is_none() {
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("{what}: mini did not end within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().expect("collect mini's output")
+}
+
+/// Runs a program whose stdout is a pipe, reads its first line, closes the pipe (as
+/// `mini run prog.mini | head -1` does) and returns how the program ended.
+fn run_with_closed_stdout(name: &str, flags: &[&str], program: &str) -> Output {
+    let path = write_file(&format!("{name}.mini"), program.as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .arg("run")
+        .args(flags)
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini");
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().expect("a stdout pipe"));
+    stdout.read_line(&mut first).expect("read the first line");
+    assert_eq!(first, "0\n", "{name}: first line");
+    drop(stdout);
+    wait_or_kill(child, name)
+}
+
+/// An endless loop printing 0, 1, 2, ...
+const PRINT_FOREVER: &str = "let i = 0\nwhile true { print(i); i += 1 }\n";
+
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    let in_thread = "fn w() { let i = 0; while true { print(i); i += 1 } }\njoin(spawn(w))\n";
+    let native = "\
+fn f(n) {
+    let s = 0
+    for i in range(n) { s += i }
+    return s
+}
+let k = 0
+while true { print(f(k % 2)); k += 1 }
+";
+    let cases = [
+        ("main", &[][..], PRINT_FOREVER),
+        ("thread", &[][..], in_thread),
+        ("thread_jit", &["--jit"][..], in_thread),
+        ("native", &["--jit", "--jit-threshold", "0"][..], native),
+    ];
+    for (name, flags, program) in cases {
+        let out = run_with_closed_stdout(name, flags, program);
+        assert_eq!(out.status.code(), Some(1), "{name}: stderr: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "{name}: a broken pipe is not reported");
+    }
+}
+
+/// Runs a program with stdout on `/dev/full`, where every write fails with ENOSPC.
+fn run_on_dev_full(name: &str, program: &str) -> Output {
+    let path = write_file(&format!("{name}.mini"), program.as_bytes());
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full");
+    let child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .arg("run")
+        .arg(&path)
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini");
+    wait_or_kill(child, name)
+}
+
+#[test]
+fn a_full_stdout_is_an_error() {
+    let cases = [
+        // written at exit, from the buffer
+        ("full_small", "print(\"hello\")\n"),
+        // written while the program runs, which never ends by itself
+        ("full_loop", PRINT_FOREVER),
+        ("full_thread", "fn w() { let i = 0; while true { print(i); i += 1 } }\njoin(spawn(w))\n"),
+    ];
+    for (name, program) in cases {
+        let out = run_on_dev_full(name, program);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: stderr: {stderr}");
+        assert!(stderr.starts_with("error: cannot write to stdout: "), "{name}: stderr: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: one line, no location: {stderr}");
+    }
+}
+
+#[test]
+fn nested_thread_errors_show_one_stack_per_thread() {
+    let program = "\
+fn inner(x) {
+    return 10 // x
+}
+fn middle() {
+    let t = spawn(inner, 0)
+    return join(t)
+}
+let t = spawn(middle)
+join(t)
+";
+    let path = write_file("nested.mini", program.as_bytes());
+    let path = path.to_str().expect("a UTF-8 path");
+    let expected = format!(
+        "\
+error: division by zero
+ --> {path}:9:1
+  |
+9 | join(t)
+  | ^^^^^^^
+in the joined thread (most recent call last):
+  {path}:2:12 in inner
+in the thread that joined it (most recent call last):
+  {path}:6:12 in middle
+stack (most recent call last):
+  {path}:9:1 in <main>
+"
+    );
+    for flags in [&[][..], &["--jit", "--jit-threshold", "0"][..]] {
+        let out = mini(&[&["run"][..], flags, &[path]].concat());
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(text(&out.stderr), expected, "{flags:?}");
     }
 }
