@@ -7,7 +7,7 @@ use crate::interrupt;
 use crate::source::{Diagnostic, SourceFile};
 use crate::vm::{self, Shared, Vm, thread};
 use clap::{Parser, Subcommand};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -91,7 +91,7 @@ fn read_source(path: &PathBuf) -> Result<Arc<SourceFile>, ExitCode> {
     };
     let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
     let bytes = bytes.map_err(|e| {
-        eprintln!("error: cannot read {name}: {e}");
+        to_stderr(&format!("error: cannot read {name}: {e}\n"));
         ExitCode::from(2)
     })?;
     match String::from_utf8(bytes) {
@@ -105,9 +105,15 @@ fn read_source(path: &PathBuf) -> Result<Arc<SourceFile>, ExitCode> {
     }
 }
 
+/// Writes to stderr. A failing stderr cannot be reported anywhere, so its errors are ignored
+/// (`eprint!` would panic, `mini check prog.mini 2>&1 | head -1` with many warnings).
+fn to_stderr(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
 fn report(d: &Diagnostic, src: &SourceFile) {
     vm::flush_stdout();
-    eprint!("{}", d.render(src));
+    to_stderr(&d.render(src));
 }
 
 fn compile_source(src: &SourceFile) -> Result<Program, Diagnostic> {
@@ -123,10 +129,11 @@ fn check(path: &PathBuf, jit_report: bool) -> ExitCode {
     match compile_source(&src) {
         Ok(program) => {
             for w in &program.warnings {
-                eprint!("{}", w.render_as("warning", &src));
+                to_stderr(&w.render_as("warning", &src));
             }
             if jit_report {
-                print!("{}", crate::jit::jit_report(&program, &src));
+                let _ = vm::stdout().write_all(crate::jit::jit_report(&program, &src).as_bytes());
+                vm::flush_stdout();
             }
             ExitCode::SUCCESS
         }
@@ -148,7 +155,7 @@ fn switch_interval(ms: f64) -> Option<Duration> {
 
 fn run(args: RunArgs) -> ExitCode {
     let Some(interval) = switch_interval(args.switch_interval) else {
-        eprintln!("error: --switch-interval must be a positive number of milliseconds, at most 86400000 (one day)");
+        to_stderr("error: --switch-interval must be a positive number of milliseconds, at most 86400000 (one day)\n");
         return ExitCode::from(2);
     };
     gil::set_switch_interval(interval);
@@ -171,7 +178,7 @@ fn run(args: RunArgs) -> ExitCode {
         Some(watch) if unwound_signalled => watch.wait(h),
         _ => h.join(),
     });
-    eprintln!("error: internal error: the main thread failed");
+    to_stderr("error: internal error: the main thread failed\n");
     ExitCode::from(1)
 }
 
@@ -188,7 +195,7 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
     if args.dump_bytecode {
         let mut text = String::new();
         crate::bytecode::disassemble(&program.main, &mut text);
-        eprint!("{text}");
+        to_stderr(&text);
     }
     vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);
     let jit = args.jit.then_some(crate::jit::JitOptions {
@@ -242,7 +249,7 @@ fn run_program(
     });
     if stats {
         print_stats();
-        eprint!("{jit_report}");
+        to_stderr(&jit_report);
     }
     code
 }
@@ -254,28 +261,31 @@ fn report_threads(waited: Result<Vec<Diagnostic>, thread::Interrupted>, src: &So
         Ok(failures) => {
             for d in failures {
                 vm::flush_stdout();
-                eprint!("error in a thread that was never joined:\n{}", d.render(src));
+                to_stderr(&format!("error in a thread that was never joined:\n{}", d.render(src)));
             }
             0
         }
         Err(thread::Interrupted) => {
             vm::flush_stdout();
-            eprintln!("error: interrupted");
+            to_stderr("error: interrupted\n");
             1
         }
     }
 }
 
 fn print_stats() {
-    eprintln!("{:<10} {:>14} {:>10} {:>10} {:>12}", "thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms");
+    to_stderr(&format!(
+        "{:<10} {:>14} {:>10} {:>10} {:>12}\n",
+        "thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms"
+    ));
     for r in vm::thread_reports() {
-        eprintln!(
-            "{:<10} {:>14} {:>10} {:>10} {:>12.3}",
+        to_stderr(&format!(
+            "{:<10} {:>14} {:>10} {:>10} {:>12.3}\n",
             r.name,
             r.executed,
             r.gil.acquisitions,
             r.gil.handoffs,
             r.gil.wait.as_secs_f64() * 1000.0
-        );
+        ));
     }
 }

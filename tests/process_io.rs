@@ -208,3 +208,23 @@ stack (most recent call last):
         assert_eq!(text(&out.stderr), expected, "{flags:?}");
     }
 }
+
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    // `mini check prog.mini 2>&1 | head -1` with thousands of warnings
+    let program: String = (0..20_000).map(|i| format!("print(undeclared_{i})\n")).collect();
+    let path = write_file("many_warnings.mini", program.as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .arg("check")
+        .arg(&path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini");
+    let mut first = String::new();
+    let mut stderr = BufReader::new(child.stderr.take().expect("a stderr pipe"));
+    stderr.read_line(&mut first).expect("read the first line");
+    assert_eq!(first, "warning: undefined variable 'undeclared_0'\n");
+    drop(stderr);
+    let out = wait_or_kill(child, "check");
+    assert_eq!(out.status.code(), Some(0), "warnings do not change the exit code");
+}
