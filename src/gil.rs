@@ -125,7 +125,9 @@ fn acquire() {
     let mut seen_switches = st.switches;
     let mut deadline = started + interval();
     while st.serving != ticket {
-        let next_in_line = st.queue.front().is_some_and(|&(t, _)| t == ticket);
+        // Tickets are dense: `serving` is the holder's (or, just after a release, that of the
+        // front waiter, about to hold), so the next in line has the one after it.
+        let next_in_line = ticket == st.serving + 1;
         if !next_in_line {
             drop(st);
             // woken by `release` when this thread reaches the front (or spuriously)
