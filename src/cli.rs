@@ -159,11 +159,12 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     gil::set_switch_interval(interval);
-    let watch = interrupt::install();
+    // (Ctrl-C while reading the program, from a terminal say, still ends mini the default way.)
     let src = match read_source(&args.file) {
         Ok(src) => src,
         Err(code) => return code,
     };
+    let watch = interrupt::install();
     let unwound = watch.as_ref().and_then(|w| w.unwind_signal());
     let unwound_signalled = unwound.is_some();
     let main = std::thread::Builder::new().name("main".into()).stack_size(thread::THREAD_STACK).spawn(move || {
