@@ -197,4 +197,26 @@ mod tests {
         assert_eq!(src.line_text(0), "");
         assert_eq!(src.line_text(9), "");
     }
+
+    #[test]
+    fn each_joined_thread_gets_its_own_heading() {
+        let src = SourceFile::new("p", "a\nb\nc\n");
+        let frame = |function: &str, at: usize| TraceFrame { function: function.into(), span: Span::new(at, at + 1) };
+        let innermost = Diagnostic::runtime("boom".into(), Span::new(0, 1), vec![frame("f", 0)]);
+        // a thread whose function is a builtin (no frames) joined it, and the main thread that one
+        let middle = Diagnostic::raised_by_join(innermost, Span::default(), Vec::new());
+        let outer = Diagnostic::raised_by_join(middle.clone(), Span::new(2, 3), vec![frame("g", 2)]);
+        let top = Diagnostic::raised_by_join(outer, Span::new(4, 5), vec![frame("<main>", 4)]);
+        let text = top.render(&src);
+        let stacks = text.split_once("^\n").expect("a marker line").1;
+        assert_eq!(
+            stacks,
+            "in the joined thread (most recent call last):\n  p:1:1 in f\n\
+             in the thread that joined it (most recent call last):\n  p:2:1 in g\n\
+             stack (most recent call last):\n  p:3:1 in <main>\n"
+        );
+        // one join: the report as it always was
+        let one = middle.render(&src);
+        assert!(one.ends_with("^\nin the joined thread (most recent call last):\n  p:1:1 in f\n"), "{one}");
+    }
 }
