@@ -2,11 +2,12 @@
 //! (0 success, 1 program error, 2 usage error).
 
 use crate::compiler::{self, Program};
-use crate::gil::{self, with_gil};
+use crate::gil::{self, GilBound, GilSend, with_gil};
+use crate::interrupt;
 use crate::source::{Diagnostic, SourceFile};
 use crate::vm::{self, Shared, Vm, thread};
 use clap::{Parser, Subcommand};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -90,7 +91,7 @@ fn read_source(path: &PathBuf) -> Result<Arc<SourceFile>, ExitCode> {
     };
     let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
     let bytes = bytes.map_err(|e| {
-        eprintln!("error: cannot read {name}: {e}");
+        to_stderr(&format!("error: cannot read {name}: {e}\n"));
         ExitCode::from(2)
     })?;
     match String::from_utf8(bytes) {
@@ -104,9 +105,15 @@ fn read_source(path: &PathBuf) -> Result<Arc<SourceFile>, ExitCode> {
     }
 }
 
+/// Writes to stderr. A failing stderr cannot be reported anywhere, so its errors are ignored
+/// (`eprint!` would panic, `mini check prog.mini 2>&1 | head -1` with many warnings).
+fn to_stderr(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
 fn report(d: &Diagnostic, src: &SourceFile) {
     vm::flush_stdout();
-    eprint!("{}", d.render(src));
+    to_stderr(&d.render(src));
 }
 
 fn compile_source(src: &SourceFile) -> Result<Program, Diagnostic> {
@@ -122,10 +129,11 @@ fn check(path: &PathBuf, jit_report: bool) -> ExitCode {
     match compile_source(&src) {
         Ok(program) => {
             for w in &program.warnings {
-                eprint!("{}", w.render_as("warning", &src));
+                to_stderr(&w.render_as("warning", &src));
             }
             if jit_report {
-                print!("{}", crate::jit::jit_report(&program, &src));
+                let _ = vm::stdout().write_all(crate::jit::jit_report(&program, &src).as_bytes());
+                vm::flush_stdout();
             }
             ExitCode::SUCCESS
         }
@@ -136,17 +144,27 @@ fn check(path: &PathBuf, jit_report: bool) -> ExitCode {
     }
 }
 
+/// The longest switch interval, in milliseconds: one day (lang-spec/cli.md).
+pub const MAX_SWITCH_INTERVAL_MS: f64 = 86_400_000.0;
+
+/// The switch interval of `--switch-interval MS`, or `None` unless `MS` is a positive number of
+/// milliseconds no larger than [`MAX_SWITCH_INTERVAL_MS`] (NaN and infinities are refused).
+fn switch_interval(ms: f64) -> Option<Duration> {
+    (ms > 0.0 && ms <= MAX_SWITCH_INTERVAL_MS).then(|| Duration::from_secs_f64(ms / 1000.0))
+}
+
 fn run(args: RunArgs) -> ExitCode {
-    if !(args.switch_interval > 0.0 && args.switch_interval.is_finite()) {
-        eprintln!("error: --switch-interval must be a positive number of milliseconds");
+    let Some(interval) = switch_interval(args.switch_interval) else {
+        to_stderr("error: --switch-interval must be a positive number of milliseconds, at most 86400000 (one day)\n");
         return ExitCode::from(2);
-    }
-    gil::set_switch_interval(Duration::from_secs_f64(args.switch_interval / 1000.0));
-    let watch = crate::interrupt::install();
+    };
+    gil::set_switch_interval(interval);
+    // (Ctrl-C while reading the program, from a terminal say, still ends mini the default way.)
     let src = match read_source(&args.file) {
         Ok(src) => src,
         Err(code) => return code,
     };
+    let watch = interrupt::install();
     let unwound = watch.as_ref().and_then(|w| w.unwind_signal());
     let unwound_signalled = unwound.is_some();
     let main = std::thread::Builder::new().name("main".into()).stack_size(thread::THREAD_STACK).spawn(move || {
@@ -161,7 +179,7 @@ fn run(args: RunArgs) -> ExitCode {
         Some(watch) if unwound_signalled => watch.wait(h),
         _ => h.join(),
     });
-    eprintln!("error: internal error: the main thread failed");
+    to_stderr("error: internal error: the main thread failed\n");
     ExitCode::from(1)
 }
 
@@ -170,6 +188,7 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
     let program = match compile_source(&src) {
         Ok(p) => p,
         Err(d) => {
+            interrupt::claim_end();
             report(&d, &src);
             return 1;
         }
@@ -177,7 +196,7 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
     if args.dump_bytecode {
         let mut text = String::new();
         crate::bytecode::disassemble(&program.main, &mut text);
-        eprint!("{text}");
+        to_stderr(&text);
     }
     vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);
     let jit = args.jit.then_some(crate::jit::JitOptions {
@@ -187,6 +206,10 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
     });
     run_program(program, src, args.args, args.stats, jit)
 }
+
+// SAFETY: a compiled program holds constants (values) and prototypes, touched only under the
+// GIL once the program runs; it holds no token.
+unsafe impl GilSend for Program {}
 
 /// Runs a compiled program on the current thread, waits for its threads, reports errors and
 /// statistics; returns the exit code.
@@ -198,50 +221,72 @@ fn run_program(
     jit: Option<crate::jit::JitOptions>,
 ) -> u8 {
     let mut jit_report = String::new();
-    let code = with_gil(|gil| {
+    // SAFETY: the program was compiled on this thread, which has started no other; no other
+    // thread can reach its constants.
+    let program = unsafe { GilBound::new_unshared(program) };
+    let report_to = &mut jit_report;
+    let code = with_gil(move |gil| {
+        let program = program.into_inner(gil);
         let shared = Rc::new(Shared::new(program, src.clone(), args, jit));
-        let jit_stats = |shared: &Shared| shared.jit.as_ref().map(|j| j.report(&src)).unwrap_or_default();
         let mut vm = Vm::new(gil, shared.clone());
-        let result = vm.run_main();
-        if let Err(d) = &result {
+        let code = match vm.run_main() {
             // A main-thread error ends the program at once, without waiting for other threads.
-            report(d, &src);
-            vm.finish_thread();
-            jit_report = jit_stats(&shared);
-            return 1;
-        }
-        drop(result);
-        let waited = thread::wait_all(gil, &|d| {
-            vm::flush_stdout();
-            eprint!("error in a thread that was never joined:\n{}", d.render(&src));
-        });
+            Err(d) => {
+                interrupt::claim_end();
+                report(&d, &src);
+                1
+            }
+            Ok(_) => {
+                let waited = thread::wait_all(gil);
+                interrupt::claim_end();
+                report_threads(waited, &src)
+            }
+        };
+        // flushed with the GIL held: no other thread can be writing (lang-spec/errors.md)
+        vm::flush_stdout();
         vm.finish_thread();
-        jit_report = jit_stats(&shared);
-        if waited.is_err() {
-            vm::flush_stdout();
-            eprintln!("error: interrupted");
-            return 1;
-        }
-        0
+        *report_to = shared.jit.as_ref().map(|j| j.report(&src)).unwrap_or_default();
+        code
     });
-    vm::flush_stdout();
     if stats {
         print_stats();
-        eprint!("{jit_report}");
+        to_stderr(&jit_report);
     }
     code
 }
 
+/// Reports how the wait for the program's threads ended: the errors of threads never joined
+/// (exit code 0), or Ctrl-C (1).
+fn report_threads(waited: Result<Vec<Diagnostic>, thread::Interrupted>, src: &SourceFile) -> u8 {
+    match waited {
+        Ok(failures) => {
+            for d in failures {
+                vm::flush_stdout();
+                to_stderr(&format!("error in a thread that was never joined:\n{}", d.render(src)));
+            }
+            0
+        }
+        Err(thread::Interrupted) => {
+            vm::flush_stdout();
+            to_stderr("error: interrupted\n");
+            1
+        }
+    }
+}
+
 fn print_stats() {
-    eprintln!("{:<10} {:>14} {:>10} {:>10} {:>12}", "thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms");
+    to_stderr(&format!(
+        "{:<10} {:>14} {:>10} {:>10} {:>12}\n",
+        "thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms"
+    ));
     for r in vm::thread_reports() {
-        eprintln!(
-            "{:<10} {:>14} {:>10} {:>10} {:>12.3}",
+        to_stderr(&format!(
+            "{:<10} {:>14} {:>10} {:>10} {:>12.3}\n",
             r.name,
             r.executed,
             r.gil.acquisitions,
             r.gil.handoffs,
             r.gil.wait.as_secs_f64() * 1000.0
-        );
+        ));
     }
 }

@@ -1,18 +1,61 @@
 //! Ctrl-C without a thread of its own: the SIGINT handler raises the interpreter's interrupt flag
 //! and writes a byte to a pipe; the process's first thread, idle while the program runs on the
-//! thread `main`, reads it and does what cannot be done in a signal handler (end the program
-//! when the main thread is stuck in native code). A thread of its own (the `ctrlc` crate) cost
-//! about 0.3 ms per run.
+//! thread `main`, reads it and does what cannot be done in a signal handler: it wakes the main
+//! thread wherever it waits (for a thread, or for the GIL) so that it raises `interrupted`
+//! where it stands, and if the program has not ended [`GRACE`] later (the main thread is in
+//! native code, or another thread holds the GIL without reaching a safe point), it ends the
+//! process itself. A thread of its own (the `ctrlc` crate) cost about 0.3 ms per run.
+//!
+//! The end of the process is claimed once ([`claim_end`]), by the program's thread before its
+//! final reports, by this watcher, or by a failed write to stdout, so that two of them never
+//! both report.
 
 #[cfg(not(unix))]
 compile_error!("mini needs a Unix system: Ctrl-C is handled with a POSIX signal handler");
 
 use crate::gil;
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long after Ctrl-C the program may take to end by itself (the main thread raising
+/// `interrupted` at its location) before the watcher ends it: with the process's exit, well
+/// within the 200 ms that lang-spec/errors.md promises.
+pub const GRACE: Duration = Duration::from_millis(100);
+
+/// Set once a thread has begun to end the process.
+static ENDING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Whether this thread claimed the end of the process.
+    static ENDS_HERE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Claims the end of the process for this thread: true when this thread claims it now or had
+/// claimed it already, false when another thread has begun to end the process.
+pub fn try_claim_end() -> bool {
+    if ENDS_HERE.get() {
+        return true;
+    }
+    let won = !ENDING.swap(true, Ordering::SeqCst);
+    ENDS_HERE.set(won);
+    won
+}
+
+/// Claims the end of the process, or, when another thread has begun to end it, waits for that
+/// thread to exit the process and never returns. Whoever ends the process needs neither the
+/// GIL nor the stdout lock after claiming, so a thread waiting here may hold them.
+pub fn claim_end() {
+    if !try_claim_end() {
+        loop {
+            std::thread::park();
+        }
+    }
+}
 
 /// The byte the signal handler writes for each Ctrl-C.
 const CTRL_C: u8 = b'c';
@@ -78,15 +121,15 @@ impl Watch {
         write.try_clone_to_owned().ok().map(|fd| UnwindSignal(File::from(fd)))
     }
 
-    /// Waits on this thread while the program's thread runs, answering each Ctrl-C with
-    /// [`crate::jit::interrupt_native`]; returns when that thread has unwound (it ends the
-    /// process itself when the program ends), with what `join` gives. The program's thread
-    /// must hold an [`UnwindSignal`], or an unwind is never noticed.
+    /// Waits on this thread while the program's thread runs, answering each Ctrl-C
+    /// ([`on_ctrl_c`]); returns when that thread has unwound (it ends the process itself when
+    /// the program ends), with what `join` gives. The program's thread must hold an
+    /// [`UnwindSignal`], or an unwind is never noticed.
     pub fn wait<T>(mut self, program: JoinHandle<T>) -> std::thread::Result<T> {
         let mut byte = [0u8; 1];
         loop {
             match self.read.read(&mut byte) {
-                Ok(1) if byte[0] == CTRL_C => crate::jit::interrupt_native(crate::vm::try_flush_stdout),
+                Ok(1) if byte[0] == CTRL_C => on_ctrl_c(),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // `UNWOUND`, or a pipe that failed: only join is left
                 _ => break,
@@ -94,6 +137,26 @@ impl Watch {
         }
         program.join()
     }
+}
+
+/// Answers Ctrl-C: wakes the main thread wherever it waits, gives the program [`GRACE`] to end
+/// itself, then ends it with `error: interrupted` (exit code 1) unless it is already ending.
+fn on_ctrl_c() {
+    gil::interrupt_and_hand_over();
+    crate::vm::thread::wake_main();
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        if ENDING.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if !try_claim_end() {
+        return;
+    }
+    crate::vm::try_flush_stdout();
+    let _ = std::io::stderr().write_all(b"error: interrupted\n");
+    std::process::exit(1);
 }
 
 /// Held by the program's thread; dropping it (when unwinding) wakes the waiting thread.

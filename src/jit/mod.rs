@@ -20,7 +20,6 @@ use crate::value::{Closure, Value};
 use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
-pub use runtime::{interrupt_native, mark_main_thread};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
@@ -426,14 +425,7 @@ impl Jit {
         spec.native_calls.set(spec.native_calls.get() + 1);
         runtime::begin();
         let call = NativeCall { entry: spec.entry, room, slots: slots.as_mut_ptr() };
-        let main = runtime::IS_MAIN.get();
-        if main {
-            runtime::MAIN_IN_NATIVE.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
         let status = if self.options.keep_gil { call.run() } else { gil.allow_threads(move || call.run()) };
-        if main {
-            runtime::MAIN_IN_NATIVE.store(false, std::sync::atomic::Ordering::SeqCst);
-        }
         if status != runtime::status::OK {
             let (message, frames) = runtime::failure();
             return Entered::Failed(message, frames);

@@ -5,8 +5,7 @@
 use crate::bytecode::Proto;
 use crate::num;
 use crate::source::TraceFrame;
-use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::RefCell;
 
 /// Status codes returned by native functions (0 is success); each is one interpreter error.
 pub mod status {
@@ -32,33 +31,6 @@ pub struct JitCtx {
 
 thread_local! {
     static CTX: RefCell<JitCtx> = RefCell::new(JitCtx::default());
-    /// Whether this is the thread running the main program.
-    pub static IS_MAIN: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the main program's thread is running native code now.
-pub static MAIN_IN_NATIVE: AtomicBool = AtomicBool::new(false);
-
-/// Marks the current thread as the one running the main program.
-pub fn mark_main_thread() {
-    IS_MAIN.set(true);
-}
-
-/// Ctrl-C while the main thread runs native code: native code has no safe points, so after a
-/// short grace (the native call may be about to return to the interpreter, which then raises
-/// `interrupted` at its next safe point with its location), the program ends here with
-/// `error: interrupted` and exit code 1, after `flush` (the program's output; the JIT does not
-/// own it). Called on the Ctrl-C handler's thread.
-pub fn interrupt_native(flush: fn()) {
-    for _ in 0..20 {
-        if !MAIN_IN_NATIVE.load(Ordering::SeqCst) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    flush();
-    eprintln!("error: interrupted");
-    std::process::exit(1);
 }
 
 /// Prepares this thread's context for a native call.

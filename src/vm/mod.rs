@@ -51,29 +51,57 @@ impl From<&str> for Fail {
 }
 
 /// The global variables: one slot per name, read and written only under the GIL.
+///
+/// No reference into a slot ever leaves: [`Globals::get`] returns a clone, so a later
+/// [`Globals::set`] of the slot cannot leave a reference dangling.
+///
+/// ```compile_fail,E0599
+/// // A reference into a slot, then a write of that slot: the reference would dangle.
+/// use mini::{gil::Gil, value::Value, vm::Globals};
+/// fn read_then_write(globals: &Globals, gil: Gil) {
+///     let r: &Value = globals.get_ref(0, gil);
+///     globals.set(0, Value::Nil, gil);
+///     let _ = r.clone();
+/// }
+/// ```
+///
+/// ```
+/// // What the interpreter does instead: the value read is its own.
+/// use mini::{gil::Gil, value::Value, vm::Globals};
+/// fn read_then_write(globals: &Globals, gil: Gil) -> Value {
+///     let v = globals.get(0, gil);
+///     globals.set(0, Value::Nil, gil);
+///     v
+/// }
+/// ```
 pub struct Globals(Box<[UnsafeCell<Value>]>);
 
 impl Globals {
-    /// A reference to the value in slot `g`, for an immediate clone.
+    /// A clone of the value in slot `g` (`Undef` when the global has no value yet).
     #[inline(always)]
-    pub fn get_ref<'a>(&'a self, g: usize, _gil: Gil<'a>) -> &'a Value {
+    pub fn get(&self, g: usize, _gil: Gil) -> Value {
         // SAFETY: `Globals` is reachable only through `Rc<Shared>`, which is `!Send`, and moves
-        // between threads only inside `GilBound`; so only the GIL holder gets here. The reference
-        // lives only as long as the token's borrow and the interpreter clones it at once, before
-        // any slot can be written, so it never aliases a write.
-        unsafe { &*self.0[g].get() }
+        // between threads only inside `GilBound`; so only the GIL holder gets here. No reference
+        // into a slot outlives a method of `Globals`, and cloning runs no code that writes a
+        // slot, so this shared reference aliases no write.
+        let slot = unsafe { &*self.0[g].get() };
+        match slot {
+            // the most frequent heap value in a global: one reference count, no other match
+            Value::Func(f) => Value::Func(f.clone()),
+            other => other.clone_fast(),
+        }
     }
 
     /// Whether slot `g` holds a value.
     #[inline(always)]
     pub fn is_defined(&self, g: usize, _gil: Gil) -> bool {
-        // SAFETY: as in `get_ref`.
+        // SAFETY: as in `get`.
         unsafe { !matches!(*self.0[g].get(), Value::Undef) }
     }
 
     /// Stores into slot `g`; the old value is dropped after the slot is updated.
     pub fn set(&self, g: usize, v: Value, _gil: Gil) {
-        // SAFETY: as in `get_ref`; the old value's drop runs after the write and cannot reach
+        // SAFETY: as in `get`; the old value's drop runs after the write and cannot reach
         // this slot (dropping values runs no mini code).
         let old = unsafe { std::ptr::replace(self.0[g].get(), v) };
         drop(old);
@@ -115,7 +143,7 @@ impl Shared {
 /// The globals the JIT reads when it compiles.
 impl crate::jit::GlobalSource for Shared {
     fn value(&self, g: u16, gil: Gil) -> Value {
-        self.globals.get_ref(g as usize, gil).clone()
+        self.globals.get(g as usize, gil)
     }
 
     fn name(&self, g: u16) -> &str {
@@ -140,7 +168,38 @@ pub fn thread_reports() -> Vec<ThreadReport> {
     reports
 }
 
-static STDOUT: LazyLock<Mutex<BufWriter<Stdout>>> = LazyLock::new(|| Mutex::new(BufWriter::new(std::io::stdout())));
+/// The program's standard output: a buffer in front of stdout that ends the process when a
+/// write fails (lang-spec/cli.md): quietly, with exit code 1, when stdout is a closed pipe (as
+/// Python's documentation recommends), and with `error: cannot write to stdout: reason` for
+/// any other error (a full disk, `/dev/full`). So a failed write never returns to its caller,
+/// whichever thread it is on and whether it happens in `print` or in a flush.
+pub struct ProgramOutput(BufWriter<Stdout>);
+
+impl Write for ProgramOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).or_else(output_error)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().or_else(output_error)
+    }
+}
+
+/// A failed write to stdout: a signal interrupting the write is retried by the caller
+/// (`write_all` does); any other error ends the process.
+fn output_error<T>(e: std::io::Error) -> std::io::Result<T> {
+    if e.kind() == std::io::ErrorKind::Interrupted {
+        return Err(e);
+    }
+    crate::interrupt::claim_end();
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {e}");
+    }
+    std::process::exit(1)
+}
+
+static STDOUT: LazyLock<Mutex<ProgramOutput>> =
+    LazyLock::new(|| Mutex::new(ProgramOutput(BufWriter::new(std::io::stdout()))));
 static STDOUT_IS_TTY: LazyLock<bool> = LazyLock::new(|| std::io::stdout().is_terminal());
 
 /// Whether output goes to a terminal (then each `print` is flushed at once).
@@ -149,7 +208,7 @@ pub fn stdout_is_terminal() -> bool {
 }
 
 /// The program's buffered standard output.
-pub fn stdout() -> MutexGuard<'static, BufWriter<Stdout>> {
+pub fn stdout() -> MutexGuard<'static, ProgramOutput> {
     STDOUT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -216,7 +275,6 @@ impl<'g> Vm<'g> {
         let main = Rc::new(Closure { proto: self.shared.main.clone(), upvals: Box::new([]) });
         self.frame_limit = MAX_DEPTH + 1;
         self.is_main = true;
-        crate::jit::mark_main_thread();
         self.call_value(Value::Func(main), Vec::new())
     }
 
@@ -276,18 +334,14 @@ impl<'g> Vm<'g> {
             .collect();
         let span = trace.last().map_or(Span::default(), |f| f.span);
         match fail {
-            Fail::Msg(message) => Diagnostic { message, span, trace, thread_trace: Vec::new() },
+            Fail::Msg(message) => Diagnostic::runtime(message, span, trace),
             Fail::Native(message, native) => {
                 let mut trace = trace;
                 trace.extend(native);
                 let span = trace.last().map_or(Span::default(), |f| f.span);
-                Diagnostic { message, span, trace, thread_trace: Vec::new() }
+                Diagnostic::runtime(message, span, trace)
             }
-            Fail::Thread(inner) => {
-                let mut thread_trace = inner.trace;
-                thread_trace.extend(inner.thread_trace);
-                Diagnostic { message: inner.message, span, trace, thread_trace }
-            }
+            Fail::Thread(inner) => Diagnostic::raised_by_join(*inner, span, trace),
         }
     }
 
@@ -535,10 +589,7 @@ impl<'g> Vm<'g> {
                     other => set!(a, other.clone()),
                 },
                 Instr::GetGlobal { a, g } => {
-                    let v = match self.shared.globals.get_ref(g as usize, gil) {
-                        Value::Func(f) => Value::Func(f.clone()),
-                        other => other.clone_fast(),
-                    };
+                    let v = self.shared.globals.get(g as usize, gil);
                     if let Value::Undef = v {
                         throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
                     }

@@ -1,8 +1,12 @@
 //! mini threads: `spawn` starts an OS thread that runs a function under the GIL; `join` waits for
 //! it with the GIL released and returns its result or raises its error.
+//!
+//! Waiting costs no CPU: a joiner sleeps on the thread's condition variable until the thread
+//! ends and notifies it. The main thread's waits (`join`, and the wait for every thread at
+//! exit) are also woken by [`wake_main`], which the Ctrl-C watcher calls.
 
 use super::{Fail, Shared, Vm};
-use crate::gil::{Gil, GilBound, with_gil};
+use crate::gil::{self, Gil, GilBound, GilSend, with_gil};
 use crate::source::Diagnostic;
 use crate::value::{ThreadObj, Value};
 use std::cell::Cell;
@@ -16,11 +20,29 @@ pub const THREAD_STACK: usize = 256 << 20;
 
 type Outcome = Result<Value, Diagnostic>;
 
-/// What a thread and its joiners share: the outcome, once the thread is done.
+// SAFETY: a `Value` is `!Send` only because of its non-atomic reference counts and `GilCell`
+// interiors, which every thread touches only while holding the GIL; it holds no token.
+unsafe impl GilSend for Value {}
+// SAFETY: `Shared` holds values (globals, constants) and the JIT, all touched only under the
+// GIL; the `Rc` around it is a non-atomic count touched only under the GIL too.
+unsafe impl GilSend for Rc<Shared> {}
+// SAFETY: a `Diagnostic` is plain `Send` data.
+unsafe impl GilSend for Diagnostic {}
+
+/// What a thread and its joiners share: the outcome, and whether the thread has ended.
 pub struct ThreadState {
-    outcome: Mutex<Option<GilBound<Outcome>>>,
+    slot: Mutex<Slot>,
+    /// Notified when the thread ends (and by [`wake_main`]).
     done: Condvar,
     joined: AtomicBool,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The function's result or error, stored under the GIL before the thread ends.
+    outcome: Option<GilBound<Outcome>>,
+    /// Set when the OS thread leaves `thread_main`, normally or by unwinding.
+    ended: bool,
 }
 
 /// How many threads have been spawned; the n-th is named `n` (in `--stats`).
@@ -34,6 +56,9 @@ thread_local! {
 /// Every thread ever started, so that the program can wait for them at exit.
 static THREADS: Mutex<Vec<(JoinHandle<()>, Arc<ThreadState>)>> = Mutex::new(Vec::new());
 
+/// The thread the main thread is waiting for (in `join` or at exit), so that Ctrl-C can wake it.
+static MAIN_WAITS_FOR: Mutex<Option<Arc<ThreadState>>> = Mutex::new(None);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -46,8 +71,11 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
     if !matches!(f, Value::Func(_) | Value::Builtin(_)) {
         return Err(format!("not callable: {}", f.type_name()).into());
     }
-    let state =
-        Arc::new(ThreadState { outcome: Mutex::new(None), done: Condvar::new(), joined: AtomicBool::new(false) });
+    let state = Arc::new(ThreadState {
+        slot: Mutex::new(Slot::default()),
+        done: Condvar::new(),
+        joined: AtomicBool::new(false),
+    });
     let payload = GilBound::new((f.clone(), rest.to_vec(), shared.clone()), gil);
     let theirs = state.clone();
     let number = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
@@ -60,21 +88,37 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
     Ok(Value::Thread(Rc::new(ThreadObj { state })))
 }
 
+/// Marks the thread ended and wakes its joiners when dropped, so that they wake even if the
+/// thread unwinds before storing an outcome.
+struct Ended(Arc<ThreadState>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        lock(&self.0.slot).ended = true;
+        self.0.done.notify_all();
+        // (If this is the last reference, the outcome's `GilBound` leaks rather than be
+        // dropped without the GIL; joiners and `THREADS` normally hold the state longer.)
+    }
+}
+
+/// A spawned thread's body: run the function under the GIL, store the outcome, wake joiners.
 fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<ThreadState>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&state)));
-    with_gil(|gil| {
+    let _ended = Ended(state.clone());
+    with_gil(move |gil| {
         let (f, args, shared) = payload.into_inner(gil);
         let mut vm = Vm::new(gil, shared);
         let call = std::panic::AssertUnwindSafe(|| vm.call_value(f, args));
-        let outcome = std::panic::catch_unwind(call).unwrap_or_else(|_| {
-            Err(Diagnostic::new("internal error: the thread stopped unexpectedly", Default::default()))
-        });
+        let outcome = std::panic::catch_unwind(call).unwrap_or_else(|_| Err(stopped_unexpectedly()));
         vm.finish_thread();
-        *lock(&state.outcome) = Some(GilBound::new(outcome, gil));
-        state.done.notify_all();
+        lock(&state.slot).outcome = Some(GilBound::new(outcome, gil));
         drop(vm);
         drop(state);
     });
+}
+
+fn stopped_unexpectedly() -> Diagnostic {
+    Diagnostic::new("internal error: the thread stopped unexpectedly", Default::default())
 }
 
 /// `join(t)`: waits without the GIL, then returns the thread's result or raises its error.
@@ -85,28 +129,29 @@ pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
     let Ok(state) = obj.state.clone().downcast::<ThreadState>() else {
         return Err("internal error: a thread handle without a thread".to_string().into());
     };
-    if CURRENT.with(|c| c.get()) == Arc::as_ptr(&state) {
+    let current = CURRENT.with(|c| c.get());
+    if current == Arc::as_ptr(&state) {
         return Err("thread cannot join itself".to_string().into());
     }
     let waiting = state.clone();
-    let on_main = CURRENT.with(|c| c.get()).is_null();
-    let finished = gil.allow_threads(move || wait_for_outcome(&waiting, None, on_main));
-    if !finished {
+    let on_main = current.is_null();
+    let ended = gil.allow_threads(move || wait_until_ended(&waiting, on_main));
+    if !ended {
         return Err("interrupted".to_string().into());
     }
     state.joined.store(true, Ordering::Relaxed);
-    let guard = lock(&state.outcome);
-    match guard.as_ref().map(|o| o.get(gil)) {
+    let slot = lock(&state.slot);
+    match slot.outcome.as_ref().map(|o| o.get(gil)) {
         Some(Ok(v)) => Ok(v.clone()),
         Some(Err(d)) => Err(Fail::Thread(Box::new(d.clone()))),
-        None => unreachable!("joined thread has an outcome"),
+        None => Err(Fail::Thread(Box::new(stopped_unexpectedly()))),
     }
 }
 
-/// Waits (without the GIL) for every thread still running, then reports the errors of threads
-/// that failed and were never joined. Returns how many such errors there were, or `Err` when
-/// Ctrl-C interrupted the wait.
-pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> Result<usize, Interrupted> {
+/// Waits (without the GIL) for every thread still running, including threads started while
+/// waiting; then returns the errors of threads that failed and were never joined, in spawn
+/// order, or `Err` when Ctrl-C interrupted the wait.
+pub fn wait_all(gil: Gil) -> Result<Vec<Diagnostic>, Interrupted> {
     let mut states = Vec::new();
     loop {
         let batch: Vec<_> = std::mem::take(&mut *lock(&THREADS));
@@ -116,17 +161,12 @@ pub fn wait_all(gil: Gil, report: &dyn Fn(&Diagnostic)) -> Result<usize, Interru
         states.extend(batch.iter().map(|(_, state)| state.clone()));
         gil.allow_threads(move || wait_for_threads(batch))?;
     }
-    let mut failures = 0;
-    for state in states {
-        if state.joined.load(Ordering::Relaxed) {
-            continue;
-        }
-        if let Some(Err(d)) = lock(&state.outcome).as_ref().map(|o| o.get(gil)) {
-            report(d);
-            failures += 1;
-        }
-    }
-    Ok(failures)
+    let unjoined = states.iter().filter(|state| !state.joined.load(Ordering::Relaxed));
+    let failures = unjoined.filter_map(|state| match lock(&state.slot).outcome.as_ref().map(|o| o.get(gil)) {
+        Some(Err(d)) => Some(d.clone()),
+        _ => None,
+    });
+    Ok(failures.collect())
 }
 
 /// Ctrl-C ended a wait.
@@ -136,7 +176,7 @@ pub struct Interrupted;
 /// Waits (without the GIL) for each thread to end; `Err` when Ctrl-C interrupted the wait.
 fn wait_for_threads(threads: Vec<(JoinHandle<()>, Arc<ThreadState>)>) -> Result<(), Interrupted> {
     for (handle, state) in threads {
-        if !wait_for_outcome(&state, Some(&handle), true) {
+        if !wait_until_ended(&state, true) {
             return Err(Interrupted);
         }
         let _ = handle.join();
@@ -144,17 +184,37 @@ fn wait_for_threads(threads: Vec<(JoinHandle<()>, Arc<ThreadState>)>) -> Result<
     Ok(())
 }
 
-/// Waits (without the GIL) until a thread has stored its outcome, or its OS thread has ended
-/// without one; woken by the thread itself, and every 50 ms to look for Ctrl-C (only on the
-/// main thread, `on_main`). Returns false when Ctrl-C interrupted the wait.
-fn wait_for_outcome(state: &ThreadState, handle: Option<&JoinHandle<()>>, on_main: bool) -> bool {
-    let mut outcome = lock(&state.outcome);
-    while outcome.is_none() && !handle.is_some_and(|h| h.is_finished()) {
-        if on_main && crate::gil::interrupted() {
-            return false;
-        }
-        let tick = std::time::Duration::from_millis(50);
-        outcome = state.done.wait_timeout(outcome, tick).unwrap_or_else(|e| e.into_inner()).0;
+/// Waits (without the GIL) until a thread has ended, asleep until it notifies. A wait of the
+/// main thread (`on_main`) also ends on Ctrl-C ([`wake_main`] wakes it): it returns false then.
+fn wait_until_ended(state: &Arc<ThreadState>, on_main: bool) -> bool {
+    if on_main {
+        *lock(&MAIN_WAITS_FOR) = Some(state.clone());
     }
-    true
+    let mut slot = lock(&state.slot);
+    let mut ended = true;
+    while !slot.ended {
+        // read under the slot's lock: `wake_main` sets the bit before it takes this lock
+        if on_main && gil::interrupted() {
+            ended = false;
+            break;
+        }
+        slot = state.done.wait(slot).unwrap_or_else(|e| e.into_inner());
+    }
+    drop(slot);
+    if on_main {
+        *lock(&MAIN_WAITS_FOR) = None;
+    }
+    ended
+}
+
+/// Wakes the main thread if it is waiting for a thread, so that it sees Ctrl-C. Called by the
+/// Ctrl-C watcher; the interrupt bit is set first, so a wait that begins later sees it.
+pub fn wake_main() {
+    gil::interrupt();
+    let waits_for = lock(&MAIN_WAITS_FOR).clone();
+    if let Some(state) = waits_for {
+        // taking the slot's lock orders this wake-up after the waiter's check of the bit
+        drop(lock(&state.slot));
+        state.done.notify_all();
+    }
 }

@@ -1,0 +1,230 @@
+//! The process's own input and output: source files that are not UTF-8 (generated here, since
+//! such files are awkward to keep in git), stdout that is a closed pipe or a full device, the
+//! command line's checks, and the full text of thread error reports, which the program harness
+//! only compares between modes (lang-spec/lexical.md, lang-spec/cli.md, lang-spec/errors.md).
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a program may take to end once its stdout is closed before the test calls it hung.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Writes `bytes` to a file under the test's temporary directory and returns its path.
+fn write_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("process_io_{}_{name}", std::process::id()));
+    std::fs::File::create(&path).and_then(|mut f| f.write_all(bytes)).expect("write the file");
+    path
+}
+
+/// Runs `mini <args>` with stdout and stderr captured.
+fn mini(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mini")).args(args).output().expect("run mini")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn invalid_utf8_is_a_syntax_error_at_the_first_bad_byte() {
+    let path = write_file("bad_utf8.mini", b"print(1)\nlet s = \"\xff\"\n");
+    let path = path.to_str().expect("a UTF-8 path");
+    for command in ["run", "check"] {
+        let out = mini(&[command, path]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert_eq!(out.stdout, b"", "{command} ran the program");
+        assert!(stderr.starts_with("error: source is not valid UTF-8\n"), "{command}: {stderr}");
+        assert!(stderr.contains(&format!("--> {path}:2:10\n")), "{command}: {stderr}");
+    }
+}
+
+#[test]
+fn invalid_utf8_anywhere_never_panics() {
+    // a bad byte at the start, after a multi-byte character, at the end, and a truncated sequence
+    let cases: [(&[u8], &str); 4] = [
+        (b"\xfe", ":1:1\n"),
+        (b"let s = \"\xc3\xa9\xc3\"\n", ":1:11\n"),
+        (b"print(1)\n\n\x80", ":3:1\n"),
+        (b"# \xe2\x82", ":1:3\n"),
+    ];
+    for (i, (bytes, location)) in cases.iter().enumerate() {
+        let path = write_file(&format!("bad_utf8_{i}.mini"), bytes);
+        let out = mini(&["check", path.to_str().expect("a UTF-8 path")]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "case {i}: {stderr}");
+        assert!(stderr.starts_with("error: source is not valid UTF-8\n"), "case {i}: {stderr}");
+        assert!(stderr.contains(location), "case {i}: expected {location:?} in {stderr}");
+    }
+}
+
+#[test]
+fn switch_interval_out_of_range_is_a_usage_error() {
+    let path = write_file("switch.mini", b"print(1)\n");
+    let path = path.to_str().expect("a UTF-8 path");
+    for bad in ["1e23", "86400000.5", "0", "nan", "inf", "-inf"] {
+        let out = mini(&["run", &format!("--switch-interval={bad}"), path]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert_eq!(out.stdout, b"", "{bad}: the program ran");
+        assert!(stderr.starts_with("error: --switch-interval must be a positive number"), "{bad}: {stderr}");
+    }
+    for good in ["86400000", "0.0000001", "5"] {
+        let out = mini(&["run", "--switch-interval", good, path]);
+        assert_eq!(out.status.code(), Some(0), "{good}: {}", text(&out.stderr));
+        assert_eq!(out.stdout, b"1\n");
+    }
+}
+
+/// Waits for a child, killing it and failing after [`DEADLINE`].
+fn wait_or_kill(mut child: Child, what: &str) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("poll mini").is_none() {
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("{what}: mini did not end within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().expect("collect mini's output")
+}
+
+/// Runs a program whose stdout is a pipe, reads its first line, closes the pipe (as
+/// `mini run prog.mini | head -1` does) and returns how the program ended.
+fn run_with_closed_stdout(name: &str, flags: &[&str], program: &str) -> Output {
+    let path = write_file(&format!("{name}.mini"), program.as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .arg("run")
+        .args(flags)
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini");
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().expect("a stdout pipe"));
+    stdout.read_line(&mut first).expect("read the first line");
+    assert_eq!(first, "0\n", "{name}: first line");
+    drop(stdout);
+    wait_or_kill(child, name)
+}
+
+/// An endless loop printing 0, 1, 2, ...
+const PRINT_FOREVER: &str = "let i = 0\nwhile true { print(i); i += 1 }\n";
+
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    let in_thread = "fn w() { let i = 0; while true { print(i); i += 1 } }\njoin(spawn(w))\n";
+    let native = "\
+fn f(n) {
+    let s = 0
+    for i in range(n) { s += i }
+    return s
+}
+let k = 0
+while true { print(f(k % 2)); k += 1 }
+";
+    let cases = [
+        ("main", &[][..], PRINT_FOREVER),
+        ("thread", &[][..], in_thread),
+        ("thread_jit", &["--jit"][..], in_thread),
+        ("native", &["--jit", "--jit-threshold", "0"][..], native),
+    ];
+    for (name, flags, program) in cases {
+        let out = run_with_closed_stdout(name, flags, program);
+        assert_eq!(out.status.code(), Some(1), "{name}: stderr: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "{name}: a broken pipe is not reported");
+    }
+}
+
+/// Runs a program with stdout on `/dev/full`, where every write fails with ENOSPC.
+fn run_on_dev_full(name: &str, program: &str) -> Output {
+    let path = write_file(&format!("{name}.mini"), program.as_bytes());
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full");
+    let child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .arg("run")
+        .arg(&path)
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini");
+    wait_or_kill(child, name)
+}
+
+#[test]
+fn a_full_stdout_is_an_error() {
+    let cases = [
+        // written at exit, from the buffer
+        ("full_small", "print(\"hello\")\n"),
+        // written while the program runs, which never ends by itself
+        ("full_loop", PRINT_FOREVER),
+        ("full_thread", "fn w() { let i = 0; while true { print(i); i += 1 } }\njoin(spawn(w))\n"),
+    ];
+    for (name, program) in cases {
+        let out = run_on_dev_full(name, program);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: stderr: {stderr}");
+        assert!(stderr.starts_with("error: cannot write to stdout: "), "{name}: stderr: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: one line, no location: {stderr}");
+    }
+}
+
+#[test]
+fn nested_thread_errors_show_one_stack_per_thread() {
+    let program = "\
+fn inner(x) {
+    return 10 // x
+}
+fn middle() {
+    let t = spawn(inner, 0)
+    return join(t)
+}
+let t = spawn(middle)
+join(t)
+";
+    let path = write_file("nested.mini", program.as_bytes());
+    let path = path.to_str().expect("a UTF-8 path");
+    let expected = format!(
+        "\
+error: division by zero
+ --> {path}:9:1
+  |
+9 | join(t)
+  | ^^^^^^^
+in the joined thread (most recent call last):
+  {path}:2:12 in inner
+in the thread that joined it (most recent call last):
+  {path}:6:12 in middle
+stack (most recent call last):
+  {path}:9:1 in <main>
+"
+    );
+    for flags in [&[][..], &["--jit", "--jit-threshold", "0"][..]] {
+        let out = mini(&[&["run"][..], flags, &[path]].concat());
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(text(&out.stderr), expected, "{flags:?}");
+    }
+}
+
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    // `mini check prog.mini 2>&1 | head -1` with thousands of warnings
+    let program: String = (0..20_000).map(|i| format!("print(undeclared_{i})\n")).collect();
+    let path = write_file("many_warnings.mini", program.as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
+        .arg("check")
+        .arg(&path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mini");
+    let mut first = String::new();
+    let mut stderr = BufReader::new(child.stderr.take().expect("a stderr pipe"));
+    stderr.read_line(&mut first).expect("read the first line");
+    assert_eq!(first, "warning: undefined variable 'undeclared_0'\n");
+    drop(stderr);
+    let out = wait_or_kill(child, "check");
+    assert_eq!(out.status.code(), Some(0), "warnings do not change the exit code");
+}
