@@ -3,9 +3,12 @@
 //! Heap objects are reference counted with non-atomic `Rc`, which makes `Value` `!Send`: values
 //! are touched only by the thread holding the GIL (see `gil.rs`). Typed arrays are the exception
 //! that native code may touch without the lock: their elements are atomics in a buffer that never
-//! moves while the array is reachable.
+//! moves while the array is reachable. The containers that can form reference cycles (lists,
+//! dicts, captured-variable cells, closures with captures, threads) carry a [`Header`] and are
+//! registered with the cycle collector when created; freeing them never recurses (see `gc.rs`).
 
 use crate::bytecode::Proto;
+use crate::gc::{self, Header, Kind, Tracked};
 use crate::gil::{Gil, GilCell};
 use crate::vm::builtins::Builtin;
 use crate::vm::thread::ThreadObj;
@@ -31,13 +34,87 @@ pub enum Value {
     Thread(Rc<ThreadObj>),
     Range(Rc<RangeObj>),
     /// A captured variable's box (internal: never visible to programs).
-    Cell(Rc<GilCell<Value>>),
+    Cell(Rc<CellObj>),
     /// A global slot that no `let` or `fn` has defined yet (internal).
     Undef,
 }
 
-pub type List = GilCell<Vec<Value>>;
-pub type Dict = GilCell<IndexMap<Key, Value>>;
+pub type List = Obj<Vec<Value>>;
+pub type Dict = Obj<IndexMap<Key, Value>>;
+/// The box of a captured variable, shared by the closures that capture it.
+pub type CellObj = Obj<Value>;
+
+/// A container object: a `GilCell` of its contents (borrowed through `Deref`, with the GIL
+/// token) and the cycle collector's header. Created only by [`Obj::new`], which registers it.
+#[derive(Debug)]
+pub struct Obj<T: Contents> {
+    cell: GilCell<T>,
+    gc: Header,
+}
+
+/// What a container holds: the values it references, released without recursion when it dies.
+pub trait Contents: Default + std::fmt::Debug {
+    const KIND: Kind;
+    /// Drops the contents of a dead container through the trashcan (`gc::release`).
+    fn release(self);
+}
+
+impl Contents for Vec<Value> {
+    const KIND: Kind = Kind::List;
+    fn release(self) {
+        if !self.is_empty() {
+            gc::release(self);
+        }
+    }
+}
+
+impl Contents for IndexMap<Key, Value> {
+    const KIND: Kind = Kind::Dict;
+    fn release(self) {
+        if !self.is_empty() {
+            gc::release(self.into_values());
+        }
+    }
+}
+
+impl Contents for Value {
+    const KIND: Kind = Kind::Cell;
+    fn release(self) {
+        if self.is_heap() {
+            gc::release(std::iter::once(self));
+        }
+    }
+}
+
+impl<T: Contents> Obj<T> {
+    /// A new container, registered with the cycle collector.
+    pub fn new(contents: T, gil: Gil) -> Rc<Obj<T>> {
+        let obj = Rc::new(Obj { cell: GilCell::new(contents), gc: Header::new() });
+        gc::track(&obj, gil);
+        obj
+    }
+}
+
+impl<T: Contents> std::ops::Deref for Obj<T> {
+    type Target = GilCell<T>;
+    fn deref(&self) -> &GilCell<T> {
+        &self.cell
+    }
+}
+
+impl<T: Contents> Tracked for Obj<T> {
+    const KIND: Kind = T::KIND;
+    fn header(&self) -> &Header {
+        &self.gc
+    }
+}
+
+impl<T: Contents> Drop for Obj<T> {
+    fn drop(&mut self) {
+        gc::untrack(&self.gc);
+        std::mem::take(self.cell.get_mut()).release();
+    }
+}
 
 /// An immutable string with its length in characters.
 #[derive(Debug)]
@@ -75,11 +152,44 @@ impl StrObj {
     }
 }
 
-/// A function value: a prototype and the cells of the variables it captured.
+/// A function value: a prototype and the cells of the variables it captured. A closure with
+/// captures is registered with the cycle collector (it can be part of a cycle through a cell).
 #[derive(Debug)]
 pub struct Closure {
     pub proto: Rc<Proto>,
-    pub upvals: Box<[Rc<GilCell<Value>>]>,
+    pub upvals: Box<[Rc<CellObj>]>,
+    gc: Header,
+}
+
+impl Closure {
+    /// A closure, registered with the cycle collector when it captures anything.
+    pub fn new(proto: Rc<Proto>, upvals: Box<[Rc<CellObj>]>, gil: Gil) -> Rc<Closure> {
+        let tracked = !upvals.is_empty();
+        let closure = Rc::new(Closure { proto, upvals, gc: Header::new() });
+        if tracked {
+            gc::track(&closure, gil);
+        }
+        closure
+    }
+
+    /// A closure that captures nothing (the main program, `mini check`'s inference); it can be
+    /// part of no cycle and is not registered.
+    pub fn plain(proto: Rc<Proto>) -> Closure {
+        Closure { proto, upvals: Box::new([]), gc: Header::new() }
+    }
+}
+
+impl Tracked for Closure {
+    const KIND: Kind = Kind::Closure;
+    fn header(&self) -> &Header {
+        &self.gc
+    }
+}
+
+impl Drop for Closure {
+    fn drop(&mut self) {
+        gc::untrack(&self.gc);
+    }
 }
 
 /// `range(start, stop, step)` as a value.
@@ -251,8 +361,19 @@ impl Value {
         Value::Str(Rc::new(StrObj { text: s.into(), chars: s.chars().count() }))
     }
 
-    pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(GilCell::new(items)))
+    /// A new list (registered with the cycle collector, hence the token).
+    pub fn list(items: Vec<Value>, gil: Gil) -> Value {
+        Value::List(List::new(items, gil))
+    }
+
+    /// A new dict.
+    pub fn dict(map: IndexMap<Key, Value>, gil: Gil) -> Value {
+        Value::Dict(Dict::new(map, gil))
+    }
+
+    /// A new captured-variable cell holding `v`.
+    pub fn cell(v: Value, gil: Gil) -> Value {
+        Value::Cell(CellObj::new(v, gil))
     }
 
     /// The name `type()` gives.

@@ -79,7 +79,7 @@ pub fn set(obj: &Value, idx: &Value, v: Value, gil: Gil) -> Result<(), Fail> {
 pub fn iterable(v: &Value, gil: Gil) -> Result<Value, Fail> {
     match v {
         Value::List(_) | Value::Str(_) | Value::Array(_) | Value::Range(_) => Ok(v.clone()),
-        Value::Dict(d) => Ok(Value::list(d.borrow(gil).keys().map(|k| k.to_value()).collect())),
+        Value::Dict(d) => Ok(Value::list(d.borrow(gil).keys().map(|k| k.to_value()).collect(), gil)),
         other => Err(format!("cannot iterate over {}", other.type_name()).into()),
     }
 }

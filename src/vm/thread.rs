@@ -2,6 +2,7 @@
 //! it with the GIL released and returns its result or raises its error.
 
 use super::{Fail, Shared, Vm};
+use crate::gc::{self, Header, Kind, Tracked};
 use crate::gil::{Gil, GilBound, with_gil};
 use crate::source::Diagnostic;
 use crate::value::Value;
@@ -23,9 +24,54 @@ pub struct ThreadState {
     joined: AtomicBool,
 }
 
-/// The value a program holds for a thread.
+/// The value a program holds for a thread (one per `spawn`). It references the thread's result
+/// once the thread is done, so it is registered with the cycle collector.
 pub struct ThreadObj {
     state: Arc<ThreadState>,
+    gc: Header,
+}
+
+impl Tracked for ThreadObj {
+    const KIND: Kind = Kind::Thread;
+    fn header(&self) -> &Header {
+        &self.gc
+    }
+}
+
+impl Drop for ThreadObj {
+    fn drop(&mut self) {
+        gc::untrack(&self.gc);
+    }
+}
+
+impl ThreadObj {
+    /// For the cycle collector: calls `f` with the thread's result, if it has returned one.
+    /// False when the outcome is locked by another thread (then the collector treats this
+    /// handle as referenced from outside).
+    pub fn visit(&self, gil: Gil, f: &mut dyn FnMut(&Value)) -> bool {
+        let guard = match self.state.outcome.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        if let Some(Ok(v)) = guard.as_ref().map(|o| o.get(gil)) {
+            f(v);
+        }
+        true
+    }
+
+    /// For the cycle collector, on an unreachable handle: replaces the thread's result with
+    /// nil, moving the result into `junk`. (An error outcome holds no values and is kept for
+    /// the report at exit.)
+    pub fn clear(&self, gil: Gil, junk: &mut Vec<Value>) {
+        let Ok(mut guard) = self.state.outcome.try_lock() else { return };
+        if !matches!(guard.as_ref().map(|o| o.get(gil)), Some(Ok(_))) {
+            return;
+        }
+        if let Some(Ok(v)) = guard.replace(GilBound::new(Ok(Value::Nil), gil)).map(|o| o.into_inner(gil)) {
+            junk.push(v);
+        }
+    }
 }
 
 impl std::fmt::Debug for ThreadObj {
@@ -68,7 +114,9 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
         .spawn(move || thread_main(payload, theirs))
         .map_err(|e| format!("cannot start thread: {e}"))?;
     lock(&THREADS).push((handle, state.clone()));
-    Ok(Value::Thread(Rc::new(ThreadObj { state })))
+    let obj = Rc::new(ThreadObj { state, gc: Header::new() });
+    gc::track(&obj, gil);
+    Ok(Value::Thread(obj))
 }
 
 fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<ThreadState>) {
