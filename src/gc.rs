@@ -16,8 +16,8 @@
 //! collection are young; the survivors of a collection become old. A collection is requested
 //! after `THRESHOLD` registrations (the request is a bit of the GIL's attention word) and runs at
 //! the next safe point of the thread holding the GIL: it collects the young range, or the whole
-//! registry once the objects promoted since the last full collection exceed a quarter of the old
-//! generation it left (`full_due`), so the total work stays linear in the allocations.
+//! registry once the objects promoted since the last full collection outnumber the old generation
+//! it left (`full_due`), so the total work stays linear in the allocations.
 //!
 //! At a safe point no Rust code holds a borrow into any object: the dispatch loop is between
 //! instructions, and every borrow the interpreter takes inside an instruction ends with it. The
@@ -55,6 +55,12 @@ impl Header {
     /// The header of an object not (yet) registered.
     pub const fn new() -> Header {
         Header(Cell::new(UNTRACKED))
+    }
+
+    /// Whether the object is registered.
+    #[inline]
+    pub fn is_tracked(&self) -> bool {
+        self.0.get() != UNTRACKED
     }
 }
 
@@ -136,11 +142,15 @@ pub fn track<T: Tracked>(obj: &Rc<T>, _gil: Gil) {
 
 /// Removes a dying container from the registry (called by its `Drop`). The newest entry is
 /// popped, so short-lived temporaries do not grow the registry; others become `Free`.
+#[inline]
 pub fn untrack(header: &Header) {
-    let i = header.0.get();
-    if i == UNTRACKED {
-        return;
+    if header.is_tracked() {
+        remove(header.0.get());
     }
+}
+
+/// Removes entry `i` (see `untrack`).
+fn remove(i: usize) {
     let mut r = HEAP.registry.borrow_mut();
     if i + 1 == r.entries.len() {
         r.entries.pop();
@@ -164,8 +174,10 @@ pub fn release<I: IntoIterator<Item = Value>>(items: I) {
     }
     HEAP.releasing.set(true);
     for v in items {
-        drop(v);
-        drain_trash();
+        if would_die(&v) {
+            drop(v);
+            drain_trash();
+        }
     }
     HEAP.releasing.set(false);
 }
@@ -182,7 +194,8 @@ fn drain_trash() {
 }
 
 /// Whether dropping `v` frees a container, whose drop would release further values.
-fn would_die(v: &Value) -> bool {
+#[inline]
+pub fn would_die(v: &Value) -> bool {
     match v {
         Value::List(l) => Rc::strong_count(l) == 1,
         Value::Dict(d) => Rc::strong_count(d) == 1,
@@ -352,9 +365,11 @@ fn clear(v: &Value, gil: Gil, junk: &mut Vec<Value>) {
 }
 
 impl Registry {
-    /// Whether the old generation has grown enough since the last full collection.
+    /// Whether the old generation has doubled since the last full collection (as Lua's
+    /// generational mode does), which keeps the total work of full collections within twice the
+    /// number of objects ever promoted.
     fn full_due(&self) -> bool {
-        self.promoted * 4 >= self.old_after_full.max(FULL_MIN)
+        self.promoted >= self.old_after_full.max(FULL_MIN)
     }
 
     /// Finds the unreachable objects of the range collected now, compacts the registry (the

@@ -13,6 +13,7 @@ use crate::gil::{Gil, GilCell};
 use crate::vm::builtins::Builtin;
 use crate::vm::thread::ThreadObj;
 use indexmap::IndexMap;
+use std::cell::{Ref, RefMut};
 use std::fmt::Write;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,8 +45,15 @@ pub type Dict = Obj<IndexMap<Key, Value>>;
 /// The box of a captured variable, shared by the closures that capture it.
 pub type CellObj = Obj<Value>;
 
-/// A container object: a `GilCell` of its contents (borrowed through `Deref`, with the GIL
-/// token) and the cycle collector's header. Created only by [`Obj::new`], which registers it.
+/// A container object: its contents in a `GilCell` (borrowed with the GIL token) and the cycle
+/// collector's header.
+///
+/// A container is registered with the collector (tracked) once it may reference another
+/// container: when it is created holding one, or when its contents are first borrowed mutably
+/// (`borrow_mut`, which takes the `Rc` for that reason). A container that holds only numbers,
+/// strings and other leaves can be part of no cycle, and short-lived ones such as `[x, y]` then
+/// cost the collector nothing. Architecture invariant: an untracked container holds no
+/// container (see `may_cycle`); the only way to change contents is `borrow_mut`.
 #[derive(Debug)]
 pub struct Obj<T: Contents> {
     cell: GilCell<T>,
@@ -55,14 +63,21 @@ pub struct Obj<T: Contents> {
 /// What a container holds: the values it references, released without recursion when it dies.
 pub trait Contents: Default + std::fmt::Debug {
     const KIND: Kind;
+    /// Whether some value held is a container (so this one must be tracked).
+    fn holds_container(&self) -> bool;
     /// Drops the contents of a dead container through the trashcan (`gc::release`).
     fn release(self);
 }
 
 impl Contents for Vec<Value> {
     const KIND: Kind = Kind::List;
+    #[inline]
+    fn holds_container(&self) -> bool {
+        self.iter().any(Value::may_cycle)
+    }
+    #[inline]
     fn release(self) {
-        if !self.is_empty() {
+        if self.iter().any(gc::would_die) {
             gc::release(self);
         }
     }
@@ -70,8 +85,13 @@ impl Contents for Vec<Value> {
 
 impl Contents for IndexMap<Key, Value> {
     const KIND: Kind = Kind::Dict;
+    #[inline]
+    fn holds_container(&self) -> bool {
+        self.values().any(Value::may_cycle)
+    }
+    #[inline]
     fn release(self) {
-        if !self.is_empty() {
+        if self.values().any(gc::would_die) {
             gc::release(self.into_values());
         }
     }
@@ -79,26 +99,53 @@ impl Contents for IndexMap<Key, Value> {
 
 impl Contents for Value {
     const KIND: Kind = Kind::Cell;
+    #[inline]
+    fn holds_container(&self) -> bool {
+        self.may_cycle()
+    }
+    #[inline]
     fn release(self) {
-        if self.is_heap() {
+        if gc::would_die(&self) {
             gc::release(std::iter::once(self));
         }
     }
 }
 
 impl<T: Contents> Obj<T> {
-    /// A new container, registered with the cycle collector.
+    /// A new container, tracked when it holds a container.
+    #[inline]
     pub fn new(contents: T, gil: Gil) -> Rc<Obj<T>> {
+        let tracked = contents.holds_container();
         let obj = Rc::new(Obj { cell: GilCell::new(contents), gc: Header::new() });
-        gc::track(&obj, gil);
+        if tracked {
+            gc::track(&obj, gil);
+        }
         obj
     }
-}
 
-impl<T: Contents> std::ops::Deref for Obj<T> {
-    type Target = GilCell<T>;
-    fn deref(&self) -> &GilCell<T> {
-        &self.cell
+    /// Borrows the contents.
+    pub fn borrow<'a>(&'a self, gil: Gil<'a>) -> Ref<'a, T> {
+        self.cell.borrow(gil)
+    }
+
+    /// Borrows the contents mutably, first registering the container with the collector if it
+    /// was not (whatever is stored next may be a container).
+    pub fn borrow_mut<'a>(self: &'a Rc<Self>, gil: Gil<'a>) -> RefMut<'a, T> {
+        if !self.gc.is_tracked() {
+            gc::track(self, gil);
+        }
+        self.cell.borrow_mut(gil)
+    }
+
+    /// Borrows unless the contents are borrowed mutably (for the collector, which never waits).
+    pub fn try_borrow<'a>(&'a self, gil: Gil<'a>) -> Option<Ref<'a, T>> {
+        self.cell.try_borrow(gil)
+    }
+
+    /// Borrows mutably unless the contents are borrowed (for the collector, on garbage, which
+    /// is tracked).
+    pub fn try_borrow_mut<'a>(&'a self, gil: Gil<'a>) -> Option<RefMut<'a, T>> {
+        self.cell.try_borrow_mut(gil)
     }
 }
 
@@ -110,6 +157,7 @@ impl<T: Contents> Tracked for Obj<T> {
 }
 
 impl<T: Contents> Drop for Obj<T> {
+    #[inline]
     fn drop(&mut self) {
         gc::untrack(&self.gc);
         std::mem::take(self.cell.get_mut()).release();
@@ -346,6 +394,17 @@ impl Value {
         )
     }
 
+    /// Whether the value references a container that can be part of a reference cycle (one
+    /// the collector tracks: a list, dict, cell, closure with captures or thread).
+    #[inline]
+    pub fn may_cycle(&self) -> bool {
+        match self {
+            Value::List(_) | Value::Dict(_) | Value::Cell(_) | Value::Thread(_) => true,
+            Value::Func(f) => !f.upvals.is_empty(),
+            _ => false,
+        }
+    }
+
     /// `clone`, with the numbers copied inline (field by field, which keeps store-to-load
     /// forwarding working after a register was just written).
     #[inline(always)]
@@ -362,6 +421,7 @@ impl Value {
     }
 
     /// A new list (registered with the cycle collector, hence the token).
+    #[inline]
     pub fn list(items: Vec<Value>, gil: Gil) -> Value {
         Value::List(List::new(items, gil))
     }
