@@ -329,36 +329,33 @@ pub fn collect_requested(gil: Gil) {
 
 /// Collects: finds the garbage among the young objects (or all of them, when a full collection
 /// is due) under the registry's borrow, then clears it with the registry released (clearing
-/// drops values, whose `Drop` updates the registry).
+/// drops values, whose `Drop` updates the registry). The garbage stays alive, held by `garbage`,
+/// until every garbage object has been cleared, so clearing one never frees another.
 pub fn collect(gil: Gil) {
     let garbage = HEAP.registry.borrow_mut().find_garbage(gil);
-    let mut junk: Vec<Value> = Vec::new();
     for v in &garbage {
-        clear(v, gil, &mut junk);
+        clear(v, gil);
     }
-    release(junk);
     release(garbage);
 }
 
-/// Empties a garbage object, moving what it referenced into `junk`.
-fn clear(v: &Value, gil: Gil, junk: &mut Vec<Value>) {
+/// Empties a garbage object and releases what it referenced (the contents are moved out whole,
+/// so clearing allocates nothing).
+fn clear(v: &Value, gil: Gil) {
     match v {
         Value::List(l) => {
-            if let Some(mut items) = l.try_borrow_mut(gil) {
-                junk.append(&mut items);
-            }
+            let items = l.try_borrow_mut(gil).map(|mut items| std::mem::take(&mut *items));
+            release(items.unwrap_or_default());
         }
         Value::Dict(d) => {
-            if let Some(mut map) = d.try_borrow_mut(gil) {
-                junk.extend(std::mem::take(&mut *map).into_values());
-            }
+            let map = d.try_borrow_mut(gil).map(|mut map| std::mem::take(&mut *map));
+            release(map.unwrap_or_default().into_values());
         }
         Value::Cell(c) => {
-            if let Some(mut cell) = c.try_borrow_mut(gil) {
-                junk.push(std::mem::take(&mut *cell));
-            }
+            let value = c.try_borrow_mut(gil).map(|mut cell| std::mem::take(&mut *cell));
+            release(value);
         }
-        Value::Thread(t) => t.clear(gil, junk),
+        Value::Thread(t) => release(t.clear(gil)),
         // a closure's captures are immutable; clearing its cells breaks its cycles
         _ => {}
     }

@@ -61,16 +61,14 @@ impl ThreadObj {
     }
 
     /// For the cycle collector, on an unreachable handle: replaces the thread's result with
-    /// nil, moving the result into `junk`. (An error outcome holds no values and is kept for
-    /// the report at exit.)
-    pub fn clear(&self, gil: Gil, junk: &mut Vec<Value>) {
-        let Ok(mut guard) = self.state.outcome.try_lock() else { return };
+    /// nil and returns it. (An error outcome holds no values and is kept for the report at
+    /// exit.)
+    pub fn clear(&self, gil: Gil) -> Option<Value> {
+        let mut guard = self.state.outcome.try_lock().ok()?;
         if !matches!(guard.as_ref().map(|o| o.get(gil)), Some(Ok(_))) {
-            return;
+            return None;
         }
-        if let Some(Ok(v)) = guard.replace(GilBound::new(Ok(Value::Nil), gil)).map(|o| o.into_inner(gil)) {
-            junk.push(v);
-        }
+        guard.replace(GilBound::new(Ok(Value::Nil), gil)).and_then(|o| o.into_inner(gil).ok())
     }
 }
 
