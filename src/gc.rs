@@ -40,7 +40,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// Registrations after which a collection is requested.
-const THRESHOLD: usize = 10_000;
+const THRESHOLD: usize = 2_000;
 
 /// The old generation is collected at the latest when this many objects have been promoted.
 const FULL_MIN: usize = 100_000;
@@ -292,7 +292,7 @@ impl Entry {
                     None => return false,
                 },
                 Kind::Closure => (*self.ptr.cast::<Closure>()).upvals.iter().for_each(|c| f(c.header())),
-                Kind::Thread => return (*self.ptr.cast::<ThreadObj>()).visit(gil, &mut each),
+                Kind::Thread => (*self.ptr.cast::<ThreadObj>()).visit(gil, &mut each),
                 Kind::Free => {}
             }
         }
@@ -343,18 +343,9 @@ pub fn collect(gil: Gil) {
 /// so clearing allocates nothing).
 fn clear(v: &Value, gil: Gil) {
     match v {
-        Value::List(l) => {
-            let items = l.try_borrow_mut(gil).map(|mut items| std::mem::take(&mut *items));
-            release(items.unwrap_or_default());
-        }
-        Value::Dict(d) => {
-            let map = d.try_borrow_mut(gil).map(|mut map| std::mem::take(&mut *map));
-            release(map.unwrap_or_default().into_values());
-        }
-        Value::Cell(c) => {
-            let value = c.try_borrow_mut(gil).map(|mut cell| std::mem::take(&mut *cell));
-            release(value);
-        }
+        Value::List(l) => release(l.try_take(gil).unwrap_or_default()),
+        Value::Dict(d) => release(d.try_take(gil).unwrap_or_default().into_values()),
+        Value::Cell(c) => release(c.try_take(gil)),
         Value::Thread(t) => release(t.clear(gil)),
         // a closure's captures are immutable; clearing its cells breaks its cycles
         _ => {}
@@ -473,4 +464,55 @@ fn reach(range: &[Entry], start: usize, refs: &[isize], gil: Gil) -> Vec<bool> {
         unsafe { range[k].visit(gil, &mut mark) };
     }
     reached
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gil::with_gil;
+    use crate::value::Key;
+
+    #[test]
+    fn an_unreachable_cycle_is_freed_and_a_reachable_one_is_kept() {
+        with_gil(|gil| {
+            let (a, b) = (List::new(vec![Value::Int(1)], gil), List::new(vec![Value::Int(2)], gil));
+            a.borrow_mut(gil).push(Value::List(b.clone()));
+            b.borrow_mut(gil).push(Value::List(a.clone()));
+            let (weak_a, weak_b) = (Rc::downgrade(&a), Rc::downgrade(&b));
+            let d = Dict::new(Default::default(), gil);
+            d.borrow_mut(gil).insert(Key::Int(0), Value::Dict(d.clone()));
+            let kept = Value::Dict(d.clone());
+            drop((a, b, d));
+            collect(gil);
+            assert!(weak_a.upgrade().is_none() && weak_b.upgrade().is_none());
+            let Value::Dict(d) = &kept else { unreachable!() };
+            assert!(matches!(d.borrow(gil).get(&Key::Int(0)), Some(Value::Dict(e)) if Rc::ptr_eq(d, e)));
+        });
+    }
+
+    #[test]
+    fn a_closure_that_captures_itself_is_freed() {
+        with_gil(|gil| {
+            let proto = crate::compiler::compile(&[]).expect("an empty program compiles").main;
+            let cell = CellObj::new(Value::Undef, gil);
+            let f = Closure::new(proto, Box::new([cell.clone()]), gil);
+            *cell.borrow_mut(gil) = Value::Func(f.clone());
+            let weak = Rc::downgrade(&f);
+            drop((cell, f));
+            collect(gil);
+            assert!(weak.upgrade().is_none());
+        });
+    }
+
+    #[test]
+    fn freeing_a_deep_list_does_not_recurse() {
+        // the test thread's stack is small: a recursive drop of a million levels overflows it
+        with_gil(|gil| {
+            let mut l = Value::list(Vec::new(), gil);
+            for _ in 0..1_000_000 {
+                l = Value::list(vec![l], gil);
+            }
+            drop(l);
+        });
+    }
 }

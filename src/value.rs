@@ -142,10 +142,10 @@ impl<T: Contents> Obj<T> {
         self.cell.try_borrow(gil)
     }
 
-    /// Borrows mutably unless the contents are borrowed (for the collector, on garbage, which
-    /// is tracked).
-    pub fn try_borrow_mut<'a>(&'a self, gil: Gil<'a>) -> Option<RefMut<'a, T>> {
-        self.cell.try_borrow_mut(gil)
+    /// Moves the contents out, leaving the container empty, unless they are borrowed (for the
+    /// collector, which clears garbage this way; emptying never breaks the tracking invariant).
+    pub fn try_take(&self, gil: Gil) -> Option<T> {
+        self.cell.try_borrow_mut(gil).map(|mut contents| std::mem::take(&mut *contents))
     }
 }
 

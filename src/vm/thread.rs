@@ -45,26 +45,21 @@ impl Drop for ThreadObj {
 }
 
 impl ThreadObj {
-    /// For the cycle collector: calls `f` with the thread's result, if it has returned one.
-    /// False when the outcome is locked by another thread (then the collector treats this
-    /// handle as referenced from outside).
-    pub fn visit(&self, gil: Gil, f: &mut dyn FnMut(&Value)) -> bool {
-        let guard = match self.state.outcome.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return false,
-        };
-        if let Some(Ok(v)) = guard.as_ref().map(|o| o.get(gil)) {
+    /// For the cycle collector: calls `f` with the thread's result, if it has returned one. The
+    /// lock is taken even if another thread holds it: outcomes change only under the GIL, and
+    /// threads without the GIL hold this lock only briefly (`wait_for_outcome`), so the two
+    /// passes of a collection see the same result.
+    pub fn visit(&self, gil: Gil, f: &mut dyn FnMut(&Value)) {
+        if let Some(Ok(v)) = lock(&self.state.outcome).as_ref().map(|o| o.get(gil)) {
             f(v);
         }
-        true
     }
 
     /// For the cycle collector, on an unreachable handle: replaces the thread's result with
     /// nil and returns it. (An error outcome holds no values and is kept for the report at
     /// exit.)
     pub fn clear(&self, gil: Gil) -> Option<Value> {
-        let mut guard = self.state.outcome.try_lock().ok()?;
+        let mut guard = lock(&self.state.outcome);
         if !matches!(guard.as_ref().map(|o| o.get(gil)), Some(Ok(_))) {
             return None;
         }
