@@ -3,21 +3,25 @@
 //!
 //! Reference counting frees an object when its last reference goes away, which never happens to
 //! a reference cycle. The collector finds unreachable cycles the way CPython's does. Every
-//! container that can be part of a cycle (a list, a dict, a captured-variable cell, a closure
-//! with captures, a thread) is registered when it is created, in one registry for all threads
-//! (everything here runs under the GIL). A collection looks at a range of the registry: for
-//! each object it takes the reference count and subtracts the references held by the other
-//! objects of the range; an object left with a positive count is referenced from outside the
-//! range (a VM register or stack of any thread, a global, a native call's argument, an older
-//! object, Rust code) and is a root. Everything the roots reach survives; the rest is garbage:
-//! its contents are cleared, which breaks the cycles, and reference counting frees it.
+//! container that may be part of a cycle (a list, dict or captured-variable cell once it may
+//! hold a container, a closure with captures, a thread) is registered (tracked) in one registry
+//! for all threads (everything here runs under the GIL). A collection looks at a range of the
+//! registry: for each object it takes the reference count and subtracts the references held by
+//! the other objects of the range; an object left with a positive count is referenced from
+//! outside the range (a VM register or stack of any thread, a global, a native call's argument,
+//! an older or untracked object, Rust code) and is a root. Everything the roots reach survives;
+//! the rest is garbage: its contents are cleared, which breaks the cycles, and reference
+//! counting frees it.
 //!
-//! Generations, after CPython: the registry is `[old | young]`. Objects created since the last
-//! collection are young; the survivors of a collection become old. A collection is requested
-//! after `THRESHOLD` registrations (the request is a bit of the GIL's attention word) and runs at
-//! the next safe point of the thread holding the GIL: it collects the young range, or the whole
-//! registry once the objects promoted since the last full collection outnumber the old generation
-//! it left (`full_due`), so the total work stays linear in the allocations.
+//! The registry is a vector, `[old | young]`, and each object's `Header` holds its index. A dying
+//! object's entry is replaced by another (`Registry::remove`), so the registry holds exactly the
+//! live tracked objects. Generations, after CPython: objects tracked since the last collection
+//! are young; the survivors of a collection become old. When the young generation reaches
+//! `THRESHOLD` live objects (so a program that frees what it allocates never collects), a
+//! collection is requested (a bit of the GIL's attention word) and runs at the next safe point
+//! of the thread holding the GIL. It collects the young range, or the whole registry once the
+//! objects promoted since the last full collection outnumber the old generation that one left
+//! (`full_due`, as Lua's generational mode), so the total work stays linear in the allocations.
 //!
 //! At a safe point no Rust code holds a borrow into any object: the dispatch loop is between
 //! instructions, and every borrow the interpreter takes inside an instruction ends with it. The
@@ -28,10 +32,10 @@
 //! unreachable objects never changes what a program prints.
 //!
 //! The trashcan: dropping a container drops its contents, which could recurse once per level of
-//! a deeply nested structure and overflow the Rust stack. `release` defers each child that
-//! would die (a container whose count is 1) to a pending stack while a release is in progress,
-//! and the outermost release drains that stack in a loop, so freeing never nests more than a few
-//! frames. The collector's own traversal uses explicit work stacks too.
+//! a deeply nested structure and overflow the Rust stack. `dispose` counts the container drops in
+//! progress and, beyond `MAX_DROP_DEPTH`, defers the contents to a trash stack that the outermost
+//! drop empties in a loop, so freeing never nests deeper than that. The collector's own
+//! traversal uses explicit work stacks too.
 
 use crate::gil::{self, Gil};
 use crate::value::{CellObj, Closure, Dict, List, Value};
@@ -70,10 +74,9 @@ impl Default for Header {
     }
 }
 
-/// The kind of a registered object (`Free`: the entry of an object that has been freed).
+/// The kind of a registered object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    Free,
     List,
     Dict,
     Cell,
@@ -94,13 +97,13 @@ struct Entry {
     ptr: *const (),
 }
 
-/// Every registered container, and the bookkeeping of the generations.
+/// Every registered container, and the bookkeeping of the generations. Architecture
+/// invariant: an entry is removed (`untrack`) at the start of its object's `Drop`, before anything
+/// else of it is freed, so every entry's object is alive; and each object knows its index.
 struct Registry {
     entries: Vec<Entry>,
-    /// `entries[..old]` survived a collection.
+    /// `entries[..old]` survived a collection; the rest are young.
     old: usize,
-    /// Registrations since the last collection.
-    allocated: usize,
     /// The old generation's size after the last full collection.
     old_after_full: usize,
     /// Objects promoted to the old generation since then.
@@ -110,10 +113,13 @@ struct Registry {
 /// The collector's state, shared by all threads and used only by the GIL holder.
 struct Heap {
     registry: RefCell<Registry>,
-    /// Values whose drop the outermost `release` will do (the trashcan).
+    /// How many container drops are in progress on the stack (see `dispose`).
+    depth: Cell<usize>,
+    /// Values whose drop was deferred because the drops in progress were too deep.
     trash: RefCell<Vec<Value>>,
-    /// Whether a `release` is in progress.
-    releasing: Cell<bool>,
+    /// Whether `trash` may hold values, and whether it is being emptied.
+    trashed: Cell<bool>,
+    draining: Cell<bool>,
 }
 
 // SAFETY: `Heap` holds `!Sync` cells and `!Send` values. It is touched only by code that holds
@@ -124,66 +130,70 @@ struct Heap {
 unsafe impl Sync for Heap {}
 
 static HEAP: Heap = Heap {
-    registry: RefCell::new(Registry { entries: Vec::new(), old: 0, allocated: 0, old_after_full: 0, promoted: 0 }),
+    registry: RefCell::new(Registry { entries: Vec::new(), old: 0, old_after_full: 0, promoted: 0 }),
+    depth: Cell::new(0),
     trash: RefCell::new(Vec::new()),
-    releasing: Cell::new(false),
+    trashed: Cell::new(false),
+    draining: Cell::new(false),
 };
 
-/// Registers a new container; after `THRESHOLD` registrations, asks for a collection.
+/// Registers a new container; when the young generation reaches `THRESHOLD` objects, asks for
+/// a collection.
+#[inline(never)]
 pub fn track<T: Tracked>(obj: &Rc<T>, _gil: Gil) {
     let mut r = HEAP.registry.borrow_mut();
     obj.header().0.set(r.entries.len());
     r.entries.push(Entry { kind: T::KIND, ptr: Rc::as_ptr(obj).cast() });
-    r.allocated += 1;
-    if r.allocated == THRESHOLD {
+    if r.entries.len() - r.old == THRESHOLD {
         gil::request_collection();
     }
 }
 
-/// Removes a dying container from the registry (called by its `Drop`). The newest entry is
-/// popped, so short-lived temporaries do not grow the registry; others become `Free`.
+/// Removes a dying container from the registry (the first thing its `Drop` does).
 #[inline]
 pub fn untrack(header: &Header) {
     if header.is_tracked() {
-        remove(header.0.get());
+        HEAP.registry.borrow_mut().remove(header.0.get());
     }
 }
 
-/// Removes entry `i` (see `untrack`).
-fn remove(i: usize) {
-    let mut r = HEAP.registry.borrow_mut();
-    if i + 1 == r.entries.len() {
-        r.entries.pop();
-        r.allocated = r.allocated.saturating_sub(1);
-        r.old = r.old.min(i);
-    } else {
-        r.entries[i].kind = Kind::Free;
+/// Drops in progress beyond which a dying container's contents are deferred to the trash.
+const MAX_DROP_DEPTH: usize = 64;
+
+/// Enters the drop of a container's contents (called by its `Drop`), as CPython's trashcan
+/// does: drops may free further containers, recursively, but at most `MAX_DROP_DEPTH` levels
+/// deep. `None` means too deep: the caller moves the contents to the trash stack (`trash`)
+/// instead, which the outermost drop empties in a loop. So freeing a structure of any depth uses
+/// a bounded stack, and otherwise costs a counter update before and after each container.
+#[inline]
+pub fn enter_drop() -> Option<usize> {
+    let depth = HEAP.depth.get();
+    if depth >= MAX_DROP_DEPTH {
+        HEAP.trashed.set(true);
+        return None;
+    }
+    HEAP.depth.set(depth + 1);
+    Some(depth)
+}
+
+/// Leaves the drop that `enter_drop` entered; the outermost one empties the trash.
+#[inline]
+pub fn leave_drop(depth: usize) {
+    HEAP.depth.set(depth);
+    if depth == 0 && HEAP.trashed.get() && !HEAP.draining.get() {
+        drain_trash();
     }
 }
 
-/// Drops values without recursing into the structures they own: inside a release, a child
-/// that would die is pushed on the trash stack; the outermost release frees the stack in a loop.
-pub fn release<I: IntoIterator<Item = Value>>(items: I) {
-    if HEAP.releasing.get() {
-        for v in items {
-            if would_die(&v) {
-                HEAP.trash.borrow_mut().push(v);
-            }
-        }
-        return;
-    }
-    HEAP.releasing.set(true);
-    for v in items {
-        if would_die(&v) {
-            drop(v);
-            drain_trash();
-        }
-    }
-    HEAP.releasing.set(false);
+/// The trash stack, for a deferred drop to push onto.
+pub fn trash() -> std::cell::RefMut<'static, Vec<Value>> {
+    HEAP.trash.borrow_mut()
 }
 
-/// Frees the trash stack, each value's own children being deferred onto it in turn.
+/// Frees the trash stack, one value at a time (each may defer more).
+#[cold]
 fn drain_trash() {
+    HEAP.draining.set(true);
     loop {
         let next = HEAP.trash.borrow_mut().pop();
         match next {
@@ -191,19 +201,8 @@ fn drain_trash() {
             None => break,
         }
     }
-}
-
-/// Whether dropping `v` frees a container, whose drop would release further values.
-#[inline]
-pub fn would_die(v: &Value) -> bool {
-    match v {
-        Value::List(l) => Rc::strong_count(l) == 1,
-        Value::Dict(d) => Rc::strong_count(d) == 1,
-        Value::Cell(c) => Rc::strong_count(c) == 1,
-        Value::Func(f) => Rc::strong_count(f) == 1 && !f.upvals.is_empty(),
-        Value::Thread(t) => Rc::strong_count(t) == 1,
-        _ => false,
-    }
+    HEAP.trashed.set(false);
+    HEAP.draining.set(false);
 }
 
 /// The header of the registered container a value references, if any.
@@ -221,9 +220,9 @@ fn header_of(v: &Value) -> Option<&Header> {
 impl Entry {
     /// The object's reference count.
     ///
-    /// SAFETY (for this and the other `Entry` methods): the entry is not `Free`, so its object
-    /// is alive: `untrack`, run by the object's `Drop` before its memory is freed, marks the
-    /// entry `Free` or removes it; and `ptr` came from `Rc::as_ptr` of an `Rc` of `kind`'s type.
+    /// SAFETY (for this and the other `Entry` methods): the entry is in the registry, so its
+    /// object is alive (see `Registry`), and `ptr` came from `Rc::as_ptr` of an `Rc` of
+    /// `kind`'s type.
     unsafe fn strong(self) -> usize {
         // SAFETY: see above; `ManuallyDrop` leaves the count unchanged.
         unsafe {
@@ -233,7 +232,6 @@ impl Entry {
                 Kind::Cell => count(self.ptr.cast::<CellObj>()),
                 Kind::Closure => count(self.ptr.cast::<Closure>()),
                 Kind::Thread => count(self.ptr.cast::<ThreadObj>()),
-                Kind::Free => 0,
             }
         }
     }
@@ -248,7 +246,6 @@ impl Entry {
                 Kind::Cell => Value::Cell(retain(self.ptr.cast())),
                 Kind::Closure => Value::Func(retain(self.ptr.cast())),
                 Kind::Thread => Value::Thread(retain(self.ptr.cast())),
-                Kind::Free => Value::Nil,
             }
         }
     }
@@ -263,7 +260,6 @@ impl Entry {
                 Kind::Cell => (*self.ptr.cast::<CellObj>()).header(),
                 Kind::Closure => (*self.ptr.cast::<Closure>()).header(),
                 Kind::Thread => (*self.ptr.cast::<ThreadObj>()).header(),
-                Kind::Free => unreachable!("a free entry has no object"),
             }
         }
     }
@@ -293,7 +289,6 @@ impl Entry {
                 },
                 Kind::Closure => (*self.ptr.cast::<Closure>()).upvals.iter().for_each(|c| f(c.header())),
                 Kind::Thread => (*self.ptr.cast::<ThreadObj>()).visit(gil, &mut each),
-                Kind::Free => {}
             }
         }
         true
@@ -336,17 +331,17 @@ pub fn collect(gil: Gil) {
     for v in &garbage {
         clear(v, gil);
     }
-    release(garbage);
+    drop(garbage);
 }
 
-/// Empties a garbage object and releases what it referenced (the contents are moved out whole,
-/// so clearing allocates nothing).
+/// Empties a garbage object and drops what it referenced (moved out whole, so clearing
+/// allocates nothing).
 fn clear(v: &Value, gil: Gil) {
     match v {
-        Value::List(l) => release(l.try_take(gil).unwrap_or_default()),
-        Value::Dict(d) => release(d.try_take(gil).unwrap_or_default().into_values()),
-        Value::Cell(c) => release(c.try_take(gil)),
-        Value::Thread(t) => release(t.clear(gil)),
+        Value::List(l) => drop(l.try_take(gil)),
+        Value::Dict(d) => drop(d.try_take(gil)),
+        Value::Cell(c) => drop(c.try_take(gil)),
+        Value::Thread(t) => drop(t.clear(gil)),
         // a closure's captures are immutable; clearing its cells breaks its cycles
         _ => {}
     }
@@ -360,12 +355,12 @@ impl Registry {
         self.promoted >= self.old_after_full.max(FULL_MIN)
     }
 
-    /// Finds the unreachable objects of the range collected now, compacts the registry (the
-    /// survivors become old; the garbage stays young until it is freed) and returns new
-    /// references to the garbage.
+    /// Finds the unreachable objects of the range collected now, orders the registry as
+    /// `[old | survivors | garbage]` (the survivors become old; the garbage stays young until it
+    /// is freed) and returns new references to the garbage.
     fn find_garbage(&mut self, gil: Gil) -> Vec<Value> {
         let full = self.full_due();
-        let start = if full { 0 } else { self.old.min(self.entries.len()) };
+        let start = if full { 0 } else { self.old };
         let range = &self.entries[start..];
         let refs = external_refs(range, start, gil);
         let reached = reach(range, start, &refs, gil);
@@ -375,9 +370,6 @@ impl Registry {
         // it could be overwritten
         for (k, &alive) in reached.iter().enumerate() {
             let e = self.entries[start + k];
-            if e.kind == Kind::Free {
-                continue;
-            }
             if alive {
                 self.place(e, survivors);
                 survivors += 1;
@@ -385,28 +377,42 @@ impl Registry {
                 dead.push(e);
             }
         }
-        let mut end = survivors;
-        for &e in &dead {
-            self.place(e, end);
-            end += 1;
+        for (k, &e) in dead.iter().enumerate() {
+            self.place(e, survivors + k);
         }
-        self.entries.truncate(end);
         self.promoted += survivors - start;
         if full {
             self.old_after_full = survivors;
             self.promoted = 0;
         }
         self.old = survivors;
-        self.allocated = 0;
-        // SAFETY: the garbage entries are not free; their objects are alive.
+        // SAFETY: the garbage's objects are alive (they are in the registry).
         dead.into_iter().map(|e| unsafe { e.revive() }).collect()
     }
 
     /// Moves an entry to index `i` and tells its object.
     fn place(&mut self, e: Entry, i: usize) {
         self.entries[i] = e;
-        // SAFETY: `e` is not free.
+        // SAFETY: `e` is in the registry, so its object is alive.
         unsafe { e.header() }.0.set(i);
+    }
+
+    /// Removes entry `i` by moving another into its place: the last old entry into an old
+    /// hole (keeping the generations contiguous), then the last entry into the remaining hole.
+    fn remove(&mut self, i: usize) {
+        let mut hole = i;
+        if i < self.old {
+            self.old -= 1;
+            if hole != self.old {
+                self.place(self.entries[self.old], hole);
+            }
+            hole = self.old;
+        }
+        let last = self.entries.len() - 1;
+        if hole != last {
+            self.place(self.entries[last], hole);
+        }
+        self.entries.pop();
     }
 }
 
@@ -420,12 +426,9 @@ fn slot(h: &Header, start: usize, len: usize) -> Option<usize> {
 /// range hold (an object that cannot be looked into counts as referenced from outside).
 fn external_refs(range: &[Entry], start: usize, gil: Gil) -> Vec<isize> {
     let n = range.len();
-    // SAFETY: entries that are not free have live objects.
+    // SAFETY: the registry's objects are alive.
     let mut refs: Vec<isize> = range.iter().map(|e| unsafe { e.strong() } as isize).collect();
     for (k, e) in range.iter().enumerate() {
-        if e.kind == Kind::Free {
-            continue;
-        }
         let mut subtract = |h: &Header| {
             if let Some(j) = slot(h, start, n) {
                 refs[j] -= 1;
@@ -445,8 +448,8 @@ fn reach(range: &[Entry], start: usize, refs: &[isize], gil: Gil) -> Vec<bool> {
     let n = range.len();
     let mut reached = vec![false; n];
     let mut stack = Vec::new();
-    for (k, e) in range.iter().enumerate() {
-        if e.kind != Kind::Free && refs[k] > 0 {
+    for (k, &r) in refs.iter().enumerate() {
+        if r > 0 {
             reached[k] = true;
             stack.push(k);
         }
@@ -460,7 +463,7 @@ fn reach(range: &[Entry], start: usize, refs: &[isize], gil: Gil) -> Vec<bool> {
                 stack.push(j);
             }
         };
-        // SAFETY: only live entries are pushed.
+        // SAFETY: as above.
         unsafe { range[k].visit(gil, &mut mark) };
     }
     reached

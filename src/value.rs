@@ -15,6 +15,7 @@ use crate::vm::thread::ThreadObj;
 use indexmap::IndexMap;
 use std::cell::{Ref, RefMut};
 use std::fmt::Write;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -53,20 +54,22 @@ pub type CellObj = Obj<Value>;
 /// (`borrow_mut`, which takes the `Rc` for that reason). A container that holds only numbers,
 /// strings and other leaves can be part of no cycle, and short-lived ones such as `[x, y]` then
 /// cost the collector nothing. Architecture invariant: an untracked container holds no
-/// container (see `may_cycle`); the only way to change contents is `borrow_mut`.
+/// container (see `may_cycle`); contents change only through `borrow_mut` and
+/// `borrow_mut_to_store`.
 #[derive(Debug)]
 pub struct Obj<T: Contents> {
-    cell: GilCell<T>,
+    /// Dropped by `Obj`'s `Drop`, inside the trashcan's depth count.
+    cell: ManuallyDrop<GilCell<T>>,
     gc: Header,
 }
 
-/// What a container holds: the values it references, released without recursion when it dies.
+/// What a container holds: the values it references.
 pub trait Contents: Default + std::fmt::Debug {
     const KIND: Kind;
     /// Whether some value held is a container (so this one must be tracked).
     fn holds_container(&self) -> bool;
-    /// Drops the contents of a dead container through the trashcan (`gc::release`).
-    fn release(self);
+    /// Moves the values onto the trash stack, for a drop deferred by `gc::dispose`.
+    fn defer(self, trash: &mut Vec<Value>);
 }
 
 impl Contents for Vec<Value> {
@@ -75,11 +78,8 @@ impl Contents for Vec<Value> {
     fn holds_container(&self) -> bool {
         self.iter().any(Value::may_cycle)
     }
-    #[inline]
-    fn release(self) {
-        if self.iter().any(gc::would_die) {
-            gc::release(self);
-        }
+    fn defer(self, trash: &mut Vec<Value>) {
+        trash.extend(self.into_iter().filter(Value::is_heap));
     }
 }
 
@@ -89,11 +89,8 @@ impl Contents for IndexMap<Key, Value> {
     fn holds_container(&self) -> bool {
         self.values().any(Value::may_cycle)
     }
-    #[inline]
-    fn release(self) {
-        if self.values().any(gc::would_die) {
-            gc::release(self.into_values());
-        }
+    fn defer(self, trash: &mut Vec<Value>) {
+        trash.extend(self.into_values().filter(Value::is_heap));
     }
 }
 
@@ -103,20 +100,19 @@ impl Contents for Value {
     fn holds_container(&self) -> bool {
         self.may_cycle()
     }
-    #[inline]
-    fn release(self) {
-        if gc::would_die(&self) {
-            gc::release(std::iter::once(self));
+    fn defer(self, trash: &mut Vec<Value>) {
+        if self.is_heap() {
+            trash.push(self);
         }
     }
 }
 
 impl<T: Contents> Obj<T> {
     /// A new container, tracked when it holds a container.
-    #[inline]
+    #[inline(always)]
     pub fn new(contents: T, gil: Gil) -> Rc<Obj<T>> {
         let tracked = contents.holds_container();
-        let obj = Rc::new(Obj { cell: GilCell::new(contents), gc: Header::new() });
+        let obj = Rc::new(Obj { cell: ManuallyDrop::new(GilCell::new(contents)), gc: Header::new() });
         if tracked {
             gc::track(&obj, gil);
         }
@@ -129,9 +125,19 @@ impl<T: Contents> Obj<T> {
     }
 
     /// Borrows the contents mutably, first registering the container with the collector if it
-    /// was not (whatever is stored next may be a container).
+    /// was not (whatever is stored may be a container).
     pub fn borrow_mut<'a>(self: &'a Rc<Self>, gil: Gil<'a>) -> RefMut<'a, T> {
         if !self.gc.is_tracked() {
+            gc::track(self, gil);
+        }
+        self.cell.borrow_mut(gil)
+    }
+
+    /// Borrows the contents mutably to store `v` (and nothing else), registering the container
+    /// first only if `v` is a container: a list of numbers stays untracked.
+    #[inline]
+    pub fn borrow_mut_to_store<'a>(self: &'a Rc<Self>, v: &Value, gil: Gil<'a>) -> RefMut<'a, T> {
+        if v.may_cycle() && !self.gc.is_tracked() {
             gc::track(self, gil);
         }
         self.cell.borrow_mut(gil)
@@ -157,10 +163,20 @@ impl<T: Contents> Tracked for Obj<T> {
 }
 
 impl<T: Contents> Drop for Obj<T> {
+    /// Leaves the registry, then frees the contents within the trashcan's depth count, or defers
+    /// them to its trash stack when the drops in progress are already too deep.
     #[inline]
     fn drop(&mut self) {
         gc::untrack(&self.gc);
-        std::mem::take(self.cell.get_mut()).release();
+        let depth = gc::enter_drop();
+        if depth.is_none() {
+            std::mem::take(self.cell.get_mut()).defer(&mut gc::trash());
+        }
+        // SAFETY: the cell is dropped exactly once, here, and `self` is never used again.
+        unsafe { ManuallyDrop::drop(&mut self.cell) };
+        if let Some(depth) = depth {
+            gc::leave_drop(depth);
+        }
     }
 }
 
@@ -421,17 +437,19 @@ impl Value {
     }
 
     /// A new list (registered with the cycle collector, hence the token).
-    #[inline]
+    #[inline(always)]
     pub fn list(items: Vec<Value>, gil: Gil) -> Value {
         Value::List(List::new(items, gil))
     }
 
     /// A new dict.
+    #[inline(always)]
     pub fn dict(map: IndexMap<Key, Value>, gil: Gil) -> Value {
         Value::Dict(Dict::new(map, gil))
     }
 
     /// A new captured-variable cell holding `v`.
+    #[inline(always)]
     pub fn cell(v: Value, gil: Gil) -> Value {
         Value::Cell(CellObj::new(v, gil))
     }

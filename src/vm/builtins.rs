@@ -272,7 +272,7 @@ pub fn missing_key(k: &Value, gil: Gil) -> Fail {
 
 fn push(args: &[Value], gil: Gil) -> BResult {
     arity(2, args)?;
-    list_arg(&args[0], "push")?.borrow_mut(gil).push(args[1].clone());
+    list_arg(&args[0], "push")?.borrow_mut_to_store(&args[1], gil).push(args[1].clone());
     Ok(Value::Nil)
 }
 

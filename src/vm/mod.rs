@@ -431,10 +431,7 @@ impl<'g> Vm<'g> {
                     if self.is_main && gil::interrupted() {
                         throw!("interrupted");
                     }
-                    crate::gc::collect_requested(gil);
-                    if gil.drop_requested() {
-                        gil.yield_now();
-                    }
+                    collect_or_yield(gil);
                 }
             };
         }
@@ -558,7 +555,7 @@ impl<'g> Vm<'g> {
                     if let Value::Undef = *cell.borrow(gil) {
                         throw!(undefined(konst!(k)));
                     }
-                    let old = std::mem::replace(&mut *cell.borrow_mut(gil), v);
+                    let old = std::mem::replace(&mut *cell.borrow_mut_to_store(&v, gil), v);
                     drop(old);
                 }
                 Instr::NewEmptyCell { a } => set!(a, Value::cell(Value::Undef, gil)),
@@ -579,7 +576,7 @@ impl<'g> Vm<'g> {
                 Instr::SetCell { a, b } => {
                     let v = reg!(b).clone();
                     if let Value::Cell(c) = reg!(a) {
-                        let old = std::mem::replace(&mut *c.borrow_mut(gil), v);
+                        let old = std::mem::replace(&mut *c.borrow_mut_to_store(&v, gil), v);
                         drop(old);
                     }
                 }
@@ -881,6 +878,17 @@ fn new_dict(pairs: &[Value], gil: Gil) -> Result<Value, Fail> {
         map.insert(builtins::key_of(&kv[0])?, kv[1].clone());
     }
     Ok(Value::dict(map, gil))
+}
+
+/// The rest of a safe point's work (out of line, to keep the dispatch loop lean): runs the cycle
+/// collector if it asked to run, then hands the GIL over if another thread asked for it.
+#[cold]
+#[inline(never)]
+fn collect_or_yield(gil: Gil) {
+    crate::gc::collect_requested(gil);
+    if gil.drop_requested() {
+        gil.yield_now();
+    }
 }
 
 /// Stores a call's result over its callee, dropping the callee (usually a function) inline.
