@@ -32,9 +32,9 @@
 //! unreachable objects never changes what a program prints.
 //!
 //! The trashcan: dropping a container drops its contents, which could recurse once per level of
-//! a deeply nested structure and overflow the Rust stack. `dispose` counts the container drops in
-//! progress and, beyond `MAX_DROP_DEPTH`, defers the contents to a trash stack that the outermost
-//! drop empties in a loop, so freeing never nests deeper than that. The collector's own
+//! a deeply nested structure and overflow the Rust stack. `enter_drop`/`leave_drop` count the
+//! container drops in progress and, beyond `MAX_DROP_DEPTH`, the contents go to a trash stack
+//! that the outermost drop empties in a loop, so freeing never nests deeper than that. The collector's own
 //! traversal uses explicit work stacks too.
 
 use crate::gil::{self, Gil};
@@ -43,10 +43,10 @@ use crate::vm::thread::ThreadObj;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-/// Registrations after which a collection is requested.
+/// Live young objects at which a collection is requested.
 const THRESHOLD: usize = 2_000;
 
-/// The old generation is collected at the latest when this many objects have been promoted.
+/// A full collection needs at least this many objects promoted since the last one.
 const FULL_MIN: usize = 100_000;
 
 /// A container's place in the registry: its index, or `UNTRACKED`.
@@ -123,7 +123,7 @@ struct Heap {
 }
 
 // SAFETY: `Heap` holds `!Sync` cells and `!Send` values. It is touched only by code that holds
-// the GIL: `track` and `collect` take the token, and `untrack` and `release` run only when a
+// the GIL: `track` and `collect` take the token, and `untrack` and the trashcan run only when a
 // value is dropped, which happens only under the GIL (values are `!Send` and cross threads only
 // inside `GilBound`, whose drop leaks its contents when the GIL is not held). The GIL's
 // acquisition and release order these accesses, so no two threads ever use it at once.
