@@ -49,6 +49,8 @@ struct Lock {
 
 const DROP_REQUEST: u32 = 1;
 const INTERRUPT: u32 = 2;
+/// The cycle collector wants to run (`gc.rs`); the next safe point of the GIL holder runs it.
+const COLLECT: u32 = 4;
 
 static LOCK: Lock = Lock {
     state: Mutex::new(State { serving: 0, next_ticket: 0, switches: 0, queue: VecDeque::new() }),
@@ -67,6 +69,11 @@ pub fn interrupt() {
 /// the drop request again at every hand-off until the main thread holds the lock.
 pub fn interrupt_and_hand_over() {
     LOCK.attention.fetch_or(INTERRUPT | DROP_REQUEST, Ordering::SeqCst);
+}
+
+/// Asks the GIL holder to run the cycle collector at its next safe point.
+pub fn request_collection() {
+    LOCK.attention.fetch_or(COLLECT, Ordering::Relaxed);
 }
 
 /// Whether Ctrl-C has been pressed.
@@ -246,6 +253,12 @@ impl<'g> Gil<'g> {
         LOCK.attention.load(Ordering::Relaxed) & DROP_REQUEST != 0
     }
 
+    /// Takes a pending request of the cycle collector (true at most once per request).
+    pub fn take_collection_request(self) -> bool {
+        LOCK.attention.load(Ordering::Relaxed) & COLLECT != 0
+            && LOCK.attention.fetch_and(!COLLECT, Ordering::Relaxed) & COLLECT != 0
+    }
+
     /// Hands the lock to the longest waiter and queues for it again.
     pub fn yield_now(self) {
         LOCK.attention.fetch_and(!DROP_REQUEST, Ordering::Relaxed);
@@ -285,6 +298,21 @@ impl<T> GilCell<T> {
 
     pub fn borrow_mut<'a>(&'a self, _gil: Gil<'a>) -> RefMut<'a, T> {
         self.0.borrow_mut()
+    }
+
+    /// Borrows unless the contents are mutably borrowed (the cycle collector never waits).
+    pub fn try_borrow<'a>(&'a self, _gil: Gil<'a>) -> Option<Ref<'a, T>> {
+        self.0.try_borrow().ok()
+    }
+
+    /// Borrows mutably unless the contents are borrowed.
+    pub fn try_borrow_mut<'a>(&'a self, _gil: Gil<'a>) -> Option<RefMut<'a, T>> {
+        self.0.try_borrow_mut().ok()
+    }
+
+    /// The contents, through exclusive access (no token needed: `&mut` excludes every borrow).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod builtin;
 pub mod bytecode;
 pub mod cli;
 pub mod compiler;
+pub mod gc;
 pub mod gil;
 pub mod interrupt;
 pub mod jit;

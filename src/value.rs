@@ -3,14 +3,19 @@
 //! Heap objects are reference counted with non-atomic `Rc`, which makes `Value` `!Send`: values
 //! are touched only by the thread holding the GIL (see `gil.rs`). Typed arrays are the exception
 //! that native code may touch without the lock: their elements are atomics in a buffer that never
-//! moves while the array is reachable.
+//! moves while the array is reachable. The containers that can form reference cycles (lists,
+//! dicts, captured-variable cells, closures with captures, threads) carry a [`Header`] and are
+//! registered with the cycle collector when created; freeing them never recurses (see `gc.rs`).
 
 use crate::builtin::Builtin;
 use crate::bytecode::Proto;
+use crate::gc::{self, Header, Kind, Tracked};
 use crate::gil::{Gil, GilCell};
 use indexmap::IndexMap;
 use std::any::Any;
+use std::cell::{Ref, RefMut};
 use std::fmt::Write;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,13 +37,149 @@ pub enum Value {
     Thread(Rc<ThreadObj>),
     Range(Rc<RangeObj>),
     /// A captured variable's box (internal: never visible to programs).
-    Cell(Rc<GilCell<Value>>),
+    Cell(Rc<CellObj>),
     /// A global slot that no `let` or `fn` has defined yet (internal).
     Undef,
 }
 
-pub type List = GilCell<Vec<Value>>;
-pub type Dict = GilCell<IndexMap<Key, Value>>;
+pub type List = Obj<Vec<Value>>;
+pub type Dict = Obj<IndexMap<Key, Value>>;
+/// The box of a captured variable, shared by the closures that capture it.
+pub type CellObj = Obj<Value>;
+
+/// A container object: its contents in a `GilCell` (borrowed with the GIL token) and the cycle
+/// collector's header.
+///
+/// A container is registered with the collector (tracked) once it may reference another
+/// container: when it is created holding one, or when its contents are first borrowed mutably
+/// (`borrow_mut`, which takes the `Rc` for that reason). A container that holds only numbers,
+/// strings and other leaves can be part of no cycle, and short-lived ones such as `[x, y]` then
+/// cost the collector nothing. Architecture invariant: an untracked container holds no
+/// container (see `may_cycle`); contents change only through `borrow_mut` and
+/// `borrow_mut_to_store`.
+#[derive(Debug)]
+pub struct Obj<T: Contents> {
+    /// Dropped by `Obj`'s `Drop`, inside the trashcan's depth count.
+    cell: ManuallyDrop<GilCell<T>>,
+    gc: Header,
+}
+
+/// What a container holds: the values it references.
+pub trait Contents: Default + std::fmt::Debug {
+    const KIND: Kind;
+    /// Whether some value held is a container (so this one must be tracked).
+    fn holds_container(&self) -> bool;
+    /// Moves the values onto the trash stack, for a drop deferred by `gc::dispose`.
+    fn defer(self, trash: &mut Vec<Value>);
+}
+
+impl Contents for Vec<Value> {
+    const KIND: Kind = Kind::List;
+    #[inline]
+    fn holds_container(&self) -> bool {
+        self.iter().any(Value::may_cycle)
+    }
+    fn defer(self, trash: &mut Vec<Value>) {
+        trash.extend(self.into_iter().filter(Value::is_heap));
+    }
+}
+
+impl Contents for IndexMap<Key, Value> {
+    const KIND: Kind = Kind::Dict;
+    #[inline]
+    fn holds_container(&self) -> bool {
+        self.values().any(Value::may_cycle)
+    }
+    fn defer(self, trash: &mut Vec<Value>) {
+        trash.extend(self.into_values().filter(Value::is_heap));
+    }
+}
+
+impl Contents for Value {
+    const KIND: Kind = Kind::Cell;
+    #[inline]
+    fn holds_container(&self) -> bool {
+        self.may_cycle()
+    }
+    fn defer(self, trash: &mut Vec<Value>) {
+        if self.is_heap() {
+            trash.push(self);
+        }
+    }
+}
+
+impl<T: Contents> Obj<T> {
+    /// A new container, tracked when it holds a container.
+    #[inline(always)]
+    pub fn new(contents: T, gil: Gil) -> Rc<Obj<T>> {
+        let tracked = contents.holds_container();
+        let obj = Rc::new(Obj { cell: ManuallyDrop::new(GilCell::new(contents)), gc: Header::new() });
+        if tracked {
+            gc::track(&obj, gil);
+        }
+        obj
+    }
+
+    /// Borrows the contents.
+    pub fn borrow<'a>(&'a self, gil: Gil<'a>) -> Ref<'a, T> {
+        self.cell.borrow(gil)
+    }
+
+    /// Borrows the contents mutably, first registering the container with the collector if it
+    /// was not (whatever is stored may be a container).
+    pub fn borrow_mut<'a>(self: &'a Rc<Self>, gil: Gil<'a>) -> RefMut<'a, T> {
+        if !self.gc.is_tracked() {
+            gc::track(self, gil);
+        }
+        self.cell.borrow_mut(gil)
+    }
+
+    /// Borrows the contents mutably to store `v` (and nothing else), registering the container
+    /// first only if `v` is a container: a list of numbers stays untracked.
+    #[inline]
+    pub fn borrow_mut_to_store<'a>(self: &'a Rc<Self>, v: &Value, gil: Gil<'a>) -> RefMut<'a, T> {
+        if v.may_cycle() && !self.gc.is_tracked() {
+            gc::track(self, gil);
+        }
+        self.cell.borrow_mut(gil)
+    }
+
+    /// Borrows unless the contents are borrowed mutably (for the collector, which never waits).
+    pub fn try_borrow<'a>(&'a self, gil: Gil<'a>) -> Option<Ref<'a, T>> {
+        self.cell.try_borrow(gil)
+    }
+
+    /// Moves the contents out, leaving the container empty, unless they are borrowed (for the
+    /// collector, which clears garbage this way; emptying never breaks the tracking invariant).
+    pub fn try_take(&self, gil: Gil) -> Option<T> {
+        self.cell.try_borrow_mut(gil).map(|mut contents| std::mem::take(&mut *contents))
+    }
+}
+
+impl<T: Contents> Tracked for Obj<T> {
+    const KIND: Kind = T::KIND;
+    fn header(&self) -> &Header {
+        &self.gc
+    }
+}
+
+impl<T: Contents> Drop for Obj<T> {
+    /// Leaves the registry, then frees the contents within the trashcan's depth count, or defers
+    /// them to its trash stack when the drops in progress are already too deep.
+    #[inline]
+    fn drop(&mut self) {
+        gc::untrack(&self.gc);
+        let depth = gc::enter_drop();
+        if depth.is_none() {
+            std::mem::take(self.cell.get_mut()).defer(&mut gc::trash());
+        }
+        // SAFETY: the cell is dropped exactly once, here, and `self` is never used again.
+        unsafe { ManuallyDrop::drop(&mut self.cell) };
+        if let Some(depth) = depth {
+            gc::leave_drop(depth);
+        }
+    }
+}
 
 /// An immutable string with its length in characters.
 #[derive(Debug)]
@@ -76,18 +217,95 @@ impl StrObj {
     }
 }
 
-/// A function value: a prototype and the cells of the variables it captured.
+/// A function value: a prototype and the cells of the variables it captured. A closure with
+/// captures is registered with the cycle collector (it can be part of a cycle through a cell).
 #[derive(Debug)]
 pub struct Closure {
     pub proto: Rc<Proto>,
-    pub upvals: Box<[Rc<GilCell<Value>>]>,
+    pub upvals: Box<[Rc<CellObj>]>,
+    gc: Header,
 }
 
-/// The value a program holds for a thread. Its state (the outcome and the joiners' condition
-/// variable) is `vm::thread::ThreadState`, which only `vm::thread` creates and reads; it is
-/// opaque here so that the values depend on nothing above them.
+impl Closure {
+    /// A closure, registered with the cycle collector when it captures anything.
+    pub fn new(proto: Rc<Proto>, upvals: Box<[Rc<CellObj>]>, gil: Gil) -> Rc<Closure> {
+        let tracked = !upvals.is_empty();
+        let closure = Rc::new(Closure { proto, upvals, gc: Header::new() });
+        if tracked {
+            gc::track(&closure, gil);
+        }
+        closure
+    }
+
+    /// A closure that captures nothing (the main program, `mini check`'s inference); it can be
+    /// part of no cycle and is not registered.
+    pub fn plain(proto: Rc<Proto>) -> Closure {
+        Closure { proto, upvals: Box::new([]), gc: Header::new() }
+    }
+}
+
+impl Tracked for Closure {
+    const KIND: Kind = Kind::Closure;
+    fn header(&self) -> &Header {
+        &self.gc
+    }
+}
+
+impl Drop for Closure {
+    fn drop(&mut self) {
+        gc::untrack(&self.gc);
+    }
+}
+
+/// What the values need of a thread's state, which `vm::thread::ThreadState` implements (the
+/// outcome and the joiners' condition variable live there, created and read only by
+/// `vm::thread`): the cycle collector looks into and clears a finished thread's result. Behind
+/// this trait the values depend on nothing above them.
+pub trait ThreadState: Any + Send + Sync {
+    /// Calls `f` with the thread's result, if it has returned one.
+    fn visit_result(&self, gil: Gil, f: &mut dyn FnMut(&Value));
+    /// Replaces the thread's result with nil and returns it (for a handle the cycle collector
+    /// found unreachable); an error outcome holds no values and is kept.
+    fn clear_result(&self, gil: Gil) -> Option<Value>;
+}
+
+/// The value a program holds for a thread (one per `spawn`). It references the thread's result
+/// once the thread is done, so it is registered with the cycle collector.
 pub struct ThreadObj {
-    pub state: Arc<dyn Any + Send + Sync>,
+    pub state: Arc<dyn ThreadState>,
+    gc: Header,
+}
+
+impl ThreadObj {
+    /// A handle for `state`, registered with the collector.
+    pub fn new(state: Arc<dyn ThreadState>, gil: Gil) -> Rc<ThreadObj> {
+        let obj = Rc::new(ThreadObj { state, gc: Header::new() });
+        gc::track(&obj, gil);
+        obj
+    }
+
+    /// For the cycle collector: calls `f` with the thread's result, if any.
+    pub fn visit(&self, gil: Gil, f: &mut dyn FnMut(&Value)) {
+        self.state.visit_result(gil, f);
+    }
+
+    /// For the cycle collector, on an unreachable handle: takes the thread's result out.
+    pub fn clear(&self, gil: Gil) -> Option<Value> {
+        self.state.clear_result(gil)
+    }
+}
+
+impl Tracked for ThreadObj {
+    const KIND: Kind = Kind::Thread;
+    fn header(&self) -> &Header {
+        &self.gc
+    }
+}
+
+impl Drop for ThreadObj {
+    fn drop(&mut self) {
+        gc::untrack(&self.gc);
+    }
 }
 
 impl std::fmt::Debug for ThreadObj {
@@ -257,6 +475,17 @@ impl Value {
         )
     }
 
+    /// Whether the value references a container that can be part of a reference cycle (one
+    /// the collector tracks: a list, dict, cell, closure with captures or thread).
+    #[inline]
+    pub fn may_cycle(&self) -> bool {
+        match self {
+            Value::List(_) | Value::Dict(_) | Value::Cell(_) | Value::Thread(_) => true,
+            Value::Func(f) => !f.upvals.is_empty(),
+            _ => false,
+        }
+    }
+
     /// `clone`, with the numbers copied inline (field by field, which keeps store-to-load
     /// forwarding working after a register was just written).
     #[inline(always)]
@@ -272,8 +501,22 @@ impl Value {
         Value::Str(Rc::new(StrObj { text: s.into(), chars: s.chars().count() }))
     }
 
-    pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Rc::new(GilCell::new(items)))
+    /// A new list (registered with the cycle collector, hence the token).
+    #[inline(always)]
+    pub fn list(items: Vec<Value>, gil: Gil) -> Value {
+        Value::List(List::new(items, gil))
+    }
+
+    /// A new dict.
+    #[inline(always)]
+    pub fn dict(map: IndexMap<Key, Value>, gil: Gil) -> Value {
+        Value::Dict(Dict::new(map, gil))
+    }
+
+    /// A new captured-variable cell holding `v`.
+    #[inline(always)]
+    pub fn cell(v: Value, gil: Gil) -> Value {
+        Value::Cell(CellObj::new(v, gil))
     }
 
     /// The name `type()` gives.

@@ -99,7 +99,7 @@ fn static_globals(program: &Program) -> StaticGlobals {
         values[def] = match pair[0] {
             Instr::Closure { a: r, p } if r == a => {
                 let proto = main.protos[p as usize].clone();
-                Value::Func(Rc::new(Closure { proto, upvals: Box::new([]) }))
+                Value::Func(Rc::new(Closure::plain(proto)))
             }
             Instr::LoadInt { a: r, v } if r == a => Value::Int(v as i64),
             Instr::LoadBool { a: r, b } if r == a => Value::Bool(b),

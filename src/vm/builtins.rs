@@ -4,9 +4,8 @@
 use super::thread;
 use super::{Fail, Shared};
 pub use crate::builtin::Builtin;
-use crate::gil::{Gil, GilCell};
-use crate::value::{ArrayObj, ElemKind, Key, MAX_ARRAY_LEN, RangeObj, Value};
-use indexmap::IndexMap;
+use crate::gil::Gil;
+use crate::value::{ArrayObj, Dict, ElemKind, Key, List, MAX_ARRAY_LEN, RangeObj, Value};
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -45,7 +44,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Clock => none(args).map(|()| Value::Float(clock())),
         B::Spawn => thread::spawn(args, shared, gil),
         B::Join => thread::join(one(b, args)?, gil),
-        B::Args => none(args).map(|()| Value::list(shared.args.iter().map(|a| Value::str(a)).collect())),
+        B::Args => none(args).map(|()| Value::list(shared.args.iter().map(|a| Value::str(a)).collect(), gil)),
         B::CpuCount => {
             none(args).map(|()| Value::Int(std::thread::available_parallelism().map_or(1, |n| n.get() as i64)))
         }
@@ -209,14 +208,14 @@ pub fn range(args: &[Value]) -> BResult {
     Ok(Value::Range(Rc::new(RangeObj { start, stop, step })))
 }
 
-fn list_arg<'a>(v: &'a Value, f: &str) -> Result<&'a Rc<GilCell<Vec<Value>>>, Fail> {
+fn list_arg<'a>(v: &'a Value, f: &str) -> Result<&'a Rc<List>, Fail> {
     match v {
         Value::List(l) => Ok(l),
         other => Err(format!("{f} expects a list, not {}", other.type_name()).into()),
     }
 }
 
-fn dict_arg<'a>(v: &'a Value, f: &str) -> Result<&'a Rc<GilCell<IndexMap<Key, Value>>>, Fail> {
+fn dict_arg<'a>(v: &'a Value, f: &str) -> Result<&'a Rc<Dict>, Fail> {
     match v {
         Value::Dict(d) => Ok(d),
         other => Err(format!("{f} expects a dict, not {}", other.type_name()).into()),
@@ -232,7 +231,7 @@ pub fn key_of(v: &Value) -> Result<Key, Fail> {
 pub fn missing_key(k: &Value, gil: Gil) -> Fail {
     let mut text = String::new();
     if let Value::Str(_) = k {
-        text = Value::list(vec![k.clone()]).to_text(gil).unwrap_or_default();
+        text = Value::list(vec![k.clone()], gil).to_text(gil).unwrap_or_default();
         text = text[1..text.len() - 1].to_string();
     } else {
         text.push_str(&k.to_text(gil).unwrap_or_default());
@@ -242,7 +241,7 @@ pub fn missing_key(k: &Value, gil: Gil) -> Fail {
 
 fn push(args: &[Value], gil: Gil) -> BResult {
     arity(2, args)?;
-    list_arg(&args[0], "push")?.borrow_mut(gil).push(args[1].clone());
+    list_arg(&args[0], "push")?.borrow_mut_to_store(&args[1], gil).push(args[1].clone());
     Ok(Value::Nil)
 }
 
@@ -253,7 +252,7 @@ fn pop(v: &Value, gil: Gil) -> BResult {
 
 fn keys(v: &Value, gil: Gil) -> BResult {
     let d = dict_arg(v, "keys")?.borrow(gil);
-    Ok(Value::list(d.keys().map(Key::to_value).collect()))
+    Ok(Value::list(d.keys().map(Key::to_value).collect(), gil))
 }
 
 fn has(args: &[Value], gil: Gil) -> BResult {

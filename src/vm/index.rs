@@ -54,7 +54,7 @@ pub fn get(obj: &Value, idx: &Value, gil: Gil) -> Result<Value, Fail> {
 pub fn set(obj: &Value, idx: &Value, v: Value, gil: Gil) -> Result<(), Fail> {
     match obj {
         Value::List(l) => {
-            let mut items = l.borrow_mut(gil);
+            let mut items = l.borrow_mut_to_store(&v, gil);
             let i = position(int_index(idx, "list")?, "list", items.len())?;
             let old = std::mem::replace(&mut items[i], v);
             drop(items);
@@ -67,7 +67,7 @@ pub fn set(obj: &Value, idx: &Value, v: Value, gil: Gil) -> Result<(), Fail> {
         }
         Value::Dict(d) => {
             let k = key_of(idx)?;
-            let old = d.borrow_mut(gil).insert(k, v);
+            let old = d.borrow_mut_to_store(&v, gil).insert(k, v);
             drop(old);
             Ok(())
         }
@@ -80,7 +80,7 @@ pub fn set(obj: &Value, idx: &Value, v: Value, gil: Gil) -> Result<(), Fail> {
 pub fn iterable(v: &Value, gil: Gil) -> Result<Value, Fail> {
     match v {
         Value::List(_) | Value::Str(_) | Value::Array(_) | Value::Range(_) => Ok(v.clone()),
-        Value::Dict(d) => Ok(Value::list(d.borrow(gil).keys().map(|k| k.to_value()).collect())),
+        Value::Dict(d) => Ok(Value::list(d.borrow(gil).keys().map(|k| k.to_value()).collect(), gil)),
         other => Err(format!("cannot iterate over {}", other.type_name()).into()),
     }
 }

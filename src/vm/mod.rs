@@ -12,10 +12,10 @@ pub mod thread;
 use crate::ast::BinOp;
 use crate::bytecode::{Capture, Instr, Proto};
 use crate::compiler::Program;
-use crate::gil::{self, Gil, GilCell};
+use crate::gil::{self, Gil};
 use crate::jit::{Entered, Jit, JitOptions};
 use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
-use crate::value::{Closure, Dict, Value, values_equal};
+use crate::value::{CellObj, Closure, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
 use std::cell::UnsafeCell;
@@ -272,7 +272,7 @@ impl<'g> Vm<'g> {
 
     /// Runs the program's main function.
     pub fn run_main(&mut self) -> Result<Value, Diagnostic> {
-        let main = Rc::new(Closure { proto: self.shared.main.clone(), upvals: Box::new([]) });
+        let main = Rc::new(Closure::plain(self.shared.main.clone()));
         self.frame_limit = MAX_DEPTH + 1;
         self.is_main = true;
         self.call_value(Value::Func(main), Vec::new())
@@ -499,9 +499,7 @@ impl<'g> Vm<'g> {
                     if self.is_main && gil::interrupted() {
                         throw!("interrupted");
                     }
-                    if gil.drop_requested() {
-                        gil.yield_now();
-                    }
+                    collect_or_yield(gil);
                 }
             };
         }
@@ -623,13 +621,13 @@ impl<'g> Vm<'g> {
                     if let Value::Undef = *cell.borrow(gil) {
                         throw!(undefined(konst!(k)));
                     }
-                    let old = std::mem::replace(&mut *cell.borrow_mut(gil), v);
+                    let old = std::mem::replace(&mut *cell.borrow_mut_to_store(&v, gil), v);
                     drop(old);
                 }
-                Instr::NewEmptyCell { a } => set!(a, Value::Cell(Rc::new(GilCell::new(Value::Undef)))),
+                Instr::NewEmptyCell { a } => set!(a, Value::cell(Value::Undef, gil)),
                 Instr::NewCell { a } => {
                     let v = take!(a);
-                    set!(a, Value::Cell(Rc::new(GilCell::new(v))));
+                    set!(a, Value::cell(v, gil));
                 }
                 Instr::GetCell { a, b, k } => {
                     let v = match reg!(b) {
@@ -648,7 +646,7 @@ impl<'g> Vm<'g> {
                         // the verifier proves R[a] holds a cell (verify.rs)
                         throw!(format!("internal error: SetCell of a {}", reg!(a).type_name()));
                     };
-                    let old = std::mem::replace(&mut *c.borrow_mut(gil), v);
+                    let old = std::mem::replace(&mut *c.borrow_mut_to_store(&v, gil), v);
                     drop(old);
                 }
                 Instr::Closure { a, p } => {
@@ -659,12 +657,12 @@ impl<'g> Vm<'g> {
                         .map(|cap| match cap {
                             Capture::Local(r) => match reg!(*r) {
                                 Value::Cell(c) => c.clone(),
-                                other => Rc::new(GilCell::new(other.clone())),
+                                other => CellObj::new(other.clone(), gil),
                             },
                             Capture::Upval(u) => upvals!()[*u as usize].clone(),
                         })
                         .collect();
-                    set!(a, Value::Func(Rc::new(Closure { proto: child, upvals })));
+                    set!(a, Value::Func(Closure::new(child, upvals, gil)));
                 }
                 Instr::Add { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Add, checked_add, +),
                 Instr::Sub { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Sub, checked_sub, -),
@@ -888,11 +886,11 @@ impl<'g> Vm<'g> {
                 }
                 Instr::NewList { a, b, n } => {
                     let items = regs_slice!(b, n).to_vec();
-                    set!(a, Value::list(items));
+                    set!(a, Value::list(items, gil));
                 }
                 Instr::NewDict { a, b, n } => {
                     let pairs = regs_slice!(b, 2 * n as usize);
-                    match new_dict(pairs) {
+                    match new_dict(pairs, gil) {
                         Ok(d) => set!(a, d),
                         Err(e) => throw!(e),
                     }
@@ -943,13 +941,23 @@ fn undefined(name: &Value) -> String {
 }
 
 /// A dict from consecutive key, value registers.
-fn new_dict(pairs: &[Value]) -> Result<Value, Fail> {
+fn new_dict(pairs: &[Value], gil: Gil) -> Result<Value, Fail> {
     let mut map = IndexMap::with_capacity(pairs.len() / 2);
     for kv in pairs.chunks_exact(2) {
         map.insert(builtins::key_of(&kv[0])?, kv[1].clone());
     }
-    let d: Dict = GilCell::new(map);
-    Ok(Value::Dict(Rc::new(d)))
+    Ok(Value::dict(map, gil))
+}
+
+/// The rest of a safe point's work (out of line, to keep the dispatch loop lean): runs the cycle
+/// collector if it asked to run, then hands the GIL over if another thread asked for it.
+#[cold]
+#[inline(never)]
+fn collect_or_yield(gil: Gil) {
+    crate::gc::collect_requested(gil);
+    if gil.drop_requested() {
+        gil.yield_now();
+    }
 }
 
 /// Stores a call's result over its callee, dropping the callee (usually a function) inline.

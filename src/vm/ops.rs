@@ -60,7 +60,7 @@ pub fn arith(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<Value, String>
         (BinOp::Add, List(x), List(y)) => {
             let mut items = x.borrow(gil).clone();
             items.extend(y.borrow(gil).iter().cloned());
-            Ok(Value::list(items))
+            Ok(Value::list(items, gil))
         }
         _ => Err(type_error(op, a, b)),
     }

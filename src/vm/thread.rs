@@ -8,7 +8,7 @@
 use super::{Fail, Shared, Vm};
 use crate::gil::{self, Gil, GilBound, GilSend, with_gil};
 use crate::source::Diagnostic;
-use crate::value::{ThreadObj, Value};
+use crate::value::{self, ThreadObj, Value};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -37,6 +37,25 @@ pub struct ThreadState {
     joined: AtomicBool,
 }
 
+impl value::ThreadState for ThreadState {
+    /// The lock is taken even if another thread holds the GIL: outcomes change only under the
+    /// GIL, and threads without it hold this lock only briefly, so the two passes of a
+    /// collection see the same result.
+    fn visit_result(&self, gil: Gil, f: &mut dyn FnMut(&Value)) {
+        if let Some(Ok(v)) = lock(&self.slot).outcome.as_ref().map(|o| o.get(gil)) {
+            f(v);
+        }
+    }
+
+    fn clear_result(&self, gil: Gil) -> Option<Value> {
+        let mut slot = lock(&self.slot);
+        if !matches!(slot.outcome.as_ref().map(|o| o.get(gil)), Some(Ok(_))) {
+            return None;
+        }
+        slot.outcome.replace(GilBound::new(Ok(Value::Nil), gil)).and_then(|o| o.into_inner(gil).ok())
+    }
+}
+
 #[derive(Default)]
 struct Slot {
     /// The function's result or error, stored under the GIL before the thread ends.
@@ -54,7 +73,14 @@ thread_local! {
 }
 
 /// Every thread ever started, so that the program can wait for them at exit.
-static THREADS: Mutex<Vec<(JoinHandle<()>, Arc<ThreadState>)>> = Mutex::new(Vec::new());
+/// `spawn` reaps the threads that have ended (`reap_ended`) when this list has doubled since the
+/// last reaping: the OS thread is joined, and its entry dropped unless its error may still have
+/// to be reported at exit. So a program that starts a million short threads keeps neither their
+/// OS threads nor their results.
+static THREADS: Mutex<Vec<(Option<JoinHandle<()>>, Arc<ThreadState>)>> = Mutex::new(Vec::new());
+
+/// The length of `THREADS` at which `spawn` reaps next.
+static REAP_AT: AtomicUsize = AtomicUsize::new(64);
 
 /// The thread the main thread is waiting for (in `join` or at exit), so that Ctrl-C can wake it.
 static MAIN_WAITS_FOR: Mutex<Option<Arc<ThreadState>>> = Mutex::new(None);
@@ -84,8 +110,33 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
         .stack_size(THREAD_STACK)
         .spawn(move || thread_main(payload, theirs))
         .map_err(|e| format!("cannot start thread: {e}"))?;
-    lock(&THREADS).push((handle, state.clone()));
-    Ok(Value::Thread(Rc::new(ThreadObj { state })))
+    let mut threads = lock(&THREADS);
+    if threads.len() >= REAP_AT.load(Ordering::Relaxed) {
+        reap_ended(&mut threads, gil);
+        REAP_AT.store((2 * threads.len()).max(64), Ordering::Relaxed);
+    }
+    threads.push((Some(handle), state.clone()));
+    drop(threads);
+    Ok(Value::Thread(ThreadObj::new(state, gil)))
+}
+
+/// Joins the OS threads that have ended and drops their entries, except those of threads that
+/// failed and were not joined (yet): their errors are reported at exit. Runs under the GIL, so
+/// dropping an entry's outcome is safe; joining an ended thread does not wait for the GIL, which
+/// a thread has released before it is marked ended.
+fn reap_ended(threads: &mut Vec<(Option<JoinHandle<()>>, Arc<ThreadState>)>, gil: Gil) {
+    threads.retain_mut(|(handle, state)| {
+        let slot = lock(&state.slot);
+        if !slot.ended {
+            return true;
+        }
+        let failed = matches!(slot.outcome.as_ref().map(|o| o.get(gil)), Some(Err(_)));
+        drop(slot);
+        if let Some(h) = handle.take() {
+            let _ = h.join();
+        }
+        failed && !state.joined.load(Ordering::Relaxed)
+    });
 }
 
 /// Marks the thread ended and wakes its joiners when dropped, so that they wake even if the
@@ -126,7 +177,8 @@ pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
     let Value::Thread(obj) = t else {
         return Err(format!("join expects a thread, not {}", t.type_name()).into());
     };
-    let Ok(state) = obj.state.clone().downcast::<ThreadState>() else {
+    let state: Arc<dyn std::any::Any + Send + Sync> = obj.state.clone();
+    let Ok(state) = state.downcast::<ThreadState>() else {
         return Err("internal error: a thread handle without a thread".to_string().into());
     };
     let current = CURRENT.with(|c| c.get());
@@ -174,12 +226,14 @@ pub fn wait_all(gil: Gil) -> Result<Vec<Diagnostic>, Interrupted> {
 pub struct Interrupted;
 
 /// Waits (without the GIL) for each thread to end; `Err` when Ctrl-C interrupted the wait.
-fn wait_for_threads(threads: Vec<(JoinHandle<()>, Arc<ThreadState>)>) -> Result<(), Interrupted> {
+fn wait_for_threads(threads: Vec<(Option<JoinHandle<()>>, Arc<ThreadState>)>) -> Result<(), Interrupted> {
     for (handle, state) in threads {
         if !wait_until_ended(&state, true) {
             return Err(Interrupted);
         }
-        let _ = handle.join();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
     }
     Ok(())
 }
