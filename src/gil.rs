@@ -205,14 +205,14 @@ impl Drop for Held {
 /// ```compile_fail,E0277
 /// // A value returned out of `with_gil`: dropping it touches reference counts without the lock.
 /// use mini::{gil::with_gil, value::Value};
-/// let escaped: Value = with_gil(|_gil| Value::list(Vec::new()));
+/// let escaped: Value = with_gil(|gil| Value::list(Vec::new(), gil));
 /// drop(escaped);
 /// ```
 ///
 /// ```
 /// // Plain data may leave.
 /// use mini::{gil::with_gil, value::Value};
-/// let len: usize = with_gil(|gil| Value::list(Vec::new()).to_text(gil).unwrap().len());
+/// let len: usize = with_gil(|gil| Value::list(Vec::new(), gil).to_text(gil).unwrap().len());
 /// assert_eq!(len, 2);
 /// ```
 ///
@@ -220,14 +220,14 @@ impl Drop for Held {
 /// // The same escape through a captured variable.
 /// use mini::{gil::with_gil, value::Value};
 /// let mut slot = None;
-/// with_gil(|_gil| slot = Some(Value::list(Vec::new())));
+/// with_gil(|gil| slot = Some(Value::list(Vec::new(), gil)));
 /// drop(slot);
 /// ```
 ///
 /// ```
 /// use mini::{gil::with_gil, value::Value};
 /// let mut slot = None;
-/// with_gil(|gil| slot = Some(Value::list(Vec::new()).to_text(gil).unwrap()));
+/// with_gil(|gil| slot = Some(Value::list(Vec::new(), gil).to_text(gil).unwrap()));
 /// assert_eq!(slot.as_deref(), Some("[]"));
 /// ```
 pub fn with_gil<F, R>(f: F) -> R
@@ -361,7 +361,7 @@ unsafe impl<T: GilSend, E: GilSend> GilSend for Result<T, E> {}
 /// // outer thread keeps the lock while the scope waits).
 /// use mini::{gil::{GilBound, with_gil}, value::Value};
 /// with_gil(|gil| {
-///     let bound = GilBound::new(Value::list(Vec::new()), gil);
+///     let bound = GilBound::new(Value::list(Vec::new(), gil), gil);
 ///     std::thread::scope(|s| {
 ///         s.spawn(move || {
 ///             let value = with_gil(|other| bound.into_inner(other).to_text(other).unwrap());
