@@ -77,7 +77,10 @@ thread_local! {
 /// last reaping: the OS thread is joined, and its entry dropped unless its error may still have
 /// to be reported at exit. So a program that starts a million short threads keeps neither their
 /// OS threads nor their results.
-static THREADS: Mutex<Vec<(Option<JoinHandle<()>>, Arc<ThreadState>)>> = Mutex::new(Vec::new());
+static THREADS: Mutex<Vec<Started>> = Mutex::new(Vec::new());
+
+/// A started thread: its OS handle (until it is joined) and its state.
+type Started = (Option<JoinHandle<()>>, Arc<ThreadState>);
 
 /// The length of `THREADS` at which `spawn` reaps next.
 static REAP_AT: AtomicUsize = AtomicUsize::new(64);
@@ -124,7 +127,7 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
 /// failed and were not joined (yet): their errors are reported at exit. Runs under the GIL, so
 /// dropping an entry's outcome is safe; joining an ended thread does not wait for the GIL, which
 /// a thread has released before it is marked ended.
-fn reap_ended(threads: &mut Vec<(Option<JoinHandle<()>>, Arc<ThreadState>)>, gil: Gil) {
+fn reap_ended(threads: &mut Vec<Started>, gil: Gil) {
     threads.retain_mut(|(handle, state)| {
         let slot = lock(&state.slot);
         if !slot.ended {
@@ -226,7 +229,7 @@ pub fn wait_all(gil: Gil) -> Result<Vec<Diagnostic>, Interrupted> {
 pub struct Interrupted;
 
 /// Waits (without the GIL) for each thread to end; `Err` when Ctrl-C interrupted the wait.
-fn wait_for_threads(threads: Vec<(Option<JoinHandle<()>>, Arc<ThreadState>)>) -> Result<(), Interrupted> {
+fn wait_for_threads(threads: Vec<Started>) -> Result<(), Interrupted> {
     for (handle, state) in threads {
         if !wait_until_ended(&state, true) {
             return Err(Interrupted);
