@@ -303,7 +303,7 @@ impl Jit {
             Ok(Err(e)) => {
                 if std::env::var_os("MINI_JIT_VERIFY").is_some() {
                     // the test suites set this: an internal error must show up as a difference
-                    eprintln!("mini: internal JIT error: {e}");
+                    to_stderr(&format!("mini: internal JIT error: {e}\n"));
                 }
                 ProtoJit::of(proto).refuse(sig, format!("internal compiler error: {e}"));
                 return None;
@@ -338,7 +338,8 @@ impl Jit {
         let mut specs: Vec<Rc<Spec>> = Vec::with_capacity(session.plans.len());
         for (plan, c) in session.plans.iter().zip(compiled) {
             if let Some(ir) = &c.ir {
-                eprintln!("; {} ({:.3} ms)\n{ir}", plan.sig.display(&plan.proto.name), c.time.as_secs_f64() * 1e3);
+                let (name, ms) = (plan.sig.display(&plan.proto.name), c.time.as_secs_f64() * 1e3);
+                to_stderr(&format!("; {name} ({ms:.3} ms)\n{ir}\n"));
             }
             let spec = Rc::new(Spec {
                 sig: plan.sig,
@@ -486,4 +487,9 @@ impl Jit {
         }
         out
     }
+}
+
+/// Writes to stderr, ignoring a failure (`eprint!` panics when stderr is closed).
+fn to_stderr(text: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
 }
