@@ -92,8 +92,9 @@ mod fuzz {
     /// Inputs saved to `target/fuzz-failures/` per class of failure.
     const SAVED_PER_CLASS: usize = 3;
 
-    /// Attempts the minimizer may make per class of failure.
+    /// Attempts the minimizer may make per class of failure, and the time it may take.
     const MINIMIZE_ATTEMPTS: usize = 400;
+    const MINIMIZE_TIME: Duration = Duration::from_secs(120);
 
     // -----------------------------------------------------------------------------------------
     // Configuration and the main loop
@@ -259,6 +260,7 @@ mod fuzz {
         runs: AtomicU64,
         inconclusive: AtomicU64,
         oom: AtomicU64,
+        slow: AtomicU64,
         exit_codes: Mutex<BTreeMap<String, u64>>,
         kinds: Mutex<BTreeMap<String, u64>>,
         failures: Mutex<BTreeMap<String, Failure>>,
@@ -278,6 +280,7 @@ mod fuzz {
                 runs: AtomicU64::new(0),
                 inconclusive: AtomicU64::new(0),
                 oom: AtomicU64::new(0),
+                slow: AtomicU64::new(0),
                 exit_codes: Mutex::new(BTreeMap::new()),
                 kinds: Mutex::new(BTreeMap::new()),
                 failures: Mutex::new(BTreeMap::new()),
@@ -299,6 +302,7 @@ mod fuzz {
             self.runs.fetch_add(report.runs, Ordering::Relaxed);
             self.inconclusive.fetch_add(report.inconclusive, Ordering::Relaxed);
             self.oom.fetch_add(report.oom, Ordering::Relaxed);
+            self.slow.fetch_add(report.slow, Ordering::Relaxed);
             *self.kinds.lock().unwrap().entry(case.kind().to_string()).or_default() += 1;
             let mut codes = self.exit_codes.lock().unwrap();
             for code in &report.codes {
@@ -371,8 +375,10 @@ mod fuzz {
             println!("fuzz: inputs by kind: {}", join_counts(&self.kinds.lock().unwrap()));
             println!("fuzz: runs by outcome: {}", join_counts(&self.exit_codes.lock().unwrap()));
             println!(
-                "fuzz: {} loopy runs timed out (inconclusive), {} ran out of memory (allowed abort)",
+                "fuzz: {} loopy runs timed out (inconclusive), {} ended only with three times the time (slow, \
+                 not failed), {} ran out of memory (allowed abort)",
                 self.inconclusive.load(Ordering::Relaxed),
+                self.slow.load(Ordering::Relaxed),
                 self.oom.load(Ordering::Relaxed)
             );
             let failures = self.failures.lock().unwrap();
@@ -496,7 +502,7 @@ mod fuzz {
     }
 
     /// Runs `mini ARGS` in `dir` under the time and memory bounds.
-    fn run_mini(config: &Config, dir: &Path, args: &[String]) -> Outcome {
+    fn run_mini(config: &Config, dir: &Path, args: &[String], timeout: Duration) -> Outcome {
         let mut command = Command::new(&config.bin);
         command
             .args(args)
@@ -519,7 +525,7 @@ mod fuzz {
         let stderr = child.stderr.take().expect("piped stderr");
         let out_reader = std::thread::spawn(move || Capture::read_all(stdout));
         let err_reader = std::thread::spawn(move || Capture::read_all(stderr));
-        let status = wait_bounded(&mut child, config.timeout);
+        let status = wait_bounded(&mut child, timeout);
         let elapsed = started.elapsed();
         Outcome {
             status,
@@ -660,6 +666,8 @@ mod fuzz {
         runs: u64,
         inconclusive: u64,
         oom: u64,
+        /// Runs that timed out but ended when given three times the time.
+        slow: u64,
         codes: Vec<String>,
         crashes: Vec<Crash>,
     }
@@ -684,12 +692,15 @@ mod fuzz {
         std::fs::write(dir.join(&file), &case.source).expect("write the input");
         let mut report = CaseReport::default();
         let loopy = !case.bounded && can_loop(&case.source);
+        let shape = case.shape();
         let mut rejected = false;
         if case.modes.contains(&"check") {
-            let args = vec!["check".to_string(), file.clone()];
-            let o = run_mini(config, dir, &args);
+            let mut args = vec!["check".to_string()];
+            args.extend(case.check_flags.iter().cloned());
+            args.push(file.clone());
+            let o = run_confirmed(config, dir, &args, true, &mut report);
             rejected = o.status == Status::Exit(1);
-            note(&mut report, "check", &args, &o, true);
+            note(&mut report, "check", &args, &o, true, &shape);
         }
         let mut finished: Vec<(&str, Outcome)> = Vec::new();
         let mut timed_out: Vec<(&str, Vec<String>)> = Vec::new();
@@ -697,10 +708,15 @@ mod fuzz {
             let mut args = vec!["run".to_string()];
             args.extend(case.flags.iter().cloned());
             args.extend(flags.iter().map(|f| f.to_string()));
+            if *mode != "interp" {
+                args.extend(case.jit_flags.iter().cloned());
+            }
             args.push(file.clone());
-            let o = run_mini(config, dir, &args);
-            note(&mut report, "run", &args, &o, rejected || !loopy);
-            if rejected && case.flags.is_empty() && matches!(o.status, Status::Exit(0 | 2)) {
+            let fast_elsewhere = finished.iter().any(|(_, o)| o.elapsed * 5 <= config.timeout);
+            let o = run_confirmed(config, dir, &args, rejected || !loopy || fast_elsewhere, &mut report);
+            note(&mut report, "run", &args, &o, rejected || !loopy, &shape);
+            let interval_flag = case.flags.iter().any(|f| f == "--switch-interval");
+            if rejected && !interval_flag && matches!(o.status, Status::Exit(0 | 2)) {
                 let class = format!("run: check rejects the program but run ends with {}", status_label(&o));
                 report.crashes.push(crash(class, &args, &o));
             }
@@ -722,8 +738,24 @@ mod fuzz {
         report
     }
 
+    /// Runs `mini ARGS`; when a run that matters times out, runs it again with three times the
+    /// time, so that a loaded machine does not pass for a hang.
+    fn run_confirmed(config: &Config, dir: &Path, args: &[String], matters: bool, report: &mut CaseReport) -> Outcome {
+        let o = run_mini(config, dir, args, config.timeout);
+        if o.status != Status::Timeout || !matters {
+            return o;
+        }
+        report.runs += 1;
+        let again = run_mini(config, dir, args, config.timeout * 3);
+        if again.status != Status::Timeout {
+            report.slow += 1;
+        }
+        again
+    }
+
     /// Counts a run and files its failure, if any; `must_end` makes a timeout a failure.
-    fn note(report: &mut CaseReport, phase: &str, args: &[String], o: &Outcome, must_end: bool) {
+    /// Panics are told apart by their site; other crashes and hangs also by the input's shape.
+    fn note(report: &mut CaseReport, phase: &str, args: &[String], o: &Outcome, must_end: bool, shape: &str) {
         report.runs += 1;
         report.codes.push(format!("{phase} {}", status_label(o)));
         match verdict(phase, o) {
@@ -731,11 +763,12 @@ mod fuzz {
             Verdict::OutOfMemory => report.oom += 1,
             Verdict::TimedOut if must_end => {
                 let command = args[..args.len() - 1].join(" ");
-                let class = format!("{command}: hang (the program cannot loop, or check rejected it)");
+                let class = format!("{command}: hang (the program cannot loop, or check rejected it) in {shape}");
                 report.crashes.push(crash(class, args, o));
             }
             Verdict::TimedOut => report.inconclusive += 1,
-            Verdict::Crashed(class) => report.crashes.push(crash(class, args, o)),
+            Verdict::Crashed(class) if class.contains(": panic at ") => report.crashes.push(crash(class, args, o)),
+            Verdict::Crashed(class) => report.crashes.push(crash(format!("{class} in {shape}"), args, o)),
         }
     }
 
@@ -809,8 +842,13 @@ mod fuzz {
     fn minimize(config: &Config, dir: &Path, case: &Case, crash: &Crash) -> Vec<u8> {
         let mut attempts = 0;
         let mut best = case.source.clone();
+        let deadline = Instant::now() + MINIMIZE_TIME;
         let reproduces = |source: &[u8], attempts: &mut usize| -> bool {
             *attempts += 1;
+            if Instant::now() > deadline {
+                *attempts = MINIMIZE_ATTEMPTS;
+                return false;
+            }
             let probe = Case { source: source.to_vec(), ..case.clone() };
             std::fs::write(dir.join("min.mini"), source).expect("write a probe");
             still_fails(config, dir, &probe, crash)
@@ -852,14 +890,15 @@ mod fuzz {
         {
             return judge_case(config, dir, probe).crashes.iter().any(|c| c.class == crash.class);
         }
-        let o = run_mini(config, dir, &args);
+        let o = run_mini(config, dir, &args, config.timeout);
         let phase = if args[0] == "check" { "check" } else { "run" };
-        let loopy = !probe.bounded && can_loop(&probe.source);
-        match verdict(phase, &o) {
-            Verdict::Crashed(class) => class == crash.class,
-            Verdict::TimedOut => crash.class.contains("hang") && !loopy,
-            _ => false,
-        }
+        let must_end = !can_loop(&probe.source) || probe.bounded || {
+            let check = vec!["check".to_string(), "min.mini".to_string()];
+            run_mini(config, dir, &check, config.timeout).status == Status::Exit(1)
+        };
+        let mut report = CaseReport::default();
+        note(&mut report, phase, &args, &o, must_end, &probe.shape());
+        report.crashes.iter().any(|c| c.class == crash.class)
     }
 
     /// The byte ranges of the lines of `source`, each with its newline.
@@ -934,20 +973,33 @@ mod fuzz {
         source: Vec<u8>,
         /// Whether it ends by construction, so that a timeout is a failure even if it loops.
         bounded: bool,
-        /// Extra flags of every `mini run`.
+        /// Extra flags of every `mini run`, of the `--jit` runs only, and of `mini check`.
         flags: Vec<String>,
+        jit_flags: Vec<String>,
+        check_flags: Vec<String>,
         /// Which of `check`, `interp`, `jit`, `eager` to run.
         modes: Vec<&'static str>,
     }
 
     impl Case {
         fn new(name: String, source: Vec<u8>, bounded: bool) -> Case {
-            Case { name, source, bounded, flags: Vec::new(), modes: vec!["check", "interp", "jit", "eager"] }
+            let modes = vec!["check", "interp", "jit", "eager"];
+            Case { name, source, bounded, flags: Vec::new(), jit_flags: Vec::new(), check_flags: Vec::new(), modes }
         }
 
         /// The generator that made it (the first word of its name).
         fn kind(&self) -> &str {
             self.name.split_whitespace().next().unwrap_or("?")
+        }
+
+        /// What sort of input it is, finer than [`Case::kind`]: the shape of a nesting or of a
+        /// deep value, the regression file; it tells apart stack overflows and hangs that the
+        /// run alone does not.
+        fn shape(&self) -> String {
+            match self.kind() {
+                "nest" | "deep" | "regression" => self.name.split_whitespace().take(2).collect::<Vec<_>>().join(" "),
+                kind => kind.to_string(),
+            }
         }
     }
 
@@ -1058,13 +1110,48 @@ mod fuzz {
     fn make_case(seed: u64, n: u64, corpus: &Corpus) -> Case {
         let mut rng = Rng::new(seed ^ n.wrapping_mul(0xD134_2543_DE82_EF95));
         rng.next();
-        match rng.below(100) {
+        let mut case = match rng.below(100) {
             0..=49 => mutate_case(&mut rng, corpus),
             50..=61 => soup_case(&mut rng),
             62..=76 => nest_case(&mut rng),
             77..=86 => deep_value_case(&mut rng),
             _ => edge_case(&mut rng),
+        };
+        if rng.chance(15) {
+            add_flags(&mut rng, &mut case);
         }
+        case
+    }
+
+    /// Values of `--switch-interval` (milliseconds), odd ones included.
+    const INTERVALS: &[&str] = &["5", "0.001", "1e-300", "5e-324", "1e15", "1e17", "1e19", "1e23", "0", "-1", "nan"];
+
+    /// Adds command-line options that reach other code: the disassembler, the statistics, the
+    /// JIT's reports, the GIL's switch interval and `--keep-gil`.
+    fn add_flags(rng: &mut Rng, case: &mut Case) {
+        let mut added = Vec::new();
+        for flag in ["--dump-bytecode", "--stats"] {
+            if rng.chance(40) {
+                case.flags.push(flag.to_string());
+                added.push(flag.to_string());
+            }
+        }
+        if rng.chance(30) {
+            let interval = *rng.pick(INTERVALS);
+            case.flags.extend(["--switch-interval".to_string(), interval.to_string()]);
+            added.push(format!("--switch-interval {interval}"));
+        }
+        for flag in ["--keep-gil", "--dump-ir"] {
+            if rng.chance(40) {
+                case.jit_flags.push(flag.to_string());
+                added.push(flag.to_string());
+            }
+        }
+        if rng.chance(40) {
+            case.check_flags.push("--jit-report".to_string());
+            added.push("--jit-report".to_string());
+        }
+        case.name = format!("{} (flags {})", case.name, added.join(" "));
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1575,7 +1662,7 @@ mod fuzz {
     // -----------------------------------------------------------------------------------------
 
     /// Lengths of the chains built at run time; the longest take about a second to build.
-    const CHAIN: &[usize] = &[999, 1000, 1001, 10_000, 100_000, 1_000_000, 2_000_000];
+    const CHAIN: &[usize] = &[999, 1000, 1001, 10_000, 100_000, 1_000_000];
 
     /// How to build a chain `v` of depth `n`, one link per iteration.
     const BUILDERS: &[(&str, &str)] = &[
