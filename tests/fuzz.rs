@@ -1122,6 +1122,10 @@ mod fuzz {
         if rng.chance(15) {
             add_flags(&mut rng, &mut case);
         }
+        if rng.chance(25) && case.check_flags.is_empty() {
+            // the JIT's type inference then runs over every function, not only hot ones
+            case.check_flags.push("--jit-report".to_string());
+        }
         case
     }
 
