@@ -191,7 +191,10 @@ mod fuzz {
         let regression_count = regressions.len();
         let queue = Mutex::new(regressions.into_iter().enumerate().collect::<Vec<_>>());
         run_workers(&state, |w| {
-            while let Some((i, case)) = queue.lock().unwrap().pop() {
+            loop {
+                // the lock must not be held while the input runs
+                let next = queue.lock().unwrap().pop();
+                let Some((i, case)) = next else { break };
                 state.record(w, i as u64, &case, true);
             }
         });
