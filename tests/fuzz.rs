@@ -34,7 +34,9 @@
 //!   in another fails too (a hang of that mode), unless it uses `spawn` or `clock` (its timing may
 //!   then differ legitimately). A loopy program that times out in the interpreter is counted as
 //!   inconclusive and its other modes are skipped;
-//! - `check` rejected the program (exit 1) but `run` did not exit with 1.
+//! - `check` rejected the program (exit 1) but `run` did not exit with 1; or a run exits with 1
+//!   without an error message located with ` --> file:line:col`; or `run` without options exits
+//!   with 2 (a usage error) on a readable file.
 //!
 //! With `MINI_FUZZ_DIFF=1` it also requires the three modes to agree (stdout, stderr and exit
 //! code) on programs that finish and use no threads, clock or arguments; that finds JIT bugs, not
@@ -638,6 +640,9 @@ mod fuzz {
                 return Verdict::Crashed(format!("{phase}: {}", line_with(&err, needle)));
             }
         }
+        if o.status == Status::Exit(1) && !(err.contains("error: ") && err.contains(" --> ")) {
+            return Verdict::Crashed(format!("{phase}: exit code 1 without a located error message"));
+        }
         Verdict::Fine
     }
 
@@ -718,6 +723,10 @@ mod fuzz {
             let fast_elsewhere = finished.iter().any(|(_, o)| o.elapsed * 5 <= config.timeout);
             let o = run_confirmed(config, dir, &args, rejected || !loopy || fast_elsewhere, &mut report);
             note(&mut report, "run", &args, &o, rejected || !loopy, &shape);
+            if o.status == Status::Exit(2) && case.flags.is_empty() && case.jit_flags.is_empty() {
+                let class = "run: usage error (exit code 2) without options, for a readable file".to_string();
+                report.crashes.push(crash(class, &args, &o));
+            }
             let interval_flag = case.flags.iter().any(|f| f == "--switch-interval");
             if rejected && !interval_flag && matches!(o.status, Status::Exit(0 | 2)) {
                 let class = format!("run: check rejects the program but run ends with {}", status_label(&o));
