@@ -12,9 +12,13 @@
 //! - token soups: random sequences of mini's tokens and keywords;
 //! - deep nestings of the source (10,000 to 100,000 deep `(`, `[`, `{`, `f()()()`, `a[0][0]`,
 //!   `- - -`, `not not`, blocks, `fn`s, `else if` chains, operator chains, very long lines);
-//! - deep values built at run time (lists, dicts and closures nested up to millions deep, then
+//! - deep values built at run time (lists, dicts and closures nested up to a million deep, then
 //!   dropped, printed, compared, sent to threads), deep recursion, and edge values (the int limits,
-//!   infinities, NaN, odd strings) through every operator and builtin.
+//!   infinities, NaN, odd strings) through every operator and builtin;
+//! - threads sharing an array, a list and a dict, doing compiled or interpreted work, failing,
+//!   spawning threads, joined once, twice or never;
+//! - on some inputs, options that reach other code: `--dump-bytecode`, `--stats`,
+//!   `--switch-interval X` (odd values included), `--keep-gil`, `--dump-ir`, `check --jit-report`.
 //!
 //! Each input runs as `mini check`, then `mini run` in every mode (interpreter, `--jit`,
 //! `--jit --jit-threshold 0`), each run in its own process under a time bound and a memory bound
