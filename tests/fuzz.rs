@@ -644,7 +644,8 @@ mod fuzz {
                 return Verdict::Crashed(format!("{phase}: {}", line_with(&err, needle)));
             }
         }
-        if o.status == Status::Exit(1) && !(err.contains("error: ") && err.contains(" --> ")) {
+        let located = err.contains("error: ") && err.contains(" --> ");
+        if o.status == Status::Exit(1) && !located && !o.stderr.truncated() {
             return Verdict::Crashed(format!("{phase}: exit code 1 without a located error message"));
         }
         Verdict::Fine
