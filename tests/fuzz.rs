@@ -55,7 +55,7 @@
 //! Environment:
 //! - `MINI_FUZZ_SECS` (default 60): total wall time, regression inputs included;
 //! - `MINI_FUZZ_SEED` (default: from the clock; always printed): the seed; input N of a seed is
-//!   always the same, and `MINI_FUZZ_CASE=N` runs only that input;
+//!   always the same, and `MINI_FUZZ_CASE=N` runs only that input (and no regression input);
 //! - `MINI_FUZZ_TIMEOUT` (default 5): seconds each run of `mini` may take;
 //! - `MINI_FUZZ_MEM_MB` (default 2048): the address-space limit of each run, in MiB;
 //! - `MINI_FUZZ_JOBS` (default: the number of processors): runs of `mini` at once;
@@ -193,7 +193,11 @@ mod fuzz {
         let scratch = std::env::temp_dir().join(format!("mini-fuzz-{}", std::process::id()));
         let state = State::new(&config, &scratch);
 
-        let regressions = regression_cases(&config.root.join("tests").join("fuzz"));
+        // reproducing one input (MINI_FUZZ_CASE) skips the regression inputs
+        let regressions = match config.only_case {
+            Some(_) => Vec::new(),
+            None => regression_cases(&config.root.join("tests").join("fuzz")),
+        };
         let regression_count = regressions.len();
         let queue = Mutex::new(regressions.into_iter().enumerate().collect::<Vec<_>>());
         run_workers(&state, |w| {
