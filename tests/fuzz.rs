@@ -12,9 +12,13 @@
 //! - token soups: random sequences of mini's tokens and keywords;
 //! - deep nestings of the source (10,000 to 100,000 deep `(`, `[`, `{`, `f()()()`, `a[0][0]`,
 //!   `- - -`, `not not`, blocks, `fn`s, `else if` chains, operator chains, very long lines);
-//! - deep values built at run time (lists, dicts and closures nested up to millions deep, then
+//! - deep values built at run time (lists, dicts and closures nested up to a million deep, then
 //!   dropped, printed, compared, sent to threads), deep recursion, and edge values (the int limits,
-//!   infinities, NaN, odd strings) through every operator and builtin.
+//!   infinities, NaN, odd strings) through every operator and builtin;
+//! - threads sharing an array, a list and a dict, doing compiled or interpreted work, failing,
+//!   spawning threads, joined once, twice or never;
+//! - on some inputs, options that reach other code: `--dump-bytecode`, `--stats`,
+//!   `--switch-interval X` (odd values included), `--keep-gil`, `--dump-ir`, `check --jit-report`.
 //!
 //! Each input runs as `mini check`, then `mini run` in every mode (interpreter, `--jit`,
 //! `--jit --jit-threshold 0`), each run in its own process under a time bound and a memory bound
@@ -34,7 +38,9 @@
 //!   in another fails too (a hang of that mode), unless it uses `spawn` or `clock` (its timing may
 //!   then differ legitimately). A loopy program that times out in the interpreter is counted as
 //!   inconclusive and its other modes are skipped;
-//! - `check` rejected the program (exit 1) but `run` did not exit with 1.
+//! - `check` rejected the program (exit 1) but `run` did not exit with 1; or a run exits with 1
+//!   without an error message located with ` --> file:line:col`; or `run` without options exits
+//!   with 2 (a usage error) on a readable file.
 //!
 //! With `MINI_FUZZ_DIFF=1` it also requires the three modes to agree (stdout, stderr and exit
 //! code) on programs that finish and use no threads, clock or arguments; that finds JIT bugs, not
@@ -49,7 +55,7 @@
 //! Environment:
 //! - `MINI_FUZZ_SECS` (default 60): total wall time, regression inputs included;
 //! - `MINI_FUZZ_SEED` (default: from the clock; always printed): the seed; input N of a seed is
-//!   always the same, and `MINI_FUZZ_CASE=N` runs only that input;
+//!   always the same, and `MINI_FUZZ_CASE=N` runs only that input (and no regression input);
 //! - `MINI_FUZZ_TIMEOUT` (default 5): seconds each run of `mini` may take;
 //! - `MINI_FUZZ_MEM_MB` (default 2048): the address-space limit of each run, in MiB;
 //! - `MINI_FUZZ_JOBS` (default: the number of processors): runs of `mini` at once;
@@ -187,7 +193,11 @@ mod fuzz {
         let scratch = std::env::temp_dir().join(format!("mini-fuzz-{}", std::process::id()));
         let state = State::new(&config, &scratch);
 
-        let regressions = regression_cases(&config.root.join("tests").join("fuzz"));
+        // reproducing one input (MINI_FUZZ_CASE) skips the regression inputs
+        let regressions = match config.only_case {
+            Some(_) => Vec::new(),
+            None => regression_cases(&config.root.join("tests").join("fuzz")),
+        };
         let regression_count = regressions.len();
         let queue = Mutex::new(regressions.into_iter().enumerate().collect::<Vec<_>>());
         run_workers(&state, |w| {
@@ -638,6 +648,10 @@ mod fuzz {
                 return Verdict::Crashed(format!("{phase}: {}", line_with(&err, needle)));
             }
         }
+        let located = err.contains("error: ") && err.contains(" --> ");
+        if o.status == Status::Exit(1) && !located && !o.stderr.truncated() {
+            return Verdict::Crashed(format!("{phase}: exit code 1 without a located error message"));
+        }
         Verdict::Fine
     }
 
@@ -718,6 +732,10 @@ mod fuzz {
             let fast_elsewhere = finished.iter().any(|(_, o)| o.elapsed * 5 <= config.timeout);
             let o = run_confirmed(config, dir, &args, rejected || !loopy || fast_elsewhere, &mut report);
             note(&mut report, "run", &args, &o, rejected || !loopy, &shape);
+            if o.status == Status::Exit(2) && case.flags.is_empty() && case.jit_flags.is_empty() {
+                let class = "run: usage error (exit code 2) without options, for a readable file".to_string();
+                report.crashes.push(crash(class, &args, &o));
+            }
             let interval_flag = case.flags.iter().any(|f| f == "--switch-interval");
             if rejected && !interval_flag && matches!(o.status, Status::Exit(0 | 2)) {
                 let class = format!("run: check rejects the program but run ends with {}", status_label(&o));
