@@ -673,5 +673,9 @@ fn as_fn_decl(s: &Stmt) -> Option<&Rc<FnDef>> {
 
 /// The innermost local named `name`; `direct` lookups see only locals whose `let` has run.
 fn find_local<'a>(f: &'a FnState, name: &str, direct: bool) -> Option<&'a Local> {
-    f.scopes.iter().rev().find_map(|scope| scope.iter().rev().find(|l| &*l.name == name && (l.visible || !direct)))
+    // Of several declarations of `name` in one block, the latest in the source wins: for the
+    // block's own code the latest whose `let` has run, for nested functions the last of all.
+    // (Hoisting declares them out of source order, so the position in the scope says nothing.)
+    let candidates = |scope: &'a Vec<Local>| scope.iter().filter(move |l| &*l.name == name && (l.visible || !direct));
+    f.scopes.iter().rev().find_map(|scope| candidates(scope).max_by_key(|l| l.id))
 }
