@@ -403,6 +403,18 @@ impl<T: GilSend> GilBound<T> {
         unsafe { ManuallyDrop::take(&mut this.0) }
     }
 
+    /// The contents, when this thread holds the GIL (for a `Drop`, which has no token);
+    /// otherwise `None`, and the contents leak as when a `GilBound` is dropped off the lock.
+    pub fn into_inner_if_held(self) -> Option<T> {
+        if !HELD.with(|h| h.get()) {
+            return None;
+        }
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the value is moved out exactly once;
+        // the GIL is held, so the caller may touch it.
+        Some(unsafe { ManuallyDrop::take(&mut this.0) })
+    }
+
     pub fn get<'a>(&'a self, _gil: Gil<'a>) -> &'a T {
         &self.0
     }

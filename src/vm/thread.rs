@@ -6,6 +6,7 @@
 //! exit) are also woken by [`wake_main`], which the Ctrl-C watcher calls.
 
 use super::{Fail, Shared, Vm};
+use crate::gc;
 use crate::gil::{self, Gil, GilBound, GilSend, with_gil};
 use crate::source::Diagnostic;
 use crate::value::{self, ThreadObj, Value};
@@ -35,6 +36,28 @@ pub struct ThreadState {
     /// Notified when the thread ends (and by [`wake_main`]).
     done: Condvar,
     joined: AtomicBool,
+}
+
+impl Drop for ThreadState {
+    /// A thread's result may be the handle of a thread whose result is another handle, and so
+    /// on: the result is freed inside the trashcan's depth count, or deferred to its trash
+    /// stack when the drops in progress are too deep, as a container's contents are (gc.rs),
+    /// so a chain of any length never overflows the stack.
+    fn drop(&mut self) {
+        let slot = self.slot.get_mut().unwrap_or_else(|e| e.into_inner());
+        let Some(outcome) = slot.outcome.take() else { return };
+        match gc::enter_drop() {
+            Some(depth) => {
+                drop(outcome);
+                gc::leave_drop(depth);
+            }
+            None => {
+                if let Some(Ok(value)) = outcome.into_inner_if_held() {
+                    gc::trash().push(value);
+                }
+            }
+        }
+    }
 }
 
 impl value::ThreadState for ThreadState {
