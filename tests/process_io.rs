@@ -173,6 +173,26 @@ fn a_full_stdout_is_an_error() {
 }
 
 #[test]
+fn a_stdout_that_is_not_open_discards_output() {
+    use std::os::unix::process::CommandExt;
+    // As Python (whose `sys.stdout` is then `None`): the program runs on and its output is lost.
+    let program = "print(\"lost\")\nlet s = 0\nfor i in range(1000) { s += i; print(i) }\nassert(s == 499500)\n";
+    let path = write_file("stdout_not_open.mini", program.as_bytes());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mini"));
+    command.arg("run").arg(&path).stderr(Stdio::piped());
+    // SAFETY: between fork and exec, `close` is async-signal-safe and touches no Rust state.
+    unsafe {
+        command.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let out = wait_or_kill(command.spawn().expect("start mini"), "stdout_not_open");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
 fn nested_thread_errors_show_one_stack_per_thread() {
     let program = "\
 fn inner(x) {
