@@ -15,7 +15,7 @@ use crate::compiler::Program;
 use crate::gil::{self, Gil};
 use crate::jit::{Entered, Jit, JitOptions};
 use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
-use crate::value::{CellObj, Closure, Value, values_equal};
+use crate::value::{Closure, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
 use std::cell::UnsafeCell;
@@ -651,17 +651,21 @@ impl<'g> Vm<'g> {
                 }
                 Instr::Closure { a, p } => {
                     let child = proto!().protos[p as usize].clone();
-                    let upvals = child
+                    let upvals: Option<Box<[_]>> = child
                         .captures
                         .iter()
                         .map(|cap| match cap {
                             Capture::Local(r) => match reg!(*r) {
-                                Value::Cell(c) => c.clone(),
-                                other => CellObj::new(other.clone(), gil),
+                                Value::Cell(c) => Some(c.clone()),
+                                _ => None,
                             },
-                            Capture::Upval(u) => upvals!()[*u as usize].clone(),
+                            Capture::Upval(u) => Some(upvals!()[*u as usize].clone()),
                         })
                         .collect();
+                    let Some(upvals) = upvals else {
+                        // the verifier proves every captured register holds a cell (verify.rs)
+                        throw!("internal error: a captured register holds no cell");
+                    };
                     set!(a, Value::Func(Closure::new(child, upvals, gil)));
                 }
                 Instr::Add { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Add, checked_add, +),
