@@ -57,4 +57,6 @@ builtins! {
     Args = "args",
     CpuCount = "cpu_count",
     Assert = "assert",
+    AtomicAdd = "atomic_add",
+    AtomicCas = "atomic_cas",
 }

@@ -804,6 +804,9 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         return Ok(T::Pending);
     }
     let tys: Vec<Ty> = args.iter().map(|t| t.ty()).collect();
+    if let Some(result) = atomic_result(b, &tys) {
+        return result;
+    }
     let bad = || Err(format!("{}({}) is not supported in compiled code", b.name(), names(&tys)));
     let t = match (b, &tys[..]) {
         (B::Sqrt | B::Sin | B::Cos | B::Tan | B::Exp | B::Log, [x]) if x.is_number() => Ty::Float,
@@ -838,6 +841,21 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         _ => return Err(format!("{}() is not supported in compiled code", b.name())),
     };
     Ok(T::Val(t))
+}
+
+/// The result type of `atomic_add` (int) and `atomic_cas` (bool), which compile for an int
+/// array and int arguments only; `None` for the other builtins.
+fn atomic_result(b: Builtin, tys: &[Ty]) -> Option<Result<T, String>> {
+    use Builtin as B;
+    let t = match (b, tys) {
+        (B::AtomicAdd, [Ty::IntArray, Ty::Int, Ty::Int]) => Ty::Int,
+        (B::AtomicCas, [Ty::IntArray, Ty::Int, Ty::Int, Ty::Int]) => Ty::Bool,
+        (B::AtomicAdd | B::AtomicCas, _) => {
+            return Some(Err(format!("{}({}) is not supported in compiled code", b.name(), names(tys))));
+        }
+        _ => return None,
+    };
+    Some(Ok(T::Val(t)))
 }
 
 fn names(tys: &[Ty]) -> String {

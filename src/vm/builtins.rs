@@ -49,6 +49,8 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
             none(args).map(|()| Value::Int(std::thread::available_parallelism().map_or(1, |n| n.get() as i64)))
         }
         B::Assert => assert(args, gil),
+        B::AtomicAdd => arity(3, args).and_then(|()| super::atomics::add(args)),
+        B::AtomicCas => arity(4, args).and_then(|()| super::atomics::cas(args)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! float arithmetic, list and array indexing) inline and calls into `ops`, `index` and `builtins`
 //! for the rest. Safe points (backward jumps and calls) check the GIL's drop request.
 
+mod atomics;
 pub mod builtins;
 mod index;
 pub mod ops;

@@ -969,8 +969,58 @@ impl<'a, 'f> Lower<'a, 'f> {
                 best
             }
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
+            (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
+            (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,
             _ => return Err(format!("internal: builtin {} not lowered", f.name())),
         })
+    }
+
+    /// The address of element `i` of an int array for an atomic operation, after the bounds
+    /// check (shared with `a[i]`'s through `checked`: either one makes the other redundant).
+    fn atomic_element(&mut self, pc: usize, arr: V, i: V) -> Lowered<CValue> {
+        let (V::Arr { ptr, len, float: false }, V::Int(i)) = (arr, i) else {
+            return Err("internal: an atomic operation on a non-int array".into());
+        };
+        if self.checked.insert((BOUNDS_CHECKED, i, len), i).is_none() {
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, i, len);
+            self.fail_unless(inside, pc, status::INDEX, Some(i), Some(len));
+        }
+        let offset = self.b.ins().ishl_imm_u(i, 3);
+        Ok(self.b.ins().iadd(ptr, offset))
+    }
+
+    /// `atomic_add(a, i, v)`: a compare-and-swap loop (read, checked add, swap if unchanged,
+    /// else retry with the value seen), so that an overflowing sum raises `integer overflow`
+    /// and stores nothing. The result is the old value. Cranelift's atomics are sequentially
+    /// consistent, and its alias analysis treats them as fences.
+    fn atomic_add(&mut self, pc: usize, arr: V, i: V, v: V) -> Lowered<V> {
+        let addr = self.atomic_element(pc, arr, i)?;
+        let V::Int(v) = v else { return Err("internal: atomic_add of a non-int".into()) };
+        let first = self.b.ins().atomic_load(I64, MemFlagsData::trusted(), addr);
+        let retry = self.b.create_block();
+        let old = self.b.append_block_param(retry, I64);
+        self.b.ins().jump(retry, &[BlockArg::Value(first)]);
+        self.b.switch_to_block(retry);
+        let (sum, overflow) = self.b.ins().sadd_overflow(old, v);
+        self.fail_if(overflow, pc, status::OVERFLOW, None, None);
+        let seen = self.b.ins().atomic_cas(MemFlagsData::trusted(), addr, old, sum);
+        let stored = self.b.ins().icmp(IntCC::Equal, seen, old);
+        let done = self.b.create_block();
+        self.b.ins().brif(stored, done, &[], retry, &[BlockArg::Value(seen)]);
+        self.b.seal_block(retry);
+        self.b.seal_block(done);
+        self.b.switch_to_block(done);
+        Ok(V::Int(old))
+    }
+
+    /// `atomic_cas(a, i, expected, new)`: one compare-and-swap; the result is whether it stored.
+    fn atomic_cas(&mut self, pc: usize, arr: V, i: V, expected: V, new: V) -> Lowered<V> {
+        let addr = self.atomic_element(pc, arr, i)?;
+        let (V::Int(expected), V::Int(new)) = (expected, new) else {
+            return Err("internal: atomic_cas of a non-int".into());
+        };
+        let seen = self.b.ins().atomic_cas(MemFlagsData::trusted(), addr, expected, new);
+        Ok(V::Bool(self.b.ins().icmp(IntCC::Equal, seen, expected)))
     }
 
     /// A call of another compiled function: the recursion limit, the call, and the status check.
