@@ -63,3 +63,45 @@ fn int_arg(f: &str, what: &str, v: &Value) -> Result<i64, Fail> {
         other => Err(format!("{f} {what} must be an int, not {}", other.type_name()).into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    fn int_array(values: &[i64]) -> Value {
+        let a = ArrayObj::new(ElemKind::Int, values.len(), 0).expect("small");
+        for (slot, v) in a.data.iter().zip(values) {
+            slot.store(*v as u64, SeqCst);
+        }
+        Value::Array(Rc::new(a))
+    }
+
+    fn element(a: &Value, i: usize) -> i64 {
+        let Value::Array(a) = a else { unreachable!() };
+        a.data[i].load(SeqCst) as i64
+    }
+
+    /// An overflowing `atomic_add` fails and leaves the element as it was (a program cannot
+    /// observe this after the error, so it is checked here).
+    #[test]
+    fn overflowing_add_stores_nothing() {
+        let a = int_array(&[i64::MAX - 1, i64::MIN]);
+        assert!(add(&[a.clone(), Value::Int(0), Value::Int(2)]).is_err());
+        assert_eq!(element(&a, 0), i64::MAX - 1);
+        assert!(add(&[a.clone(), Value::Int(1), Value::Int(-1)]).is_err());
+        assert_eq!(element(&a, 1), i64::MIN);
+        assert!(matches!(add(&[a.clone(), Value::Int(0), Value::Int(1)]), Ok(Value::Int(v)) if v == i64::MAX - 1));
+        assert_eq!(element(&a, 0), i64::MAX);
+    }
+
+    /// A failed type or bounds check stores nothing either.
+    #[test]
+    fn failed_checks_store_nothing() {
+        let a = int_array(&[7]);
+        assert!(cas(&[a.clone(), Value::Int(1), Value::Int(7), Value::Int(1)]).is_err());
+        assert!(cas(&[a.clone(), Value::Int(0), Value::Int(7), Value::Float(1.0)]).is_err());
+        assert!(add(&[a.clone(), Value::Int(0), Value::Bool(true)]).is_err());
+        assert_eq!(element(&a, 0), 7);
+    }
+}
