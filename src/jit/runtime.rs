@@ -1,6 +1,7 @@
 //! What native code hands back and calls into: the per-call context that collects an error and
 //! its stack, the status codes, and the `extern "C"` helpers (math with the interpreter's exact
-//! results, error recording). Helpers touch no interpreter object, so they run without the GIL.
+//! results, error recording, the loop safe point). Helpers touch no interpreter object, so they run
+//! without the GIL (the safe point only hands over the lock when this thread holds it).
 
 use crate::bytecode::Proto;
 use crate::num;
@@ -107,6 +108,15 @@ pub extern "C" fn mini_jit_site(site: *const Site, status: i64, a: i64, b: i64) 
         c.frames.extend_from_slice(&site.frames);
     });
     status
+}
+
+/// The slow path of a loop's safe point in native code, taken when the GIL's attention word
+/// has a drop request or Ctrl-C: hands the lock over if this thread holds it (`--keep-gil`),
+/// and returns `status::INTERRUPTED` on the program's main thread after Ctrl-C (other threads
+/// carry on until the program ends, as interpreted), else `status::OK`.
+pub extern "C" fn mini_jit_safe_point() -> i64 {
+    let interrupted = crate::gil::native_safe_point();
+    if interrupted && std::thread::current().name() == Some("main") { status::INTERRUPTED } else { status::OK }
 }
 
 pub extern "C" fn mini_sin(x: f64) -> f64 {

@@ -31,6 +31,7 @@ mod versions;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Helper {
     Site,
+    SafePoint,
     Sin,
     Cos,
     Tan,
@@ -62,6 +63,7 @@ pub fn helpers() -> Vec<HelperDef> {
     let d = |helper, name, addr: *const u8, params, returns| HelperDef { helper, name, addr, params, returns };
     vec![
         d(Helper::Site, "mini_jit_site", rt::mini_jit_site as *const u8, &[I64, I64, I64, I64], &[I64]),
+        d(Helper::SafePoint, "mini_jit_safe_point", rt::mini_jit_safe_point as *const u8, &[], &[I64]),
         d(Helper::Sin, "mini_sin", rt::mini_sin as *const u8, &[F64], &[F64]),
         d(Helper::Cos, "mini_cos", rt::mini_cos as *const u8, &[F64], &[F64]),
         d(Helper::Tan, "mini_tan", rt::mini_tan as *const u8, &[F64], &[F64]),
@@ -872,12 +874,50 @@ impl<'a, 'f> Lower<'a, 'f> {
         })
     }
 
-    /// Continues at `pc + 1` when `cond` holds, else at `target`.
+    /// Continues at `pc + 1` when `cond` holds, else at `target` (through a safe point when
+    /// that jumps back).
     fn branch(&mut self, pc: usize, cond: CValue, target: u32) -> Lowered<bool> {
         let next = self.block(pc + 1)?;
         let t = self.block(target as usize)?;
-        self.b.ins().brif(cond, next, &[], t, &[]);
+        if target as usize > pc {
+            self.b.ins().brif(cond, next, &[], t, &[]);
+            return Ok(true);
+        }
+        let back = self.b.create_block();
+        self.b.ins().brif(cond, next, &[], back, &[]);
+        self.b.seal_block(back);
+        self.b.switch_to_block(back);
+        self.safe_point(pc);
+        self.b.ins().jump(t, &[]);
         Ok(true)
+    }
+
+    /// The safe point of a loop back-edge at `pc` (in the current block, which goes on after
+    /// it). One atomic load of the GIL's attention word and a branch: when a drop request or
+    /// Ctrl-C is pending, a cold call of `mini_jit_safe_point` hands the GIL over if this thread
+    /// holds it (`--keep-gil`), and Ctrl-C on the main thread raises `interrupted` here.
+    ///
+    /// The atomic load is also the loop's memory fence for Cranelift's alias analysis, which
+    /// otherwise forwards a value stored before a loop, or loaded in an earlier iteration, into
+    /// a load inside it (a loop without calls or stores keeps the state it was entered with):
+    /// every iteration then reads memory again, so a spin-wait sees other threads' writes
+    /// (lang-spec/threads.md, "Memory model"). On x86-64 it is a plain `mov`.
+    fn safe_point(&mut self, pc: usize) {
+        let (word, mask) = crate::gil::native_poll_word();
+        let addr = self.iconst(word as i64);
+        let bits = self.b.ins().atomic_load(types::I32, MemFlagsData::trusted(), addr);
+        let pending = self.b.ins().band_imm_u(bits, i64::from(mask));
+        let slow = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(pending, slow, &[], cont, &[]);
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let st = self.call_helper(Helper::SafePoint, &[])[0];
+        self.fail_if(st, pc, status::INTERRUPTED, None, None);
+        self.b.ins().jump(cont, &[]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
     }
 
     /// The address of element `i` of an array after the bounds check.
@@ -1160,6 +1200,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::Jump { t } => {
                 let target = self.block(t as usize)?;
+                if t as usize <= pc {
+                    self.safe_point(pc);
+                }
                 self.b.ins().jump(target, &[]);
                 return Ok(true);
             }
@@ -1363,6 +1406,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.switch_to_block(again);
         self.put(a, V::Int(next));
         self.put(a + 3, V::Int(next));
+        self.safe_point(pc);
         let target = self.block(t as usize)?;
         self.b.ins().jump(target, &[]);
         Ok(true)
