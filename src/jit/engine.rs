@@ -3,6 +3,7 @@
 
 use super::infer::Plan;
 use super::lower::{Helper, Lower, helpers, param_types, ret_type, signature};
+use super::mirror::Mirrors;
 use super::types::Ty;
 use cranelift::codegen::isa::CallConv;
 use cranelift::codegen::{self, settings};
@@ -104,7 +105,7 @@ impl Engine {
     }
 
     /// Compiles every plan of a session; the results are in plan order.
-    pub fn compile(&mut self, plans: &[Plan], dump_ir: bool) -> Result<Vec<Compiled>, String> {
+    pub fn compile(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
         let mut ids = Vec::with_capacity(plans.len());
         for p in plans {
             let sig = signature(&self.module, p.sig.tys(), p.ret_ty());
@@ -118,7 +119,7 @@ impl Engine {
             let start = Instant::now();
             let mut ir = None;
             if failure.is_none() {
-                match self.define_plan(plans, &ids, i, dump_ir) {
+                match self.define_plan(plans, mirrors, &ids, i, dump_ir) {
                     Ok(text) => ir = text,
                     Err(e) => failure = Some(e),
                 }
@@ -156,6 +157,7 @@ impl Engine {
     fn define_plan(
         &mut self,
         plans: &[Plan],
+        mirrors: &Mirrors,
         ids: &[(FuncId, Ty)],
         i: usize,
         dump_ir: bool,
@@ -164,7 +166,7 @@ impl Engine {
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids);
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors);
         if let Err(e) = lower.function(ids[i].0.as_u32()) {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);

@@ -19,6 +19,7 @@ pub mod status {
     pub const NAN_TO_INT: i64 = 6;
     pub const INF_TO_INT: i64 = 7;
     pub const INTERRUPTED: i64 = 8;
+    pub const GLOBAL_CHANGED: i64 = 9;
 }
 
 /// The context of the native call running on this thread (one at a time: native code never
@@ -64,6 +65,12 @@ impl JitCtx {
             status::NAN_TO_INT => "cannot convert nan to int".into(),
             status::INF_TO_INT => "cannot convert inf to int".into(),
             status::INTERRUPTED => "interrupted".into(),
+            status::GLOBAL_CHANGED => {
+                // SAFETY: native code passes a `GlobalSite` the lowering leaked for it, which
+                // lives as long as the program and is never written after compiling.
+                let site = unsafe { &*(a as *const GlobalSite) };
+                site.message(b as u64)
+            }
             other => format!("internal error: native code returned status {other}"),
         }
     }
@@ -90,6 +97,26 @@ impl JitCtx {
 pub struct Site {
     pub code: i64,
     pub frames: Box<[(*const Proto, usize)]>,
+}
+
+/// A read of an assigned global in compiled code, for its error when the global changed
+/// under it: the global's name and the mirror tag the code was compiled for (leaked, as sites).
+pub struct GlobalSite {
+    pub name: String,
+    pub expected: u64,
+}
+
+impl GlobalSite {
+    /// The error of a read that found the tag `found` in the global's cell.
+    fn message(&self, found: u64) -> String {
+        use super::mirror::{TYPE_MASK, type_name};
+        let (was, now) = (type_name(self.expected), type_name(found));
+        if self.expected & TYPE_MASK == found & TYPE_MASK {
+            format!("global '{}' was assigned another {now} while compiled code was reading it", self.name)
+        } else {
+            format!("global '{}' changed from {was} to {now} while compiled code was reading it", self.name)
+        }
+    }
 }
 
 /// What native code calls when it leaves through error site `site`: records the error (with

@@ -8,7 +8,8 @@
 
 use super::infer::{Plan, T, Target};
 use super::interval::{self, Interval};
-use super::runtime::{Site, status};
+use super::mirror::Mirrors;
+use super::runtime::{GlobalSite, Site, status};
 use super::types::Ty;
 use crate::ast::BinOp;
 use crate::builtin::Builtin;
@@ -167,6 +168,8 @@ pub struct Lower<'a, 'f> {
     /// The function ids and result types of the session's plans, by plan index.
     pub plan_ids: &'a [(FuncId, Ty)],
     pub helper_ids: &'a HashMap<Helper, FuncId>,
+    /// The cells of the globals the program assigns, which compiled code reads from memory.
+    mirrors: &'a Mirrors,
     helper_refs: HashMap<Helper, FuncRef>,
     callee_refs: HashMap<FuncId, FuncRef>,
     /// Variables by (inlining depth, register, kind): inlined code has its own registers.
@@ -209,6 +212,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         plan: usize,
         plan_ids: &'a [(FuncId, Ty)],
         helper_ids: &'a HashMap<Helper, FuncId>,
+        mirrors: &'a Mirrors,
     ) -> Self {
         Lower {
             b,
@@ -217,6 +221,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             plans,
             plan_ids,
             helper_ids,
+            mirrors,
             helper_refs: HashMap::new(),
             callee_refs: HashMap::new(),
             vars: HashMap::new(),
@@ -948,8 +953,8 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// Whether compiled code reads global `g` from memory (see `Mirrors`).
-    fn live_global(&self, _g: u16) -> bool {
-        false
+    fn live_global(&self, g: u16) -> bool {
+        self.mirrors.assigned(g as usize)
     }
 
     /// The address of element `i` of an array after the bounds check.
@@ -1086,8 +1091,11 @@ impl<'a, 'f> Lower<'a, 'f> {
         })
     }
 
-    fn global(&mut self, g: u16, st_type: T) -> Lowered<V> {
+    fn global(&mut self, pc: usize, g: u16, st_type: T) -> Lowered<V> {
         let v = self.plan.globals.get(&g).ok_or("internal: global not read during inference")?;
+        if self.live_global(g) {
+            return self.global_from_memory(pc, g, v);
+        }
         Ok(match v {
             Value::Int(i) => V::Int(self.b.ins().iconst(I64, *i)),
             Value::Float(f) => V::Float(self.b.ins().f64const(*f)),
@@ -1101,6 +1109,44 @@ impl<'a, 'f> Lower<'a, 'f> {
             Value::Func(_) => V::Func,
             Value::Builtin(_) => V::Builtin,
             other => return Err(format!("internal: global of type {} ({st_type:?})", other.type_name())),
+        })
+    }
+
+    /// A read of a global the program assigns, from its mirror cell (see mirror.rs): the bits
+    /// (an atomic load, which also keeps Cranelift from reusing an earlier read), then the tag,
+    /// which must be the one this code was compiled for, and for an array or function the
+    /// identity too; otherwise the error that the global changed under the running code. A
+    /// number or bool is the value read; an array or function is the compile-time one, which
+    /// the specialization keeps alive.
+    fn global_from_memory(&mut self, pc: usize, g: u16, v: &Value) -> Lowered<V> {
+        let expected = self.mirrors.expect(g, v);
+        let cell = self.mirrors.cell(g);
+        let bits_addr = self.iconst(&cell.bits as *const _ as i64);
+        let tag_addr = self.iconst(&cell.tag as *const _ as i64);
+        let bits = self.b.ins().atomic_load(I64, MemFlagsData::trusted(), bits_addr);
+        let tag = self.b.ins().load(I64, MemFlagsData::trusted(), tag_addr, 0);
+        let mut changed = self.b.ins().icmp_imm_s(IntCC::NotEqual, tag, expected as i64);
+        if super::mirror::by_identity(expected) {
+            let other = self.b.ins().icmp_imm_s(IntCC::NotEqual, bits, Mirrors::bits_of(v) as i64);
+            changed = self.b.ins().bor(changed, other);
+        }
+        let name = self.plan.global_names.get(&g).cloned().unwrap_or_default();
+        let site = Box::leak(Box::new(GlobalSite { name, expected }));
+        let site = self.iconst(site as *const GlobalSite as i64);
+        self.fail_if(changed, pc, status::GLOBAL_CHANGED, Some(site), Some(tag));
+        Ok(match v {
+            Value::Int(_) => V::Int(bits),
+            Value::Float(_) => V::Float(self.b.ins().bitcast(F64, MemFlagsData::new(), bits)),
+            Value::Bool(_) => V::Bool(self.b.ins().ireduce(I8, bits)),
+            Value::Nil => V::Nil,
+            Value::Array(a) => {
+                let ptr = self.iconst(a.data.as_ptr() as i64);
+                let len = self.iconst(a.len() as i64);
+                V::Arr { ptr, len, float: a.kind == ElemKind::Float }
+            }
+            Value::Func(_) => V::Func,
+            Value::Builtin(_) => V::Builtin,
+            other => return Err(format!("internal: global of type {}", other.type_name())),
         })
     }
 
@@ -1127,7 +1173,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.put(a, v);
             }
             I::GetGlobal { a, g } => {
-                let v = self.global(g, st[a as usize])?;
+                let v = self.global(pc, g, st[a as usize])?;
                 self.put(a, v);
             }
             I::Add { a, b, c } | I::Sub { a, b, c } | I::Mul { a, b, c } => {
