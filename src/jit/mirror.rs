@@ -136,12 +136,15 @@ impl Mirrors {
         by_identity(t) && old_bits != bits
     }
 
-    /// The tag compiled code reading global `g`, which holds `v` now, expects (the cell is
-    /// brought up to date first: a builtin's slot holds it before any assignment).
+    /// The tag that compiled code reading global `g`, inferred to hold `v`, expects. A cell is
+    /// written at every assignment, so it already holds the global's value, except a builtin's
+    /// slot before any assignment (the builtin is there from the start): such a cell is filled
+    /// now. A written cell is never overwritten here: `v` may come from the kept plan of an
+    /// earlier, still valid specialization (being inlined), whose number may be out of date,
+    /// while its type and identity are the cell's (a change would have invalidated it).
     pub fn expect(&self, g: u16, v: &Value) -> u64 {
         let cell = self.cell(g);
-        let (t, bits) = type_and_bits(v);
-        if cell.tag.load(Ordering::Relaxed) & TYPE_MASK != t || cell.bits.load(Ordering::Relaxed) != bits {
+        if cell.tag.load(Ordering::Relaxed) & TYPE_MASK == ty::UNDEF {
             self.write(g as usize, v);
         }
         cell.tag.load(Ordering::Relaxed)
