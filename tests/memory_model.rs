@@ -26,6 +26,7 @@ const PROGRAMS: &[&str] = &[
     "compiled_gil_handoff_three_spinners_global_flag.mini",
     "compiled_spin_flag_set_by_compiled_code.mini",
     "compiled_global_level_read_live.mini",
+    "compiled_stop_flag_in_counted_loop.mini",
 ];
 
 /// The modes each program runs in.
