@@ -59,6 +59,8 @@ fn expected_stdout(source: &str) -> String {
 fn run(path: &Path, flags: &[&str], one_cpu: bool) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mini"));
     cmd.arg("run").args(flags).arg(path).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Cranelift's IR verifier on, and internal JIT errors reported on stderr (as in programs.rs)
+    cmd.env("MINI_JIT_VERIFY", "1");
     if one_cpu {
         // SAFETY: between fork and exec the closure only calls sched_setaffinity(2), which is
         // async-signal-safe, on a set built on its own stack.
@@ -103,7 +105,7 @@ fn check_all(one_cpu: bool) {
         for flags in MODES {
             let out = run(&path, flags, one_cpu);
             let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-            if stdout != want || !out.status.success() {
+            if stdout != want || !out.status.success() || !stderr.is_empty() {
                 failures.push(format!(
                     "{name} [{}]{}: exit {:?}\n  stdout: {stdout:?}\n  want:   {want:?}\n  stderr: {stderr}",
                     flags.join(" "),
