@@ -428,3 +428,22 @@ impl<T: GilSend> Drop for GilBound<T> {
         }
     }
 }
+
+/// For the safe points of compiled code (jit/lower): the attention word's address and the bits
+/// a native loop acts on (a drop request, Ctrl-C); it then calls [`native_safe_point`].
+pub fn native_poll_word() -> (*const AtomicU32, u32) {
+    (&LOCK.attention, DROP_REQUEST | INTERRUPT)
+}
+
+/// A safe point of native code: when this thread holds the lock (`--keep-gil`) and another
+/// asked for it, hands it over and queues for it again, as [`Gil::yield_now`] does; a thread
+/// without the lock does nothing. Returns whether Ctrl-C has been pressed.
+pub fn native_safe_point() -> bool {
+    if HELD.with(|h| h.get()) && LOCK.attention.load(Ordering::Relaxed) & DROP_REQUEST != 0 {
+        LOCK.attention.fetch_and(!DROP_REQUEST, Ordering::Relaxed);
+        STATS.with(|s| s.borrow_mut().handoffs += 1);
+        release();
+        acquire();
+    }
+    interrupted()
+}

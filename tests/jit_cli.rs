@@ -52,7 +52,7 @@ print(work(0, 100), work(5, 10))
 print(half(1), half(3), half(3.0))
 print(collect(3, []))
 print(scaled(2))
-scale = 4
+scale = 4.0
 print(scaled(2))
 ";
 
@@ -60,7 +60,7 @@ print(scaled(2))
 fn stats_report_specializations_refusals_and_invalidation() {
     let out = mini(&["run", "--jit", "--jit-threshold", "0", "--stats", "FILE"], PROGRAM);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "295 14\n1 1.5 1.5\n3\n6\n8\n");
+    assert_eq!(text(&out.stdout), "295 14\n1 1.5 1.5\n3\n6\n8.0\n");
     let err = text(&out.stderr);
     assert!(err.contains("jit: per function (--jit-threshold 0)"), "{err}");
     assert!(err.contains("compiled work(int, int) -> int in "), "{err}");
@@ -74,7 +74,9 @@ fn stats_report_specializations_refusals_and_invalidation() {
     assert!(err.contains("compiled scaled(int) -> int in "), "{err}");
     assert!(err.contains("(invalidated: a global it read was assigned)"), "{err}");
     assert!(!err.contains("<main>"), "the main program is never offered to the JIT:\n{err}");
-    let scaled_specs = err.matches("compiled scaled(int) -> int").count();
+    let scaled_specs = err.matches("compiled scaled(int) -> ").count();
+    // an assignment that changes the global's type invalidates (one of the same type would not:
+    // compiled code reads an assigned global from memory, lang-spec/jit.md)
     assert_eq!(scaled_specs, 2, "recompiled after the assignment:\n{err}");
 }
 

@@ -3,7 +3,9 @@
 
 use super::infer::Plan;
 use super::lower::{Helper, Lower, helpers, param_types, ret_type, signature};
+use super::mirror::Mirrors;
 use super::types::Ty;
+use cranelift::codegen::isa::CallConv;
 use cranelift::codegen::{self, settings};
 use cranelift::prelude::{
     AbiParam, Configurable, FunctionBuilder, FunctionBuilderContext, InstBuilder, MemFlagsData, types,
@@ -67,11 +69,43 @@ impl Engine {
             helper_ids.insert(h.helper, id);
         }
         let ctx = module.make_context();
-        Ok(Engine { module, ctx, fctx: FunctionBuilderContext::new(), helper_ids, next_name: 0 })
+        let mut engine = Engine { module, ctx, fctx: FunctionBuilderContext::new(), helper_ids, next_name: 0 };
+        let trampoline = engine.define_safe_point_trampoline()?;
+        engine.helper_ids.insert(Helper::SafePoint, trampoline);
+        Ok(engine)
+    }
+
+    /// The function native code calls at a safe point that needs attention: it calls
+    /// `mini_jit_safe_point` with the same argument, and its calling convention (`preserve_all`)
+    /// saves every register that call clobbers, so that a loop's call site costs its register
+    /// allocation nothing.
+    fn define_safe_point_trampoline(&mut self) -> Result<FuncId, String> {
+        let mut sig = self.module.make_signature();
+        sig.call_conv = CallConv::PreserveAll;
+        sig.params.push(AbiParam::new(types::I64));
+        let id = self
+            .module
+            .declare_function("mini_jit_safe_point_saving_all", Linkage::Local, &sig)
+            .map_err(|e| e.to_string())?;
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = sig;
+        let helper = self.module.declare_func_in_func(self.helper_ids[&Helper::SafePoint], &mut self.ctx.func);
+        let config = self.module.target_config();
+        let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let block = b.create_block();
+        b.append_block_params_for_function_params(block);
+        b.switch_to_block(block);
+        let out = b.block_params(block)[0];
+        b.ins().call(helper, &[out]);
+        b.ins().return_(&[]);
+        b.seal_all_blocks();
+        b.finalize(config);
+        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
+        Ok(id)
     }
 
     /// Compiles every plan of a session; the results are in plan order.
-    pub fn compile(&mut self, plans: &[Plan], dump_ir: bool) -> Result<Vec<Compiled>, String> {
+    pub fn compile(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
         let mut ids = Vec::with_capacity(plans.len());
         for p in plans {
             let sig = signature(&self.module, p.sig.tys(), p.ret_ty());
@@ -85,7 +119,7 @@ impl Engine {
             let start = Instant::now();
             let mut ir = None;
             if failure.is_none() {
-                match self.define_plan(plans, &ids, i, dump_ir) {
+                match self.define_plan(plans, mirrors, &ids, i, dump_ir) {
                     Ok(text) => ir = text,
                     Err(e) => failure = Some(e),
                 }
@@ -123,6 +157,7 @@ impl Engine {
     fn define_plan(
         &mut self,
         plans: &[Plan],
+        mirrors: &Mirrors,
         ids: &[(FuncId, Ty)],
         i: usize,
         dump_ir: bool,
@@ -131,7 +166,7 @@ impl Engine {
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids);
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors);
         if let Err(e) = lower.function(ids[i].0.as_u32()) {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);

@@ -74,6 +74,8 @@ pub struct Plan {
     pub calls: HashMap<usize, Target>,
     /// The globals read, with the values they held when compiling.
     pub globals: BTreeMap<u16, Value>,
+    /// Their names (for the error of a global that changes under running code).
+    pub global_names: BTreeMap<u16, String>,
     /// The call that first reached this plan: (plan, instruction).
     pub caller: Option<(usize, usize)>,
     /// Jump targets (instructions where paths meet).
@@ -386,6 +388,10 @@ impl<'a> Session<'a> {
             },
         };
         self.plans[i].globals.insert(g, v);
+        if !self.plans[i].global_names.contains_key(&g) {
+            let name = self.globals.name(g);
+            self.plans[i].global_names.insert(g, name);
+        }
         Ok(t)
     }
 
@@ -488,6 +494,7 @@ impl Plan {
             states: Vec::new(),
             calls: HashMap::new(),
             globals: BTreeMap::new(),
+            global_names: BTreeMap::new(),
             caller,
             targets,
             no_overflow: HashSet::new(),

@@ -9,6 +9,7 @@ mod engine;
 mod infer;
 mod interval;
 mod lower;
+mod mirror;
 mod report;
 mod runtime;
 mod types;
@@ -165,6 +166,8 @@ pub struct Jit {
     source: Arc<SourceFile>,
     /// Set after a panic inside Cranelift: nothing more is compiled.
     broken: Cell<bool>,
+    /// The cells through which compiled code reads the globals the program assigns.
+    mirrors: mirror::Mirrors,
 }
 
 impl std::fmt::Debug for Jit {
@@ -213,8 +216,10 @@ impl NativeCall {
 }
 
 impl Jit {
-    pub fn new(options: JitOptions, globals: usize, source: Arc<SourceFile>) -> Jit {
+    /// The JIT of the program whose main function is `main`, with `globals` global slots.
+    pub fn new(options: JitOptions, main: &Proto, globals: usize, source: Arc<SourceFile>) -> Jit {
         Jit {
+            mirrors: mirror::Mirrors::new(main, globals),
             source,
             broken: Cell::new(false),
             options,
@@ -297,7 +302,9 @@ impl Jit {
         }
         let engine = engine.as_mut().expect("created above");
         let dump_ir = self.options.dump_ir;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.compile(&session.plans, dump_ir)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.compile(&session.plans, &self.mirrors, dump_ir)
+        }));
         let compiled = match result {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
@@ -440,9 +447,14 @@ impl Jit {
         })
     }
 
-    /// A global was assigned: specializations that read it are invalid from their next call.
+    /// Global `g` was assigned `value`: specializations that read it are invalid from their next
+    /// call, unless compiled code reads it from its mirror cell and can go on doing so (a global
+    /// the program assigns, which keeps its type, and its identity if an array or function).
     #[inline]
-    pub fn global_written(&self, g: usize) {
+    pub fn global_written(&self, g: usize, value: &Value) {
+        if self.mirrors.assigned(g) && !self.mirrors.write(g, value) {
+            return;
+        }
         if !self.watched[g].get() {
             return;
         }

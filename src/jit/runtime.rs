@@ -1,6 +1,7 @@
 //! What native code hands back and calls into: the per-call context that collects an error and
 //! its stack, the status codes, and the `extern "C"` helpers (math with the interpreter's exact
-//! results, error recording). Helpers touch no interpreter object, so they run without the GIL.
+//! results, error recording, the loop safe point). Helpers touch no interpreter object, so they run
+//! without the GIL (the safe point only hands over the lock when this thread holds it).
 
 use crate::bytecode::Proto;
 use crate::num;
@@ -18,6 +19,7 @@ pub mod status {
     pub const NAN_TO_INT: i64 = 6;
     pub const INF_TO_INT: i64 = 7;
     pub const INTERRUPTED: i64 = 8;
+    pub const GLOBAL_CHANGED: i64 = 9;
 }
 
 /// The context of the native call running on this thread (one at a time: native code never
@@ -63,6 +65,12 @@ impl JitCtx {
             status::NAN_TO_INT => "cannot convert nan to int".into(),
             status::INF_TO_INT => "cannot convert inf to int".into(),
             status::INTERRUPTED => "interrupted".into(),
+            status::GLOBAL_CHANGED => {
+                // SAFETY: native code passes a `GlobalSite` the lowering leaked for it, which
+                // lives as long as the program and is never written after compiling.
+                let site = unsafe { &*(a as *const GlobalSite) };
+                site.message(b as u64)
+            }
             other => format!("internal error: native code returned status {other}"),
         }
     }
@@ -91,6 +99,26 @@ pub struct Site {
     pub frames: Box<[(*const Proto, usize)]>,
 }
 
+/// A read of an assigned global in compiled code, for its error when the global changed
+/// under it: the global's name and the mirror tag the code was compiled for (leaked, as sites).
+pub struct GlobalSite {
+    pub name: String,
+    pub expected: u64,
+}
+
+impl GlobalSite {
+    /// The error of a read that found the tag `found` in the global's cell.
+    fn message(&self, found: u64) -> String {
+        use super::mirror::{TYPE_MASK, type_name};
+        let (was, now) = (type_name(self.expected), type_name(found));
+        if self.expected & TYPE_MASK == found & TYPE_MASK {
+            format!("global '{}' was assigned another {now} while compiled code was reading it", self.name)
+        } else {
+            format!("global '{}' changed from {was} to {now} while compiled code was reading it", self.name)
+        }
+    }
+}
+
 /// What native code calls when it leaves through error site `site`: records the error (with
 /// the details `a` and `b` of an index error) or, for a propagating callee error, only the
 /// frames; returns `status`, the status to return, so that native code need not keep it
@@ -107,6 +135,21 @@ pub extern "C" fn mini_jit_site(site: *const Site, status: i64, a: i64, b: i64) 
         c.frames.extend_from_slice(&site.frames);
     });
     status
+}
+
+/// The slow path of a loop's safe point in native code, taken when the GIL's attention word
+/// has a drop request or Ctrl-C: hands the lock over if this thread holds it (`--keep-gil`),
+/// and stores into `*status` `status::INTERRUPTED` on the program's main thread after Ctrl-C
+/// (other threads carry on until the program ends, as interpreted), else `status::OK`. Native
+/// code calls it through a trampoline that preserves every register (see engine.rs), which
+/// returns nothing, hence the out-parameter.
+pub extern "C" fn mini_jit_safe_point(out: *mut i64) {
+    let interrupted = crate::gil::native_safe_point();
+    let st =
+        if interrupted && std::thread::current().name() == Some("main") { status::INTERRUPTED } else { status::OK };
+    // SAFETY: `out` is the address of an 8-byte stack slot of the calling native frame, which
+    // is live during the call and written by nothing else.
+    unsafe { out.write(st) }
 }
 
 pub extern "C" fn mini_sin(x: f64) -> f64 {

@@ -136,7 +136,7 @@ impl Shared {
             .map(|name| UnsafeCell::new(Builtin::from_name(name).map_or(Value::Undef, Value::Builtin)))
             .collect();
         let globals = Globals(globals);
-        let jit = jit.map(|options| Jit::new(options, program.globals.len(), source.clone()));
+        let jit = jit.map(|options| Jit::new(options, &program.main, program.globals.len(), source.clone()));
         Shared { globals, global_names: program.globals, main: program.main, args, source, jit }
     }
 }
@@ -600,13 +600,13 @@ impl<'g> Vm<'g> {
                     }
                     self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
                     if let Some(jit) = jit {
-                        jit.global_written(g as usize);
+                        jit.global_written(g as usize, reg!(a));
                     }
                 }
                 Instr::DefGlobal { a, g } => {
                     self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
                     if let Some(jit) = jit {
-                        jit.global_written(g as usize);
+                        jit.global_written(g as usize, reg!(a));
                     }
                 }
                 Instr::GetUpval { a, u, k } => {
