@@ -267,3 +267,23 @@ print(join(t1) == join(t2))
     // after at most 256 calls one of the long ones is timed, and from then on they release it
     assert!(released >= 300, "the long calls release the GIL:\n{stderr}");
 }
+
+#[test]
+fn a_pair_of_long_running_compiled_workers_release_the_gil() {
+    // each worker is one native call of some milliseconds, started in its own thread
+    let program = "\
+fn work(lo, hi) {
+    let s = 0
+    for i in range(lo, hi) { s = (s + i * i) % 1000003 }
+    return s
+}
+let t1 = spawn(work, 0, 3000000)
+let t2 = spawn(work, 3000000, 6000000)
+print(join(t1) >= 0, join(t2) >= 0)
+";
+    let out = mini(&["run", "--jit", "--stats", "FILE"], program);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "true true\n");
+    let stderr = text(&out.stderr);
+    assert_eq!(gil_counts(&stderr, "work(int, int) -> int"), (0, 2), "{stderr}");
+}
