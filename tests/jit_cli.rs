@@ -191,3 +191,101 @@ fn a_long_function_compiles_and_a_too_long_one_is_refused_with_the_reason() {
     let interp = mini(&["run", "FILE"], &big);
     assert_eq!(text(&out.stdout), text(&interp.stdout));
 }
+
+/// The `(K kept the GIL, R released it; mean M us)` counts of the `--stats` line of the
+/// specialization `sig` (such as `tiny(int) -> int`), checking that they add up to its native
+/// calls.
+fn gil_counts(stderr: &str, sig: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("compiled {sig} in ")))
+        .unwrap_or_else(|| panic!("no line for {sig}:\n{stderr}"));
+    let number = |before: &str| -> u64 {
+        let head = line.split(before).next().expect("split");
+        let digits = head.rsplit(|c: char| !c.is_ascii_digit()).next().expect("digits");
+        digits.parse().unwrap_or_else(|_| panic!("no count before {before:?} in {line}"))
+    };
+    let (calls, kept, released) = (number(" native calls"), number(" kept the GIL"), number(" released it"));
+    assert_eq!(kept + released, calls, "{line}");
+    assert!(line.contains(" us)"), "the mean call time is reported: {line}");
+    (kept, released)
+}
+
+#[test]
+fn tiny_native_calls_from_two_threads_keep_the_gil() {
+    // the interpreted loops (a list keeps `run` interpreted) call `tiny` 2 x 100,000 times: were
+    // each call to release the GIL, the threads would hand it back and forth at every call
+    let program = "\
+fn tiny(x) { return x + 1 }
+fn run(n) {
+    let box = [0]
+    for i in range(n) { box[0] = tiny(box[0]) }
+    return box[0]
+}
+let t1 = spawn(run, 100000)
+let t2 = spawn(run, 100000)
+print(join(t1) + join(t2))
+";
+    let out = mini(&["run", "--jit", "--stats", "FILE"], program);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "200000\n");
+    let stderr = text(&out.stderr);
+    let (kept, released) = gil_counts(&stderr, "tiny(int) -> int");
+    // (a timed call that the OS happens to interrupt may make a few calls release it)
+    assert!(kept >= 190_000, "most calls keep the GIL:\n{stderr}");
+    assert!(released < 10_000, "{stderr}");
+    // --keep-gil keeps it across every call
+    let out = mini(&["run", "--jit", "--keep-gil", "--stats", "FILE"], program);
+    let stderr = text(&out.stderr);
+    assert_eq!(gil_counts(&stderr, "tiny(int) -> int").1, 0, "{stderr}");
+}
+
+#[test]
+fn long_native_calls_release_the_gil_even_after_short_ones() {
+    // `work` is first called 100 times with tiny work (those calls keep the GIL), then 2 x 300
+    // times from two threads with work of tens of microseconds: re-measured, it releases the GIL
+    let program = "\
+fn work(n) {
+    let s = 0
+    for i in range(n) { s = (s * 31 + i) % 1000003 }
+    return s
+}
+fn many(calls, n) {
+    let box = [0]
+    for c in range(calls) { box[0] += work(n) }
+    return box[0]
+}
+print(many(100, 2))
+let t1 = spawn(many, 300, 30000)
+let t2 = spawn(many, 300, 30000)
+print(join(t1) == join(t2))
+";
+    let out = mini(&["run", "--jit", "--stats", "FILE"], program);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "100\ntrue\n");
+    let stderr = text(&out.stderr);
+    let (kept, released) = gil_counts(&stderr, "work(int) -> int");
+    assert!(kept >= 50, "the short calls keep the GIL:\n{stderr}");
+    // after at most 256 calls one of the long ones is timed, and from then on they release it
+    assert!(released >= 300, "the long calls release the GIL:\n{stderr}");
+}
+
+#[test]
+fn a_pair_of_long_running_compiled_workers_release_the_gil() {
+    // each worker is one native call of some milliseconds, started in its own thread
+    let program = "\
+fn work(lo, hi) {
+    let s = 0
+    for i in range(lo, hi) { s = (s + i * i) % 1000003 }
+    return s
+}
+let t1 = spawn(work, 0, 3000000)
+let t2 = spawn(work, 3000000, 6000000)
+print(join(t1) >= 0, join(t2) >= 0)
+";
+    let out = mini(&["run", "--jit", "--stats", "FILE"], program);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "true true\n");
+    let stderr = text(&out.stderr);
+    assert_eq!(gil_counts(&stderr, "work(int, int) -> int"), (0, 2), "{stderr}");
+}

@@ -5,6 +5,7 @@
 //!
 //! Everything here runs on the thread holding the GIL, except the native code itself.
 
+mod adapt;
 mod engine;
 mod infer;
 mod interval;
@@ -26,11 +27,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 pub use types::{MAX_PARAMS, Sig, Ty};
 
 /// The default `--jit-threshold` (see lang-spec/jit.md for how it was chosen).
 pub const DEFAULT_THRESHOLD: u64 = 1000;
+
+/// The argument slots of a native call of at most half this many arguments live in a small
+/// buffer.
+const SMALL_SLOTS: usize = 8;
 
 /// The most specializations (including invalidated ones) one function may have.
 pub const MAX_SPECS: usize = 8;
@@ -54,7 +59,8 @@ pub struct Spec {
     entry: EntryFn,
     /// False once a global it read (or a function it calls read) has been assigned.
     valid: Cell<bool>,
-    native_calls: Cell<u64>,
+    /// Whether its native calls release the GIL, and the counts and timings behind it.
+    gil: adapt::GilPolicy,
     compile_time: Duration,
     /// The globals it read, directly or through the functions it calls.
     deps: Vec<u16>,
@@ -213,6 +219,17 @@ impl NativeCall {
         // code only reads and writes inside them after bounds checks.
         unsafe { (self.entry)(self.room, self.slots) }
     }
+
+    /// Runs the call, timing it when `time` is set.
+    #[inline]
+    fn run_timed(self, time: bool) -> (i64, Option<Duration>) {
+        if !time {
+            return (self.run(), None);
+        }
+        let started = Instant::now();
+        let status = self.run();
+        (status, Some(started.elapsed()))
+    }
 }
 
 impl Jit {
@@ -244,6 +261,18 @@ impl Jit {
         if let Some(spec) = pj.spec_for(args) {
             return self.call_native(&spec, args, room, gil);
         }
+        self.enter_cold(callee, args, room, globals, gil)
+    }
+
+    /// The rest of `enter` when no specialization matches, kept out of line so that the call
+    /// of an existing specialization stays small (its frame would otherwise hold a whole
+    /// compile session).
+    #[cold]
+    #[inline(never)]
+    fn enter_cold(&self, callee: &Closure, args: &[Value], room: i64, globals: &dyn GlobalSource, gil: Gil) -> Entered {
+        let proto = &callee.proto;
+        let pj = ProtoJit::of(proto);
+        let calls = pj.calls.get();
         let Some(sig) = Sig::of(args) else {
             return self.interpret(pj);
         };
@@ -354,7 +383,7 @@ impl Jit {
                 func_id: c.func_id,
                 entry: c.entry,
                 valid: Cell::new(true),
-                native_calls: Cell::new(0),
+                gil: adapt::GilPolicy::default(),
                 compile_time: c.time,
                 deps: deps.iter().copied().collect(),
                 _pins: pins.clone(),
@@ -413,8 +442,25 @@ impl Jit {
         self.source.line_col(proto.spans[pc].start).0
     }
 
+    /// Runs a specialization natively on unboxed `args`. Whether the GIL is released around the
+    /// call is the specialization's adaptive choice (`adapt`), or never with `--keep-gil`; only
+    /// the native code itself is timed, not the wait to take the GIL back.
+    #[inline]
     fn call_native(&self, spec: &Rc<Spec>, args: &[Value], room: i64, gil: Gil) -> Entered {
-        let mut slots = [0u64; 2 * MAX_PARAMS];
+        // a small buffer for the common few arguments (zeroing the largest one costs as much as
+        // a tiny call)
+        if args.len() <= SMALL_SLOTS / 2 {
+            let mut slots = [0u64; SMALL_SLOTS];
+            self.call_with_slots(spec, args, &mut slots, room, gil)
+        } else {
+            let mut slots = [0u64; 2 * MAX_PARAMS];
+            self.call_with_slots(spec, args, &mut slots, room, gil)
+        }
+    }
+
+    /// `call_native` with a slot buffer of at least two slots per argument (and one).
+    #[inline]
+    fn call_with_slots(&self, spec: &Spec, args: &[Value], slots: &mut [u64], room: i64, gil: Gil) -> Entered {
         let mut k = 0;
         for a in args {
             match a {
@@ -430,12 +476,18 @@ impl Jit {
             }
             k += 1;
         }
-        spec.native_calls.set(spec.native_calls.get() + 1);
-        runtime::begin();
+        let plan = spec.gil.next_call(self.options.keep_gil);
         let call = NativeCall { entry: spec.entry, room, slots: slots.as_mut_ptr() };
-        let status = if self.options.keep_gil { call.run() } else { gil.allow_threads(move || call.run()) };
+        let (status, took) =
+            if plan.release { gil.allow_threads(move || call.run_timed(plan.time)) } else { call.run_timed(plan.time) };
+        if let Some(took) = took {
+            spec.gil.record(took);
+        }
         if status != runtime::status::OK {
             let (message, frames) = runtime::failure();
+            // the context is clean before every call: empty at first, and emptied here after
+            // each failure (only a failing call records into it)
+            runtime::begin();
             return Entered::Failed(message, frames);
         }
         let bits = slots[0];
@@ -485,11 +537,12 @@ impl Jit {
             for s in pj.specs.borrow().iter() {
                 let _ = writeln!(
                     out,
-                    "    compiled {} -> {} in {:.3} ms, {} native calls{}",
+                    "    compiled {} -> {} in {:.3} ms, {} native calls {}{}",
                     s.sig.display(&proto.name),
                     s.ret.name(),
                     s.compile_time.as_secs_f64() * 1e3,
-                    s.native_calls.get(),
+                    s.gil.calls(),
+                    s.gil.summary(),
                     if s.valid.get() { "" } else { " (invalidated: a global it read was assigned)" }
                 );
             }
