@@ -10,7 +10,7 @@ use crate::ast::BinOp;
 pub use crate::builtin::Builtin;
 use crate::source::Span;
 use crate::value::Value;
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, OnceCell};
 use std::fmt::Write;
 use std::rc::Rc;
@@ -514,7 +514,11 @@ pub struct Proto {
 #[derive(Default)]
 pub struct JitSlot {
     backedges: Cell<u64>,
-    state: OnceCell<Box<dyn Any>>,
+    /// Set by the JIT when calling this function's native code from the interpreter costs more
+    /// than interpreting it; the interpreter then calls it without offering the call.
+    interpreter_first: Cell<bool>,
+    /// The state and the id of its type (checked without a virtual call).
+    state: OnceCell<(TypeId, Box<dyn Any>)>,
 }
 
 impl JitSlot {
@@ -529,16 +533,33 @@ impl JitSlot {
         self.backedges.get()
     }
 
+    /// Whether the interpreter should run the function's calls itself (see `interpreter_first`).
+    #[inline(always)]
+    pub fn interpreter_first(&self) -> bool {
+        self.interpreter_first.get()
+    }
+
+    /// From now on the interpreter runs the function's calls itself.
+    pub fn set_interpreter_first(&self) {
+        self.interpreter_first.set(true);
+    }
+
     /// The state, created by `S::default()` on first use. The JIT is the only user and always
     /// stores the same type, so the downcast cannot fail.
     #[inline]
     pub fn get_or_default<S: Any + Default>(&self) -> &S {
-        self.state.get_or_init(|| Box::new(S::default())).downcast_ref().expect("the JIT stores one state type")
+        let (ty, state) = self.state.get_or_init(|| (TypeId::of::<S>(), Box::new(S::default())));
+        // Compared with the type recorded when the state was made: `downcast_ref` would make a
+        // virtual call on every call of a compiled function from the interpreter.
+        assert!(*ty == TypeId::of::<S>(), "the JIT stores one state type");
+        // SAFETY: the box was made by `Box::new(S::default())` for this same `S` (the type ids
+        // match), so it holds an `S`; the cast only drops the vtable.
+        unsafe { &*(&**state as *const dyn Any as *const S) }
     }
 
     /// The state, if it was created (and is of type `S`).
     pub fn get<S: Any>(&self) -> Option<&S> {
-        self.state.get()?.downcast_ref()
+        self.state.get()?.1.downcast_ref()
     }
 }
 

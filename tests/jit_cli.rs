@@ -215,8 +215,13 @@ fn gil_counts(stderr: &str, sig: &str) -> (u64, u64) {
 fn tiny_native_calls_from_two_threads_keep_the_gil() {
     // the interpreted loops (a list keeps `run` interpreted) call `tiny` 2 x 100,000 times: were
     // each call to release the GIL, the threads would hand it back and forth at every call
+    // (`tiny` is a few instructions long: a function of one would be interpreted after its
+    // first native calls, see `trivial_functions_are_interpreted_after_their_first_native_calls`)
     let program = "\
-fn tiny(x) { return x + 1 }
+fn tiny(x) {
+    let y = x * 3
+    return y - 2 * x + 1
+}
 fn run(n) {
     let box = [0]
     for i in range(n) { box[0] = tiny(box[0]) }
@@ -238,6 +243,27 @@ print(join(t1) + join(t2))
     let out = mini(&["run", "--jit", "--keep-gil", "--stats", "FILE"], program);
     let stderr = text(&out.stderr);
     assert_eq!(gil_counts(&stderr, "tiny(int) -> int").1, 0, "{stderr}");
+}
+
+#[test]
+fn trivial_functions_are_interpreted_after_their_first_native_calls() {
+    // entering native code costs more than interpreting `x + 1`: after 64 native calls the
+    // interpreter runs the calls itself, and the report says so; a compiled caller still runs it
+    let program = "\
+fn inc(x) { return x + 1 }
+fn twice(x) { return inc(inc(x)) }
+let s = 0
+for i in range(1000) { s = inc(s) }
+print(s, twice(1))
+";
+    let out = mini(&["run", "--jit", "--jit-threshold", "0", "--stats", "FILE"], program);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1000 3\n");
+    let stderr = text(&out.stderr);
+    assert_eq!(gil_counts(&stderr, "inc(int) -> int"), (63, 1), "the first call releases the GIL: {stderr}");
+    assert!(stderr.contains("    interpreted after 64 native calls: too short to gain from native code"), "{stderr}");
+    let twice = stderr.lines().find(|l| l.contains("compiled twice(int)")).expect("twice compiled");
+    assert!(twice.contains(" 1 native calls"), "{twice}");
 }
 
 #[test]

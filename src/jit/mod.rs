@@ -40,6 +40,25 @@ const SMALL_SLOTS: usize = 8;
 /// The most specializations (including invalidated ones) one function may have.
 pub const MAX_SPECS: usize = 8;
 
+/// The native calls after which a [`trivial`] function's calls from the interpreter are
+/// interpreted (its native code still runs where compiled callers inline it).
+pub const TRIVIAL_NATIVE_CALLS: u64 = 64;
+
+/// Whether a function returns after at most two instructions, none a call or a jump (such as
+/// `fn inc(x) { return x + 1 }`): entering native code from the interpreter (matching the
+/// specialization, unboxing, the call, boxing) costs more than interpreting it.
+fn trivial(code: &[bytecode::Instr]) -> bool {
+    for ins in code.iter().take(3) {
+        match ins.facts().flow {
+            bytecode::Flow::Return => return true,
+            bytecode::Flow::Next
+                if !matches!(ins, bytecode::Instr::Call { .. } | bytecode::Instr::CallBuiltin { .. }) => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// The command-line choices for the JIT.
 #[derive(Clone, Debug)]
 pub struct JitOptions {
@@ -61,6 +80,9 @@ pub struct Spec {
     valid: Cell<bool>,
     /// Whether its native calls release the GIL, and the counts and timings behind it.
     gil: adapt::GilPolicy,
+    /// The function is [`trivial`]: after [`TRIVIAL_NATIVE_CALLS`] native calls, the
+    /// interpreter runs its calls itself.
+    trivial: bool,
     compile_time: Duration,
     /// The globals it read, directly or through the functions it calls.
     deps: Vec<u16>,
@@ -85,7 +107,10 @@ pub struct ProtoJit {
     calls: Cell<u64>,
     interpreted_calls: Cell<u64>,
     has_loop: Cell<Option<bool>>,
+    /// Only grows: a specialization stays here once made (see `spec_for`).
     specs: RefCell<Vec<Rc<Spec>>>,
+    /// The specialization `spec_for` found last (null before), for its next call.
+    last: Cell<*const Spec>,
     refusals: RefCell<Vec<(Sig, String)>>,
 }
 
@@ -108,9 +133,23 @@ impl ProtoJit {
     }
 
     /// The valid specialization for these arguments' types.
+    /// The last one found is tried first, without borrowing the list or touching a count.
     #[inline]
-    fn spec_for(&self, args: &[Value]) -> Option<Rc<Spec>> {
-        self.specs.borrow().iter().find(|s| s.valid.get() && s.sig.matches(args)).cloned()
+    fn spec_for(&self, args: &[Value]) -> Option<&Spec> {
+        let last = self.last.get();
+        // SAFETY: `last` is null or points into an `Rc<Spec>` of `specs`, which only grows
+        // (a specialization is invalidated, never removed), so the `Spec` lives as long as
+        // `self`; the reference is tied to `&self`.
+        if let Some(spec) = unsafe { last.as_ref() }
+            && spec.valid.get()
+            && spec.sig.matches(args)
+        {
+            return Some(spec);
+        }
+        let found = Rc::as_ptr(self.specs.borrow().iter().find(|s| s.valid.get() && s.sig.matches(args))?);
+        self.last.set(found);
+        // SAFETY: as above: `found` points into an `Rc<Spec>` that `specs` keeps for as long as `self`.
+        Some(unsafe { &*found })
     }
 
     /// Why this signature could not be compiled, if it could not.
@@ -259,7 +298,11 @@ impl Jit {
             self.seen.borrow_mut().push(proto.clone());
         }
         if let Some(spec) = pj.spec_for(args) {
-            return self.call_native(&spec, args, room, gil);
+            let entered = self.call_native(spec, args, room, gil);
+            if spec.trivial && spec.gil.calls() >= TRIVIAL_NATIVE_CALLS {
+                proto.jit.set_interpreter_first();
+            }
+            return entered;
         }
         self.enter_cold(callee, args, room, globals, gil)
     }
@@ -384,6 +427,7 @@ impl Jit {
                 entry: c.entry,
                 valid: Cell::new(true),
                 gil: adapt::GilPolicy::default(),
+                trivial: trivial(&plan.proto.code),
                 compile_time: c.time,
                 deps: deps.iter().copied().collect(),
                 _pins: pins.clone(),
@@ -446,7 +490,7 @@ impl Jit {
     /// call is the specialization's adaptive choice (`adapt`), or never with `--keep-gil`; only
     /// the native code itself is timed, not the wait to take the GIL back.
     #[inline]
-    fn call_native(&self, spec: &Rc<Spec>, args: &[Value], room: i64, gil: Gil) -> Entered {
+    fn call_native(&self, spec: &Spec, args: &[Value], room: i64, gil: Gil) -> Entered {
         // a small buffer for the common few arguments (zeroing the largest one costs as much as
         // a tiny call)
         if args.len() <= SMALL_SLOTS / 2 {
@@ -548,6 +592,13 @@ impl Jit {
             }
             for (sig, reason) in pj.refusals.borrow().iter() {
                 let _ = writeln!(out, "    cannot compile {}: {}", sig.display(&proto.name), reason);
+            }
+            if proto.jit.interpreter_first() {
+                let _ = writeln!(
+                    out,
+                    "    interpreted after {TRIVIAL_NATIVE_CALLS} native calls: too short to gain from native code \
+                     (later calls are not counted)"
+                );
             }
         }
         out

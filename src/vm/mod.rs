@@ -827,7 +827,9 @@ impl<'g> Vm<'g> {
                         if self.frames.len() >= self.frame_limit {
                             throw!("stack overflow");
                         }
-                        if let Some(jit) = jit {
+                        if let Some(jit) = jit
+                            && !callee.proto.jit.interpreter_first()
+                        {
                             let room = (self.frame_limit - self.frames.len()) as i64 - 1;
                             let args = regs_slice!(a as usize + 1, n);
                             match jit.enter(callee, args, room, &*shared, gil) {
