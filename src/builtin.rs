@@ -57,4 +57,5 @@ builtins! {
     Args = "args",
     CpuCount = "cpu_count",
     Assert = "assert",
+    Pmap = "pmap",
 }

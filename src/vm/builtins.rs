@@ -49,6 +49,8 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
             none(args).map(|()| Value::Int(std::thread::available_parallelism().map_or(1, |n| n.get() as i64)))
         }
         B::Assert => assert(args, gil),
+        // the VM calls `pmap` itself (`Vm::call_builtin`), with its caller's room for frames
+        B::Pmap => crate::sync::pool::pmap(args, super::MAX_DEPTH, false, shared, gil),
     }
 }
 

@@ -300,4 +300,6 @@ pub fn wake_main() {
         drop(lock(&state.slot));
         state.done.notify_all();
     }
+    // the main thread may be waiting for `pmap`'s pool instead
+    crate::sync::pool::wake_main();
 }
