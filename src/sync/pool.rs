@@ -233,11 +233,18 @@ fn arguments(args: &[Value], gil: Gil) -> Result<(Value, Items, usize, usize), F
 /// The number of workers: the argument, a positive int, or `cpu_count()` without one.
 fn workers(arg: Option<&Value>) -> Result<usize, Fail> {
     match arg {
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        None => Ok(cpu_count()),
         Some(Value::Int(w)) if *w >= 1 => Ok(usize::try_from(*w).unwrap_or(usize::MAX)),
         Some(Value::Int(w)) => Err(format!("pmap workers must be positive, not {w}").into()),
         Some(other) => Err(format!("pmap workers must be an int, not {}", other.type_name()).into()),
     }
+}
+
+/// `cpu_count()`, read once (the standard library reads cgroup files at every call, about
+/// 40 us).
+fn cpu_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The guided chunk: a share of the remaining items, so that claims are few and the last
