@@ -320,10 +320,17 @@ impl<'g> Vm<'g> {
     #[inline(always)]
     fn call_builtin(&self, b: Builtin, args: &[Value]) -> Result<Value, Fail> {
         if b == Builtin::Pmap {
-            let room = self.frame_limit.saturating_sub(self.frames.len());
-            return crate::sync::pool::pmap(args, room, self.is_main, &self.shared, self.gil);
+            return self.pmap(args);
         }
         builtins::call(b, args, &self.shared, self.gil)
+    }
+
+    /// `pmap`, out of the dispatch loop's way.
+    #[cold]
+    #[inline(never)]
+    fn pmap(&self, args: &[Value]) -> Result<Value, Fail> {
+        let room = self.frame_limit.saturating_sub(self.frames.len());
+        crate::sync::pool::pmap(args, room, self.is_main, &self.shared, self.gil)
     }
 
     /// A `Vm` for the calls a builtin makes for a caller (`pmap`): each call may nest `room`
