@@ -161,7 +161,12 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
         return Err("stack overflow".into());
     }
     let workers = workers.min(n);
-    let calls = Calls { f, items, results: GilCell::new(vec![Value::Nil; n]), shared: shared.clone() };
+    let mut results = Vec::new();
+    if results.try_reserve_exact(n).is_err() {
+        return Err(format!("cannot allocate a list of {n} elements").into());
+    }
+    results.resize(n, Value::Nil);
+    let calls = Calls { f, items, results: GilCell::new(results), shared: shared.clone() };
     let job = Arc::new(Job {
         calls: GilBound::new(CallsSlot(GilCell::new(Some(calls))), gil),
         n,
@@ -424,10 +429,19 @@ fn withdraw(job: &Arc<Job>) {
 }
 
 /// Starts pool thread `number` (named `pool-number`).
+/// Its `--stats` line exists from then on (unless the thread has already published one).
 fn start_thread(number: usize) -> std::io::Result<()> {
     let name = format!("pool-{number}");
-    publish(number, ThreadReport { name: name.clone(), ..ThreadReport::default() });
-    std::thread::Builder::new().name(name).stack_size(THREAD_STACK).spawn(move || worker_main(number)).map(|_| ())
+    let builder = std::thread::Builder::new().name(name.clone()).stack_size(THREAD_STACK);
+    builder.spawn(move || worker_main(number))?;
+    let mut reports = lock(&REPORTS);
+    if reports.len() < number {
+        reports.resize(number, ThreadReport::default());
+    }
+    if reports[number - 1].name.is_empty() {
+        reports[number - 1].name = name;
+    }
+    Ok(())
 }
 
 /// A pool thread: sleeps until a job is offered, helps with it under the GIL, and again.
@@ -481,7 +495,7 @@ fn publish(number: usize, report: ThreadReport) {
 
 /// The pool threads' statistics (for `--stats`), in start order.
 pub fn reports() -> Vec<ThreadReport> {
-    lock(&REPORTS).clone()
+    lock(&REPORTS).iter().filter(|r| !r.name.is_empty()).cloned().collect()
 }
 
 /// Takes the bytecodes executed by `pmap`'s calls on this thread since the last take.
