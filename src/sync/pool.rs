@@ -151,14 +151,15 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
     if n == 0 {
         return Ok(Value::list(Vec::new(), gil));
     }
-    if let Value::Func(c) = &f
-        && c.proto.nparams != 1
-    {
-        let s = if c.proto.nparams == 1 { "" } else { "s" };
-        return Err(format!("expected {} argument{s}, got 1", c.proto.nparams).into());
-    }
-    if room == 0 {
-        return Err("stack overflow".into());
+    // what a direct call `f(x)` at the pmap call would check (a builtin takes no frame)
+    if let Value::Func(c) = &f {
+        if c.proto.nparams != 1 {
+            let s = if c.proto.nparams == 1 { "" } else { "s" };
+            return Err(format!("expected {} argument{s}, got 1", c.proto.nparams).into());
+        }
+        if room == 0 {
+            return Err("stack overflow".into());
+        }
     }
     let workers = workers.min(n);
     let mut results = Vec::new();
