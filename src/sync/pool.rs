@@ -16,6 +16,14 @@
 //! when items take different times). The caller then waits (without the GIL, asleep on the
 //! job's `Done`) until every claimed chunk is finished.
 //!
+//! Short calls are not worth a pool thread: interpreted calls take turns on the GIL anyway, and
+//! two threads making short native calls hand the GIL to each other at every call. So a pool
+//! thread that arrives (its wake-up takes tens of microseconds) when the caller's calls so far
+//! took less than `WORTH_HELPING` (20 us) each on average declines the job; the caller then
+//! times its calls, and one of `LONG_CALL` (200 us) or more offers the job again (`reoffer`) to
+//! the threads that declined, so a map whose late items are long (`pmap(fib, range(40))`) is
+//! still shared. Without a decline the caller reads no clock.
+//!
 //! No deadlock: the caller alone can run every item, so a job never waits for a pool thread
 //! that is not already running one of its chunks. A `pmap` nested in `f`, or called from
 //! several threads at once, offers its job to the pool threads that are idle; when none is, it
@@ -47,6 +55,7 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The most threads the pool starts (so `pmap` runs on at most this many plus its caller).
 pub const MAX_POOL_THREADS: usize = 255;
@@ -139,7 +148,29 @@ struct Job {
     helpers: AtomicUsize,
     error: Mutex<Option<(usize, Diagnostic)>>,
     done: Arc<Done>,
+    /// When the caller started, and how many calls it has made since: a pool thread that
+    /// arrives when the calls are known to be short does not help ([`Job::worth_helping`]).
+    started: Instant,
+    caller_calls: AtomicUsize,
+    /// Pool threads that declined to help; a long call of the caller offers the job again.
+    declined: AtomicUsize,
+    /// Set when the caller, timing its calls after a decline, made a call of [`LONG_CALL`].
+    long_call: std::sync::atomic::AtomicBool,
 }
+
+/// Who runs a chunk: the `pmap` caller (on the main thread or not), or a pool thread.
+#[derive(Clone, Copy)]
+enum Worker {
+    Caller { on_main: bool },
+    Pool,
+}
+
+/// The average call time below which a pool thread does not help (see `Job::worth_helping`).
+const WORTH_HELPING: Duration = Duration::from_micros(20);
+
+/// A call of the caller this long, after a pool thread declined, makes the job worth helping
+/// after all (the items were short at first, as `pmap(fib, range(30))`'s are).
+const LONG_CALL: Duration = Duration::from_micros(200);
 
 /// Ctrl-C stopped the main thread's `pmap`.
 struct Interrupted;
@@ -179,13 +210,17 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
         helpers: AtomicUsize::new(0),
         error: Mutex::new(None),
         done: Arc::new(Done { flag: Mutex::new(false), cv: Condvar::new() }),
+        started: Instant::now(),
+        caller_calls: AtomicUsize::new(0),
+        declined: AtomicUsize::new(0),
+        long_call: std::sync::atomic::AtomicBool::new(false),
     });
     let helpers = (workers - 1).min(MAX_POOL_THREADS);
     if helpers > 0 {
         offer(&job, helpers);
     }
     let mut vm = Vm::for_calls(gil, shared.clone(), room, on_main);
-    let worked = job.work(&mut vm, on_main, gil);
+    let worked = job.work(&mut vm, Worker::Caller { on_main }, gil);
     NESTED_EXECUTED.with(|e| e.set(e.get() + vm.executed()));
     drop(vm);
     if helpers > 0 {
@@ -280,10 +315,10 @@ impl Job {
     }
 
     /// Claims and runs chunks until none is left (or, on the main thread, until Ctrl-C).
-    fn work(&self, vm: &mut Vm, on_main: bool, gil: Gil) -> Result<(), Interrupted> {
+    fn work(self: &Arc<Self>, vm: &mut Vm, worker: Worker, gil: Gil) -> Result<(), Interrupted> {
         while let Some(range) = self.claim() {
             let claimed = Claimed { job: self, start: range.start, count: range.len() };
-            let ran = self.run(range, vm, on_main, gil);
+            let ran = self.run(range, vm, worker, gil);
             drop(claimed);
             ran?;
         }
@@ -291,7 +326,8 @@ impl Job {
     }
 
     /// Runs the calls of one chunk, stopping at a known failure before its end.
-    fn run(&self, range: Range<usize>, vm: &mut Vm, on_main: bool, gil: Gil) -> Result<(), Interrupted> {
+    fn run(self: &Arc<Self>, range: Range<usize>, vm: &mut Vm, worker: Worker, gil: Gil) -> Result<(), Interrupted> {
+        let on_main = matches!(worker, Worker::Caller { on_main: true });
         for i in range {
             if i > self.failed.load(Ordering::Relaxed) {
                 break;
@@ -301,6 +337,9 @@ impl Job {
                 let Some(calls) = slot.as_ref() else { break };
                 (calls.f.clone(), calls.items.get(i))
             };
+            // the caller times its calls only after a pool thread declined to help
+            let is_caller = matches!(worker, Worker::Caller { .. });
+            let timed = (is_caller && self.declined.load(Ordering::Relaxed) > 0).then(Instant::now);
             match vm.call_value(call.0, vec![call.1]) {
                 Ok(v) => {
                     if let Some(calls) = self.calls.get(gil).0.borrow(gil).as_ref() {
@@ -308,6 +347,14 @@ impl Job {
                     }
                 }
                 Err(d) => self.fail(i, d),
+            }
+            if is_caller {
+                // only the caller writes it
+                self.caller_calls.store(self.caller_calls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            if timed.is_some_and(|t| t.elapsed() >= LONG_CALL) {
+                self.long_call.store(true, Ordering::Relaxed);
+                reoffer(self);
             }
             if gil.needs_attention() {
                 safe_point(on_main, gil)?;
@@ -359,14 +406,26 @@ impl Job {
         })
     }
 
+    /// Whether a pool thread arriving now should help: unless the caller's calls so far took
+    /// less than [`WORTH_HELPING`] each on average (and none took [`LONG_CALL`]). Helping with calls that short gains nothing
+    /// and costs much: interpreted calls take turns on the GIL anyway, and two threads making
+    /// short native calls hand the GIL to each other at every call (each releases it around
+    /// its native code).
+    fn worth_helping(&self) -> bool {
+        let calls = self.caller_calls.load(Ordering::Relaxed);
+        calls == 0
+            || self.long_call.load(Ordering::Relaxed)
+            || self.started.elapsed() >= WORTH_HELPING.saturating_mul(calls.min(u32::MAX as usize) as u32)
+    }
+
     /// A pool thread's part of the job: returns the bytecodes it executed.
-    fn help(&self, gil: Gil) -> u64 {
+    fn help(self: &Arc<Self>, gil: Gil) -> u64 {
         let shared = match self.calls.get(gil).0.borrow(gil).as_ref() {
             Some(calls) => calls.shared.clone(),
             None => return 0,
         };
         let mut vm = Vm::for_calls(gil, shared, self.room, false);
-        let _ = self.work(&mut vm, false, gil);
+        let _ = self.work(&mut vm, Worker::Pool, gil);
         vm.executed()
     }
 }
@@ -423,6 +482,25 @@ fn offer(job: &Arc<Job>, helpers: usize) {
     }
 }
 
+/// Offers a job again to as many pool threads as declined it.
+fn reoffer(job: &Arc<Job>) {
+    let declined = job.declined.swap(0, Ordering::Relaxed);
+    if declined == 0 {
+        return;
+    }
+    let mut st = lock(&POOL.state);
+    job.helpers.fetch_add(declined, Ordering::Relaxed);
+    // (taken off the offers when its last helper place was taken)
+    if !st.offers.iter().any(|j| Arc::ptr_eq(j, job)) {
+        st.offers.push_back(job.clone());
+    }
+    let wake = declined.min(st.idle);
+    drop(st);
+    for _ in 0..wake {
+        POOL.work.notify_one();
+    }
+}
+
 /// Takes a job off the offers once its caller has claimed its last chunk.
 fn withdraw(job: &Arc<Job>) {
     let mut st = lock(&POOL.state);
@@ -451,6 +529,10 @@ fn worker_main(number: usize) {
     loop {
         let job = next_job();
         if job.next.load(Ordering::Relaxed) >= job.n {
+            continue;
+        }
+        if !job.worth_helping() {
+            job.declined.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         // deadlock registry (helper "sync"): this pool thread is live, running the job's calls,
