@@ -53,7 +53,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -155,7 +155,7 @@ struct Job {
     /// Pool threads that declined to help; a long call of the caller offers the job again.
     declined: AtomicUsize,
     /// Set when the caller, timing its calls after a decline, made a call of [`LONG_CALL`].
-    long_call: std::sync::atomic::AtomicBool,
+    long_call: AtomicBool,
 }
 
 /// Who runs a chunk: the `pmap` caller (on the main thread or not), or a pool thread.
@@ -182,40 +182,10 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
     if n == 0 {
         return Ok(Value::list(Vec::new(), gil));
     }
-    // what a direct call `f(x)` at the pmap call would check (a builtin takes no frame)
-    if let Value::Func(c) = &f {
-        if c.proto.nparams != 1 {
-            let s = if c.proto.nparams == 1 { "" } else { "s" };
-            return Err(format!("expected {} argument{s}, got 1", c.proto.nparams).into());
-        }
-        if room == 0 {
-            return Err("stack overflow".into());
-        }
-    }
-    let workers = workers.min(n);
-    let mut results = Vec::new();
-    if results.try_reserve_exact(n).is_err() {
-        return Err(format!("cannot allocate a list of {n} elements").into());
-    }
-    results.resize(n, Value::Nil);
-    let calls = Calls { f, items, results: GilCell::new(results), shared: shared.clone() };
-    let job = Arc::new(Job {
-        calls: GilBound::new(CallsSlot(GilCell::new(Some(calls))), gil),
-        n,
-        workers,
-        room,
-        next: AtomicUsize::new(0),
-        failed: AtomicUsize::new(usize::MAX),
-        finished: AtomicUsize::new(0),
-        helpers: AtomicUsize::new(0),
-        error: Mutex::new(None),
-        done: Arc::new(Done { flag: Mutex::new(false), cv: Condvar::new() }),
-        started: Instant::now(),
-        caller_calls: AtomicUsize::new(0),
-        declined: AtomicUsize::new(0),
-        long_call: std::sync::atomic::AtomicBool::new(false),
-    });
-    let helpers = (workers - 1).min(MAX_POOL_THREADS);
+    check_call(&f, room)?;
+    let calls = Calls { f, items, results: GilCell::new(nils(n)?), shared: shared.clone() };
+    let job = Arc::new(Job::new(calls, n, workers.min(n), room, gil));
+    let helpers = (job.workers - 1).min(MAX_POOL_THREADS);
     if helpers > 0 {
         offer(&job, helpers);
     }
@@ -232,14 +202,32 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
     if !waited {
         return Err("interrupted".into());
     }
-    let calls = job.calls.get(gil).0.try_borrow_mut(gil).and_then(|mut c| c.take());
-    let Some(mut calls) = calls else {
-        return Err("internal error: pmap's results are gone".into());
-    };
-    if let Some((_, d)) = lock(&job.error).take() {
-        return Err(Fail::Call(Box::new(d)));
+    job.outcome(gil)
+}
+
+/// What a direct call `f(x)` at the `pmap` call would check first: a mini function's parameter
+/// count, and room for its frame (a builtin takes no frame).
+fn check_call(f: &Value, room: usize) -> Result<(), Fail> {
+    if let Value::Func(c) = f {
+        if c.proto.nparams != 1 {
+            let s = if c.proto.nparams == 1 { "" } else { "s" };
+            return Err(format!("expected {} argument{s}, got 1", c.proto.nparams).into());
+        }
+        if room == 0 {
+            return Err("stack overflow".into());
+        }
     }
-    Ok(Value::list(std::mem::take(calls.results.get_mut()), gil))
+    Ok(())
+}
+
+/// `n` nils, the results before the calls; an error when memory is refused.
+fn nils(n: usize) -> Result<Vec<Value>, Fail> {
+    let mut results = Vec::new();
+    if results.try_reserve_exact(n).is_err() {
+        return Err(format!("cannot allocate a list of {n} elements").into());
+    }
+    results.resize(n, Value::Nil);
+    Ok(results)
 }
 
 /// Checks `pmap`'s arguments: the function, the items (read now), their count, the workers.
@@ -295,6 +283,38 @@ fn chunk_size(remaining: usize, workers: usize) -> usize {
 }
 
 impl Job {
+    fn new(calls: Calls, n: usize, workers: usize, room: usize, gil: Gil) -> Job {
+        Job {
+            calls: GilBound::new(CallsSlot(GilCell::new(Some(calls))), gil),
+            n,
+            workers,
+            room,
+            next: AtomicUsize::new(0),
+            failed: AtomicUsize::new(usize::MAX),
+            finished: AtomicUsize::new(0),
+            helpers: AtomicUsize::new(0),
+            error: Mutex::new(None),
+            done: Arc::new(Done { flag: Mutex::new(false), cv: Condvar::new() }),
+            started: Instant::now(),
+            caller_calls: AtomicUsize::new(0),
+            declined: AtomicUsize::new(0),
+            long_call: AtomicBool::new(false),
+        }
+    }
+
+    /// Once every call has finished: takes the calls out of the job (so that no value is left
+    /// for a pool thread to drop) and returns the results, or the lowest failing index's error.
+    fn outcome(&self, gil: Gil) -> Result<Value, Fail> {
+        let calls = self.calls.get(gil).0.try_borrow_mut(gil).and_then(|mut c| c.take());
+        let Some(mut calls) = calls else {
+            return Err("internal error: pmap's results are gone".into());
+        };
+        if let Some((_, d)) = lock(&self.error).take() {
+            return Err(Fail::Call(Box::new(d)));
+        }
+        Ok(Value::list(std::mem::take(calls.results.get_mut()), gil))
+    }
+
     /// Claims the next chunk of items; past a known failure, all the rest (to be skipped).
     fn claim(&self) -> Option<Range<usize>> {
         let mut start = self.next.load(Ordering::Relaxed);
@@ -328,39 +348,52 @@ impl Job {
     /// Runs the calls of one chunk, stopping at a known failure before its end.
     fn run(self: &Arc<Self>, range: Range<usize>, vm: &mut Vm, worker: Worker, gil: Gil) -> Result<(), Interrupted> {
         let on_main = matches!(worker, Worker::Caller { on_main: true });
+        let is_caller = matches!(worker, Worker::Caller { .. });
         for i in range {
             if i > self.failed.load(Ordering::Relaxed) {
                 break;
             }
-            let call = {
-                let slot = self.calls.get(gil).0.borrow(gil);
-                let Some(calls) = slot.as_ref() else { break };
-                (calls.f.clone(), calls.items.get(i))
-            };
             // the caller times its calls only after a pool thread declined to help
-            let is_caller = matches!(worker, Worker::Caller { .. });
             let timed = (is_caller && self.declined.load(Ordering::Relaxed) > 0).then(Instant::now);
-            match vm.call_value(call.0, vec![call.1]) {
-                Ok(v) => {
-                    if let Some(calls) = self.calls.get(gil).0.borrow(gil).as_ref() {
-                        calls.results.borrow_mut(gil)[i] = v;
-                    }
-                }
-                Err(d) => self.fail(i, d),
+            if !self.call(i, vm, gil) {
+                break;
             }
             if is_caller {
-                // only the caller writes it
-                self.caller_calls.store(self.caller_calls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            }
-            if timed.is_some_and(|t| t.elapsed() >= LONG_CALL) {
-                self.long_call.store(true, Ordering::Relaxed);
-                reoffer(self);
+                self.caller_called(timed);
             }
             if gil.needs_attention() {
                 safe_point(on_main, gil)?;
             }
         }
         Ok(())
+    }
+
+    /// Calls `f` on item `i` and stores its result or error; false when the calls are gone.
+    fn call(&self, i: usize, vm: &mut Vm, gil: Gil) -> bool {
+        let (f, item) = {
+            let slot = self.calls.get(gil).0.borrow(gil);
+            let Some(calls) = slot.as_ref() else { return false };
+            (calls.f.clone(), calls.items.get(i))
+        };
+        match vm.call_value(f, vec![item]) {
+            Ok(v) => {
+                if let Some(calls) = self.calls.get(gil).0.borrow(gil).as_ref() {
+                    calls.results.borrow_mut(gil)[i] = v;
+                }
+            }
+            Err(d) => self.fail(i, d),
+        }
+        true
+    }
+
+    /// Counts a call the caller made; one timed at [`LONG_CALL`] or more offers the job again.
+    fn caller_called(self: &Arc<Self>, timed: Option<Instant>) {
+        // only the caller writes the count
+        self.caller_calls.store(self.caller_calls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if timed.is_some_and(|t| t.elapsed() >= LONG_CALL) {
+            self.long_call.store(true, Ordering::Relaxed);
+            reoffer(self);
+        }
     }
 
     /// Records the error of item `i`, keeping the lowest failing index's.
