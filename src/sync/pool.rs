@@ -11,18 +11,21 @@
 //! `workers - 1` idle pool threads), then works on it itself. Every worker, the caller included,
 //! claims chunks of item indices from the job's atomic counter (`Job::claim`) until none are
 //! left. The chunk policy is guided scheduling: a claim takes `remaining / (2 * workers)` items
-//! (at least 1), so the first chunks are large (a claim, one compare-and-swap, is paid once per
+//! (at least 1; a pool thread's claims are also capped by time, below), so the first chunks are large (a claim, one compare-and-swap, is paid once per
 //! chunk, not per item) and the last ones are single items (the workers finish together even
 //! when items take different times). The caller then waits (without the GIL, asleep on the
 //! job's `Done`) until every claimed chunk is finished.
 //!
 //! Short calls are not worth a pool thread: interpreted calls take turns on the GIL anyway, and
-//! two threads making short native calls hand the GIL to each other at every call. So a pool
-//! thread that arrives (its wake-up takes tens of microseconds) when the caller's calls so far
-//! took less than `WORTH_HELPING` (20 us) each on average declines the job; the caller then
-//! times its calls, and one of `LONG_CALL` (200 us) or more offers the job again (`reoffer`) to
-//! the threads that declined, so a map whose late items are long (`pmap(fib, range(40))`) is
-//! still shared. Without a decline the caller reads no clock.
+//! two threads making short native calls hand the GIL to each other at every call (measured:
+//! 2,000,000 calls of `x + 1` under `--jit` took 12 to 25 s with 2 workers, against 0.13 s with
+//! 1). So a pool thread that arrives (its wake-up takes tens of microseconds) when the caller's
+//! calls so far took less than `WORTH_HELPING` (20 us) each on average declines the job; and a
+//! pool thread that helps claims chunks sized to about `HELPER_CHUNK` (1 ms) of its own timed
+//! calls (the first chunk is one call) and stops after a chunk of calls under `WORTH_HELPING`.
+//! After a decline the caller times its calls, and one of `LONG_CALL` (200 us) or more offers
+//! the job again (`reoffer`) to the threads that declined, so a map whose late items are long
+//! (`pmap(fib, range(40))`) is still shared. Without a decline the caller reads no clock.
 //!
 //! No deadlock: the caller alone can run every item, so a job never waits for a pool thread
 //! that is not already running one of its chunks. A `pmap` nested in `f`, or called from
@@ -150,7 +153,7 @@ struct Job {
     done: Arc<Done>,
     /// When the caller started, and how many calls it has made since: a pool thread that
     /// arrives when the calls are known to be short does not help ([`Job::worth_helping`]).
-    started: Instant,
+    started: std::sync::OnceLock<Instant>,
     caller_calls: AtomicUsize,
     /// Pool threads that declined to help; a long call of the caller offers the job again.
     declined: AtomicUsize,
@@ -172,6 +175,10 @@ const WORTH_HELPING: Duration = Duration::from_micros(20);
 /// after all (the items were short at first, as `pmap(fib, range(30))`'s are).
 const LONG_CALL: Duration = Duration::from_micros(200);
 
+/// About how long a pool thread's chunk of calls takes (it times each; see
+/// `Job::help_in_timed_chunks`).
+const HELPER_CHUNK: Duration = Duration::from_millis(1);
+
 /// Ctrl-C stopped the main thread's `pmap`.
 struct Interrupted;
 
@@ -190,6 +197,8 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
         offer(&job, helpers);
     }
     let mut vm = Vm::for_calls(gil, shared.clone(), room, on_main);
+    // the calls are timed from here (starting pool threads in `offer` is no call's time)
+    let _ = job.started.set(Instant::now());
     let worked = job.work(&mut vm, Worker::Caller { on_main }, gil);
     NESTED_EXECUTED.with(|e| e.set(e.get() + vm.executed()));
     drop(vm);
@@ -295,7 +304,7 @@ impl Job {
             helpers: AtomicUsize::new(0),
             error: Mutex::new(None),
             done: Arc::new(Done { flag: Mutex::new(false), cv: Condvar::new() }),
-            started: Instant::now(),
+            started: std::sync::OnceLock::new(),
             caller_calls: AtomicUsize::new(0),
             declined: AtomicUsize::new(0),
             long_call: AtomicBool::new(false),
@@ -317,6 +326,11 @@ impl Job {
 
     /// Claims the next chunk of items; past a known failure, all the rest (to be skipped).
     fn claim(&self) -> Option<Range<usize>> {
+        self.claim_at_most(usize::MAX)
+    }
+
+    /// Claims the next chunk, of at most `most` items (past a known failure, all the rest).
+    fn claim_at_most(&self, most: usize) -> Option<Range<usize>> {
         let mut start = self.next.load(Ordering::Relaxed);
         loop {
             if start >= self.n {
@@ -325,7 +339,7 @@ impl Job {
             let end = if start > self.failed.load(Ordering::Relaxed) {
                 self.n
             } else {
-                start + chunk_size(self.n - start, self.workers)
+                start + chunk_size(self.n - start, self.workers).min(most)
             };
             match self.next.compare_exchange_weak(start, end, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Some(start..end),
@@ -448,7 +462,10 @@ impl Job {
         let calls = self.caller_calls.load(Ordering::Relaxed);
         calls == 0
             || self.long_call.load(Ordering::Relaxed)
-            || self.started.elapsed() >= WORTH_HELPING.saturating_mul(calls.min(u32::MAX as usize) as u32)
+            || self
+                .started
+                .get()
+                .is_none_or(|t| t.elapsed() >= WORTH_HELPING.saturating_mul(calls.min(u32::MAX as usize) as u32))
     }
 
     /// A pool thread's part of the job: returns the bytecodes it executed.
@@ -458,8 +475,29 @@ impl Job {
             None => return 0,
         };
         let mut vm = Vm::for_calls(gil, shared, self.room, false);
-        let _ = self.work(&mut vm, Worker::Pool, gil);
+        self.help_in_timed_chunks(&mut vm, gil);
         vm.executed()
+    }
+
+    /// A pool thread's work on a job: chunks sized to about [`HELPER_CHUNK`] of calls (the first
+    /// is one call), each timed; it stops helping after a chunk whose calls took less than
+    /// [`WORTH_HELPING`] each, since calls that short are not worth a second thread, and a
+    /// second thread making short native calls makes them slower (see `Job::worth_helping`).
+    fn help_in_timed_chunks(self: &Arc<Self>, vm: &mut Vm, gil: Gil) {
+        let mut most = 1;
+        while let Some(range) = self.claim_at_most(most) {
+            let count = range.len();
+            let started = Instant::now();
+            let claimed = Claimed { job: self, start: range.start, count };
+            let _ = self.run(range, vm, Worker::Pool, gil);
+            drop(claimed);
+            let per_call = started.elapsed() / count.min(u32::MAX as usize) as u32;
+            if per_call < WORTH_HELPING {
+                self.declined.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            most = (HELPER_CHUNK.as_nanos() / per_call.as_nanos().max(1)).max(1) as usize;
+        }
     }
 }
 
