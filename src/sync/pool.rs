@@ -596,6 +596,7 @@ fn start_thread(number: usize) -> std::io::Result<()> {
 
 /// A pool thread: sleeps until a job is offered, helps with it under the GIL, and again.
 fn worker_main(number: usize) {
+    crate::vm::thread::mark_pool_thread();
     let mut executed = 0;
     loop {
         let job = next_job();

@@ -120,6 +120,25 @@ fn ctrl_c_ends_the_main_threads_wait_for_the_pool() {
     }
 }
 
+/// The main thread waits in `join` for a thread whose `pmap` runs a call on a pool thread that
+/// waits in `join` too: Ctrl-C wakes the main thread's wait (a pool thread's `join` is not the
+/// main thread's), so the error has the main thread's line.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_wakes_the_main_join_while_a_pool_thread_joins() {
+    let program = "fn forever() { let x = 0\n while true { x = (x + 1) % 7 } }\n\
+                   fn waiter(x) { return join(spawn(forever)) }\n\
+                   let t = spawn(fn() { return pmap(waiter, [1, 2], 2) })\n\
+                   print(\"started\")\n\
+                   join(t)\n";
+    let (out, took) = interrupted_run("joins", &[], program);
+    let stderr = text(&out.stderr);
+    assert!(took < Duration::from_millis(1000), "took {took:?} after Ctrl-C; stderr: {stderr}");
+    assert_eq!(text(&out.stdout), "started\n");
+    assert!(stderr.starts_with("error: interrupted\n --> "), "stderr: {stderr}");
+    assert!(stderr.contains(":6:1\n"), "stderr: {stderr}");
+}
+
 /// A program timing a plain loop against `pmap` over the same trivial function, best of 5;
 /// prints the extra microseconds per item of `pmap` with the default workers and with 1.
 const OVERHEAD: &str = "fn f(x) { return x + 1 }\n\
