@@ -11,9 +11,9 @@
 //! `workers - 1` idle pool threads), then works on it itself. Every worker, the caller included,
 //! claims chunks of item indices from the job's atomic counter (`Job::claim`) until none are
 //! left. The chunk policy is guided scheduling: a claim takes `remaining / (2 * workers)` items
-//! (at least 1; a pool thread's claims are also capped by time, below), so the first chunks are large (a claim, one compare-and-swap, is paid once per
-//! chunk, not per item) and the last ones are single items (the workers finish together even
-//! when items take different times). The caller then waits (without the GIL, asleep on the
+//! (at least 1; a pool thread's claims are also capped by time, below), so the first chunks are
+//! large (a claim, one compare-and-swap, is paid once per chunk, not per item) and the last ones
+//! are single items (the workers finish together even when items take different times). The caller then waits (without the GIL, asleep on the
 //! job's `Done`) until every claimed chunk is finished.
 //!
 //! Short calls are not worth a pool thread: interpreted calls take turns on the GIL anyway, and
@@ -36,16 +36,18 @@
 //! Errors: an item whose call fails records its index and error (`Job::fail`); the lowest
 //! failing index wins. Items after a failed one are skipped (a claim past the lowest failure
 //! takes and skips all the rest), items before it all run, so the error raised is that of the
-//! lowest failing index whatever the number of workers and the timing. Each item runs on a
-//! `Vm` of its own (`Vm::for_calls`) with the room for frames its caller had, so a call's stack
-//! and its recursion limit do not depend on the thread that ran it; the error is raised at the
+//! lowest failing index whatever the number of workers and the timing. Each worker makes its
+//! calls on a `Vm` of its own for the job (`Vm::for_calls`), with the room for frames the
+//! `pmap` caller had, so a call's stack and its recursion limit do not depend on the thread
+//! that ran it; the error is raised at the
 //! `pmap` call as `Fail::Call`, its frames on top of the caller's stack.
 //!
 //! Without the GIL this module touches only: the pool's state (its mutex), a job's atomic
 //! counters, its `error` and `Done` mutexes, and the statistics of pool threads. A job's
 //! function, items and results (`Calls`) are touched only under the GIL; the caller takes them
 //! out of the job before it returns, so a job dropped by a pool thread without the GIL holds
-//! no value.
+//! no value (after Ctrl-C the main thread returns at once, and the values left may leak, as a
+//! `GilBound` dropped without the GIL leaks; the program is ending).
 
 use crate::gil::{self, Gil, GilBound, GilCell, GilSend, with_gil};
 use crate::source::Diagnostic;
