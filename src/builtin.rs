@@ -59,4 +59,5 @@ builtins! {
     Assert = "assert",
     AtomicAdd = "atomic_add",
     AtomicCas = "atomic_cas",
+    Pmap = "pmap",
 }

@@ -51,6 +51,8 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Assert => assert(args, gil),
         B::AtomicAdd => arity(3, args).and_then(|()| super::atomics::add(args)),
         B::AtomicCas => arity(4, args).and_then(|()| super::atomics::cas(args)),
+        // the VM calls `pmap` itself (`Vm::call_builtin`), with its caller's room for frames
+        B::Pmap => crate::sync::pool::pmap(args, super::MAX_DEPTH, false, shared, gil),
     }
 }
 

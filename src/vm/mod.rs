@@ -37,6 +37,10 @@ pub enum Fail {
     Thread(Box<Diagnostic>),
     /// An error in native code: its message and the native frames, outermost first.
     Native(String, Vec<TraceFrame>),
+    /// An error of a call a builtin made for its caller (`pmap`'s calls of its function, on
+    /// any thread): reported as if the caller had made the call, its frames on top of the
+    /// caller's stack.
+    Call(Box<Diagnostic>),
 }
 
 impl From<String> for Fail {
@@ -166,6 +170,7 @@ static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
 pub fn thread_reports() -> Vec<ThreadReport> {
     let mut reports = REPORTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     reports.sort_by_key(|r| r.name.parse::<u64>().unwrap_or(0));
+    reports.extend(crate::sync::pool::reports());
     reports
 }
 
@@ -283,7 +288,7 @@ impl<'g> Vm<'g> {
     pub fn call_value(&mut self, f: Value, args: Vec<Value>) -> Result<Value, Diagnostic> {
         match &f {
             Value::Builtin(b) => {
-                let r = builtins::call(*b, &args, &self.shared, self.gil);
+                let r = self.call_builtin(*b, &args);
                 r.map_err(|fail| self.diagnostic(fail))
             }
             Value::Func(c) => {
@@ -293,7 +298,7 @@ impl<'g> Vm<'g> {
                     return Err(Diagnostic::new(msg, c.proto.span));
                 }
                 // a thread's entry function may run natively (the main program never does)
-                if let Some(jit) = self.shared.jit.as_ref().filter(|_| !self.is_main) {
+                if let Some(jit) = self.shared.jit.as_ref().filter(|_| !Rc::ptr_eq(&c.proto, &self.shared.main)) {
                     let room = self.frame_limit as i64 - 1;
                     match jit.enter(&c, &args, room, &*self.shared, self.gil) {
                         Entered::Interpret => {}
@@ -311,6 +316,39 @@ impl<'g> Vm<'g> {
         }
     }
 
+    /// Calls builtin `b`. `pmap` is given how many frames the calls it makes may still use,
+    /// and whether they run for the main thread (which raises `interrupted` on Ctrl-C).
+    #[inline(always)]
+    fn call_builtin(&self, b: Builtin, args: &[Value]) -> Result<Value, Fail> {
+        if b == Builtin::Pmap {
+            return self.pmap(args);
+        }
+        builtins::call(b, args, &self.shared, self.gil)
+    }
+
+    /// `pmap`, out of the dispatch loop's way.
+    #[cold]
+    #[inline(never)]
+    fn pmap(&self, args: &[Value]) -> Result<Value, Fail> {
+        let room = self.frame_limit.saturating_sub(self.frames.len());
+        crate::sync::pool::pmap(args, room, self.is_main, &self.shared, self.gil)
+    }
+
+    /// A `Vm` for the calls a builtin makes for a caller (`pmap`): each call may nest `room`
+    /// frames deep, as it could had the caller made it; `is_main` when it runs on the main
+    /// thread for the main thread (it raises `interrupted` on Ctrl-C).
+    pub(crate) fn for_calls(gil: Gil<'g>, shared: Rc<Shared>, room: usize, is_main: bool) -> Vm<'g> {
+        let name = std::thread::current().name().unwrap_or("mini").to_string();
+        // frames grow as needed: a nested `pmap` makes one of these per level
+        let frames = Vec::with_capacity(16);
+        Vm { gil, shared, stack: Vec::with_capacity(64), frames, executed: 0, name, frame_limit: room, is_main }
+    }
+
+    /// How many bytecodes this `Vm` has executed (counted with `--stats` only).
+    pub(crate) fn executed(&self) -> u64 {
+        self.executed
+    }
+
     #[inline(always)]
     fn push_frame(&mut self, closure: &Closure, base: usize) {
         let need = base + closure.proto.nregs;
@@ -322,7 +360,8 @@ impl<'g> Vm<'g> {
 
     /// Records this thread's statistics for `--stats`.
     pub fn finish_thread(&self) {
-        let report = ThreadReport { name: self.name.clone(), executed: self.executed, gil: gil::thread_stats() };
+        let executed = self.executed + crate::sync::pool::take_nested_executed();
+        let report = ThreadReport { name: self.name.clone(), executed, gil: gil::thread_stats() };
         REPORTS.lock().unwrap_or_else(|e| e.into_inner()).push(report);
     }
 
@@ -343,6 +382,15 @@ impl<'g> Vm<'g> {
                 Diagnostic::runtime(message, span, trace)
             }
             Fail::Thread(inner) => Diagnostic::raised_by_join(*inner, span, trace),
+            Fail::Call(inner) => {
+                let inner = *inner;
+                // a call that failed before it had a frame (a builtin, a wrong argument count)
+                // fails at the caller's instruction
+                let span = if inner.trace.is_empty() { span } else { inner.span };
+                let mut trace = trace;
+                trace.extend(inner.trace);
+                Diagnostic { message: inner.message, span, trace, thread_traces: inner.thread_traces }
+            }
         }
     }
 
@@ -853,7 +901,7 @@ impl<'g> Vm<'g> {
                         let b = *b;
                         save_ip!();
                         let args = regs_slice!(a as usize + 1, n);
-                        match builtins::call(b, args, &self.shared, gil) {
+                        match self.call_builtin(b, args) {
                             Ok(v) => set!(a, v),
                             Err(e) => break Err(e),
                         }
@@ -869,7 +917,7 @@ impl<'g> Vm<'g> {
                     }
                     save_ip!();
                     let args = regs_slice!(a, n);
-                    match builtins::call(f, args, &self.shared, gil) {
+                    match self.call_builtin(f, args) {
                         Ok(v) => set!(a, v),
                         Err(e) => break Err(e),
                     }

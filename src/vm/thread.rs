@@ -201,6 +201,12 @@ fn stopped_unexpectedly() -> Diagnostic {
     Diagnostic::new("internal error: the thread stopped unexpectedly", Default::default())
 }
 
+/// Marks this OS thread as one that is not the main thread and runs no spawned thread (a
+/// `pmap` pool thread): its `join`s are then not the main thread's (Ctrl-C does not end them).
+pub fn mark_pool_thread() {
+    CURRENT.with(|c| c.set(std::ptr::NonNull::<ThreadState>::dangling().as_ptr()));
+}
+
 /// `join(t)`: waits without the GIL, then returns the thread's result or raises its error.
 pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
     let Value::Thread(obj) = t else {
@@ -300,4 +306,6 @@ pub fn wake_main() {
         drop(lock(&state.slot));
         state.done.notify_all();
     }
+    // the main thread may be waiting for `pmap`'s pool instead
+    crate::sync::pool::wake_main();
 }

@@ -1,0 +1,3 @@
+//! Synchronisation and parallel work for mini threads.
+
+pub mod pool;

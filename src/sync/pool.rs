@@ -1,0 +1,672 @@
+//! `pmap(f, items, workers)`: calls `f` on every item on a pool of persistent worker threads
+//! (the calling thread is one of the workers) and returns the results in input order.
+//!
+//! The pool: OS threads named `pool-1`, `pool-2`, ... started lazily, the first time a `pmap`
+//! asks for more helpers than exist, and kept for the rest of the program; the pool grows to the
+//! largest `workers - 1` ever asked (at most [`MAX_POOL_THREADS`]) and never shrinks. An idle
+//! pool thread sleeps on a condition variable (`Pool::work`) until a `pmap` offers it a job;
+//! nothing polls.
+//!
+//! A `pmap` call is a [`Job`]. Its caller offers the job to the pool (`offer`: it wakes at most
+//! `workers - 1` idle pool threads), then works on it itself. Every worker, the caller included,
+//! claims chunks of item indices from the job's atomic counter (`Job::claim`) until none are
+//! left. The chunk policy is guided scheduling: a claim takes `remaining / (2 * workers)` items
+//! (at least 1; a pool thread's claims are also capped by time, below), so the first chunks are
+//! large (a claim, one compare-and-swap, is paid once per chunk, not per item) and the last ones
+//! are single items (the workers finish together even when items take different times). The caller then waits (without the GIL, asleep on the
+//! job's `Done`) until every claimed chunk is finished.
+//!
+//! Short calls are not worth a pool thread: interpreted calls take turns on the GIL anyway, and
+//! two threads making short native calls hand the GIL to each other at every call (measured:
+//! 2,000,000 calls of `x + 1` under `--jit` took 12 to 25 s with 2 workers, against 0.13 s with
+//! 1). So a pool thread that arrives (its wake-up takes tens of microseconds) when the caller's
+//! calls so far took less than `WORTH_HELPING` (20 us) each on average declines the job; and a
+//! pool thread that helps claims chunks sized to about `HELPER_CHUNK` (1 ms) of its own timed
+//! calls (the first chunk is one call) and stops after a chunk of calls under `WORTH_HELPING`.
+//! After a decline the caller times its calls, and one of `LONG_CALL` (200 us) or more offers
+//! the job again (`reoffer`) to the threads that declined, so a map whose late items are long
+//! (`pmap(fib, range(40))`) is still shared. Without a decline the caller reads no clock.
+//!
+//! No deadlock: the caller alone can run every item, so a job never waits for a pool thread
+//! that is not already running one of its chunks. A `pmap` nested in `f`, or called from
+//! several threads at once, offers its job to the pool threads that are idle; when none is, it
+//! runs on its calling thread only. A pool thread that joins a job late finds no chunk left
+//! and goes back to sleep.
+//!
+//! Errors: an item whose call fails records its index and error (`Job::fail`); the lowest
+//! failing index wins. Items after a failed one are skipped (a claim past the lowest failure
+//! takes and skips all the rest), items before it all run, so the error raised is that of the
+//! lowest failing index whatever the number of workers and the timing. Each worker makes its
+//! calls on a `Vm` of its own for the job (`Vm::for_calls`), with the room for frames the
+//! `pmap` caller had, so a call's stack and its recursion limit do not depend on the thread
+//! that ran it; the error is raised at the
+//! `pmap` call as `Fail::Call`, its frames on top of the caller's stack.
+//!
+//! Without the GIL this module touches only: the pool's state (its mutex), a job's atomic
+//! counters, its `error` and `Done` mutexes, and the statistics of pool threads. A job's
+//! function, items and results (`Calls`) are touched only under the GIL; the caller takes them
+//! out of the job before it returns, so a job dropped by a pool thread without the GIL holds
+//! no value (after Ctrl-C the main thread returns at once, and the values left may leak, as a
+//! `GilBound` dropped without the GIL leaks; the program is ending).
+
+use crate::gil::{self, Gil, GilBound, GilCell, GilSend, with_gil};
+use crate::source::Diagnostic;
+use crate::value::{MAX_ARRAY_LEN, Value};
+use crate::vm::thread::THREAD_STACK;
+use crate::vm::{Fail, Shared, ThreadReport, Vm};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The most threads the pool starts (so `pmap` runs on at most this many plus its caller).
+pub const MAX_POOL_THREADS: usize = 255;
+
+/// The pool of worker threads, shared by every `pmap` of the program.
+struct Pool {
+    state: Mutex<PoolState>,
+    /// Idle pool threads sleep here until a job is offered.
+    work: Condvar,
+}
+
+struct PoolState {
+    /// Pool threads started so far.
+    threads: usize,
+    /// Pool threads waiting for a job.
+    idle: usize,
+    /// Jobs that want more helpers, oldest first.
+    offers: VecDeque<Arc<Job>>,
+}
+
+static POOL: Pool =
+    Pool { state: Mutex::new(PoolState { threads: 0, idle: 0, offers: VecDeque::new() }), work: Condvar::new() };
+
+/// The pool threads' statistics for `--stats`, published after each job (index: number - 1).
+static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
+
+/// The job the main thread is waiting for, so that Ctrl-C can wake it ([`wake_main`]).
+static MAIN_WAITS_FOR: Mutex<Option<Arc<Done>>> = Mutex::new(None);
+
+thread_local! {
+    /// Bytecodes executed by the `Vm`s `pmap` made on this thread, for its `--stats` line.
+    static NESTED_EXECUTED: Cell<u64> = const { Cell::new(0) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a job's calls read and write, only under the GIL.
+struct Calls {
+    f: Value,
+    items: Items,
+    results: GilCell<Vec<Value>>,
+    shared: Rc<Shared>,
+}
+
+/// A job's `Calls`, until its caller takes them out.
+struct CallsSlot(GilCell<Option<Calls>>);
+
+// SAFETY: `Calls` holds values, a `GilCell` and the program's `Rc<Shared>`, which every thread
+// touches only under the GIL (a `GilBound` is opened only with the token); it holds no token.
+unsafe impl GilSend for CallsSlot {}
+
+/// The items, read when `pmap` starts: a list's or array's elements, or a range's start and step.
+enum Items {
+    Values(Vec<Value>),
+    Range { start: i64, step: i64 },
+}
+
+impl Items {
+    fn get(&self, i: usize) -> Value {
+        match self {
+            Items::Values(v) => v[i].clone(),
+            // the true value is in the range, so wrapping arithmetic computes it exactly
+            Items::Range { start, step } => Value::Int(start.wrapping_add((i as i64).wrapping_mul(*step))),
+        }
+    }
+}
+
+/// Set when every item of a job is finished; its caller sleeps on it.
+struct Done {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+/// One `pmap` call.
+struct Job {
+    calls: GilBound<CallsSlot>,
+    n: usize,
+    workers: usize,
+    /// Frames each call may use (its caller's room).
+    room: usize,
+    /// The first item not yet claimed.
+    next: AtomicUsize,
+    /// The lowest failing index known (`usize::MAX`: none).
+    failed: AtomicUsize,
+    /// Items run or skipped, counted per chunk.
+    finished: AtomicUsize,
+    /// Pool threads that may still join.
+    helpers: AtomicUsize,
+    error: Mutex<Option<(usize, Diagnostic)>>,
+    done: Arc<Done>,
+    /// When the caller started, and how many calls it has made since: a pool thread that
+    /// arrives when the calls are known to be short does not help ([`Job::worth_helping`]).
+    started: std::sync::OnceLock<Instant>,
+    caller_calls: AtomicUsize,
+    /// Pool threads that declined to help; a long call of the caller offers the job again.
+    declined: AtomicUsize,
+    /// Set when the caller, timing its calls after a decline, made a call of [`LONG_CALL`].
+    long_call: AtomicBool,
+}
+
+/// Who runs a chunk: the `pmap` caller (on the main thread or not), or a pool thread.
+#[derive(Clone, Copy)]
+enum Worker {
+    Caller { on_main: bool },
+    Pool,
+}
+
+/// The average call time below which a pool thread does not help (see `Job::worth_helping`).
+const WORTH_HELPING: Duration = Duration::from_micros(20);
+
+/// A call of the caller this long, after a pool thread declined, makes the job worth helping
+/// after all (the items were short at first, as `pmap(fib, range(30))`'s are).
+const LONG_CALL: Duration = Duration::from_micros(200);
+
+/// About how long a pool thread's chunk of calls takes (it times each; see
+/// `Job::help_in_timed_chunks`).
+const HELPER_CHUNK: Duration = Duration::from_millis(1);
+
+/// Ctrl-C stopped the main thread's `pmap`.
+struct Interrupted;
+
+/// `pmap(f, items)`, `pmap(f, items, workers)`, called with `room` frames left to its caller
+/// and whether the caller is the main thread.
+pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
+    let (f, items, n, workers) = arguments(args, gil)?;
+    if n == 0 {
+        return Ok(Value::list(Vec::new(), gil));
+    }
+    check_call(&f, room)?;
+    let calls = Calls { f, items, results: GilCell::new(nils(n)?), shared: shared.clone() };
+    let job = Arc::new(Job::new(calls, n, workers.min(n), room, gil));
+    let helpers = (job.workers - 1).min(MAX_POOL_THREADS);
+    if helpers > 0 {
+        offer(&job, helpers);
+    }
+    let mut vm = Vm::for_calls(gil, shared.clone(), room, on_main);
+    // the calls are timed from here (starting pool threads in `offer` is no call's time)
+    let _ = job.started.set(Instant::now());
+    let worked = job.work(&mut vm, Worker::Caller { on_main }, gil);
+    NESTED_EXECUTED.with(|e| e.set(e.get() + vm.executed()));
+    drop(vm);
+    if helpers > 0 {
+        withdraw(&job);
+    }
+    // deadlock registry (helper "sync"): the caller is blocked in `pmap` from here until the
+    // job is done, waiting only for pool threads that are running its chunks
+    let waited = worked.is_ok() && (job.finished.load(Ordering::Acquire) == n || job.wait(on_main, gil));
+    if !waited {
+        return Err("interrupted".into());
+    }
+    job.outcome(gil)
+}
+
+/// What a direct call `f(x)` at the `pmap` call would check first: a mini function's parameter
+/// count, and room for its frame (a builtin takes no frame).
+fn check_call(f: &Value, room: usize) -> Result<(), Fail> {
+    if let Value::Func(c) = f {
+        if c.proto.nparams != 1 {
+            let s = if c.proto.nparams == 1 { "" } else { "s" };
+            return Err(format!("expected {} argument{s}, got 1", c.proto.nparams).into());
+        }
+        if room == 0 {
+            return Err("stack overflow".into());
+        }
+    }
+    Ok(())
+}
+
+/// `n` nils, the results before the calls; an error when memory is refused.
+fn nils(n: usize) -> Result<Vec<Value>, Fail> {
+    let mut results = Vec::new();
+    if results.try_reserve_exact(n).is_err() {
+        return Err(format!("cannot allocate a list of {n} elements").into());
+    }
+    results.resize(n, Value::Nil);
+    Ok(results)
+}
+
+/// Checks `pmap`'s arguments: the function, the items (read now), their count, the workers.
+fn arguments(args: &[Value], gil: Gil) -> Result<(Value, Items, usize, usize), Fail> {
+    if !(2..=3).contains(&args.len()) {
+        return Err(format!("expected 2 to 3 arguments, got {}", args.len()).into());
+    }
+    let f = match &args[0] {
+        f @ (Value::Func(_) | Value::Builtin(_)) => f.clone(),
+        other => return Err(format!("pmap expects a function, not {}", other.type_name()).into()),
+    };
+    let items = match &args[1] {
+        Value::List(l) => Items::Values(l.borrow(gil).clone()),
+        Value::Array(a) => Items::Values((0..a.len()).map(|i| a.get(i)).collect()),
+        Value::Range(r) => {
+            let n = r.exact_len();
+            if n > MAX_ARRAY_LEN as i128 {
+                return Err(format!("pmap expects at most {MAX_ARRAY_LEN} items, got {n}").into());
+            }
+            let items = Items::Range { start: r.start, step: r.step };
+            return Ok((f, items, n as usize, workers(args.get(2))?));
+        }
+        other => return Err(format!("pmap expects a list, range or array, not {}", other.type_name()).into()),
+    };
+    let n = match &items {
+        Items::Values(v) => v.len(),
+        Items::Range { .. } => unreachable!("a range returned above"),
+    };
+    Ok((f, items, n, workers(args.get(2))?))
+}
+
+/// The number of workers: the argument, a positive int, or `cpu_count()` without one.
+fn workers(arg: Option<&Value>) -> Result<usize, Fail> {
+    match arg {
+        None => Ok(cpu_count()),
+        Some(Value::Int(w)) if *w >= 1 => Ok(usize::try_from(*w).unwrap_or(usize::MAX)),
+        Some(Value::Int(w)) => Err(format!("pmap workers must be positive, not {w}").into()),
+        Some(other) => Err(format!("pmap workers must be an int, not {}", other.type_name()).into()),
+    }
+}
+
+/// `cpu_count()`, read once (the standard library reads cgroup files at every call, about
+/// 40 us).
+fn cpu_count() -> usize {
+    static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The guided chunk: a share of the remaining items, so that claims are few and the last
+/// chunks are small.
+fn chunk_size(remaining: usize, workers: usize) -> usize {
+    (remaining / (2 * workers)).max(1)
+}
+
+impl Job {
+    fn new(calls: Calls, n: usize, workers: usize, room: usize, gil: Gil) -> Job {
+        Job {
+            calls: GilBound::new(CallsSlot(GilCell::new(Some(calls))), gil),
+            n,
+            workers,
+            room,
+            next: AtomicUsize::new(0),
+            failed: AtomicUsize::new(usize::MAX),
+            finished: AtomicUsize::new(0),
+            helpers: AtomicUsize::new(0),
+            error: Mutex::new(None),
+            done: Arc::new(Done { flag: Mutex::new(false), cv: Condvar::new() }),
+            started: std::sync::OnceLock::new(),
+            caller_calls: AtomicUsize::new(0),
+            declined: AtomicUsize::new(0),
+            long_call: AtomicBool::new(false),
+        }
+    }
+
+    /// Once every call has finished: takes the calls out of the job (so that no value is left
+    /// for a pool thread to drop) and returns the results, or the lowest failing index's error.
+    fn outcome(&self, gil: Gil) -> Result<Value, Fail> {
+        let calls = self.calls.get(gil).0.try_borrow_mut(gil).and_then(|mut c| c.take());
+        let Some(mut calls) = calls else {
+            return Err("internal error: pmap's results are gone".into());
+        };
+        if let Some((_, d)) = lock(&self.error).take() {
+            return Err(Fail::Call(Box::new(d)));
+        }
+        Ok(Value::list(std::mem::take(calls.results.get_mut()), gil))
+    }
+
+    /// Claims the next chunk of items; past a known failure, all the rest (to be skipped).
+    fn claim(&self) -> Option<Range<usize>> {
+        self.claim_at_most(usize::MAX)
+    }
+
+    /// Claims the next chunk, of at most `most` items (past a known failure, all the rest).
+    fn claim_at_most(&self, most: usize) -> Option<Range<usize>> {
+        let mut start = self.next.load(Ordering::Relaxed);
+        loop {
+            if start >= self.n {
+                return None;
+            }
+            let end = if start > self.failed.load(Ordering::Relaxed) {
+                self.n
+            } else {
+                start + chunk_size(self.n - start, self.workers).min(most)
+            };
+            match self.next.compare_exchange_weak(start, end, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(start..end),
+                Err(now) => start = now,
+            }
+        }
+    }
+
+    /// Claims and runs chunks until none is left (or, on the main thread, until Ctrl-C).
+    fn work(self: &Arc<Self>, vm: &mut Vm, worker: Worker, gil: Gil) -> Result<(), Interrupted> {
+        while let Some(range) = self.claim() {
+            let claimed = Claimed { job: self, start: range.start, count: range.len() };
+            let ran = self.run(range, vm, worker, gil);
+            drop(claimed);
+            ran?;
+        }
+        Ok(())
+    }
+
+    /// Runs the calls of one chunk, stopping at a known failure before its end.
+    fn run(self: &Arc<Self>, range: Range<usize>, vm: &mut Vm, worker: Worker, gil: Gil) -> Result<(), Interrupted> {
+        let on_main = matches!(worker, Worker::Caller { on_main: true });
+        let is_caller = matches!(worker, Worker::Caller { .. });
+        for i in range {
+            if i > self.failed.load(Ordering::Relaxed) {
+                break;
+            }
+            // the caller times its calls only after a pool thread declined to help
+            let timed = (is_caller && self.declined.load(Ordering::Relaxed) > 0).then(Instant::now);
+            if !self.call(i, vm, gil) {
+                break;
+            }
+            if is_caller {
+                self.caller_called(timed);
+            }
+            if gil.needs_attention() {
+                safe_point(on_main, gil)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on item `i` and stores its result or error; false when the calls are gone.
+    fn call(&self, i: usize, vm: &mut Vm, gil: Gil) -> bool {
+        let (f, item) = {
+            let slot = self.calls.get(gil).0.borrow(gil);
+            let Some(calls) = slot.as_ref() else { return false };
+            (calls.f.clone(), calls.items.get(i))
+        };
+        match vm.call_value(f, vec![item]) {
+            Ok(v) => {
+                if let Some(calls) = self.calls.get(gil).0.borrow(gil).as_ref() {
+                    calls.results.borrow_mut(gil)[i] = v;
+                }
+            }
+            Err(d) => self.fail(i, d),
+        }
+        true
+    }
+
+    /// Counts a call the caller made; one timed at [`LONG_CALL`] or more offers the job again.
+    fn caller_called(self: &Arc<Self>, timed: Option<Instant>) {
+        // only the caller writes the count
+        self.caller_calls.store(self.caller_calls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if timed.is_some_and(|t| t.elapsed() >= LONG_CALL) {
+            self.long_call.store(true, Ordering::Relaxed);
+            reoffer(self);
+        }
+    }
+
+    /// Records the error of item `i`, keeping the lowest failing index's.
+    fn fail(&self, i: usize, d: Diagnostic) {
+        self.failed.fetch_min(i, Ordering::Relaxed);
+        let mut error = lock(&self.error);
+        if error.as_ref().is_none_or(|(j, _)| i < *j) {
+            *error = Some((i, d));
+        }
+    }
+
+    /// Counts `count` items finished; the last one wakes the caller.
+    fn finish(&self, count: usize) {
+        if self.finished.fetch_add(count, Ordering::AcqRel) + count == self.n {
+            *lock(&self.done.flag) = true;
+            self.done.cv.notify_all();
+        }
+    }
+
+    /// Waits without the GIL until every item is finished; false when Ctrl-C ended the main
+    /// thread's wait.
+    fn wait(&self, on_main: bool, gil: Gil) -> bool {
+        let done = self.done.clone();
+        gil.allow_threads(move || {
+            if on_main {
+                *lock(&MAIN_WAITS_FOR) = Some(done.clone());
+            }
+            let mut flag = lock(&done.flag);
+            let mut finished = true;
+            while !*flag {
+                // read under the flag's lock: `wake_main` sets the bit before it takes this lock
+                if on_main && gil::interrupted() {
+                    finished = false;
+                    break;
+                }
+                flag = done.cv.wait(flag).unwrap_or_else(|e| e.into_inner());
+            }
+            drop(flag);
+            if on_main {
+                *lock(&MAIN_WAITS_FOR) = None;
+            }
+            finished
+        })
+    }
+
+    /// Whether a pool thread arriving now should help: unless the caller's calls so far took
+    /// less than [`WORTH_HELPING`] each on average (and none took [`LONG_CALL`]). Helping with calls that short gains nothing
+    /// and costs much: interpreted calls take turns on the GIL anyway, and two threads making
+    /// short native calls hand the GIL to each other at every call (each releases it around
+    /// its native code).
+    fn worth_helping(&self) -> bool {
+        let calls = self.caller_calls.load(Ordering::Relaxed);
+        calls == 0
+            || self.long_call.load(Ordering::Relaxed)
+            || self
+                .started
+                .get()
+                .is_none_or(|t| t.elapsed() >= WORTH_HELPING.saturating_mul(calls.min(u32::MAX as usize) as u32))
+    }
+
+    /// A pool thread's part of the job: returns the bytecodes it executed.
+    fn help(self: &Arc<Self>, gil: Gil) -> u64 {
+        let shared = match self.calls.get(gil).0.borrow(gil).as_ref() {
+            Some(calls) => calls.shared.clone(),
+            None => return 0,
+        };
+        let mut vm = Vm::for_calls(gil, shared, self.room, false);
+        self.help_in_timed_chunks(&mut vm, gil);
+        vm.executed()
+    }
+
+    /// A pool thread's work on a job: chunks sized to about [`HELPER_CHUNK`] of calls (the first
+    /// is one call), each timed; it stops helping after a chunk whose calls took less than
+    /// [`WORTH_HELPING`] each, since calls that short are not worth a second thread, and a
+    /// second thread making short native calls makes them slower (see `Job::worth_helping`).
+    fn help_in_timed_chunks(self: &Arc<Self>, vm: &mut Vm, gil: Gil) {
+        let mut most = 1;
+        while let Some(range) = self.claim_at_most(most) {
+            let count = range.len();
+            let started = Instant::now();
+            let claimed = Claimed { job: self, start: range.start, count };
+            let _ = self.run(range, vm, Worker::Pool, gil);
+            drop(claimed);
+            let per_call = started.elapsed() / count.min(u32::MAX as usize) as u32;
+            if per_call < WORTH_HELPING {
+                self.declined.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            most = (HELPER_CHUNK.as_nanos() / per_call.as_nanos().max(1)).max(1) as usize;
+        }
+    }
+}
+
+/// A claimed chunk: counted as finished when dropped, even when a call panics (an internal
+/// error, then reported as the chunk's error), so that the caller's wait always ends.
+struct Claimed<'a> {
+    job: &'a Job,
+    start: usize,
+    count: usize,
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let d = Diagnostic::new("internal error: a pmap call stopped unexpectedly", Default::default());
+            self.job.fail(self.start, d);
+        }
+        self.job.finish(self.count);
+    }
+}
+
+/// What a safe point of the interpreter does, between two items: raise Ctrl-C on the main
+/// thread, run a requested collection, hand the GIL over when asked.
+fn safe_point(on_main: bool, gil: Gil) -> Result<(), Interrupted> {
+    if on_main && gil::interrupted() {
+        return Err(Interrupted);
+    }
+    crate::gc::collect_requested(gil);
+    if gil.drop_requested() {
+        gil.yield_now();
+    }
+    Ok(())
+}
+
+/// Offers a job to at most `helpers` pool threads, starting threads up to that many.
+fn offer(job: &Arc<Job>, helpers: usize) {
+    let mut st = lock(&POOL.state);
+    while st.threads < helpers {
+        if start_thread(st.threads + 1).is_err() {
+            break;
+        }
+        st.threads += 1;
+    }
+    if st.threads == 0 {
+        return;
+    }
+    job.helpers.store(helpers, Ordering::Relaxed);
+    st.offers.push_back(job.clone());
+    let wake = helpers.min(st.idle);
+    drop(st);
+    for _ in 0..wake {
+        POOL.work.notify_one();
+    }
+}
+
+/// Offers a job again to as many pool threads as declined it.
+fn reoffer(job: &Arc<Job>) {
+    let declined = job.declined.swap(0, Ordering::Relaxed);
+    if declined == 0 {
+        return;
+    }
+    let mut st = lock(&POOL.state);
+    job.helpers.fetch_add(declined, Ordering::Relaxed);
+    // (taken off the offers when its last helper place was taken)
+    if !st.offers.iter().any(|j| Arc::ptr_eq(j, job)) {
+        st.offers.push_back(job.clone());
+    }
+    let wake = declined.min(st.idle);
+    drop(st);
+    for _ in 0..wake {
+        POOL.work.notify_one();
+    }
+}
+
+/// Takes a job off the offers once its caller has claimed its last chunk.
+fn withdraw(job: &Arc<Job>) {
+    let mut st = lock(&POOL.state);
+    st.offers.retain(|j| !Arc::ptr_eq(j, job));
+}
+
+/// Starts pool thread `number` (named `pool-number`).
+/// Its `--stats` line exists from then on (unless the thread has already published one).
+fn start_thread(number: usize) -> std::io::Result<()> {
+    let name = format!("pool-{number}");
+    let builder = std::thread::Builder::new().name(name.clone()).stack_size(THREAD_STACK);
+    builder.spawn(move || worker_main(number))?;
+    let mut reports = lock(&REPORTS);
+    if reports.len() < number {
+        reports.resize(number, ThreadReport::default());
+    }
+    if reports[number - 1].name.is_empty() {
+        reports[number - 1].name = name;
+    }
+    Ok(())
+}
+
+/// A pool thread: sleeps until a job is offered, helps with it under the GIL, and again.
+fn worker_main(number: usize) {
+    crate::vm::thread::mark_pool_thread();
+    let mut executed = 0;
+    loop {
+        let job = next_job();
+        if job.next.load(Ordering::Relaxed) >= job.n {
+            continue;
+        }
+        if !job.worth_helping() {
+            job.declined.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        // deadlock registry (helper "sync"): this pool thread is live, running the job's calls,
+        // from here until `with_gil` returns; while in `next_job` it is idle, neither live nor
+        // blocked
+        let help = std::panic::AssertUnwindSafe(move || with_gil(move |gil| job.help(gil)));
+        let helped = std::panic::catch_unwind(help);
+        executed += helped.unwrap_or(0) + take_nested_executed();
+        publish(number, ThreadReport { name: format!("pool-{number}"), executed, gil: gil::thread_stats() });
+    }
+}
+
+/// Waits (without the GIL) for an offered job that wants a helper, and takes a helper's place.
+fn next_job() -> Arc<Job> {
+    let mut st = lock(&POOL.state);
+    st.idle += 1;
+    loop {
+        while let Some(front) = st.offers.front() {
+            let slots = front.helpers.load(Ordering::Relaxed);
+            if slots > 0 && front.next.load(Ordering::Relaxed) < front.n {
+                front.helpers.store(slots - 1, Ordering::Relaxed);
+                let job = front.clone();
+                if slots == 1 {
+                    st.offers.pop_front();
+                }
+                st.idle -= 1;
+                return job;
+            }
+            st.offers.pop_front();
+        }
+        st = POOL.work.wait(st).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// Stores a pool thread's statistics.
+fn publish(number: usize, report: ThreadReport) {
+    let mut reports = lock(&REPORTS);
+    if reports.len() < number {
+        reports.resize(number, ThreadReport::default());
+    }
+    reports[number - 1] = report;
+}
+
+/// The pool threads' statistics (for `--stats`), in start order.
+pub fn reports() -> Vec<ThreadReport> {
+    lock(&REPORTS).iter().filter(|r| !r.name.is_empty()).cloned().collect()
+}
+
+/// Takes the bytecodes executed by `pmap`'s calls on this thread since the last take.
+pub fn take_nested_executed() -> u64 {
+    NESTED_EXECUTED.with(|e| e.replace(0))
+}
+
+/// Wakes the main thread if it is waiting for a `pmap`'s pool threads, so that it sees Ctrl-C.
+/// Called by `thread::wake_main` after the interrupt bit is set.
+pub fn wake_main() {
+    let waits_for = lock(&MAIN_WAITS_FOR).clone();
+    if let Some(done) = waits_for {
+        // taking the flag's lock orders this wake-up after the waiter's check of the bit
+        drop(lock(&done.flag));
+        done.cv.notify_all();
+    }
+}
