@@ -281,6 +281,8 @@ fn main() {
     let wanted_modes = std::env::var("MINI_TEST_MODES").ok();
     let mut files = Vec::new();
     collect_mini_files(&root.join("tests"), &mut files);
+    // the thread examples carry their expectations too (the benchmarks in `examples/` do not)
+    collect_mini_files(&root.join("examples/threads"), &mut files);
     files.sort();
     let mut cases: Vec<Case> = files
         .into_iter()
@@ -358,7 +360,7 @@ fn run_case(case: &Case, modes: &[&(&str, &[&str])], runs: &AtomicUsize) -> (Vec
 }
 
 /// How many programs entered native code in the eager mode, among the `tests/` programs and
-/// among the spec examples.
+/// among the examples (of the spec and of `examples/threads/`).
 #[derive(Default)]
 struct NativeTally {
     tests: AtomicUsize,
@@ -388,8 +390,8 @@ impl NativeTally {
         let (native, spec_native) =
             (self.tests_native.load(Ordering::Relaxed), self.spec_native.load(Ordering::Relaxed));
         println!(
-            "eager mode ran native code in {native} of {all} test programs ({:.1}%), {spec_native} of {spec} spec \
-             examples; {} of {} in all ({:.1}%)",
+            "eager mode ran native code in {native} of {all} test programs ({:.1}%), {spec_native} of {spec} examples \
+             (spec and examples/threads); {} of {} in all ({:.1}%)",
             self.share() * 100.0,
             native + spec_native,
             all + spec,
