@@ -16,6 +16,7 @@ pub mod lexer;
 pub mod num;
 pub mod parser;
 pub mod source;
+pub mod sync;
 pub mod value;
 pub mod verify;
 pub mod vm;

@@ -4,6 +4,7 @@
 //! float arithmetic, list and array indexing) inline and calls into `ops`, `index` and `builtins`
 //! for the rest. Safe points (backward jumps and calls) check the GIL's drop request.
 
+mod blocking;
 pub mod builtins;
 mod index;
 pub mod ops;
@@ -15,6 +16,7 @@ use crate::compiler::Program;
 use crate::gil::{self, Gil};
 use crate::jit::{Entered, Jit, JitOptions};
 use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
+use crate::sync::queue;
 use crate::value::{Closure, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
@@ -36,6 +38,8 @@ pub enum Fail {
     Thread(Box<Diagnostic>),
     /// An error in native code: its message and the native frames, outermost first.
     Native(String, Vec<TraceFrame>),
+    /// A complete report, made by a nested call on the same VM (`locked`'s call of its function).
+    Done(Box<Diagnostic>),
 }
 
 impl From<String> for Fail {
@@ -157,6 +161,8 @@ pub struct ThreadReport {
     pub name: String,
     pub executed: u64,
     pub gil: gil::GilStats,
+    /// Time blocked per kind of wait (join, lock, queue, barrier, sleep).
+    pub waits: crate::sync::wait::Waits,
 }
 
 static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
@@ -282,7 +288,7 @@ impl<'g> Vm<'g> {
     pub fn call_value(&mut self, f: Value, args: Vec<Value>) -> Result<Value, Diagnostic> {
         match &f {
             Value::Builtin(b) => {
-                let r = builtins::call(*b, &args, &self.shared, self.gil);
+                let r = self.call_builtin(*b, &args);
                 r.map_err(|fail| self.diagnostic(fail))
             }
             Value::Func(c) => {
@@ -321,7 +327,12 @@ impl<'g> Vm<'g> {
 
     /// Records this thread's statistics for `--stats`.
     pub fn finish_thread(&self) {
-        let report = ThreadReport { name: self.name.clone(), executed: self.executed, gil: gil::thread_stats() };
+        let report = ThreadReport {
+            name: self.name.clone(),
+            executed: self.executed,
+            gil: gil::thread_stats(),
+            waits: crate::sync::wait::thread_waits(),
+        };
         REPORTS.lock().unwrap_or_else(|e| e.into_inner()).push(report);
     }
 
@@ -342,6 +353,7 @@ impl<'g> Vm<'g> {
                 Diagnostic::runtime(message, span, trace)
             }
             Fail::Thread(inner) => Diagnostic::raised_by_join(*inner, span, trace),
+            Fail::Done(report) => *report,
         }
     }
 
@@ -392,6 +404,14 @@ impl<'g> Vm<'g> {
                 // SAFETY: `push_frame` sized the stack to at least `base + nregs`.
                 regs = unsafe { self.stack.as_mut_ptr().add(base) };
             }};
+        }
+        macro_rules! reload_regs {
+            () => {
+                // SAFETY: as in `load_frame!`: the frame at `base` is still the top one (a
+                // nested call, which may have grown the stack, has returned), and the stack
+                // holds at least `base + nregs` values.
+                regs = unsafe { self.stack.as_mut_ptr().add(base) };
+            };
         }
         macro_rules! reg {
             ($i:expr) => {
@@ -810,7 +830,18 @@ impl<'g> Vm<'g> {
                             set_scalar!(a + 1, Int, next as i64);
                             set!(a + 2, v);
                         }
-                        None => ip = jump!(t),
+                        None => match blocking::as_queue(reg!(a)) {
+                            // an empty, open queue: wait for an item, then run IterNext again
+                            Some(q) if queue::is_waiting(&q, gil) => {
+                                save_ip!();
+                                if let Err(e) = self.wait_for_item(&q) {
+                                    break Err(e);
+                                }
+                                // SAFETY: `ip` is one past this IterNext, which it points at again.
+                                ip = unsafe { ip.sub(1) };
+                            }
+                            _ => ip = jump!(t),
+                        },
                     }
                 }
                 Instr::Call { a, n } => match reg!(a) {
@@ -850,7 +881,9 @@ impl<'g> Vm<'g> {
                         let b = *b;
                         save_ip!();
                         let args = regs_slice!(a as usize + 1, n);
-                        match builtins::call(b, args, &self.shared, gil) {
+                        let r = self.call_builtin(b, args);
+                        reload_regs!();
+                        match r {
                             Ok(v) => set!(a, v),
                             Err(e) => break Err(e),
                         }
@@ -866,7 +899,9 @@ impl<'g> Vm<'g> {
                     }
                     save_ip!();
                     let args = regs_slice!(a, n);
-                    match builtins::call(f, args, &self.shared, gil) {
+                    let r = self.call_builtin(f, args);
+                    reload_regs!();
+                    match r {
                         Ok(v) => set!(a, v),
                         Err(e) => break Err(e),
                     }
