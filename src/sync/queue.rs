@@ -175,3 +175,45 @@ pub fn close(q: &Rc<Queue>, gil: Gil) -> bool {
 pub fn len(q: &Rc<Queue>, gil: Gil) -> usize {
     q.borrow(gil).items.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gil::with_gil;
+    use crate::source::SourceFile;
+
+    fn here() -> Where {
+        Where { file: SourceFile::new("t", "q"), span: Default::default() }
+    }
+
+    #[test]
+    fn a_queue_that_holds_itself_is_collected() {
+        with_gil(|gil| {
+            let q = new(0, &here(), gil);
+            put(&q, &Value::Queue(q.clone()), None, gil).ok().expect("an open queue takes a value");
+            let (l, r) = (Value::list(Vec::new(), gil), new(0, &here(), gil));
+            // a cycle through a list and a second queue
+            put(&r, &l, None, gil).ok().expect("open");
+            let Value::List(list) = &l else { unreachable!() };
+            list.borrow_mut(gil).push(Value::Queue(r.clone()));
+            let (weak_q, weak_r) = (Rc::downgrade(&q), Rc::downgrade(&r));
+            drop((q, r, l));
+            crate::gc::collect(gil);
+            assert!(weak_q.upgrade().is_none() && weak_r.upgrade().is_none());
+        });
+    }
+
+    #[test]
+    fn freeing_a_deep_chain_of_queues_does_not_recurse() {
+        // the test thread's stack is small: a recursive drop of a million levels overflows it
+        with_gil(|gil| {
+            let mut v = Value::Nil;
+            for _ in 0..1_000_000 {
+                let q = new(0, &here(), gil);
+                put(&q, &v, None, gil).ok().expect("open");
+                v = Value::Queue(q);
+            }
+            drop(v);
+        });
+    }
+}
