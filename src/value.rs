@@ -39,13 +39,13 @@ pub enum Value {
     Builtin(Builtin),
     Thread(Rc<ThreadObj>),
     Range(Rc<RangeObj>),
-    Lock(Rc<LockObj>),
-    Queue(Rc<Queue>),
-    Barrier(Rc<BarrierObj>),
     /// A captured variable's box (internal: never visible to programs).
     Cell(Rc<CellObj>),
     /// A global slot that no `let` or `fn` has defined yet (internal).
     Undef,
+    Lock(Rc<LockObj>),
+    Queue(Rc<Queue>),
+    Barrier(Rc<BarrierObj>),
 }
 
 pub type List = Obj<Vec<Value>>;

@@ -19,29 +19,6 @@ use std::time::Duration;
 
 type BResult = Result<Value, Fail>;
 
-/// Whether `b` is one of the builtins of this module (or `locked`), which are called with the
-/// place of the call.
-#[inline]
-pub fn is_sync(b: Builtin) -> bool {
-    use Builtin as B;
-    matches!(
-        b,
-        B::Lock
-            | B::Acquire
-            | B::Release
-            | B::Locked
-            | B::Queue
-            | B::Put
-            | B::Get
-            | B::TryGet
-            | B::Close
-            | B::Barrier
-            | B::Wait
-            | B::Sleep
-            | B::Join
-    )
-}
-
 /// Calls a synchronisation builtin made or waiting at `at`.
 pub fn call(b: Builtin, args: &[Value], at: &Where, gil: Gil) -> BResult {
     use Builtin as B;

@@ -1,44 +1,69 @@
-//! The interpreter's side of the synchronisation builtins: every builtin call goes through
-//! [`Vm::call_builtin`], which hands the blocking ones the place of the call (for the deadlock
-//! report and `--stats`), runs `locked(l, f, args...)` as a nested call on this same VM (so its
-//! frames, stack limit, Ctrl-C and error stacks are the ordinary ones), and waits for a queue's
-//! next item in a `for` loop.
+//! The interpreter's side of the synchronisation builtins. `builtins::call` answers
+//! `Fail::Blocking` for them (and for `join`), and so does a `for` loop's `IterNext` over an
+//! empty queue: the dispatch loop stops as at an error, and `Vm::run` calls
+//! [`Vm::finish_blocking`], which finishes the instruction here and lets the loop resume after
+//! it. Here the builtins get the place of the call (for the deadlock report and `--stats`), and
+//! `locked(l, f, args...)` runs its function as a nested call on this same VM (so its frames,
+//! stack limit, Ctrl-C and error stacks are the ordinary ones). The common builtins pay nothing
+//! for this: the test is on the dispatch loop's error path.
 //!
 //! What it may touch without the GIL: nothing (it runs under the GIL; waits release it in
 //! `sync::wait`).
 
-use super::{Fail, Shared, Vm, arg_count_error, builtins, thread};
+use super::{Fail, Vm, arg_count_error, builtins, thread};
 use crate::builtin::Builtin;
+use crate::bytecode::Instr;
 use crate::jit::Entered;
 use crate::source::Span;
-use crate::sync::builtins::{self as sync, is_sync, lock_arg};
-use crate::sync::queue;
+use crate::sync::builtins::{self as sync, lock_arg};
+use crate::sync::queue::{self, QueueError};
 use crate::sync::wait::Where;
-use crate::value::{Queue, Value};
-use std::rc::Rc;
-
-impl Shared {
-    /// A place in the program's file with no span (for a builtin called with no frame running,
-    /// as a thread's entry function).
-    pub fn nowhere(&self) -> Where {
-        Where { file: self.source.clone(), span: Span::default() }
-    }
-}
+use crate::value::Value;
 
 impl<'g> Vm<'g> {
-    /// Calls builtin `b`. The stack may have grown (a nested call of `locked`): the caller
-    /// reloads its pointers into it.
-    #[inline(always)]
-    pub(super) fn call_builtin(&mut self, b: Builtin, args: &[Value]) -> Result<Value, Fail> {
-        if !is_sync(b) {
-            return builtins::call(b, args, &self.shared, self.gil);
-        }
-        self.call_sync(b, args)
-    }
-
-    /// The synchronisation builtins, with the place of the call.
+    /// Finishes the instruction that stopped the dispatch loop with `Fail::Blocking`: a call of
+    /// a blocking builtin (its result goes to the call's register), or a `for` loop's next step
+    /// over an empty queue (waits for an item, or leaves the loop once the queue is closed).
     #[cold]
     #[inline(never)]
+    pub(super) fn finish_blocking(&mut self) -> Result<(), Fail> {
+        let Some(frame) = self.frames.last() else {
+            return Err("internal error: a blocking builtin outside a frame".into());
+        };
+        let (base, ip) = (frame.base, frame.ip);
+        match frame.proto().code[ip - 1] {
+            Instr::Call { a, n } => {
+                let Value::Builtin(b) = self.stack[base + a as usize] else {
+                    return Err("internal error: a blocking call of a function".into());
+                };
+                let args = self.stack[base + a as usize + 1..][..n as usize].to_vec();
+                let v = self.call_sync(b, &args)?;
+                self.stack[base + a as usize] = v;
+            }
+            Instr::CallBuiltin { a, n, f } => {
+                let args = self.stack[base + a as usize..][..n as usize].to_vec();
+                let v = self.call_sync(f, &args)?;
+                self.stack[base + a as usize] = v;
+            }
+            Instr::IterNext { a, t } => match self.next_from_queue(a)? {
+                Some(v) => self.stack[base + a as usize + 2] = v,
+                None => self.frames.last_mut().expect("the frame above").ip = t as usize,
+            },
+            other => return Err(format!("internal error: {other:?} cannot block").into()),
+        }
+        Ok(())
+    }
+
+    /// Calls builtin `b` (from Rust code, which holds no pointer into the stack).
+    pub(super) fn call_builtin(&mut self, b: Builtin, args: &[Value]) -> Result<Value, Fail> {
+        match builtins::call(b, args, &self.shared, self.gil) {
+            Err(Fail::Blocking) => self.call_sync(b, args),
+            r => r,
+        }
+    }
+
+    /// The synchronisation builtins and `join`, with the place of the call. (A nested call of
+    /// `locked` may grow the stack: `args` must not point into it.)
     fn call_sync(&mut self, b: Builtin, args: &[Value]) -> Result<Value, Fail> {
         let at = self.here();
         match b {
@@ -113,17 +138,18 @@ impl<'g> Vm<'g> {
         result.map_err(|d| Fail::Done(Box::new(d)))
     }
 
-    /// Waits until the queue a `for` loop iterates over has an item or is closed.
-    pub(super) fn wait_for_item(&mut self, q: &Rc<Queue>) -> Result<(), Fail> {
-        let at = self.here();
-        queue::wait_for_item(q, "get", Some(at), self.gil).map_err(sync::stopped)
-    }
-}
-
-/// The queue a `for` loop iterates over, if it is one.
-pub(super) fn as_queue(v: &Value) -> Option<Rc<Queue>> {
-    match v {
-        Value::Queue(q) => Some(q.clone()),
-        _ => None,
+    /// The next item for a `for` loop over the queue in register `a` of the top frame, which
+    /// found none without waiting: waits for one (as `get` does), or `None` once the queue is
+    /// closed and drained (the loop ends).
+    fn next_from_queue(&mut self, a: u8) -> Result<Option<Value>, Fail> {
+        let base = self.frames.last().map_or(0, |f| f.base);
+        let Value::Queue(q) = self.stack[base + a as usize].clone() else {
+            return Ok(None);
+        };
+        match queue::get(&q, Some(self.here()), self.gil) {
+            Ok(v) => Ok(Some(v)),
+            Err(QueueError::Closed) => Ok(None),
+            Err(QueueError::Stopped(stop)) => Err(sync::stopped(stop)),
+        }
     }
 }

@@ -16,7 +16,6 @@ use crate::compiler::Program;
 use crate::gil::{self, Gil};
 use crate::jit::{Entered, Jit, JitOptions};
 use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
-use crate::sync::queue;
 use crate::value::{Closure, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
@@ -40,6 +39,10 @@ pub enum Fail {
     Native(String, Vec<TraceFrame>),
     /// A complete report, made by a nested call on the same VM (`locked`'s call of its function).
     Done(Box<Diagnostic>),
+    /// Not a failure: `builtins::call` asks the VM to call this builtin itself, with the place
+    /// of the call (`Vm::call_sync`: the synchronisation builtins and `join`). Returned by a
+    /// builtin before it does anything, so the common builtins' path has no extra test.
+    Blocking,
 }
 
 impl From<String> for Fail {
@@ -354,21 +357,37 @@ impl<'g> Vm<'g> {
             }
             Fail::Thread(inner) => Diagnostic::raised_by_join(*inner, span, trace),
             Fail::Done(report) => *report,
+            Fail::Blocking => Diagnostic::runtime("internal error: a blocking builtin escaped".into(), span, trace),
         }
     }
 
     /// Runs until the frame count drops back to `stop`, counting bytecodes only for `--stats`.
+    /// A blocking builtin (`Fail::Blocking`) leaves the dispatch loop, is called here with the
+    /// place of its call (`Vm::finish_blocking`), and the loop resumes after it.
     fn run(&mut self, stop: usize) -> Result<Value, Diagnostic> {
-        if COUNT_BYTECODES.load(std::sync::atomic::Ordering::Relaxed) {
-            self.run_loop::<true>(stop)
-        } else {
-            self.run_loop::<false>(stop)
+        loop {
+            let result = if COUNT_BYTECODES.load(std::sync::atomic::Ordering::Relaxed) {
+                self.run_loop::<true>(stop)
+            } else {
+                self.run_loop::<false>(stop)
+            };
+            let result = match result {
+                Err(Fail::Blocking) => match self.finish_blocking() {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
+                other => other,
+            };
+            let result = result.map_err(|fail| self.diagnostic(fail));
+            self.frames.truncate(stop);
+            return result;
         }
     }
 
-    /// The dispatch loop.
+    /// The dispatch loop. It stops at a failure (the frames left as they are, for `run` to
+    /// report or to resume).
     #[allow(clippy::too_many_lines)]
-    fn run_loop<const COUNT: bool>(&mut self, stop: usize) -> Result<Value, Diagnostic> {
+    fn run_loop<const COUNT: bool>(&mut self, stop: usize) -> Result<Value, Fail> {
         let gil = self.gil;
         let shared = self.shared.clone();
         let jit = shared.jit.as_ref();
@@ -404,14 +423,6 @@ impl<'g> Vm<'g> {
                 // SAFETY: `push_frame` sized the stack to at least `base + nregs`.
                 regs = unsafe { self.stack.as_mut_ptr().add(base) };
             }};
-        }
-        macro_rules! reload_regs {
-            () => {
-                // SAFETY: as in `load_frame!`: the frame at `base` is still the top one (a
-                // nested call, which may have grown the stack, has returned), and the stack
-                // holds at least `base + nregs` values.
-                regs = unsafe { self.stack.as_mut_ptr().add(base) };
-            };
         }
         macro_rules! reg {
             ($i:expr) => {
@@ -830,18 +841,12 @@ impl<'g> Vm<'g> {
                             set_scalar!(a + 1, Int, next as i64);
                             set!(a + 2, v);
                         }
-                        None => match blocking::as_queue(reg!(a)) {
-                            // an empty, open queue: wait for an item, then run IterNext again
-                            Some(q) if queue::is_waiting(&q, gil) => {
-                                save_ip!();
-                                if let Err(e) = self.wait_for_item(&q) {
-                                    break Err(e);
-                                }
-                                // SAFETY: `ip` is one past this IterNext, which it points at again.
-                                ip = unsafe { ip.sub(1) };
-                            }
-                            _ => ip = jump!(t),
-                        },
+                        // no item in a queue: `run` waits for one (`finish_blocking`)
+                        None if matches!(reg!(a), Value::Queue(_)) => {
+                            save_ip!();
+                            break Err(Fail::Blocking);
+                        }
+                        None => ip = jump!(t),
                     }
                 }
                 Instr::Call { a, n } => match reg!(a) {
@@ -881,9 +886,7 @@ impl<'g> Vm<'g> {
                         let b = *b;
                         save_ip!();
                         let args = regs_slice!(a as usize + 1, n);
-                        let r = self.call_builtin(b, args);
-                        reload_regs!();
-                        match r {
+                        match builtins::call(b, args, &self.shared, gil) {
                             Ok(v) => set!(a, v),
                             Err(e) => break Err(e),
                         }
@@ -899,9 +902,7 @@ impl<'g> Vm<'g> {
                     }
                     save_ip!();
                     let args = regs_slice!(a, n);
-                    let r = self.call_builtin(f, args);
-                    reload_regs!();
-                    match r {
+                    match builtins::call(f, args, &self.shared, gil) {
                         Ok(v) => set!(a, v),
                         Err(e) => break Err(e),
                     }
@@ -964,8 +965,6 @@ impl<'g> Vm<'g> {
             }
         };
         self.executed += executed;
-        let result = result.map_err(|fail| self.diagnostic(fail));
-        self.frames.truncate(stop);
         result
     }
 }

@@ -221,9 +221,10 @@ fn stopped_unexpectedly() -> Diagnostic {
     Diagnostic::new("internal error: the thread stopped unexpectedly", Default::default())
 }
 
-/// `join(t)` called with no place (see [`join_at`]).
-pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
-    join_at(t, None, gil)
+/// `join(t)`, as `builtins::call` sees it: the VM calls [`join_at`] itself, with the place of
+/// the call (see `Fail::Blocking`).
+pub fn join(_t: &Value, _gil: Gil) -> Result<Value, Fail> {
+    Err(Fail::Blocking)
 }
 
 /// `join(t)` called at `at`: waits without the GIL, then returns the thread's result or raises
