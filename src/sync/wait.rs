@@ -30,7 +30,7 @@
 
 use crate::gil::{self, Gil};
 use crate::source::{SourceFile, Span};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock};
@@ -94,6 +94,16 @@ pub type Waits = [Duration; 5];
 
 thread_local! {
     static WAITS: RefCell<Waits> = const { RefCell::new([Duration::ZERO; 5]) };
+    /// Whether this thread is counted among the live threads (set by [`count_this_thread`]; the
+    /// main thread always is). The waits of a thread that is not counted never count as
+    /// blocked, so they cannot make the check `blocked == live` true.
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as one of the live threads that [`thread_started`] counted (a
+/// spawned thread calls it first thing; a pool worker too, if it was counted).
+pub fn count_this_thread() {
+    COUNTED.with(|c| c.set(true));
 }
 
 /// This thread's blocked time so far, per kind.
@@ -152,7 +162,8 @@ pub fn on_main() -> bool {
 }
 
 /// Counts a new live thread; called by `spawn` before the OS thread starts (and by any pool
-/// that runs mini code on its own threads, for as long as a worker may block).
+/// that runs mini code on its own threads, for as long as a worker may block). The thread then
+/// calls [`count_this_thread`].
 pub fn thread_started() {
     registry().live += 1;
 }
@@ -195,7 +206,7 @@ pub fn block(waiter: &Arc<Waiter>, kind: Kind, what: &'static str, at: Option<Wh
         MAIN.get_or_init(std::thread::current);
     }
     let name = std::thread::current().name().unwrap_or("?").to_string();
-    {
+    if main || COUNTED.with(Cell::get) {
         let mut r = registry();
         if waiter.is_woken() {
             return Ok(());

@@ -198,6 +198,7 @@ impl Drop for Ended {
 /// A spawned thread's body: run the function under the GIL, store the outcome, wake joiners.
 fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<ThreadState>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&state)));
+    wait::count_this_thread();
     let _ended = Ended(state.clone());
     with_gil(move |gil| {
         let (f, args, shared) = payload.into_inner(gil);
