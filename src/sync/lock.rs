@@ -83,9 +83,4 @@ impl LockObj {
         }
         true
     }
-
-    /// Whether the current thread holds the lock.
-    pub fn held_by_me(&self, gil: Gil) -> bool {
-        self.state.borrow(gil).owner == Some(std::thread::current().id())
-    }
 }

@@ -37,8 +37,8 @@ pub enum QueueError {
     Stopped(Stop),
 }
 
-/// What a `for` loop's next step over a queue finds.
-pub enum Step {
+/// What taking an item without waiting finds.
+enum Step {
     Item(Value),
     /// Closed and drained: the loop ends.
     End,
@@ -77,12 +77,6 @@ pub fn next(q: &Rc<Queue>, gil: Gil) -> Option<Value> {
     }
 }
 
-/// Whether a `for` loop over the queue must wait: it is empty and open.
-pub fn is_waiting(q: &Rc<Queue>, gil: Gil) -> bool {
-    let st = q.borrow(gil);
-    st.items.is_empty() && !st.closed
-}
-
 /// `try_get(q, default)`: the first item, or `default` when the queue is empty.
 pub fn try_get(q: &Rc<Queue>, default: &Value, gil: Gil) -> Value {
     match pop(q, gil) {
@@ -104,7 +98,7 @@ pub fn get(q: &Rc<Queue>, at: Option<Where>, gil: Gil) -> Result<Value, QueueErr
 
 /// Waits until the queue has an item or is closed (a getter woken by `put` or `close`); the
 /// caller then looks again, since another thread may have taken the item first.
-pub fn wait_for_item(q: &Rc<Queue>, what: &'static str, at: Option<Where>, gil: Gil) -> Result<(), Stop> {
+fn wait_for_item(q: &Rc<Queue>, what: &'static str, at: Option<Where>, gil: Gil) -> Result<(), Stop> {
     let waiter = Waiter::new();
     {
         let mut st = q.borrow_mut(gil);
@@ -169,11 +163,6 @@ pub fn close(q: &Rc<Queue>, gil: Gil) -> bool {
     drop(guard);
     waiters.iter().for_each(|w| wait::wake(w));
     true
-}
-
-/// The number of items waiting.
-pub fn len(q: &Rc<Queue>, gil: Gil) -> usize {
-    q.borrow(gil).items.len()
 }
 
 #[cfg(test)]

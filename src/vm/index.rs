@@ -88,7 +88,7 @@ pub fn iterable(v: &Value, gil: Gil) -> Result<Value, Fail> {
 
 /// The element at position `pos` of an iterable and the next position, or `None` at the end.
 /// Strings are walked by byte offset. A queue gives its first item without waiting; when it has
-/// none, the VM waits if it is open (`queue::is_waiting`) and asks again.
+/// none, the VM waits for one (`Vm::finish_blocking`) unless it is closed.
 pub fn next(seq: &Value, pos: usize, gil: Gil) -> Option<(Value, usize)> {
     match seq {
         Value::List(l) => l.borrow(gil).get(pos).map(|v| (v.clone(), pos + 1)),
