@@ -3,8 +3,8 @@
 //!
 //! Reference counting frees an object when its last reference goes away, which never happens to
 //! a reference cycle. The collector finds unreachable cycles the way CPython's does. Every
-//! container that may be part of a cycle (a list, dict or captured-variable cell once it may
-//! hold a container, a closure with captures, a thread) is registered (tracked) in one registry
+//! container that may be part of a cycle (a list, dict, queue or captured-variable cell once it
+//! may hold a container, a closure with captures, a thread) is registered (tracked) in one registry
 //! for all threads (everything here runs under the GIL). A collection looks at a range of the
 //! registry: for each object it takes the reference count and subtracts the references held by
 //! the other objects of the range; an object left with a positive count is referenced from

@@ -4,8 +4,9 @@
 //! are touched only by the thread holding the GIL (see `gil.rs`). Typed arrays are the exception
 //! that native code may touch without the lock: their elements are atomics in a buffer that never
 //! moves while the array is reachable. The containers that can form reference cycles (lists,
-//! dicts, captured-variable cells, closures with captures, threads) carry a [`Header`] and are
-//! registered with the cycle collector when created; freeing them never recurses (see `gc.rs`).
+//! dicts, queues, captured-variable cells, closures with captures, threads) carry a [`Header`]
+//! and are registered with the cycle collector when created; freeing them never recurses (see
+//! `gc.rs`). Locks and barriers hold no values; their state is in `sync`.
 
 use crate::builtin::Builtin;
 use crate::bytecode::Proto;
@@ -495,7 +496,7 @@ impl Value {
     }
 
     /// Whether the value references a container that can be part of a reference cycle (one
-    /// the collector tracks: a list, dict, cell, closure with captures or thread).
+    /// the collector tracks: a list, dict, queue, cell, closure with captures or thread).
     #[inline]
     pub fn may_cycle(&self) -> bool {
         match self {
