@@ -5,6 +5,7 @@ use crate::compiler::{self, Program};
 use crate::gil::{self, GilBound, GilSend, with_gil};
 use crate::interrupt;
 use crate::source::{Diagnostic, SourceFile};
+use crate::sync::wait::Stop;
 use crate::vm::{self, Shared, Vm, thread};
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
@@ -256,8 +257,8 @@ fn run_program(
 }
 
 /// Reports how the wait for the program's threads ended: the errors of threads never joined
-/// (exit code 0), or Ctrl-C (1).
-fn report_threads(waited: Result<Vec<Diagnostic>, thread::Interrupted>, src: &SourceFile) -> u8 {
+/// (exit code 0), Ctrl-C (1), or a deadlock (1), reported at the first blocked thread's place.
+fn report_threads(waited: Result<Vec<Diagnostic>, Stop>, src: &SourceFile) -> u8 {
     match waited {
         Ok(failures) => {
             for d in failures {
@@ -266,27 +267,44 @@ fn report_threads(waited: Result<Vec<Diagnostic>, thread::Interrupted>, src: &So
             }
             0
         }
-        Err(thread::Interrupted) => {
+        Err(Stop::Interrupted) => {
             vm::flush_stdout();
             to_stderr("error: interrupted\n");
+            1
+        }
+        Err(Stop::Deadlock(d)) => {
+            vm::flush_stdout();
+            let span = d.first_other.map(|w| w.span).unwrap_or_default();
+            to_stderr(&Diagnostic::new(d.message, span).render(src));
             1
         }
     }
 }
 
+/// Prints the `--stats` thread table, then one line per place that made locks or queues.
 fn print_stats() {
-    to_stderr(&format!(
-        "{:<10} {:>14} {:>10} {:>10} {:>12}\n",
-        "thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms"
-    ));
+    let waits = ["join-ms", "lock-ms", "queue-ms", "barrier-ms", "sleep-ms"];
+    let mut header =
+        format!("{:<10} {:>14} {:>10} {:>10} {:>12}", "thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms");
+    for w in waits {
+        header.push_str(&format!(" {w:>10}"));
+    }
+    to_stderr(&format!("{header}\n"));
     for r in vm::thread_reports() {
-        to_stderr(&format!(
-            "{:<10} {:>14} {:>10} {:>10} {:>12.3}\n",
+        let mut row = format!(
+            "{:<10} {:>14} {:>10} {:>10} {:>12.3}",
             r.name,
             r.executed,
             r.gil.acquisitions,
             r.gil.handoffs,
             r.gil.wait.as_secs_f64() * 1000.0
-        ));
+        );
+        for d in r.waits {
+            row.push_str(&format!(" {:>10.3}", d.as_secs_f64() * 1000.0));
+        }
+        to_stderr(&format!("{row}\n"));
+    }
+    for line in crate::sync::stats::site_lines() {
+        to_stderr(&format!("{line}\n"));
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Reference counting frees an object when its last reference goes away, which never happens to
 //! a reference cycle. The collector finds unreachable cycles the way CPython's does. Every
-//! container that may be part of a cycle (a list, dict or captured-variable cell once it may
-//! hold a container, a closure with captures, a thread) is registered (tracked) in one registry
+//! container that may be part of a cycle (a list, dict, queue or captured-variable cell once it
+//! may hold a container, a closure with captures, a thread) is registered (tracked) in one registry
 //! for all threads (everything here runs under the GIL). A collection looks at a range of the
 //! registry: for each object it takes the reference count and subtracts the references held by
 //! the other objects of the range; an object left with a positive count is referenced from
@@ -38,7 +38,7 @@
 //! traversal uses explicit work stacks too.
 
 use crate::gil::{self, Gil};
-use crate::value::{CellObj, Closure, Dict, List, ThreadObj, Value};
+use crate::value::{CellObj, Closure, Dict, List, Queue, ThreadObj, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -86,6 +86,7 @@ pub enum Kind {
     Cell,
     Closure,
     Thread,
+    Queue,
 }
 
 /// A container the collector can register.
@@ -222,6 +223,7 @@ fn header_of(v: &Value) -> Option<&Header> {
         Value::Cell(c) => Some(c.header()),
         Value::Func(f) => Some(f.header()),
         Value::Thread(t) => Some(t.header()),
+        Value::Queue(q) => Some(q.header()),
         _ => None,
     }
 }
@@ -241,6 +243,7 @@ impl Entry {
                 Kind::Cell => count(self.ptr.cast::<CellObj>()),
                 Kind::Closure => count(self.ptr.cast::<Closure>()),
                 Kind::Thread => count(self.ptr.cast::<ThreadObj>()),
+                Kind::Queue => count(self.ptr.cast::<Queue>()),
             }
         }
     }
@@ -255,6 +258,7 @@ impl Entry {
                 Kind::Cell => Value::Cell(retain(self.ptr.cast())),
                 Kind::Closure => Value::Func(retain(self.ptr.cast())),
                 Kind::Thread => Value::Thread(retain(self.ptr.cast())),
+                Kind::Queue => Value::Queue(retain(self.ptr.cast())),
             }
         }
     }
@@ -269,6 +273,7 @@ impl Entry {
                 Kind::Cell => (*self.ptr.cast::<CellObj>()).header(),
                 Kind::Closure => (*self.ptr.cast::<Closure>()).header(),
                 Kind::Thread => (*self.ptr.cast::<ThreadObj>()).header(),
+                Kind::Queue => (*self.ptr.cast::<Queue>()).header(),
             }
         }
     }
@@ -298,6 +303,10 @@ impl Entry {
                 },
                 Kind::Closure => (*self.ptr.cast::<Closure>()).upvals.iter().for_each(|c| f(c.header())),
                 Kind::Thread => (*self.ptr.cast::<ThreadObj>()).visit(gil, &mut each),
+                Kind::Queue => match (*self.ptr.cast::<Queue>()).try_borrow(gil) {
+                    Some(q) => q.items.iter().for_each(each),
+                    None => return false,
+                },
             }
         }
         true
@@ -351,6 +360,7 @@ fn clear(v: &Value, gil: Gil) {
         Value::Dict(d) => drop(d.try_take(gil)),
         Value::Cell(c) => drop(c.try_take(gil)),
         Value::Thread(t) => drop(t.clear(gil)),
+        Value::Queue(q) => drop(q.try_take(gil)),
         // a closure's captures are immutable; clearing its cells breaks its cycles
         _ => {}
     }

@@ -4,13 +4,17 @@
 //! are touched only by the thread holding the GIL (see `gil.rs`). Typed arrays are the exception
 //! that native code may touch without the lock: their elements are atomics in a buffer that never
 //! moves while the array is reachable. The containers that can form reference cycles (lists,
-//! dicts, captured-variable cells, closures with captures, threads) carry a [`Header`] and are
-//! registered with the cycle collector when created; freeing them never recurses (see `gc.rs`).
+//! dicts, queues, captured-variable cells, closures with captures, threads) carry a [`Header`]
+//! and are registered with the cycle collector when created; freeing them never recurses (see
+//! `gc.rs`). Locks and barriers hold no values; their state is in `sync`.
 
 use crate::builtin::Builtin;
 use crate::bytecode::Proto;
 use crate::gc::{self, Header, Kind, Tracked};
 use crate::gil::{Gil, GilCell};
+use crate::sync::barrier::BarrierObj;
+use crate::sync::lock::LockObj;
+use crate::sync::queue::QueueState;
 use indexmap::IndexMap;
 use std::any::Any;
 use std::cell::{Ref, RefMut};
@@ -40,12 +44,17 @@ pub enum Value {
     Cell(Rc<CellObj>),
     /// A global slot that no `let` or `fn` has defined yet (internal).
     Undef,
+    Lock(Rc<LockObj>),
+    Queue(Rc<Queue>),
+    Barrier(Rc<BarrierObj>),
 }
 
 pub type List = Obj<Vec<Value>>;
 pub type Dict = Obj<IndexMap<Key, Value>>;
 /// The box of a captured variable, shared by the closures that capture it.
 pub type CellObj = Obj<Value>;
+/// A queue: its items and waiters (see `sync::queue`).
+pub type Queue = Obj<QueueState>;
 
 /// A container object: its contents in a `GilCell` (borrowed with the GIL token) and the cycle
 /// collector's header.
@@ -105,6 +114,17 @@ impl Contents for Value {
         if self.is_heap() {
             trash.push(self);
         }
+    }
+}
+
+impl Contents for QueueState {
+    const KIND: Kind = Kind::Queue;
+    #[inline]
+    fn holds_container(&self) -> bool {
+        self.items.iter().any(Value::may_cycle)
+    }
+    fn defer(self, trash: &mut Vec<Value>) {
+        trash.extend(self.items.into_iter().filter(Value::is_heap));
     }
 }
 
@@ -476,11 +496,11 @@ impl Value {
     }
 
     /// Whether the value references a container that can be part of a reference cycle (one
-    /// the collector tracks: a list, dict, cell, closure with captures or thread).
+    /// the collector tracks: a list, dict, queue, cell, closure with captures or thread).
     #[inline]
     pub fn may_cycle(&self) -> bool {
         match self {
-            Value::List(_) | Value::Dict(_) | Value::Cell(_) | Value::Thread(_) => true,
+            Value::List(_) | Value::Dict(_) | Value::Cell(_) | Value::Thread(_) | Value::Queue(_) => true,
             Value::Func(f) => !f.upvals.is_empty(),
             _ => false,
         }
@@ -533,6 +553,9 @@ impl Value {
             Value::Func(_) | Value::Builtin(_) => "function",
             Value::Thread(_) => "thread",
             Value::Range(_) => "range",
+            Value::Lock(_) => "lock",
+            Value::Queue(_) => "queue",
+            Value::Barrier(_) => "barrier",
             Value::Cell(_) => "cell",
         }
     }
@@ -548,7 +571,14 @@ impl Value {
             Value::List(l) => !l.borrow(gil).is_empty(),
             Value::Dict(d) => !d.borrow(gil).is_empty(),
             Value::Array(a) => !a.is_empty(),
-            Value::Func(_) | Value::Builtin(_) | Value::Thread(_) | Value::Range(_) | Value::Cell(_) => true,
+            Value::Func(_)
+            | Value::Builtin(_)
+            | Value::Thread(_)
+            | Value::Range(_)
+            | Value::Cell(_)
+            | Value::Lock(_)
+            | Value::Queue(_)
+            | Value::Barrier(_) => true,
         }
     }
 
@@ -613,6 +643,9 @@ fn write_value(v: &Value, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>)
             let _ = write!(out, "<fn {}>", b.name());
         }
         Value::Thread(_) => out.push_str("<thread>"),
+        Value::Lock(_) => out.push_str("<lock>"),
+        Value::Queue(_) => out.push_str("<queue>"),
+        Value::Barrier(_) => out.push_str("<barrier>"),
         Value::Range(r) if r.step == 1 => {
             let _ = write!(out, "range({}, {})", r.start, r.stop);
         }
@@ -768,6 +801,9 @@ fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> Result<bool, &'stat
         (Func(x), Func(y)) => Rc::ptr_eq(x, y),
         (Builtin(x), Builtin(y)) => x == y,
         (Thread(x), Thread(y)) => Rc::ptr_eq(x, y),
+        (Lock(x), Lock(y)) => Rc::ptr_eq(x, y),
+        (Queue(x), Queue(y)) => Rc::ptr_eq(x, y),
+        (Barrier(x), Barrier(y)) => Rc::ptr_eq(x, y),
         (Range(x), Range(y)) => {
             let (lx, ly) = (x.len(), y.len());
             lx == ly && (lx == 0 || (x.start == y.start && (lx == 1 || x.step == y.step)))

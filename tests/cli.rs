@@ -208,22 +208,28 @@ struct ThreadRow {
     name: String,
     bytecodes: u64,
     handoffs: u64,
+    /// Milliseconds blocked in join, lock, queue, barrier, sleep.
+    waits: [f64; 5],
 }
 
 /// The rows of the `--stats` thread table in `stderr` (lang-spec/cli.md): after the header,
-/// lines of a name and four numbers.
+/// lines of a name and nine numbers.
 fn thread_table(stderr: &str) -> Vec<ThreadRow> {
     let mut lines = stderr.lines().skip_while(|l| !l.starts_with("thread "));
     let header: Vec<&str> = lines.next().expect("a --stats header").split_whitespace().collect();
-    assert_eq!(header, ["thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms"]);
+    let waits = ["join-ms", "lock-ms", "queue-ms", "barrier-ms", "sleep-ms"];
+    assert_eq!(header[..5], ["thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms"]);
+    assert_eq!(header[5..], waits);
     let mut rows = Vec::new();
     for line in lines {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() != 5 {
+        if cols.len() != 10 {
             break;
         }
         let number = |i: usize| cols[i].parse::<u64>().unwrap_or_else(|_| panic!("column {i} of {line:?}"));
-        rows.push(ThreadRow { name: cols[0].to_string(), bytecodes: number(1), handoffs: number(3) });
+        let ms = |i: usize| cols[i].parse::<f64>().unwrap_or_else(|_| panic!("column {i} of {line:?}"));
+        let waits = [ms(5), ms(6), ms(7), ms(8), ms(9)];
+        rows.push(ThreadRow { name: cols[0].to_string(), bytecodes: number(1), handoffs: number(3), waits });
     }
     rows
 }
@@ -251,4 +257,38 @@ print(join(a), join(b))
         assert!(row.bytecodes > 10_000_000, "thread {} interpreted its loop:\n{err}", row.name);
         assert!(row.handoffs > 0, "thread {} never handed the GIL over:\n{err}", row.name);
     }
+}
+
+#[test]
+fn stats_show_time_blocked_per_kind_of_wait_and_per_lock_and_queue() {
+    let program = "\
+let l = lock()
+let q = queue(1)
+fn sleeper() {
+    sleep(0.2)
+    acquire(l)
+    release(l)
+    put(q, 1)
+}
+acquire(l)
+let t = spawn(sleeper)
+sleep(0.3)
+release(l)
+join(t)
+print(get(q))
+";
+    let out = mini(&["run", "--stats", "FILE"], program);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1\n");
+    let err = text(&out.stderr);
+    let rows = thread_table(&err);
+    let [main, worker] = &rows[..] else { panic!("two rows:\n{err}") };
+    // main: 300 ms asleep, then a short join; the worker: 200 ms asleep, then about 100 ms
+    // waiting for the lock that main holds while it sleeps
+    assert!(main.waits[4] >= 290.0 && worker.waits[4] >= 190.0, "sleep-ms:\n{err}");
+    assert!(worker.waits[1] >= 50.0, "lock-ms:\n{err}");
+    assert!(main.waits[1] == 0.0 && main.waits[2] == 0.0 && worker.waits[0] == 0.0, "{err}");
+    let site = |start: &str, end: &str| err.lines().any(|l| l.starts_with(start) && l.ends_with(end));
+    assert!(site("lock made at ", "prog.mini:1:9: 2 acquires, 1 waited"), "{err}");
+    assert!(site("queue made at ", "prog.mini:2:9: 1 puts, 1 gets, 0 waited"), "{err}");
 }

@@ -690,11 +690,12 @@ mod fuzz {
     }
 
     /// Whether the source can loop or recurse: it names `while`, `for`, `fn` or `range` (a
-    /// builtin that iterates over a range, such as `max(range(n))`, can run for ages).
+    /// builtin that iterates over a range, such as `max(range(n))`, can run for ages), or may
+    /// legitimately run as long as it asks: `sleep` (a mutated `sleep(1e9)`).
     fn can_loop(source: &[u8]) -> bool {
         let text = String::from_utf8_lossy(source);
         text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .any(|w| matches!(w, "while" | "for" | "fn" | "range"))
+            .any(|w| matches!(w, "while" | "for" | "fn" | "range" | "sleep"))
     }
 
     /// Whether the program's timing may legitimately differ between modes or runs.

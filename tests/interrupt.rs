@@ -219,3 +219,26 @@ print(\"started\")
     assert_eq!(stdout, "started\n");
     assert_eq!(stderr, "error: interrupted\n");
 }
+
+#[test]
+fn sleep_and_the_waits_of_locks_queues_and_barriers_are_interrupted_at_once() {
+    // each program's main thread ends in a wait that would last a day; the other threads sleep
+    let programs = [
+        ("sleep", "print(\"started\")\nsleep(86400)\n", 2),
+        ("get", "let q = queue()\nfn f() { sleep(86400) }\nspawn(f)\nprint(\"started\")\nget(q)\n", 5),
+        (
+            "acquire",
+            "let l = lock()\nfn f() {\n    acquire(l)\n    sleep(86400)\n}\nspawn(f)\nsleep(0.05)\nprint(\"started\")\nacquire(l)\n",
+            9,
+        ),
+        ("wait", "let b = barrier(2)\nfn f() { sleep(86400) }\nspawn(f)\nprint(\"started\")\nwait(b)\n", 5),
+    ];
+    for (name, program, line) in programs {
+        let out = interrupted_run(name, &[], program);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{name}: stderr: {stderr}");
+        assert_eq!(stdout, "started\n", "{name}");
+        assert!(stderr.starts_with("error: interrupted\n"), "{name}: stderr: {stderr}");
+        assert!(stderr.contains(&format!(".mini:{line}:1\n")), "{name}: not located at the wait: {stderr}");
+    }
+}

@@ -615,7 +615,15 @@ fn worker_main(number: usize) {
         let help = std::panic::AssertUnwindSafe(move || with_gil(move |gil| job.help(gil)));
         let helped = std::panic::catch_unwind(help);
         executed += helped.unwrap_or(0) + take_nested_executed();
-        publish(number, ThreadReport { name: format!("pool-{number}"), executed, gil: gil::thread_stats() });
+        publish(
+            number,
+            ThreadReport {
+                name: format!("pool-{number}"),
+                executed,
+                gil: gil::thread_stats(),
+                waits: crate::sync::wait::thread_waits(),
+            },
+        );
     }
 }
 

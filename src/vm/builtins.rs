@@ -53,6 +53,19 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::AtomicCas => arity(4, args).and_then(|()| super::atomics::cas(args)),
         // the VM calls `pmap` itself (`Vm::call_builtin`), with its caller's room for frames
         B::Pmap => crate::sync::pool::pmap(args, super::MAX_DEPTH, false, shared, gil),
+        // the interpreter calls these itself, with the place of the call (`Vm::call_sync`)
+        B::Lock
+        | B::Acquire
+        | B::Release
+        | B::Locked
+        | B::Queue
+        | B::Put
+        | B::Get
+        | B::TryGet
+        | B::Close
+        | B::Barrier
+        | B::Wait
+        | B::Sleep => Err(Fail::Blocking),
     }
 }
 

@@ -3,6 +3,7 @@
 use super::Fail;
 use super::builtins::{key_of, missing_key};
 use crate::gil::Gil;
+use crate::sync::queue;
 use crate::value::Value;
 
 fn out_of_range(i: i64, what: &str, len: usize) -> Fail {
@@ -79,14 +80,15 @@ pub fn set(obj: &Value, idx: &Value, v: Value, gil: Gil) -> Result<(), Fail> {
 /// Prepares a value for a `for` loop: dicts iterate over a snapshot of their keys.
 pub fn iterable(v: &Value, gil: Gil) -> Result<Value, Fail> {
     match v {
-        Value::List(_) | Value::Str(_) | Value::Array(_) | Value::Range(_) => Ok(v.clone()),
+        Value::List(_) | Value::Str(_) | Value::Array(_) | Value::Range(_) | Value::Queue(_) => Ok(v.clone()),
         Value::Dict(d) => Ok(Value::list(d.borrow(gil).keys().map(|k| k.to_value()).collect(), gil)),
         other => Err(format!("cannot iterate over {}", other.type_name()).into()),
     }
 }
 
 /// The element at position `pos` of an iterable and the next position, or `None` at the end.
-/// Strings are walked by byte offset.
+/// Strings are walked by byte offset. A queue gives its first item without waiting; when it has
+/// none, the VM waits for one (`Vm::finish_blocking`) unless it is closed.
 pub fn next(seq: &Value, pos: usize, gil: Gil) -> Option<(Value, usize)> {
     match seq {
         Value::List(l) => l.borrow(gil).get(pos).map(|v| (v.clone(), pos + 1)),
@@ -97,6 +99,7 @@ pub fn next(seq: &Value, pos: usize, gil: Gil) -> Option<(Value, usize)> {
             let end = pos + c.len_utf8();
             Some((Value::str(&s.text[pos..end]), end))
         }
+        Value::Queue(q) => queue::next(q, gil).map(|v| (v, pos)),
         _ => None,
     }
 }

@@ -5,6 +5,7 @@
 //! for the rest. Safe points (backward jumps and calls) check the GIL's drop request.
 
 mod atomics;
+mod blocking;
 pub mod builtins;
 mod index;
 pub mod ops;
@@ -41,6 +42,12 @@ pub enum Fail {
     /// any thread): reported as if the caller had made the call, its frames on top of the
     /// caller's stack.
     Call(Box<Diagnostic>),
+    /// A complete report, made by a nested call on the same VM (`locked`'s call of its function).
+    Done(Box<Diagnostic>),
+    /// Not a failure: `builtins::call` asks the VM to call this builtin itself, with the place
+    /// of the call (`Vm::call_sync`: the synchronisation builtins and `join`). Returned by a
+    /// builtin before it does anything, so the common builtins' path has no extra test.
+    Blocking,
 }
 
 impl From<String> for Fail {
@@ -162,6 +169,8 @@ pub struct ThreadReport {
     pub name: String,
     pub executed: u64,
     pub gil: gil::GilStats,
+    /// Time blocked per kind of wait (join, lock, queue, barrier, sleep).
+    pub waits: crate::sync::wait::Waits,
 }
 
 static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
@@ -288,7 +297,7 @@ impl<'g> Vm<'g> {
     pub fn call_value(&mut self, f: Value, args: Vec<Value>) -> Result<Value, Diagnostic> {
         match &f {
             Value::Builtin(b) => {
-                let r = self.call_builtin(*b, &args);
+                let r = self.call_builtin_outside_loop(*b, &args);
                 r.map_err(|fail| self.diagnostic(fail))
             }
             Value::Func(c) => {
@@ -360,8 +369,12 @@ impl<'g> Vm<'g> {
 
     /// Records this thread's statistics for `--stats`.
     pub fn finish_thread(&self) {
-        let executed = self.executed + crate::sync::pool::take_nested_executed();
-        let report = ThreadReport { name: self.name.clone(), executed, gil: gil::thread_stats() };
+        let report = ThreadReport {
+            name: self.name.clone(),
+            executed: self.executed + crate::sync::pool::take_nested_executed(),
+            gil: gil::thread_stats(),
+            waits: crate::sync::wait::thread_waits(),
+        };
         REPORTS.lock().unwrap_or_else(|e| e.into_inner()).push(report);
     }
 
@@ -391,21 +404,38 @@ impl<'g> Vm<'g> {
                 trace.extend(inner.trace);
                 Diagnostic { message: inner.message, span, trace, thread_traces: inner.thread_traces }
             }
+            Fail::Done(report) => *report,
+            Fail::Blocking => Diagnostic::runtime("internal error: a blocking builtin escaped".into(), span, trace),
         }
     }
 
     /// Runs until the frame count drops back to `stop`, counting bytecodes only for `--stats`.
+    /// A blocking builtin (`Fail::Blocking`) leaves the dispatch loop, is called here with the
+    /// place of its call (`Vm::finish_blocking`), and the loop resumes after it.
     fn run(&mut self, stop: usize) -> Result<Value, Diagnostic> {
-        if COUNT_BYTECODES.load(std::sync::atomic::Ordering::Relaxed) {
-            self.run_loop::<true>(stop)
-        } else {
-            self.run_loop::<false>(stop)
+        loop {
+            let result = if COUNT_BYTECODES.load(std::sync::atomic::Ordering::Relaxed) {
+                self.run_loop::<true>(stop)
+            } else {
+                self.run_loop::<false>(stop)
+            };
+            let result = match result {
+                Err(Fail::Blocking) => match self.finish_blocking() {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
+                other => other,
+            };
+            let result = result.map_err(|fail| self.diagnostic(fail));
+            self.frames.truncate(stop);
+            return result;
         }
     }
 
-    /// The dispatch loop.
+    /// The dispatch loop. It stops at a failure (the frames left as they are, for `run` to
+    /// report or to resume).
     #[allow(clippy::too_many_lines)]
-    fn run_loop<const COUNT: bool>(&mut self, stop: usize) -> Result<Value, Diagnostic> {
+    fn run_loop<const COUNT: bool>(&mut self, stop: usize) -> Result<Value, Fail> {
         let gil = self.gil;
         let shared = self.shared.clone();
         let jit = shared.jit.as_ref();
@@ -859,6 +889,11 @@ impl<'g> Vm<'g> {
                             set_scalar!(a + 1, Int, next as i64);
                             set!(a + 2, v);
                         }
+                        // no item in a queue: `run` waits for one (`finish_blocking`)
+                        None if matches!(reg!(a), Value::Queue(_)) => {
+                            save_ip!();
+                            break Err(Fail::Blocking);
+                        }
                         None => ip = jump!(t),
                     }
                 }
@@ -980,8 +1015,6 @@ impl<'g> Vm<'g> {
             }
         };
         self.executed += executed;
-        let result = result.map_err(|fail| self.diagnostic(fail));
-        self.frames.truncate(stop);
         result
     }
 }

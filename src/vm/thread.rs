@@ -1,19 +1,23 @@
 //! mini threads: `spawn` starts an OS thread that runs a function under the GIL; `join` waits for
 //! it with the GIL released and returns its result or raises its error.
 //!
-//! Waiting costs no CPU: a joiner sleeps on the thread's condition variable until the thread
-//! ends and notifies it. The main thread's waits (`join`, and the wait for every thread at
-//! exit) are also woken by [`wake_main`], which the Ctrl-C watcher calls.
+//! Waiting costs no CPU: a joiner registers a waiter in the thread's slot and parks through
+//! `sync::wait::block` (which counts it as blocked, for deadlock detection) until the thread
+//! stores its outcome and wakes it. The main thread's waits (`join`, and the wait for every
+//! thread at exit) are also woken by [`wake_main`], which the Ctrl-C watcher calls, and by a
+//! deadlock. A spawned thread counts as live (`wait::thread_started`) from `spawn` until it has
+//! stored its outcome and woken its joiners.
 
 use super::{Fail, Shared, Vm};
 use crate::gc;
 use crate::gil::{self, Gil, GilBound, GilSend, with_gil};
 use crate::source::Diagnostic;
+use crate::sync::wait::{self, Kind, Stop, Waiter, Where};
 use crate::value::{self, ThreadObj, Value};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 /// The stack size of every thread that runs mini code (virtual; touched only as used).
@@ -33,8 +37,6 @@ unsafe impl GilSend for Diagnostic {}
 /// What a thread and its joiners share: the outcome, and whether the thread has ended.
 pub struct ThreadState {
     slot: Mutex<Slot>,
-    /// Notified when the thread ends (and by [`wake_main`]).
-    done: Condvar,
     joined: AtomicBool,
 }
 
@@ -85,6 +87,20 @@ struct Slot {
     outcome: Option<GilBound<Outcome>>,
     /// Set when the OS thread leaves `thread_main`, normally or by unwinding.
     ended: bool,
+    /// The threads waiting in `join` (or at exit), woken when the outcome is stored.
+    joiners: Vec<Arc<Waiter>>,
+}
+
+impl Slot {
+    /// Whether joiners may go on.
+    fn done(&self) -> bool {
+        self.ended || self.outcome.is_some()
+    }
+}
+
+/// Wakes the joiners taken from a slot.
+fn wake_all(joiners: Vec<Arc<Waiter>>) {
+    joiners.iter().for_each(|w| wait::wake(w));
 }
 
 /// How many threads have been spawned; the n-th is named `n` (in `--stats`).
@@ -108,9 +124,6 @@ type Started = (Option<JoinHandle<()>>, Arc<ThreadState>);
 /// The length of `THREADS` at which `spawn` reaps next.
 static REAP_AT: AtomicUsize = AtomicUsize::new(64);
 
-/// The thread the main thread is waiting for (in `join` or at exit), so that Ctrl-C can wake it.
-static MAIN_WAITS_FOR: Mutex<Option<Arc<ThreadState>>> = Mutex::new(None);
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -123,19 +136,19 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
     if !matches!(f, Value::Func(_) | Value::Builtin(_)) {
         return Err(format!("not callable: {}", f.type_name()).into());
     }
-    let state = Arc::new(ThreadState {
-        slot: Mutex::new(Slot::default()),
-        done: Condvar::new(),
-        joined: AtomicBool::new(false),
-    });
+    let state = Arc::new(ThreadState { slot: Mutex::new(Slot::default()), joined: AtomicBool::new(false) });
     let payload = GilBound::new((f.clone(), rest.to_vec(), shared.clone()), gil);
     let theirs = state.clone();
     let number = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
+    wait::thread_started();
     let handle = std::thread::Builder::new()
         .name(number.to_string())
         .stack_size(THREAD_STACK)
         .spawn(move || thread_main(payload, theirs))
-        .map_err(|e| format!("cannot start thread: {e}"))?;
+        .map_err(|e| {
+            wait::thread_ended();
+            format!("cannot start thread: {e}")
+        })?;
     let mut threads = lock(&THREADS);
     if threads.len() >= REAP_AT.load(Ordering::Relaxed) {
         reap_ended(&mut threads, gil);
@@ -166,13 +179,17 @@ fn reap_ended(threads: &mut Vec<Started>, gil: Gil) {
 }
 
 /// Marks the thread ended and wakes its joiners when dropped, so that they wake even if the
-/// thread unwinds before storing an outcome.
+/// thread unwinds before storing an outcome; then the thread no longer counts as live.
 struct Ended(Arc<ThreadState>);
 
 impl Drop for Ended {
     fn drop(&mut self) {
-        lock(&self.0.slot).ended = true;
-        self.0.done.notify_all();
+        let mut slot = lock(&self.0.slot);
+        slot.ended = true;
+        let joiners = std::mem::take(&mut slot.joiners);
+        drop(slot);
+        wake_all(joiners);
+        wait::thread_ended();
         // (If this is the last reference, the outcome's `GilBound` leaks rather than be
         // dropped without the GIL; joiners and `THREADS` normally hold the state longer.)
     }
@@ -181,6 +198,7 @@ impl Drop for Ended {
 /// A spawned thread's body: run the function under the GIL, store the outcome, wake joiners.
 fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<ThreadState>) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&state)));
+    wait::count_this_thread();
     let _ended = Ended(state.clone());
     with_gil(move |gil| {
         let (f, args, shared) = payload.into_inner(gil);
@@ -188,10 +206,13 @@ fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<Th
         let call = std::panic::AssertUnwindSafe(|| vm.call_value(f, args));
         let outcome = std::panic::catch_unwind(call).unwrap_or_else(|_| Err(stopped_unexpectedly()));
         vm.finish_thread();
-        lock(&state.slot).outcome = Some(GilBound::new(outcome, gil));
+        let mut slot = lock(&state.slot);
+        slot.outcome = Some(GilBound::new(outcome, gil));
+        let joiners = std::mem::take(&mut slot.joiners);
+        drop(slot);
         // Joiners may go on as soon as the outcome is stored: waking them now overlaps their
         // wake-up with this thread's last steps (a spawn and join costs about a third less).
-        state.done.notify_all();
+        wake_all(joiners);
         drop(vm);
         drop(state);
     });
@@ -207,8 +228,15 @@ pub fn mark_pool_thread() {
     CURRENT.with(|c| c.set(std::ptr::NonNull::<ThreadState>::dangling().as_ptr()));
 }
 
-/// `join(t)`: waits without the GIL, then returns the thread's result or raises its error.
-pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
+/// `join(t)`, as `builtins::call` sees it: the VM calls [`join_at`] itself, with the place of
+/// the call (see `Fail::Blocking`).
+pub fn join(_t: &Value, _gil: Gil) -> Result<Value, Fail> {
+    Err(Fail::Blocking)
+}
+
+/// `join(t)` called at `at`: waits without the GIL, then returns the thread's result or raises
+/// its error.
+pub fn join_at(t: &Value, at: Option<Where>, gil: Gil) -> Result<Value, Fail> {
     let Value::Thread(obj) = t else {
         return Err(format!("join expects a thread, not {}", t.type_name()).into());
     };
@@ -220,12 +248,7 @@ pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
     if current == Arc::as_ptr(&state) {
         return Err("thread cannot join itself".to_string().into());
     }
-    let waiting = state.clone();
-    let on_main = current.is_null();
-    let ended = gil.allow_threads(move || wait_until_ended(&waiting, on_main));
-    if !ended {
-        return Err("interrupted".to_string().into());
-    }
+    wait_until_ended(&state, "join", at, gil).map_err(|stop| Fail::Msg(stop.message()))?;
     state.joined.store(true, Ordering::Relaxed);
     let slot = lock(&state.slot);
     match slot.outcome.as_ref().map(|o| o.get(gil)) {
@@ -237,16 +260,24 @@ pub fn join(t: &Value, gil: Gil) -> Result<Value, Fail> {
 
 /// Waits (without the GIL) for every thread still running, including threads started while
 /// waiting; then returns the errors of threads that failed and were never joined, in spawn
-/// order, or `Err` when Ctrl-C interrupted the wait.
-pub fn wait_all(gil: Gil) -> Result<Vec<Diagnostic>, Interrupted> {
+/// order, or how the wait was stopped (Ctrl-C, or a deadlock: the threads left all blocked).
+pub fn wait_all(gil: Gil) -> Result<Vec<Diagnostic>, Stop> {
     let mut states = Vec::new();
     loop {
         let batch: Vec<_> = std::mem::take(&mut *lock(&THREADS));
         if batch.is_empty() {
             break;
         }
-        states.extend(batch.iter().map(|(_, state)| state.clone()));
-        gil.allow_threads(move || wait_for_threads(batch))?;
+        for (handle, state) in batch {
+            wait_until_ended(&state, "exit", None, gil)?;
+            if let Some(h) = handle {
+                // the thread may still be leaving `with_gil`: join it without the lock
+                gil.allow_threads(move || {
+                    let _ = h.join();
+                });
+            }
+            states.push(state);
+        }
     }
     let unjoined = states.iter().filter(|state| !state.joined.load(Ordering::Relaxed));
     let failures = unjoined.filter_map(|state| match lock(&state.slot).outcome.as_ref().map(|o| o.get(gil)) {
@@ -256,56 +287,34 @@ pub fn wait_all(gil: Gil) -> Result<Vec<Diagnostic>, Interrupted> {
     Ok(failures.collect())
 }
 
-/// Ctrl-C ended a wait.
-#[derive(Debug)]
-pub struct Interrupted;
-
-/// Waits (without the GIL) for each thread to end; `Err` when Ctrl-C interrupted the wait.
-fn wait_for_threads(threads: Vec<Started>) -> Result<(), Interrupted> {
-    for (handle, state) in threads {
-        if !wait_until_ended(&state, true) {
-            return Err(Interrupted);
+/// Waits (without the GIL) until a thread has stored its outcome or ended, parked until it
+/// wakes this waiter. The wait counts as blocked in `what` (`join`, or `exit` for the wait at
+/// the end of the program) for deadlock detection; a wait of the main thread also ends on
+/// Ctrl-C or a deadlock (`Err`).
+fn wait_until_ended(state: &Arc<ThreadState>, what: &'static str, at: Option<Where>, gil: Gil) -> Result<(), Stop> {
+    let waiter = {
+        let mut slot = lock(&state.slot);
+        if slot.done() {
+            return Ok(());
         }
-        if let Some(h) = handle {
-            let _ = h.join();
+        let waiter = Waiter::new();
+        slot.joiners.push(waiter.clone());
+        waiter
+    };
+    match wait::block(&waiter, Kind::Join, what, at, gil) {
+        Ok(()) => Ok(()),
+        Err(stop) => {
+            lock(&state.slot).joiners.retain(|w| !Arc::ptr_eq(w, &waiter));
+            if waiter.is_woken() { Ok(()) } else { Err(stop) }
         }
     }
-    Ok(())
-}
-
-/// Waits (without the GIL) until a thread has stored its outcome or ended, asleep until it notifies. A wait of the
-/// main thread (`on_main`) also ends on Ctrl-C ([`wake_main`] wakes it): it returns false then.
-fn wait_until_ended(state: &Arc<ThreadState>, on_main: bool) -> bool {
-    if on_main {
-        *lock(&MAIN_WAITS_FOR) = Some(state.clone());
-    }
-    let mut slot = lock(&state.slot);
-    let mut ended = true;
-    while !slot.ended && slot.outcome.is_none() {
-        // read under the slot's lock: `wake_main` sets the bit before it takes this lock
-        if on_main && gil::interrupted() {
-            ended = false;
-            break;
-        }
-        slot = state.done.wait(slot).unwrap_or_else(|e| e.into_inner());
-    }
-    drop(slot);
-    if on_main {
-        *lock(&MAIN_WAITS_FOR) = None;
-    }
-    ended
 }
 
 /// Wakes the main thread if it is waiting for a thread, so that it sees Ctrl-C. Called by the
 /// Ctrl-C watcher; the interrupt bit is set first, so a wait that begins later sees it.
 pub fn wake_main() {
     gil::interrupt();
-    let waits_for = lock(&MAIN_WAITS_FOR).clone();
-    if let Some(state) = waits_for {
-        // taking the slot's lock orders this wake-up after the waiter's check of the bit
-        drop(lock(&state.slot));
-        state.done.notify_all();
-    }
+    wait::wake_main();
     // the main thread may be waiting for `pmap`'s pool instead
     crate::sync::pool::wake_main();
 }
