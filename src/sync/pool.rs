@@ -281,8 +281,8 @@ fn workers(arg: Option<&Value>) -> Result<usize, Fail> {
 }
 
 /// `cpu_count()`, read once (the standard library reads cgroup files at every call, about
-/// 40 us).
-fn cpu_count() -> usize {
+/// 40 us); the builtin and `pmap`'s default share it.
+pub fn cpu_count() -> usize {
     static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

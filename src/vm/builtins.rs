@@ -45,9 +45,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Spawn => thread::spawn(args, shared, gil),
         B::Join => thread::join(one(b, args)?, gil),
         B::Args => none(args).map(|()| Value::list(shared.args.iter().map(|a| Value::str(a)).collect(), gil)),
-        B::CpuCount => {
-            none(args).map(|()| Value::Int(std::thread::available_parallelism().map_or(1, |n| n.get() as i64)))
-        }
+        B::CpuCount => none(args).map(|()| Value::Int(crate::sync::pool::cpu_count() as i64)),
         B::Assert => assert(args, gil),
         B::AtomicAdd => arity(3, args).and_then(|()| super::atomics::add(args)),
         B::AtomicCas => arity(4, args).and_then(|()| super::atomics::cas(args)),
