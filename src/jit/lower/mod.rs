@@ -1173,8 +1173,13 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn global(&mut self, pc: usize, g: u16, st_type: T) -> Lowered<V> {
         let v = self.plan.globals.get(&g).ok_or("internal: global not read during inference")?;
         if self.live_global(g) {
-            return self.global_from_memory(pc, g, v);
+            return self.global_from_memory(pc, g, v, st_type);
         }
+        self.constant_global(v, st_type)
+    }
+
+    /// A global's value as compiled code sees it when it is a constant of the code.
+    fn constant_global(&mut self, v: &Value, st_type: T) -> Lowered<V> {
         Ok(match v {
             Value::Int(i) => V::Int(self.b.ins().iconst(I64, *i)),
             Value::Float(f) => V::Float(self.b.ins().f64const(*f)),
@@ -1197,7 +1202,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// identity too; otherwise the error that the global changed under the running code. A
     /// number or bool is the value read; an array or function is the compile-time one, which
     /// the specialization keeps alive.
-    fn global_from_memory(&mut self, pc: usize, g: u16, v: &Value) -> Lowered<V> {
+    fn global_from_memory(&mut self, pc: usize, g: u16, v: &Value, st_type: T) -> Lowered<V> {
         let expected = self.mirrors.expect(g, v);
         let cell = self.mirrors.cell(g);
         let bits_addr = self.iconst(&cell.bits as *const _ as i64);
@@ -1217,15 +1222,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             Value::Int(_) => V::Int(bits),
             Value::Float(_) => V::Float(self.b.ins().bitcast(F64, MemFlagsData::new(), bits)),
             Value::Bool(_) => V::Bool(self.b.ins().ireduce(I8, bits)),
-            Value::Nil => V::Nil,
-            Value::Array(a) => {
-                let ptr = self.iconst(a.data.as_ptr() as i64);
-                let len = self.iconst(a.len() as i64);
-                V::Arr { ptr, len, float: a.kind == ElemKind::Float }
-            }
-            Value::Func(_) => V::Func,
-            Value::Builtin(_) => V::Builtin,
-            other => return Err(format!("internal: global of type {}", other.type_name())),
+            // nil, an array or a function: the compile-time value (its identity was checked)
+            _ => return self.constant_global(v, st_type),
         })
     }
 
