@@ -138,11 +138,12 @@ pub extern "C" fn mini_jit_site(site: *const Site, status: i64, a: i64, b: i64) 
 }
 
 /// The slow path of a loop's safe point in native code, taken when the GIL's attention word
-/// has a drop request or Ctrl-C: hands the lock over if this thread holds it (`--keep-gil`),
-/// and stores into `*status` `status::INTERRUPTED` on the program's main thread after Ctrl-C
-/// (other threads carry on until the program ends, as interpreted), else `status::OK`. Native
-/// code calls it through a trampoline that preserves every register (see engine.rs), which
-/// returns nothing, hence the out-parameter.
+/// has a drop request or Ctrl-C: hands the lock over if this thread holds it (`--keep-gil`, or
+/// a call too short to release it, see `adapt.rs`), and stores into `*status`
+/// `status::INTERRUPTED` on the program's main thread after Ctrl-C (other threads carry on until
+/// the program ends, as interpreted), else `status::OK`. Native code calls it through a
+/// trampoline that preserves every register (see engine.rs), which returns nothing, hence the
+/// out-parameter.
 pub extern "C" fn mini_jit_safe_point(out: *mut i64) {
     let interrupted = crate::gil::native_safe_point();
     let st =

@@ -49,6 +49,7 @@
 //! no value (after Ctrl-C the main thread returns at once, and the values left may leak, as a
 //! `GilBound` dropped without the GIL leaks; the program is ending).
 
+use super::wait::{self, Kind, Stop, Waiter};
 use crate::gil::{self, Gil, GilBound, GilCell, GilSend, with_gil};
 use crate::source::Diagnostic;
 use crate::value::{MAX_ARRAY_LEN, Value};
@@ -86,9 +87,6 @@ static POOL: Pool =
 
 /// The pool threads' statistics for `--stats`, published after each job (index: number - 1).
 static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
-
-/// The job the main thread is waiting for, so that Ctrl-C can wake it ([`wake_main`]).
-static MAIN_WAITS_FOR: Mutex<Option<Arc<Done>>> = Mutex::new(None);
 
 thread_local! {
     /// Bytecodes executed by the `Vm`s `pmap` made on this thread, for its `--stats` line.
@@ -130,10 +128,11 @@ impl Items {
     }
 }
 
-/// Set when every item of a job is finished; its caller sleeps on it.
+/// Whether every item of a job is finished, and the caller's waiter while it waits for that
+/// (woken by the last item through the wait facility, `wait.rs`).
+#[derive(Default)]
 struct Done {
-    flag: Mutex<bool>,
-    cv: Condvar,
+    state: Mutex<(bool, Option<Arc<Waiter>>)>,
 }
 
 /// One `pmap` call.
@@ -207,12 +206,10 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
     if helpers > 0 {
         withdraw(&job);
     }
-    // deadlock registry (helper "sync"): the caller is blocked in `pmap` from here until the
-    // job is done, waiting only for pool threads that are running its chunks
-    let waited = worked.is_ok() && (job.finished.load(Ordering::Acquire) == n || job.wait(on_main, gil));
-    if !waited {
+    if worked.is_err() {
         return Err("interrupted".into());
     }
+    job.wait(gil).map_err(|stop| stop.message())?;
     job.outcome(gil)
 }
 
@@ -305,7 +302,7 @@ impl Job {
             finished: AtomicUsize::new(0),
             helpers: AtomicUsize::new(0),
             error: Mutex::new(None),
-            done: Arc::new(Done { flag: Mutex::new(false), cv: Condvar::new() }),
+            done: Arc::new(Done::default()),
             started: std::sync::OnceLock::new(),
             caller_calls: AtomicUsize::new(0),
             declined: AtomicUsize::new(0),
@@ -424,35 +421,37 @@ impl Job {
     /// Counts `count` items finished; the last one wakes the caller.
     fn finish(&self, count: usize) {
         if self.finished.fetch_add(count, Ordering::AcqRel) + count == self.n {
-            *lock(&self.done.flag) = true;
-            self.done.cv.notify_all();
+            let mut done = lock(&self.done.state);
+            done.0 = true;
+            let waiter = done.1.take();
+            drop(done);
+            if let Some(w) = waiter {
+                wait::wake(&w);
+            }
         }
     }
 
-    /// Waits without the GIL until every item is finished; false when Ctrl-C ended the main
-    /// thread's wait.
-    fn wait(&self, on_main: bool, gil: Gil) -> bool {
-        let done = self.done.clone();
-        gil.allow_threads(move || {
-            if on_main {
-                *lock(&MAIN_WAITS_FOR) = Some(done.clone());
+    /// Waits without the GIL until every item is finished, blocked in `pmap` for deadlock
+    /// detection (`wait.rs`): the pool threads that run its last chunks are live, so the wait
+    /// is part of a deadlock only when they are blocked too. The main thread's wait also ends
+    /// on Ctrl-C or a deadlock (`Err`).
+    fn wait(&self, gil: Gil) -> Result<(), Stop> {
+        let waiter = {
+            let mut done = lock(&self.done.state);
+            if done.0 {
+                return Ok(());
             }
-            let mut flag = lock(&done.flag);
-            let mut finished = true;
-            while !*flag {
-                // read under the flag's lock: `wake_main` sets the bit before it takes this lock
-                if on_main && gil::interrupted() {
-                    finished = false;
-                    break;
-                }
-                flag = done.cv.wait(flag).unwrap_or_else(|e| e.into_inner());
-            }
-            drop(flag);
-            if on_main {
-                *lock(&MAIN_WAITS_FOR) = None;
-            }
-            finished
-        })
+            let waiter = Waiter::new();
+            done.1 = Some(waiter.clone());
+            waiter
+        };
+        let stopped = wait::block(&waiter, Kind::Join, "pmap", None, gil);
+        let mut done = lock(&self.done.state);
+        done.1 = None;
+        match stopped {
+            Err(stop) if !done.0 => Err(stop),
+            _ => Ok(()),
+        }
     }
 
     /// Whether a pool thread arriving now should help: unless the caller's calls so far took
@@ -598,7 +597,6 @@ fn start_thread(number: usize) -> std::io::Result<()> {
 
 /// A pool thread: sleeps until a job is offered, helps with it under the GIL, and again.
 fn worker_main(number: usize) {
-    crate::vm::thread::mark_pool_thread();
     let mut executed = 0;
     loop {
         let job = next_job();
@@ -609,11 +607,14 @@ fn worker_main(number: usize) {
             job.declined.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        // deadlock registry (helper "sync"): this pool thread is live, running the job's calls,
-        // from here until `with_gil` returns; while in `next_job` it is idle, neither live nor
-        // blocked
+        // Deadlock detection (wait.rs): while it runs the job's calls this thread is live, so a
+        // call of its may be the one that wakes a blocked thread, and its own waits count as
+        // blocked; while in `next_job` it is idle, neither live nor blocked.
+        wait::thread_started();
+        wait::count_this_thread();
         let help = std::panic::AssertUnwindSafe(move || with_gil(move |gil| job.help(gil)));
         let helped = std::panic::catch_unwind(help);
+        wait::thread_ended();
         executed += helped.unwrap_or(0) + take_nested_executed();
         publish(
             number,
@@ -621,7 +622,7 @@ fn worker_main(number: usize) {
                 name: format!("pool-{number}"),
                 executed,
                 gil: gil::thread_stats(),
-                waits: crate::sync::wait::thread_waits(),
+                waits: wait::thread_waits(),
             },
         );
     }
@@ -666,15 +667,4 @@ pub fn reports() -> Vec<ThreadReport> {
 /// Takes the bytecodes executed by `pmap`'s calls on this thread since the last take.
 pub fn take_nested_executed() -> u64 {
     NESTED_EXECUTED.with(|e| e.replace(0))
-}
-
-/// Wakes the main thread if it is waiting for a `pmap`'s pool threads, so that it sees Ctrl-C.
-/// Called by `thread::wake_main` after the interrupt bit is set.
-pub fn wake_main() {
-    let waits_for = lock(&MAIN_WAITS_FOR).clone();
-    if let Some(done) = waits_for {
-        // taking the flag's lock orders this wake-up after the waiter's check of the bit
-        drop(lock(&done.flag));
-        done.cv.notify_all();
-    }
 }

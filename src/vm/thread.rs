@@ -222,12 +222,6 @@ fn stopped_unexpectedly() -> Diagnostic {
     Diagnostic::new("internal error: the thread stopped unexpectedly", Default::default())
 }
 
-/// Marks this OS thread as one that is not the main thread and runs no spawned thread (a
-/// `pmap` pool thread): its `join`s are then not the main thread's (Ctrl-C does not end them).
-pub fn mark_pool_thread() {
-    CURRENT.with(|c| c.set(std::ptr::NonNull::<ThreadState>::dangling().as_ptr()));
-}
-
 /// `join(t)`, as `builtins::call` sees it: the VM calls [`join_at`] itself, with the place of
 /// the call (see `Fail::Blocking`).
 pub fn join(_t: &Value, _gil: Gil) -> Result<Value, Fail> {
@@ -315,6 +309,4 @@ fn wait_until_ended(state: &Arc<ThreadState>, what: &'static str, at: Option<Whe
 pub fn wake_main() {
     gil::interrupt();
     wait::wake_main();
-    // the main thread may be waiting for `pmap`'s pool instead
-    crate::sync::pool::wake_main();
 }
