@@ -1,6 +1,7 @@
 //! Synchronisation between mini threads: locks, queues, barriers and sleep, and the one wait
-//! facility they and `join` share, with deadlock detection (`wait.rs`); and `pmap`'s pool of
-//! persistent worker threads (`pool.rs`).
+//! facility they, `join` and `pmap` share, with deadlock detection (`wait.rs`). The builtins'
+//! argument checks (`vm::sync_builtins`) and `pmap`'s pool (`vm::pool`) run mini code or return
+//! the interpreter's errors, so they live in `vm`, above this module, which uses nothing of `vm`.
 //!
 //! Every primitive is an interpreter object: only a thread holding the GIL touches its state
 //! (compiled code cannot call these builtins), so the state sits in `GilCell`s. A thread that
@@ -10,13 +11,10 @@
 //! `stats.rs` (counters) are touched off the lock.
 //!
 //! `lock`, `queue`, `barrier`, `wait` and `stats` sit below the values (which hold their
-//! objects); `builtins` is the glue that checks a builtin's arguments and turns failures into
-//! errors, above the values and beside `vm::builtins`.
+//! objects); `queue` names `Value` (a queue holds values), as `gc` does.
 
 pub mod barrier;
-pub mod builtins;
 pub mod lock;
-pub mod pool;
 pub mod queue;
 pub mod stats;
 pub mod wait;

@@ -10,12 +10,12 @@
 //! What it may touch without the GIL: nothing (it runs under the GIL; waits release it in
 //! `sync::wait`).
 
+use super::sync_builtins::{self as sync, lock_arg};
 use super::{Fail, Vm, arg_count_error, thread};
 use crate::builtin::Builtin;
 use crate::bytecode::Instr;
 use crate::jit::Entered;
 use crate::source::Span;
-use crate::sync::builtins::{self as sync, lock_arg};
 use crate::sync::queue::{self, QueueError};
 use crate::sync::wait::Where;
 use crate::value::Value;

@@ -45,12 +45,12 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Spawn => thread::spawn(args, shared, gil),
         B::Join => thread::join(one(b, args)?, gil),
         B::Args => none(args).map(|()| Value::list(shared.args.iter().map(|a| Value::str(a)).collect(), gil)),
-        B::CpuCount => none(args).map(|()| Value::Int(crate::sync::pool::cpu_count() as i64)),
+        B::CpuCount => none(args).map(|()| Value::Int(super::pool::cpu_count() as i64)),
         B::Assert => assert(args, gil),
         B::AtomicAdd => arity(3, args).and_then(|()| super::atomics::add(args)),
         B::AtomicCas => arity(4, args).and_then(|()| super::atomics::cas(args)),
         // the VM calls `pmap` itself (`Vm::call_builtin`), with its caller's room for frames
-        B::Pmap => crate::sync::pool::pmap(args, super::MAX_DEPTH, false, shared, gil),
+        B::Pmap => super::pool::pmap(args, super::MAX_DEPTH, false, shared, gil),
         // the interpreter calls these itself, with the place of the call (`Vm::call_sync`)
         B::Lock
         | B::Acquire

@@ -9,6 +9,8 @@ mod blocking;
 pub mod builtins;
 mod index;
 pub mod ops;
+pub mod pool;
+mod sync_builtins;
 pub mod thread;
 
 use crate::ast::BinOp;
@@ -179,7 +181,7 @@ static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
 pub fn thread_reports() -> Vec<ThreadReport> {
     let mut reports = REPORTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     reports.sort_by_key(|r| r.name.parse::<u64>().unwrap_or(0));
-    reports.extend(crate::sync::pool::reports());
+    reports.extend(pool::reports());
     reports
 }
 
@@ -340,7 +342,7 @@ impl<'g> Vm<'g> {
     #[inline(never)]
     fn pmap(&self, args: &[Value]) -> Result<Value, Fail> {
         let room = self.frame_limit.saturating_sub(self.frames.len());
-        crate::sync::pool::pmap(args, room, self.is_main, &self.shared, self.gil)
+        pool::pmap(args, room, self.is_main, &self.shared, self.gil)
     }
 
     /// A `Vm` for the calls a builtin makes for a caller (`pmap`): each call may nest `room`
@@ -371,7 +373,7 @@ impl<'g> Vm<'g> {
     pub fn finish_thread(&self) {
         let report = ThreadReport {
             name: self.name.clone(),
-            executed: self.executed + crate::sync::pool::take_nested_executed(),
+            executed: self.executed + pool::take_nested_executed(),
             gil: gil::thread_stats(),
             waits: crate::sync::wait::thread_waits(),
         };

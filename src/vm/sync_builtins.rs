@@ -6,14 +6,14 @@
 //! What it may touch without the GIL: nothing (it runs under the GIL and blocks through
 //! `wait.rs`, which releases it).
 
-use super::barrier::BarrierObj;
-use super::lock::{AcquireError, LockObj};
-use super::queue::{self, QueueError};
-use super::wait::{self, Where};
+use super::Fail;
 use crate::builtin::Builtin;
 use crate::gil::Gil;
+use crate::sync::barrier::BarrierObj;
+use crate::sync::lock::{AcquireError, LockObj};
+use crate::sync::queue::{self, QueueError};
+use crate::sync::wait::{self, Where};
 use crate::value::{Queue, Value};
-use crate::vm::Fail;
 use std::rc::Rc;
 use std::time::Duration;
 

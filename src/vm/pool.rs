@@ -49,12 +49,12 @@
 //! no value (after Ctrl-C the main thread returns at once, and the values left may leak, as a
 //! `GilBound` dropped without the GIL leaks; the program is ending).
 
-use super::wait::{self, Kind, Stop, Waiter};
+use super::thread::THREAD_STACK;
+use super::{Fail, Shared, ThreadReport, Vm};
 use crate::gil::{self, Gil, GilBound, GilCell, GilSend, with_gil};
 use crate::source::Diagnostic;
+use crate::sync::wait::{self, Kind, Stop, Waiter};
 use crate::value::{MAX_ARRAY_LEN, Value};
-use crate::vm::thread::THREAD_STACK;
-use crate::vm::{Fail, Shared, ThreadReport, Vm};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ops::Range;
