@@ -49,6 +49,7 @@
 //! no value (after Ctrl-C the main thread returns at once, and the values left may leak, as a
 //! `GilBound` dropped without the GIL leaks; the program is ending).
 
+use super::wait::{self, Kind, Stop, Waiter};
 use crate::gil::{self, Gil, GilBound, GilCell, GilSend, with_gil};
 use crate::source::Diagnostic;
 use crate::value::{MAX_ARRAY_LEN, Value};
@@ -77,18 +78,20 @@ struct PoolState {
     threads: usize,
     /// Pool threads waiting for a job.
     idle: usize,
+    /// Pool threads notified (or started) by an offer that have not yet looked at the offers;
+    /// each is counted live in the deadlock registry in advance (see [`next_job`]).
+    waking: usize,
     /// Jobs that want more helpers, oldest first.
     offers: VecDeque<Arc<Job>>,
 }
 
-static POOL: Pool =
-    Pool { state: Mutex::new(PoolState { threads: 0, idle: 0, offers: VecDeque::new() }), work: Condvar::new() };
+static POOL: Pool = Pool {
+    state: Mutex::new(PoolState { threads: 0, idle: 0, waking: 0, offers: VecDeque::new() }),
+    work: Condvar::new(),
+};
 
 /// The pool threads' statistics for `--stats`, published after each job (index: number - 1).
 static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
-
-/// The job the main thread is waiting for, so that Ctrl-C can wake it ([`wake_main`]).
-static MAIN_WAITS_FOR: Mutex<Option<Arc<Done>>> = Mutex::new(None);
 
 thread_local! {
     /// Bytecodes executed by the `Vm`s `pmap` made on this thread, for its `--stats` line.
@@ -130,10 +133,11 @@ impl Items {
     }
 }
 
-/// Set when every item of a job is finished; its caller sleeps on it.
+/// Whether every item of a job is finished, and the caller's waiter once it waits for that.
+#[derive(Default)]
 struct Done {
-    flag: Mutex<bool>,
-    cv: Condvar,
+    finished: bool,
+    waiter: Option<Arc<Waiter>>,
 }
 
 /// One `pmap` call.
@@ -152,7 +156,7 @@ struct Job {
     /// Pool threads that may still join.
     helpers: AtomicUsize,
     error: Mutex<Option<(usize, Diagnostic)>>,
-    done: Arc<Done>,
+    done: Mutex<Done>,
     /// When the caller started, and how many calls it has made since: a pool thread that
     /// arrives when the calls are known to be short does not help ([`Job::worth_helping`]).
     started: std::sync::OnceLock<Instant>,
@@ -209,9 +213,11 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
     }
     // deadlock registry (helper "sync"): the caller is blocked in `pmap` from here until the
     // job is done, waiting only for pool threads that are running its chunks
-    let waited = worked.is_ok() && (job.finished.load(Ordering::Acquire) == n || job.wait(on_main, gil));
-    if !waited {
+    if worked.is_err() {
         return Err("interrupted".into());
+    }
+    if job.finished.load(Ordering::Acquire) != n {
+        job.wait(gil).map_err(|stop| stop.message())?;
     }
     job.outcome(gil)
 }
@@ -305,7 +311,7 @@ impl Job {
             finished: AtomicUsize::new(0),
             helpers: AtomicUsize::new(0),
             error: Mutex::new(None),
-            done: Arc::new(Done { flag: Mutex::new(false), cv: Condvar::new() }),
+            done: Mutex::new(Done::default()),
             started: std::sync::OnceLock::new(),
             caller_calls: AtomicUsize::new(0),
             declined: AtomicUsize::new(0),
@@ -421,38 +427,36 @@ impl Job {
         }
     }
 
-    /// Counts `count` items finished; the last one wakes the caller.
+    /// Counts `count` items finished; the last one wakes the caller (which then no longer
+    /// counts as blocked, before this pool thread can end its part and be counted out).
     fn finish(&self, count: usize) {
         if self.finished.fetch_add(count, Ordering::AcqRel) + count == self.n {
-            *lock(&self.done.flag) = true;
-            self.done.cv.notify_all();
+            let mut done = lock(&self.done);
+            done.finished = true;
+            if let Some(w) = done.waiter.take() {
+                wait::wake(&w);
+            }
         }
     }
 
-    /// Waits without the GIL until every item is finished; false when Ctrl-C ended the main
-    /// thread's wait.
-    fn wait(&self, on_main: bool, gil: Gil) -> bool {
-        let done = self.done.clone();
-        gil.allow_threads(move || {
-            if on_main {
-                *lock(&MAIN_WAITS_FOR) = Some(done.clone());
+    /// Waits without the GIL until every item is finished: a wait like `join`'s, counted as
+    /// blocked in `pmap`, so that a deadlock among the job's workers is reported (the pool
+    /// threads running its chunks are live threads). It ends early on the main thread on Ctrl-C
+    /// or a deadlock (`Err`).
+    fn wait(&self, gil: Gil) -> Result<(), Stop> {
+        let waiter = Waiter::new();
+        {
+            let mut done = lock(&self.done);
+            if done.finished {
+                return Ok(());
             }
-            let mut flag = lock(&done.flag);
-            let mut finished = true;
-            while !*flag {
-                // read under the flag's lock: `wake_main` sets the bit before it takes this lock
-                if on_main && gil::interrupted() {
-                    finished = false;
-                    break;
-                }
-                flag = done.cv.wait(flag).unwrap_or_else(|e| e.into_inner());
-            }
-            drop(flag);
-            if on_main {
-                *lock(&MAIN_WAITS_FOR) = None;
-            }
-            finished
-        })
+            done.waiter = Some(waiter.clone());
+        }
+        let waited = wait::block(&waiter, Kind::Join, "pmap", None, gil);
+        if waited.is_err() {
+            lock(&self.done).waiter = None;
+        }
+        waited
     }
 
     /// Whether a pool thread arriving now should help: unless the caller's calls so far took
@@ -537,21 +541,34 @@ fn safe_point(on_main: bool, gil: Gil) -> Result<(), Interrupted> {
 /// Offers a job to at most `helpers` pool threads, starting threads up to that many.
 fn offer(job: &Arc<Job>, helpers: usize) {
     let mut st = lock(&POOL.state);
+    let wake = helpers.min(st.idle.saturating_sub(st.waking));
+    let mut started = 0;
     while st.threads < helpers {
         if start_thread(st.threads + 1).is_err() {
             break;
         }
         st.threads += 1;
+        started += 1;
     }
+    expect_pool_threads(&mut st, wake + started);
     if st.threads == 0 {
         return;
     }
     job.helpers.store(helpers, Ordering::Relaxed);
     st.offers.push_back(job.clone());
-    let wake = helpers.min(st.idle);
     drop(st);
     for _ in 0..wake {
         POOL.work.notify_one();
+    }
+}
+
+/// Counts `n` pool threads about to look at the offers (notified or just started) as live in
+/// the deadlock registry from now on, so that a job's caller blocking before they arrive (on a
+/// queue its helper will feed) is no deadlock; [`next_job`] settles each count.
+fn expect_pool_threads(st: &mut PoolState, n: usize) {
+    st.waking += n;
+    for _ in 0..n {
+        wait::thread_started();
     }
 }
 
@@ -567,7 +584,8 @@ fn reoffer(job: &Arc<Job>) {
     if !st.offers.iter().any(|j| Arc::ptr_eq(j, job)) {
         st.offers.push_back(job.clone());
     }
-    let wake = declined.min(st.idle);
+    let wake = declined.min(st.idle.saturating_sub(st.waking));
+    expect_pool_threads(&mut st, wake);
     drop(st);
     for _ in 0..wake {
         POOL.work.notify_one();
@@ -597,23 +615,27 @@ fn start_thread(number: usize) -> std::io::Result<()> {
 }
 
 /// A pool thread: sleeps until a job is offered, helps with it under the GIL, and again.
+/// While it holds a job it counts as a live thread in the deadlock registry (its waits inside
+/// the job's calls count as blocked); while idle it is neither live nor blocked.
 fn worker_main(number: usize) {
     crate::vm::thread::mark_pool_thread();
+    crate::sync::wait::count_this_thread();
     let mut executed = 0;
+    let mut fresh = true;
     loop {
-        let job = next_job();
+        let job = next_job(std::mem::take(&mut fresh));
         if job.next.load(Ordering::Relaxed) >= job.n {
+            wait::thread_ended();
             continue;
         }
         if !job.worth_helping() {
             job.declined.fetch_add(1, Ordering::Relaxed);
+            wait::thread_ended();
             continue;
         }
-        // deadlock registry (helper "sync"): this pool thread is live, running the job's calls,
-        // from here until `with_gil` returns; while in `next_job` it is idle, neither live nor
-        // blocked
         let help = std::panic::AssertUnwindSafe(move || with_gil(move |gil| job.help(gil)));
         let helped = std::panic::catch_unwind(help);
+        wait::thread_ended();
         executed += helped.unwrap_or(0) + take_nested_executed();
         publish(
             number,
@@ -627,8 +649,12 @@ fn worker_main(number: usize) {
     }
 }
 
-/// Waits (without the GIL) for an offered job that wants a helper, and takes a helper's place.
-fn next_job() -> Arc<Job> {
+/// Waits (without the GIL) for an offered job that wants a helper, and takes a helper's place;
+/// the thread is then counted live in the deadlock registry (the caller counts it out). A
+/// thread that an offer notified or started (`woken`; a wake-up of the condition variable is
+/// taken for one) settles one of the counts `expect_pool_threads` took in advance: it keeps it
+/// when it takes a job, and gives it back when it finds none.
+fn next_job(mut woken: bool) -> Arc<Job> {
     let mut st = lock(&POOL.state);
     st.idle += 1;
     loop {
@@ -641,11 +667,21 @@ fn next_job() -> Arc<Job> {
                     st.offers.pop_front();
                 }
                 st.idle -= 1;
+                if woken && st.waking > 0 {
+                    st.waking -= 1;
+                } else {
+                    wait::thread_started();
+                }
                 return job;
             }
             st.offers.pop_front();
         }
+        if woken && st.waking > 0 {
+            st.waking -= 1;
+            wait::thread_ended();
+        }
         st = POOL.work.wait(st).unwrap_or_else(|e| e.into_inner());
+        woken = true;
     }
 }
 
@@ -666,15 +702,4 @@ pub fn reports() -> Vec<ThreadReport> {
 /// Takes the bytecodes executed by `pmap`'s calls on this thread since the last take.
 pub fn take_nested_executed() -> u64 {
     NESTED_EXECUTED.with(|e| e.replace(0))
-}
-
-/// Wakes the main thread if it is waiting for a `pmap`'s pool threads, so that it sees Ctrl-C.
-/// Called by `thread::wake_main` after the interrupt bit is set.
-pub fn wake_main() {
-    let waits_for = lock(&MAIN_WAITS_FOR).clone();
-    if let Some(done) = waits_for {
-        // taking the flag's lock orders this wake-up after the waiter's check of the bit
-        drop(lock(&done.flag));
-        done.cv.notify_all();
-    }
 }

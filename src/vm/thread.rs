@@ -315,6 +315,4 @@ fn wait_until_ended(state: &Arc<ThreadState>, what: &'static str, at: Option<Whe
 pub fn wake_main() {
     gil::interrupt();
     wait::wake_main();
-    // the main thread may be waiting for `pmap`'s pool instead
-    crate::sync::pool::wake_main();
 }
