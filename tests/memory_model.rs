@@ -27,6 +27,8 @@ const PROGRAMS: &[&str] = &[
     "compiled_spin_flag_set_by_compiled_code.mini",
     "compiled_global_level_read_live.mini",
     "compiled_stop_flag_in_counted_loop.mini",
+    "compiled_spin_on_atomic_cas.mini",
+    "compiled_stop_flag_read_in_inlined_callee.mini",
 ];
 
 /// The modes each program runs in.
