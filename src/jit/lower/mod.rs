@@ -903,7 +903,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// The back-edge at `pc` of the loop whose body starts at `header`: a safe point when the
-    /// loop reads memory (an array element, a global read from memory, an atomic operation, or
+    /// loop reads memory (an array element, an atomic operation, a global read from memory, or
     /// anything through a call). A loop that reads nothing another thread can write cannot wait for another
     /// thread, so it needs neither: it ends, or not, whatever other threads do, and a tight
     /// arithmetic loop keeps its speed (a poll costs 9% of `examples/loop.mini`).
