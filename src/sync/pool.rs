@@ -33,6 +33,15 @@
 //! runs on its calling thread only. A pool thread that joins a job late finds no chunk left
 //! and goes back to sleep.
 //!
+//! Deadlock detection (`sync::wait`): a pool thread counts as a live thread while it holds a
+//! job, so its waits inside the calls count as blocked, and the caller's wait for the chunks
+//! pool threads run is a counted wait (`Job::wait`, blocked in `pmap`), woken through the
+//! registry by the last chunk's `finish`. A notified or newly started pool thread is counted
+//! live from the offer on (`expect_pool_threads`), before it runs: otherwise a caller blocked in
+//! a call (on a queue that another item's call will fill) while its helper is still waking up
+//! would be the only live thread, a false deadlock. Idle pool threads are neither live nor
+//! blocked.
+//!
 //! Errors: an item whose call fails records its index and error (`Job::fail`); the lowest
 //! failing index wins. Items after a failed one are skipped (a claim past the lowest failure
 //! takes and skips all the rest), items before it all run, so the error raised is that of the
@@ -211,8 +220,8 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
     if helpers > 0 {
         withdraw(&job);
     }
-    // deadlock registry (helper "sync"): the caller is blocked in `pmap` from here until the
-    // job is done, waiting only for pool threads that are running its chunks
+    // from here until the job is done the caller is blocked in `pmap` (a counted wait, see
+    // `Job::wait`), waiting only for pool threads that are running its chunks
     if worked.is_err() {
         return Err("interrupted".into());
     }
