@@ -232,6 +232,12 @@ fn sleep_and_the_waits_of_locks_queues_and_barriers_are_interrupted_at_once() {
             9,
         ),
         ("wait", "let b = barrier(2)\nfn f() { sleep(86400) }\nspawn(f)\nprint(\"started\")\nwait(b)\n", 5),
+        // the main thread's own item returns; it then waits for the pool thread's (a counted wait)
+        (
+            "pmap",
+            "fn f(x) {\n    if x == 1 { sleep(86400) }\n    return x\n}\nprint(\"started\")\npmap(f, range(2), 2)\n",
+            6,
+        ),
     ];
     for (name, program, line) in programs {
         let out = interrupted_run(name, &[], program);

@@ -20,6 +20,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The programs, in `tests/threads/`.
 const PROGRAMS: &[&str] = &[
+    "compiled_stop_flag_read_in_inlined_callee.mini",
     "compiled_spin_on_element_it_stored.mini",
     "compiled_stop_flag_global.mini",
     "compiled_stop_flag_element.mini",

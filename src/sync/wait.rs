@@ -267,10 +267,14 @@ fn check_deadlock(r: &mut Registry) {
 }
 
 /// The deadlock error: the headline, then one line per blocked thread other than the main one,
-/// in thread order, each with the builtin it waits in and its location.
+/// in thread order (spawned threads, then `pmap`'s pool threads), each with the builtin it waits in and its location.
 fn report(r: &Registry) -> Deadlock {
     let mut others: Vec<&Blocked> = r.blocked.values().filter(|b| b.name != "main").collect();
-    others.sort_by_key(|b| b.name.parse::<u64>().unwrap_or(u64::MAX));
+    // spawned threads by number, then pool threads (`pool-N`) by number
+    others.sort_by_key(|b| {
+        let pool = b.name.strip_prefix("pool-");
+        (pool.is_some(), pool.unwrap_or(&b.name).parse::<u64>().unwrap_or(u64::MAX), b.name.clone())
+    });
     let mut message = "deadlock: all threads are blocked".to_string();
     if r.blocked.values().any(|b| b.name == "main" && b.what == "exit") {
         message.push_str("\n  the main thread is waiting for the other threads at the end of the program");

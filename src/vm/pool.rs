@@ -78,12 +78,17 @@ struct PoolState {
     threads: usize,
     /// Pool threads waiting for a job.
     idle: usize,
+    /// Pool threads notified (or started) by an offer that have not yet looked at the offers;
+    /// each is counted live in the deadlock registry in advance (see [`next_job`]).
+    waking: usize,
     /// Jobs that want more helpers, oldest first.
     offers: VecDeque<Arc<Job>>,
 }
 
-static POOL: Pool =
-    Pool { state: Mutex::new(PoolState { threads: 0, idle: 0, offers: VecDeque::new() }), work: Condvar::new() };
+static POOL: Pool = Pool {
+    state: Mutex::new(PoolState { threads: 0, idle: 0, waking: 0, offers: VecDeque::new() }),
+    work: Condvar::new(),
+};
 
 /// The pool threads' statistics for `--stats`, published after each job (index: number - 1).
 static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
@@ -536,21 +541,35 @@ fn safe_point(on_main: bool, gil: Gil) -> Result<(), Interrupted> {
 /// Offers a job to at most `helpers` pool threads, starting threads up to that many.
 fn offer(job: &Arc<Job>, helpers: usize) {
     let mut st = lock(&POOL.state);
+    let wake = helpers.min(st.idle.saturating_sub(st.waking));
+    let mut started = 0;
     while st.threads < helpers {
         if start_thread(st.threads + 1).is_err() {
             break;
         }
         st.threads += 1;
+        started += 1;
     }
+    expect_pool_threads(&mut st, wake + started);
     if st.threads == 0 {
         return;
     }
     job.helpers.store(helpers, Ordering::Relaxed);
     st.offers.push_back(job.clone());
-    let wake = helpers.min(st.idle);
     drop(st);
     for _ in 0..wake {
         POOL.work.notify_one();
+    }
+}
+
+/// Counts `n` pool threads about to look at the offers (notified or just started) as live in
+/// the deadlock registry from now on, before they run: otherwise a caller blocked in a call (on
+/// a queue that another item's call will fill) while its helper is still waking up would be the
+/// only live thread, a false deadlock. [`next_job`] settles each count.
+fn expect_pool_threads(st: &mut PoolState, n: usize) {
+    st.waking += n;
+    for _ in 0..n {
+        wait::thread_started();
     }
 }
 
@@ -566,7 +585,8 @@ fn reoffer(job: &Arc<Job>) {
     if !st.offers.iter().any(|j| Arc::ptr_eq(j, job)) {
         st.offers.push_back(job.clone());
     }
-    let wake = declined.min(st.idle);
+    let wake = declined.min(st.idle.saturating_sub(st.waking));
+    expect_pool_threads(&mut st, wake);
     drop(st);
     for _ in 0..wake {
         POOL.work.notify_one();
@@ -598,19 +618,21 @@ fn start_thread(number: usize) -> std::io::Result<()> {
 /// A pool thread: sleeps until a job is offered, helps with it under the GIL, and again.
 fn worker_main(number: usize) {
     let mut executed = 0;
+    let mut fresh = true;
     loop {
-        let job = next_job();
+        // Deadlock detection (wait.rs): from `next_job` on, while it holds the job, this thread
+        // is live (counted by `next_job`), so a call of its may be the one that wakes a blocked
+        // thread, and its own waits count as blocked; while idle it is neither live nor blocked.
+        let job = next_job(std::mem::take(&mut fresh));
         if job.next.load(Ordering::Relaxed) >= job.n {
+            wait::thread_ended();
             continue;
         }
         if !job.worth_helping() {
             job.declined.fetch_add(1, Ordering::Relaxed);
+            wait::thread_ended();
             continue;
         }
-        // Deadlock detection (wait.rs): while it runs the job's calls this thread is live, so a
-        // call of its may be the one that wakes a blocked thread, and its own waits count as
-        // blocked; while in `next_job` it is idle, neither live nor blocked.
-        wait::thread_started();
         wait::count_this_thread();
         let help = std::panic::AssertUnwindSafe(move || with_gil(move |gil| job.help(gil)));
         let helped = std::panic::catch_unwind(help);
@@ -628,8 +650,12 @@ fn worker_main(number: usize) {
     }
 }
 
-/// Waits (without the GIL) for an offered job that wants a helper, and takes a helper's place.
-fn next_job() -> Arc<Job> {
+/// Waits (without the GIL) for an offered job that wants a helper, and takes a helper's place;
+/// the thread is then counted live in the deadlock registry (`worker_main` counts it out). A
+/// thread that an offer notified or started (`woken`; a wake-up of the condition variable is
+/// taken for one) settles one of the counts `expect_pool_threads` took in advance: it keeps it
+/// when it takes a job, and gives it back when it finds none.
+fn next_job(mut woken: bool) -> Arc<Job> {
     let mut st = lock(&POOL.state);
     st.idle += 1;
     loop {
@@ -642,11 +668,21 @@ fn next_job() -> Arc<Job> {
                     st.offers.pop_front();
                 }
                 st.idle -= 1;
+                if woken && st.waking > 0 {
+                    st.waking -= 1;
+                } else {
+                    wait::thread_started();
+                }
                 return job;
             }
             st.offers.pop_front();
         }
+        if woken && st.waking > 0 {
+            st.waking -= 1;
+            wait::thread_ended();
+        }
         st = POOL.work.wait(st).unwrap_or_else(|e| e.into_inner());
+        woken = true;
     }
 }
 
