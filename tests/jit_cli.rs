@@ -3,32 +3,16 @@
 //! errors of the JIT options. (What programs compute under `--jit` is tested by tests/programs.rs
 //! in three modes and by tests/differential.rs.)
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::{ScratchFile, mini_command, text};
+use std::process::Output;
+
+/// Runs `mini` with `args`, where the word `FILE` stands for a scratch file holding `program`;
+/// every compiled program is also checked by the bytecode verifier.
 fn mini(args: &[&str], program: &str) -> Output {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let n = NEXT_FILE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = dir.join(format!("jit_cli_{}_{n}.mini", std::process::id()));
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(program.as_bytes())).expect("write the program");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mini"));
-    let (before, after): (Vec<&str>, Vec<&str>) = match args.iter().position(|a| *a == "FILE") {
-        Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
-        None => (args.to_vec(), Vec::new()),
-    };
-    // every compiled program is also checked by the bytecode verifier
-    cmd.env("MINI_VERIFY_BYTECODE", "1");
-    let out = cmd.args(before).arg(&path).args(after).output().expect("run mini");
-    let _ = std::fs::remove_file(&path);
-    out
-}
-
-/// Numbers the program files, so that tests running in parallel use different files.
-static NEXT_FILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    let file = ScratchFile::new("prog.mini", program);
+    mini_command(args, file.path()).env("MINI_VERIFY_BYTECODE", "1").output().expect("run mini")
 }
 
 const PROGRAM: &str = "\
