@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{mini_on, spawn_with_stdin, text};
+use common::{assert_ran, mini_on, spawn_with_stdin, text};
 use std::process::Output;
 
 /// Runs `mini` with `args`, writing `input` to its stdin.
@@ -84,10 +84,8 @@ fn check_of_a_clean_program_prints_nothing() {
 
 #[test]
 fn run_prints_no_warnings() {
-    let out = mini_on(&["run", "FILE"], "fn never() { return missing }\nprint(1)\n");
-    assert!(out.status.success());
-    assert_eq!(text(&out.stdout), "1\n");
-    assert_eq!(text(&out.stderr), "");
+    let stderr = assert_ran(&mini_on(&["run", "FILE"], "fn never() { return missing }\nprint(1)\n"), "1\n");
+    assert_eq!(stderr, "");
 }
 
 #[test]
@@ -102,9 +100,7 @@ fn check_reports_the_first_error_with_exit_code_1() {
 
 #[test]
 fn run_reads_the_program_from_stdin() {
-    let out = mini_stdin(&["run", "-"], "print(1 + 1)\n");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "2\n");
+    assert_ran(&mini_stdin(&["run", "-"], "print(1 + 1)\n"), "2\n");
 }
 
 #[test]
@@ -131,9 +127,7 @@ fn stdin_syntax_errors_and_check_warnings_name_stdin() {
 
 #[test]
 fn stdin_program_gets_script_arguments() {
-    let out = mini_stdin(&["run", "-", "--", "a", "-b"], "print(args())\n");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "[\"a\", \"-b\"]\n");
+    assert_ran(&mini_stdin(&["run", "-", "--", "a", "-b"], "print(args())\n"), "[\"a\", \"-b\"]\n");
 }
 
 #[test]
@@ -211,10 +205,7 @@ let a = spawn(spin, 10000000)
 let b = spawn(spin, 10000000)
 print(join(a), join(b))
 ";
-    let out = mini_on(&["run", "--switch-interval", "1", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "9999999 9999999\n");
-    let err = text(&out.stderr);
+    let err = assert_ran(&mini_on(&["run", "--switch-interval", "1", "--stats", "FILE"], program), "9999999 9999999\n");
     let rows = thread_table(&err);
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["main", "1", "2"], "{err}");
@@ -242,10 +233,7 @@ release(l)
 join(t)
 print(get(q))
 ";
-    let out = mini_on(&["run", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "1\n");
-    let err = text(&out.stderr);
+    let err = assert_ran(&mini_on(&["run", "--stats", "FILE"], program), "1\n");
     let rows = thread_table(&err);
     let [main, worker] = &rows[..] else { panic!("two rows:\n{err}") };
     // main: 300 ms asleep, then a short join; the worker: 200 ms asleep, then about 100 ms
@@ -278,10 +266,7 @@ for k in range(4) { push(ts, spawn(work, c, 20000)) }
 for t in ts { join(t) }
 print(c[0])
 ";
-    let out = mini_on(&["run", "--jit", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "80000\n");
-    let err = text(&out.stderr);
+    let err = assert_ran(&mini_on(&["run", "--jit", "--stats", "FILE"], program), "80000\n");
     let line = err.lines().find(|l| l.starts_with("lock made at ")).unwrap_or_else(|| panic!("{err}"));
     let waited: u64 = line
         .strip_suffix(" waited")

@@ -11,10 +11,10 @@
 
 mod common;
 
-use common::{At, MINI, ScratchFile, assert_interrupted, interrupted_run, text, wait_or_kill};
+use common::{At, ScratchFile, assert_interrupted, interrupted_run, text, wait_or_kill};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 /// How long one run may take before it counts as hung (they take milliseconds).
@@ -61,8 +61,7 @@ fn expected_stdout(source: &str) -> String {
 /// Runs `mini run <flags> <path>`, on CPU 0 only when `one_cpu`; fails when it has not ended
 /// within [`DEADLINE`] (after killing it).
 fn run(path: &Path, flags: &[&str], one_cpu: bool) -> Output {
-    let mut cmd = Command::new(MINI);
-    cmd.arg("run").args(flags).arg(path).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut cmd = common::run_command(flags, path);
     // Cranelift's IR verifier on, and internal JIT errors reported on stderr (as in programs.rs)
     cmd.env("MINI_JIT_VERIFY", "1");
     if one_cpu {

@@ -74,14 +74,7 @@ fn switch_interval_out_of_range_is_a_usage_error() {
 /// `mini run prog.mini | head -1` does) and returns how the program ended.
 fn run_with_closed_stdout(name: &str, flags: &[&str], program: &str) -> Output {
     let file = ScratchFile::new(&format!("{name}.mini"), program);
-    let mut child = Command::new(MINI)
-        .arg("run")
-        .args(flags)
-        .arg(file.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mini");
+    let mut child = common::run_command(flags, file.path()).spawn().expect("start mini");
     let mut first = String::new();
     let mut stdout = BufReader::new(child.stdout.take().expect("a stdout pipe"));
     stdout.read_line(&mut first).expect("read the first line");

@@ -25,6 +25,14 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Checks that a run succeeded and printed `stdout`; returns its stderr.
+pub fn assert_ran(out: &Output, stdout: &str) -> String {
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout), stdout);
+    stderr
+}
+
 /// Numbers the scratch directories, so that tests running in parallel use different ones.
 static NEXT_SCRATCH: AtomicUsize = AtomicUsize::new(0);
 
@@ -90,6 +98,13 @@ pub fn mini_command(args: &[&str], file: &Path) -> Command {
 pub fn mini_on(args: &[&str], program: &str) -> Output {
     let file = ScratchFile::new("prog.mini", program);
     mini_command(args, file.path()).output().expect("run mini")
+}
+
+/// The command `mini run <flags> <path>`, with stdout and stderr piped.
+pub fn run_command(flags: &[&str], path: &Path) -> Command {
+    let mut cmd = Command::new(MINI);
+    cmd.arg("run").args(flags).arg(path).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
 }
 
 /// Starts `mini <args>` with piped stdio and writes `input` to its stdin, which is then closed.
@@ -173,14 +188,7 @@ pub const PROMPT: Duration = Duration::from_millis(1000);
 #[cfg(unix)]
 pub fn interrupted_run(name: &str, flags: &[&str], program: &str) -> (Output, Duration) {
     let file = ScratchFile::new(&format!("{name}.mini"), program);
-    let child = Command::new(MINI)
-        .arg("run")
-        .args(flags)
-        .arg(file.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mini");
+    let child = run_command(flags, file.path()).spawn().expect("start mini");
     std::thread::sleep(HEAD_START);
     let pid = libc::pid_t::try_from(child.id()).expect("a pid");
     // SAFETY: kill(2) with the pid of our own child, which has not been waited for yet, so the
