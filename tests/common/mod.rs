@@ -1,9 +1,10 @@
 //! Helpers shared by the integration tests: scratch program files, running the `mini` binary
-//! with a time limit (its stdout and stderr read while it runs), Ctrl-C sent to a running
-//! program and the checks of the `interrupted` report, lossy text of output bytes, the
-//! execution modes, the `.mini` files of a folder, the environment variables of the harnesses
-//! and their seeded random generator. Each test crate compiles this module on its own (`mod
-//! common;`) and uses a part of it, hence the `dead_code` allowance.
+//! (to its end, or with a time limit while its stdout and stderr are read), the check of a run
+//! that succeeded, Ctrl-C sent to a running program and the checks of its `interrupted` report,
+//! the lossy text of output bytes, the execution modes, the `.mini` files under a folder, the
+//! environment variables of the harnesses and their seeded random generator. Each test crate
+//! compiles this module on its own (`mod common;`, or `#[path = "../common/mod.rs"] mod common;`
+//! from a folder) and uses a part of it, hence the module-wide `dead_code` allowance.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
