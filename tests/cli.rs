@@ -3,54 +3,19 @@
 //! `--switch-interval` validation, and a GIL hand-off seen in the `--stats` table.
 //! (The JIT's options and reports are tested by tests/jit_cli.rs.)
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-/// Numbers the program files, so that tests running in parallel use different files.
-static NEXT_FILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Writes `program` to a fresh file named `<stem>.mini` in a directory of its own, and returns
-/// its path.
-fn program_file(stem: &str, program: &str) -> PathBuf {
-    let n = NEXT_FILE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli_{}_{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    let path = dir.join(format!("{stem}.mini"));
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(program.as_bytes())).expect("write the program");
-    path
-}
-
-/// Runs `mini` with `args`, where the word `FILE` stands for the path of a file holding `program`.
-fn mini(args: &[&str], program: &str) -> Output {
-    let path = program_file("prog", program);
-    let args: Vec<&std::ffi::OsStr> =
-        args.iter().map(|a| if *a == "FILE" { path.as_os_str() } else { std::ffi::OsStr::new(a) }).collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_mini")).args(args).output().expect("run mini");
-    let _ = std::fs::remove_dir_all(path.parent().expect("the scratch directory"));
-    out
-}
+use common::{assert_ran, mini_on, spawn_with_stdin, text};
+use std::process::Output;
 
 /// Runs `mini` with `args`, writing `input` to its stdin.
 fn mini_stdin(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mini");
-    child.stdin.take().expect("a stdin pipe").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait for mini")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    spawn_with_stdin(args, input).wait_with_output().expect("wait for mini")
 }
 
 #[test]
 fn dump_bytecode_lists_each_function_and_its_instructions() {
-    let out = mini(&["run", "--dump-bytecode", "FILE"], "fn add(a, b) { return a + b }\nprint(add(1, 2))\n");
+    let out = mini_on(&["run", "--dump-bytecode", "FILE"], "fn add(a, b) { return a + b }\nprint(add(1, 2))\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "3\n", "the program still runs");
     let dump = text(&out.stderr);
@@ -72,7 +37,7 @@ fn dump_bytecode_lists_each_function_and_its_instructions() {
 
 #[test]
 fn dump_bytecode_is_printed_before_the_program_runs() {
-    let out = mini(&["run", "--dump-bytecode", "FILE"], "print(1 // 0)\n");
+    let out = mini_on(&["run", "--dump-bytecode", "FILE"], "print(1 // 0)\n");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     let dump_at = err.find("fn <main>").expect("a dump");
@@ -83,7 +48,7 @@ fn dump_bytecode_is_printed_before_the_program_runs() {
 #[test]
 fn check_warns_about_names_nothing_can_define() {
     let program = "print(1)\nprint(undefined_name)\nfn f() { return other + 1 }\nlet ok = 2\nprint(ok, len([]))\n";
-    let out = mini(&["check", "FILE"], program);
+    let out = mini_on(&["check", "FILE"], program);
     assert_eq!(out.status.code(), Some(0), "warnings do not change the exit code");
     assert_eq!(text(&out.stdout), "", "check runs nothing");
     let err = text(&out.stderr);
@@ -100,7 +65,7 @@ fn check_warnings_come_in_source_order() {
     // Function bodies are compiled when their declaration is hoisted, before the statements
     // around them; the warnings still come out in the order of the source.
     let program = "fn f() {\n    print(a)\n    return b\n}\nprint(c)\nfn g() { return d }\n";
-    let err = text(&mini(&["check", "FILE"], program).stderr);
+    let err = text(&mini_on(&["check", "FILE"], program).stderr);
     let lines: Vec<&str> = err.lines().filter(|l| l.contains(" --> ")).collect();
     let expected = ["prog.mini:2:11", "prog.mini:3:12", "prog.mini:5:7", "prog.mini:6:17"];
     assert_eq!(lines.len(), expected.len(), "{err}");
@@ -111,7 +76,7 @@ fn check_warnings_come_in_source_order() {
 
 #[test]
 fn check_of_a_clean_program_prints_nothing() {
-    let out = mini(&["check", "FILE"], "fn f(x) { return x + later }\nlet later = 1\nprint(f(1))\n");
+    let out = mini_on(&["check", "FILE"], "fn f(x) { return x + later }\nlet later = 1\nprint(f(1))\n");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "");
     assert_eq!(text(&out.stderr), "", "a global declared later is not a warning");
@@ -119,15 +84,13 @@ fn check_of_a_clean_program_prints_nothing() {
 
 #[test]
 fn run_prints_no_warnings() {
-    let out = mini(&["run", "FILE"], "fn never() { return missing }\nprint(1)\n");
-    assert!(out.status.success());
-    assert_eq!(text(&out.stdout), "1\n");
-    assert_eq!(text(&out.stderr), "");
+    let stderr = assert_ran(&mini_on(&["run", "FILE"], "fn never() { return missing }\nprint(1)\n"), "1\n");
+    assert_eq!(stderr, "");
 }
 
 #[test]
 fn check_reports_the_first_error_with_exit_code_1() {
-    let out = mini(&["check", "FILE"], "print(1)\nlet = 2\n");
+    let out = mini_on(&["check", "FILE"], "print(1)\nlet = 2\n");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "");
     let err = text(&out.stderr);
@@ -137,9 +100,7 @@ fn check_reports_the_first_error_with_exit_code_1() {
 
 #[test]
 fn run_reads_the_program_from_stdin() {
-    let out = mini_stdin(&["run", "-"], "print(1 + 1)\n");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "2\n");
+    assert_ran(&mini_stdin(&["run", "-"], "print(1 + 1)\n"), "2\n");
 }
 
 #[test]
@@ -166,15 +127,13 @@ fn stdin_syntax_errors_and_check_warnings_name_stdin() {
 
 #[test]
 fn stdin_program_gets_script_arguments() {
-    let out = mini_stdin(&["run", "-", "--", "a", "-b"], "print(args())\n");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "[\"a\", \"-b\"]\n");
+    assert_ran(&mini_stdin(&["run", "-", "--", "a", "-b"], "print(args())\n"), "[\"a\", \"-b\"]\n");
 }
 
 #[test]
 fn valid_switch_intervals_run_the_program() {
     for ms in ["5", "0.5", "1", "1000", "1e-3"] {
-        let out = mini(&["run", "--switch-interval", ms, "FILE"], "print(6 * 7)\n");
+        let out = mini_on(&["run", "--switch-interval", ms, "FILE"], "print(6 * 7)\n");
         assert!(out.status.success(), "--switch-interval {ms}: {}", text(&out.stderr));
         assert_eq!(text(&out.stdout), "42\n", "--switch-interval {ms}");
     }
@@ -196,7 +155,7 @@ fn invalid_switch_intervals_are_usage_errors() {
     for flags in cases {
         let mut args = vec!["run", "FILE"];
         args.extend_from_slice(flags);
-        let out = mini(&args, "print(\"ran\")\n");
+        let out = mini_on(&args, "print(\"ran\")\n");
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", text(&out.stderr));
         assert_eq!(text(&out.stdout), "", "{flags:?}: nothing runs");
         assert!(text(&out.stderr).contains("error"), "{flags:?}: {}", text(&out.stderr));
@@ -246,10 +205,7 @@ let a = spawn(spin, 10000000)
 let b = spawn(spin, 10000000)
 print(join(a), join(b))
 ";
-    let out = mini(&["run", "--switch-interval", "1", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "9999999 9999999\n");
-    let err = text(&out.stderr);
+    let err = assert_ran(&mini_on(&["run", "--switch-interval", "1", "--stats", "FILE"], program), "9999999 9999999\n");
     let rows = thread_table(&err);
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["main", "1", "2"], "{err}");
@@ -277,10 +233,7 @@ release(l)
 join(t)
 print(get(q))
 ";
-    let out = mini(&["run", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "1\n");
-    let err = text(&out.stderr);
+    let err = assert_ran(&mini_on(&["run", "--stats", "FILE"], program), "1\n");
     let rows = thread_table(&err);
     let [main, worker] = &rows[..] else { panic!("two rows:\n{err}") };
     // main: 300 ms asleep, then a short join; the worker: 200 ms asleep, then about 100 ms
@@ -313,10 +266,7 @@ for k in range(4) { push(ts, spawn(work, c, 20000)) }
 for t in ts { join(t) }
 print(c[0])
 ";
-    let out = mini(&["run", "--jit", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "80000\n");
-    let err = text(&out.stderr);
+    let err = assert_ran(&mini_on(&["run", "--jit", "--stats", "FILE"], program), "80000\n");
     let line = err.lines().find(|l| l.starts_with("lock made at ")).unwrap_or_else(|| panic!("{err}"));
     let waited: u64 = line
         .strip_suffix(" waited")

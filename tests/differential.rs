@@ -45,16 +45,16 @@
 //! Cranelift compiles slowly in a debug build, where the 150 programs take about half a minute;
 //! with a release build of `mini` (`cargo test --release`, or `MINI_BIN`) they take seconds.
 
+mod common;
+
+// `MODES[0]`, the interpreter, is the reference the other modes are compared with.
+use common::{MODES, Rng, env_number, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// The execution modes, with the extra `mini run` flags of each. The first is the reference.
-const MODES: [(&str, &[&str]); 3] =
-    [("interp", &[]), ("jit", &["--jit"]), ("jit-eager", &["--jit", "--jit-threshold", "0"])];
 
 /// A run taking longer is killed and reported. Generated programs run in milliseconds; the slowest
 /// runs are those of a debug build that compiles many functions (seconds, on a loaded machine).
@@ -131,21 +131,13 @@ struct Config {
 
 impl Config {
     fn from_env() -> Config {
-        let bin = std::env::var_os("MINI_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mini")), PathBuf::from);
         Config {
-            bin: std::path::absolute(&bin).expect("MINI_BIN is a usable path"),
-            first_seed: env_number("MINI_DIFF_SEED", 1),
-            cases: env_number("MINI_DIFF_CASES", DEFAULT_CASES),
+            bin: common::mini_bin(),
+            first_seed: env_number("MINI_DIFF_SEED").unwrap_or(1),
+            cases: env_number("MINI_DIFF_CASES").unwrap_or(DEFAULT_CASES),
             dump: std::env::var_os("MINI_DIFF_DUMP").map(PathBuf::from),
             coverage: std::env::var_os("MINI_DIFF_COVERAGE").is_some_and(|v| v != "0"),
         }
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(text) => text.trim().parse().unwrap_or_else(|_| panic!("{name} must be a number, not {text:?}")),
-        Err(_) => default,
     }
 }
 
@@ -165,8 +157,7 @@ struct Run {
 
 /// Runs `mini run FLAGS FILE` in `dir`, so that reports name the file as `seed-N.mini`.
 fn run_mini(bin: &Path, dir: &Path, file: &str, flags: &[&str]) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(bin)
+    let child = Command::new(bin)
         .env("MINI_JIT_VERIFY", "1")
         .env("MINI_VERIFY_BYTECODE", "1")
         .arg("run")
@@ -178,33 +169,12 @@ fn run_mini(bin: &Path, dir: &Path, file: &str, flags: &[&str]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
-    let err_reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let status = wait_with_timeout(&mut child);
-    let outcome = Outcome {
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-        status,
-    };
-    Run { outcome, elapsed: started.elapsed() }
-}
-
-/// Waits for `child`, killing it after [`TIMEOUT`], and describes how it ended.
-fn wait_with_timeout(child: &mut Child) -> String {
-    let started = Instant::now();
-    loop {
-        match child.try_wait().expect("wait for mini") {
-            Some(status) => return describe_status(status),
-            None if started.elapsed() > TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return format!("timed out after {TIMEOUT:?} (killed)");
-            }
-            None => std::thread::sleep(Duration::from_millis(1)),
-        }
-    }
+    let finished = common::finish(child, TIMEOUT);
+    let out = finished.output;
+    let status =
+        if finished.timed_out { format!("timed out after {TIMEOUT:?} (killed)") } else { describe_status(out.status) };
+    let outcome = Outcome { stdout: text(&out.stdout), stderr: text(&out.stderr), status };
+    Run { outcome, elapsed: finished.elapsed }
 }
 
 fn describe_status(status: ExitStatus) -> String {
@@ -531,21 +501,11 @@ fn generate(seed: u64) -> String {
     generator.out
 }
 
-/// SplitMix64: tiny, and plenty good enough to drive a program generator.
-struct Rng(u64);
-
+/// The draws of the program generator from the shared SplitMix64 generator.
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     /// A number in `0..n`; `n` must be positive.
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     /// A number in `lo..=hi`, for small ranges.
@@ -554,7 +514,7 @@ impl Rng {
     }
 
     fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64) < p * (1u64 << 53) as f64
+        ((self.next_u64() >> 11) as f64) < p * (1u64 << 53) as f64
     }
 
     fn pick<T: Clone>(&mut self, items: &[T]) -> T {
@@ -736,7 +696,7 @@ struct Gen {
 // The program and its top-level code.
 impl Gen {
     fn new(seed: u64) -> Gen {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let risk = if rng.chance(RISKY_PROGRAMS) { rng.pick(&[0.02, 0.05, 0.1]) } else { 0.0 };
         Gen {
             rng,

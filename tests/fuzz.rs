@@ -67,6 +67,8 @@
 //!
 //! `cargo test --release --test fuzz` runs it alone; `MINI_FUZZ_SECS=600` runs it longer.
 
+mod common;
+
 #[cfg(unix)]
 fn main() {
     fuzz::main();
@@ -79,6 +81,7 @@ fn main() {
 
 #[cfg(unix)]
 mod fuzz {
+    use crate::common::{MODES, Rng, collect_mini_files, env_number, mini_bin};
     use std::collections::BTreeMap;
     use std::io::Read;
     use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -87,10 +90,6 @@ mod fuzz {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::time::{Duration, Instant, SystemTime};
-
-    /// The execution modes of `mini run`, with their flags; `check` is run before them.
-    const MODES: [(&str, &[&str]); 3] =
-        [("interp", &[]), ("jit", &["--jit"]), ("eager", &["--jit", "--jit-threshold", "0"])];
 
     /// Bytes of stdout and of stderr kept from the start, and again from the end, of a run.
     const CAPTURE: usize = 16 << 10;
@@ -123,12 +122,10 @@ mod fuzz {
 
     impl Config {
         fn from_env() -> Config {
-            let bin =
-                std::env::var_os("MINI_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mini")), PathBuf::from);
             let clock = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             Config {
-                bin: std::path::absolute(&bin).expect("MINI_BIN is a usable path"),
+                bin: mini_bin(),
                 root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
                 secs: env_number("MINI_FUZZ_SECS").unwrap_or(60),
                 seed: env_number("MINI_FUZZ_SEED").unwrap_or(clock % 1_000_000_007),
@@ -145,11 +142,6 @@ mod fuzz {
         fn failure_dir(&self) -> PathBuf {
             self.root.join("target").join("fuzz-failures")
         }
-    }
-
-    fn env_number(name: &str) -> Option<u64> {
-        let text = std::env::var(name).ok()?;
-        Some(text.trim().parse().unwrap_or_else(|_| panic!("{name} must be a whole number, not {text:?}")))
     }
 
     fn env_float(name: &str) -> Option<f64> {
@@ -1056,18 +1048,6 @@ mod fuzz {
         }
     }
 
-    fn collect_mini_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                collect_mini_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "mini") {
-                out.push(path);
-            }
-        }
-    }
-
     /// The programs to mutate: every `.mini` under `tests/` (but `tests/fuzz/`) and `examples/`.
     struct Corpus {
         files: Vec<(String, Vec<u8>)>,
@@ -1077,9 +1057,8 @@ mod fuzz {
         fn load(root: &Path) -> Corpus {
             let mut paths = Vec::new();
             collect_mini_files(&root.join("tests"), &mut paths);
+            // (leaves out `tests/fuzz/`, the regression inputs)
             collect_mini_files(&root.join("examples"), &mut paths);
-            let fuzz_dir = root.join("tests").join("fuzz");
-            paths.retain(|p| !p.starts_with(&fuzz_dir));
             paths.sort();
             let files = paths
                 .into_iter()
@@ -1093,25 +1072,12 @@ mod fuzz {
         }
     }
 
-    /// A small PRNG (splitmix64): the same seed always gives the same inputs.
-    struct Rng(u64);
-
+    /// The draws of the input generators from the shared SplitMix64 generator: the same seed
+    /// always gives the same inputs.
     impl Rng {
-        fn new(seed: u64) -> Rng {
-            Rng(seed)
-        }
-
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
         /// A number in `0..n` (`n > 0`).
         fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
+            (self.next_u64() % n as u64) as usize
         }
 
         fn chance(&mut self, percent: usize) -> bool {
@@ -1132,7 +1098,7 @@ mod fuzz {
     /// Input `n` of seed `seed`.
     fn make_case(seed: u64, n: u64, corpus: &Corpus) -> Case {
         let mut rng = Rng::new(seed ^ n.wrapping_mul(0xD134_2543_DE82_EF95));
-        rng.next();
+        rng.next_u64();
         let mut case = match rng.below(100) {
             0..=46 => mutate_case(&mut rng, corpus),
             47..=57 => soup_case(&mut rng),

@@ -9,10 +9,9 @@
 
 #![cfg(target_os = "linux")]
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+mod common;
 
-const MINI: &str = env!("CARGO_BIN_EXE_mini");
+use std::io::Read;
 
 /// The cyclic program's peak may be at most this many times the twin's.
 const MAX_RATIO: f64 = 2.0;
@@ -21,14 +20,7 @@ const MAX_RATIO: f64 = 2.0;
 /// reaped with `wait4` rather than `Child::wait`, which does not report its resource usage.
 #[allow(clippy::zombie_processes)]
 fn run_measured(program: &str) -> (String, i64) {
-    let mut child = Command::new(MINI)
-        .args(["run", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mini starts");
-    child.stdin.take().expect("stdin").write_all(program.as_bytes()).expect("program written");
+    let mut child = common::spawn_with_stdin(&["run", "-"], program);
     let mut out = String::new();
     child.stdout.take().expect("stdout").read_to_string(&mut out).expect("stdout read");
     let mut err = String::new();

@@ -3,32 +3,16 @@
 //! errors of the JIT options. (What programs compute under `--jit` is tested by tests/programs.rs
 //! in three modes and by tests/differential.rs.)
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::{ScratchFile, assert_ran, mini_command, text};
+use std::process::Output;
+
+/// Runs `mini` with `args`, where the word `FILE` stands for a scratch file holding `program`;
+/// every compiled program is also checked by the bytecode verifier.
 fn mini(args: &[&str], program: &str) -> Output {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let n = NEXT_FILE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = dir.join(format!("jit_cli_{}_{n}.mini", std::process::id()));
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(program.as_bytes())).expect("write the program");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mini"));
-    let (before, after): (Vec<&str>, Vec<&str>) = match args.iter().position(|a| *a == "FILE") {
-        Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
-        None => (args.to_vec(), Vec::new()),
-    };
-    // every compiled program is also checked by the bytecode verifier
-    cmd.env("MINI_VERIFY_BYTECODE", "1");
-    let out = cmd.args(before).arg(&path).args(after).output().expect("run mini");
-    let _ = std::fs::remove_file(&path);
-    out
-}
-
-/// Numbers the program files, so that tests running in parallel use different files.
-static NEXT_FILE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    let file = ScratchFile::new("prog.mini", program);
+    mini_command(args, file.path()).env("MINI_VERIFY_BYTECODE", "1").output().expect("run mini")
 }
 
 const PROGRAM: &str = "\
@@ -58,10 +42,10 @@ print(scaled(2))
 
 #[test]
 fn stats_report_specializations_refusals_and_invalidation() {
-    let out = mini(&["run", "--jit", "--jit-threshold", "0", "--stats", "FILE"], PROGRAM);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "295 14\n1 1.5 1.5\n3\n6\n8.0\n");
-    let err = text(&out.stderr);
+    let err = assert_ran(
+        &mini(&["run", "--jit", "--jit-threshold", "0", "--stats", "FILE"], PROGRAM),
+        "295 14\n1 1.5 1.5\n3\n6\n8.0\n",
+    );
     assert!(err.contains("jit: per function (--jit-threshold 0)"), "{err}");
     assert!(err.contains("compiled work(int, int) -> int in "), "{err}");
     let mixed = "cannot compile half(int): line 9: a value here is int on one path and float on another";
@@ -89,13 +73,8 @@ fn stats_without_jit_have_no_jit_report() {
 
 #[test]
 fn dump_ir_prints_cranelift_ir_and_machine_code() {
-    let out = mini(
-        &["run", "--jit", "--dump-ir", "FILE"],
-        "fn f(n) { let s = 0.0\n for i in range(n) { s += sqrt(i) }\n return s }\nprint(f(4))\n",
-    );
-    assert!(out.status.success());
-    assert_eq!(text(&out.stdout), "4.146264369941973\n");
-    let err = text(&out.stderr);
+    let program = "fn f(n) { let s = 0.0\n for i in range(n) { s += sqrt(i) }\n return s }\nprint(f(4))\n";
+    let err = assert_ran(&mini(&["run", "--jit", "--dump-ir", "FILE"], program), "4.146264369941973\n");
     assert!(err.contains("; f(int) ("), "{err}");
     assert!(err.contains("function u0:"), "{err}");
     assert!(err.contains(" = sqrt v"), "{err}");
@@ -231,10 +210,7 @@ let t1 = spawn(run, 100000)
 let t2 = spawn(run, 100000)
 print(join(t1) + join(t2))
 ";
-    let out = mini(&["run", "--jit", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "200000\n");
-    let stderr = text(&out.stderr);
+    let stderr = assert_ran(&mini(&["run", "--jit", "--stats", "FILE"], program), "200000\n");
     let (kept, released) = gil_counts(&stderr, "tiny(int) -> int");
     // (a timed call that the OS happens to interrupt may make a few calls release it)
     assert!(kept >= 190_000, "most calls keep the GIL:\n{stderr}");
@@ -256,10 +232,7 @@ let s = 0
 for i in range(1000) { s = inc(s) }
 print(s, twice(1))
 ";
-    let out = mini(&["run", "--jit", "--jit-threshold", "0", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "1000 3\n");
-    let stderr = text(&out.stderr);
+    let stderr = assert_ran(&mini(&["run", "--jit", "--jit-threshold", "0", "--stats", "FILE"], program), "1000 3\n");
     assert_eq!(gil_counts(&stderr, "inc(int) -> int"), (63, 1), "the first call releases the GIL: {stderr}");
     assert!(stderr.contains("    interpreted after 64 native calls: too short to gain from native code"), "{stderr}");
     let twice = stderr.lines().find(|l| l.contains("compiled twice(int)")).expect("twice compiled");
@@ -286,10 +259,7 @@ let t1 = spawn(many, 300, 30000)
 let t2 = spawn(many, 300, 30000)
 print(join(t1) == join(t2))
 ";
-    let out = mini(&["run", "--jit", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "100\ntrue\n");
-    let stderr = text(&out.stderr);
+    let stderr = assert_ran(&mini(&["run", "--jit", "--stats", "FILE"], program), "100\ntrue\n");
     let (kept, released) = gil_counts(&stderr, "work(int) -> int");
     assert!(kept >= 50, "the short calls keep the GIL:\n{stderr}");
     // after at most 256 calls one of the long ones is timed, and from then on they release it
@@ -309,9 +279,6 @@ let t1 = spawn(work, 0, 3000000)
 let t2 = spawn(work, 3000000, 6000000)
 print(join(t1) >= 0, join(t2) >= 0)
 ";
-    let out = mini(&["run", "--jit", "--stats", "FILE"], program);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "true true\n");
-    let stderr = text(&out.stderr);
+    let stderr = assert_ran(&mini(&["run", "--jit", "--stats", "FILE"], program), "true true\n");
     assert_eq!(gil_counts(&stderr, "work(int, int) -> int"), (0, 2), "{stderr}");
 }

@@ -9,11 +9,13 @@
 //! (the documented error), and Ctrl-C reaching native code that spin-waits on the main thread.
 #![cfg(unix)]
 
-use std::io::Write;
+mod common;
+
+use common::{At, ScratchFile, assert_interrupted, interrupted_run, text, wait_or_kill};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 /// How long one run may take before it counts as hung (they take milliseconds).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -59,8 +61,7 @@ fn expected_stdout(source: &str) -> String {
 /// Runs `mini run <flags> <path>`, on CPU 0 only when `one_cpu`; fails when it has not ended
 /// within [`DEADLINE`] (after killing it).
 fn run(path: &Path, flags: &[&str], one_cpu: bool) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mini"));
-    cmd.arg("run").args(flags).arg(path).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut cmd = common::run_command(flags, path);
     // Cranelift's IR verifier on, and internal JIT errors reported on stderr (as in programs.rs)
     cmd.env("MINI_JIT_VERIFY", "1");
     if one_cpu {
@@ -76,25 +77,7 @@ fn run(path: &Path, flags: &[&str], one_cpu: bool) -> Output {
         }
     }
     let child = cmd.spawn().expect("start mini");
-    wait_or_kill(child, &format!("{} {}", flags.join(" "), path.display()))
-}
-
-/// Waits for the program to end, or kills it and fails after [`DEADLINE`].
-fn wait_or_kill(mut child: Child, what: &str) -> Output {
-    let start = Instant::now();
-    while child.try_wait().expect("poll mini").is_none() {
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("mini run {what} did not end within {DEADLINE:?} (hung)");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.wait_with_output().expect("collect mini's output")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    wait_or_kill(child, DEADLINE, &format!("mini run {} {}", flags.join(" "), path.display())).0
 }
 
 fn check_all(one_cpu: bool) {
@@ -130,13 +113,6 @@ fn spin_waits_and_stop_flags_end_in_every_mode_on_one_cpu() {
     check_all(true);
 }
 
-fn write_program(name: &str, program: &str) -> PathBuf {
-    let path =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("memory_model_{}_{name}.mini", std::process::id()));
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(program.as_bytes())).expect("write the program");
-    path
-}
-
 /// A worker spinning on a global int that the main thread then assigns a float.
 const TYPE_CHANGE: &str = "\
 let X = 0
@@ -154,11 +130,12 @@ print(join(t))
 
 #[test]
 fn a_global_that_changes_type_under_running_native_code_is_an_error_naming_it() {
-    let path = write_program("type_change", TYPE_CHANGE);
-    let interp = run(&path, &[], false);
+    let file = ScratchFile::new("type_change.mini", TYPE_CHANGE);
+    let path = file.path();
+    let interp = run(path, &[], false);
     assert_eq!(text(&interp.stdout), "1.5\n");
     for flags in [&["--jit"][..], &["--jit", "--keep-gil"][..]] {
-        let out = run(&path, flags, false);
+        let out = run(path, flags, false);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{flags:?}: stderr: {stderr}");
         assert!(
@@ -167,7 +144,6 @@ fn a_global_that_changes_type_under_running_native_code_is_an_error_naming_it() 
         );
         assert!(stderr.contains(".mini:4:") && stderr.contains("in worker"), "{flags:?}: not located: {stderr}");
     }
-    let _ = std::fs::remove_file(&path);
 }
 
 /// The main thread spinning in native code on an element nobody sets.
@@ -183,26 +159,9 @@ print(wait_for(array(1, 0)))
 #[test]
 fn ctrl_c_stops_native_code_spinning_on_the_main_thread_at_its_loop() {
     for flags in [&["--jit"][..], &["--jit", "--keep-gil"][..]] {
-        let path = write_program("ctrl_c", MAIN_SPINS);
-        let child = Command::new(env!("CARGO_BIN_EXE_mini"))
-            .arg("run")
-            .args(flags)
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mini");
-        std::thread::sleep(Duration::from_millis(1500));
-        let pid = libc::pid_t::try_from(child.id()).expect("a pid");
-        // SAFETY: kill(2) with the pid of our own child, which has not been waited for yet, so
-        // the pid cannot belong to another process.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "kill(SIGINT) failed");
-        let out = wait_or_kill(child, "ctrl_c");
-        let _ = std::fs::remove_file(&path);
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        assert_eq!(out.status.code(), Some(1), "{flags:?}: stderr: {stderr}");
-        assert_eq!(stdout, "started\n");
-        assert!(stderr.starts_with("error: interrupted\n"), "{flags:?}: stderr: {stderr}");
+        let (out, _) = interrupted_run("ctrl_c", flags, MAIN_SPINS);
+        assert_interrupted(&format!("{flags:?}"), &out, At::OneOf(&[".mini:2:"]));
+        let stderr = text(&out.stderr);
         // raised by the loop's safe point, with the native frame and the caller's
         assert!(stderr.contains(".mini:2:") && stderr.contains("in wait_for"), "{flags:?}: not located: {stderr}");
     }

@@ -4,34 +4,25 @@
 //! only compares between modes (lang-spec/lexical.md, lang-spec/cli.md, lang-spec/errors.md).
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+mod common;
+
+use common::{MINI, ScratchFile, mini, text};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a program may take to end once its stdout is closed before the test calls it hung.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// Writes `bytes` to a file under the test's temporary directory and returns its path.
-fn write_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("process_io_{}_{name}", std::process::id()));
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(bytes)).expect("write the file");
-    path
-}
-
-/// Runs `mini <args>` with stdout and stderr captured.
-fn mini(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mini")).args(args).output().expect("run mini")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Waits for a child, killing it and failing after [`DEADLINE`].
+fn wait_or_kill(child: Child, what: &str) -> Output {
+    common::wait_or_kill(child, DEADLINE, what).0
 }
 
 #[test]
 fn invalid_utf8_is_a_syntax_error_at_the_first_bad_byte() {
-    let path = write_file("bad_utf8.mini", b"print(1)\nlet s = \"\xff\"\n");
-    let path = path.to_str().expect("a UTF-8 path");
+    let file = ScratchFile::new("bad_utf8.mini", b"print(1)\nlet s = \"\xff\"\n");
+    let path = file.as_str();
     for command in ["run", "check"] {
         let out = mini(&[command, path]);
         let stderr = text(&out.stderr);
@@ -52,8 +43,8 @@ fn invalid_utf8_anywhere_never_panics() {
         (b"# \xe2\x82", ":1:3\n"),
     ];
     for (i, (bytes, location)) in cases.iter().enumerate() {
-        let path = write_file(&format!("bad_utf8_{i}.mini"), bytes);
-        let out = mini(&["check", path.to_str().expect("a UTF-8 path")]);
+        let file = ScratchFile::new(&format!("bad_utf8_{i}.mini"), bytes);
+        let out = mini(&["check", file.as_str()]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "case {i}: {stderr}");
         assert!(stderr.starts_with("error: source is not valid UTF-8\n"), "case {i}: {stderr}");
@@ -63,8 +54,8 @@ fn invalid_utf8_anywhere_never_panics() {
 
 #[test]
 fn switch_interval_out_of_range_is_a_usage_error() {
-    let path = write_file("switch.mini", b"print(1)\n");
-    let path = path.to_str().expect("a UTF-8 path");
+    let file = ScratchFile::new("switch.mini", b"print(1)\n");
+    let path = file.as_str();
     for bad in ["1e23", "86400000.5", "0", "nan", "inf", "-inf"] {
         let out = mini(&["run", &format!("--switch-interval={bad}"), path]);
         let stderr = text(&out.stderr);
@@ -79,31 +70,11 @@ fn switch_interval_out_of_range_is_a_usage_error() {
     }
 }
 
-/// Waits for a child, killing it and failing after [`DEADLINE`].
-fn wait_or_kill(mut child: Child, what: &str) -> Output {
-    let start = Instant::now();
-    while child.try_wait().expect("poll mini").is_none() {
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("{what}: mini did not end within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().expect("collect mini's output")
-}
-
 /// Runs a program whose stdout is a pipe, reads its first line, closes the pipe (as
 /// `mini run prog.mini | head -1` does) and returns how the program ended.
 fn run_with_closed_stdout(name: &str, flags: &[&str], program: &str) -> Output {
-    let path = write_file(&format!("{name}.mini"), program.as_bytes());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
-        .arg("run")
-        .args(flags)
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mini");
+    let file = ScratchFile::new(&format!("{name}.mini"), program);
+    let mut child = common::run_command(flags, file.path()).spawn().expect("start mini");
     let mut first = String::new();
     let mut stdout = BufReader::new(child.stdout.take().expect("a stdout pipe"));
     stdout.read_line(&mut first).expect("read the first line");
@@ -142,11 +113,11 @@ while true { print(f(k % 2)); k += 1 }
 
 /// Runs a program with stdout on `/dev/full`, where every write fails with ENOSPC.
 fn run_on_dev_full(name: &str, program: &str) -> Output {
-    let path = write_file(&format!("{name}.mini"), program.as_bytes());
+    let file = ScratchFile::new(&format!("{name}.mini"), program);
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full");
-    let child = Command::new(env!("CARGO_BIN_EXE_mini"))
+    let child = Command::new(MINI)
         .arg("run")
-        .arg(&path)
+        .arg(file.path())
         .stdout(Stdio::from(full))
         .stderr(Stdio::piped())
         .spawn()
@@ -177,9 +148,9 @@ fn a_stdout_that_is_not_open_discards_output() {
     use std::os::unix::process::CommandExt;
     // As Python (whose `sys.stdout` is then `None`): the program runs on and its output is lost.
     let program = "print(\"lost\")\nlet s = 0\nfor i in range(1000) { s += i; print(i) }\nassert(s == 499500)\n";
-    let path = write_file("stdout_not_open.mini", program.as_bytes());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mini"));
-    command.arg("run").arg(&path).stderr(Stdio::piped());
+    let file = ScratchFile::new("stdout_not_open.mini", program);
+    let mut command = Command::new(MINI);
+    command.arg("run").arg(file.path()).stderr(Stdio::piped());
     // SAFETY: between fork and exec, `close` is async-signal-safe and touches no Rust state.
     unsafe {
         command.pre_exec(|| {
@@ -205,8 +176,8 @@ fn middle() {
 let t = spawn(middle)
 join(t)
 ";
-    let path = write_file("nested.mini", program.as_bytes());
-    let path = path.to_str().expect("a UTF-8 path");
+    let file = ScratchFile::new("nested.mini", program);
+    let path = file.as_str();
     let expected = format!(
         "\
 error: division by zero
@@ -233,13 +204,9 @@ stack (most recent call last):
 fn a_closed_stderr_is_not_a_crash() {
     // `mini check prog.mini 2>&1 | head -1` with thousands of warnings
     let program: String = (0..20_000).map(|i| format!("print(undeclared_{i})\n")).collect();
-    let path = write_file("many_warnings.mini", program.as_bytes());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mini"))
-        .arg("check")
-        .arg(&path)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mini");
+    let file = ScratchFile::new("many_warnings.mini", program);
+    let mut child =
+        Command::new(MINI).arg("check").arg(file.path()).stderr(Stdio::piped()).spawn().expect("start mini");
     let mut first = String::new();
     let mut stderr = BufReader::new(child.stderr.take().expect("a stderr pipe"));
     stderr.read_line(&mut first).expect("read the first line");

@@ -34,16 +34,15 @@
 //! `cargo test --test programs -- FILTER` runs only paths containing FILTER;
 //! `MINI_TEST_MODES=interp` restricts the modes.
 
+mod common;
+
+use common::{MINI, MODES, collect_mini_files, text};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
-/// The execution modes every program runs in, with the extra `mini run` flags of each.
-const MODES: &[(&str, &[&str])] =
-    &[("interp", &[]), ("jit", &["--jit"]), ("eager", &["--jit", "--jit-threshold", "0"])];
+use std::time::Duration;
 
 /// Per-mode skips: (mode, path substring, reason). Empty: every program runs in every mode.
 const SKIPS: &[(&str, &str, &str)] = &[];
@@ -125,23 +124,6 @@ fn parse_compiles(value: &str, claims: &mut JitClaims) {
     }
 }
 
-/// Every `.mini` file under `dir`, except `tests/fuzz/`: the fuzzer's crash inputs, which
-/// `tests/fuzz.rs` runs under its own no-crash rule (they carry no expectations).
-fn collect_mini_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() && path.file_name().is_some_and(|n| n == "fuzz") {
-            continue;
-        }
-        if path.is_dir() {
-            collect_mini_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "mini") {
-            out.push(path);
-        }
-    }
-}
-
 /// Writes each ```mini block of the spec that carries expectations to its own file.
 fn spec_examples(root: &Path, scratch: &Path) -> Vec<Case> {
     let mut cases = Vec::new();
@@ -192,7 +174,7 @@ struct Outcome {
 }
 
 fn run_mini(path: &Path, flags: &[&str], args: &[String]) -> Outcome {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mini"));
+    let mut cmd = Command::new(MINI);
     // Cranelift's verifier checks every function compiled; an internal error shows on stderr
     cmd.env("MINI_JIT_VERIFY", "1");
     // So does the bytecode verifier, on every function the compiler makes
@@ -201,29 +183,14 @@ fn run_mini(path: &Path, flags: &[&str], args: &[String]) -> Outcome {
     if !args.is_empty() {
         cmd.arg("--").args(args);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start mini");
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
-    let err_reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let started = Instant::now();
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for mini") {
-            break Some(status);
-        }
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            timed_out = true;
-            break child.wait().ok();
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start mini");
+    let finished = common::finish(child, TIMEOUT);
+    let out = finished.output;
     Outcome {
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-        code: status.and_then(|s| s.code()),
-        timed_out,
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+        code: out.status.code(),
+        timed_out: finished.timed_out,
     }
 }
 

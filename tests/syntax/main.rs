@@ -4,18 +4,19 @@
 //! harness (`tests/programs.rs`) runs the same files with `mini run`, whose main thread has a
 //! far larger stack than `mini check`'s, so a stack overflow of the front end shows only here.
 
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{MINI, collect_mini_files};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The `.mini` files of one folder of `tests/`, sorted.
 fn programs(folder: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(folder);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "mini"))
-        .collect();
+    let mut files = Vec::new();
+    collect_mini_files(&dir, &mut files);
+    assert!(!files.is_empty(), "no .mini files in {}", dir.display());
     files.sort();
     files
 }
@@ -31,8 +32,8 @@ fn expected_error(text: &str) -> Option<String> {
 /// Checks one program with `mini check`; returns what went wrong, if anything.
 fn check_program(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    let out = Command::new(env!("CARGO_BIN_EXE_mini")).arg("check").arg(path).output().expect("run mini");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = Command::new(MINI).arg("check").arg(path).output().expect("run mini");
+    let stderr = common::text(&out.stderr);
     let first = stderr.lines().next().unwrap_or("");
     let name = path.display();
     match (out.status.code(), expected_error(&text)) {
