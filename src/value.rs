@@ -17,7 +17,7 @@ use crate::sync::lock::LockObj;
 use crate::sync::queue::QueueState;
 use indexmap::IndexMap;
 use std::any::Any;
-use std::cell::{Ref, RefMut};
+use std::cell::{OnceCell, Ref, RefMut};
 use std::fmt::Write;
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
@@ -201,12 +201,19 @@ impl<T: Contents> Drop for Obj<T> {
     }
 }
 
-/// An immutable string with its length in characters.
+/// An immutable string with its length in characters. A string that is not all ASCII gets, at
+/// its first index `s[i]`, a table of the byte offset of every [`STRIDE`]th character, so that
+/// finding a character walks at most `STRIDE - 1` others: `s[i]` costs O(1) for every string.
 #[derive(Debug)]
 pub struct StrObj {
     pub text: Box<str>,
     pub chars: usize,
+    /// The byte offset of character `k * STRIDE`, for every k (built on first use).
+    offsets: OnceCell<Box<[usize]>>,
 }
+
+/// Characters per entry of a string's offset table (8 bytes per 32 characters).
+const STRIDE: usize = 32;
 
 impl PartialEq for StrObj {
     fn eq(&self, other: &StrObj) -> bool {
@@ -227,13 +234,26 @@ impl StrObj {
         self.chars == self.text.len()
     }
 
+    /// A string of `text`.
+    pub fn new(text: &str) -> StrObj {
+        StrObj { text: text.into(), chars: text.chars().count(), offsets: OnceCell::new() }
+    }
+
     /// The `i`th character as a string slice, if in range.
     pub fn char_at(&self, i: usize) -> Option<&str> {
         if self.is_ascii() {
             return self.text.get(i..i + 1);
         }
-        let (start, c) = self.text.char_indices().nth(i)?;
-        Some(&self.text[start..start + c.len_utf8()])
+        if i >= self.chars {
+            return None;
+        }
+        let offsets = self.offsets.get_or_init(|| {
+            let every = self.text.char_indices().step_by(STRIDE).map(|(b, _)| b);
+            every.collect()
+        });
+        let from = offsets[i / STRIDE];
+        let (start, c) = self.text[from..].char_indices().nth(i % STRIDE)?;
+        Some(&self.text[from + start..from + start + c.len_utf8()])
     }
 }
 
@@ -518,7 +538,7 @@ impl Value {
     }
 
     pub fn str(s: &str) -> Value {
-        Value::Str(Rc::new(StrObj { text: s.into(), chars: s.chars().count() }))
+        Value::Str(Rc::new(StrObj::new(s)))
     }
 
     /// A new list (registered with the cycle collector, hence the token).
