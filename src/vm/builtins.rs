@@ -1,6 +1,7 @@
 //! The builtin functions' implementations. The list (the `Builtin` enum) is defined once, in
 //! `crate::builtin`; the compiler pre-declares them as globals and calls unshadowed ones directly.
 
+use super::strings;
 use super::thread;
 use super::{Fail, Shared};
 pub use crate::builtin::Builtin;
@@ -43,6 +44,8 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Max => extreme(b, args, std::cmp::Ordering::Greater, gil),
         B::Clock => none(args).map(|()| Value::Float(clock())),
         B::Spawn => thread::spawn(args, shared, gil),
+        // `join(parts, sep)` joins strings; `join(t)` waits for a thread (the VM calls it itself)
+        B::Join if args.len() == 2 => strings::join(&args[0], &args[1], gil),
         B::Join => thread::join(one(b, args)?, gil),
         B::Args => none(args).map(|()| Value::list(shared.args.iter().map(|a| Value::str(a)).collect(), gil)),
         B::CpuCount => none(args).map(|()| Value::Int(super::pool::cpu_count() as i64)),
@@ -64,6 +67,16 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         | B::Barrier
         | B::Wait
         | B::Sleep => Err(Fail::Blocking),
+        B::Split => strings::split(args, gil),
+        B::Strip => strings::map("strip", args, |s| s.trim().to_string()),
+        B::Lower => strings::map("lower", args, str::to_lowercase),
+        B::Upper => strings::map("upper", args, str::to_uppercase),
+        B::Replace => strings::replace(args),
+        B::Find => strings::find(args),
+        B::StartsWith => strings::affix("startswith", "prefix", args, |s, p| s.starts_with(p)),
+        B::EndsWith => strings::affix("endswith", "suffix", args, |s, p| s.ends_with(p)),
+        B::Ord => strings::ord(args),
+        B::Chr => strings::chr(args),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod builtins;
 mod index;
 pub mod ops;
 pub mod pool;
+mod strings;
 mod sync_builtins;
 pub mod thread;
 
