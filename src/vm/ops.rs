@@ -62,8 +62,35 @@ pub fn arith(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<Value, String>
             items.extend(y.borrow(gil).iter().cloned());
             Ok(Value::list(items, gil))
         }
+        (BinOp::Mul, Str(x), Int(n)) | (BinOp::Mul, Int(n), Str(x)) => repeat_str(&x.text, *n),
+        (BinOp::Mul, List(x), Int(n)) | (BinOp::Mul, Int(n), List(x)) => {
+            let items = x.borrow(gil);
+            let total = usize::try_from(*n).unwrap_or(0).checked_mul(items.len());
+            let mut out = Vec::new();
+            if total.is_none_or(|t| out.try_reserve_exact(t).is_err()) {
+                return Err("repeated list is too long".to_string());
+            }
+            for _ in 0..*n {
+                out.extend(items.iter().cloned());
+            }
+            drop(items);
+            Ok(Value::list(out, gil))
+        }
         _ => Err(type_error(op, a, b)),
     }
+}
+
+/// `s * n` and `n * s`: `s` repeated `n` times (empty when `n <= 0`, as in Python).
+fn repeat_str(s: &str, n: i64) -> Result<Value, String> {
+    let total = usize::try_from(n).unwrap_or(0).checked_mul(s.len());
+    let mut out = String::new();
+    if total.is_none_or(|t| out.try_reserve_exact(t).is_err()) {
+        return Err("repeated string is too long".to_string());
+    }
+    for _ in 0..n.max(0) {
+        out.push_str(s);
+    }
+    Ok(Value::str(&out))
 }
 
 pub fn int_arith(op: BinOp, x: i64, y: i64) -> Result<Value, &'static str> {
