@@ -72,4 +72,13 @@ builtins! {
     Barrier = "barrier",
     Wait = "wait",
     Sleep = "sleep",
+    ReadFile = "read_file",
+    ReadLines = "read_lines",
+    WriteFile = "write_file",
+    AppendFile = "append_file",
+    Input = "input",
+    Eprint = "eprint",
+    Exit = "exit",
+    Env = "env",
+    Time = "time",
 }

@@ -64,6 +64,15 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         | B::Barrier
         | B::Wait
         | B::Sleep => Err(Fail::Blocking),
+        B::ReadFile
+        | B::ReadLines
+        | B::WriteFile
+        | B::AppendFile
+        | B::Input
+        | B::Eprint
+        | B::Exit
+        | B::Env
+        | B::Time => super::io::call(b, args, gil),
     }
 }
 
