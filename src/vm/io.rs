@@ -97,14 +97,68 @@ fn read_file(args: &[Value], gil: Gil) -> BResult {
     Ok(Value::str(utf8(path, &bytes)?))
 }
 
+/// How much of a file `read_lines` reads at a time: small enough that the lines are copied out
+/// of a buffer still in the cache (reading a whole 100 MB file first was 2x slower).
+const CHUNK: usize = 256 * 1024;
+
 /// `read_lines(path)`: lines end at `\n`, `\r\n` or a lone `\r` (Python's universal newlines).
+/// The file is read in chunks without the GIL, and each chunk's whole lines made into strings
+/// with it.
 fn read_lines(args: &[Value], gil: Gil) -> BResult {
     arity(1, args)?;
     let path = str_arg(Builtin::ReadLines, "path", &args[0])?;
-    let bytes = read_bytes(path, gil)?;
-    let text = utf8(path, &bytes)?;
-    let lines = split_lines(text).map(Value::str).collect();
-    Ok(Value::list(lines, gil))
+    let owned = path.to_string();
+    let mut file = gil.allow_threads(move || std::fs::File::open(owned)).map_err(|e| file_error("open", path, &e))?;
+    let mut lines = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+    loop {
+        let (file_back, buf_back, read) = gil.allow_threads(move || {
+            let read = fill(&mut file, &mut buf);
+            (file, buf, read)
+        });
+        (file, buf) = (file_back, buf_back);
+        let at_end = read.map_err(|e| file_error("read", path, &e))?;
+        let cut = if at_end { buf.len() } else { whole_lines(&buf) };
+        let text = utf8(path, &buf[..cut])?;
+        lines.extend(split_lines(text).map(Value::str));
+        if at_end {
+            return Ok(Value::list(lines, gil));
+        }
+        buf.drain(..cut);
+    }
+}
+
+/// Reads [`CHUNK`] more bytes into `buf` (fewer at the end of the file); true at the end.
+fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let want = buf.len() + CHUNK;
+    while buf.len() < want {
+        let old = buf.len();
+        buf.resize(want, 0);
+        match file.read(&mut buf[old..]) {
+            Ok(n) => {
+                buf.truncate(old + n);
+                if n == 0 {
+                    return Ok(true);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(old),
+            Err(e) => {
+                buf.truncate(old);
+                return Err(e);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The length of `buf`'s whole lines: up to its last line end, where a `\r` as the last byte
+/// does not count (a `\n` may follow it in the next chunk).
+fn whole_lines(buf: &[u8]) -> usize {
+    let search = match buf.last() {
+        Some(b'\r') => &buf[..buf.len() - 1],
+        _ => buf,
+    };
+    search.iter().rposition(|&b| b == b'\n' || b == b'\r').map_or(0, |i| i + 1)
 }
 
 /// The lines of `text` without their ends; a final line end starts no empty line.
