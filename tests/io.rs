@@ -234,6 +234,17 @@ fn file_errors_name_the_path_and_the_reason() {
             "[{mode}]: {stderr}"
         );
     }
+    // a write that fails after the file was opened
+    if std::path::Path::new("/dev/full").exists() {
+        for (mode, out) in run_all("full", "append_file(\"/dev/full\", \"x\")\n", "") {
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "[{mode}]");
+            assert!(
+                stderr.starts_with("error: cannot write '/dev/full': No space left on device\n"),
+                "[{mode}]: {stderr}"
+            );
+        }
+    }
 }
 
 #[test]
