@@ -82,4 +82,13 @@ builtins! {
     EndsWith = "endswith",
     Ord = "ord",
     Chr = "chr",
+    ReadFile = "read_file",
+    ReadLines = "read_lines",
+    WriteFile = "write_file",
+    AppendFile = "append_file",
+    Input = "input",
+    Eprint = "eprint",
+    Exit = "exit",
+    Env = "env",
+    Time = "time",
 }

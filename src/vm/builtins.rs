@@ -77,6 +77,15 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::EndsWith => strings::affix("endswith", "suffix", args, |s, p| s.ends_with(p)),
         B::Ord => strings::ord(args),
         B::Chr => strings::chr(args),
+        B::ReadFile
+        | B::ReadLines
+        | B::WriteFile
+        | B::AppendFile
+        | B::Input
+        | B::Eprint
+        | B::Exit
+        | B::Env
+        | B::Time => super::io::call(b, args, gil),
     }
 }
 

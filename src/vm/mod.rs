@@ -8,6 +8,7 @@ mod atomics;
 mod blocking;
 pub mod builtins;
 mod index;
+mod io;
 pub mod ops;
 pub mod pool;
 mod strings;
