@@ -712,7 +712,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, n, 0);
             self.fail_if(negative, pc, status::NEG_SHIFT, None, None);
         }
-        let count = Interval { lo: count.lo.max(0), hi: count.hi };
+        let count = Interval { lo: count.lo.max(0), hi: count.hi.max(0) };
         // from here on n >= 0; machine shifts take the count modulo 64, so clamp it to 63
         let clamped = if count.hi <= 63 {
             n
