@@ -13,6 +13,11 @@ pub enum BinOp {
     FloorDiv,
     Mod,
     Pow,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
     Eq,
     Ne,
     Lt,
@@ -32,6 +37,11 @@ impl BinOp {
             BinOp::FloorDiv => "//",
             BinOp::Mod => "%",
             BinOp::Pow => "**",
+            BinOp::BitAnd => "&",
+            BinOp::BitOr => "|",
+            BinOp::BitXor => "^",
+            BinOp::Shl => "<<",
+            BinOp::Shr => ">>",
             BinOp::Eq => "==",
             BinOp::Ne => "!=",
             BinOp::Lt => "<",
@@ -39,6 +49,11 @@ impl BinOp {
             BinOp::Gt => ">",
             BinOp::Ge => ">=",
         }
+    }
+
+    /// Whether the operator is one of `& | ^ << >>` (ints only).
+    pub fn is_bitwise(self) -> bool {
+        matches!(self, BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor | BinOp::Shl | BinOp::Shr)
     }
 
     /// Whether the operator is one of `== != < <= > >=`.
@@ -52,6 +67,8 @@ impl BinOp {
 pub enum UnOp {
     Neg,
     Not,
+    /// `~x`, bitwise complement of an int.
+    BitNot,
 }
 
 /// An expression and its span.

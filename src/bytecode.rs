@@ -87,6 +87,18 @@ pub enum Instr {
     Neg { a: Reg, b: Reg },
     /// R[a] := not R[b]
     Not { a: Reg, b: Reg },
+    /// R[a] := R[b] & R[c] (ints only)
+    BitAnd { a: Reg, b: Reg, c: Reg },
+    /// R[a] := R[b] | R[c] (ints only)
+    BitOr { a: Reg, b: Reg, c: Reg },
+    /// R[a] := R[b] ^ R[c] (ints only)
+    BitXor { a: Reg, b: Reg, c: Reg },
+    /// R[a] := R[b] << R[c] (ints only; a lost bit is an overflow, a negative count an error)
+    Shl { a: Reg, b: Reg, c: Reg },
+    /// R[a] := R[b] >> R[c] (ints only; arithmetic, floored; a negative count is an error)
+    Shr { a: Reg, b: Reg, c: Reg },
+    /// R[a] := ~R[b] (an int, `-R[b] - 1`)
+    BitNot { a: Reg, b: Reg },
     /// R[a] := R[b] == R[c]
     Eq { a: Reg, b: Reg, c: Reg },
     /// R[a] := R[b] != R[c]
@@ -329,7 +341,12 @@ impl Instr {
             I::MulK { a, b, k } | I::KMul { a, b, k } => f.def(a).reg(b).number(k).op(B::Mul),
             I::DivK { a, b, k } | I::KDiv { a, b, k } => f.def(a).reg(b).number(k).op(B::Div),
             I::ModK { a, b, k } => f.def(a).reg(b).number(k).op(B::Mod),
-            I::Neg { a, b } | I::Not { a, b } => f.def(a).reg(b),
+            I::Neg { a, b } | I::Not { a, b } | I::BitNot { a, b } => f.def(a).reg(b),
+            I::BitAnd { a, b, c } => f.def(a).reg(b).reg(c).op(B::BitAnd),
+            I::BitOr { a, b, c } => f.def(a).reg(b).reg(c).op(B::BitOr),
+            I::BitXor { a, b, c } => f.def(a).reg(b).reg(c).op(B::BitXor),
+            I::Shl { a, b, c } => f.def(a).reg(b).reg(c).op(B::Shl),
+            I::Shr { a, b, c } => f.def(a).reg(b).reg(c).op(B::Shr),
             I::Eq { a, b, c } => f.def(a).reg(b).reg(c).op(B::Eq),
             I::Ne { a, b, c } => f.def(a).reg(b).reg(c).op(B::Ne),
             I::Lt { a, b, c } => f.def(a).reg(b).reg(c).op(B::Lt),
@@ -421,6 +438,12 @@ impl Instr {
             | I::KDiv { .. }
             | I::Neg { .. }
             | I::Not { .. }
+            | I::BitAnd { .. }
+            | I::BitOr { .. }
+            | I::BitXor { .. }
+            | I::Shl { .. }
+            | I::Shr { .. }
+            | I::BitNot { .. }
             | I::Eq { .. }
             | I::Ne { .. }
             | I::Lt { .. }

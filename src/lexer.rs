@@ -104,6 +104,12 @@ tokens! {
         LtEq = "<=",
         Gt = ">",
         GtEq = ">=",
+        Amp = "&",
+        Pipe = "|",
+        Caret = "^",
+        Tilde = "~",
+        LtLt = "<<",
+        GtGt = ">>",
     }
 }
 
@@ -272,6 +278,30 @@ mod tests {
                 Tok::Float(1e10),
                 Tok::SlashSlash,
                 Tok::StarStar,
+                Tok::Eof
+            ]
+        );
+    }
+
+    #[test]
+    fn bit_operators() {
+        assert_eq!(
+            kinds("a&b|c^~d<<e>>f<=>="),
+            vec![
+                Tok::Ident("a".into()),
+                Tok::Amp,
+                Tok::Ident("b".into()),
+                Tok::Pipe,
+                Tok::Ident("c".into()),
+                Tok::Caret,
+                Tok::Tilde,
+                Tok::Ident("d".into()),
+                Tok::LtLt,
+                Tok::Ident("e".into()),
+                Tok::GtGt,
+                Tok::Ident("f".into()),
+                Tok::LtEq,
+                Tok::GtEq,
                 Tok::Eof
             ]
         );

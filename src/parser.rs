@@ -409,15 +409,15 @@ impl Parser {
         Ok(Expr { kind: ExprKind::Unary(UnOp::Not, Box::new(operand)), span })
     }
 
-    // comparison -> sum [ comp_op sum ]
+    // comparison -> bit_or [ comp_op bit_or ]
     // comp_op -> '==' | '!=' | '<' | '<=' | '>' | '>='
     /// A second comparison operator is an error: comparisons do not chain.
     fn comparison(&mut self) -> PResult<Expr> {
-        let left = self.sum()?;
+        let left = self.bit_or()?;
         let Some(op) = comparison_op(self.peek()) else { return Ok(left) };
         self.advance();
         self.skip_nl();
-        let right = self.sum()?;
+        let right = self.bit_or()?;
         if comparison_op(self.peek()).is_some() {
             let span = self.peek_span();
             return Err(Diagnostic::new("comparison operators cannot be chained", span));
@@ -425,58 +425,81 @@ impl Parser {
         Ok(binary(op, left, right))
     }
 
+    // bit_or -> bit_xor { '|' bit_xor }
+    fn bit_or(&mut self) -> PResult<Expr> {
+        self.left_chain(Self::bit_xor, |t| (t == &Tok::Pipe).then_some(BinOp::BitOr))
+    }
+
+    // bit_xor -> bit_and { '^' bit_and }
+    fn bit_xor(&mut self) -> PResult<Expr> {
+        self.left_chain(Self::bit_and, |t| (t == &Tok::Caret).then_some(BinOp::BitXor))
+    }
+
+    // bit_and -> shift { '&' shift }
+    fn bit_and(&mut self) -> PResult<Expr> {
+        self.left_chain(Self::shift, |t| (t == &Tok::Amp).then_some(BinOp::BitAnd))
+    }
+
+    // shift -> sum { ( '<<' | '>>' ) sum }
+    fn shift(&mut self) -> PResult<Expr> {
+        self.left_chain(Self::sum, |t| match t {
+            Tok::LtLt => Some(BinOp::Shl),
+            Tok::GtGt => Some(BinOp::Shr),
+            _ => None,
+        })
+    }
+
     // sum -> product { ( '+' | '-' ) product }
     fn sum(&mut self) -> PResult<Expr> {
-        let mark = self.depth;
-        let mut left = self.product()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => BinOp::Add,
-                Tok::Minus => BinOp::Sub,
-                _ => {
-                    self.depth = mark;
-                    return Ok(left);
-                }
-            };
-            self.chain_link()?;
-            self.skip_nl();
-            let right = self.product()?;
-            left = binary(op, left, right);
-        }
+        self.left_chain(Self::product, |t| match t {
+            Tok::Plus => Some(BinOp::Add),
+            Tok::Minus => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     // product -> unary { ( '*' | '/' | '//' | '%' ) unary }
     fn product(&mut self) -> PResult<Expr> {
-        let mark = self.depth;
-        let mut left = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Star => BinOp::Mul,
-                Tok::Slash => BinOp::Div,
-                Tok::SlashSlash => BinOp::FloorDiv,
-                Tok::Percent => BinOp::Mod,
-                _ => {
-                    self.depth = mark;
-                    return Ok(left);
-                }
-            };
-            self.chain_link()?;
-            self.skip_nl();
-            let right = self.unary()?;
-            left = binary(op, left, right);
-        }
+        self.left_chain(Self::unary, |t| match t {
+            Tok::Star => Some(BinOp::Mul),
+            Tok::Slash => Some(BinOp::Div),
+            Tok::SlashSlash => Some(BinOp::FloorDiv),
+            Tok::Percent => Some(BinOp::Mod),
+            _ => None,
+        })
     }
 
-    // unary -> '-' unary | power
-    /// The operand of a unary minus is one level deeper.
-    fn unary(&mut self) -> PResult<Expr> {
-        if self.peek() != &Tok::Minus {
-            return self.power();
+    /// A left-associative chain `operand { op operand }` of one precedence level, where `op_of`
+    /// says which tokens are the level's operators. A newline may follow each operator.
+    fn left_chain(
+        &mut self,
+        operand: fn(&mut Self) -> PResult<Expr>,
+        op_of: fn(&Tok) -> Option<BinOp>,
+    ) -> PResult<Expr> {
+        let mark = self.depth;
+        let mut left = operand(self)?;
+        while let Some(op) = op_of(self.peek()) {
+            self.chain_link()?;
+            self.skip_nl();
+            let right = operand(self)?;
+            left = binary(op, left, right);
         }
+        self.depth = mark;
+        Ok(left)
+    }
+
+    // unary -> ( '-' | '~' ) unary | power
+    /// The operand of a unary minus or `~` is one level deeper.
+    fn unary(&mut self) -> PResult<Expr> {
+        let op = match self.peek() {
+            Tok::Minus => UnOp::Neg,
+            Tok::Tilde => UnOp::BitNot,
+            _ => return self.power(),
+        };
         let start = self.advance().span;
         let operand = self.nested(start, Self::unary)?;
         let span = start.to(operand.span);
-        Ok(Expr { kind: ExprKind::Unary(UnOp::Neg, Box::new(operand)), span })
+        Ok(Expr { kind: ExprKind::Unary(op, Box::new(operand)), span })
     }
 
     // power -> postfix [ '**' unary ]
@@ -658,6 +681,34 @@ mod tests {
         let prog = parse("-2 ** 2").unwrap();
         let StmtKind::Expr(e) = &prog[0].kind else { panic!() };
         assert!(matches!(e.kind, ExprKind::Unary(UnOp::Neg, _)));
+    }
+
+    /// The binary operators of `e`'s tree, in prefix order, for checking how it parsed.
+    fn shape(e: &Expr) -> String {
+        match &e.kind {
+            ExprKind::Binary(op, l, r) => format!("({} {} {})", shape(l), op.symbol(), shape(r)),
+            ExprKind::Unary(op, x) => format!("({op:?} {})", shape(x)),
+            ExprKind::Int(v) => v.to_string(),
+            ExprKind::Name(n) => n.to_string(),
+            _ => "?".into(),
+        }
+    }
+
+    fn parsed(src: &str) -> String {
+        let prog = parse(src).unwrap();
+        let StmtKind::Expr(e) = &prog[0].kind else { panic!() };
+        shape(e)
+    }
+
+    #[test]
+    fn precedence_of_bit_operators() {
+        assert_eq!(parsed("1 | 2 ^ 3 & 4 << 1"), "(1 | (2 ^ (3 & (4 << 1))))");
+        assert_eq!(parsed("a & b == c"), "((a & b) == c)");
+        assert_eq!(parsed("a << b + c >> d"), "((a << (b + c)) >> d)");
+        assert_eq!(parsed("~-x"), "(BitNot (Neg x))");
+        assert_eq!(parsed("~x ** 2"), "(BitNot (x ** 2))");
+        assert_eq!(parsed("a |\n b"), "(a | b)");
+        assert!(err("a < b | c < d").contains("chained"));
     }
 
     #[test]

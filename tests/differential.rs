@@ -1447,7 +1447,7 @@ impl Gen {
         if kind == Kind::Dyn || depth == 0 || self.rng.chance(0.3) {
             return self.leaf(kind);
         }
-        match self.rng.weighted(&[6, 2, 2, 1, 2, 1]) {
+        match self.rng.weighted(&[6, 2, 2, 1, 2, 1, 2 * u32::from(kind == Kind::Int)]) {
             0 => self.arithmetic(kind, depth),
             1 => self.division(kind, depth),
             2 => self.power(kind, depth),
@@ -1456,7 +1456,8 @@ impl Gen {
                 Expr::op(format!("-{}", e.operand()), e.kind, e.bound)
             }
             4 => self.math_call(kind, depth),
-            _ => self.conversion(kind, depth),
+            5 => self.conversion(kind, depth),
+            _ => self.bitwise(depth),
         }
     }
 
@@ -1488,6 +1489,48 @@ impl Gen {
         }
         let bound = combine(op, a.bound, b.bound);
         Expr::op(format!("{} {op} {}", a.operand(), b.operand()), join(a.kind, b.kind), bound)
+    }
+
+    /// An int from `& | ^ ~ << >>`. Within `-2**k..2**k`, and, or, xor and not stay there;
+    /// a `<<` has its operand and count brought down so that it cannot overflow, and counts are
+    /// never negative (unless risky).
+    fn bitwise(&mut self, depth: u32) -> Expr {
+        let a = self.numeric(Kind::Int, depth - 1);
+        let within = |bound: u128| (bound + 1).next_power_of_two().min(HUGE);
+        match self.rng.below(5) {
+            0 => {
+                let b = self.numeric(Kind::Int, depth - 1);
+                let op = self.rng.pick(&["&", "|", "^"]);
+                let bound = within(a.bound.max(b.bound));
+                Expr::op(format!("{} {op} {}", a.operand(), b.operand()), Kind::Int, bound)
+            }
+            1 => Expr::op(format!("~{}", a.operand()), Kind::Int, a.bound + 1),
+            2 => {
+                let (count, _) = self.shift_count(100);
+                Expr::op(format!("{} >> {}", a.operand(), count), Kind::Int, a.bound)
+            }
+            _ => {
+                let a = self.fit(a, 1 << 20);
+                let (count, risky) = self.shift_count(39);
+                let bound = if risky { HUGE } else { a.bound.saturating_mul(1 << 39).min(HUGE) };
+                Expr::op(format!("{} << {}", a.operand(), count), Kind::Int, bound)
+            }
+        }
+    }
+
+    /// A shift count in `0..=max`, a literal or an int brought into range by `%`, or when risky
+    /// any int, negative ones included (then also `true`).
+    fn shift_count(&mut self, max: i64) -> (String, bool) {
+        if self.risky() {
+            let e = self.numeric(Kind::Int, 1);
+            return (format!("({})", e.text), true);
+        }
+        if self.rng.chance(0.5) {
+            let literals: Vec<i64> = [0, 1, 3, 17, 31, 39, 63, 64, 100].into_iter().filter(|c| *c <= max).collect();
+            return (self.rng.pick(&literals).to_string(), false);
+        }
+        let e = self.numeric(Kind::Int, 1);
+        (format!("({} % {})", e.operand(), max + 1), false)
     }
 
     fn division(&mut self, kind: Kind, depth: u32) -> Expr {

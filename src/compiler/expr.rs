@@ -61,10 +61,11 @@ impl Compiler {
             }
             ExprKind::Call(callee, args) => self.call(callee, args, dst, span)?,
             ExprKind::Unary(UnOp::Neg, operand) => self.negate(operand, dst, span)?,
-            ExprKind::Unary(UnOp::Not, operand) => {
+            ExprKind::Unary(op @ (UnOp::Not | UnOp::BitNot), operand) => {
                 let mark = self.mark();
                 let b = self.expr_any(operand)?;
-                self.emit(Instr::Not { a: dst, b }, span);
+                let ins = if *op == UnOp::Not { Instr::Not { a: dst, b } } else { Instr::BitNot { a: dst, b } };
+                self.emit(ins, span);
                 self.release(mark);
             }
             ExprKind::Binary(op, left, right) => {
@@ -156,6 +157,11 @@ impl Compiler {
             BinOp::FloorDiv => Instr::FloorDiv { a: dst, b, c },
             BinOp::Mod => Instr::Mod { a: dst, b, c },
             BinOp::Pow => Instr::Pow { a: dst, b, c },
+            BinOp::BitAnd => Instr::BitAnd { a: dst, b, c },
+            BinOp::BitOr => Instr::BitOr { a: dst, b, c },
+            BinOp::BitXor => Instr::BitXor { a: dst, b, c },
+            BinOp::Shl => Instr::Shl { a: dst, b, c },
+            BinOp::Shr => Instr::Shr { a: dst, b, c },
             BinOp::Eq => Instr::Eq { a: dst, b, c },
             BinOp::Ne => Instr::Ne { a: dst, b, c },
             BinOp::Lt => Instr::Lt { a: dst, b, c },

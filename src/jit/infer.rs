@@ -290,6 +290,19 @@ impl<'a> Session<'a> {
                     other => return Err(format!("unary - of {} is not supported", other.ty().name())),
                 }
             }
+            I::BitAnd { a, b, c }
+            | I::BitOr { a, b, c }
+            | I::BitXor { a, b, c }
+            | I::Shl { a, b, c }
+            | I::Shr { a, b, c } => {
+                st[a as usize] = bitwise(read(st, b)?, read(st, c)?)?;
+            }
+            I::BitNot { a, b } => {
+                st[a as usize] = match read(st, b)? {
+                    t @ (T::Val(Ty::Int) | T::Pending) => t,
+                    other => return Err(format!("~ of {} is not supported", other.ty().name())),
+                }
+            }
             I::Not { a, b } => {
                 truthy_ok(read_any(st, b)?)?;
                 st[a as usize] = T::Val(Ty::Bool);
@@ -770,6 +783,15 @@ fn arith(x: T, y: T, division: bool) -> Result<T, String> {
         (T::Val(Ty::Int), T::Val(Ty::Int)) if !division => Ok(T::Val(Ty::Int)),
         (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(T::Val(Ty::Float)),
         _ => Err(format!("arithmetic on {} and {} is not supported", x.ty().name(), y.ty().name())),
+    }
+}
+
+/// The result type of `& | ^ << >>`: ints only (anything else is the interpreter's type error).
+fn bitwise(x: T, y: T) -> Result<T, String> {
+    match (x, y) {
+        (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
+        (T::Val(Ty::Int), T::Val(Ty::Int)) => Ok(T::Val(Ty::Int)),
+        _ => Err(format!("bit operations on {} and {} are not supported", x.ty().name(), y.ty().name())),
     }
 }
 

@@ -45,6 +45,28 @@ impl Interval {
         if self.lo >= 0 && self.hi < d as i128 { self } else { Interval { lo: 0, hi: d as i128 - 1 } }
     }
 
+    /// `x & y`: when either side is never negative, neither is the result, nor larger than it.
+    pub fn bit_and(self, other: Interval) -> Interval {
+        match (self.lo >= 0, other.lo >= 0) {
+            (true, true) => Interval { lo: 0, hi: self.hi.min(other.hi) },
+            (true, false) => Interval { lo: 0, hi: self.hi },
+            (false, true) => Interval { lo: 0, hi: other.hi },
+            (false, false) => ANY,
+        }
+    }
+
+    /// `x >> n` for a count `n` in `count` that is never negative (a count past 63 shifts
+    /// by 63): the extremes are at the corners, as the shift is monotonic in both.
+    pub fn shr(self, count: Interval) -> Interval {
+        let (c0, c1) = (count.lo.clamp(0, 63), count.hi.clamp(0, 63));
+        Interval { lo: (self.lo >> c0).min(self.lo >> c1), hi: (self.hi >> c0).max(self.hi >> c1) }
+    }
+
+    /// `~x`, which is `-x - 1`.
+    pub fn bit_not(self) -> Interval {
+        Interval { lo: -self.hi - 1, hi: -self.lo - 1 }
+    }
+
     /// Whether every value of the interval is an `i64`: the operation cannot overflow.
     pub fn fits(self) -> bool {
         self.lo >= ANY.lo && self.hi <= ANY.hi
@@ -63,6 +85,18 @@ impl Interval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bit_operations() {
+        let byte = Interval::new(0, 255);
+        assert_eq!(byte.bit_and(ANY), byte);
+        assert_eq!(ANY.bit_and(Interval::new(0, 7)), Interval::new(0, 7));
+        assert_eq!(ANY.bit_and(Interval::new(-1, 7)), ANY);
+        assert_eq!(Interval::new(-8, 255).shr(Interval::new(1, 100)), Interval::new(-4, 127));
+        assert_eq!(ANY.shr(Interval::exact(63)), Interval::new(-1, 0));
+        assert_eq!(Interval::new(-3, 5).bit_not(), Interval::new(-6, 2));
+        assert_eq!(ANY.bit_not(), ANY);
+    }
 
     #[test]
     fn products_and_sums_find_overflow() {

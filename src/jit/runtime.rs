@@ -20,6 +20,7 @@ pub mod status {
     pub const INF_TO_INT: i64 = 7;
     pub const INTERRUPTED: i64 = 8;
     pub const GLOBAL_CHANGED: i64 = 9;
+    pub const NEG_SHIFT: i64 = 10;
 }
 
 /// The context of the native call running on this thread (one at a time: native code never
@@ -65,6 +66,7 @@ impl JitCtx {
             status::NAN_TO_INT => "cannot convert nan to int".into(),
             status::INF_TO_INT => "cannot convert inf to int".into(),
             status::INTERRUPTED => "interrupted".into(),
+            status::NEG_SHIFT => crate::vm::ops::NEG_SHIFT.into(),
             status::GLOBAL_CHANGED => {
                 // SAFETY: native code passes a `GlobalSite` the lowering leaked for it, which
                 // lives as long as the program and is never written after compiling.

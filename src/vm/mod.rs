@@ -612,6 +612,17 @@ impl<'g> Vm<'g> {
                 }
             }};
         }
+        macro_rules! bitwise {
+            ($a:expr, $x:expr, $y:expr, $op:expr) => {{
+                match ($x, $y) {
+                    (Value::Int(x), Value::Int(y)) => match ops::int_bitwise($op, *x, *y) {
+                        Ok(v) => set_scalar!($a, Int, v),
+                        Err(e) => throw!(e),
+                    },
+                    (x, y) => throw!(ops::type_error($op, x, y)),
+                }
+            }};
+        }
         macro_rules! divide {
             ($a:expr, $x:expr, $y:expr) => {{
                 match ($x, $y) {
@@ -788,6 +799,18 @@ impl<'g> Vm<'g> {
                 Instr::Neg { a, b } => match reg!(b) {
                     Value::Float(x) => set_scalar!(a, Float, -x),
                     other => match ops::negate(other) {
+                        Ok(v) => set!(a, v),
+                        Err(e) => throw!(e),
+                    },
+                },
+                Instr::BitAnd { a, b, c } => bitwise!(a, reg!(b), reg!(c), BinOp::BitAnd),
+                Instr::BitOr { a, b, c } => bitwise!(a, reg!(b), reg!(c), BinOp::BitOr),
+                Instr::BitXor { a, b, c } => bitwise!(a, reg!(b), reg!(c), BinOp::BitXor),
+                Instr::Shl { a, b, c } => bitwise!(a, reg!(b), reg!(c), BinOp::Shl),
+                Instr::Shr { a, b, c } => bitwise!(a, reg!(b), reg!(c), BinOp::Shr),
+                Instr::BitNot { a, b } => match reg!(b) {
+                    Value::Int(x) => set_scalar!(a, Int, !x),
+                    other => match ops::bit_not(other) {
                         Ok(v) => set!(a, v),
                         Err(e) => throw!(e),
                     },

@@ -121,6 +121,55 @@ pub fn float_arith(op: BinOp, x: f64, y: f64) -> Result<f64, &'static str> {
     })
 }
 
+/// The error of a shift by a negative count.
+pub const NEG_SHIFT: &str = "negative shift count";
+
+/// `x << n` as Python computes it, when the result fits in an int: a lost bit is
+/// `integer overflow`, a negative count an error.
+#[inline]
+pub fn int_shl(x: i64, n: i64) -> Result<i64, &'static str> {
+    if n < 0 {
+        return Err(NEG_SHIFT);
+    }
+    if x == 0 {
+        return Ok(0);
+    }
+    if n >= 64 {
+        return Err(OVERFLOW);
+    }
+    let r = x << n;
+    if r >> n == x { Ok(r) } else { Err(OVERFLOW) }
+}
+
+/// `x >> n`: the floor of `x / 2**n`, so a count of 64 or more gives 0 or -1.
+#[inline]
+pub fn int_shr(x: i64, n: i64) -> Result<i64, &'static str> {
+    if n < 0 {
+        return Err(NEG_SHIFT);
+    }
+    Ok(x >> n.min(63))
+}
+
+/// One of `& | ^ << >>` on two ints.
+#[inline(always)]
+pub fn int_bitwise(op: BinOp, x: i64, y: i64) -> Result<i64, &'static str> {
+    match op {
+        BinOp::BitAnd => Ok(x & y),
+        BinOp::BitOr => Ok(x | y),
+        BinOp::BitXor => Ok(x ^ y),
+        BinOp::Shl => int_shl(x, y),
+        _ => int_shr(x, y),
+    }
+}
+
+/// `~x`, which is `-x - 1`, for an int.
+pub fn bit_not(v: &Value) -> Result<Value, String> {
+    match v {
+        Value::Int(i) => Ok(Value::Int(!i)),
+        other => Err(format!("unsupported operand type for ~: {}", other.type_name())),
+    }
+}
+
 /// Unary minus.
 pub fn negate(v: &Value) -> Result<Value, String> {
     match v {

@@ -703,6 +703,52 @@ impl<'a, 'f> Lower<'a, 'f> {
         }))
     }
 
+    /// `x << n` or `x >> n` on ints, as the interpreter computes them: a negative count is an
+    /// error; `>>` by 64 or more gives 0 or -1; `<<` that loses a bit is an overflow. Checks that
+    /// the counts' and operands' intervals rule out are left out.
+    fn shift(&mut self, pc: usize, x: CValue, n: CValue, left: bool) -> CValue {
+        let count = self.interval(n);
+        if count.lo < 0 {
+            let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, n, 0);
+            self.fail_if(negative, pc, status::NEG_SHIFT, None, None);
+        }
+        let count = Interval { lo: count.lo.max(0), hi: count.hi.max(0) };
+        // from here on n >= 0; machine shifts take the count modulo 64, so clamp it to 63
+        let clamped = if count.hi <= 63 {
+            n
+        } else {
+            let max = self.iconst(63);
+            self.b.ins().umin(n, max)
+        };
+        let operand = self.interval(x);
+        if !left {
+            let r = self.b.ins().sshr(x, clamped);
+            self.know(r, operand.shr(count));
+            return r;
+        }
+        let r = self.b.ins().ishl(x, clamped);
+        let scale = Interval { lo: 1 << count.lo.min(63), hi: 1 << count.hi.min(63) };
+        let result = operand.mul(scale);
+        if count.hi <= 63 && result.fits() {
+            self.know(r, result);
+            return r;
+        }
+        let back = self.b.ins().sshr(r, clamped);
+        let mut lost = self.b.ins().icmp(IntCC::NotEqual, back, x);
+        if count.hi > 63 {
+            // a count of 64 or more keeps only 0
+            let far = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, n, 63);
+            let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, x, 0);
+            let both = self.b.ins().band(far, nonzero);
+            lost = self.b.ins().bor(lost, both);
+        }
+        self.fail_if(lost, pc, status::OVERFLOW, None, None);
+        if count.hi <= 63 {
+            self.know(r, result.clamped());
+        }
+        r
+    }
+
     /// Raises `division by zero` when the number `y` is zero.
     fn check_nonzero(&mut self, pc: usize, y: V) -> Lowered<()> {
         let zero = match y {
@@ -1334,6 +1380,36 @@ impl<'a, 'f> Lower<'a, 'f> {
                     _ => return Err("internal: negating a non-number".into()),
                 };
                 self.put(a, v);
+            }
+            I::BitAnd { a, b, c } | I::BitOr { a, b, c } | I::BitXor { a, b, c } => {
+                let (V::Int(x), V::Int(y)) = (self.get(st, b)?, self.get(st, c)?) else {
+                    return Err("internal: a bit operation on a non-int".into());
+                };
+                let v = match ins {
+                    I::BitAnd { .. } => {
+                        let interval = self.interval(x).bit_and(self.interval(y));
+                        let v = self.b.ins().band(x, y);
+                        self.know(v, interval);
+                        v
+                    }
+                    I::BitOr { .. } => self.b.ins().bor(x, y),
+                    _ => self.b.ins().bxor(x, y),
+                };
+                self.put(a, V::Int(v));
+            }
+            I::Shl { a, b, c } | I::Shr { a, b, c } => {
+                let (V::Int(x), V::Int(y)) = (self.get(st, b)?, self.get(st, c)?) else {
+                    return Err("internal: a shift of a non-int".into());
+                };
+                let v = self.shift(pc, x, y, matches!(ins, I::Shl { .. }));
+                self.put(a, V::Int(v));
+            }
+            I::BitNot { a, b } => {
+                let V::Int(x) = self.get(st, b)? else { return Err("internal: ~ of a non-int".into()) };
+                let interval = self.interval(x).bit_not();
+                let v = self.b.ins().bnot(x);
+                self.know(v, interval);
+                self.put(a, V::Int(v));
             }
             I::Not { a, b } => {
                 let x = self.get(st, b)?;
