@@ -72,4 +72,13 @@ builtins! {
     Barrier = "barrier",
     Wait = "wait",
     Sleep = "sleep",
+    Sort = "sort",
+    Sorted = "sorted",
+    Reverse = "reverse",
+    Insert = "insert",
+    Extend = "extend",
+    Index = "index",
+    Copy = "copy",
+    Values = "values",
+    Items = "items",
 }

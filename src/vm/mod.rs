@@ -8,6 +8,7 @@ mod atomics;
 mod blocking;
 pub mod builtins;
 mod index;
+mod lists;
 pub mod ops;
 pub mod pool;
 mod sync_builtins;
