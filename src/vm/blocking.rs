@@ -125,13 +125,15 @@ impl<'g> Vm<'g> {
             let keys = self.keys_of(&items, &key)?;
             return Ok(Value::list(lists::sort_decorated(&items, &keys)?, self.gil));
         }
-        let items = std::mem::take(&mut *l.borrow_mut(self.gil));
+        // emptying and then refilling with the same values keeps the collector's invariant (an
+        // untracked list holds no container): a list of numbers stays untracked
+        let items = std::mem::take(&mut *l.borrow_mut_to_store(&Value::Nil, self.gil));
         let sorted = self.keys_of(&items, &key).and_then(|keys| lists::sort_decorated(&items, &keys));
         let (result, back) = match sorted {
             Ok(sorted) => (Ok(Value::Nil), sorted),
             Err(e) => (Err(e), items),
         };
-        let added = std::mem::replace(&mut *l.borrow_mut(self.gil), back);
+        let added = std::mem::replace(&mut *l.borrow_mut_to_store(&Value::Nil, self.gil), back);
         if !added.is_empty() && result.is_ok() {
             return Err("list modified during sort".into());
         }

@@ -195,7 +195,8 @@ pub fn sort(args: &[Value], gil: Gil) -> BResult {
     match args {
         [l] => {
             let l = list_arg(Builtin::Sort, l)?;
-            sort_values(&mut l.borrow_mut(gil))?;
+            // a permutation stores no new value: a list of numbers stays untracked
+            sort_values(&mut l.borrow_mut_to_store(&Value::Nil, gil))?;
             Ok(Value::Nil)
         }
         [_, _] => Err(Fail::Blocking),
@@ -219,7 +220,8 @@ pub fn sorted(args: &[Value], gil: Gil) -> BResult {
 /// `reverse(l)`.
 pub fn reverse(args: &[Value], gil: Gil) -> BResult {
     arity(1, args)?;
-    list_arg(Builtin::Reverse, &args[0])?.borrow_mut(gil).reverse();
+    // a permutation stores no new value: a list of numbers stays untracked
+    list_arg(Builtin::Reverse, &args[0])?.borrow_mut_to_store(&Value::Nil, gil).reverse();
     Ok(Value::Nil)
 }
 
