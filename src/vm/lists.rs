@@ -131,6 +131,8 @@ pub fn sort_values(items: &mut [Value]) -> Result<(), Fail> {
                 *slot = Value::Float(k);
             }
         }
+        // equal strings cannot be told apart either (mini has no identity test for them)
+        Some(Class::Strings) => items.sort_unstable_by(value_cmp),
         Some(_) => items.sort_by(value_cmp),
     }
     Ok(())
