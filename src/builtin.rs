@@ -91,4 +91,13 @@ builtins! {
     Exit = "exit",
     Env = "env",
     Time = "time",
+    Sort = "sort",
+    Sorted = "sorted",
+    Reverse = "reverse",
+    Insert = "insert",
+    Extend = "extend",
+    Index = "index",
+    Copy = "copy",
+    Values = "values",
+    Items = "items",
 }

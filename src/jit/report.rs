@@ -43,11 +43,10 @@ pub fn jit_report(program: &Program, src: &SourceFile) -> String {
     let globals = static_globals(program);
     let arrays = array_params(&globals);
     let mut out = String::new();
-    for (g, v) in globals.values.iter().enumerate() {
+    for v in &globals.values {
+        // a function value here is the program's own: builtins are `Value::Builtin`, even when
+        // the program defines a function of a builtin's name (`fn sort(a)`)
         let Value::Func(f) = v else { continue };
-        if !is_user_function(program, g) {
-            continue;
-        }
         let proto = &f.proto;
         let line = src.line_col(proto.span.start).0;
         let _ = writeln!(out, "{} (line {line}):", proto.name);
@@ -77,10 +76,6 @@ pub fn jit_report(program: &Program, src: &SourceFile) -> String {
         }
     }
     out
-}
-
-fn is_user_function(program: &Program, g: usize) -> bool {
-    crate::builtin::Builtin::from_name(&program.globals[g]).is_none()
 }
 
 /// The values the main program's straight-line top-level definitions give globals: functions

@@ -4,14 +4,15 @@
 //! [`Vm::finish_blocking`], which finishes the instruction here and lets the loop resume after
 //! it. Here the builtins get the place of the call (for the deadlock report and `--stats`), and
 //! `locked(l, f, args...)` runs its function as a nested call on this same VM (so its frames,
-//! stack limit, Ctrl-C and error stacks are the ordinary ones). The common builtins pay nothing
+//! stack limit, Ctrl-C and error stacks are the ordinary ones); so do `sort(l, key)` and
+//! `sorted(x, key)` for their key function. The common builtins pay nothing
 //! for this: the test is on the dispatch loop's error path.
 //!
 //! What it may touch without the GIL: nothing (it runs under the GIL; waits release it in
 //! `sync::wait`).
 
 use super::sync_builtins::{self as sync, lock_arg};
-use super::{Fail, Vm, arg_count_error, thread};
+use super::{Fail, Vm, arg_count_error, lists, thread};
 use crate::builtin::Builtin;
 use crate::bytecode::Instr;
 use crate::jit::Entered;
@@ -69,6 +70,7 @@ impl<'g> Vm<'g> {
         let at = self.here();
         match b {
             Builtin::Locked => self.locked(args, &at),
+            Builtin::Sort | Builtin::Sorted => self.sort_by_key(b, args),
             Builtin::Join => {
                 let [t] = args else {
                     return Err(format!("expected 1 argument, got {}", args.len()).into());
@@ -105,6 +107,42 @@ impl<'g> Vm<'g> {
         let value = result?;
         released?;
         Ok(value)
+    }
+
+    /// `sort(l, key)` and `sorted(x, key)`: calls `key` once per element, as a nested call (its
+    /// errors go on up with their stack), then sorts by the keys. While the keys are computed,
+    /// `sort`'s list is empty (as in CPython); a list that is no longer empty afterwards was
+    /// modified by the key function, which is an error once the list holds its sorted elements.
+    fn sort_by_key(&mut self, b: Builtin, args: &[Value]) -> Result<Value, Fail> {
+        let key = lists::key_arg(b, args)?;
+        let Value::List(l) = &args[0] else {
+            let items = lists::elements(b, &args[0], self.gil)?;
+            let keys = self.keys_of(&items, &key)?;
+            return Ok(Value::list(lists::sort_decorated(&items, &keys)?, self.gil));
+        };
+        if b == Builtin::Sorted {
+            let items = l.borrow(self.gil).clone();
+            let keys = self.keys_of(&items, &key)?;
+            return Ok(Value::list(lists::sort_decorated(&items, &keys)?, self.gil));
+        }
+        // emptying and then refilling with the same values keeps the collector's invariant (an
+        // untracked list holds no container): a list of numbers stays untracked
+        let items = std::mem::take(&mut *l.borrow_mut_to_store(&Value::Nil, self.gil));
+        let sorted = self.keys_of(&items, &key).and_then(|keys| lists::sort_decorated(&items, &keys));
+        let (result, back) = match sorted {
+            Ok(sorted) => (Ok(Value::Nil), sorted),
+            Err(e) => (Err(e), items),
+        };
+        let added = std::mem::replace(&mut *l.borrow_mut_to_store(&Value::Nil, self.gil), back);
+        if !added.is_empty() && result.is_ok() {
+            return Err("list modified during sort".into());
+        }
+        result
+    }
+
+    /// `key(v)` for each of `items`, in order.
+    fn keys_of(&mut self, items: &[Value], key: &Value) -> Result<Vec<Value>, Fail> {
+        items.iter().map(|v| self.call_nested(key.clone(), vec![v.clone()])).collect()
     }
 
     /// Calls a function value from inside a builtin, on this VM: its frame goes on top of the

@@ -61,7 +61,6 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         | B::Locked
         | B::Queue
         | B::Put
-        | B::Get
         | B::TryGet
         | B::Close
         | B::Barrier
@@ -86,6 +85,18 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         | B::Exit
         | B::Env
         | B::Time => super::io::call(b, args, gil),
+        // `get` of a dict here; of a queue by the interpreter (`Fail::Blocking`), as above
+        B::Get => super::lists::get(args, gil),
+        // with a key function, the two sorts are the interpreter's too (`Vm::sort_by_key`)
+        B::Sort => super::lists::sort(args, gil),
+        B::Sorted => super::lists::sorted(args, gil),
+        B::Reverse => super::lists::reverse(args, gil),
+        B::Insert => super::lists::insert(args, gil),
+        B::Extend => super::lists::extend(args, gil),
+        B::Index => super::lists::index(args, gil),
+        B::Copy => super::lists::copy(args, gil),
+        B::Values => super::lists::values(args, gil),
+        B::Items => super::lists::items(args, gil),
     }
 }
 

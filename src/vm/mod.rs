@@ -9,6 +9,7 @@ mod blocking;
 pub mod builtins;
 mod index;
 mod io;
+mod lists;
 pub mod ops;
 pub mod pool;
 mod strings;
