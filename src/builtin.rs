@@ -72,4 +72,6 @@ builtins! {
     Barrier = "barrier",
     Wait = "wait",
     Sleep = "sleep",
+    Format = "format",
+    Round = "round",
 }

@@ -64,6 +64,8 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         | B::Barrier
         | B::Wait
         | B::Sleep => Err(Fail::Blocking),
+        B::Format => super::format::format(args, gil),
+        B::Round => super::format::round(args),
     }
 }
 
