@@ -99,6 +99,9 @@ pub enum ExprKind {
     Or(Box<Expr>, Box<Expr>),
     /// A function literal `fn(params) { body }`.
     Function(Rc<FnDef>),
+    /// A call of a builtin that no definition of the program can shadow: the parts of an
+    /// f-string are `format(expr, spec)` calls.
+    BuiltinCall(crate::builtin::Builtin, Vec<Expr>),
 }
 
 /// A function literal or declaration.

@@ -100,4 +100,6 @@ builtins! {
     Copy = "copy",
     Values = "values",
     Items = "items",
+    Format = "format",
+    Round = "round",
 }

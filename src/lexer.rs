@@ -53,6 +53,10 @@ tokens! {
         #[regex(r#""([^"\\\n]|\\[^\n])*""#, string)]
         #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#, unterminated_string)]
         Str(Rc<str>),
+        /// An f-string `f"..."`: its text between the quotes as written (escapes and `{}` parts
+        /// are taken apart by the parser); its quotes may not contain a `"`.
+        #[regex(r#"f"([^"\\\n]|\\[^\n])*""#, |lex| { let t = lex.slice(); Rc::from(&t[2..t.len() - 1]) })]
+        FStr(Rc<str>),
         #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| Rc::from(lex.slice()))]
         Ident(Rc<str>),
         /// The end of the source; logos never produces it, [`lex`] appends it.
@@ -119,7 +123,7 @@ impl Tok {
         match self {
             Tok::Newline => "end of line".into(),
             Tok::Int(_) | Tok::Float(_) => "a number".into(),
-            Tok::Str(_) => "a string".into(),
+            Tok::Str(_) | Tok::FStr(_) => "a string".into(),
             Tok::Ident(name) => format!("'{name}'"),
             Tok::Eof => "end of file".into(),
             fixed => format!("'{}'", fixed.symbol().unwrap_or("?")),
@@ -222,8 +226,12 @@ fn underscores_between_digits(text: &str, digit: fn(char) -> bool) -> bool {
 /// located at the backslash.
 fn string(lex: &mut Lexer<'_, Tok>) -> Result<Rc<str>, LexError> {
     let text = lex.slice();
-    let body = &text[1..text.len() - 1];
-    let body_start = lex.span().start + 1;
+    unescape(&text[1..text.len() - 1], lex.span().start + 1).map(Rc::from).map_err(|d| LexError::new(d.message, d.span))
+}
+
+/// The text of a string literal's `body` (which starts at byte `body_start` of the source) with
+/// its escapes decoded; an unknown escape is an error located at the backslash.
+pub fn unescape(body: &str, body_start: usize) -> Result<String, Diagnostic> {
     let mut out = String::with_capacity(body.len());
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
@@ -242,11 +250,11 @@ fn string(lex: &mut Lexer<'_, Tok>) -> Result<Rc<str>, LexError> {
             other => {
                 let at = body_start + i;
                 let span = Span::new(at, at + 1 + other.len_utf8());
-                return Err(LexError::new(format!("unknown escape sequence '\\{other}'"), span));
+                return Err(Diagnostic::new(format!("unknown escape sequence '\\{other}'"), span));
             }
         });
     }
-    Ok(out.into())
+    Ok(out)
 }
 
 /// A string literal cut off by a line end or the end of the file.

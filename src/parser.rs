@@ -6,6 +6,8 @@
 
 use crate::ast::*;
 use crate::lexer::{Tok, Token, lex};
+
+mod fstring;
 use crate::source::{Diagnostic, Span};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -16,6 +18,19 @@ use std::rc::Rc;
 pub const MAX_SYNTAX_DEPTH: usize = 200;
 
 type PResult<T> = Result<T, Diagnostic>;
+
+/// `parts` joined by `+` as a balanced tree (an empty list is the empty string).
+fn concat(mut parts: Vec<Expr>, span: Span) -> Expr {
+    match parts.len() {
+        0 => Expr { kind: ExprKind::Str("".into()), span },
+        1 => parts.pop().unwrap_or(Expr { kind: ExprKind::Nil, span }),
+        n => {
+            let right = parts.split_off(n / 2);
+            let (l, r) = (concat(parts, span), concat(right, span));
+            Expr { kind: ExprKind::Binary(BinOp::Add, Box::new(l), Box::new(r)), span }
+        }
+    }
+}
 
 /// Parses a whole program into its top-level statements.
 pub fn parse(src: &str) -> PResult<Vec<Stmt>> {
@@ -591,6 +606,11 @@ impl Parser {
             Tok::Int(v) => ExprKind::Int(*v),
             Tok::Float(v) => ExprKind::Float(*v),
             Tok::Str(s) => ExprKind::Str(s.clone()),
+            Tok::FStr(raw) => {
+                let raw = raw.clone();
+                self.advance();
+                return self.fstring(&raw, span);
+            }
             Tok::True => ExprKind::Bool(true),
             Tok::False => ExprKind::Bool(false),
             Tok::Nil => ExprKind::Nil,
@@ -607,6 +627,54 @@ impl Parser {
         };
         self.advance();
         Ok(Expr { kind, span })
+    }
+
+    // primary -> FSTRING
+    /// An f-string: its literal text and `{expression[:spec]}` parts concatenated, each part
+    /// `format(expression, spec)` (the builtin itself, whatever the program calls `format`).
+    /// The parts form a balanced tree of `+`, whose depth counts as nesting.
+    fn fstring(&mut self, raw: &str, span: Span) -> PResult<Expr> {
+        let body_start = span.start as usize + 2;
+        let braces = raw.matches('{').count();
+        let tree_depth = (usize::BITS - (2 * braces + 1).leading_zeros()) as usize;
+        let inner_depth = self.depth + tree_depth;
+        if inner_depth > MAX_SYNTAX_DEPTH {
+            return Err(Diagnostic::new("nesting too deep", span));
+        }
+        let pieces = fstring::split(raw, body_start)?;
+        let mut parts = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            parts.push(match piece {
+                fstring::Piece::Text(text) => Expr { kind: ExprKind::Str(text.into()), span },
+                fstring::Piece::Field { expr, at, spec } => {
+                    let e = self.field(expr, at, inner_depth)?;
+                    let at = e.span;
+                    let spec = Expr { kind: ExprKind::Str(spec.into()), span: at };
+                    Expr { kind: ExprKind::BuiltinCall(crate::builtin::Builtin::Format, vec![e, spec]), span: at }
+                }
+            });
+        }
+        Ok(concat(parts, span))
+    }
+
+    /// The expression of an f-string field: `text`, starting at byte `at` of the source, parsed
+    /// alone at nesting depth `depth`.
+    fn field(&self, text: &str, at: usize, depth: usize) -> PResult<Expr> {
+        let shift = |s: Span| Span::new(s.start as usize + at, s.end as usize + at);
+        let tokens = lex(text).map_err(|mut d| {
+            d.span = shift(d.span);
+            d
+        })?;
+        let tokens = tokens.into_iter().map(|t| Token { span: shift(t.span), ..t }).collect();
+        let mut inner = Parser { tokens, pos: 0, skip_newlines: vec![true], depth };
+        if inner.peek() == &Tok::Eof {
+            return Err(Diagnostic::new("empty expression in f-string", Span::new(at, at + text.len())));
+        }
+        let e = inner.expr()?;
+        if inner.peek() != &Tok::Eof {
+            return Err(inner.error_here("expected ':' or '}' in f-string"));
+        }
+        Ok(e)
     }
 
     // primary -> '(' expression ')'

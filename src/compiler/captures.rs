@@ -156,6 +156,7 @@ impl Resolver {
                 args.iter().for_each(|a| self.expr(a));
             }
             ExprKind::Unary(_, a) => self.expr(a),
+            ExprKind::BuiltinCall(_, args) => args.iter().for_each(|a| self.expr(a)),
             ExprKind::Function(def) => self.function(def),
             ExprKind::Nil | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => {}
         }

@@ -60,6 +60,7 @@ impl Compiler {
                 self.release(mark);
             }
             ExprKind::Call(callee, args) => self.call(callee, args, dst, span)?,
+            ExprKind::BuiltinCall(f, args) => self.builtin_call(*f, args, dst, span)?,
             ExprKind::Unary(UnOp::Neg, operand) => self.negate(operand, dst, span)?,
             ExprKind::Unary(op @ (UnOp::Not | UnOp::BitNot), operand) => {
                 let mark = self.mark();
@@ -227,6 +228,20 @@ impl Compiler {
             self.args_from(args, base + 1, span)?;
             self.emit(Instr::Call { a: base, n }, span);
         }
+        if !top {
+            self.emit(Instr::Move { a: dst, b: base }, span);
+        }
+        self.release(mark);
+        Ok(())
+    }
+
+    /// A call of builtin `f` itself, whatever the program defines under its name.
+    fn builtin_call(&mut self, f: Builtin, args: &[Expr], dst: Reg, span: Span) -> CResult<()> {
+        let mark = self.mark();
+        let top = dst as usize + 1 == mark;
+        let base = if top { dst } else { self.alloc(1, span)? };
+        self.args_from(args, base, span)?;
+        self.emit(Instr::CallBuiltin { a: base, n: args.len() as u8, f }, span);
         if !top {
             self.emit(Instr::Move { a: dst, b: base }, span);
         }

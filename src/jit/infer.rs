@@ -839,7 +839,7 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
     let bad = || Err(format!("{}({}) is not supported in compiled code", b.name(), names(&tys)));
     let t = match (b, &tys[..]) {
         (B::Sqrt | B::Sin | B::Cos | B::Tan | B::Exp | B::Log, [x]) if x.is_number() => Ty::Float,
-        (B::Floor | B::Ceil | B::Int, [x]) if x.is_number() => Ty::Int,
+        (B::Floor | B::Ceil | B::Int | B::Round, [x]) if x.is_number() => Ty::Int,
         (B::Int, [Ty::Bool]) => Ty::Int,
         (B::Float, [x]) if x.is_number() || *x == Ty::Bool => Ty::Float,
         (B::Abs, [x]) if x.is_number() => *x,
@@ -864,7 +864,8 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
             | B::Abs
             | B::Min
             | B::Max
-            | B::Len,
+            | B::Len
+            | B::Round,
             _,
         ) => return bad(),
         _ => return Err(format!("{}() is not supported in compiled code", b.name())),

@@ -97,6 +97,8 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Copy => super::lists::copy(args, gil),
         B::Values => super::lists::values(args, gil),
         B::Items => super::lists::items(args, gil),
+        B::Format => super::format::format(args, gil),
+        B::Round => super::format::round(args),
     }
 }
 

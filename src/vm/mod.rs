@@ -7,6 +7,7 @@
 mod atomics;
 mod blocking;
 pub mod builtins;
+mod format;
 mod index;
 mod io;
 mod lists;

@@ -1052,7 +1052,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok((self.b.ins().iadd(ptr, offset), float))
     }
 
-    /// A float that `floor`/`ceil`/`int` turn into an int: the interpreter's errors for NaN,
+    /// A float that `floor`/`ceil`/`round`/`int` turn into an int: the interpreter's errors for NaN,
     /// infinities and values outside the int range.
     fn float_to_int(&mut self, pc: usize, x: CValue) -> CValue {
         let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
@@ -1091,12 +1091,14 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let x = self.as_float(*x)?;
                 V::Float(self.b.ins().sqrt(x))
             }
-            (B::Floor | B::Ceil | B::Int, [V::Int(x)]) => V::Int(*x),
+            (B::Floor | B::Ceil | B::Int | B::Round, [V::Int(x)]) => V::Int(*x),
             (B::Int, [V::Bool(x)]) => V::Int(self.b.ins().uextend(I64, *x)),
-            (B::Floor | B::Ceil | B::Int, [V::Float(x)]) => {
+            (B::Floor | B::Ceil | B::Int | B::Round, [V::Float(x)]) => {
                 let r = match f {
                     B::Floor => self.b.ins().floor(*x),
                     B::Ceil => self.b.ins().ceil(*x),
+                    // half to even, as the interpreter's `round_ties_even`
+                    B::Round => self.b.ins().nearest(*x),
                     _ => self.b.ins().trunc(*x),
                 };
                 V::Int(self.float_to_int(pc, r))
