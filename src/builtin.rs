@@ -102,4 +102,6 @@ builtins! {
     Items = "items",
     Format = "format",
     Round = "round",
+    // `x in c` and `x not in c` call it (parser.rs); `in` is a keyword, so no program names it
+    In = "in",
 }

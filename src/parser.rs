@@ -429,15 +429,56 @@ impl Parser {
     /// A second comparison operator is an error: comparisons do not chain.
     fn comparison(&mut self) -> PResult<Expr> {
         let left = self.bit_or()?;
+        if let Some(negated) = self.membership_op() {
+            return self.membership(left, negated);
+        }
         let Some(op) = comparison_op(self.peek()) else { return Ok(left) };
         self.advance();
         self.skip_nl();
         let right = self.bit_or()?;
-        if comparison_op(self.peek()).is_some() {
+        self.no_chained_comparison()?;
+        Ok(binary(op, left, right))
+    }
+
+    /// The error when a comparison (`in` and `not in` included) follows a comparison.
+    fn no_chained_comparison(&mut self) -> PResult<()> {
+        let tok = self.peek().clone();
+        let membership =
+            tok == Tok::In || (tok == Tok::Not && self.tokens.get(self.pos + 1).is_some_and(|t| t.tok == Tok::In));
+        if comparison_op(&tok).is_some() || membership {
             let span = self.peek_span();
             return Err(Diagnostic::new("comparison operators cannot be chained", span));
         }
-        Ok(binary(op, left, right))
+        Ok(())
+    }
+
+    /// `in` or `not in` next (consumed): whether it is `not in`.
+    fn membership_op(&mut self) -> Option<bool> {
+        let tok = self.peek().clone();
+        match tok {
+            Tok::In => {
+                self.advance();
+                Some(false)
+            }
+            Tok::Not if self.tokens.get(self.pos + 1).is_some_and(|t| t.tok == Tok::In) => {
+                self.advance();
+                self.advance();
+                Some(true)
+            }
+            _ => None,
+        }
+    }
+
+    // membership -> bit_or ( 'in' | 'not' 'in' ) bit_or
+    /// `x in c` is a call of the builtin `in` (`c` first), which no program can shadow (`in` is a
+    /// keyword); `x not in c` is `not` of it. Like comparisons, they cannot be chained.
+    fn membership(&mut self, left: Expr, negated: bool) -> PResult<Expr> {
+        self.skip_nl();
+        let right = self.bit_or()?;
+        self.no_chained_comparison()?;
+        let span = left.span.to(right.span);
+        let test = Expr { kind: ExprKind::BuiltinCall(crate::builtin::Builtin::In, vec![right, left]), span };
+        Ok(if negated { Expr { kind: ExprKind::Unary(UnOp::Not, Box::new(test)), span } } else { test })
     }
 
     // bit_or -> bit_xor { '|' bit_xor }

@@ -363,6 +363,13 @@ pub struct RangeObj {
 }
 
 impl RangeObj {
+    /// Whether `i` is one of the range's ints (constant time).
+    pub fn contains(&self, i: i64) -> bool {
+        let (start, stop, step, i) = (self.start as i128, self.stop as i128, self.step as i128, i as i128);
+        let inside = if step > 0 { start <= i && i < stop } else { stop < i && i <= start };
+        inside && (i - start) % step == 0
+    }
+
     /// The number of ints, capped at `i64::MAX` (see `exact_len`).
     pub fn len(&self) -> i64 {
         self.exact_len().clamp(0, i64::MAX as i128) as i64

@@ -76,6 +76,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::EndsWith => strings::affix("endswith", "suffix", args, |s, p| s.ends_with(p)),
         B::Ord => strings::ord(args),
         B::Chr => strings::chr(args),
+        B::In => contains(args, gil),
         B::ReadFile
         | B::ReadLines
         | B::WriteFile
@@ -402,4 +403,41 @@ fn assert(args: &[Value], gil: Gil) -> BResult {
         _ => return Err(format!("expected 1 to 2 arguments, got {}", args.len()).into()),
     };
     if cond.truthy(gil) { Ok(Value::Nil) } else { Err(msg.into()) }
+}
+
+/// `x in c`, called as `in(c, x)` (parser.rs): a substring of a string, an element of a list or
+/// array (`==`), a key of a dict, a value of a range (by arithmetic, in constant time).
+fn contains(args: &[Value], gil: Gil) -> BResult {
+    let [c, x] = args else { return Err(format!("expected 2 arguments, got {}", args.len()).into()) };
+    let found = match c {
+        Value::Str(s) => match x {
+            Value::Str(sub) => s.text.contains(&*sub.text),
+            other => {
+                return Err(format!("'in <string>' requires a string on the left, not {}", other.type_name()).into());
+            }
+        },
+        Value::List(l) => {
+            let items = l.borrow(gil).clone();
+            let mut found = false;
+            for v in &items {
+                if crate::value::values_equal(v, x, gil)? {
+                    found = true;
+                    break;
+                }
+            }
+            found
+        }
+        Value::Array(a) => (0..a.len()).any(|i| crate::value::values_equal(&a.get(i), x, gil).unwrap_or(false)),
+        Value::Dict(d) => {
+            let key = key_of(x)?;
+            d.borrow(gil).contains_key(&key)
+        }
+        Value::Range(r) => match x {
+            Value::Int(i) => r.contains(*i),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => r.contains(*f as i64),
+            _ => false,
+        },
+        other => return Err(format!("'in' is not supported for {}", other.type_name()).into()),
+    };
+    Ok(Value::Bool(found))
 }
