@@ -136,6 +136,12 @@ fn one(_b: Builtin, args: &[Value]) -> Result<&Value, Fail> {
 }
 
 fn print(args: &[Value], gil: Gil) -> BResult {
+    write_stdout(print_line(args, gil)?.as_bytes());
+    Ok(Value::Nil)
+}
+
+/// The line `print` (and `eprint`) writes: the values' texts separated by spaces, and a newline.
+pub fn print_line(args: &[Value], gil: Gil) -> Result<String, Fail> {
     let mut line = String::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
@@ -144,8 +150,7 @@ fn print(args: &[Value], gil: Gil) -> BResult {
         line.push_str(&a.to_text(gil)?);
     }
     line.push('\n');
-    write_stdout(line.as_bytes());
-    Ok(Value::Nil)
+    Ok(line)
 }
 
 /// Writes program output; a closed pipe is not an error of the program.

@@ -242,14 +242,7 @@ fn input(args: &[Value], gil: Gil) -> BResult {
 /// `eprint(...)`: `print`'s line, to stderr, after flushing stdout so that the two keep their
 /// order on a terminal.
 fn eprint(args: &[Value], gil: Gil) -> BResult {
-    let mut line = String::new();
-    for (i, a) in args.iter().enumerate() {
-        if i > 0 {
-            line.push(' ');
-        }
-        line.push_str(&a.to_text(gil)?);
-    }
-    line.push('\n');
+    let line = super::builtins::print_line(args, gil)?;
     gil.allow_threads(move || {
         super::flush_stdout();
         // a closed or failing stderr is not an error of the program
