@@ -23,14 +23,9 @@ fn run_all(name: &str, program: &str, stdin: &str) -> Vec<(&'static str, Output)
         .map(|(mode, flags)| {
             let file = ScratchFile::new(&format!("{name}.mini"), program);
             let dir = file.path().parent().expect("a scratch directory");
-            let mut child = Command::new(MINI)
-                .arg("run")
-                .args(*flags)
-                .arg(file.path())
+            let mut child = common::run_command(flags, file.path())
                 .current_dir(dir)
                 .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
                 .spawn()
                 .expect("start mini");
             let mut input = child.stdin.take().expect("a stdin pipe");
@@ -141,15 +136,7 @@ fn input_that_is_not_utf8_is_an_error() {
     }
     for (mode, flags) in MODES {
         let file = ScratchFile::new("input_bad.mini", "let x = input()\n");
-        let mut child = Command::new(MINI)
-            .arg("run")
-            .args(flags)
-            .arg(file.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mini");
+        let mut child = common::run_command(flags, file.path()).stdin(Stdio::piped()).spawn().expect("start mini");
         child.stdin.take().expect("stdin").write_all(b"\xff\xfe\n").expect("write stdin");
         let (out, _) = common::wait_or_kill(child, DEADLINE, "input_bad");
         let stderr = text(&out.stderr);
@@ -265,14 +252,9 @@ print(read_file("done.txt"))
     for (mode, flags) in MODES {
         let file = ScratchFile::new("gil_input.mini", program);
         let dir = file.path().parent().expect("a scratch directory").to_path_buf();
-        let mut child = Command::new(MINI)
-            .arg("run")
-            .args(flags)
-            .arg(file.path())
+        let mut child = common::run_command(flags, file.path())
             .current_dir(&dir)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("start mini");
         let mut stdin = child.stdin.take().expect("a stdin pipe");
@@ -295,15 +277,7 @@ print(read_file("done.txt"))
 fn ctrl_c_ends_a_main_thread_blocked_in_input() {
     for (mode, flags) in MODES {
         let file = ScratchFile::new("ctrl_c_input.mini", "print(\"started\")\nlet x = input()\nprint(\"never\")\n");
-        let mut child = Command::new(MINI)
-            .arg("run")
-            .args(flags)
-            .arg(file.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mini");
+        let mut child = common::run_command(flags, file.path()).stdin(Stdio::piped()).spawn().expect("start mini");
         let stdin = child.stdin.take().expect("a stdin pipe");
         std::thread::sleep(common::HEAD_START);
         let pid = libc::pid_t::try_from(child.id()).expect("a pid");
