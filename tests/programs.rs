@@ -248,8 +248,10 @@ fn main() {
     let wanted_modes = std::env::var("MINI_TEST_MODES").ok();
     let mut files = Vec::new();
     collect_mini_files(&root.join("tests"), &mut files);
-    // the thread examples carry their expectations too (the benchmarks in `examples/` do not)
+    // the thread and course examples carry their expectations too (the benchmarks in
+    // `examples/` do not)
     collect_mini_files(&root.join("examples/threads"), &mut files);
+    collect_mini_files(&root.join("examples/course"), &mut files);
     files.sort();
     let mut cases: Vec<Case> = files
         .into_iter()
@@ -327,7 +329,7 @@ fn run_case(case: &Case, modes: &[&(&str, &[&str])], runs: &AtomicUsize) -> (Vec
 }
 
 /// How many programs entered native code in the eager mode, among the `tests/` programs and
-/// among the examples (of the spec and of `examples/threads/`).
+/// among the examples (of the spec, of `examples/threads/` and of `examples/course/`).
 #[derive(Default)]
 struct NativeTally {
     tests: AtomicUsize,
@@ -358,7 +360,7 @@ impl NativeTally {
             (self.tests_native.load(Ordering::Relaxed), self.spec_native.load(Ordering::Relaxed));
         println!(
             "eager mode ran native code in {native} of {all} test programs ({:.1}%), {spec_native} of {spec} examples \
-             (spec and examples/threads); {} of {} in all ({:.1}%)",
+             (spec, examples/threads and examples/course); {} of {} in all ({:.1}%)",
             self.share() * 100.0,
             native + spec_native,
             all + spec,
