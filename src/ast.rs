@@ -91,6 +91,8 @@ pub enum ExprKind {
     Dict(Vec<(Expr, Expr)>),
     /// `object[index]`.
     Index(Box<Expr>, Box<Expr>),
+    /// `object[start:stop:step]`, each bound absent when omitted.
+    Slice(Box<Expr>, [Option<Box<Expr>>; 3]),
     /// `callee(args)`.
     Call(Box<Expr>, Vec<Expr>),
     Unary(UnOp, Box<Expr>),

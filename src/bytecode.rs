@@ -162,6 +162,8 @@ pub enum Instr {
     GetIndex { a: Reg, b: Reg, c: Reg },
     /// R[a][R[b]] := R[c]
     SetIndex { a: Reg, b: Reg, c: Reg },
+    /// R[a] := R[b][R[b+1] : R[b+2] : R[b+3]] (a new string, list or array; nil is an omitted bound)
+    Slice { a: Reg, b: Reg },
 }
 
 const _: () = assert!(std::mem::size_of::<Instr>() == 8);
@@ -381,6 +383,7 @@ impl Instr {
             I::NewDict { a, b, n } => f.def(a).window(b, 2 * n as u16),
             I::GetIndex { a, b, c } => f.def(a).reg(b).reg(c),
             I::SetIndex { a, b, c } => f.reg(a).reg(b).reg(c),
+            I::Slice { a, b } => f.def(a).window(b, 4),
         }
     }
 
@@ -458,7 +461,8 @@ impl Instr {
             | I::NewList { .. }
             | I::NewDict { .. }
             | I::GetIndex { .. }
-            | I::SetIndex { .. } => None,
+            | I::SetIndex { .. }
+            | I::Slice { .. } => None,
         }
     }
 

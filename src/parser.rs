@@ -326,6 +326,12 @@ impl Parser {
         let target = match target.kind {
             ExprKind::Name(name) => Target::Name(name),
             ExprKind::Index(obj, idx) => Target::Index(obj, idx),
+            ExprKind::Slice(..) => {
+                return Err(Diagnostic::new(
+                    "cannot assign to a slice (slice assignment is not supported)",
+                    target.span.to(op_span),
+                ));
+            }
             _ => return Err(Diagnostic::new("cannot assign to this expression", target.span.to(op_span))),
         };
         self.skip_nl();
@@ -612,15 +618,36 @@ impl Parser {
         Ok(Expr { kind: ExprKind::Call(Box::new(callee), args), span })
     }
 
-    // index -> '[' expression ']'      (the '[' already consumed)
-    /// An index into `obj`; newlines inside the brackets are insignificant.
+    // index -> '[' ( expression | slice ) ']'      (the '[' already consumed)
+    // slice -> [ expression ] ':' [ expression ] [ ':' [ expression ] ]
+    /// An index into `obj`, or a slice of it when a `:` follows the first bound (or stands in
+    /// its place); newlines inside the brackets are insignificant.
     fn index(&mut self, obj: Expr) -> PResult<Expr> {
-        let (index, end) = self.with_newlines(true, |p| {
-            let index = p.expr()?;
-            Ok((index, p.expect(Tok::RBracket, "after the index")?))
+        let obj_span = obj.span;
+        let (kind, end) = self.with_newlines(true, |p| {
+            let start = if p.peek() == &Tok::Colon { None } else { Some(Box::new(p.expr()?)) };
+            match start {
+                Some(index) if p.peek() != &Tok::Colon => {
+                    Ok((ExprKind::Index(Box::new(obj), index), p.expect(Tok::RBracket, "after the index")?))
+                }
+                start => {
+                    p.advance(); // the ':' (a missing start means it is next)
+                    let stop = p.slice_bound()?;
+                    let step = if p.eat(&Tok::Colon) { p.slice_bound()? } else { None };
+                    let end = p.expect(Tok::RBracket, "after the slice")?;
+                    Ok((ExprKind::Slice(Box::new(obj), [start, stop, step]), end))
+                }
+            }
         })?;
-        let span = obj.span.to(end);
-        Ok(Expr { kind: ExprKind::Index(Box::new(obj), Box::new(index)), span })
+        Ok(Expr { kind, span: obj_span.to(end) })
+    }
+
+    /// One bound of a slice, absent when a `:` or the `]` comes first.
+    fn slice_bound(&mut self) -> PResult<Option<Box<Expr>>> {
+        match self.peek() {
+            Tok::Colon | Tok::RBracket => Ok(None),
+            _ => Ok(Some(Box::new(self.expr()?))),
+        }
     }
 
     // [ expression { ',' expression } [ ',' ] ] close      (the tail of args and list_lit)

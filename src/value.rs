@@ -247,13 +247,24 @@ impl StrObj {
         if i >= self.chars {
             return None;
         }
+        let start = self.byte_offset(i)?;
+        let c = self.text[start..].chars().next()?;
+        Some(&self.text[start..start + c.len_utf8()])
+    }
+
+    /// The byte offset where character `i` starts (the text's length for `i == chars`), if
+    /// `i <= chars`; constant time, like [`StrObj::char_at`].
+    pub fn byte_offset(&self, i: usize) -> Option<usize> {
+        if self.is_ascii() || i >= self.chars {
+            return (i <= self.chars).then_some(if i == self.chars { self.text.len() } else { i });
+        }
         let offsets = self.offsets.get_or_init(|| {
             let every = self.text.char_indices().step_by(STRIDE).map(|(b, _)| b);
             every.collect()
         });
         let from = offsets[i / STRIDE];
-        let (start, c) = self.text[from..].char_indices().nth(i % STRIDE)?;
-        Some(&self.text[from + start..from + start + c.len_utf8()])
+        let (start, _) = self.text[from..].char_indices().nth(i % STRIDE)?;
+        Some(from + start)
     }
 }
 

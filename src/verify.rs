@@ -2,15 +2,15 @@
 //! interpreter's dispatch loop trusts in its unchecked (`unsafe`) accesses, so that a bug in the
 //! compiler is an internal error rather than undefined behaviour.
 //!
-//! It checks, for every function: at most 256 registers and at least as many as parameters; a
-//! span per instruction; every register operand (and every register window of a call, a list or
-//! dict literal, a counted or generic loop) below `nregs`; constants, global slots, captured
+//! It checks, for every function: at most 256 registers and at least as many as parameters; a span
+//! per instruction; every register operand (and every register window of a call, a list or dict
+//! literal, a slice, a counted or generic loop) below `nregs`; constants, global slots, captured
 //! cells and child prototypes in range, and the constants of the `K` forms numbers; every jump
-//! target inside the code, and no instruction falling off the end (the code ends in a return or
-//! a jump); a closure's captures naming its parent's registers or cells. A data-flow pass then
+//! target inside the code, and no instruction falling off the end (the code ends in a return or a
+//! jump); a closure's captures naming its parent's registers or cells. A data-flow pass then
 //! proves, on every path, that `GetCell`, `SetCell` and a `Closure`'s captured registers hold
-//! cells, and that a `ForLoop`'s three loop registers and an `IterNext`'s position hold ints
-//! (what `ForPrep` and `IterPrep` established), so those instructions never meet anything else.
+//! cells, and that a `ForLoop`'s three loop registers and an `IterNext`'s position hold ints (what
+//! `ForPrep` and `IterPrep` established), so those instructions never meet anything else.
 //!
 //! It runs on every compiled program in debug builds and, in release builds, when the
 //! environment variable `MINI_VERIFY_BYTECODE` is set to anything but `0` (the test suites set
@@ -332,6 +332,7 @@ mod tests {
         rejects(vec![I::NewDict { a: 0, b: 1, n: 2 }, I::ReturnNil], "register 4");
         rejects(vec![I::ForPrep { a: 1, t: 1 }, I::ReturnNil], "register 4");
         rejects(vec![I::IterNext { a: 2, t: 1 }, I::ReturnNil], "register 4");
+        rejects(vec![I::Slice { a: 0, b: 1 }, I::ReturnNil], "register 4");
     }
 
     #[test]
@@ -413,6 +414,7 @@ mod tests {
             I::Return { a: 0 },
             I::Call { a: 0, n: 1 },
             I::SetIndex { a: 0, b: 1, c: 2 },
+            I::Slice { a: 0, b: 1 },
         ];
         for ins in all {
             let mut m = ins;

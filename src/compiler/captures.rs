@@ -151,6 +151,10 @@ impl Resolver {
                 self.expr(a);
                 self.expr(b);
             }
+            ExprKind::Slice(obj, bounds) => {
+                self.expr(obj);
+                bounds.iter().flatten().for_each(|b| self.expr(b));
+            }
             ExprKind::Call(callee, args) => {
                 self.expr(callee);
                 args.iter().for_each(|a| self.expr(a));

@@ -59,6 +59,7 @@ impl Compiler {
                 self.emit(Instr::GetIndex { a: dst, b, c }, span);
                 self.release(mark);
             }
+            ExprKind::Slice(obj, bounds) => self.slice(obj, bounds, dst, span)?,
             ExprKind::Call(callee, args) => self.call(callee, args, dst, span)?,
             ExprKind::BuiltinCall(f, args) => self.builtin_call(*f, args, dst, span)?,
             ExprKind::Unary(UnOp::Neg, operand) => self.negate(operand, dst, span)?,
@@ -231,6 +232,26 @@ impl Compiler {
         if !top {
             self.emit(Instr::Move { a: dst, b: base }, span);
         }
+        self.release(mark);
+        Ok(())
+    }
+
+    /// `obj[start:stop:step]`: the object and the three bounds (nil when omitted) in four
+    /// consecutive new registers, then `Slice`.
+    fn slice(&mut self, obj: &Expr, bounds: &[Option<Box<Expr>>; 3], dst: Reg, span: Span) -> CResult<()> {
+        let mark = self.mark();
+        let b = self.alloc(4, span)?;
+        self.expr_to(obj, b)?;
+        for (i, bound) in bounds.iter().enumerate() {
+            let r = b + 1 + i as Reg;
+            match bound {
+                Some(e) => self.expr_to(e, r)?,
+                None => {
+                    self.emit(Instr::LoadNil { a: r }, span);
+                }
+            }
+        }
+        self.emit(Instr::Slice { a: dst, b }, span);
         self.release(mark);
         Ok(())
     }

@@ -361,6 +361,9 @@ impl<'a> Session<'a> {
             I::ReturnNil => return Ok(Some(T::Val(Ty::Nil))),
             I::NewList { .. } => return Err("lists are not supported in compiled code".into()),
             I::NewDict { .. } => return Err("dicts are not supported in compiled code".into()),
+            I::Slice { .. } => {
+                return Err("slicing x[a:b] makes a new string, list or array, which compiled code cannot do".into());
+            }
             I::GetIndex { a, b, c } => {
                 let (arr, idx) = (read(st, b)?, read(st, c)?);
                 index_types(arr, idx)?;

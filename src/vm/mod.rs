@@ -13,6 +13,7 @@ mod io;
 mod lists;
 pub mod ops;
 pub mod pool;
+mod slice;
 mod strings;
 mod sync_builtins;
 pub mod thread;
@@ -1039,6 +1040,13 @@ impl<'g> Vm<'g> {
                     };
                     if let Err(e) = r {
                         throw!(e);
+                    }
+                }
+                Instr::Slice { a, b } => {
+                    let r = regs_slice!(b, 4);
+                    match slice::get(&r[0], &r[1], &r[2], &r[3], gil) {
+                        Ok(v) => set!(a, v),
+                        Err(e) => throw!(e),
                     }
                 }
             }

@@ -1556,7 +1556,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::SetCell { .. }
             | I::Closure { .. }
             | I::NewList { .. }
-            | I::NewDict { .. } => return Err(format!("internal: {ins:?} is not compilable")),
+            | I::NewDict { .. }
+            | I::Slice { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }
