@@ -289,7 +289,8 @@ mod tests {
     fn seeded_from_zero() {
         let mut s = seeded(0);
         assert_eq!(s[0], 0xe220_a839_7b1d_cdaf);
-        let _ = step(&mut s);
+        assert_eq!(step(&mut s), 0x99ec_5f36_cb75_f2b4);
+        assert_eq!(step(&mut s), 0xbf6e_1f78_4956_452a);
     }
 
     /// `below` never returns `n` or more, also for the largest bounds.
