@@ -397,7 +397,10 @@ impl Job {
             (calls.f.clone(), calls.items.get(i), calls.seed)
         };
         // item i draws from a generator of its own, whichever thread runs it
-        match super::random::with_item_generator(seed, i, || vm.call_value(f, vec![item])) {
+        let generator = super::random::ItemGenerator::enter(seed, i);
+        let result = vm.call_value(f, vec![item]);
+        drop(generator);
+        match result {
             Ok(v) => {
                 if let Some(calls) = self.calls.get(gil).0.borrow(gil).as_ref() {
                     calls.results.borrow_mut(gil)[i] = v;

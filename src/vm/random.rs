@@ -6,7 +6,7 @@
 //!
 //! Every generator is seeded by SplitMix64 from one 64-bit value: `seed(n)`'s `n`, a draw of the
 //! parent's generator at `spawn` ([`draw_seed`], [`seed_thread`]), `base + i` for item `i` of a
-//! `pmap` whose call drew `base` ([`with_item_generator`]), or 8 bytes of `/dev/urandom` for a
+//! `pmap` whose call drew `base` ([`ItemGenerator`]), or 8 bytes of `/dev/urandom` for a
 //! generator used before any of those (the main thread's, unless the program calls `seed`).
 //!
 //! What it may touch without the GIL: only its thread-local state (compiled code draws without
@@ -27,6 +27,10 @@ thread_local! {
     /// the previous draw's stores (a 16-byte load of two 8-byte stores stalls; measured 14 ns
     /// against 4 ns per compiled `random()`).
     static STATE: [Cell<u64>; 4] = const { [Cell::new(0), Cell::new(0), Cell::new(0), Cell::new(0)] };
+
+    /// The seed of a `pmap` item's generator, until the item first draws: the state is zero
+    /// meanwhile, so the draw seeds it from here (an item that draws nothing costs no seeding).
+    static PENDING: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// This thread's state, read.
@@ -93,13 +97,23 @@ fn os_state() -> [u64; 4] {
     seeded(n)
 }
 
+/// The state of a generator about to draw for the first time: a pending `pmap` item's, else
+/// one seeded from the system.
+#[cold]
+fn first_state() -> [u64; 4] {
+    match PENDING.take() {
+        Some(n) => seeded(n),
+        None => os_state(),
+    }
+}
+
 /// The next 64 bits of this thread's generator (seeding it from the system first if needed).
 #[inline(always)]
 pub fn next_u64() -> u64 {
     STATE.with(|c| {
         let mut s = [c[0].get(), c[1].get(), c[2].get(), c[3].get()];
         if s[0] | s[1] | s[2] | s[3] == 0 {
-            s = os_state();
+            s = first_state();
         }
         let r = step(&mut s);
         c[0].set(s[0]);
@@ -112,6 +126,7 @@ pub fn next_u64() -> u64 {
 
 /// Seeds this thread's generator from `n` (`seed(n)`, and a spawned thread's first act).
 pub fn seed_thread(n: u64) {
+    PENDING.set(None);
     set_state(seeded(n));
 }
 
@@ -120,20 +135,31 @@ pub fn draw_seed() -> u64 {
     next_u64()
 }
 
-/// Runs `f` with this thread's generator seeded from `base + i` (wrapping) and puts the
-/// thread's own generator back afterwards: item `i` of a `pmap` whose call drew `base`.
-pub fn with_item_generator<R>(base: u64, i: usize, f: impl FnOnce() -> R) -> R {
-    let own = get_state();
-    set_state(seeded(base.wrapping_add(i as u64)));
-    /// Restores the thread's generator even if `f` unwinds.
-    struct Restore([u64; 4]);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            set_state(self.0);
-        }
+/// While alive, this thread's generator is that of item `i` of a `pmap` whose call drew `base`:
+/// one seeded from `base + i` (wrapping), lazily at its first draw (see `PENDING`). Dropping it
+/// (also when unwinding) puts the thread's own generator back.
+pub struct ItemGenerator {
+    own: [u64; 4],
+    pending: Option<u64>,
+}
+
+impl ItemGenerator {
+    /// Switches this thread to item `i`'s generator.
+    #[inline]
+    pub fn enter(base: u64, i: usize) -> ItemGenerator {
+        let own = get_state();
+        let pending = PENDING.replace(Some(base.wrapping_add(i as u64)));
+        set_state([0; 4]);
+        ItemGenerator { own, pending }
     }
-    let _restore = Restore(own);
-    f()
+}
+
+impl Drop for ItemGenerator {
+    #[inline]
+    fn drop(&mut self) {
+        set_state(self.own);
+        PENDING.set(self.pending);
+    }
 }
 
 /// `random()`: the top 53 bits of a draw, times 2^-53: a float in [0, 1).

@@ -265,6 +265,41 @@ print(random())
 """, out)
 
 
+def seq_pmap_nested():
+    g = Gen(6)
+    base = g.next()
+    res = []
+    for i in range(2):
+        h = Gen(base + i)
+        c = h.child()
+        b2 = h.next()
+        r = [Gen(b2 + j).randint(0, 9) for j in range(2)]
+        res.append([c.randint(0, 9), r, h.randint(0, 9)])
+    out = [text(res)]
+    g.next()
+    out.append(text([Gen(3).random(), Gen(3).random()]))
+    g.next()
+    out.append(text([]))
+    out.append(text(g.random()))
+    write("seq_pmap_nested.mini", "Tests the generators inside pmap items: a thread spawned by an item and a nested pmap take draws of the item's generator, seed inside an item changes only that item's, and an empty pmap draws too.", """
+fn inner(x) { return randint(0, 9) }
+fn outer(x) {
+    let t = spawn(inner, 0)
+    let r = pmap(inner, range(2), 1)
+    return [join(t), r, randint(0, 9)]
+}
+fn reseed(x) {
+    seed(x)
+    return random()
+}
+seed(6)
+print(pmap(outer, range(2), 2))
+print(pmap(reseed, [3, 3], 2))
+print(pmap(inner, []))
+print(random())
+""", out)
+
+
 def compiled_pi():
     g = Gen(7)
     hits = 0
@@ -380,6 +415,7 @@ if __name__ == "__main__":
     seq_shuffle_choice()
     seq_threads()
     seq_pmap()
+    seq_pmap_nested()
     compiled_pi()
     compiled_mixed()
     compiled_threads()
