@@ -307,21 +307,31 @@ fn shuffle_n<T: ?Sized>(items: &mut T, n: usize, mut swap: impl FnMut(&mut T, us
     }
 }
 
-/// `choice(l)`: the element at a uniform index of a non-empty list or array.
+/// `choice(l)`: the element at a uniform index of a non-empty list, array, string (a
+/// one-character string) or range.
 fn choice(args: &[Value], gil: Gil) -> BResult {
     arity(1, args)?;
-    let (n, kind) = match &args[0] {
-        Value::List(l) => (l.borrow(gil).len(), "list"),
-        Value::Array(a) => (a.len(), "array"),
-        other => return Err(format!("choice expects a list or array, not {}", other.type_name()).into()),
+    let v = &args[0];
+    let n: u64 = match v {
+        Value::List(l) => l.borrow(gil).len() as u64,
+        Value::Array(a) => a.len() as u64,
+        Value::Str(s) => s.chars as u64,
+        // at most 2^64 - 1 ints
+        Value::Range(r) => r.exact_len() as u64,
+        other => {
+            let t = other.type_name();
+            return Err(format!("choice expects a list, array, string or range, not {t}").into());
+        }
     };
     if n == 0 {
-        return Err(format!("choice from an empty {kind}").into());
+        return Err(format!("choice from an empty {}", v.type_name()).into());
     }
-    let i = below(n as u64) as usize;
-    Ok(match &args[0] {
-        Value::List(l) => l.borrow(gil)[i].clone(),
-        Value::Array(a) => a.get(i),
+    let i = below(n);
+    Ok(match v {
+        Value::List(l) => l.borrow(gil)[i as usize].clone(),
+        Value::Array(a) => a.get(i as usize),
+        Value::Str(s) => Value::str(s.char_at(i as usize).unwrap_or_default()),
+        Value::Range(r) => Value::Int(r.get(i as i64)),
         _ => Value::Nil,
     })
 }

@@ -80,7 +80,8 @@ class Gen:
             xs[i], xs[j] = xs[j], xs[i]
 
     def choice(self, xs):
-        return xs[self.below(len(xs))]
+        n = xs.stop - xs.start if isinstance(xs, range) and xs.step == 1 else len(xs)
+        return xs[self.below(n)]
 
     def child(self):
         """The generator of a thread this one spawns."""
@@ -184,8 +185,10 @@ def seq_shuffle_choice():
     g.shuffle(fs)
     out.append("array(" + text(fs) + ")")
     out.append(text([g.choice(xs), g.choice(ys), g.choice(fs), g.choice([9])]))
+    big = range(-(1 << 63), (1 << 63) - 1)
+    out.append(text([g.choice("h\u00e9llo"), g.choice(range(10, 0, -3)), g.choice(big)]))
     out.append(text(g.random()))
-    write("seq_shuffle_choice.mini", "Tests shuffle (Fisher-Yates, lists and arrays, empty and one element) and choice after seed(4).", """
+    write("seq_shuffle_choice.mini", "Tests shuffle (Fisher-Yates, lists and arrays, empty and one element) and choice (lists, arrays, strings, ranges of up to 2^64 - 1 ints) after seed(4).", """
 seed(4)
 let xs = []
 for i in range(10) { push(xs, i) }
@@ -204,6 +207,8 @@ for i in range(6) { fs[i] = i / 2 }
 shuffle(fs)
 print(fs)
 print([choice(xs), choice(ys), choice(fs), choice([9])])
+let big = range(-9223372036854775807 - 1, 9223372036854775807)
+print([choice("héllo"), choice(range(10, 0, -3)), choice(big)])
 print(random())
 """, out)
 
