@@ -24,8 +24,8 @@ thread_local! {
     /// This thread's xoshiro256** state; all zero (a state xoshiro never reaches, and SplitMix64
     /// never produces) until the generator is first seeded. Four cells rather than one cell of
     /// an array: each word is loaded and stored on its own, so a draw's loads are forwarded from
-    /// the previous draw's stores (a 16-byte load of two 8-byte stores stalls; measured 14 ns
-    /// against 4 ns per compiled `random()`).
+    /// the previous draw's stores (a 16-byte load of two 8-byte stores stalls: a compiled loop
+    /// of `t += random()` took 14.5 ns per iteration with one array cell, 5.6 ns with four).
     static STATE: [Cell<u64>; 4] = const { [Cell::new(0), Cell::new(0), Cell::new(0), Cell::new(0)] };
 
     /// The seed of a `pmap` item's generator, until the item first draws: the state is zero
@@ -107,7 +107,8 @@ fn first_state() -> [u64; 4] {
     }
 }
 
-/// The next 64 bits of this thread's generator (seeding it from the system first if needed).
+/// The next 64 bits of this thread's generator (seeding it first if it is not: from a pending
+/// `pmap` item's seed, else from the system).
 #[inline(always)]
 pub fn next_u64() -> u64 {
     STATE.with(|c| {
