@@ -104,4 +104,11 @@ builtins! {
     Round = "round",
     // `x in c` and `x not in c` call it (parser.rs); `in` is a keyword, so no program names it
     In = "in",
+    Seed = "seed",
+    Random = "random",
+    Randint = "randint",
+    Uniform = "uniform",
+    Gauss = "gauss",
+    Shuffle = "shuffle",
+    Choice = "choice",
 }

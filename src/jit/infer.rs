@@ -839,6 +839,9 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
     if let Some(result) = atomic_result(b, &tys) {
         return result;
     }
+    if let Some(result) = random_result(b, &tys) {
+        return result;
+    }
     let bad = || Err(format!("{}({}) is not supported in compiled code", b.name(), names(&tys)));
     let t = match (b, &tys[..]) {
         (B::Sqrt | B::Sin | B::Cos | B::Tan | B::Exp | B::Log, [x]) if x.is_number() => Ty::Float,
@@ -884,6 +887,23 @@ fn atomic_result(b: Builtin, tys: &[Ty]) -> Option<Result<T, String>> {
         (B::AtomicAdd, [Ty::IntArray, Ty::Int, Ty::Int]) => Ty::Int,
         (B::AtomicCas, [Ty::IntArray, Ty::Int, Ty::Int, Ty::Int]) => Ty::Bool,
         (B::AtomicAdd | B::AtomicCas, _) => {
+            return Some(Err(format!("{}({}) is not supported in compiled code", b.name(), names(tys))));
+        }
+        _ => return None,
+    };
+    Some(Ok(T::Val(t)))
+}
+
+/// The result type of `random()` (float), `randint(a, b)` (int, for ints) and `uniform` and
+/// `gauss` (float, for numbers), which native code draws from the thread's generator
+/// (lang-spec/random.md); `None` for the other builtins.
+fn random_result(b: Builtin, tys: &[Ty]) -> Option<Result<T, String>> {
+    use Builtin as B;
+    let t = match (b, tys) {
+        (B::Random, []) => Ty::Float,
+        (B::Randint, [Ty::Int, Ty::Int]) => Ty::Int,
+        (B::Uniform | B::Gauss, [x, y]) if x.is_number() && y.is_number() => Ty::Float,
+        (B::Random | B::Randint | B::Uniform | B::Gauss, _) => {
             return Some(Err(format!("{}({}) is not supported in compiled code", b.name(), names(tys))));
         }
         _ => return None,

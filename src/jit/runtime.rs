@@ -21,6 +21,7 @@ pub mod status {
     pub const INTERRUPTED: i64 = 8;
     pub const GLOBAL_CHANGED: i64 = 9;
     pub const NEG_SHIFT: i64 = 10;
+    pub const RANDINT_EMPTY: i64 = 11;
 }
 
 /// The context of the native call running on this thread (one at a time: native code never
@@ -67,6 +68,7 @@ impl JitCtx {
             status::INF_TO_INT => "cannot convert inf to int".into(),
             status::INTERRUPTED => "interrupted".into(),
             status::NEG_SHIFT => crate::vm::ops::NEG_SHIFT.into(),
+            status::RANDINT_EMPTY => crate::vm::random::empty_range(a, b),
             status::GLOBAL_CHANGED => {
                 // SAFETY: native code passes a `GlobalSite` the lowering leaked for it, which
                 // lives as long as the program and is never written after compiling.
@@ -212,4 +214,24 @@ pub extern "C" fn mini_cmp_int_float(i: i64, f: f64) -> i64 {
         Some(std::cmp::Ordering::Greater) => 1,
         None => 2,
     }
+}
+
+/// `random()`: the next float of this thread's generator, the interpreter's (vm/random.rs).
+pub extern "C" fn mini_random() -> f64 {
+    crate::vm::random::random()
+}
+
+/// `randint(a, b)`; native code has checked `a <= b`.
+pub extern "C" fn mini_randint(a: i64, b: i64) -> i64 {
+    crate::vm::random::randint(a, b)
+}
+
+/// `uniform(a, b)`, with ints already converted to floats.
+pub extern "C" fn mini_uniform(a: f64, b: f64) -> f64 {
+    crate::vm::random::uniform(a, b)
+}
+
+/// `gauss(mu, sigma)`, with ints already converted to floats.
+pub extern "C" fn mini_gauss(mu: f64, sigma: f64) -> f64 {
+    crate::vm::random::gauss(mu, sigma)
 }

@@ -100,6 +100,9 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Items => super::lists::items(args, gil),
         B::Format => super::format::format(args, gil),
         B::Round => super::format::round(args),
+        B::Seed | B::Random | B::Randint | B::Uniform | B::Gauss | B::Shuffle | B::Choice => {
+            super::random::call(b, args, gil)
+        }
     }
 }
 

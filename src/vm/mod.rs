@@ -13,6 +13,7 @@ mod io;
 mod lists;
 pub mod ops;
 pub mod pool;
+pub mod random;
 mod slice;
 mod strings;
 mod sync_builtins;

@@ -106,6 +106,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Calls {
     f: Value,
     items: Items,
+    /// The draw of the caller's generator that seeds each item's (lang-spec/random.md).
+    seed: u64,
     results: GilCell<Vec<Value>>,
     shared: Rc<Shared>,
 }
@@ -192,11 +194,12 @@ struct Interrupted;
 /// and whether the caller is the main thread.
 pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
     let (f, items, n, workers) = arguments(args, gil)?;
+    let seed = super::random::draw_seed();
     if n == 0 {
         return Ok(Value::list(Vec::new(), gil));
     }
     check_call(&f, room)?;
-    let calls = Calls { f, items, results: GilCell::new(nils(n)?), shared: shared.clone() };
+    let calls = Calls { f, items, seed, results: GilCell::new(nils(n)?), shared: shared.clone() };
     let job = Arc::new(Job::new(calls, n, workers.min(n), room, gil));
     let helpers = (job.workers - 1).min(MAX_POOL_THREADS);
     if helpers > 0 {
@@ -388,12 +391,16 @@ impl Job {
 
     /// Calls `f` on item `i` and stores its result or error; false when the calls are gone.
     fn call(&self, i: usize, vm: &mut Vm, gil: Gil) -> bool {
-        let (f, item) = {
+        let (f, item, seed) = {
             let slot = self.calls.get(gil).0.borrow(gil);
             let Some(calls) = slot.as_ref() else { return false };
-            (calls.f.clone(), calls.items.get(i))
+            (calls.f.clone(), calls.items.get(i), calls.seed)
         };
-        match vm.call_value(f, vec![item]) {
+        // item i draws from a generator of its own, whichever thread runs it
+        let generator = super::random::ItemGenerator::enter(seed, i);
+        let result = vm.call_value(f, vec![item]);
+        drop(generator);
+        match result {
             Ok(v) => {
                 if let Some(calls) = self.calls.get(gil).0.borrow(gil).as_ref() {
                     calls.results.borrow_mut(gil)[i] = v;

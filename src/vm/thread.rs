@@ -137,6 +137,8 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
         return Err(format!("not callable: {}", f.type_name()).into());
     }
     let state = Arc::new(ThreadState { slot: Mutex::new(Slot::default()), joined: AtomicBool::new(false) });
+    // the child's generator is seeded from one draw of this thread's (lang-spec/random.md)
+    let seed = super::random::draw_seed();
     let payload = GilBound::new((f.clone(), rest.to_vec(), shared.clone()), gil);
     let theirs = state.clone();
     let number = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
@@ -144,7 +146,7 @@ pub fn spawn(args: &[Value], shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fai
     let handle = std::thread::Builder::new()
         .name(number.to_string())
         .stack_size(THREAD_STACK)
-        .spawn(move || thread_main(payload, theirs))
+        .spawn(move || thread_main(payload, theirs, seed))
         .map_err(|e| {
             wait::thread_ended();
             format!("cannot start thread: {e}")
@@ -195,9 +197,11 @@ impl Drop for Ended {
     }
 }
 
-/// A spawned thread's body: run the function under the GIL, store the outcome, wake joiners.
-fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<ThreadState>) {
+/// A spawned thread's body: seed its generator with `seed`, run the function under the GIL,
+/// store the outcome, wake joiners.
+fn thread_main(payload: GilBound<(Value, Vec<Value>, Rc<Shared>)>, state: Arc<ThreadState>, seed: u64) {
     CURRENT.with(|c| c.set(Arc::as_ptr(&state)));
+    super::random::seed_thread(seed);
     wait::count_this_thread();
     let _ended = Ended(state.clone());
     with_gil(move |gil| {

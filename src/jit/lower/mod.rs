@@ -44,6 +44,10 @@ pub enum Helper {
     FloatMod,
     IntPow,
     CmpIntFloat,
+    Random,
+    Randint,
+    Uniform,
+    Gauss,
 }
 
 /// A helper's symbol, address, parameter and result types.
@@ -76,6 +80,10 @@ pub fn helpers() -> Vec<HelperDef> {
         d(Helper::FloatMod, "mini_float_mod", rt::mini_float_mod as *const u8, &[F64, F64], &[F64]),
         d(Helper::IntPow, "mini_int_pow", rt::mini_int_pow as *const u8, &[I64, I64], &[I64, I64]),
         d(Helper::CmpIntFloat, "mini_cmp_int_float", rt::mini_cmp_int_float as *const u8, &[I64, F64], &[I64]),
+        d(Helper::Random, "mini_random", rt::mini_random as *const u8, &[], &[F64]),
+        d(Helper::Randint, "mini_randint", rt::mini_randint as *const u8, &[I64, I64], &[I64]),
+        d(Helper::Uniform, "mini_uniform", rt::mini_uniform as *const u8, &[F64, F64], &[F64]),
+        d(Helper::Gauss, "mini_gauss", rt::mini_gauss as *const u8, &[F64, F64], &[F64]),
     ]
 }
 
@@ -1126,7 +1134,29 @@ impl<'a, 'f> Lower<'a, 'f> {
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
             (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,
+            (B::Random | B::Randint | B::Uniform | B::Gauss, _) => self.random(pc, f, args)?,
             _ => return Err(format!("internal: builtin {} not lowered", f.name())),
+        })
+    }
+
+    /// `random()`, `randint(a, b)`, `uniform(a, b)`, `gauss(mu, sigma)`: calls of the runtime's
+    /// helpers, which draw from the thread's generator as the interpreter does; `randint` first
+    /// raises the interpreter's error when `a > b`.
+    fn random(&mut self, pc: usize, f: Builtin, args: &[V]) -> Lowered<V> {
+        use Builtin as B;
+        Ok(match (f, args) {
+            (B::Random, []) => V::Float(self.call_helper(Helper::Random, &[])[0]),
+            (B::Randint, [V::Int(a), V::Int(b)]) => {
+                let empty = self.b.ins().icmp(IntCC::SignedGreaterThan, *a, *b);
+                self.fail_if(empty, pc, status::RANDINT_EMPTY, Some(*a), Some(*b));
+                V::Int(self.call_helper(Helper::Randint, &[*a, *b])[0])
+            }
+            (B::Uniform | B::Gauss, [x, y]) => {
+                let (x, y) = (self.as_float(*x)?, self.as_float(*y)?);
+                let h = if f == B::Uniform { Helper::Uniform } else { Helper::Gauss };
+                V::Float(self.call_helper(h, &[x, y])[0])
+            }
+            _ => return Err(format!("internal: {} of unexpected arguments", f.name())),
         })
     }
 
