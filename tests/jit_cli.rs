@@ -48,11 +48,14 @@ fn stats_report_specializations_refusals_and_invalidation() {
     );
     assert!(err.contains("jit: per function (--jit-threshold 0)"), "{err}");
     assert!(err.contains("compiled work(int, int) -> int in "), "{err}");
-    let mixed = "cannot compile half(int): line 9: a value here is int on one path and float on another";
+    let mixed = "cannot compile half(int): line 9:5: return y: a value here is int on one path and float on another";
     assert!(err.contains(mixed), "{err}");
     assert!(err.contains("compiled half(float) -> float in "), "{err}");
     assert!(
-        err.contains("cannot compile collect(int, list): line 12: lists are not supported in compiled code"),
+        err.contains(
+            "cannot compile collect(int, list): line 12:25: push(xs, i): push() works on lists and dicts, which \
+             compiled code does not have"
+        ),
         "{err}"
     );
     assert!(err.contains("compiled scaled(int) -> int in "), "{err}");
@@ -90,11 +93,15 @@ fn check_jit_report_lists_signatures() {
     assert!(report.contains("work(int, int): compiles, returns int"), "{report}");
     assert!(
         report.contains(
-            "work(float, int), work(int, float), work(float, float): cannot compile: line 3: range() of float"
+            "work(float, int), work(int, float), work(float, float): cannot compile: line 3:14: range(lo, hi): \
+             range() of a float is an error"
         ),
         "{report}"
     );
-    assert!(report.contains("half(int): cannot compile: line 9: a value here is int on one path"), "{report}");
+    assert!(
+        report.contains("half(int): cannot compile: line 9:5: return y: a value here is int on one path"),
+        "{report}"
+    );
     assert!(report.contains("half(float): compiles, returns float"), "{report}");
     assert!(report.contains("scaled(int): compiles, returns int"), "{report}");
     assert!(report.contains("scaled(float): compiles, returns float"), "{report}");
