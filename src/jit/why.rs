@@ -34,6 +34,8 @@ enum Construct {
     StringFunction(Builtin),
     /// A builtin working on lists or dicts (`push`, `keys`, `sort`, ...).
     ContainerFunction(Builtin),
+    /// `range(...)` anywhere but in `for ... in range(...)`.
+    RangeValue,
     /// A builtin that needs the interpreter (threads, locks, files, the clock, ...).
     InterpreterFunction(Builtin),
     /// `fn` inside a function.
@@ -57,9 +59,15 @@ impl fmt::Display for Construct {
                 f.write_str("compiled code does not create arrays; create it in the caller and pass it in")
             }
             Construct::Membership => f.write_str("membership tests (in, not in) run only in the interpreter"),
+            Construct::StringFunction(b @ (Builtin::Str | Builtin::Format | Builtin::Chr)) => {
+                write!(f, "{}() builds a string, which compiled code cannot do", b.name())
+            }
             Construct::StringFunction(b) => {
                 write!(f, "{}() works on strings, which compiled code does not have", b.name())
             }
+            Construct::RangeValue => f.write_str(
+                "a range as a value runs only in the interpreter; compiled code counts with for ... in range()",
+            ),
             Construct::ContainerFunction(b) => {
                 write!(f, "{}() works on lists and dicts, which compiled code does not have", b.name())
             }
@@ -160,8 +168,8 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::Copy
         | B::Values
         | B::Items => Construct::ContainerFunction(b),
+        B::Range => Construct::RangeValue,
         B::Type
-        | B::Range
         | B::Clock
         | B::Spawn
         | B::Join
