@@ -98,7 +98,9 @@ pub fn explain(src: &SourceFile, proto: &Proto, pc: usize, reason: &str) -> Stri
     };
     // a global's name and a callee's signature are in the reason already
     let named = matches!(proto.code.get(pc), Some(Instr::GetGlobal { .. })) || reason.starts_with("calls ");
-    match quote(text) {
+    // the `return nil` a function without a final return ends with has no source of its own
+    let end = matches!(proto.code.get(pc), Some(Instr::ReturnNil)) && text.trim().is_empty();
+    match quote(text).or_else(|| end.then(|| "the end of the function".to_string())) {
         Some(q) if construct != Some(Construct::FString) && !named => format!("line {line}:{col}: {q}: {why}"),
         _ => format!("line {line}:{col}: {why}"),
     }
