@@ -122,7 +122,7 @@ fn construct(proto: &Proto, ins: Instr, text: &str) -> Option<Construct> {
     Some(match ins {
         // an f-string's fields are `format` calls whose span is the field's expression; a call
         // the program writes starts with the name
-        Instr::CallBuiltin { f: Builtin::Format, .. } if !text.starts_with("format") => Construct::FString,
+        Instr::CallBuiltin { f: Builtin::Format, .. } if !is_call_of(text, "format") => Construct::FString,
         Instr::CallBuiltin { f, .. } => builtin_construct(f)?,
         Instr::NewList { .. } => Construct::ListLiteral,
         Instr::NewDict { .. } => Construct::DictLiteral,
@@ -203,6 +203,11 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
     })
 }
 
+/// Whether `text` is a call of `name`: `format(x, ".2f")`, but not the field `{format_width}`.
+fn is_call_of(text: &str, name: &str) -> bool {
+    text.strip_prefix(name).is_some_and(|rest| rest.trim_start().starts_with('('))
+}
+
 /// The source text of a span ("" when the span is not inside the text).
 fn span_text(src: &SourceFile, span: Span) -> &str {
     src.text.get(span.start as usize..span.end as usize).unwrap_or("")
@@ -220,4 +225,27 @@ fn quote(text: &str) -> Option<String> {
     }
     let short: String = first.chars().take(QUOTE_CHARS - 3).collect();
     Some(format!("{}...", short.trim_end()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_one_short_line() {
+        assert_eq!(quote("print(\"first\", s)").as_deref(), Some("print(\"first\", s)"));
+        assert_eq!(quote("  \n").as_deref(), None);
+        assert_eq!(quote("for v in a {\n  s += v\n}").as_deref(), Some("for v in a {..."));
+        let long = "total_of_everything + another_long_name * 2";
+        assert_eq!(quote(long).as_deref(), Some("total_of_everything + another..."));
+        assert_eq!(quote(long).unwrap().chars().count(), QUOTE_CHARS);
+    }
+
+    #[test]
+    fn a_call_of_format_is_not_an_f_string_field() {
+        assert!(is_call_of("format(x, \".2f\")", "format"));
+        assert!(is_call_of("format (x, s)", "format"));
+        assert!(!is_call_of("format_width", "format"));
+        assert!(!is_call_of("a[0]", "format"));
+    }
 }
