@@ -340,7 +340,7 @@ impl<'a> Session<'a> {
             }
             I::ForLoop { a, .. } => st[a as usize + 3] = T::Val(Ty::Int),
             I::IterPrep { a } => {
-                match read(st, a)? {
+                match read_or_other(st, a)? {
                     T::Val(t) if t.is_array() => {}
                     other => return Err(iteration(other)),
                 }
@@ -857,8 +857,10 @@ fn iteration(x: T) -> String {
             format!("iterating over {} {} is an error (cannot iterate over {})", article(t.name()), t.name(), t.name())
         }
         T::Func(_) | T::Builtin(_) => "iterating over a function is an error".into(),
+        // a compiled callee returns a number, a bool or nil
+        T::Pending => "iterating over a call's result is an error (a compiled function returns no array)".into(),
         other => format!(
-            "for over {} runs only in the interpreter; compiled code iterates over ranges and arrays",
+            "a for loop over {} runs only in the interpreter; compiled code iterates over ranges and arrays",
             other.ty().plural()
         ),
     }
