@@ -287,7 +287,7 @@ impl<'a> Session<'a> {
                 st[a as usize] = match read(st, b)? {
                     T::Val(t) if t.is_number() => T::Val(t),
                     T::Pending => T::Pending,
-                    other => return Err(format!("unary - of {} is not supported", other.ty().name())),
+                    other => return Err(format!("unary - of {} is an error", a_type(other.ty()))),
                 }
             }
             I::BitAnd { a, b, c }
@@ -300,7 +300,7 @@ impl<'a> Session<'a> {
             I::BitNot { a, b } => {
                 st[a as usize] = match read(st, b)? {
                     t @ (T::Val(Ty::Int) | T::Pending) => t,
-                    other => return Err(format!("~ of {} is not supported", other.ty().name())),
+                    other => return Err(format!("~ of {} is an error", a_type(other.ty()))),
                 }
             }
             I::Not { a, b } => {
@@ -369,7 +369,7 @@ impl<'a> Session<'a> {
                     (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float)) | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {
                     }
                     _ => {
-                        return Err(format!("storing {} in {} is not supported", v.ty().name(), arr.ty().name()));
+                        return Err(format!("storing {} in {} is an error", a_type(v.ty()), a_type(arr.ty())));
                     }
                 }
             }
@@ -821,7 +821,7 @@ fn arith(x: T, y: T, division: bool) -> Result<T, String> {
         (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
         (T::Val(Ty::Int), T::Val(Ty::Int)) if !division => Ok(T::Val(Ty::Int)),
         (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(T::Val(Ty::Float)),
-        _ => Err(format!("arithmetic on {} and {} is not supported", x.ty().name(), y.ty().name())),
+        _ => Err(format!("arithmetic on {} and {} is an error", a_type(x.ty()), a_type(y.ty()))),
     }
 }
 
@@ -830,7 +830,7 @@ fn bitwise(x: T, y: T) -> Result<T, String> {
     match (x, y) {
         (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
         (T::Val(Ty::Int), T::Val(Ty::Int)) => Ok(T::Val(Ty::Int)),
-        _ => Err(format!("bit operations on {} and {} are not supported", x.ty().name(), y.ty().name())),
+        _ => Err(format!("bit operations on {} and {} are an error", a_type(x.ty()), a_type(y.ty()))),
     }
 }
 
@@ -838,13 +838,15 @@ fn ordering(x: T, y: T) -> Result<(), String> {
     match (x, y) {
         (T::Pending, _) | (_, T::Pending) => Ok(()),
         (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(()),
-        _ => Err(format!("comparing {} and {} is not supported", x.ty().name(), y.ty().name())),
+        _ => Err(format!("ordering {} and {} is an error", a_type(x.ty()), a_type(y.ty()))),
     }
 }
 
 fn equality(x: T, y: T) -> Result<(), String> {
     match (x, y) {
-        (T::Val(a), _) | (_, T::Val(a)) if a.is_array() => Err("comparing arrays is not supported".into()),
+        (T::Val(a), _) | (_, T::Val(a)) if a.is_array() => {
+            Err("comparing arrays with == or != runs only in the interpreter".into())
+        }
         _ => Ok(()),
     }
 }
@@ -866,6 +868,11 @@ fn iteration(x: T) -> String {
     }
 }
 
+/// A type's name after `a` or `an`: `an int`, `a float array`.
+fn a_type(t: Ty) -> String {
+    format!("{} {}", article(t.name()), t.name())
+}
+
 /// `a` or `an` before a type name.
 fn article(name: &str) -> &'static str {
     if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
@@ -882,8 +889,8 @@ fn index_types(arr: T, idx: T) -> Result<(), String> {
     match (arr, idx) {
         (T::Pending, _) => Ok(()),
         (T::Val(a), T::Val(Ty::Int) | T::Pending) if a.is_array() => Ok(()),
-        (T::Val(a), _) if a.is_array() => Err(format!("an array index of type {} is not supported", idx.ty().name())),
-        _ => Err(format!("indexing {} is not supported in compiled code", arr.ty().plural())),
+        (T::Val(a), _) if a.is_array() => Err(format!("indexing an array with {} is an error", a_type(idx.ty()))),
+        _ => Err(format!("indexing {} is an error", a_type(arr.ty()))),
     }
 }
 
