@@ -48,11 +48,14 @@ fn stats_report_specializations_refusals_and_invalidation() {
     );
     assert!(err.contains("jit: per function (--jit-threshold 0)"), "{err}");
     assert!(err.contains("compiled work(int, int) -> int in "), "{err}");
-    let mixed = "cannot compile half(int): line 9: a value here is int on one path and float on another";
+    let mixed = "cannot compile half(int): line 9:5: return y: a value here is int on one path and float on another";
     assert!(err.contains(mixed), "{err}");
     assert!(err.contains("compiled half(float) -> float in "), "{err}");
     assert!(
-        err.contains("cannot compile collect(int, list): line 12: lists are not supported in compiled code"),
+        err.contains(
+            "cannot compile collect(int, list): line 12:25: push(xs, i): push() works on lists and dicts, which \
+             compiled code does not have"
+        ),
         "{err}"
     );
     assert!(err.contains("compiled scaled(int) -> int in "), "{err}");
@@ -90,11 +93,15 @@ fn check_jit_report_lists_signatures() {
     assert!(report.contains("work(int, int): compiles, returns int"), "{report}");
     assert!(
         report.contains(
-            "work(float, int), work(int, float), work(float, float): cannot compile: line 3: range() of float"
+            "work(float, int), work(int, float), work(float, float): cannot compile: line 3:14: range(lo, hi): \
+             range() of a float is an error"
         ),
         "{report}"
     );
-    assert!(report.contains("half(int): cannot compile: line 9: a value here is int on one path"), "{report}");
+    assert!(
+        report.contains("half(int): cannot compile: line 9:5: return y: a value here is int on one path"),
+        "{report}"
+    );
     assert!(report.contains("half(float): compiles, returns float"), "{report}");
     assert!(report.contains("scaled(int): compiles, returns int"), "{report}");
     assert!(report.contains("scaled(float): compiles, returns float"), "{report}");
@@ -122,6 +129,75 @@ fn keep_gil_gives_the_same_results() {
         let out = mini(mode, program);
         assert_eq!(text(&out.stdout), "1999000 499500\n", "{mode:?}");
     }
+}
+
+/// Kernels with a labelled print, a `for` over an array parameter and an f-string (issue 10's
+/// example).
+const CONSTRUCTS: &str = "\
+fn k(a, n) {
+  let s = 0.0
+  for i in range(n) { s += a[i] }
+  print(\"first\", s)
+  return s
+}
+fn k2(a) {
+  let s = 0.0
+  for v in a { s += v }
+  return s
+}
+fn k3(a) {
+  let s = f\"{a[0]:.2f}\"
+  return s
+}
+fn k4(a) {
+  return len(a) * 2
+}
+let a = array(10, 1.0)
+print(k(a, 10))
+print(k2(a))
+print(k3(a))
+print(k4(a))
+";
+
+#[test]
+fn jit_report_names_the_construct_and_lists_what_compiles() {
+    let out = mini(&["check", "--jit-report", "FILE"], CONSTRUCTS);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let expected = "\
+k (line 1):
+  k(float array, int), k(int array, int): cannot compile: line 4:3: print(\"first\", s): compiled code does not \
+print; print the function's result in its caller
+  k(float array, float), k(int array, float): cannot compile: line 3:12: range(n): range() of a float is an error \
+(range() needs ints)
+k2 (line 7):
+  k2(float array), k2(int array): compiles, returns float
+k3 (line 12):
+  k3(float array), k3(int array): cannot compile: line 13:14: an f-string builds a string, which compiled code \
+cannot do
+k4 (line 16):
+  k4(float array), k4(int array): compiles, returns int
+";
+    assert_eq!(report, expected);
+}
+
+#[test]
+fn stats_name_the_construct_and_iteration_over_a_number() {
+    let program = format!("{CONSTRUCTS}print(k2(5))\n");
+    let out = mini(&["run", "--jit", "--jit-threshold", "0", "--stats", "FILE"], &program);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "first 10.0\n10.0\n10.0\n1.00\n20\n");
+    let err = text(&out.stderr);
+    for line in [
+        "cannot compile k(float array, int): line 4:3: print(\"first\", s): compiled code does not print",
+        "compiled k2(float array) -> float",
+        "cannot compile k2(int): line 9:12: a: iterating over an int is an error (cannot iterate over int)",
+        "cannot compile k3(float array): line 13:14: an f-string builds a string, which compiled code cannot do",
+        "compiled k4(float array) -> int",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+    assert!(err.contains("error: cannot iterate over int"), "{err}");
 }
 
 /// A program whose function `f` runs a loop of `statements` statements, each mixing int

@@ -239,8 +239,8 @@ impl<'a> Session<'a> {
             I::LoadNil { a } => st[a as usize] = T::Val(Ty::Nil),
             I::LoadBool { a, .. } => st[a as usize] = T::Val(Ty::Bool),
             I::LoadInt { a, .. } => st[a as usize] = T::Val(Ty::Int),
-            I::LoadK { a, k } => st[a as usize] = T::Val(number_const(konst(k))?),
-            I::Move { a, b } => st[a as usize] = read_any(st, b)?,
+            I::LoadK { a, k } => st[a as usize] = T::Val(loaded_const(konst(k))?),
+            I::Move { a, b } => st[a as usize] = read_or_other(st, b)?,
             I::GetGlobal { a, g } => st[a as usize] = self.read_global(i, g)?,
             I::SetGlobal { .. } | I::DefGlobal { .. } => {
                 return Err("assigning global variables is not supported in compiled code".into());
@@ -287,7 +287,7 @@ impl<'a> Session<'a> {
                 st[a as usize] = match read(st, b)? {
                     T::Val(t) if t.is_number() => T::Val(t),
                     T::Pending => T::Pending,
-                    other => return Err(format!("unary - of {} is not supported", other.ty().name())),
+                    other => return Err(format!("unary - of {} is an error", a_type(other.ty()))),
                 }
             }
             I::BitAnd { a, b, c }
@@ -300,7 +300,7 @@ impl<'a> Session<'a> {
             I::BitNot { a, b } => {
                 st[a as usize] = match read(st, b)? {
                     t @ (T::Val(Ty::Int) | T::Pending) => t,
-                    other => return Err(format!("~ of {} is not supported", other.ty().name())),
+                    other => return Err(format!("~ of {} is an error", a_type(other.ty()))),
                 }
             }
             I::Not { a, b } => {
@@ -330,21 +330,19 @@ impl<'a> Session<'a> {
                 for r in a..a + 3 {
                     match read(st, r)? {
                         T::Val(Ty::Int) | T::Pending => {}
-                        other => return Err(format!("range() of {} is not supported", other.ty().name())),
+                        other => {
+                            let t = other.ty().name();
+                            return Err(format!("range() of {} {t} is an error (range() needs ints)", article(t)));
+                        }
                     }
                 }
                 st[a as usize + 3] = T::Val(Ty::Int);
             }
             I::ForLoop { a, .. } => st[a as usize + 3] = T::Val(Ty::Int),
             I::IterPrep { a } => {
-                match read(st, a)? {
+                match read_or_other(st, a)? {
                     T::Val(t) if t.is_array() => {}
-                    other => {
-                        return Err(format!(
-                            "iterating over {} is not supported in compiled code",
-                            other.ty().plural()
-                        ));
-                    }
+                    other => return Err(iteration(other)),
                 }
                 st[a as usize + 1] = T::Val(Ty::Int);
             }
@@ -353,10 +351,7 @@ impl<'a> Session<'a> {
                 st[a as usize + 2] = T::Val(elem);
             }
             I::Call { a, n } => self.call(i, pc, st, a, n)?,
-            I::CallBuiltin { a, n, f } => {
-                let args: Vec<T> = (a..a + n).map(|r| read(st, r)).collect::<Result<_, _>>()?;
-                st[a as usize] = builtin_result(f, &args)?;
-            }
+            I::CallBuiltin { a, n, f } => st[a as usize] = builtin_call(f, st, a..a + n)?,
             I::Return { a } => return Ok(Some(read(st, a)?)),
             I::ReturnNil => return Ok(Some(T::Val(Ty::Nil))),
             I::NewList { .. } => return Err("lists are not supported in compiled code".into()),
@@ -377,7 +372,7 @@ impl<'a> Session<'a> {
                     (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float)) | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {
                     }
                     _ => {
-                        return Err(format!("storing {} in {} is not supported", v.ty().name(), arr.ty().name()));
+                        return Err(format!("storing {} in {} is an error", a_type(v.ty()), a_type(arr.ty())));
                     }
                 }
             }
@@ -414,14 +409,21 @@ impl<'a> Session<'a> {
     /// A call `R[a](R[a+1..a+n])`: a builtin, or a function compiled (or to compile) for the
     /// argument types. The callee's frame overlaps the registers above `a`, so they are unset after.
     fn call(&mut self, i: usize, pc: usize, st: &mut [T], a: Reg, n: u8) -> Result<(), String> {
-        let args: Vec<T> = (a + 1..a + 1 + n).map(|r| read(st, r)).collect::<Result<_, _>>()?;
         let result = match st[a as usize] {
             T::Builtin(b) => {
                 self.plans[i].calls.insert(pc, Target::Builtin(b));
-                builtin_result(b, &args)?
+                builtin_call(b, st, a + 1..a + 1 + n)?
             }
-            T::Func(g) => self.call_function(i, pc, g, &args)?,
+            T::Func(g) => {
+                let args: Vec<T> = (a + 1..a + 1 + n).map(|r| read(st, r)).collect::<Result<_, _>>()?;
+                self.call_function(i, pc, g, &args)?
+            }
             T::Pending => T::Pending,
+            T::Val(Ty::Other("function")) => {
+                return Err("calling a function passed as a value is not supported in compiled code (call a \
+                            top-level function by its name)"
+                    .into());
+            }
             other => return Err(format!("calling {} is not supported", other.ty().plural())),
         };
         st[a as usize] = result;
@@ -775,6 +777,43 @@ fn read_any(st: &[T], r: Reg) -> Result<T, String> {
     }
 }
 
+/// The type of a constant loaded into a register: a number, or a string (which no instruction
+/// may read: `read_any` refuses it, so a string constant is only ever a builtin's argument,
+/// refused with the builtin's reason, or unused).
+fn loaded_const(t: Ty) -> Result<Ty, String> {
+    if t == Ty::Other("string") { Ok(t) } else { number_const(t) }
+}
+
+/// The result type of a call of builtin `b` with the arguments in registers `args`. A string
+/// argument is let through to `builtin_result`, so that the refusal names the builtin
+/// (`print(string, float)`) rather than the string; no builtin compiles with one.
+fn builtin_call(b: Builtin, st: &[T], args: std::ops::Range<Reg>) -> Result<T, String> {
+    let mut tys = Vec::with_capacity(args.len());
+    for r in args.clone() {
+        tys.push(match read_or_other(st, r)? {
+            t @ (T::Func(_) | T::Builtin(_)) => {
+                return Err(format!("{} are not supported here in compiled code", t.ty().plural()));
+            }
+            t => t,
+        });
+    }
+    let result = builtin_result(b, &tys)?;
+    for r in args {
+        read(st, r)?;
+    }
+    Ok(result)
+}
+
+/// `read_any`, but a value of a type compiled code cannot use (a string, a list) passes: a
+/// `Move` copies it to a call's argument register, and the call is refused in the call's words
+/// (`push(xs, i)`). Every other read refuses it.
+fn read_or_other(st: &[T], r: Reg) -> Result<T, String> {
+    match st[r as usize] {
+        t @ T::Val(Ty::Other(_)) => Ok(t),
+        _ => read_any(st, r),
+    }
+}
+
 fn number_const(t: Ty) -> Result<Ty, String> {
     if t.is_number() { Ok(t) } else { Err(format!("{} are not supported in compiled code", t.plural())) }
 }
@@ -785,7 +824,7 @@ fn arith(x: T, y: T, division: bool) -> Result<T, String> {
         (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
         (T::Val(Ty::Int), T::Val(Ty::Int)) if !division => Ok(T::Val(Ty::Int)),
         (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(T::Val(Ty::Float)),
-        _ => Err(format!("arithmetic on {} and {} is not supported", x.ty().name(), y.ty().name())),
+        _ => Err(format!("arithmetic on {} and {} is an error", a_type(x.ty()), a_type(y.ty()))),
     }
 }
 
@@ -794,7 +833,7 @@ fn bitwise(x: T, y: T) -> Result<T, String> {
     match (x, y) {
         (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
         (T::Val(Ty::Int), T::Val(Ty::Int)) => Ok(T::Val(Ty::Int)),
-        _ => Err(format!("bit operations on {} and {} are not supported", x.ty().name(), y.ty().name())),
+        _ => Err(format!("bit operations on {} and {} are an error", a_type(x.ty()), a_type(y.ty()))),
     }
 }
 
@@ -802,15 +841,44 @@ fn ordering(x: T, y: T) -> Result<(), String> {
     match (x, y) {
         (T::Pending, _) | (_, T::Pending) => Ok(()),
         (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(()),
-        _ => Err(format!("comparing {} and {} is not supported", x.ty().name(), y.ty().name())),
+        _ => Err(format!("ordering {} and {} is an error", a_type(x.ty()), a_type(y.ty()))),
     }
 }
 
 fn equality(x: T, y: T) -> Result<(), String> {
     match (x, y) {
-        (T::Val(a), _) | (_, T::Val(a)) if a.is_array() => Err("comparing arrays is not supported".into()),
+        (T::Val(a), _) | (_, T::Val(a)) if a.is_array() => {
+            Err("comparing arrays with == or != runs only in the interpreter".into())
+        }
         _ => Ok(()),
     }
+}
+
+/// Why `for v in x` does not compile for this `x`: an error for a value that is not iterable,
+/// the interpreter's work for the containers compiled code does not have.
+fn iteration(x: T) -> String {
+    match x {
+        T::Val(t @ (Ty::Int | Ty::Float | Ty::Bool | Ty::Nil)) => {
+            format!("iterating over {} {} is an error (cannot iterate over {})", article(t.name()), t.name(), t.name())
+        }
+        T::Func(_) | T::Builtin(_) => "iterating over a function is an error".into(),
+        // a compiled callee returns a number, a bool or nil
+        T::Pending => "iterating over a call's result is an error (a compiled function returns no array)".into(),
+        other => format!(
+            "a for loop over {} runs only in the interpreter; compiled code iterates over ranges and arrays",
+            other.ty().plural()
+        ),
+    }
+}
+
+/// A type's name after `a` or `an`: `an int`, `a float array`.
+fn a_type(t: Ty) -> String {
+    format!("{} {}", article(t.name()), t.name())
+}
+
+/// `a` or `an` before a type name.
+fn article(name: &str) -> &'static str {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
 
 fn truthy_ok(t: T) -> Result<(), String> {
@@ -824,8 +892,8 @@ fn index_types(arr: T, idx: T) -> Result<(), String> {
     match (arr, idx) {
         (T::Pending, _) => Ok(()),
         (T::Val(a), T::Val(Ty::Int) | T::Pending) if a.is_array() => Ok(()),
-        (T::Val(a), _) if a.is_array() => Err(format!("an array index of type {} is not supported", idx.ty().name())),
-        _ => Err(format!("indexing {} is not supported in compiled code", arr.ty().plural())),
+        (T::Val(a), _) if a.is_array() => Err(format!("indexing an array with {} is an error", a_type(idx.ty()))),
+        _ => Err(format!("indexing {} is an error", a_type(arr.ty()))),
     }
 }
 

@@ -14,6 +14,7 @@ mod mirror;
 mod report;
 mod runtime;
 mod types;
+mod why;
 
 use crate::bytecode::{self, Proto};
 use crate::gil::Gil;
@@ -458,7 +459,7 @@ impl Jit {
     fn record_refusal(&self, session: &Session, refusal: Refusal) {
         let plan = &session.plans[refusal.plan];
         let reason = match refusal.pc {
-            Some(pc) => format!("line {}: {}", self.line_of(&plan.proto, pc), refusal.reason),
+            Some(pc) => why::explain(&self.source, &plan.proto, pc, &refusal.reason),
             None => refusal.reason,
         };
         ProtoJit::of(&plan.proto).refuse(plan.sig, reason.clone());
@@ -471,8 +472,8 @@ impl Jit {
                 let root = &session.plans[0];
                 let callee = &session.plans[at];
                 let why = format!(
-                    "line {}: calls {}, which cannot be compiled",
-                    self.line_of(&root.proto, pc),
+                    "{}: calls {}, which cannot be compiled",
+                    why::at(&self.source, &root.proto, pc),
                     callee.sig.display(&callee.proto.name)
                 );
                 ProtoJit::of(&root.proto).refuse(root.sig, why);
@@ -480,10 +481,6 @@ impl Jit {
             }
             at = caller;
         }
-    }
-
-    fn line_of(&self, proto: &Proto, pc: usize) -> usize {
-        self.source.line_col(proto.spans[pc].start).0
     }
 
     /// Runs a specialization natively on unboxed `args`. Whether the GIL is released around the

@@ -3,12 +3,15 @@
 //!
 //! The globals a function reads are known only at run time; the report assumes the values the
 //! main program gives them in its straight-line definitions (`fn f`, `let n = 100`), and other
-//! globals unknown. Candidate argument types come from how each parameter is used: indexed
-//! parameters are tried as float and int arrays, the others as int and float.
+//! globals unknown. Candidate argument types come from how each parameter is used: parameters
+//! indexed, iterated by `for` or given to `len` are tried as float and int arrays, the others as
+//! int and float. Every candidate gets a line: the signatures that compile, with their result
+//! type, and the ones that do not, with the reason.
 
 use super::MAX_SPECS;
 use super::infer::{GlobalsView, Session};
 use super::types::{MAX_PARAMS, Sig, Ty};
+use crate::builtin::Builtin;
 use crate::bytecode::{Instr, Proto, Reg};
 use crate::compiler::Program;
 use crate::source::SourceFile;
@@ -57,13 +60,16 @@ pub fn jit_report(program: &Program, src: &SourceFile) -> String {
                 Ok(()) => format!("compiles, returns {}", session.plans[0].ret_ty().name()),
                 Err(r) => {
                     let plan = &session.plans[r.plan];
-                    let at = r.pc.map(|pc| format!("line {}: ", src.line_col(plan.proto.spans[pc].start).0));
+                    let why = match r.pc {
+                        Some(pc) => super::why::explain(src, &plan.proto, pc, &r.reason),
+                        None => r.reason,
+                    };
                     let via = if r.plan == 0 {
                         String::new()
                     } else {
                         format!("calls {}, which cannot: ", plan.sig.display(&plan.proto.name))
                     };
-                    format!("cannot compile: {via}{}{}", at.unwrap_or_default(), r.reason)
+                    format!("cannot compile: {via}{why}")
                 }
             };
             match verdicts.iter_mut().find(|(v, _)| *v == verdict) {
@@ -191,11 +197,19 @@ fn passed_as_array(proto: &Proto, r: Reg, globals: &StaticGlobals, arrays: &[(Rc
     })
 }
 
-/// Whether register `r` is used as an array (indexed, stored into, or iterated).
+/// Whether register `r` is used as an array: indexed, stored into, iterated (`for v in r`, which
+/// iterates a copy), or the first argument of a builtin that takes an array (`len(r)`).
 fn indexed(proto: &Proto, r: Reg) -> bool {
-    proto.code.iter().any(|ins| match *ins {
+    let code = &proto.code;
+    code.iter().enumerate().any(|(pc, ins)| match *ins {
         Instr::GetIndex { b, .. } => b == r,
-        Instr::SetIndex { a, .. } | Instr::IterPrep { a } => a == r,
+        Instr::SetIndex { a, .. } => a == r,
+        Instr::IterPrep { a } => a == r || (pc > 0 && matches!(code[pc - 1], Instr::Move { a: d, b } if d == a && b == r)),
+        Instr::Move { a: d, b } if b == r => {
+            let next_call = code[pc..].iter().find(|i| matches!(i, Instr::CallBuiltin { .. } | Instr::Call { .. }));
+            matches!(next_call, Some(Instr::CallBuiltin { a, f: Builtin::Len | Builtin::AtomicAdd | Builtin::AtomicCas, .. })
+                if *a == d)
+        }
         _ => false,
     })
 }

@@ -546,6 +546,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         match &self.plan.proto.consts[k as usize] {
             Value::Int(i) => Ok(V::Int(self.b.ins().iconst(I64, *i))),
             Value::Float(f) => Ok(V::Float(self.b.ins().f64const(*f))),
+            // a string constant that inference let through is never read (`infer::loaded_const`)
+            Value::Str(_) => Ok(V::Nil),
             other => Err(format!("internal: constant of type {}", other.type_name())),
         }
     }
@@ -1325,7 +1327,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.put(a, v);
             }
             I::Move { a, b } => {
-                let v = self.get(st, b)?;
+                // a value compiled code cannot use is moved, never read (`infer::read_or_other`)
+                let v = if matches!(st[b as usize], T::Val(Ty::Other(_))) { V::Nil } else { self.get(st, b)? };
                 self.put(a, v);
             }
             I::GetGlobal { a, g } => {
