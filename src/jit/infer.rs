@@ -924,6 +924,7 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
             *first
         }
         (B::Len, [x]) if x.is_array() => Ty::Int,
+        (B::In, [c, x]) if c.is_array() && x.is_number() => Ty::Bool,
         (
             B::Sqrt
             | B::Sin

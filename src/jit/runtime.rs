@@ -7,6 +7,7 @@ use crate::bytecode::Proto;
 use crate::num;
 use crate::source::TraceFrame;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Status codes returned by native functions (0 is success); each is one interpreter error.
 pub mod status {
@@ -214,6 +215,26 @@ pub extern "C" fn mini_cmp_int_float(i: i64, f: f64) -> i64 {
         Some(std::cmp::Ordering::Greater) => 1,
         None => 2,
     }
+}
+
+/// `x in a` for an array of `len` elements at `ptr`: `kind` bit 0 says the elements are float
+/// bits, bit 1 that `x` is; the comparison is the interpreter's `==` (`values_equal`).
+pub extern "C" fn mini_array_has(ptr: *const AtomicU64, len: i64, x: i64, kind: i64) -> i8 {
+    let len = usize::try_from(len).unwrap_or(0);
+    // SAFETY: native code passes the element pointer and length of an `ArrayObj` it holds as an
+    // argument (kept alive by the caller's argument slots for the whole native call); its
+    // elements are `AtomicU64`, which other threads may write concurrently, so reading them
+    // through shared references with atomic loads is sound.
+    let elems = unsafe { std::slice::from_raw_parts(ptr, len) };
+    let float_elems = kind & 1 != 0;
+    let float_x = kind & 2 != 0;
+    let equal = |e: u64| match (float_elems, float_x) {
+        (false, false) => e as i64 == x,
+        (true, true) => f64::from_bits(e) == f64::from_bits(x as u64),
+        (false, true) => num::int_float_cmp(e as i64, f64::from_bits(x as u64)) == Some(std::cmp::Ordering::Equal),
+        (true, false) => num::int_float_cmp(x, f64::from_bits(e)) == Some(std::cmp::Ordering::Equal),
+    };
+    i8::from(elems.iter().any(|e| equal(e.load(Ordering::Relaxed))))
 }
 
 /// `random()`: the next float of this thread's generator, the interpreter's (vm/random.rs).

@@ -38,6 +38,8 @@ enum Construct {
     RangeValue,
     /// A builtin that needs the interpreter (threads, locks, files, the clock, ...).
     InterpreterFunction(Builtin),
+    /// `x[a:b:step]`.
+    Slice,
     /// `fn` inside a function.
     FunctionLiteral,
     /// A variable shared with a closure, by name when the instruction has it.
@@ -58,7 +60,9 @@ impl fmt::Display for Construct {
             Construct::NewArray => {
                 f.write_str("compiled code does not create arrays; create it in the caller and pass it in")
             }
-            Construct::Membership => f.write_str("membership tests (in, not in) run only in the interpreter"),
+            Construct::Membership => f.write_str(
+                "membership (in, not in) in a string, list, dict or range runs only in the interpreter; compiled code tests membership in arrays",
+            ),
             Construct::StringFunction(b @ (Builtin::Str | Builtin::Format | Builtin::Chr)) => {
                 write!(f, "{}() builds a string, which compiled code cannot do", b.name())
             }
@@ -72,6 +76,9 @@ impl fmt::Display for Construct {
                 write!(f, "{}() works on lists and dicts, which compiled code does not have", b.name())
             }
             Construct::InterpreterFunction(b) => write!(f, "{}() runs only in the interpreter", b.name()),
+            Construct::Slice => f.write_str(
+                "a slice makes a new string, list or array, which compiled code cannot do; pass the array and the bounds",
+            ),
             Construct::FunctionLiteral => {
                 f.write_str("defining a function (a closure) is not supported in compiled code")
             }
@@ -126,6 +133,7 @@ fn construct(proto: &Proto, ins: Instr, text: &str) -> Option<Construct> {
         Instr::CallBuiltin { f, .. } => builtin_construct(f)?,
         Instr::NewList { .. } => Construct::ListLiteral,
         Instr::NewDict { .. } => Construct::DictLiteral,
+        Instr::Slice { .. } => Construct::Slice,
         Instr::Closure { .. } => Construct::FunctionLiteral,
         Instr::GetUpval { k, .. } | Instr::SetUpval { k, .. } | Instr::GetCell { k, .. } => {
             Construct::Captured(name(k))
@@ -169,7 +177,9 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::Index
         | B::Copy
         | B::Values
-        | B::Items => Construct::ContainerFunction(b),
+        | B::Items
+        | B::Shuffle
+        | B::Choice => Construct::ContainerFunction(b),
         B::Range => Construct::RangeValue,
         B::Type
         | B::Clock
@@ -198,7 +208,8 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::Input
         | B::Exit
         | B::Env
-        | B::Time => Construct::InterpreterFunction(b),
+        | B::Time
+        | B::Seed => Construct::InterpreterFunction(b),
         _ => return None,
     })
 }

@@ -48,6 +48,7 @@ pub enum Helper {
     Randint,
     Uniform,
     Gauss,
+    ArrayHas,
 }
 
 /// A helper's symbol, address, parameter and result types.
@@ -84,6 +85,7 @@ pub fn helpers() -> Vec<HelperDef> {
         d(Helper::Randint, "mini_randint", rt::mini_randint as *const u8, &[I64, I64], &[I64]),
         d(Helper::Uniform, "mini_uniform", rt::mini_uniform as *const u8, &[F64, F64], &[F64]),
         d(Helper::Gauss, "mini_gauss", rt::mini_gauss as *const u8, &[F64, F64], &[F64]),
+        d(Helper::ArrayHas, "mini_array_has", rt::mini_array_has as *const u8, &[I64, I64, I64, I64], &[I8]),
     ]
 }
 
@@ -1137,6 +1139,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
             (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,
             (B::Random | B::Randint | B::Uniform | B::Gauss, _) => self.random(pc, f, args)?,
+            (B::In, [V::Arr { ptr, len, float }, x]) => self.array_has(*ptr, *len, *float, *x)?,
             _ => return Err(format!("internal: builtin {} not lowered", f.name())),
         })
     }
@@ -1160,6 +1163,18 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             _ => return Err(format!("internal: {} of unexpected arguments", f.name())),
         })
+    }
+
+    /// `x in a` for an array: a call of the runtime's linear search, which compares with the
+    /// interpreter's `==` (an int and a float by exact value). A float `x` travels as its bits.
+    fn array_has(&mut self, ptr: CValue, len: CValue, float_elems: bool, x: V) -> Lowered<V> {
+        let (bits, float_x) = match x {
+            V::Int(i) => (i, false),
+            V::Float(f) => (self.b.ins().bitcast(I64, MemFlagsData::new(), f), true),
+            _ => return Err("internal: membership of a non-number in an array".into()),
+        };
+        let kind = self.iconst(i64::from(float_elems) | (i64::from(float_x) << 1));
+        Ok(V::Bool(self.call_helper(Helper::ArrayHas, &[ptr, len, bits, kind])[0]))
     }
 
     /// The address of element `i` of an int array for an atomic operation, after the bounds
