@@ -973,7 +973,13 @@ fn random_result(b: Builtin, tys: &[Ty]) -> Option<Result<T, String>> {
         (B::Randint, [Ty::Int, Ty::Int]) => Ty::Int,
         (B::Uniform | B::Gauss, [x, y]) if x.is_number() && y.is_number() => Ty::Float,
         (B::Random | B::Randint | B::Uniform | B::Gauss, _) => {
-            return Some(Err(format!("{}({}) is not supported in compiled code", b.name(), names(tys))));
+            // every other argument list is an error in the interpreter (a count or a type)
+            let takes = match b {
+                B::Random => "no arguments",
+                B::Randint => "two ints",
+                _ => "two numbers",
+            };
+            return Some(Err(format!("{}({}) is an error ({} takes {takes})", b.name(), names(tys), b.name())));
         }
         _ => return None,
     };
