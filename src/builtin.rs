@@ -104,4 +104,18 @@ builtins! {
     Round = "round",
     // `x in c` and `x not in c` call it (parser.rs); `in` is a keyword, so no program names it
     In = "in",
+    Sum = "sum",
+    Any = "any",
+    All = "all",
+    Enumerate = "enumerate",
+    Zip = "zip",
+    Count = "count",
+    RFind = "rfind",
+    IsDigit = "isdigit",
+    IsAlpha = "isalpha",
+    IsSpace = "isspace",
+    IsAlnum = "isalnum",
+    LStrip = "lstrip",
+    RStrip = "rstrip",
+    SplitLines = "splitlines",
 }
