@@ -403,7 +403,7 @@ fn extreme(b: Builtin, args: &[Value], want: std::cmp::Ordering, gil: Gil) -> BR
     let mut best = elements.first().ok_or_else(|| format!("{} expects at least one value", b.name()))?.clone();
     let op = if want == std::cmp::Ordering::Less { crate::ast::BinOp::Lt } else { crate::ast::BinOp::Gt };
     for v in &elements[1..] {
-        if super::ops::compare(op, v, &best)? == Some(want) {
+        if super::ops::compare(op, v, &best, gil)? == Some(want) {
             best = v.clone();
         }
     }
