@@ -850,6 +850,9 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
             *first
         }
         (B::Len, [x]) if x.is_array() => Ty::Int,
+        (B::Sum, [Ty::IntArray]) => Ty::Int,
+        (B::Sum, [Ty::FloatArray]) => Ty::Float,
+        (B::Sum, _) => return bad(),
         (
             B::Sqrt
             | B::Sin

@@ -49,8 +49,14 @@ fn add_all(mut acc: Value, items: impl Iterator<Item = Value>, gil: Gil) -> BRes
     Ok(acc)
 }
 
-/// The sum of an int or float array, unboxed when the start has the elements' type.
+/// The sum of an int or float array. A float array's sum is a float even when it is empty:
+/// `float(start)` plus the elements (for a non-empty array that is `+`'s result anyway), as
+/// compiled code computes it.
 fn sum_array(a: &ArrayObj, start: Value, gil: Gil) -> BResult {
+    let start = match start {
+        Value::Int(i) if a.kind == crate::value::ElemKind::Float => Value::Float(i as f64),
+        other => other,
+    };
     match start {
         Value::Float(mut acc) if a.kind == crate::value::ElemKind::Float => {
             for i in 0..a.len() {
