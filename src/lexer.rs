@@ -54,8 +54,8 @@ tokens! {
         #[regex(r#""([^"\\\n]|\\[^\n])*\\?"#, unterminated_string)]
         Str(Rc<str>),
         /// An f-string `f"..."`: its text between the quotes as written (escapes and `{}` parts
-        /// are taken apart by the parser); its quotes may not contain a `"`.
-        #[regex(r#"f"([^"\\\n]|\\[^\n])*""#, |lex| { let t = lex.slice(); Rc::from(&t[2..t.len() - 1]) })]
+        /// are taken apart by the parser); string literals inside its fields may contain `"`.
+        #[token("f\"", fstring)]
         FStr(Rc<str>),
         #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| Rc::from(lex.slice()))]
         Ident(Rc<str>),
@@ -255,6 +255,135 @@ pub fn unescape(body: &str, body_start: usize) -> Result<String, Diagnostic> {
         });
     }
     Ok(out)
+}
+
+/// How far f-strings may nest inside each other's fields (the lexer scans them recursively).
+const MAX_FSTRING_NESTING: usize = 50;
+
+/// Why an f-string could not be scanned.
+enum Scan {
+    /// A line end or the end of the source came first.
+    Unterminated,
+    TooDeep,
+}
+
+/// An f-string, after its `f"`: the text up to the `"` that closes it, where `"` inside a field's
+/// string literals (and nested f-strings) does not close it, as in Python 3.12. Text that does not
+/// scan that way (a field left open, say) ends at its first unescaped `"` as before, so that the
+/// parser reports what is wrong inside; with no such `"` on the line it is an unterminated string.
+fn fstring(lex: &mut Lexer<'_, Tok>) -> Result<Rc<str>, LexError> {
+    let src = lex.source().as_bytes();
+    let (start, quote) = (lex.span().start, lex.span().end - 1);
+    let end = match skip_fstring(src, quote, 0) {
+        Ok(end) => end,
+        Err(Scan::TooDeep) => return Err(LexError::new("nesting too deep", span_of(lex))),
+        Err(Scan::Unterminated) => match plain_fstring_end(src, quote) {
+            Some(end) => end,
+            None => {
+                // as the lexer always reported it: the `f` a name, then a string from the quote
+                let line_end = src[quote..].iter().position(|&b| b == b'\n').map_or(src.len(), |k| quote + k);
+                return Err(LexError::new("unterminated string", Span::new(quote, line_end)));
+            }
+        },
+    };
+    lex.bump(end - lex.span().end);
+    Ok(Rc::from(&lex.source()[start + 2..end - 1]))
+}
+
+/// The end (after the closing quote) of an f-string whose quote is `b[quote]`, by the rule of
+/// plain strings: the first `"` not escaped.
+fn plain_fstring_end(b: &[u8], quote: usize) -> Option<usize> {
+    skip_string(b, quote).ok()
+}
+
+/// After the string literal whose opening quote is `b[quote]` (escapes skipped).
+fn skip_string(b: &[u8], quote: usize) -> Result<usize, Scan> {
+    let mut i = quote + 1;
+    loop {
+        match b.get(i) {
+            None | Some(b'\n') => return Err(Scan::Unterminated),
+            Some(b'\\') if matches!(b.get(i + 1), None | Some(b'\n')) => return Err(Scan::Unterminated),
+            Some(b'\\') => i += 2,
+            Some(b'"') => return Ok(i + 1),
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// After the literal whose opening quote is `b[quote]` inside an f-string field: an f-string
+/// when an `f` that does not end a longer name comes just before the quote, else a plain string.
+pub fn skip_literal(b: &[u8], quote: usize) -> Option<usize> {
+    skip_literal_at(b, quote, 0).ok()
+}
+
+fn skip_literal_at(b: &[u8], quote: usize, depth: usize) -> Result<usize, Scan> {
+    let name_char = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    let is_f = quote >= 1 && b[quote - 1] == b'f' && !(quote >= 2 && name_char(quote - 2));
+    if is_f { skip_fstring(b, quote, depth + 1) } else { skip_string(b, quote) }
+}
+
+/// After the f-string whose opening quote is `b[quote]`, nested `depth` f-strings deep.
+fn skip_fstring(b: &[u8], quote: usize, depth: usize) -> Result<usize, Scan> {
+    if depth > MAX_FSTRING_NESTING {
+        return Err(Scan::TooDeep);
+    }
+    let mut i = quote + 1;
+    loop {
+        match b.get(i) {
+            None | Some(b'\n') => return Err(Scan::Unterminated),
+            Some(b'\\') if matches!(b.get(i + 1), None | Some(b'\n')) => return Err(Scan::Unterminated),
+            Some(b'\\') => i += 2,
+            Some(b'"') => return Ok(i + 1),
+            Some(b'{') if b.get(i + 1) == Some(&b'{') => i += 2,
+            Some(b'{') => i = skip_field(b, i + 1, depth)?,
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// After the field whose expression starts at `b[i]` (just after its `{`): the index after its
+/// `}`, or of a `"` that ends the f-string inside the spec (a field left open).
+fn skip_field(b: &[u8], mut i: usize, depth: usize) -> Result<usize, Scan> {
+    let mut brackets = 0usize;
+    loop {
+        match b.get(i) {
+            None | Some(b'\n') => return Err(Scan::Unterminated),
+            Some(b'\\') if matches!(b.get(i + 1), None | Some(b'\n')) => return Err(Scan::Unterminated),
+            Some(b'\\') => i += 2,
+            Some(b'"') => i = skip_literal_at(b, i, depth)?,
+            Some(b'(' | b'[' | b'{') => {
+                brackets += 1;
+                i += 1;
+            }
+            Some(b')' | b']') => {
+                brackets = brackets.saturating_sub(1);
+                i += 1;
+            }
+            Some(b'}') if brackets == 0 => return Ok(i + 1),
+            Some(b'}') => {
+                brackets -= 1;
+                i += 1;
+            }
+            Some(b':') if brackets == 0 => return skip_spec(b, i + 1, depth),
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// After a field's spec starting at `b[i]`: the index after its `}`, or of a `"` (which ends the
+/// f-string: a spec holds no string literals).
+fn skip_spec(b: &[u8], mut i: usize, depth: usize) -> Result<usize, Scan> {
+    loop {
+        match b.get(i) {
+            None | Some(b'\n') => return Err(Scan::Unterminated),
+            Some(b'\\') if matches!(b.get(i + 1), None | Some(b'\n')) => return Err(Scan::Unterminated),
+            Some(b'\\') => i += 2,
+            Some(b'"') => return Ok(i),
+            Some(b'{') => i = skip_field(b, i + 1, depth)?,
+            Some(b'}') => return Ok(i + 1),
+            Some(_) => i += 1,
+        }
+    }
 }
 
 /// A string literal cut off by a line end or the end of the file.

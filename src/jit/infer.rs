@@ -925,6 +925,9 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         }
         (B::Len, [x]) if x.is_array() => Ty::Int,
         (B::In, [c, x]) if c.is_array() && x.is_number() => Ty::Bool,
+        (B::Sum, [Ty::IntArray]) => Ty::Int,
+        (B::Sum, [Ty::FloatArray]) => Ty::Float,
+        (B::Sum, _) => return bad(),
         (
             B::Sqrt
             | B::Sin

@@ -55,7 +55,8 @@ pub fn split(raw: &str, start: usize) -> Result<Vec<Piece<'_>>, Diagnostic> {
 }
 
 /// The field opening at `raw[open]` (a `{`) and the index of its closing `}`. The expression
-/// ends at the first `:` or `}` outside brackets; the spec runs to the next `}`.
+/// ends at the first `:` or `}` outside brackets and string literals; the spec runs to the next
+/// `}`.
 fn field(raw: &str, open: usize, start: usize) -> Result<(Piece<'_>, usize), Diagnostic> {
     let bytes = raw.as_bytes();
     let unclosed = || error("expected '}' to close '{' in f-string", start + open, 1);
@@ -65,6 +66,12 @@ fn field(raw: &str, open: usize, start: usize) -> Result<(Piece<'_>, usize), Dia
         match bytes.get(i) {
             None => return Err(unclosed()),
             Some(b'\\') => return Err(error("backslash in an f-string expression", start + i, 1)),
+            // a string literal (or nested f-string) is skipped whole: its `"`, `:`, braces and
+            // escapes belong to it
+            Some(b'"') => {
+                i = crate::lexer::skip_literal(bytes, i).ok_or_else(unclosed)?;
+                continue;
+            }
             Some(b'(' | b'[' | b'{') => depth += 1,
             Some(b')' | b']') => depth = depth.saturating_sub(1),
             Some(b'}') if depth == 0 => break None,
@@ -123,5 +130,14 @@ mod tests {
         assert_eq!(split("{x:5", 0).unwrap_err().message, "expected '}' to close '{' in f-string");
         assert_eq!(split("{x:{w}}", 0).unwrap_err().message, "'{' in an f-string format spec is not supported");
         assert_eq!(split(r"{\n}", 0).unwrap_err().message, "backslash in an f-string expression");
+    }
+
+    #[test]
+    fn string_literals_inside_fields() {
+        let pieces = split(r#"{d["a:}"]:>4}{f"{x["y"]}"}"#, 0).unwrap();
+        assert_eq!(pieces[0], Piece::Field { expr: r#"d["a:}"]"#, at: 1, spec: ">4".into() });
+        assert_eq!(pieces[1], Piece::Field { expr: r#"f"{x["y"]}""#, at: 14, spec: String::new() });
+        let pieces = split(r#"{"a\"b\tc"}"#, 0).unwrap();
+        assert_eq!(pieces[0], Piece::Field { expr: r#""a\"b\tc""#, at: 1, spec: String::new() });
     }
 }

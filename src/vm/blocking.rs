@@ -118,17 +118,17 @@ impl<'g> Vm<'g> {
         let Value::List(l) = &args[0] else {
             let items = lists::elements(b, &args[0], self.gil)?;
             let keys = self.keys_of(&items, &key)?;
-            return Ok(Value::list(lists::sort_decorated(&items, &keys)?, self.gil));
+            return Ok(Value::list(lists::sort_decorated(&items, &keys, self.gil)?, self.gil));
         };
         if b == Builtin::Sorted {
             let items = l.borrow(self.gil).clone();
             let keys = self.keys_of(&items, &key)?;
-            return Ok(Value::list(lists::sort_decorated(&items, &keys)?, self.gil));
+            return Ok(Value::list(lists::sort_decorated(&items, &keys, self.gil)?, self.gil));
         }
         // emptying and then refilling with the same values keeps the collector's invariant (an
         // untracked list holds no container): a list of numbers stays untracked
         let items = std::mem::take(&mut *l.borrow_mut_to_store(&Value::Nil, self.gil));
-        let sorted = self.keys_of(&items, &key).and_then(|keys| lists::sort_decorated(&items, &keys));
+        let sorted = self.keys_of(&items, &key).and_then(|keys| lists::sort_decorated(&items, &keys, self.gil));
         let (result, back) = match sorted {
             Ok(sorted) => (Ok(Value::Nil), sorted),
             Err(e) => (Err(e), items),

@@ -67,7 +67,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         | B::Wait
         | B::Sleep => Err(Fail::Blocking),
         B::Split => strings::split(args, gil),
-        B::Strip => strings::map("strip", args, |s| s.trim().to_string()),
+        B::Strip => strings::strip("strip", strings::Ends::Both, args),
         B::Lower => strings::map("lower", args, str::to_lowercase),
         B::Upper => strings::map("upper", args, str::to_uppercase),
         B::Replace => strings::replace(args),
@@ -103,6 +103,20 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Seed | B::Random | B::Randint | B::Uniform | B::Gauss | B::Shuffle | B::Choice => {
             super::random::call(b, args, gil)
         }
+        B::Sum => super::morelib::sum(args, gil),
+        B::Any => super::morelib::any_all(b, args, false, gil),
+        B::All => super::morelib::any_all(b, args, true, gil),
+        B::Enumerate => super::morelib::enumerate(args, gil),
+        B::Zip => super::morelib::zip(args, gil),
+        B::Count => super::morelib::count(args, gil),
+        B::RFind => strings::rfind(args),
+        B::IsDigit => strings::is_class("isdigit", strings::Class::Digit, args),
+        B::IsAlpha => strings::is_class("isalpha", strings::Class::Alpha, args),
+        B::IsSpace => strings::is_class("isspace", strings::Class::Space, args),
+        B::IsAlnum => strings::is_class("isalnum", strings::Class::Alnum, args),
+        B::LStrip => strings::strip("lstrip", strings::Ends::Left, args),
+        B::RStrip => strings::strip("rstrip", strings::Ends::Right, args),
+        B::SplitLines => strings::splitlines(args, gil),
     }
 }
 
@@ -392,7 +406,7 @@ fn extreme(b: Builtin, args: &[Value], want: std::cmp::Ordering, gil: Gil) -> BR
     let mut best = elements.first().ok_or_else(|| format!("{} expects at least one value", b.name()))?.clone();
     let op = if want == std::cmp::Ordering::Less { crate::ast::BinOp::Lt } else { crate::ast::BinOp::Gt };
     for v in &elements[1..] {
-        if super::ops::compare(op, v, &best)? == Some(want) {
+        if super::ops::compare(op, v, &best, gil)? == Some(want) {
             best = v.clone();
         }
     }

@@ -28,6 +28,8 @@ pub enum Class {
     /// Ints and floats mixed.
     Numbers,
     Strings,
+    /// Lists, ordered as `<` orders them (lexicographically); sorted by a fallible merge sort.
+    Lists,
 }
 
 fn arity(n: usize, args: &[Value]) -> Result<(), Fail> {
@@ -58,6 +60,7 @@ fn class_of(v: &Value) -> Option<Class> {
         Value::Int(_) => Some(Class::Ints),
         Value::Float(_) => Some(Class::Floats),
         Value::Str(_) => Some(Class::Strings),
+        Value::List(_) => Some(Class::Lists),
         _ => None,
     }
 }
@@ -76,7 +79,7 @@ pub fn classify(items: &[Value]) -> Result<Option<Class>, Fail> {
     for v in &items[1..] {
         class = match (class, class_of(v)) {
             (c, Some(d)) if c == d => c,
-            (Class::Strings, _) | (_, None | Some(Class::Strings)) => {
+            (Class::Strings | Class::Lists, _) | (_, None | Some(Class::Strings | Class::Lists)) => {
                 return Err(super::ops::type_error(BinOp::Lt, v, first).into());
             }
             _ => Class::Numbers,
@@ -112,8 +115,68 @@ fn as_float(v: &Value) -> f64 {
     if let Value::Float(f) = v { *f } else { 0.0 }
 }
 
+/// Two elements of lists being sorted, in `<`'s order as `value_cmp` totals it (NaN last):
+/// equal (`==`) values, whatever their type, are equal; lists compare lexicographically; a pair
+/// that `<` does not order is its error.
+fn element_cmp(a: &Value, b: &Value, gil: Gil, depth: usize) -> Result<Ordering, Fail> {
+    if let (Value::List(x), Value::List(y)) = (a, b) {
+        if depth >= crate::value::MAX_NESTING {
+            return Err(crate::value::TOO_DEEP.into());
+        }
+        // no list is borrowed mutably while a sort compares (`sort` takes the items out)
+        let (xs, ys) = (x.borrow(gil), y.borrow(gil));
+        for (u, v) in xs.iter().zip(ys.iter()) {
+            if crate::value::values_equal(u, v, gil)? {
+                continue;
+            }
+            let o = element_cmp(u, v, gil, depth + 1)?;
+            if o != Ordering::Equal {
+                return Ok(o);
+            }
+        }
+        return Ok(xs.len().cmp(&ys.len()));
+    }
+    match (class_of(a), class_of(b)) {
+        (Some(Class::Strings), Some(Class::Strings)) => Ok(value_cmp(a, b)),
+        (Some(Class::Ints | Class::Floats), Some(Class::Ints | Class::Floats)) => Ok(value_cmp(a, b)),
+        _ if crate::value::values_equal(a, b, gil)? => Ok(Ordering::Equal),
+        _ => Err(super::ops::type_error(BinOp::Lt, a, b).into()),
+    }
+}
+
+/// A stable merge sort of `v` by a comparison that can fail; on failure `v` is unchanged. (The
+/// standard sorts take infallible comparisons and may panic on an inconsistent one.)
+fn merge_sort<T: Clone>(v: &mut [T], cmp: &mut impl FnMut(&T, &T) -> Result<Ordering, Fail>) -> Result<(), Fail> {
+    let mut src = v.to_vec();
+    let mut width = 1;
+    while width < src.len() {
+        let mut out = Vec::with_capacity(src.len());
+        for lo in (0..src.len()).step_by(2 * width) {
+            let mid = (lo + width).min(src.len());
+            let hi = (lo + 2 * width).min(src.len());
+            let (mut i, mut j) = (lo, mid);
+            while i < mid && j < hi {
+                // the right run's element goes first only when strictly smaller: stable
+                if cmp(&src[j], &src[i])? == Ordering::Less {
+                    out.push(src[j].clone());
+                    j += 1;
+                } else {
+                    out.push(src[i].clone());
+                    i += 1;
+                }
+            }
+            out.extend_from_slice(&src[i..mid]);
+            out.extend_from_slice(&src[j..hi]);
+        }
+        src = out;
+        width *= 2;
+    }
+    v.clone_from_slice(&src);
+    Ok(())
+}
+
 /// Sorts `items` stably in `<`'s order: all ints or all floats unboxed, others as values.
-pub fn sort_values(items: &mut [Value]) -> Result<(), Fail> {
+pub fn sort_values(items: &mut [Value], gil: Gil) -> Result<(), Fail> {
     match classify(items)? {
         None => {}
         Some(Class::Ints) => {
@@ -133,13 +196,14 @@ pub fn sort_values(items: &mut [Value]) -> Result<(), Fail> {
         }
         // equal strings cannot be told apart either (mini has no identity test for them)
         Some(Class::Strings) => items.sort_unstable_by(value_cmp),
+        Some(Class::Lists) => merge_sort(items, &mut |a, b| element_cmp(a, b, gil, 0))?,
         Some(_) => items.sort_by(value_cmp),
     }
     Ok(())
 }
 
 /// `items` reordered stably by `keys` (one key per item, computed once).
-pub fn sort_decorated(items: &[Value], keys: &[Value]) -> Result<Vec<Value>, Fail> {
+pub fn sort_decorated(items: &[Value], keys: &[Value], gil: Gil) -> Result<Vec<Value>, Fail> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     match classify(keys)? {
         None => {}
@@ -153,6 +217,7 @@ pub fn sort_decorated(items: &[Value], keys: &[Value]) -> Result<Vec<Value>, Fai
             let fs: Vec<f64> = keys.iter().map(as_float).collect();
             order.sort_by(|&i, &j| float_cmp(fs[i], fs[j]));
         }
+        Some(Class::Lists) => merge_sort(&mut order, &mut |&i, &j| element_cmp(&keys[i], &keys[j], gil, 0))?,
         Some(_) => order.sort_by(|&i, &j| value_cmp(&keys[i], &keys[j])),
     }
     Ok(order.into_iter().map(|i| items[i].clone()).collect())
@@ -197,9 +262,13 @@ pub fn sort(args: &[Value], gil: Gil) -> BResult {
     match args {
         [l] => {
             let l = list_arg(Builtin::Sort, l)?;
-            // a permutation stores no new value: a list of numbers stays untracked
-            sort_values(&mut l.borrow_mut_to_store(&Value::Nil, gil))?;
-            Ok(Value::Nil)
+            // the list is empty while its items are compared (which borrows lists, perhaps this
+            // one), as CPython's is; a permutation stores no new value: a list of numbers stays
+            // untracked
+            let mut items = std::mem::take(&mut *l.borrow_mut_to_store(&Value::Nil, gil));
+            let sorted = sort_values(&mut items, gil);
+            *l.borrow_mut_to_store(&Value::Nil, gil) = items;
+            sorted.map(|()| Value::Nil)
         }
         [_, _] => Err(Fail::Blocking),
         _ => Err(format!("expected 1 to 2 arguments, got {}", args.len()).into()),
@@ -211,7 +280,7 @@ pub fn sorted(args: &[Value], gil: Gil) -> BResult {
     match args {
         [x] => {
             let mut items = elements(Builtin::Sorted, x, gil)?;
-            sort_values(&mut items)?;
+            sort_values(&mut items, gil)?;
             Ok(Value::list(items, gil))
         }
         [_, _] => Err(Fail::Blocking),

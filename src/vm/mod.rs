@@ -7,10 +7,12 @@
 mod atomics;
 mod blocking;
 pub mod builtins;
+mod char_classes;
 mod format;
 mod index;
 mod io;
 mod lists;
+mod morelib;
 pub mod ops;
 pub mod pool;
 pub mod random;

@@ -179,8 +179,9 @@ pub fn negate(v: &Value) -> Result<Value, String> {
     }
 }
 
-/// The order of two values for `<` and friends; numbers and strings only.
-pub fn compare(op: BinOp, a: &Value, b: &Value) -> Result<Option<Ordering>, String> {
+/// The order of two values for `<` and friends: numbers, strings, and lists of them
+/// (`None` when a NaN decides).
+pub fn compare(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<Option<Ordering>, String> {
     use Value::*;
     Ok(match (a, b) {
         (Int(x), Int(y)) => Some(x.cmp(y)),
@@ -188,8 +189,29 @@ pub fn compare(op: BinOp, a: &Value, b: &Value) -> Result<Option<Ordering>, Stri
         (Int(x), Float(y)) => int_float_cmp(*x, *y),
         (Float(x), Int(y)) => int_float_cmp(*y, *x).map(Ordering::reverse),
         (Str(x), Str(y)) => Some(x.text.cmp(&y.text)),
+        (List(x), List(y)) => return lists_compare(op, &x.borrow(gil), &y.borrow(gil), gil, 0),
         _ => return Err(type_error(op, a, b)),
     })
+}
+
+/// Two lists in Python's order: the first pair of elements that are not `==` decides, compared
+/// with the same rules; when one list is a prefix of the other, the shorter is smaller.
+/// Kept out of line: the comparison of scalars stays small where the interpreter calls it.
+#[inline(never)]
+#[cold]
+fn lists_compare(op: BinOp, xs: &[Value], ys: &[Value], gil: Gil, depth: usize) -> Result<Option<Ordering>, String> {
+    if depth >= crate::value::MAX_NESTING {
+        return Err(crate::value::TOO_DEEP.to_string());
+    }
+    for (x, y) in xs.iter().zip(ys) {
+        if !values_equal(x, y, gil)? {
+            return match (x, y) {
+                (Value::List(u), Value::List(v)) => lists_compare(op, &u.borrow(gil), &v.borrow(gil), gil, depth + 1),
+                _ => compare(op, x, y, gil),
+            };
+        }
+    }
+    Ok(Some(xs.len().cmp(&ys.len())))
 }
 
 /// Evaluates a comparison operator to a bool.
@@ -197,7 +219,7 @@ pub fn compare_op(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<bool, Str
     let ord = match op {
         BinOp::Eq => return Ok(values_equal(a, b, gil)?),
         BinOp::Ne => return Ok(!values_equal(a, b, gil)?),
-        _ => compare(op, a, b)?,
+        _ => compare(op, a, b, gil)?,
     };
     Ok(match (op, ord) {
         (_, None) => false,

@@ -236,7 +236,10 @@ pub fn join(_t: &Value, _gil: Gil) -> Result<Value, Fail> {
 /// its error.
 pub fn join_at(t: &Value, at: Option<Where>, gil: Gil) -> Result<Value, Fail> {
     let Value::Thread(obj) = t else {
-        return Err(format!("join expects a thread, not {}", t.type_name()).into());
+        // a list (or a string) here is most likely strings to join with the separator left out
+        let hint =
+            if matches!(t, Value::List(_) | Value::Str(_)) { " (to join strings: join(parts, sep))" } else { "" };
+        return Err(format!("join expects a thread, not {}{hint}", t.type_name()).into());
     };
     let state: Arc<dyn std::any::Any + Send + Sync> = obj.state.clone();
     let Ok(state) = state.downcast::<ThreadState>() else {

@@ -976,7 +976,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let code = &self.plan.proto.code;
         let reads = code[header..=pc].iter().any(|ins| match ins {
             Instr::GetIndex { .. } | Instr::IterNext { .. } | Instr::Call { .. } => true,
-            Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas, .. } => true,
+            Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas | Builtin::Sum | Builtin::In, .. } => true,
             Instr::GetGlobal { g, .. } => self.live_global(*g),
             _ => false,
         });
@@ -1136,6 +1136,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 best
             }
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
+            (B::Sum, [V::Arr { ptr, len, float }]) => self.sum_array(pc, *ptr, *len, *float),
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
             (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,
             (B::Random | B::Randint | B::Uniform | B::Gauss, _) => self.random(pc, f, args)?,
@@ -1175,6 +1176,44 @@ impl<'a, 'f> Lower<'a, 'f> {
         };
         let kind = self.iconst(i64::from(float_elems) | (i64::from(float_x) << 1));
         Ok(V::Bool(self.call_helper(Helper::ArrayHas, &[ptr, len, bits, kind])[0]))
+    }
+
+    /// `sum(a)` of an int or float array: a loop adding the elements to 0 (0.0) left to right,
+    /// the interpreter's order and so its float result bit for bit (its `0 + a[0]` is `0.0 +
+    /// a[0]`); an int sum that overflows raises `integer overflow` at the call. The loop has no
+    /// safe point of its own: it ends after `len` elements, each a load and an add.
+    fn sum_array(&mut self, pc: usize, ptr: CValue, len: CValue, float: bool) -> V {
+        let ty = if float { F64 } else { I64 };
+        let zero = if float { self.b.ins().f64const(0.0) } else { self.iconst(0) };
+        let first = self.iconst(0);
+        let header = self.b.create_block();
+        let i = self.b.append_block_param(header, I64);
+        let acc = self.b.append_block_param(header, ty);
+        let body = self.b.create_block();
+        let done = self.b.create_block();
+        let total = self.b.append_block_param(done, ty);
+        self.b.ins().jump(header, &[BlockArg::Value(first), BlockArg::Value(zero)]);
+        self.b.switch_to_block(header);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, len);
+        self.b.ins().brif(more, body, &[], done, &[BlockArg::Value(acc)]);
+        self.b.seal_block(body);
+        self.b.switch_to_block(body);
+        let offset = self.b.ins().ishl_imm_u(i, 3);
+        let addr = self.b.ins().iadd(ptr, offset);
+        let x = self.b.ins().load(ty, MemFlagsData::trusted(), addr, 0);
+        let next = if float {
+            self.b.ins().fadd(acc, x)
+        } else {
+            let (sum, overflow) = self.b.ins().sadd_overflow(acc, x);
+            self.fail_if(overflow, pc, status::OVERFLOW, None, None);
+            sum
+        };
+        let step = self.b.ins().iadd_imm_s(i, 1);
+        self.b.ins().jump(header, &[BlockArg::Value(step), BlockArg::Value(next)]);
+        self.b.seal_block(header);
+        self.b.seal_block(done);
+        self.b.switch_to_block(done);
+        if float { V::Float(total) } else { V::Int(total) }
     }
 
     /// The address of element `i` of an int array for an atomic operation, after the bounds
