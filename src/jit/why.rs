@@ -163,6 +163,14 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::EndsWith
         | B::Ord
         | B::Chr
+        | B::RFind
+        | B::IsDigit
+        | B::IsAlpha
+        | B::IsSpace
+        | B::IsAlnum
+        | B::LStrip
+        | B::RStrip
+        | B::SplitLines
         | B::Format => Construct::StringFunction(b),
         B::Push
         | B::Pop
@@ -209,7 +217,12 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::Exit
         | B::Env
         | B::Time
-        | B::Seed => Construct::InterpreterFunction(b),
+        | B::Seed
+        | B::Any
+        | B::All
+        | B::Enumerate
+        | B::Zip
+        | B::Count => Construct::InterpreterFunction(b),
         _ => return None,
     })
 }
