@@ -206,7 +206,7 @@ impl<T: Contents> Drop for Obj<T> {
 /// finding a character walks at most `STRIDE - 1` others: `s[i]` costs O(1) for every string.
 #[derive(Debug)]
 pub struct StrObj {
-    pub text: Box<str>,
+    pub text: String,
     pub chars: usize,
     /// The byte offset of character `k * STRIDE`, for every k (built on first use).
     offsets: OnceCell<Box<[usize]>>,
@@ -237,6 +237,24 @@ impl StrObj {
     /// A string of `text`.
     pub fn new(text: &str) -> StrObj {
         StrObj { text: text.into(), chars: text.chars().count(), offsets: OnceCell::new() }
+    }
+
+    /// `x + y`: one copy of each, the character count added rather than recounted. The text
+    /// keeps room to grow, so that [`StrObj::append`] on the result is amortized.
+    pub fn concat(x: &StrObj, y: &StrObj) -> StrObj {
+        let mut text = String::with_capacity(x.text.len() + y.text.len());
+        text.push_str(&x.text);
+        text.push_str(&y.text);
+        StrObj { text, chars: x.chars + y.chars, offsets: OnceCell::new() }
+    }
+
+    /// Appends `tail` to this string in place. Only for a string nothing else references
+    /// (`Rc::get_mut`): `s += t` on a local then costs the length of `t`, amortized, as in
+    /// CPython, instead of a copy of `s`.
+    pub fn append(&mut self, tail: &StrObj) {
+        self.text.push_str(&tail.text);
+        self.chars += tail.chars;
+        self.offsets = OnceCell::new();
     }
 
     /// The `i`th character as a string slice, if in range.

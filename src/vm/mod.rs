@@ -27,7 +27,7 @@ use crate::compiler::Program;
 use crate::gil::{self, Gil};
 use crate::jit::{Entered, Jit, JitOptions};
 use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
-use crate::value::{Closure, Value, values_equal};
+use crate::value::{Closure, StrObj, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
 use std::cell::UnsafeCell;
@@ -119,6 +119,17 @@ impl Globals {
     pub fn is_defined(&self, g: usize, _gil: Gil) -> bool {
         // SAFETY: as in `get`.
         unsafe { !matches!(*self.0[g].get(), Value::Undef) }
+    }
+
+    /// Empties slot `g` (to `nil`) if it holds the string `s` itself: for `g += t`, whose
+    /// `SetGlobal` stores the result back at the next instruction, so that the register's
+    /// reference is the only one and `t` is appended in place.
+    pub fn release_str(&self, g: usize, s: &Rc<StrObj>, gil: Gil) {
+        // SAFETY: as in `get`.
+        let same = matches!(unsafe { &*self.0[g].get() }, Value::Str(held) if Rc::ptr_eq(held, s));
+        if same {
+            self.set(g, Value::Nil, gil);
+        }
     }
 
     /// Stores into slot `g`; the old value is dropped after the slot is updated.
@@ -610,6 +621,45 @@ impl<'g> Vm<'g> {
                 }
             }};
         }
+        // `+` as `arith!` does, and `s += t` (`a == b`) on strings appends in place when the
+        // register holds the only reference to `s` (`ops::add_assign_str`).
+        macro_rules! add {
+            ($a:expr, $b:expr, $y:expr) => {{
+                match (reg!($b), $y) {
+                    (Value::Int(x), Value::Int(y)) => match x.checked_add(*y) {
+                        Some(v) => set_scalar!($a, Int, v),
+                        None => throw!(ops::OVERFLOW),
+                    },
+                    (Value::Float(x), Value::Float(y)) => {
+                        let v = x + y;
+                        set_scalar!($a, Float, v)
+                    }
+                    (Value::Str(s), Value::Str(tail)) if $a == $b => {
+                        // a global's `g += t` is `GetGlobal`, `Add`, `SetGlobal`: the slot's
+                        // reference is dropped here and the next instruction stores the result
+                        // back, with no safe point (and so no other thread) in between
+                        if Rc::strong_count(s) == 2
+                            // SAFETY: `Add` never ends the code (the verifier checks that no
+                            // instruction falls off its end), so `ip` points at an instruction.
+                            && let Instr::SetGlobal { a: from, g } = unsafe { *ip }
+                            && from == $a
+                        {
+                            self.shared.globals.release_str(g as usize, s, gil);
+                        }
+                        // an owned reference: `tail` may be `s` itself (`s += s`), which then
+                        // counts twice and is copied, not appended to itself
+                        let tail = Rc::clone(tail);
+                        // SAFETY: as in `reg!`; no reference into the registers is live (the
+                        // operands were read, and `tail` is owned).
+                        ops::add_assign_str(unsafe { &mut *regs.add($a as usize) }, &tail);
+                    }
+                    (x, y) => match ops::arith(BinOp::Add, x, y, gil) {
+                        Ok(v) => set!($a, v),
+                        Err(e) => throw!(e),
+                    },
+                }
+            }};
+        }
         macro_rules! slow_arith {
             ($a:expr, $x:expr, $y:expr, $op:expr) => {{
                 match ops::arith($op, $x, $y, gil) {
@@ -768,10 +818,10 @@ impl<'g> Vm<'g> {
                     };
                     set!(a, Value::Func(Closure::new(child, upvals, gil)));
                 }
-                Instr::Add { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Add, checked_add, +),
+                Instr::Add { a, b, c } => add!(a, b, reg!(c)),
                 Instr::Sub { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Sub, checked_sub, -),
                 Instr::Mul { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Mul, checked_mul, *),
-                Instr::AddK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Add, checked_add, +),
+                Instr::AddK { a, b, k } => add!(a, b, konst!(k)),
                 Instr::SubK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Sub, checked_sub, -),
                 Instr::MulK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Mul, checked_mul, *),
                 Instr::KAdd { a, b, k } => arith!(a, konst!(k), reg!(b), BinOp::Add, checked_add, +),

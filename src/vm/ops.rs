@@ -5,8 +5,9 @@
 use crate::ast::BinOp;
 use crate::gil::Gil;
 pub use crate::num::{DIV_ZERO, OVERFLOW, checked_int_pow, float_divmod, int_float_cmp, int_floordiv, int_mod};
-use crate::value::{Value, values_equal};
+use crate::value::{StrObj, Value, values_equal};
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 /// `unsupported operand types for +: int and string`
 pub fn type_error(op: BinOp, a: &Value, b: &Value) -> String {
@@ -42,6 +43,16 @@ fn as_floats(a: &Value, b: &Value) -> Option<(f64, f64)> {
 }
 
 /// The general (slow) path of every arithmetic operator.
+/// `s += tail` where `slot` holds the string `s`: appended in place when `slot` holds the only
+/// reference (amortized, as CPython does for a local), else `slot` gets a new string.
+pub fn add_assign_str(slot: &mut Value, tail: &StrObj) {
+    let Value::Str(s) = slot else { return };
+    match Rc::get_mut(s) {
+        Some(only) => only.append(tail),
+        None => *slot = Value::Str(Rc::new(StrObj::concat(s, tail))),
+    }
+}
+
 pub fn arith(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<Value, String> {
     use Value::*;
     if let (Int(x), Int(y)) = (a, b) {
@@ -51,12 +62,7 @@ pub fn arith(op: BinOp, a: &Value, b: &Value, gil: Gil) -> Result<Value, String>
         return float_arith(op, x, y).map(Float).map_err(String::from);
     }
     match (op, a, b) {
-        (BinOp::Add, Str(x), Str(y)) => {
-            let mut s = String::with_capacity(x.text.len() + y.text.len());
-            s.push_str(&x.text);
-            s.push_str(&y.text);
-            Ok(Value::str(&s))
-        }
+        (BinOp::Add, Str(x), Str(y)) => Ok(Value::Str(Rc::new(StrObj::concat(x, y)))),
         (BinOp::Add, List(x), List(y)) => {
             let mut items = x.borrow(gil).clone();
             items.extend(y.borrow(gil).iter().cloned());
