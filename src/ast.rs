@@ -91,6 +91,9 @@ pub enum ExprKind {
     Dict(Vec<(Expr, Expr)>),
     /// `object[index]`.
     Index(Box<Expr>, Box<Expr>),
+    /// `object.name`: the string key `"name"` of a dict, with the span of the name (where its
+    /// errors point).
+    Field(Box<Expr>, Rc<str>, Span),
     /// `object[start:stop:step]`, each bound absent when omitted.
     Slice(Box<Expr>, [Option<Box<Expr>>; 3]),
     /// `callee(args)`.
@@ -127,6 +130,8 @@ pub struct Stmt {
 pub enum Target {
     Name(Rc<str>),
     Index(Box<Expr>, Box<Expr>),
+    /// `object.name = value`, with the span of the name.
+    Field(Box<Expr>, Rc<str>, Span),
 }
 
 /// The kinds of statement, one per alternative of `statement` in grammar.md.

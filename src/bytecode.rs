@@ -164,6 +164,10 @@ pub enum Instr {
     SetIndex { a: Reg, b: Reg, c: Reg },
     /// R[a] := R[b][R[b+1] : R[b+2] : R[b+3]] (a new string, list or array; nil is an omitted bound)
     Slice { a: Reg, b: Reg },
+    /// R[a] := R[b].K[k] (the field named by the string K[k]: a dict's key; see `vm::fields`)
+    GetField { a: Reg, b: Reg, k: u16 },
+    /// R[a].K[k] := R[c]
+    SetField { a: Reg, k: u16, c: Reg },
 }
 
 const _: () = assert!(std::mem::size_of::<Instr>() == 8);
@@ -384,6 +388,8 @@ impl Instr {
             I::GetIndex { a, b, c } => f.def(a).reg(b).reg(c),
             I::SetIndex { a, b, c } => f.reg(a).reg(b).reg(c),
             I::Slice { a, b } => f.def(a).window(b, 4),
+            I::GetField { a, b, k } => f.def(a).reg(b).konst(k),
+            I::SetField { a, k, c } => f.reg(a).reg(c).konst(k),
         }
     }
 
@@ -462,7 +468,9 @@ impl Instr {
             | I::NewDict { .. }
             | I::GetIndex { .. }
             | I::SetIndex { .. }
-            | I::Slice { .. } => None,
+            | I::Slice { .. }
+            | I::GetField { .. }
+            | I::SetField { .. } => None,
         }
     }
 

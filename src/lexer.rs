@@ -87,6 +87,7 @@ tokens! {
         RBrace = "}",
         Comma = ",",
         Colon = ":",
+        Dot = ".",
         Semi = ";",
         Assign = "=",
         PlusAssign = "+=",
@@ -465,6 +466,16 @@ mod tests {
         assert_eq!(error("x \"abc"), ("unterminated string".into(), Span::new(2, 6)));
         assert_eq!(error(r#""é\q""#), (r"unknown escape sequence '\q'".into(), Span::new(3, 5)));
         assert_eq!(error("a @"), ("unexpected character '@'".into(), Span::new(2, 3)));
+    }
+
+    #[test]
+    fn dots_between_names_and_in_floats() {
+        let name = |n: &str| Tok::Ident(n.into());
+        assert_eq!(kinds("a.b"), vec![name("a"), Tok::Dot, name("b"), Tok::Eof]);
+        assert_eq!(kinds("1.5 x.5"), vec![Tok::Float(1.5), name("x"), Tok::Dot, Tok::Int(5), Tok::Eof]);
+        assert_eq!(kinds("1.x"), vec![Tok::Int(1), Tok::Dot, name("x"), Tok::Eof]);
+        assert_eq!(kinds("p.x.y2"), vec![name("p"), Tok::Dot, name("x"), Tok::Dot, name("y2"), Tok::Eof]);
+        assert_eq!(kinds("2.5e3.x"), vec![Tok::Float(2500.0), Tok::Dot, name("x"), Tok::Eof]);
     }
 
     #[test]

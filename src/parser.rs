@@ -309,7 +309,7 @@ impl Parser {
 
     // simple_stmt -> expression [ assign_op expression ]
     // assign_op -> '=' | '+=' | '-=' | '*=' | '/=' | '//=' | '%='
-    /// With an `assign_op`, the left expression must be a name or an index.
+    /// With an `assign_op`, the left expression must be a name, an index or a field.
     fn simple_stmt(&mut self) -> PResult<StmtKind> {
         let target = self.expr()?;
         let op = match self.tokens[self.pos].tok {
@@ -326,6 +326,7 @@ impl Parser {
         let target = match target.kind {
             ExprKind::Name(name) => Target::Name(name),
             ExprKind::Index(obj, idx) => Target::Index(obj, idx),
+            ExprKind::Field(obj, name, at) => Target::Field(obj, name, at),
             ExprKind::Slice(..) => {
                 return Err(Diagnostic::new(
                     "cannot assign to a slice (slice assignment is not supported)",
@@ -579,7 +580,7 @@ impl Parser {
         Ok(binary(BinOp::Pow, base, exponent))
     }
 
-    // postfix -> primary { args | index }
+    // postfix -> primary { args | index | field }
     /// A chain of calls and indexes is as deep a tree as it is long, so each call or index
     /// after the first is one more level for what follows it (`f(a)(b)`: `b` is a level
     /// deeper than `a`), like the operators of a binary chain.
@@ -595,7 +596,7 @@ impl Parser {
         let mut e = self.primary()?;
         let mut first = true;
         loop {
-            if !matches!(self.peek(), Tok::LParen | Tok::LBracket) {
+            if !matches!(self.peek(), Tok::LParen | Tok::LBracket | Tok::Dot) {
                 return Ok(e);
             }
             if !first {
@@ -605,6 +606,7 @@ impl Parser {
             first = false;
             e = match self.advance().tok {
                 Tok::LParen => self.call(e)?,
+                Tok::Dot => self.field_access(e)?,
                 _ => self.index(e)?,
             };
         }
@@ -616,6 +618,17 @@ impl Parser {
         let (args, end) = self.list_of(Tok::RParen, "after the arguments")?;
         let span = callee.span.to(end);
         Ok(Expr { kind: ExprKind::Call(Box::new(callee), args), span })
+    }
+
+    // field -> '.' IDENT      (the '.' already consumed)
+    /// The field `obj.name`; the name is an identifier (a keyword is not one).
+    fn field_access(&mut self, obj: Expr) -> PResult<Expr> {
+        let (name, at) = match self.peek().clone() {
+            Tok::Ident(name) => (name, self.advance().span),
+            _ => return Err(self.error_here("expected a field name after '.'")),
+        };
+        let span = obj.span.to(at);
+        Ok(Expr { kind: ExprKind::Field(Box::new(obj), name, at), span })
     }
 
     // index -> '[' ( expression | slice ) ']'      (the '[' already consumed)

@@ -108,6 +108,7 @@ impl Resolver {
                         self.expr(obj);
                         self.expr(idx);
                     }
+                    Target::Field(obj, ..) => self.expr(obj),
                 }
                 self.expr(e);
             }
@@ -159,7 +160,7 @@ impl Resolver {
                 self.expr(callee);
                 args.iter().for_each(|a| self.expr(a));
             }
-            ExprKind::Unary(_, a) => self.expr(a),
+            ExprKind::Unary(_, a) | ExprKind::Field(a, ..) => self.expr(a),
             ExprKind::BuiltinCall(_, args) => args.iter().for_each(|a| self.expr(a)),
             ExprKind::Function(def) => self.function(def),
             ExprKind::Nil | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => {}

@@ -6,6 +6,7 @@ use crate::builtin::Builtin;
 use crate::bytecode::{Instr, Reg};
 use crate::source::{Diagnostic, Span};
 use crate::value::Value;
+use std::rc::Rc;
 
 /// The most elements one `NewList` gathers; longer literals push the rest.
 const LIST_CHUNK: usize = 200;
@@ -59,6 +60,13 @@ impl Compiler {
                 self.emit(Instr::GetIndex { a: dst, b, c }, span);
                 self.release(mark);
             }
+            ExprKind::Field(obj, name, at) => {
+                let mark = self.mark();
+                let b = self.expr_any(obj)?;
+                let k = self.field_name(name, *at)?;
+                self.emit(Instr::GetField { a: dst, b, k }, *at);
+                self.release(mark);
+            }
             ExprKind::Slice(obj, bounds) => self.slice(obj, bounds, dst, span)?,
             ExprKind::Call(callee, args) => self.call(callee, args, dst, span)?,
             ExprKind::BuiltinCall(f, args) => self.builtin_call(*f, args, dst, span)?,
@@ -101,6 +109,11 @@ impl Compiler {
             ExprKind::Function(def) => self.closure(def, dst)?,
         }
         Ok(())
+    }
+
+    /// The constant holding a field's name, the key `GetField` and `SetField` look up.
+    pub(super) fn field_name(&mut self, name: &Rc<str>, span: Span) -> CResult<u16> {
+        self.constant(ConstKey::Str(name.clone()), Value::str(name), span)
     }
 
     /// Whether `dst` is the newest register and no visible variable lives in it, so that an

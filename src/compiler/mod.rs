@@ -470,6 +470,21 @@ impl Compiler {
                 self.emit(Instr::SetIndex { a: o, b: i, c: v }, span);
                 Ok(())
             }
+            Target::Field(obj, name, at) => {
+                let o = self.expr_any(obj)?;
+                let k = self.field_name(name, *at)?;
+                let v = match op {
+                    None => self.expr_any(e)?,
+                    Some(op) => {
+                        let t = self.alloc(1, span)?;
+                        self.emit(Instr::GetField { a: t, b: o, k }, *at);
+                        self.binary_into(op, t, t, e, span)?;
+                        t
+                    }
+                };
+                self.emit(Instr::SetField { a: o, k, c: v }, *at);
+                Ok(())
+            }
         }
     }
 

@@ -359,6 +359,9 @@ impl<'a> Session<'a> {
             I::Slice { .. } => {
                 return Err("slicing x[a:b] makes a new string, list or array, which compiled code cannot do".into());
             }
+            I::GetField { .. } | I::SetField { .. } => {
+                return Err("a record field is a dict lookup, which compiled code cannot do".into());
+            }
             I::GetIndex { a, b, c } => {
                 let (arr, idx) = (read(st, b)?, read(st, c)?);
                 index_types(arr, idx)?;

@@ -44,6 +44,8 @@ enum Construct {
     FunctionLiteral,
     /// A variable shared with a closure, by name when the instruction has it.
     Captured(Option<String>),
+    /// `p.x` or `p.x = v`, by the field's name.
+    Field(Option<String>),
 }
 
 impl fmt::Display for Construct {
@@ -88,6 +90,10 @@ impl fmt::Display for Construct {
             Construct::Captured(None) => {
                 f.write_str("a variable shared with a closure; compiled code cannot use captured variables")
             }
+            Construct::Field(name) => {
+                let name = name.as_deref().unwrap_or("?");
+                write!(f, "the record field .{name} is a dict lookup, which compiled code cannot do (pass the value in)")
+            }
         }
     }
 }
@@ -108,7 +114,10 @@ pub fn explain(src: &SourceFile, proto: &Proto, pc: usize, reason: &str) -> Stri
     // the `return nil` a function without a final return ends with has no source of its own
     let end = matches!(proto.code.get(pc), Some(Instr::ReturnNil)) && text.trim().is_empty();
     match quote(text).or_else(|| end.then(|| "the end of the function".to_string())) {
-        Some(q) if construct != Some(Construct::FString) && !named => format!("line {line}:{col}: {q}: {why}"),
+        // a field's span is its name, which the reason names already
+        Some(q) if !matches!(construct, Some(Construct::FString | Construct::Field(_))) && !named => {
+            format!("line {line}:{col}: {q}: {why}")
+        }
         _ => format!("line {line}:{col}: {why}"),
     }
 }
@@ -139,6 +148,7 @@ fn construct(proto: &Proto, ins: Instr, text: &str) -> Option<Construct> {
             Construct::Captured(name(k))
         }
         Instr::NewCell { .. } | Instr::NewEmptyCell { .. } | Instr::SetCell { .. } => Construct::Captured(None),
+        Instr::GetField { k, .. } | Instr::SetField { k, .. } => Construct::Field(name(k)),
         _ => return None,
     })
 }

@@ -8,6 +8,7 @@ mod atomics;
 mod blocking;
 pub mod builtins;
 mod char_classes;
+mod fields;
 mod format;
 mod index;
 mod io;
@@ -1100,6 +1101,15 @@ impl<'g> Vm<'g> {
                     match slice::get(&r[0], &r[1], &r[2], &r[3], gil) {
                         Ok(v) => set!(a, v),
                         Err(e) => throw!(e),
+                    }
+                }
+                Instr::GetField { a, b, k } => match fields::get(reg!(b), konst!(k), gil) {
+                    Ok(v) => set!(a, v),
+                    Err(e) => throw!(e),
+                },
+                Instr::SetField { a, k, c } => {
+                    if let Err(e) = fields::set(reg!(a), konst!(k), reg!(c).clone(), gil) {
+                        throw!(e);
                     }
                 }
             }
