@@ -200,13 +200,16 @@ fn float(lex: &mut Lexer<'_, Tok>) -> Result<f64, LexError> {
 }
 
 /// Checks a number's form and returns its text without `_`s. A number must not run into a
-/// letter, digit or `_` (`12abc`, `1e`, `0x`), and each `_` after the first `prefix` bytes
-/// must stand between two digits (`1_`, `1__0`, `0x_1`, `1_e3` are malformed); either is
+/// letter, digit or `_` (`12abc`, `1e`, `0x`), nor into a `.` and one of them (`1.e5`, `1.x`,
+/// `1.5.2`: a number has no fields), and each `_` after the first `prefix` bytes must stand
+/// between two digits (`1_`, `1__0`, `0x_1`, `1_e3` are malformed); each is
 /// `invalid number literal`, spanning the number and what it runs into.
 fn number_digits<'s>(lex: &Lexer<'s, Tok>, prefix: usize, digit: fn(char) -> bool) -> Result<Cow<'s, str>, LexError> {
     let text = lex.slice();
-    let rest: usize =
-        lex.remainder().chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum();
+    let name_char = |c: &char| c.is_alphanumeric() || *c == '_';
+    let after = lex.remainder();
+    let dot = usize::from(after.starts_with('.') && after[1..].chars().next().is_some_and(|c| name_char(&c)));
+    let rest: usize = dot + after[dot..].chars().take_while(name_char).map(char::len_utf8).sum::<usize>();
     if rest > 0 || !underscores_between_digits(&text[prefix..], digit) {
         let start = lex.span().start;
         return Err(LexError::new("invalid number literal", Span::new(start, lex.span().end + rest)));
@@ -473,9 +476,14 @@ mod tests {
         let name = |n: &str| Tok::Ident(n.into());
         assert_eq!(kinds("a.b"), vec![name("a"), Tok::Dot, name("b"), Tok::Eof]);
         assert_eq!(kinds("1.5 x.5"), vec![Tok::Float(1.5), name("x"), Tok::Dot, Tok::Int(5), Tok::Eof]);
-        assert_eq!(kinds("1.x"), vec![Tok::Int(1), Tok::Dot, name("x"), Tok::Eof]);
         assert_eq!(kinds("p.x.y2"), vec![name("p"), Tok::Dot, name("x"), Tok::Dot, name("y2"), Tok::Eof]);
-        assert_eq!(kinds("2.5e3.x"), vec![Tok::Float(2500.0), Tok::Dot, name("x"), Tok::Eof]);
+        assert_eq!(kinds("1 .x 1."), vec![Tok::Int(1), Tok::Dot, name("x"), Tok::Int(1), Tok::Dot, Tok::Eof]);
+        let invalid = |src: &str, end| assert_eq!(error(src), ("invalid number literal".into(), Span::new(0, end)));
+        invalid("1.x", 3);
+        invalid("1.e5", 4);
+        invalid("2.5e3.x", 7);
+        invalid("1.5.2 ", 5);
+        invalid("0xff.b", 6);
     }
 
     #[test]

@@ -881,6 +881,22 @@ mod tests {
     }
 
     #[test]
+    fn fields_chain_and_assign() {
+        let prog = parse("a.b[0].c(1).d = 2").unwrap();
+        let StmtKind::Assign(Target::Field(obj, name, at), None, _) = &prog[0].kind else { panic!() };
+        assert_eq!((&**name, at.start, at.end), ("d", 12, 13));
+        assert!(matches!(obj.kind, ExprKind::Call(..)));
+        assert!(parse("p.x += 1\nprint(p.y)").is_ok());
+        assert!(err("p.if").starts_with("expected a field name after '.', found 'if'"));
+        assert!(err("p.").contains("found end of file"));
+        assert!(err("p.\nx").contains("found end of line"));
+        assert!(err("p.5").contains("found a number"));
+        assert_eq!(err(&format!("a{}", ".b".repeat(100_000))), "nesting too deep");
+        assert!(parse(&format!("a{} = 1", ".b".repeat(200))).is_ok());
+        assert_eq!(err(&format!("a{} = 1", ".b".repeat(201))), "nesting too deep");
+    }
+
+    #[test]
     fn postfix_chains_count_toward_depth() {
         assert_eq!(err(&format!("f{}", "()".repeat(100_000))), "nesting too deep");
         assert_eq!(err(&format!("a{}", "[0]".repeat(100_000))), "nesting too deep");
