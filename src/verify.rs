@@ -318,6 +318,7 @@ mod tests {
     fn rejects_registers_constants_and_slots_out_of_range() {
         rejects(vec![I::Move { a: 0, b: 4 }, I::ReturnNil], "register 4");
         rejects(vec![I::LoadK { a: 0, k: 2 }, I::ReturnNil], "constant 2");
+        rejects(vec![I::SetField { a: 0, k: 2, c: 1 }, I::ReturnNil], "constant 2");
         rejects(vec![I::AddK { a: 0, b: 0, k: 1 }, I::ReturnNil], "not a number");
         rejects(vec![I::GetGlobal { a: 0, g: 3 }, I::ReturnNil], "global slot 3");
         rejects(vec![I::GetUpval { a: 0, u: 0, k: 1 }, I::ReturnNil], "captured cell 0");
@@ -333,6 +334,7 @@ mod tests {
         rejects(vec![I::ForPrep { a: 1, t: 1 }, I::ReturnNil], "register 4");
         rejects(vec![I::IterNext { a: 2, t: 1 }, I::ReturnNil], "register 4");
         rejects(vec![I::Slice { a: 0, b: 1 }, I::ReturnNil], "register 4");
+        rejects(vec![I::GetField { a: 0, b: 9, k: 0 }, I::ReturnNil], "register 9");
     }
 
     #[test]
@@ -415,6 +417,8 @@ mod tests {
             I::Call { a: 0, n: 1 },
             I::SetIndex { a: 0, b: 1, c: 2 },
             I::Slice { a: 0, b: 1 },
+            I::GetField { a: 0, b: 1, k: 0 },
+            I::SetField { a: 0, k: 0, c: 1 },
         ];
         for ins in all {
             let mut m = ins;

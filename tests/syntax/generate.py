@@ -33,6 +33,10 @@ def main():
             ["let a = [0]"], "a" + "[0]" * 30000 + " = 1")
     program("err_deep_call_index_chain.mini", "a chain of 20,000 calls and indexes f()[0]()[0]...",
             ["fn f() { return [f] }"], "f" + "()[0]" * 20000)
+    program("err_deep_field_chain.mini", "a chain of 30,000 fields a.b.b...",
+            ["let a = {}"], "print(a" + ".b" * 30000 + ")")
+    program("err_deep_field_assignment.mini", "assigning to a chain of 20,000 fields and indexes",
+            ["let a = {}"], "a" + ".b[0]" * 20000 + ".c = 1")
     program("err_deep_unary_minus.mini", "30,000 unary minuses - - - x",
             ["let x = 1"], "print(" + "- " * 30000 + "x)")
     program("err_deep_not.mini", "25,000 nots not not not x",
