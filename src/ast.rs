@@ -107,6 +107,8 @@ pub enum ExprKind {
     /// A call of a builtin that no definition of the program can shadow: the parts of an
     /// f-string are `format(expr, spec)` calls.
     BuiltinCall(crate::builtin::Builtin, Vec<Expr>),
+    /// `import "path"`: the module at that path (a string literal), run once per program.
+    Import(Rc<str>),
 }
 
 /// A function literal or declaration.

@@ -168,6 +168,8 @@ pub enum Instr {
     GetField { a: Reg, b: Reg, k: u16 },
     /// R[a].K[k] := R[c]
     SetField { a: Reg, k: u16, c: Reg },
+    /// R[a] := module m of the program, run first if no `Import` has run it yet (see `vm::modules`)
+    Import { a: Reg, m: u16 },
 }
 
 const _: () = assert!(std::mem::size_of::<Instr>() == 8);
@@ -390,6 +392,7 @@ impl Instr {
             I::Slice { a, b } => f.def(a).window(b, 4),
             I::GetField { a, b, k } => f.def(a).reg(b).konst(k),
             I::SetField { a, k, c } => f.reg(a).reg(c).konst(k),
+            I::Import { a, .. } => f.def(a),
         }
     }
 
@@ -470,7 +473,8 @@ impl Instr {
             | I::SetIndex { .. }
             | I::Slice { .. }
             | I::GetField { .. }
-            | I::SetField { .. } => None,
+            | I::SetField { .. }
+            | I::Import { .. } => None,
         }
     }
 
@@ -624,4 +628,14 @@ pub fn disassemble(proto: &Proto, out: &mut String) {
         out.push('\n');
         disassemble(child, out);
     }
+}
+
+/// A compiled module: its name (the file's stem), the function that runs its top level, and
+/// its top-level names (`let` and `fn`) with their global slots, which `m.name` reads. A
+/// program's value of the module (`Value::Module`) is this.
+#[derive(Debug)]
+pub struct Module {
+    pub name: std::rc::Rc<str>,
+    pub main: std::rc::Rc<Proto>,
+    pub names: indexmap::IndexMap<std::rc::Rc<str>, u16>,
 }

@@ -4,7 +4,7 @@
 use crate::compiler::{self, Program};
 use crate::gil::{self, GilBound, GilSend, with_gil};
 use crate::interrupt;
-use crate::source::{Diagnostic, SourceFile};
+use crate::source::{Diagnostic, SourceFile, SourceMap};
 use crate::sync::wait::Stop;
 use crate::vm::{self, Shared, Vm, thread};
 use clap::{Parser, Subcommand};
@@ -100,7 +100,8 @@ fn read_source(path: &PathBuf) -> Result<Arc<SourceFile>, ExitCode> {
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let src = SourceFile::new(name, String::from_utf8_lossy(e.as_bytes()).into_owned());
-            report(&Diagnostic::new("source is not valid UTF-8", crate::source::Span::new(at, at + 1)), &src);
+            let map = SourceMap::new(src);
+            report(&Diagnostic::new("source is not valid UTF-8", crate::source::Span::new(at, at + 1)), &map);
             Err(ExitCode::from(1))
         }
     }
@@ -112,22 +113,26 @@ fn to_stderr(text: &str) {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
-fn report(d: &Diagnostic, src: &SourceFile) {
+fn report(d: &Diagnostic, src: &SourceMap) {
     vm::flush_stdout();
     to_stderr(&d.render(src));
 }
 
-fn compile_source(src: &SourceFile) -> Result<Program, Diagnostic> {
-    let ast = crate::parser::parse(&src.text)?;
-    compiler::compile(&ast)
+/// Parses the program whose main file is `main` (read from `path`) and the modules it imports,
+/// adding them to `map`, and compiles them.
+fn compile_source(map: &mut SourceMap, path: &std::path::Path) -> Result<Program, Diagnostic> {
+    let path = (path.as_os_str() != "-").then_some(path);
+    let files = crate::modules::load(map, path)?;
+    let sources: Vec<_> = files.iter().enumerate().map(|(i, f)| f.source(i == 0)).collect();
+    compiler::compile_modules(&sources)
 }
 
 fn check(path: &PathBuf, jit_report: bool) -> ExitCode {
-    let src = match read_source(path) {
-        Ok(src) => src,
+    let mut src = match read_source(path) {
+        Ok(src) => SourceMap::new(src),
         Err(code) => return code,
     };
-    match compile_source(&src) {
+    match compile_source(&mut src, path) {
         Ok(program) => {
             for w in &program.warnings {
                 to_stderr(&w.render_as("warning", &src));
@@ -170,7 +175,7 @@ fn run(args: RunArgs) -> ExitCode {
     let unwound_signalled = unwound.is_some();
     let main = std::thread::Builder::new().name("main".into()).stack_size(thread::THREAD_STACK).spawn(move || {
         let _unwound = unwound;
-        let code = compile_and_run(src, args);
+        let code = compile_and_run(SourceMap::new(src), args);
         // The process ends here, so the waiting thread need not wake up (that cost about
         // 0.2 ms per run); it only wakes if this thread unwinds instead.
         std::process::exit(code.into())
@@ -185,8 +190,8 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 /// Compiles and runs a program on the current thread (the interpreter's main thread).
-fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
-    let program = match compile_source(&src) {
+fn compile_and_run(mut src: SourceMap, args: RunArgs) -> u8 {
+    let program = match compile_source(&mut src, &args.file) {
         Ok(p) => p,
         Err(d) => {
             interrupt::claim_end();
@@ -205,7 +210,7 @@ fn compile_and_run(src: Arc<SourceFile>, args: RunArgs) -> u8 {
         keep_gil: args.keep_gil,
         dump_ir: args.dump_ir,
     });
-    run_program(program, src, args.args, args.stats, jit)
+    run_program(program, Arc::new(src), args.args, args.stats, jit)
 }
 
 // SAFETY: a compiled program holds constants (values) and prototypes, touched only under the
@@ -216,7 +221,7 @@ unsafe impl GilSend for Program {}
 /// statistics; returns the exit code.
 fn run_program(
     program: Program,
-    src: Arc<SourceFile>,
+    src: Arc<SourceMap>,
     args: Vec<String>,
     stats: bool,
     jit: Option<crate::jit::JitOptions>,
@@ -258,7 +263,7 @@ fn run_program(
 
 /// Reports how the wait for the program's threads ended: the errors of threads never joined
 /// (exit code 0), Ctrl-C (1), or a deadlock (1), reported at the first blocked thread's place.
-fn report_threads(waited: Result<Vec<Diagnostic>, Stop>, src: &SourceFile) -> u8 {
+fn report_threads(waited: Result<Vec<Diagnostic>, Stop>, src: &SourceMap) -> u8 {
     match waited {
         Ok(failures) => {
             for d in failures {

@@ -79,6 +79,7 @@ tokens! {
         True = "true",
         False = "false",
         Nil = "nil",
+        Import = "import",
         LParen = "(",
         RParen = ")",
         LBracket = "[",

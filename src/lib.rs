@@ -13,6 +13,7 @@ pub mod gil;
 pub mod interrupt;
 pub mod jit;
 pub mod lexer;
+pub mod modules;
 pub mod num;
 pub mod parser;
 pub mod source;

@@ -34,9 +34,24 @@ fn concat(mut parts: Vec<Expr>, span: Span) -> Expr {
 
 /// Parses a whole program into its top-level statements.
 pub fn parse(src: &str) -> PResult<Vec<Stmt>> {
-    let tokens = lex(src)?;
-    let mut parser = Parser { tokens, pos: 0, skip_newlines: vec![false], depth: 0 };
-    parser.program()
+    parse_file(src, 0).map(|(stmts, _)| stmts)
+}
+
+/// An `import "path"` found in a file: the path as written and the span of the expression.
+pub type ImportSite = (Rc<str>, Span);
+
+/// Parses one file of a program whose first byte is at offset `base` of the program's byte space
+/// (every span is in that space), returning its statements and its imports in source order.
+pub fn parse_file(src: &str, base: u32) -> PResult<(Vec<Stmt>, Vec<ImportSite>)> {
+    let shift = |s: Span| Span { start: s.start.saturating_add(base), end: s.end.saturating_add(base) };
+    let tokens = lex(src).map_err(|mut d| {
+        d.span = shift(d.span);
+        d
+    })?;
+    let tokens = tokens.into_iter().map(|t| Token { span: shift(t.span), ..t }).collect();
+    let mut parser = Parser { tokens, pos: 0, skip_newlines: vec![false], depth: 0, imports: Vec::new() };
+    let stmts = parser.program()?;
+    Ok((stmts, parser.imports))
 }
 
 /// The parser's state: the tokens (ending with `Eof`) and the position in them.
@@ -48,6 +63,8 @@ struct Parser {
     skip_newlines: Vec<bool>,
     /// The current nesting level, counted as "Nesting depth" in lang-spec/limits.md defines.
     depth: usize,
+    /// The `import` expressions parsed so far.
+    imports: Vec<ImportSite>,
 }
 
 impl Parser {
@@ -699,6 +716,7 @@ impl Parser {
             Tok::LParen => return self.paren(),
             Tok::LBracket => return self.list_lit(),
             Tok::LBrace => return self.dict_lit(),
+            Tok::Import => return self.import(),
             Tok::Fn => {
                 let def = self.function(false)?;
                 let span = def.span;
@@ -708,6 +726,21 @@ impl Parser {
         };
         self.advance();
         Ok(Expr { kind, span })
+    }
+
+    // primary -> "import" STRING
+    /// `import "path"`: the operand must be a string literal (not an f-string), so that every
+    /// module of a program is known before it runs.
+    fn import(&mut self) -> PResult<Expr> {
+        let start = self.advance().span;
+        let span = self.peek_span();
+        let Tok::Str(path) = self.peek().clone() else {
+            return Err(self.error_here("expected a string literal after 'import'"));
+        };
+        self.advance();
+        let span = start.to(span);
+        self.imports.push((path.clone(), span));
+        Ok(Expr { kind: ExprKind::Import(path), span })
     }
 
     // primary -> FSTRING
@@ -740,14 +773,14 @@ impl Parser {
 
     /// The expression of an f-string field: `text`, starting at byte `at` of the source, parsed
     /// alone at nesting depth `depth`.
-    fn field(&self, text: &str, at: usize, depth: usize) -> PResult<Expr> {
+    fn field(&mut self, text: &str, at: usize, depth: usize) -> PResult<Expr> {
         let shift = |s: Span| Span::new(s.start as usize + at, s.end as usize + at);
         let tokens = lex(text).map_err(|mut d| {
             d.span = shift(d.span);
             d
         })?;
         let tokens = tokens.into_iter().map(|t| Token { span: shift(t.span), ..t }).collect();
-        let mut inner = Parser { tokens, pos: 0, skip_newlines: vec![true], depth };
+        let mut inner = Parser { tokens, pos: 0, skip_newlines: vec![true], depth, imports: Vec::new() };
         if inner.peek() == &Tok::Eof {
             return Err(Diagnostic::new("empty expression in f-string", Span::new(at, at + text.len())));
         }
@@ -755,6 +788,7 @@ impl Parser {
         if inner.peek() != &Tok::Eof {
             return Err(inner.error_here("expected ':' or '}' in f-string"));
         }
+        self.imports.append(&mut inner.imports);
         Ok(e)
     }
 

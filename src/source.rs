@@ -21,16 +21,26 @@ impl Span {
     }
 }
 
-/// A program's text with its name, shared by every stage and every thread (it is immutable).
+/// One source file's text with its name, shared by every stage and every thread (it is
+/// immutable). Its bytes sit at offsets `base..base + len` of the program's byte space (see
+/// [`SourceMap`]); every offset a file's methods take is in that space.
 #[derive(Debug)]
 pub struct SourceFile {
     pub name: String,
     pub text: String,
+    /// The offset of the file's first byte in the program's byte space (0 for the main file).
+    pub base: u32,
     line_starts: Vec<u32>,
 }
 
 impl SourceFile {
+    /// A file at offset 0 (a program of one file).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<SourceFile> {
+        SourceFile::at(name, text, 0)
+    }
+
+    /// A file whose first byte is at offset `base` of the program's byte space.
+    pub fn at(name: impl Into<String>, text: impl Into<String>, base: u32) -> Arc<SourceFile> {
         let text = text.into();
         let mut line_starts = vec![0u32];
         for (i, b) in text.bytes().enumerate() {
@@ -38,13 +48,13 @@ impl SourceFile {
                 line_starts.push(i as u32 + 1);
             }
         }
-        Arc::new(SourceFile { name: name.into(), text, line_starts })
+        Arc::new(SourceFile { name: name.into(), text, base, line_starts })
     }
 
     /// The 1-based line and 1-based column (in characters) of a byte offset. It never panics:
     /// an offset past the end counts as the end, and one inside a character as that character.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let offset = self.text.floor_char_boundary(offset as usize);
+        let offset = self.text.floor_char_boundary(offset.saturating_sub(self.base) as usize);
         // `line_starts[0]` is 0, so the partition point is at least 1
         let line = self.line_starts.partition_point(|&s| s as usize <= offset).max(1) - 1;
         let start = self.line_starts[line] as usize;
@@ -67,13 +77,77 @@ impl SourceFile {
         let (line, col) = self.line_col(span.start);
         format!("{}:{}:{}", self.name, line, col)
     }
+
+    /// The text of a span in this file ("" when it is not inside the text).
+    pub fn span_text(&self, span: Span) -> &str {
+        let (start, end) = (span.start.wrapping_sub(self.base), span.end.wrapping_sub(self.base));
+        self.text.get(start as usize..end as usize).unwrap_or("")
+    }
+
+    /// The offset just past this file, where the next file of a program may start: one byte
+    /// of gap, so that an offset at a file's end still belongs to that file.
+    fn next_base(&self) -> Option<u32> {
+        u32::try_from(self.text.len()).ok()?.checked_add(self.base)?.checked_add(1)
+    }
+}
+
+/// The files of one program (the main file and the modules it imports) in one byte space, as
+/// rustc's source map: each file at its own base offset, so that a span alone says which file
+/// it is in. A program of one file is a map of one file at offset 0.
+#[derive(Debug)]
+pub struct SourceMap {
+    /// The files in order of their base offsets; the first is the main file.
+    files: Vec<Arc<SourceFile>>,
+}
+
+impl SourceMap {
+    /// The map of a program whose main file is `main` (at offset 0).
+    pub fn new(main: Arc<SourceFile>) -> SourceMap {
+        SourceMap { files: vec![main] }
+    }
+
+    /// Adds a file after the last one; `None` when the byte space (4 GiB) is full.
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> Option<Arc<SourceFile>> {
+        let text = text.into();
+        let base = self.files.last().map_or(Some(0), |f| f.next_base())?;
+        base.checked_add(u32::try_from(text.len()).ok()?)?;
+        let file = SourceFile::at(name, text, base);
+        self.files.push(file.clone());
+        Some(file)
+    }
+
+    /// The main file.
+    pub fn main(&self) -> &Arc<SourceFile> {
+        &self.files[0]
+    }
+
+    /// The file that holds byte `offset` (the last file for an offset past every file).
+    pub fn file(&self, offset: u32) -> &Arc<SourceFile> {
+        let i = self.files.partition_point(|f| f.base <= offset).max(1) - 1;
+        &self.files[i]
+    }
+
+    /// The 1-based line and column of `offset` in its file.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        self.file(offset).line_col(offset)
+    }
+
+    /// `file:line:col` for a span's start.
+    pub fn location(&self, span: Span) -> String {
+        self.file(span.start).location(span)
+    }
+
+    /// The source text of a span ("" when it is not inside one file's text).
+    pub fn span_text(&self, span: Span) -> &str {
+        self.file(span.start).span_text(span)
+    }
 }
 
 /// How many frames a printed stack keeps at each end when it is longer than twice this.
 const TRACE_KEEP: usize = 10;
 
 /// Writes a stack under its heading, cut to the first and last frames when it is long.
-fn write_trace(out: &mut String, heading: &str, trace: &[TraceFrame], src: &SourceFile) {
+fn write_trace(out: &mut String, heading: &str, trace: &[TraceFrame], src: &SourceMap) {
     if trace.is_empty() {
         return;
     }
@@ -129,13 +203,14 @@ impl Diagnostic {
 
     /// Renders the report printed on stderr: message, location, source line with a marker,
     /// and the call stacks when there are any (the joined threads' first).
-    pub fn render(&self, src: &SourceFile) -> String {
+    pub fn render(&self, src: &SourceMap) -> String {
         self.render_as("error", src)
     }
 
     /// Renders the report with another severity word (`warning` for `mini check`).
-    pub fn render_as(&self, severity: &str, src: &SourceFile) -> String {
+    pub fn render_as(&self, severity: &str, map: &SourceMap) -> String {
         let mut out = String::new();
+        let src = &**map.file(self.span.start);
         let (line, col) = src.line_col(self.span.start);
         let text = src.line_text(line);
         let gutter = line.to_string().len();
@@ -146,8 +221,8 @@ impl Diagnostic {
         let marker_len = self.marker_len(src, text, col);
         let pad: String = text.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         let _ = writeln!(out, "{:w$} | {}{}", "", pad, "^".repeat(marker_len), w = gutter);
-        self.write_thread_traces(&mut out, src);
-        write_trace(&mut out, "stack (most recent call last):", &self.trace, src);
+        self.write_thread_traces(&mut out, map);
+        write_trace(&mut out, "stack (most recent call last):", &self.trace, map);
         out
     }
 
@@ -155,7 +230,7 @@ impl Diagnostic {
     /// the first (where the error happened) as the joined thread, each later one as the thread
     /// that joined the one above it. Empty stacks (a thread whose function could not be
     /// called) are left out.
-    fn write_thread_traces(&self, out: &mut String, src: &SourceFile) {
+    fn write_thread_traces(&self, out: &mut String, src: &SourceMap) {
         let mut heading = "in the joined thread (most recent call last):";
         for trace in self.thread_traces.iter().filter(|t| !t.is_empty()) {
             write_trace(out, heading, trace, src);
@@ -185,7 +260,7 @@ mod tests {
             assert!(line >= 1 && col >= 1);
             let _ = src.line_text(line);
             let d = Diagnostic::new("m", Span { start: offset, end: offset.wrapping_sub(2) });
-            let _ = d.render(&src);
+            let _ = d.render(&SourceMap::new(src.clone()));
         }
         assert_eq!(src.line_col(0), (1, 1));
         assert_eq!(src.line_col(2), (1, 2)); // inside the two bytes of 'é'
@@ -200,7 +275,7 @@ mod tests {
 
     #[test]
     fn each_joined_thread_gets_its_own_heading() {
-        let src = SourceFile::new("p", "a\nb\nc\n");
+        let src = SourceMap::new(SourceFile::new("p", "a\nb\nc\n"));
         let frame = |function: &str, at: usize| TraceFrame { function: function.into(), span: Span::new(at, at + 1) };
         let innermost = Diagnostic::runtime("boom".into(), Span::new(0, 1), vec![frame("f", 0)]);
         // a thread whose function is a builtin (no frames) joined it, and the main thread that one

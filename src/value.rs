@@ -47,6 +47,8 @@ pub enum Value {
     Lock(Rc<LockObj>),
     Queue(Rc<Queue>),
     Barrier(Rc<BarrierObj>),
+    /// An imported module (its globals are the program's; it holds their slots).
+    Module(Rc<crate::bytecode::Module>),
 }
 
 pub type List = Obj<Vec<Value>>;
@@ -613,6 +615,7 @@ impl Value {
             Value::Queue(_) => "queue",
             Value::Barrier(_) => "barrier",
             Value::Cell(_) => "cell",
+            Value::Module(_) => "module",
         }
     }
 
@@ -634,7 +637,8 @@ impl Value {
             | Value::Cell(_)
             | Value::Lock(_)
             | Value::Queue(_)
-            | Value::Barrier(_) => true,
+            | Value::Barrier(_)
+            | Value::Module(_) => true,
         }
     }
 
@@ -702,6 +706,9 @@ fn write_value(v: &Value, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>)
         Value::Lock(_) => out.push_str("<lock>"),
         Value::Queue(_) => out.push_str("<queue>"),
         Value::Barrier(_) => out.push_str("<barrier>"),
+        Value::Module(m) => {
+            let _ = write!(out, "<module {}>", m.name);
+        }
         Value::Range(r) if r.step == 1 => {
             let _ = write!(out, "range({}, {})", r.start, r.stop);
         }
@@ -860,6 +867,7 @@ fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> Result<bool, &'stat
         (Lock(x), Lock(y)) => Rc::ptr_eq(x, y),
         (Queue(x), Queue(y)) => Rc::ptr_eq(x, y),
         (Barrier(x), Barrier(y)) => Rc::ptr_eq(x, y),
+        (Module(x), Module(y)) => Rc::ptr_eq(x, y),
         (Range(x), Range(y)) => {
             let (lx, ly) = (x.len(), y.len());
             lx == ly && (lx == 0 || (x.start == y.start && (lx == 1 || x.step == y.step)))

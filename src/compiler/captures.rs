@@ -163,7 +163,12 @@ impl Resolver {
             ExprKind::Unary(_, a) | ExprKind::Field(a, ..) => self.expr(a),
             ExprKind::BuiltinCall(_, args) => args.iter().for_each(|a| self.expr(a)),
             ExprKind::Function(def) => self.function(def),
-            ExprKind::Nil | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => {}
+            ExprKind::Nil
+            | ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Import(_) => {}
         }
     }
 

@@ -31,34 +31,56 @@ pub struct Program {
     pub globals: Vec<Rc<str>>,
     /// Names that no declaration can ever provide, at their first use (`mini check` warns).
     pub warnings: Vec<Diagnostic>,
+    /// The program's modules, indexed as `Import` names them; the first is the main file.
+    pub modules: Vec<Rc<Module>>,
 }
 
-/// Compiles a parsed program (and verifies the bytecode when `verify::enabled`).
+pub use crate::bytecode::Module;
+
+/// One parsed file of a program, for [`compile_modules`].
+pub struct Source<'a> {
+    /// The module's name, as errors about it say it (the file's stem).
+    pub name: Rc<str>,
+    pub stmts: &'a [Stmt],
+    /// The span of the file's text (its top-level function's span).
+    pub span: Span,
+    /// The module each `import` of the file loads, by the start of the import's span.
+    pub imports: HashMap<u32, u16>,
+}
+
+/// Compiles a parsed program of one file (and verifies the bytecode when `verify::enabled`).
 pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
-    let analysis = captures::analyze(stmts);
-    let mut globals = IndexMap::new();
-    for b in Builtin::ALL {
-        globals.insert(Rc::from(b.name()), globals.len() as u16);
+    let main = Source { name: "<main>".into(), stmts, span: Span::default(), imports: HashMap::new() };
+    compile_modules(&[main])
+}
+
+/// Compiles a program of several files, the main file first, each in its own global scope:
+/// the builtins' slots are shared, and every other top-level name of a file gets a slot of
+/// its own (and verifies the bytecode when `verify::enabled`).
+pub fn compile_modules(files: &[Source]) -> CResult<Program> {
+    let mut names: Vec<Rc<str>> = Builtin::ALL.iter().map(|b| Rc::from(b.name())).collect();
+    let mut warnings = Vec::new();
+    let mut modules = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let mut c = Compiler::for_file(file, std::mem::take(&mut names));
+        let main = if i == 0 { c.main(file.stmts)? } else { c.module(file.stmts, file.span)? };
+        names = c.names;
+        let exported = c.globals.into_iter().filter(|(name, _)| c.top_level.contains(name)).collect();
+        // Function bodies are compiled when their declaration is hoisted, so warnings are found
+        // out of source order; report them in it.
+        let mut found: Vec<Diagnostic> = c.warnings.into_values().collect();
+        found.sort_by_key(|w| w.span.start);
+        warnings.extend(found);
+        modules.push(Rc::new(Module { name: file.name.clone(), main, names: exported }));
     }
-    let top_level = stmts
-        .iter()
-        .filter_map(|s| match &s.kind {
-            StmtKind::Let(name, _) => Some(name.clone()),
-            StmtKind::Fn(def) => def.name.clone(),
-            _ => None,
-        })
-        .collect();
-    let mut c = Compiler { analysis, globals, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
-    let main = c.main(stmts)?;
     if verify::enabled() {
-        verify::program(&main, c.globals.len())
-            .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
+        for m in &modules {
+            verify::program(&m.main, names.len())
+                .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
+        }
     }
-    // Function bodies are compiled when their declaration is hoisted, so warnings are found out
-    // of source order; report them in it.
-    let mut warnings: Vec<Diagnostic> = c.warnings.into_values().collect();
-    warnings.sort_by_key(|w| w.span.start);
-    Ok(Program { main, globals: c.globals.into_keys().collect(), warnings })
+    let main = modules[0].main.clone();
+    Ok(Program { main, globals: names, warnings, modules })
 }
 
 /// Where a name lives.
@@ -110,7 +132,12 @@ enum ConstKey {
 
 struct Compiler {
     analysis: Analysis,
+    /// The names this file can see, with their slots: the builtins and its own globals.
     globals: IndexMap<Rc<str>, u16>,
+    /// Every global slot's name, across the program's files.
+    names: Vec<Rc<str>>,
+    /// The module each `import` of this file loads, by the start of the import's span.
+    imports: HashMap<u32, u16>,
     funcs: Vec<FnState>,
     /// Names declared by top-level `let` and `fn`: the globals a program can define.
     top_level: HashSet<Rc<str>>,
@@ -118,6 +145,23 @@ struct Compiler {
 }
 
 impl Compiler {
+    /// The compiler of one file of a program, given the slot names of the files before it.
+    fn for_file(file: &Source, names: Vec<Rc<str>>) -> Compiler {
+        let analysis = captures::analyze(file.stmts);
+        let globals = Builtin::ALL.iter().enumerate().map(|(i, b)| (Rc::from(b.name()), i as u16)).collect();
+        let top_level = file
+            .stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Let(name, _) => Some(name.clone()),
+                StmtKind::Fn(def) => def.name.clone(),
+                _ => None,
+            })
+            .collect();
+        let imports = file.imports.clone();
+        Compiler { analysis, globals, names, imports, funcs: Vec::new(), top_level, warnings: IndexMap::new() }
+    }
+
     fn f(&mut self) -> &mut FnState {
         self.funcs.last_mut().expect("compiling a function")
     }
@@ -192,10 +236,11 @@ impl Compiler {
         if let Some(&g) = self.globals.get(name) {
             return Ok(g);
         }
-        if self.globals.len() > u16::MAX as usize {
+        if self.names.len() > u16::MAX as usize {
             return Err(Diagnostic::new("too many global names", span));
         }
-        let g = self.globals.len() as u16;
+        let g = self.names.len() as u16;
+        self.names.push(name.clone());
         self.globals.insert(name.clone(), g);
         Ok(g)
     }
@@ -300,6 +345,17 @@ impl Compiler {
 
     fn main(&mut self, stmts: &[Stmt]) -> CResult<Rc<Proto>> {
         self.begin_function("<main>".into(), 0, Span::default());
+        self.top_level_body(stmts)
+    }
+
+    /// The function that runs an imported module's top level, `<module>`, spanning its file.
+    fn module(&mut self, stmts: &[Stmt], span: Span) -> CResult<Rc<Proto>> {
+        self.begin_function("<module>".into(), 0, span);
+        self.top_level_body(stmts)
+    }
+
+    /// The body of a file's top-level function: its functions hoisted, then its statements.
+    fn top_level_body(&mut self, stmts: &[Stmt]) -> CResult<Rc<Proto>> {
         let fns: Vec<&Rc<FnDef>> = stmts.iter().filter_map(as_fn_decl).collect();
         for def in fns {
             let mark = self.mark();

@@ -362,6 +362,7 @@ impl<'a> Session<'a> {
             I::GetField { .. } | I::SetField { .. } => {
                 return Err("a record field is a dict lookup, which compiled code cannot do".into());
             }
+            I::Import { .. } => return Err("import runs a module, which compiled code cannot do".into()),
             I::GetIndex { a, b, c } => {
                 let (arr, idx) = (read(st, b)?, read(st, c)?);
                 index_types(arr, idx)?;

@@ -87,11 +87,12 @@ fn type_and_bits(v: &Value) -> (u64, u64) {
 }
 
 impl Mirrors {
-    /// The cells of the program whose main function is `main`, with `globals` global slots.
-    pub fn new(main: &Proto, globals: usize) -> Mirrors {
+    /// The cells of the program whose files' top-level functions are `mains`, with `globals`
+    /// global slots.
+    pub fn new(mains: &[&Proto], globals: usize) -> Mirrors {
         let mut defs = vec![0u32; globals];
         let mut assigned = vec![false; globals];
-        let mut stack = vec![main];
+        let mut stack = mains.to_vec();
         while let Some(proto) = stack.pop() {
             for ins in &proto.code {
                 match *ins {

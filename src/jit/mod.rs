@@ -16,9 +16,9 @@ mod runtime;
 mod types;
 mod why;
 
-use crate::bytecode::{self, Proto};
+use crate::bytecode::{self, Module, Proto};
 use crate::gil::Gil;
-use crate::source::{SourceFile, TraceFrame};
+use crate::source::{SourceMap, TraceFrame};
 use crate::value::{Closure, Value};
 use engine::{Engine, EntryFn};
 use infer::{GlobalsView, Refusal, Session};
@@ -209,7 +209,7 @@ pub struct Jit {
     /// Every function called while the JIT was on, in first-call order (for `--stats`).
     seen: RefCell<Vec<Rc<Proto>>>,
     /// The program's source, for the line numbers in refusals.
-    source: Arc<SourceFile>,
+    source: Arc<SourceMap>,
     /// Set after a panic inside Cranelift: nothing more is compiled.
     broken: Cell<bool>,
     /// The cells through which compiled code reads the globals the program assigns.
@@ -273,10 +273,12 @@ impl NativeCall {
 }
 
 impl Jit {
-    /// The JIT of the program whose main function is `main`, with `globals` global slots.
-    pub fn new(options: JitOptions, main: &Proto, globals: usize, source: Arc<SourceFile>) -> Jit {
+    /// The JIT of the program made of `modules` (the main file first), with `globals` global
+    /// slots.
+    pub fn new(options: JitOptions, modules: &[Rc<Module>], globals: usize, source: Arc<SourceMap>) -> Jit {
+        let mains: Vec<&Proto> = modules.iter().map(|m| &*m.main).collect();
         Jit {
-            mirrors: mirror::Mirrors::new(main, globals),
+            mirrors: mirror::Mirrors::new(&mains, globals),
             source,
             broken: Cell::new(false),
             options,
@@ -560,7 +562,7 @@ impl Jit {
     }
 
     /// The `--stats` report: per function, its specializations and refusals.
-    pub fn report(&self, src: &SourceFile) -> String {
+    pub fn report(&self, src: &SourceMap) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "jit: per function (--jit-threshold {})", self.options.threshold);
         for proto in self.seen.borrow().iter() {

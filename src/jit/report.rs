@@ -14,7 +14,7 @@ use super::types::{MAX_PARAMS, Sig, Ty};
 use crate::builtin::Builtin;
 use crate::bytecode::{Instr, Proto, Reg};
 use crate::compiler::Program;
-use crate::source::SourceFile;
+use crate::source::SourceMap;
 use crate::value::{Closure, Value};
 use std::fmt::Write;
 use std::rc::Rc;
@@ -42,7 +42,7 @@ impl GlobalsView for StaticGlobals {
 }
 
 /// The report for a compiled (not yet run) program.
-pub fn jit_report(program: &Program, src: &SourceFile) -> String {
+pub fn jit_report(program: &Program, src: &SourceMap) -> String {
     let globals = static_globals(program);
     let arrays = array_params(&globals);
     let mut out = String::new();

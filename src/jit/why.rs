@@ -8,7 +8,7 @@
 
 use crate::builtin::Builtin;
 use crate::bytecode::{Instr, Proto};
-use crate::source::{SourceFile, Span};
+use crate::source::{SourceMap, Span};
 use crate::value::Value;
 use std::fmt;
 
@@ -100,7 +100,7 @@ impl fmt::Display for Construct {
 
 /// The text of a refusal at instruction `pc` of `proto`, whose type inference said `reason`:
 /// `line L:C: <quote>: <why>`.
-pub fn explain(src: &SourceFile, proto: &Proto, pc: usize, reason: &str) -> String {
+pub fn explain(src: &SourceMap, proto: &Proto, pc: usize, reason: &str) -> String {
     let span = proto.spans.get(pc).copied().unwrap_or(proto.span);
     let (line, col) = src.line_col(span.start);
     let text = span_text(src, span);
@@ -123,7 +123,7 @@ pub fn explain(src: &SourceFile, proto: &Proto, pc: usize, reason: &str) -> Stri
 }
 
 /// `line L:C`, where instruction `pc` of `proto` starts.
-pub fn at(src: &SourceFile, proto: &Proto, pc: usize) -> String {
+pub fn at(src: &SourceMap, proto: &Proto, pc: usize) -> String {
     let (line, col) = src.line_col(proto.spans.get(pc).copied().unwrap_or(proto.span).start);
     format!("line {line}:{col}")
 }
@@ -243,8 +243,8 @@ fn is_call_of(text: &str, name: &str) -> bool {
 }
 
 /// The source text of a span ("" when the span is not inside the text).
-fn span_text(src: &SourceFile, span: Span) -> &str {
-    src.text.get(span.start as usize..span.end as usize).unwrap_or("")
+fn span_text(src: &SourceMap, span: Span) -> &str {
+    src.span_text(span)
 }
 
 /// A short quote of a construct's source: its first line, cut to [`QUOTE_CHARS`] characters.

@@ -169,10 +169,10 @@ pub fn close(q: &Rc<Queue>, gil: Gil) -> bool {
 mod tests {
     use super::*;
     use crate::gil::with_gil;
-    use crate::source::SourceFile;
+    use crate::source::{SourceFile, SourceMap};
 
     fn here() -> Where {
-        Where { file: SourceFile::new("t", "q"), span: Default::default() }
+        Where { file: std::sync::Arc::new(SourceMap::new(SourceFile::new("t", "q"))), span: Default::default() }
     }
 
     #[test]

@@ -29,7 +29,7 @@
 //! Ctrl-C wakes the main thread's waits too ([`wake_main`]).
 
 use crate::gil::{self, Gil};
-use crate::source::{SourceFile, Span};
+use crate::source::{SourceMap, Span};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,14 +68,13 @@ impl Waiter {
 /// Where in the program something happened: a file and a span, printed `file:line:col`.
 #[derive(Clone, Debug)]
 pub struct Where {
-    pub file: Arc<SourceFile>,
+    pub file: Arc<SourceMap>,
     pub span: Span,
 }
 
 impl std::fmt::Display for Where {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (line, col) = self.file.line_col(self.span.start);
-        write!(f, "{}:{}:{}", self.file.name, line, col)
+        f.write_str(&self.file.location(self.span))
     }
 }
 

@@ -50,6 +50,10 @@ impl<'g> Vm<'g> {
                 Some(v) => self.stack[base + a as usize + 2] = v,
                 None => self.frames.last_mut().expect("the frame above").ip = t as usize,
             },
+            Instr::Import { a, m } => {
+                let v = self.import(m)?;
+                self.stack[base + a as usize] = v;
+            }
             other => return Err(format!("internal error: {other:?} cannot block").into()),
         }
         Ok(())

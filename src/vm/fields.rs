@@ -6,16 +6,17 @@
 //! Both stay out of line (`inline(never)`): inlined into the interpreter's dispatch loop, the
 //! dict lookup changed the loop's code enough to slow `examples/spectral_norm.mini` by 7%.
 
-use super::Fail;
 use super::builtins::{key_of, missing_key};
+use super::{Fail, Globals, modules};
 use crate::gil::Gil;
 use crate::value::Value;
 
 /// `obj.name`, where `name` is the field's name (a string constant). A dict without the key is
 /// the error of `obj["name"]`, `key "name" not found`.
 #[inline(never)]
-pub fn get(obj: &Value, name: &Value, gil: Gil) -> Result<Value, Fail> {
+pub fn get(obj: &Value, name: &Value, globals: &Globals, gil: Gil) -> Result<Value, Fail> {
     match obj {
+        Value::Module(m) => modules::get(m, name, globals, gil),
         Value::Dict(d) => {
             let found = d.borrow(gil).get(&key_of(name)?).cloned();
             found.ok_or_else(|| missing_key(name, gil))

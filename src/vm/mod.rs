@@ -13,6 +13,7 @@ mod format;
 mod index;
 mod io;
 mod lists;
+mod modules;
 mod morelib;
 pub mod ops;
 pub mod pool;
@@ -27,7 +28,7 @@ use crate::bytecode::{Capture, Instr, Proto};
 use crate::compiler::Program;
 use crate::gil::{self, Gil};
 use crate::jit::{Entered, Jit, JitOptions};
-use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
+use crate::source::{Diagnostic, SourceMap, Span, TraceFrame};
 use crate::value::{Closure, StrObj, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
@@ -155,22 +156,25 @@ pub struct Shared {
     pub global_names: Vec<Rc<str>>,
     pub main: Rc<Proto>,
     pub args: Vec<String>,
-    pub source: Arc<SourceFile>,
+    pub source: Arc<SourceMap>,
     /// The JIT, with `--jit`.
     pub jit: Option<Jit>,
+    /// The program's modules and whether each has run.
+    pub modules: modules::Modules,
 }
 
 impl Shared {
     /// The shared state of a program about to run: builtins defined, other globals undefined.
-    pub fn new(program: Program, source: Arc<SourceFile>, args: Vec<String>, jit: Option<JitOptions>) -> Shared {
+    pub fn new(program: Program, source: Arc<SourceMap>, args: Vec<String>, jit: Option<JitOptions>) -> Shared {
         let globals = program
             .globals
             .iter()
             .map(|name| UnsafeCell::new(Builtin::from_name(name).map_or(Value::Undef, Value::Builtin)))
             .collect();
         let globals = Globals(globals);
-        let jit = jit.map(|options| Jit::new(options, &program.main, program.globals.len(), source.clone()));
-        Shared { globals, global_names: program.globals, main: program.main, args, source, jit }
+        let jit = jit.map(|options| Jit::new(options, &program.modules, program.globals.len(), source.clone()));
+        let modules = modules::Modules::new(&program.modules);
+        Shared { globals, global_names: program.globals, main: program.main, args, source, jit, modules }
     }
 }
 
@@ -1103,7 +1107,7 @@ impl<'g> Vm<'g> {
                         Err(e) => throw!(e),
                     }
                 }
-                Instr::GetField { a, b, k } => match fields::get(reg!(b), konst!(k), gil) {
+                Instr::GetField { a, b, k } => match fields::get(reg!(b), konst!(k), &shared.globals, gil) {
                     Ok(v) => set!(a, v),
                     Err(e) => throw!(e),
                 },
@@ -1112,6 +1116,11 @@ impl<'g> Vm<'g> {
                         throw!(e);
                     }
                 }
+                // a module not run yet is run outside the loop (`Vm::finish_blocking`)
+                Instr::Import { a, m } => match shared.modules.loaded(m) {
+                    Some(v) => set!(a, v),
+                    None => throw!(Fail::Blocking),
+                },
             }
         };
         self.executed += executed;

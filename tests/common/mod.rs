@@ -232,12 +232,13 @@ pub fn assert_interrupted(what: &str, out: &Output, at: At) {
 }
 
 /// Every `.mini` file under `dir`, in its folders too, but not in folders named `fuzz` (the
-/// fuzzer's crash inputs, which carry no expectations and which `tests/fuzz.rs` runs itself).
+/// fuzzer's crash inputs, which carry no expectations and which `tests/fuzz.rs` runs itself) or
+/// `lib` (modules that the tests beside them import, which are not programs of their own).
 pub fn collect_mini_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() && path.file_name().is_some_and(|n| n == "fuzz") {
+        if path.is_dir() && path.file_name().is_some_and(|n| n == "fuzz" || n == "lib") {
             continue;
         }
         if path.is_dir() {

@@ -1646,7 +1646,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::NewDict { .. }
             | I::Slice { .. }
             | I::GetField { .. }
-            | I::SetField { .. } => return Err(format!("internal: {ins:?} is not compilable")),
+            | I::SetField { .. }
+            | I::Import { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }
