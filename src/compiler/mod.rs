@@ -145,10 +145,16 @@ struct Compiler {
 }
 
 impl Compiler {
-    /// The compiler of one file of a program, given the slot names of the files before it.
+    /// The compiler of one file of a program, given the slot names of the files before it. The
+    /// file shares the builtins' slots, except those of the names it declares or assigns: each
+    /// of those gets a slot of its own (holding the builtin until the file stores to it), so
+    /// that a file's `let len = ...` is not another file's `len`.
     fn for_file(file: &Source, names: Vec<Rc<str>>) -> Compiler {
         let analysis = captures::analyze(file.stmts);
-        let globals = Builtin::ALL.iter().enumerate().map(|(i, b)| (Rc::from(b.name()), i as u16)).collect();
+        let globals = (Builtin::ALL.iter().enumerate())
+            .filter(|(_, b)| !analysis.declared.contains(b.name()))
+            .map(|(i, b)| (Rc::from(b.name()), i as u16))
+            .collect();
         let top_level = file
             .stmts
             .iter()
