@@ -201,7 +201,12 @@ fn compile_and_run(mut src: SourceMap, args: RunArgs) -> u8 {
     };
     if args.dump_bytecode {
         let mut text = String::new();
-        crate::bytecode::disassemble(&program.main, &mut text);
+        for (i, module) in program.modules.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            crate::bytecode::disassemble(&module.main, &mut text);
+        }
         to_stderr(&text);
     }
     vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);

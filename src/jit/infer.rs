@@ -27,6 +27,9 @@ pub enum T {
     /// The function in global slot `g` (read when compiling).
     Func(u16),
     Builtin(Builtin),
+    /// The module in global slot `g`, which the program never reassigns: `m.name` is the
+    /// module's global slot of `name` (read when compiling).
+    Module(u16),
 }
 
 impl T {
@@ -34,6 +37,7 @@ impl T {
         match self {
             T::Val(t) => t,
             T::Func(_) | T::Builtin(_) => Ty::Other("function"),
+            T::Module(_) => Ty::Other("module"),
             _ => Ty::Other("?"),
         }
     }
@@ -76,6 +80,8 @@ pub struct Plan {
     pub globals: BTreeMap<u16, Value>,
     /// Their names (for the error of a global that changes under running code).
     pub global_names: BTreeMap<u16, String>,
+    /// The `GetField` instructions that read a module's name: the global slot each reads.
+    pub module_names: HashMap<usize, u16>,
     /// The call that first reached this plan: (plan, instruction).
     pub caller: Option<(usize, usize)>,
     /// Jump targets (instructions where paths meet).
@@ -101,6 +107,10 @@ type Infer<T> = Result<T, Refusal>;
 pub trait GlobalsView {
     fn value(&self, g: u16) -> Value;
     fn name(&self, g: u16) -> String;
+
+    /// Whether the program assigns global `g` after defining it (a module read through it must
+    /// not change, so such a global's module is not compiled through).
+    fn assigned(&self, g: u16) -> bool;
 
     /// Why a global without a value cannot be compiled.
     fn undefined(&self, g: u16) -> String {
@@ -359,6 +369,10 @@ impl<'a> Session<'a> {
             I::Slice { .. } => {
                 return Err("slicing x[a:b] makes a new string, list or array, which compiled code cannot do".into());
             }
+            I::GetField { a, b, k } if matches!(st[b as usize], T::Module(_)) => {
+                let T::Module(m) = st[b as usize] else { unreachable!("matched above") };
+                st[a as usize] = self.module_name(i, pc, m, k)?;
+            }
             I::GetField { .. } | I::SetField { .. } => {
                 return Err("a record field is a dict lookup, which compiled code cannot do".into());
             }
@@ -390,6 +404,14 @@ impl<'a> Session<'a> {
             Value::Undef => return Err(self.globals.undefined(g)),
             Value::Func(_) => T::Func(g),
             Value::Builtin(b) => T::Builtin(*b),
+            Value::Module(_) if self.globals.assigned(g) => {
+                return Err(format!(
+                    "global '{}' holds a module and is assigned elsewhere; compiled code reads a module's \
+                     names only through a global that is never reassigned",
+                    self.globals.name(g)
+                ));
+            }
+            Value::Module(_) => T::Module(g),
             other => match Ty::of(other) {
                 Ty::Other(_) => {
                     return Err(format!(
@@ -408,6 +430,22 @@ impl<'a> Session<'a> {
             self.plans[i].global_names.insert(g, name);
         }
         Ok(t)
+    }
+
+    /// `m.name` at instruction `pc`, where global `m` holds a module: the global slot of the
+    /// module's `name` (the constant `K[k]`), read as `GetGlobal` of that slot reads it.
+    fn module_name(&mut self, i: usize, pc: usize, m: u16, k: u16) -> Result<T, String> {
+        let Value::Module(module) = &self.plans[i].globals[&m] else { unreachable!("T::Module holds a module") };
+        let module = module.clone();
+        let slot = match &self.plans[i].proto.consts[k as usize] {
+            Value::Str(name) => module.names.get(&*name.text).copied(),
+            _ => None,
+        };
+        let Some(g) = slot else {
+            return Err(format!("module {} has no such name", module.name));
+        };
+        self.plans[i].module_names.insert(pc, g);
+        self.read_global(i, g)
     }
 
     /// A call `R[a](R[a+1..a+n])`: a builtin, or a function compiled (or to compile) for the
@@ -517,6 +555,7 @@ impl Plan {
             calls: HashMap::new(),
             globals: BTreeMap::new(),
             global_names: BTreeMap::new(),
+            module_names: HashMap::new(),
             caller,
             targets,
             no_overflow: HashSet::new(),
@@ -766,7 +805,9 @@ fn too_large(proto: &Proto) -> Option<String> {
 /// A register's type for an operation that needs a value (not a function).
 fn read(st: &[T], r: Reg) -> Result<T, String> {
     match read_any(st, r)? {
-        t @ (T::Func(_) | T::Builtin(_)) => Err(format!("{} are not supported here in compiled code", t.ty().plural())),
+        t @ (T::Func(_) | T::Builtin(_) | T::Module(_)) => {
+            Err(format!("{} are not supported here in compiled code", t.ty().plural()))
+        }
         t => Ok(t),
     }
 }

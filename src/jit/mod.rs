@@ -216,6 +216,14 @@ pub struct Jit {
     mirrors: mirror::Mirrors,
 }
 
+/// Where a function is defined, as the JIT's reports say it: `line N` in the main file, `FILE line
+/// N` in a module.
+fn where_defined(src: &SourceMap, proto: &Proto) -> String {
+    let file = src.file(proto.span.start);
+    let line = file.line_col(proto.span.start).0;
+    if Arc::ptr_eq(file, src.main()) { format!("line {line}") } else { format!("{} line {line}", file.name) }
+}
+
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Jit({:?})", self.options)
@@ -226,6 +234,7 @@ impl std::fmt::Debug for Jit {
 struct LiveGlobals<'a> {
     globals: &'a dyn GlobalSource,
     gil: Gil<'a>,
+    mirrors: &'a mirror::Mirrors,
 }
 
 impl GlobalsView for LiveGlobals<'_> {
@@ -235,6 +244,10 @@ impl GlobalsView for LiveGlobals<'_> {
 
     fn name(&self, g: u16) -> String {
         self.globals.name(g).to_string()
+    }
+
+    fn assigned(&self, g: u16) -> bool {
+        self.mirrors.assigned(g as usize)
     }
 }
 
@@ -330,7 +343,7 @@ impl Jit {
             pj.refuse(sig, format!("{} specializations already made (the cap)", MAX_SPECS));
             return self.interpret(pj);
         }
-        let view = LiveGlobals { globals, gil };
+        let view = LiveGlobals { globals, gil, mirrors: &self.mirrors };
         match self.compile(proto, sig, &view) {
             Some(spec) => self.call_native(&spec, args, room, gil),
             None => self.interpret(pj),
@@ -567,12 +580,11 @@ impl Jit {
         let _ = writeln!(out, "jit: per function (--jit-threshold {})", self.options.threshold);
         for proto in self.seen.borrow().iter() {
             let pj = ProtoJit::of(proto);
-            let line = src.line_col(proto.span.start).0;
             let _ = writeln!(
                 out,
-                "  {} (line {}): {} calls, {} interpreted, {} loop back-edges interpreted",
+                "  {} ({}): {} calls, {} interpreted, {} loop back-edges interpreted",
                 proto.name,
-                line,
+                where_defined(src, proto),
                 pj.calls.get(),
                 pj.interpreted_calls.get(),
                 proto.jit.backedges()

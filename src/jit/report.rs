@@ -25,6 +25,8 @@ const MAX_CANDIDATES: usize = 16;
 struct StaticGlobals {
     values: Vec<Value>,
     names: Vec<Rc<str>>,
+    /// The globals some file assigns after defining them.
+    assigned: Vec<bool>,
 }
 
 impl GlobalsView for StaticGlobals {
@@ -34,6 +36,10 @@ impl GlobalsView for StaticGlobals {
 
     fn name(&self, g: u16) -> String {
         self.names[g as usize].to_string()
+    }
+
+    fn assigned(&self, g: u16) -> bool {
+        self.assigned.get(g as usize).copied().unwrap_or(false)
     }
 
     fn undefined(&self, g: u16) -> String {
@@ -51,8 +57,7 @@ pub fn jit_report(program: &Program, src: &SourceMap) -> String {
         // the program defines a function of a builtin's name (`fn sort(a)`)
         let Value::Func(f) = v else { continue };
         let proto = &f.proto;
-        let line = src.line_col(proto.span.start).0;
-        let _ = writeln!(out, "{} (line {line}):", proto.name);
+        let _ = writeln!(out, "{} ({}):", proto.name, super::where_defined(src, proto));
         let mut verdicts: Vec<(String, Vec<String>)> = Vec::new();
         for sig in candidates(proto, &arrays) {
             let mut session = Session::new(&globals, MAX_SPECS);
@@ -84,11 +89,28 @@ pub fn jit_report(program: &Program, src: &SourceMap) -> String {
     out
 }
 
-/// The values the main program's straight-line top-level definitions give globals: functions
-/// and constants. Everything else is unknown (`Undef`).
+/// The values the straight-line top-level definitions of the program's files give globals:
+/// functions, constants and imported modules. Everything else is unknown (`Undef`).
 fn static_globals(program: &Program) -> StaticGlobals {
     let mut values: Vec<Value> = vec![Value::Undef; program.globals.len()];
-    let main = &program.main;
+    for module in &program.modules {
+        file_globals(&module.main, program, &mut values);
+    }
+    for (g, name) in program.globals.iter().enumerate() {
+        if let Some(b) = crate::builtin::Builtin::from_name(name)
+            && matches!(values[g], Value::Undef)
+        {
+            values[g] = Value::Builtin(b);
+        }
+    }
+    let mains: Vec<&Proto> = program.modules.iter().map(|m| &*m.main).collect();
+    let mirrors = super::mirror::Mirrors::new(&mains, program.globals.len());
+    let assigned = (0..program.globals.len()).map(|g| mirrors.assigned(g)).collect();
+    StaticGlobals { values, names: program.globals.clone(), assigned }
+}
+
+/// The values one file's top-level function `main` gives globals in straight-line definitions.
+fn file_globals(main: &Proto, program: &Program, values: &mut [Value]) {
     for pair in main.code.windows(2) {
         let (def, a) = match pair[1] {
             Instr::DefGlobal { a, g } => (g as usize, a),
@@ -108,17 +130,12 @@ fn static_globals(program: &Program) -> StaticGlobals {
                 v @ (Value::Int(_) | Value::Float(_)) => v.clone(),
                 _ => Value::Undef,
             },
+            Instr::Import { a: r, m } if r == a => {
+                program.modules.get(m as usize).map_or(Value::Undef, |m| Value::Module(m.clone()))
+            }
             _ => Value::Undef,
         };
     }
-    for (g, name) in program.globals.iter().enumerate() {
-        if let Some(b) = crate::builtin::Builtin::from_name(name)
-            && matches!(values[g], Value::Undef)
-        {
-            values[g] = Value::Builtin(b);
-        }
-    }
-    StaticGlobals { values, names: program.globals.clone() }
 }
 
 /// Signatures to try: each parameter as int or float, or as a float or int array when the

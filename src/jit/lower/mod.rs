@@ -525,7 +525,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 V::Arr { ptr: self.use_var(r, Kind::Ptr), len: self.use_var(r, Kind::Len), float: t == Ty::FloatArray }
             }
             T::Val(Ty::Nil) => V::Nil,
-            T::Func(_) => V::Func,
+            // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
+            T::Func(_) | T::Module(_) => V::Func,
             T::Builtin(_) => V::Builtin,
             other => return Err(format!("internal: register {r} has type {other:?}")),
         })
@@ -974,10 +975,11 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// poll cost 3.5% of `examples/spectral_norm.mini`.
     fn back_edge(&mut self, pc: usize, header: usize, counter: Option<CValue>) {
         let code = &self.plan.proto.code;
-        let reads = code[header..=pc].iter().any(|ins| match ins {
+        let reads = code[header..=pc].iter().enumerate().any(|(j, ins)| match ins {
             Instr::GetIndex { .. } | Instr::IterNext { .. } | Instr::Call { .. } => true,
             Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas | Builtin::Sum | Builtin::In, .. } => true,
             Instr::GetGlobal { g, .. } => self.live_global(*g),
+            Instr::GetField { .. } => self.plan.module_names.get(&(header + j)).is_some_and(|&g| self.live_global(g)),
             _ => false,
         });
         if !reads {
@@ -1325,7 +1327,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let len = self.iconst(a.len() as i64);
                 V::Arr { ptr, len, float: a.kind == ElemKind::Float }
             }
-            Value::Func(_) => V::Func,
+            Value::Func(_) | Value::Module(_) => V::Func,
             Value::Builtin(_) => V::Builtin,
             other => return Err(format!("internal: global of type {} ({st_type:?})", other.type_name())),
         })
@@ -1386,6 +1388,11 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.put(a, v);
             }
             I::GetGlobal { a, g } => {
+                let v = self.global(pc, g, st[a as usize])?;
+                self.put(a, v);
+            }
+            I::GetField { a, .. } if self.plan.module_names.contains_key(&pc) => {
+                let g = self.plan.module_names[&pc];
                 let v = self.global(pc, g, st[a as usize])?;
                 self.put(a, v);
             }
