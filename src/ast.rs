@@ -107,8 +107,10 @@ pub enum ExprKind {
     /// A call of a builtin that no definition of the program can shadow: the parts of an
     /// f-string are `format(expr, spec)` calls.
     BuiltinCall(crate::builtin::Builtin, Vec<Expr>),
-    /// `import "path"`: the module at that path (a string literal), run once per program.
-    Import(Rc<str>),
+    /// `import "path"`: the module at that path (a string literal), run once per program, with
+    /// the span of the `import` itself (which names it in the loader's table even when the
+    /// expression's span grows, to its parentheses say).
+    Import(Rc<str>, Span),
 }
 
 /// A function literal or declaration.

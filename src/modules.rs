@@ -108,7 +108,7 @@ impl Loader<'_> {
         }
         let text = read(&shown, *span)?;
         let dir = shown.parent().map_or_else(PathBuf::new, Path::to_path_buf);
-        let Some(file) = self.map.add(shown.display().to_string(), text) else {
+        let Some(file) = self.map.add(tidy(&shown).display().to_string(), text) else {
             return Err(Diagnostic::new("program too large (its files pass 4 GiB)", *span));
         };
         self.by_path.insert(key, self.files.len() as u16);
@@ -119,12 +119,16 @@ impl Loader<'_> {
     /// canonical form: next to `from` first, then in each directory of `MINI_PATH`.
     fn resolve(&self, from: u16, path: &str, span: Span) -> Result<(PathBuf, PathBuf), Diagnostic> {
         let dirs = std::iter::once(&self.files[from as usize].dir).chain(&self.search);
-        let tried: Vec<PathBuf> = dirs.map(|d| d.join(path)).collect();
-        for p in &tried {
-            if p.is_file()
-                && let Ok(key) = std::fs::canonicalize(p)
+        let mut tried: Vec<PathBuf> = Vec::new();
+        for candidate in dirs.map(|d| d.join(path)) {
+            if candidate.is_file()
+                && let Ok(key) = std::fs::canonicalize(&candidate)
             {
-                return Ok((p.clone(), key));
+                return Ok((candidate, key));
+            }
+            let shown = tidy(&candidate);
+            if !tried.contains(&shown) {
+                tried.push(shown);
             }
         }
         let looked: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
@@ -140,6 +144,25 @@ impl Loader<'_> {
         chain.push(name(m));
         Diagnostic::new(format!("import cycle: {}", chain.join(" -> ")), span)
     }
+}
+
+/// `path` with each `dir/..` left out (`lib/geometry/../util.mini` is `lib/util.mini`) and `.`
+/// components dropped, for the names reports give files. (Through a symbolic link the tidy path
+/// may be another file: it is only a name; files are opened by the path as written, and a
+/// module's identity is its canonical path.)
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out.iter().collect()
 }
 
 /// The text of module file `path`, imported at `span`.

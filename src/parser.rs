@@ -740,7 +740,7 @@ impl Parser {
         self.advance();
         let span = start.to(span);
         self.imports.push((path.clone(), span));
-        Ok(Expr { kind: ExprKind::Import(path), span })
+        Ok(Expr { kind: ExprKind::Import(path, span), span })
     }
 
     // primary -> FSTRING

@@ -168,7 +168,7 @@ impl Resolver {
             | ExprKind::Int(_)
             | ExprKind::Float(_)
             | ExprKind::Str(_)
-            | ExprKind::Import(_) => {}
+            | ExprKind::Import(..) => {}
         }
     }
 

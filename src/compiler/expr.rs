@@ -70,11 +70,11 @@ impl Compiler {
             ExprKind::Slice(obj, bounds) => self.slice(obj, bounds, dst, span)?,
             ExprKind::Call(callee, args) => self.call(callee, args, dst, span)?,
             ExprKind::BuiltinCall(f, args) => self.builtin_call(*f, args, dst, span)?,
-            ExprKind::Import(_) => {
-                let Some(&m) = self.imports.get(&span.start) else {
+            ExprKind::Import(_, at) => {
+                let Some(&m) = self.imports.get(&at.start) else {
                     return Err(Diagnostic::new("import is available only in a program run from files", span));
                 };
-                self.emit(Instr::Import { a: dst, m }, span);
+                self.emit(Instr::Import { a: dst, m }, *at);
             }
             ExprKind::Unary(UnOp::Neg, operand) => self.negate(operand, dst, span)?,
             ExprKind::Unary(op @ (UnOp::Not | UnOp::BitNot), operand) => {
