@@ -1116,11 +1116,11 @@ impl<'g> Vm<'g> {
                         throw!(e);
                     }
                 }
-                // a module not run yet is run outside the loop (`Vm::finish_blocking`)
-                Instr::Import { a, m } => match shared.modules.loaded(m) {
-                    Some(v) => set!(a, v),
-                    None => throw!(Fail::Blocking),
-                },
+                // out of the loop's way, as a blocking builtin (`Vm::finish_blocking`, `Vm::import`)
+                Instr::Import { .. } => {
+                    save_ip!();
+                    break Err(Fail::Blocking);
+                }
             }
         };
         self.executed += executed;

@@ -28,15 +28,6 @@ impl Modules {
     pub fn new(modules: &[Rc<Module>]) -> Modules {
         Modules(modules.iter().map(|m| (m.clone(), RefCell::new(State::NotRun))).collect())
     }
-
-    /// Module `m`'s value when it has run (the dispatch loop's fast path).
-    #[inline]
-    pub fn loaded(&self, m: u16) -> Option<Value> {
-        match &*self.0.get(m as usize)?.1.borrow() {
-            State::Done(v) => Some(v.clone()),
-            _ => None,
-        }
-    }
 }
 
 impl Vm<'_> {
