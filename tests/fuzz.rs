@@ -1233,6 +1233,8 @@ mod fuzz {
         "true",
         "false",
         "nil",
+        "import",
+        "import \"m.mini\"",
         "(",
         ")",
         "[",
