@@ -274,6 +274,29 @@ mod tests {
     }
 
     #[test]
+    fn a_source_map_locates_each_offset_in_its_own_file() {
+        let mut map = SourceMap::new(SourceFile::new("main.mini", "ab\ncd"));
+        let util = map.add("util.mini", "x\nyz\n").expect("room");
+        assert_eq!(util.base, 6); // "ab\ncd" is 5 bytes, then one byte of gap
+        assert_eq!(map.location(Span::new(4, 5)), "main.mini:2:2");
+        assert_eq!(map.location(Span::new(5, 5)), "main.mini:2:3"); // the main file's end
+        assert_eq!(map.location(Span::new(6, 7)), "util.mini:1:1");
+        assert_eq!(map.location(Span::new(9, 10)), "util.mini:2:2");
+        assert_eq!(map.span_text(Span::new(8, 10)), "yz");
+        assert_eq!(map.span_text(Span::new(4, 8)), ""); // not inside one file
+        assert_eq!(map.location(Span { start: u32::MAX, end: u32::MAX }), "util.mini:3:1");
+        let d = Diagnostic::runtime(
+            "boom".into(),
+            Span::new(9, 10),
+            vec![TraceFrame { function: "<main>".into(), span: Span::new(3, 4) }],
+        );
+        assert_eq!(
+            d.render(&map),
+            "error: boom\n --> util.mini:2:2\n  |\n2 | yz\n  |  ^\nstack (most recent call last):\n  main.mini:2:1 in <main>\n"
+        );
+    }
+
+    #[test]
     fn each_joined_thread_gets_its_own_heading() {
         let src = SourceMap::new(SourceFile::new("p", "a\nb\nc\n"));
         let frame = |function: &str, at: usize| TraceFrame { function: function.into(), span: Span::new(at, at + 1) };
