@@ -47,6 +47,7 @@ pub fn proto(p: &Proto, nglobals: usize) -> Result<(), String> {
         None => format!("invalid bytecode in {}: {what}", p.name),
     };
     shape(p).map_err(|e| fail(None, e))?;
+    handlers(p).map_err(|e| fail(None, e))?;
     for (pc, ins) in p.code.iter().enumerate() {
         operands(p, pc, *ins, nglobals).map_err(|e| fail(Some(pc), e))?;
     }
@@ -73,6 +74,23 @@ fn shape(p: &Proto) -> Result<(), String> {
     }
     if p.code.len() > u32::MAX as usize {
         return Err("too many instructions".into());
+    }
+    Ok(())
+}
+
+/// The handler table: ranges, targets and registers inside the function.
+fn handlers(p: &Proto) -> Result<(), String> {
+    let len = p.code.len();
+    for h in &p.handlers {
+        if h.start >= h.end || h.end as usize > len {
+            return Err(format!("handler range {}..{} in {len} instructions", h.start, h.end));
+        }
+        if h.target as usize >= len {
+            return Err(format!("handler target {} outside the code", h.target));
+        }
+        if h.reg as usize >= p.nregs {
+            return Err(format!("handler register {} is not below the {} registers", h.reg, p.nregs));
+        }
     }
     Ok(())
 }
@@ -185,7 +203,9 @@ fn flow_kinds(p: &Proto) -> Vec<Option<Box<[Kind]>>> {
             Flow::Branch(t) => [Some((pc + 1, &next)), Some((t as usize, &taken))],
             Flow::Return => [None, None],
         };
-        for (to, st) in succs.into_iter().flatten() {
+        let caught = handler_edges(p, pc, states[pc].as_deref().expect("queued instructions have a state"));
+        let caught: Vec<(usize, &[Kind])> = caught.iter().map(|(t, st)| (*t, &**st)).collect();
+        for (to, st) in succs.into_iter().flatten().map(|(t, st)| (t, &**st)).chain(caught) {
             if merge(&mut states[to], st) && !queued[to] {
                 queued[to] = true;
                 work.push(to);
@@ -193,6 +213,30 @@ fn flow_kinds(p: &Proto) -> Vec<Option<Box<[Kind]>>> {
         }
     }
     states
+}
+
+/// The edges from instruction `pc` to the handlers covering it: an error may leave any
+/// register it writes written or not, and the handler's register holds the error.
+fn handler_edges(p: &Proto, pc: usize, before: &[Kind]) -> Vec<(usize, Box<[Kind]>)> {
+    let covers = |h: &&crate::bytecode::Handler| h.start as usize <= pc && pc < h.end as usize;
+    p.handlers
+        .iter()
+        .filter(covers)
+        .map(|h| {
+            let mut st: Box<[Kind]> = before.into();
+            match p.code[pc].writes() {
+                Writes::Nothing => {}
+                Writes::One(a) => st[a as usize] = Kind::Unknown,
+                Writes::Two(a, b) => {
+                    st[a as usize] = Kind::Unknown;
+                    st[b as usize] = Kind::Unknown;
+                }
+                Writes::From(a) => st[a as usize..].fill(Kind::Unknown),
+            }
+            st[h.reg as usize] = Kind::Unknown;
+            (h.target as usize, st)
+        })
+        .collect()
 }
 
 /// The effect of one instruction: `next` becomes the state on its fall-through edge, `taken`
@@ -275,6 +319,7 @@ mod tests {
             protos,
             captures,
             span: Span::default(),
+            handlers: Vec::new(),
             jit: JitSlot::default(),
         }
     }

@@ -44,6 +44,8 @@ enum Construct {
     FunctionLiteral,
     /// A variable shared with a closure, by name when the instruction has it.
     Captured(Option<String>),
+    /// `try { } catch e { } finally { }`.
+    Try,
 }
 
 impl fmt::Display for Construct {
@@ -88,6 +90,9 @@ impl fmt::Display for Construct {
             Construct::Captured(None) => {
                 f.write_str("a variable shared with a closure; compiled code cannot use captured variables")
             }
+            Construct::Try => f.write_str(
+                "try/catch runs only in the interpreter; the functions called inside the try block still compile",
+            ),
         }
     }
 }
@@ -139,6 +144,7 @@ fn construct(proto: &Proto, ins: Instr, text: &str) -> Option<Construct> {
             Construct::Captured(name(k))
         }
         Instr::NewCell { .. } | Instr::NewEmptyCell { .. } | Instr::SetCell { .. } => Construct::Captured(None),
+        Instr::Try | Instr::Reraise { .. } => Construct::Try,
         _ => return None,
     })
 }
@@ -222,7 +228,8 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::All
         | B::Enumerate
         | B::Zip
-        | B::Count => Construct::InterpreterFunction(b),
+        | B::Count
+        | B::Error => Construct::InterpreterFunction(b),
         _ => return None,
     })
 }

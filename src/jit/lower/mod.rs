@@ -1644,7 +1644,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::Closure { .. }
             | I::NewList { .. }
             | I::NewDict { .. }
-            | I::Slice { .. } => return Err(format!("internal: {ins:?} is not compilable")),
+            | I::Slice { .. }
+            | I::Try
+            | I::Reraise { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }
