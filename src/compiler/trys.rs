@@ -18,8 +18,12 @@
 use super::{CResult, Compiler};
 use crate::ast::{Catch, Stmt, TryStmt};
 use crate::bytecode::{Handler, HandlerKind, Instr, Reg};
-use crate::source::Span;
+use crate::source::{Diagnostic, Span};
 use std::rc::Rc;
+
+/// The most instructions a function may have when a `finally` block is compiled into it (see
+/// lang-spec/limits.md).
+pub const MAX_FINALLY_CODE: usize = 1_000_000;
 
 /// An open protected region of the function being compiled.
 pub(super) struct Region {
@@ -113,12 +117,17 @@ impl Compiler {
         self.f().handlers.extend(handlers);
     }
 
-    /// The `finally` code, if any, as a block of its own.
+    /// The `finally` code, if any, as a block of its own. Copies of `finally` blocks nested in
+    /// `finally` blocks multiply (each level at least doubles them), so the function's size is
+    /// bounded here: past [`MAX_FINALLY_CODE`] instructions it is `function too large`.
     fn finally_code(&mut self, fin: Option<&[Stmt]>) -> CResult<()> {
-        match fin {
-            Some(stmts) => self.block(stmts),
-            None => Ok(()),
+        let Some(stmts) = fin else { return Ok(()) };
+        if self.f().code.len() > MAX_FINALLY_CODE {
+            let span = stmts.first().map_or(self.f().span, |s| s.span);
+            let msg = format!("function too large (more than {MAX_FINALLY_CODE} instructions with its finally blocks)");
+            return Err(Diagnostic::new(msg, span));
         }
+        self.block(stmts)
     }
 
     fn open_region(&mut self, finally: Option<Rc<[Stmt]>>) {
