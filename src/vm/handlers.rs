@@ -23,6 +23,8 @@ impl Vm<'_> {
     /// Sends `fail` to the innermost handler of the frames above `stop` that covers where each
     /// frame is: the loop then resumes there. Otherwise (or for an error no program handles)
     /// returns the report.
+    #[cold]
+    #[inline(never)]
     pub(super) fn catch(&mut self, fail: Fail, stop: usize) -> Result<(), Diagnostic> {
         let found = if uncatchable(&fail) { None } else { self.find_handler(stop) };
         let report = self.diagnostic(fail);
@@ -101,7 +103,10 @@ fn span_part(offset: u32) -> Value {
     Value::Int(offset as i64)
 }
 
-/// The error [`encode`] stored, raised again as it was (`Instr::Reraise`).
+/// The error [`encode`] stored, raised again as it was (`Instr::Reraise`). Out of line, to
+/// keep the dispatch loop lean.
+#[cold]
+#[inline(never)]
 pub(super) fn reraise(held: &Value, gil: Gil) -> Fail {
     match decode(held, gil) {
         Some(report) => Fail::Done(Box::new(report)),
