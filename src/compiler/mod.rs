@@ -4,10 +4,11 @@
 
 mod captures;
 mod expr;
+mod trys;
 
 use crate::ast::*;
 use crate::builtin::Builtin;
-use crate::bytecode::{Capture, Instr, Proto, Reg};
+use crate::bytecode::{Capture, Handler, Instr, Proto, Reg};
 use crate::source::{Diagnostic, Span};
 use crate::value::Value;
 use crate::verify;
@@ -81,6 +82,8 @@ struct Local {
 struct Loop {
     breaks: Vec<usize>,
     continues: Vec<usize>,
+    /// How many `try` regions were open when the loop began (`break` leaves those above).
+    regions: usize,
 }
 
 /// The state of one function being compiled.
@@ -98,6 +101,9 @@ struct FnState {
     next_reg: usize,
     max_reg: usize,
     loops: Vec<Loop>,
+    /// The open `try` regions, innermost last, and the handlers of the closed ones.
+    regions: Vec<trys::Region>,
+    handlers: Vec<Handler>,
     span: Span,
 }
 
@@ -276,6 +282,8 @@ impl Compiler {
             next_reg: 0,
             max_reg: 0,
             loops: Vec::new(),
+            regions: Vec::new(),
+            handlers: Vec::new(),
             span,
         });
     }
@@ -294,6 +302,7 @@ impl Compiler {
             protos: f.protos,
             captures: f.captures,
             span: f.span,
+            handlers: f.handlers,
             jit: Default::default(),
         })
     }
@@ -421,6 +430,7 @@ impl Compiler {
             StmtKind::Break | StmtKind::Continue => self.loop_jump(s),
             StmtKind::Return(value) => self.return_stmt(value.as_ref(), s.span),
             StmtKind::Fn(_) => Ok(()),
+            StmtKind::Try(t) => self.try_stmt(t, s.span),
         }
     }
 
@@ -576,7 +586,8 @@ impl Compiler {
     /// Compiles a loop body (pushing the loop context, left for the caller to pop); when
     /// `var` is given, the loop variable is declared in a scope around the body.
     fn loop_body(&mut self, body: &[Stmt], var: Option<(&Rc<str>, Span, Reg)>) -> CResult<()> {
-        self.f().loops.push(Loop { breaks: Vec::new(), continues: Vec::new() });
+        let regions = self.open_regions();
+        self.f().loops.push(Loop { breaks: Vec::new(), continues: Vec::new(), regions });
         self.f().scopes.push(Vec::new());
         if let Some((name, span, reg)) = var {
             self.declare_local(name, span.start, reg, true);
@@ -652,7 +663,10 @@ impl Compiler {
             let word = if is_break { "break" } else { "continue" };
             return Err(Diagnostic::new(format!("'{word}' outside a loop"), s.span));
         }
+        let depth = self.f().loops.last().expect("loop").regions;
+        let left = self.leave_regions(depth)?;
         let j = self.emit(Instr::Jump { t: 0 }, s.span);
+        self.reenter_regions(left);
         let lp = self.f().loops.last_mut().expect("loop");
         if is_break {
             lp.breaks.push(j)
@@ -666,6 +680,9 @@ impl Compiler {
         if self.funcs.len() == 1 {
             return Err(Diagnostic::new("'return' outside a function", span));
         }
+        if self.leaves_finally(0) {
+            return self.return_through_finally(value, span);
+        }
         match value {
             None => {
                 self.emit(Instr::ReturnNil, span);
@@ -675,6 +692,22 @@ impl Compiler {
                 self.emit(Instr::Return { a: r }, span);
             }
         }
+        Ok(())
+    }
+
+    /// A `return` inside `try` regions with `finally` code: the value is computed into a
+    /// register of its own first (the `finally` code may assign the variable it came from).
+    fn return_through_finally(&mut self, value: Option<&Expr>, span: Span) -> CResult<()> {
+        let r = self.alloc(1, span)?;
+        match value {
+            Some(e) => self.expr_to(e, r)?,
+            None => {
+                self.emit(Instr::LoadNil { a: r }, span);
+            }
+        }
+        let left = self.leave_regions(0)?;
+        self.emit(Instr::Return { a: r }, span);
+        self.reenter_regions(left);
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ pub mod builtins;
 mod char_classes;
 mod fields;
 mod format;
+mod handlers;
 mod index;
 mod io;
 mod lists;
@@ -433,7 +434,8 @@ impl<'g> Vm<'g> {
 
     /// Runs until the frame count drops back to `stop`, counting bytecodes only for `--stats`.
     /// A blocking builtin (`Fail::Blocking`) leaves the dispatch loop, is called here with the
-    /// place of its call (`Vm::finish_blocking`), and the loop resumes after it.
+    /// place of its call (`Vm::finish_blocking`), and the loop resumes after it. An error that
+    /// a `try` of one of the run's frames handles resumes the loop at its handler (`Vm::catch`).
     fn run(&mut self, stop: usize) -> Result<Value, Diagnostic> {
         loop {
             let result = if COUNT_BYTECODES.load(std::sync::atomic::Ordering::Relaxed) {
@@ -448,7 +450,14 @@ impl<'g> Vm<'g> {
                 },
                 other => other,
             };
-            let result = result.map_err(|fail| self.diagnostic(fail));
+            // an error goes to the innermost `try` of the frames this run owns, if any
+            let result = match result {
+                Ok(v) => Ok(v),
+                Err(fail) => match self.catch(fail, stop) {
+                    Ok(()) => continue,
+                    Err(d) => Err(d),
+                },
+            };
             self.frames.truncate(stop);
             return result;
         }
@@ -1095,6 +1104,11 @@ impl<'g> Vm<'g> {
                     if let Err(e) = r {
                         throw!(e);
                     }
+                }
+                Instr::Try => {}
+                Instr::Reraise { a } => {
+                    let fail = handlers::reraise(reg!(a), gil);
+                    throw!(fail)
                 }
                 Instr::Slice { a, b } => {
                     let r = regs_slice!(b, 4);

@@ -1646,7 +1646,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::NewDict { .. }
             | I::Slice { .. }
             | I::GetField { .. }
-            | I::SetField { .. } => return Err(format!("internal: {ins:?} is not compilable")),
+            | I::SetField { .. }
+            | I::Try
+            | I::Reraise { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }
