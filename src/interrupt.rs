@@ -57,6 +57,15 @@ pub fn claim_end() {
     }
 }
 
+/// Set by the interactive prompt: Ctrl-C only interrupts the running input, and the watcher
+/// never ends the process (an input stuck outside a safe point goes on until it reaches one).
+static PROMPT: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C interrupt the running input instead of ending the process (the prompt).
+pub fn keep_running_on_ctrl_c() {
+    PROMPT.store(true, Ordering::SeqCst);
+}
+
 /// The byte the signal handler writes for each Ctrl-C.
 const CTRL_C: u8 = b'c';
 /// The byte the program's thread writes when it unwinds (it ends the process itself otherwise).
@@ -144,6 +153,9 @@ impl Watch {
 fn on_ctrl_c() {
     gil::interrupt_and_hand_over();
     crate::vm::thread::wake_main();
+    if PROMPT.load(Ordering::SeqCst) {
+        return;
+    }
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
         if ENDING.load(Ordering::SeqCst) {

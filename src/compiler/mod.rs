@@ -35,11 +35,36 @@ pub struct Program {
 
 /// Compiles a parsed program (and verifies the bytecode when `verify::enabled`).
 pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
-    let analysis = captures::analyze(stmts);
     let mut globals = IndexMap::new();
     for b in Builtin::ALL {
         globals.insert(Rc::from(b.name()), globals.len() as u16);
     }
+    compile_with(stmts, globals, false).map(|(program, _)| program)
+}
+
+/// The global slots of the prompt's inputs so far: name to slot, builtins first.
+pub type GlobalTable = IndexMap<Rc<str>, u16>;
+
+/// The table of a prompt session before its first input: the builtins.
+pub fn builtin_table() -> GlobalTable {
+    Builtin::ALL.iter().enumerate().map(|(i, b)| (Rc::from(b.name()), i as u16)).collect()
+}
+
+/// Compiles one input of the interactive prompt against the global slots of the inputs before
+/// it (`table`, which gains the input's new names only when it compiles). When the input's
+/// last top-level statement is an expression statement, the main function returns its value
+/// (otherwise nil), for the prompt to print. No warnings: a name may be defined by a later input.
+pub fn compile_input(stmts: &[Stmt], table: &mut GlobalTable) -> CResult<Program> {
+    let (mut program, globals) = compile_with(stmts, table.clone(), true)?;
+    program.warnings.clear();
+    *table = globals;
+    Ok(program)
+}
+
+/// Compiles a program whose global slots start as `globals`; `echo_last` makes the main
+/// function return the value of a last top-level expression statement.
+fn compile_with(stmts: &[Stmt], globals: GlobalTable, echo_last: bool) -> CResult<(Program, GlobalTable)> {
+    let analysis = captures::analyze(stmts);
     let top_level = stmts
         .iter()
         .filter_map(|s| match &s.kind {
@@ -49,7 +74,7 @@ pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
         })
         .collect();
     let mut c = Compiler { analysis, globals, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
-    let main = c.main(stmts)?;
+    let main = c.main(stmts, echo_last)?;
     if verify::enabled() {
         verify::program(&main, c.globals.len())
             .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
@@ -58,7 +83,8 @@ pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
     // of source order; report them in it.
     let mut warnings: Vec<Diagnostic> = c.warnings.into_values().collect();
     warnings.sort_by_key(|w| w.span.start);
-    Ok(Program { main, globals: c.globals.into_keys().collect(), warnings })
+    let names = c.globals.keys().cloned().collect();
+    Ok((Program { main, globals: names, warnings }, c.globals))
 }
 
 /// Where a name lives.
@@ -298,7 +324,9 @@ impl Compiler {
         })
     }
 
-    fn main(&mut self, stmts: &[Stmt]) -> CResult<Rc<Proto>> {
+    /// The main function; with `echo_last`, it returns the value of a last top-level
+    /// expression statement.
+    fn main(&mut self, stmts: &[Stmt], echo_last: bool) -> CResult<Rc<Proto>> {
         self.begin_function("<main>".into(), 0, Span::default());
         let fns: Vec<&Rc<FnDef>> = stmts.iter().filter_map(as_fn_decl).collect();
         for def in fns {
@@ -320,6 +348,10 @@ impl Compiler {
                     self.release(mark);
                 }
                 StmtKind::Fn(_) => {}
+                StmtKind::Expr(e) if echo_last && std::ptr::eq(s, &stmts[stmts.len() - 1]) => {
+                    let r = self.expr_any(e)?;
+                    self.emit(Instr::Return { a: r }, s.span);
+                }
                 _ => self.stmt(s)?,
             }
         }
