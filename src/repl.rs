@@ -7,7 +7,7 @@
 //! earlier inputs still show their own lines in errors.
 
 use crate::compiler::{self, GlobalTable};
-use crate::gil::{self, Gil, GilBound, GilSend, with_gil};
+use crate::gil::{Gil, GilBound, GilSend, with_gil};
 use crate::interrupt;
 use crate::jit::JitOptions;
 use crate::source::{Diagnostic, SourceFile, Span};
@@ -248,11 +248,11 @@ fn run_input(state: &mut State, text: &str, src: Arc<SourceFile>, gil: Gil) {
         Err(d) => return report(&d, &src),
     };
     state.shared.name_globals(&program.globals, src.clone());
-    gil::clear_interrupt();
+    interrupt::answered();
     let mut vm = Vm::new(gil, state.shared.clone());
     let result = vm.run_top_level(program.main.clone());
     state.executed += vm.executed();
-    gil::clear_interrupt();
+    interrupt::answered();
     match result {
         Ok(value) => echo(&value, gil),
         Err(d) => report(&d, &src),
