@@ -3,13 +3,14 @@
 //! lines otherwise), runs each complete statement as a small program compiled against the global
 //! slots of the inputs before it, prints the value of a last expression statement that is not
 //! nil, and reports errors without leaving. Every input is appended to one growing source text,
-//! `<stdin>`, so that line numbers count the lines of the whole session and functions from
-//! earlier inputs still show their own lines in errors.
+//! `<stdin>`, and parsed where it ends it (`parser::parse_from`), so that line numbers count the
+//! lines of the whole session and functions from earlier inputs still show their own lines.
 
 use crate::compiler::{self, GlobalTable};
 use crate::gil::{Gil, GilBound, GilSend, with_gil};
 use crate::interrupt;
 use crate::jit::JitOptions;
+use crate::lexer::Tok;
 use crate::source::{Diagnostic, SourceFile, Span};
 use crate::sync::wait::Stop;
 use crate::value::{Value, write_quoted};
@@ -48,8 +49,12 @@ enum Read {
 
 /// Where lines come from: a line editor on a terminal, or stdin read as it is.
 enum Lines {
-    Terminal { editor: Box<DefaultEditor>, history: Option<PathBuf> },
-    Piped(std::io::StdinLock<'static>),
+    Terminal {
+        editor: Box<DefaultEditor>,
+        history: Option<PathBuf>,
+    },
+    /// stdin, locked for each line only, so that `input()` in an input reads the lines after it.
+    Piped,
 }
 
 /// The history file: `$MINI_HISTORY` when set (empty: no history), else `~/.mini_history`;
@@ -75,7 +80,7 @@ impl Lines {
             }
             return Lines::Terminal { editor: Box::new(editor), history };
         }
-        Lines::Piped(std::io::stdin().lock())
+        Lines::Piped
     }
 
     fn interactive(&self) -> bool {
@@ -101,9 +106,9 @@ impl Lines {
                     Err(_) => Read::End,
                 }
             }
-            Lines::Piped(stdin) => {
+            Lines::Piped => {
                 let mut bytes = Vec::new();
-                match stdin.read_until(b'\n', &mut bytes) {
+                match std::io::stdin().lock().read_until(b'\n', &mut bytes) {
                     Ok(0) | Err(_) => Read::End,
                     Ok(_) => {
                         if bytes.last() == Some(&b'\n') {
@@ -128,6 +133,9 @@ impl Lines {
 struct State {
     shared: Rc<Shared>,
     table: GlobalTable,
+    /// How many slots of `table` the shared state has named (the rest come from inputs that
+    /// failed to compile).
+    named: usize,
     /// Bytecodes run by the inputs so far (`--stats`).
     executed: u64,
 }
@@ -139,7 +147,7 @@ unsafe impl GilSend for State {}
 /// A session: the interpreter state and the text of every input so far.
 struct Session {
     state: Option<GilBound<State>>,
-    text: String,
+    source: Arc<SourceFile>,
 }
 
 /// Whether a parse of `text` failed only for want of more text: its error is at the end.
@@ -147,19 +155,19 @@ fn wants_more(d: &Diagnostic, text: &str) -> bool {
     d.span.start as usize >= text.trim_end().len()
 }
 
-/// The text to parse for an input that starts at byte `base` of the session: blanks standing
-/// for the inputs before it (one comment line, so that lexing them costs one scan), then it.
-fn padded(base: usize, input: &str) -> String {
-    let mut text = String::with_capacity(base + input.len());
-    if base >= 2 {
-        text.push('#');
-        text.extend(std::iter::repeat_n(' ', base - 2));
-    }
-    if base >= 1 {
-        text.push('\n');
-    }
-    text.push_str(input);
-    text
+/// How many brackets `line` opens minus how many it closes; 0 when it does not lex (the parse
+/// of the whole statement then reports the error). No token spans lines, so each line of a
+/// statement is lexed alone.
+fn bracket_balance(line: &str) -> i64 {
+    let Ok(tokens) = crate::lexer::lex(line) else { return 0 };
+    tokens
+        .iter()
+        .map(|t| match t.tok {
+            Tok::LParen | Tok::LBracket | Tok::LBrace => 1,
+            Tok::RParen | Tok::RBracket | Tok::RBrace => -1,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Writes `d` to stderr after the program's output so far.
@@ -171,33 +179,39 @@ fn report(d: &Diagnostic, src: &SourceFile) {
 impl Session {
     fn new(jit: Option<JitOptions>) -> Session {
         let source = SourceFile::new(SOURCE_NAME, "");
+        let empty = source.clone();
         let state = with_gil(move |gil| {
             let main = compiler::compile(&[]).map(|p| p.main);
             main.ok().map(|main| {
-                let shared = Rc::new(Shared::for_prompt(main, source, jit));
-                GilBound::new(State { shared, table: compiler::builtin_table(), executed: 0 }, gil)
+                let shared = Rc::new(Shared::for_prompt(main, empty, jit));
+                GilBound::new(State { shared, table: compiler::builtin_table(), named: 0, executed: 0 }, gil)
             })
         });
-        Session { state, text: String::new() }
+        Session { state, source }
     }
 
     /// Whether `input` (the lines typed so far, each with its line end) is an unfinished
-    /// statement: an open bracket or block, or nothing but an error at its very end.
-    fn unfinished(&self, input: &str) -> bool {
-        let text = padded(self.text.len(), input);
-        matches!(crate::parser::parse(&text), Err(d) if wants_more(&d, &text))
+    /// statement: a bracket still open (`depth`, counted line by line, is above 0), or nothing
+    /// but an error at its very end. (The whole input is parsed only once its brackets close,
+    /// so that a function of many lines is not parsed again at each line.)
+    fn unfinished(&self, input: &str, depth: i64) -> bool {
+        depth > 0 || matches!(crate::parser::parse(input), Err(d) if wants_more(&d, input))
+    }
+
+    /// Adds lines that run as nothing (blank ones) to the session's text, where they count.
+    fn skip(&mut self, lines: &str) {
+        self.source = self.source.extended(lines);
     }
 
     /// Runs one complete input (a statement, or several) and prints its value or its error.
     fn run(&mut self, input: &str) {
-        let base = self.text.len();
-        let text = padded(base, input);
-        self.text.push_str(input);
-        let src = SourceFile::new(SOURCE_NAME, self.text.clone());
+        let base = self.source.text.len();
+        self.source = self.source.extended(input);
+        let src = self.source.clone();
         let Some(state) = self.state.take() else { return };
         self.state = Some(with_gil(move |gil| {
             let mut state = state.into_inner(gil);
-            run_input(&mut state, &text, src, gil);
+            run_input(&mut state, base, src, gil);
             GilBound::new(state, gil)
         }));
     }
@@ -205,18 +219,15 @@ impl Session {
     /// Reports a line that is not UTF-8 (its first bad byte at `at`), which ends the statement
     /// being typed, `input` (the lines before it).
     fn not_utf8(&mut self, input: &str, line: &str, at: usize) {
-        let start = self.text.len() + input.len() + at;
-        self.text.push_str(input);
-        self.text.push_str(line);
-        self.text.push('\n');
-        let src = SourceFile::new(SOURCE_NAME, self.text.clone());
-        report(&Diagnostic::new("source is not valid UTF-8", Span::new(start, start + 1)), &src);
+        let start = self.source.text.len() + input.len() + at;
+        self.source = self.source.extended(&format!("{input}{line}\n"));
+        report(&Diagnostic::new("source is not valid UTF-8", Span::new(start, start + 1)), &self.source);
     }
 
     /// Ends the session as a program ends: waits for the threads the inputs started, reports
     /// those that failed and were never joined, prints `--stats`; returns the exit code.
     fn finish(mut self, stats: bool) -> u8 {
-        let src = SourceFile::new(SOURCE_NAME, self.text.clone());
+        let src = self.source.clone();
         let Some(state) = self.state.take() else { return 0 };
         let mut jit_report = String::new();
         let report_to = &mut jit_report;
@@ -240,17 +251,21 @@ impl Session {
     }
 }
 
-/// Parses, compiles and runs one input under the GIL; prints its value or reports its error.
-fn run_input(state: &mut State, text: &str, src: Arc<SourceFile>, gil: Gil) {
-    let program = crate::parser::parse(text).and_then(|ast| compiler::compile_input(&ast, &mut state.table));
-    let program = match program {
-        Ok(p) => p,
+/// Parses, compiles and runs one input, the text of `src` from byte `base` on, under the GIL;
+/// prints its value or reports its error.
+fn run_input(state: &mut State, base: usize, src: Arc<SourceFile>, gil: Gil) {
+    let ast = crate::parser::parse_from(&src.text, base);
+    let main = ast.and_then(|ast| compiler::compile_input(&ast, &mut state.table));
+    let main = match main {
+        Ok(main) => main,
         Err(d) => return report(&d, &src),
     };
-    state.shared.name_globals(&program.globals, src.clone());
+    let new_names = state.table.get_range(state.named..).into_iter().flat_map(|names| names.keys());
+    state.shared.name_globals(state.named, new_names, src.clone());
+    state.named = state.table.len();
     interrupt::answered();
     let mut vm = Vm::new(gil, state.shared.clone());
-    let result = vm.run_top_level(program.main.clone());
+    let result = vm.run_top_level(main);
     state.executed += vm.executed();
     interrupt::answered();
     match result {
@@ -295,25 +310,33 @@ pub fn run(options: Options) -> u8 {
     }
     let mut session = Session::new(options.jit);
     let mut input = String::new();
+    // brackets open in `input`
+    let mut depth = 0;
     loop {
         vm::flush_stdout();
         match lines.read(!input.is_empty()) {
             Read::Line(line) => {
                 input.push_str(&line);
                 input.push('\n');
+                depth += bracket_balance(&line);
                 if input.trim().is_empty() {
                     // blank lines between statements still count as lines of the session
-                    session.text.push_str(&input);
+                    session.skip(&input);
                     input.clear();
-                } else if !session.unfinished(&input) {
+                } else if !session.unfinished(&input, depth) {
                     session.run(&input);
                     input.clear();
+                    depth = 0;
                 }
             }
-            Read::Cancel => input.clear(),
+            Read::Cancel => {
+                input.clear();
+                depth = 0;
+            }
             Read::NotUtf8(line, at) => {
                 session.not_utf8(&input, &line, at);
                 input.clear();
+                depth = 0;
             }
             Read::End => {
                 if !input.trim().is_empty() {

@@ -86,6 +86,39 @@ fn the_jit_compiles_a_hot_function_and_sees_later_assignments() {
 }
 
 #[test]
+fn input_reads_the_lines_after_the_statement() {
+    let out = session(&["repl"], "let s = input()\nhello there\nlen(s)\ns\n");
+    assert_eq!(text(&out.stdout), "11\n\"hello there\"\n", "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_name_first_seen_by_an_input_that_did_not_compile_is_named_later() {
+    let out = session(&["repl"], "let w = 2; break\nw\nlet w = 4\nw\n");
+    assert_eq!(text(&out.stdout), "4\n");
+    let err = text(&out.stderr);
+    assert!(err.contains("error: 'break' outside a loop\n --> <stdin>:1:12"), "{err}");
+    assert!(err.contains("error: undefined variable 'w'\n --> <stdin>:2:1"), "{err}");
+}
+
+#[test]
+fn long_sessions_take_linear_time() {
+    // a function of 20,000 lines (one input), then 10,000 one-line inputs defining globals:
+    // parsed once each, not once per line or against all the text before them
+    let mut input = String::from("fn f() {\n    let x = 0\n");
+    input.push_str(&"    x = x + 1\n".repeat(20_000));
+    input.push_str("    return x\n}\nf()\n");
+    for i in 0..10_000 {
+        input.push_str(&format!("let g{i} = {i}\n"));
+    }
+    input.push_str("g9999 + f()\n");
+    let started = Instant::now();
+    let out = session(&["repl"], &input);
+    let took = started.elapsed();
+    assert_eq!(text(&out.stdout), "20000\n29999\n", "{}", text(&out.stderr));
+    assert!(took < Duration::from_secs(15), "took {took:?} (quadratic: well over a minute)");
+}
+
+#[test]
 fn help_is_still_there() {
     let out = Command::new(MINI).arg("--help").output().expect("run mini");
     assert!(text(&out.stdout).contains("repl"), "{}", text(&out.stdout));

@@ -35,35 +35,32 @@ pub struct Program {
 
 /// Compiles a parsed program (and verifies the bytecode when `verify::enabled`).
 pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
-    let mut globals = IndexMap::new();
-    for b in Builtin::ALL {
-        globals.insert(Rc::from(b.name()), globals.len() as u16);
-    }
-    compile_with(stmts, globals, false).map(|(program, _)| program)
+    let mut globals = builtin_table();
+    let (main, warnings) = compile_with(stmts, &mut globals, false)?;
+    Ok(Program { main, globals: globals.into_keys().collect(), warnings })
 }
 
 /// The global slots of the prompt's inputs so far: name to slot, builtins first.
 pub type GlobalTable = IndexMap<Rc<str>, u16>;
 
-/// The table of a prompt session before its first input: the builtins.
+/// The global slots of a program before its declarations: the builtins.
 pub fn builtin_table() -> GlobalTable {
     Builtin::ALL.iter().enumerate().map(|(i, b)| (Rc::from(b.name()), i as u16)).collect()
 }
 
 /// Compiles one input of the interactive prompt against the global slots of the inputs before
-/// it (`table`, which gains the input's new names only when it compiles). When the input's
-/// last top-level statement is an expression statement, the main function returns its value
-/// (otherwise nil), for the prompt to print. No warnings: a name may be defined by a later input.
-pub fn compile_input(stmts: &[Stmt], table: &mut GlobalTable) -> CResult<Program> {
-    let (mut program, globals) = compile_with(stmts, table.clone(), true)?;
-    program.warnings.clear();
-    *table = globals;
-    Ok(program)
+/// it (`table`, which gains the input's new names, also when compiling fails: such slots stay
+/// unused until an input that compiles names them). When the input's last top-level statement
+/// is an expression statement, the main function returns its value (otherwise nil), for the
+/// prompt to print. No warnings: a name may be defined by a later input.
+pub fn compile_input(stmts: &[Stmt], table: &mut GlobalTable) -> CResult<Rc<Proto>> {
+    compile_with(stmts, table, true).map(|(main, _)| main)
 }
 
-/// Compiles a program whose global slots start as `globals`; `echo_last` makes the main
-/// function return the value of a last top-level expression statement.
-fn compile_with(stmts: &[Stmt], globals: GlobalTable, echo_last: bool) -> CResult<(Program, GlobalTable)> {
+/// Compiles a program whose global slots start as `globals` (which get the new names);
+/// `echo_last` makes the main function return the value of a last top-level expression
+/// statement. Returns the main function and the warnings, in source order.
+fn compile_with(stmts: &[Stmt], globals: &mut GlobalTable, echo_last: bool) -> CResult<(Rc<Proto>, Vec<Diagnostic>)> {
     let analysis = captures::analyze(stmts);
     let top_level = stmts
         .iter()
@@ -73,18 +70,20 @@ fn compile_with(stmts: &[Stmt], globals: GlobalTable, echo_last: bool) -> CResul
             _ => None,
         })
         .collect();
-    let mut c = Compiler { analysis, globals, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
-    let main = c.main(stmts, echo_last)?;
+    let globals_before = std::mem::take(globals);
+    let mut c = Compiler { analysis, globals: globals_before, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
+    let main = c.main(stmts, echo_last);
+    *globals = std::mem::take(&mut c.globals);
+    let main = main?;
     if verify::enabled() {
-        verify::program(&main, c.globals.len())
+        verify::program(&main, globals.len())
             .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
     }
     // Function bodies are compiled when their declaration is hoisted, so warnings are found out
     // of source order; report them in it.
     let mut warnings: Vec<Diagnostic> = c.warnings.into_values().collect();
     warnings.sort_by_key(|w| w.span.start);
-    let names = c.globals.keys().cloned().collect();
-    Ok((Program { main, globals: names, warnings }, c.globals))
+    Ok((main, warnings))
 }
 
 /// Where a name lives.

@@ -192,10 +192,10 @@ impl Shared {
         Shared { globals, global_names, main, args: Vec::new(), source: RefCell::new(source), jit }
     }
 
-    /// Names the slots of `names` (slot `i` is `names[i]`) that have no name yet, and makes
-    /// `source` the program's text: called at the prompt before an input runs.
-    pub fn name_globals(&self, names: &[Rc<str>], source: Arc<SourceFile>) {
-        for (cell, name) in self.global_names.iter().zip(names) {
+    /// Names the slots from `from` on (`names` in slot order; a slot keeps its first name), and
+    /// makes `source` the program's text: called at the prompt before an input runs.
+    pub fn name_globals<'a>(&self, from: usize, names: impl Iterator<Item = &'a Rc<str>>, source: Arc<SourceFile>) {
+        for (cell, name) in self.global_names.iter().skip(from).zip(names) {
             let _ = cell.set(name.clone());
         }
         if let Some(jit) = &self.jit {
