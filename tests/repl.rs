@@ -119,6 +119,24 @@ fn long_sessions_take_linear_time() {
 }
 
 #[test]
+fn native_code_of_an_earlier_input_sees_globals_of_later_ones() {
+    // a thread of an earlier input spins natively, without the GIL, on a global flag; later
+    // inputs define new globals, then set the flag, and the spin ends
+    let input = "let stop = false\nlet count = array(1, 0)\nfn spin(c) {\n    while not stop {\n        c[0] = c[0] + 1\n    }\n    return c[0] > 0\n}\nlet t = spawn(spin, count)\nsleep(0.2)\nlet other = 5\nfn helper(x) { return x + other }\nhelper(1)\nstop = true\njoin(t)\n";
+    for flags in [&["--jit", "--stats"][..], &["--jit", "--jit-threshold", "0", "--stats"], &["--stats"]] {
+        let started = Instant::now();
+        let out = session(&[&["repl"][..], flags].concat(), input);
+        assert_eq!(text(&out.stdout), "6\ntrue\n", "{flags:?}: {}", text(&out.stderr));
+        assert!(started.elapsed() < Duration::from_secs(10), "{flags:?}: the spin ended");
+        if flags[0] == "--jit" {
+            let err = text(&out.stderr);
+            assert!(err.contains("compiled spin(int array) -> bool"), "{flags:?}: spin ran natively:\n{err}");
+            assert!(err.contains("1 released it"), "{flags:?}: without the GIL:\n{err}");
+        }
+    }
+}
+
+#[test]
 fn help_is_still_there() {
     let out = Command::new(MINI).arg("--help").output().expect("run mini");
     assert!(text(&out.stdout).contains("repl"), "{}", text(&out.stdout));
