@@ -216,7 +216,7 @@ impl Pty {
     }
 
     /// Waits for the process to exit; its exit code.
-    fn exit_code(mut self) -> Option<i32> {
+    fn exit_code(&mut self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -228,6 +228,14 @@ impl Pty {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+impl Drop for Pty {
+    /// A session a failed test leaves running is ended.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -267,8 +275,10 @@ fn on_a_terminal_the_prompt_edits_lines_and_keeps_history() {
     t.expect("\n104\r\n");
     t.expect(">>> ");
     // Ctrl-C while an input runs raises `interrupted` and returns to the prompt
-    t.send("while true { x = x + 1 }\r");
-    std::thread::sleep(Duration::from_millis(300));
+    // (once it prints, the line editor has left raw mode: Ctrl-C is a signal again)
+    t.send("print(\"spin\" + \"ning\"); while true { x = x + 1 }\r");
+    t.expect("spinning");
+    std::thread::sleep(Duration::from_millis(100));
     t.send("\x03");
     t.expect("error: interrupted");
     t.expect(">>> ");
