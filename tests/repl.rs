@@ -137,10 +137,16 @@ fn native_code_of_an_earlier_input_sees_globals_of_later_ones() {
 }
 
 #[test]
-fn help_is_still_there() {
+fn help_is_still_there_and_usage_errors_stay_errors() {
     let out = Command::new(MINI).arg("--help").output().expect("run mini");
     assert!(text(&out.stdout).contains("repl"), "{}", text(&out.stdout));
     assert_eq!(out.status.code(), Some(0));
+    // the prompt takes no file, and its JIT options need --jit, as `mini run`'s do
+    for args in [&["prog.mini"][..], &["repl", "prog.mini"], &["--jit-threshold", "5"], &["repl", "--keep-gil"]] {
+        let out = Command::new(MINI).args(args).stdin(Stdio::null()).output().expect("run mini");
+        assert_eq!(out.status.code(), Some(2), "mini {args:?}: {}", text(&out.stderr));
+        assert!(out.stdout.is_empty(), "mini {args:?} ran nothing");
+    }
 }
 
 /// A `mini` session on a pseudo-terminal: its output so far, read on a thread.
