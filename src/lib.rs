@@ -15,6 +15,7 @@ pub mod jit;
 pub mod lexer;
 pub mod num;
 pub mod parser;
+pub mod repl;
 pub mod source;
 pub mod sync;
 pub mod value;

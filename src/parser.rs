@@ -34,7 +34,12 @@ fn concat(mut parts: Vec<Expr>, span: Span) -> Expr {
 
 /// Parses a whole program into its top-level statements.
 pub fn parse(src: &str) -> PResult<Vec<Stmt>> {
-    let tokens = lex(src)?;
+    parse_from(src, 0)
+}
+
+/// Parses `src[start..]` (the prompt's last input), with spans that are offsets into `src`.
+pub fn parse_from(src: &str, start: usize) -> PResult<Vec<Stmt>> {
+    let tokens = crate::lexer::lex_from(src, start)?;
     let mut parser = Parser { tokens, pos: 0, skip_newlines: vec![false], depth: 0 };
     parser.program()
 }

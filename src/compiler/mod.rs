@@ -36,11 +36,33 @@ pub struct Program {
 
 /// Compiles a parsed program (and verifies the bytecode when `verify::enabled`).
 pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
+    let mut globals = builtin_table();
+    let (main, warnings) = compile_with(stmts, &mut globals, false)?;
+    Ok(Program { main, globals: globals.into_keys().collect(), warnings })
+}
+
+/// The global slots of the prompt's inputs so far: name to slot, builtins first.
+pub type GlobalTable = IndexMap<Rc<str>, u16>;
+
+/// The global slots of a program before its declarations: the builtins.
+pub fn builtin_table() -> GlobalTable {
+    Builtin::ALL.iter().enumerate().map(|(i, b)| (Rc::from(b.name()), i as u16)).collect()
+}
+
+/// Compiles one input of the interactive prompt against the global slots of the inputs before
+/// it (`table`, which gains the input's new names, also when compiling fails: such slots stay
+/// unused until an input that compiles names them). When the input's last top-level statement
+/// is an expression statement, the main function returns its value (otherwise nil), for the
+/// prompt to print. No warnings: a name may be defined by a later input.
+pub fn compile_input(stmts: &[Stmt], table: &mut GlobalTable) -> CResult<Rc<Proto>> {
+    compile_with(stmts, table, true).map(|(main, _)| main)
+}
+
+/// Compiles a program whose global slots start as `globals` (which get the new names);
+/// `echo_last` makes the main function return the value of a last top-level expression
+/// statement. Returns the main function and the warnings, in source order.
+fn compile_with(stmts: &[Stmt], globals: &mut GlobalTable, echo_last: bool) -> CResult<(Rc<Proto>, Vec<Diagnostic>)> {
     let analysis = captures::analyze(stmts);
-    let mut globals = IndexMap::new();
-    for b in Builtin::ALL {
-        globals.insert(Rc::from(b.name()), globals.len() as u16);
-    }
     let top_level = stmts
         .iter()
         .filter_map(|s| match &s.kind {
@@ -49,17 +71,20 @@ pub fn compile(stmts: &[Stmt]) -> CResult<Program> {
             _ => None,
         })
         .collect();
-    let mut c = Compiler { analysis, globals, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
-    let main = c.main(stmts)?;
+    let globals_before = std::mem::take(globals);
+    let mut c = Compiler { analysis, globals: globals_before, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
+    let main = c.main(stmts, echo_last);
+    *globals = std::mem::take(&mut c.globals);
+    let main = main?;
     if verify::enabled() {
-        verify::program(&main, c.globals.len())
+        verify::program(&main, globals.len())
             .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
     }
     // Function bodies are compiled when their declaration is hoisted, so warnings are found out
     // of source order; report them in it.
     let mut warnings: Vec<Diagnostic> = c.warnings.into_values().collect();
     warnings.sort_by_key(|w| w.span.start);
-    Ok(Program { main, globals: c.globals.into_keys().collect(), warnings })
+    Ok((main, warnings))
 }
 
 /// Where a name lives.
@@ -307,7 +332,9 @@ impl Compiler {
         })
     }
 
-    fn main(&mut self, stmts: &[Stmt]) -> CResult<Rc<Proto>> {
+    /// The main function; with `echo_last`, it returns the value of a last top-level
+    /// expression statement.
+    fn main(&mut self, stmts: &[Stmt], echo_last: bool) -> CResult<Rc<Proto>> {
         self.begin_function("<main>".into(), 0, Span::default());
         let fns: Vec<&Rc<FnDef>> = stmts.iter().filter_map(as_fn_decl).collect();
         for def in fns {
@@ -329,6 +356,10 @@ impl Compiler {
                     self.release(mark);
                 }
                 StmtKind::Fn(_) => {}
+                StmtKind::Expr(e) if echo_last && std::ptr::eq(s, &stmts[stmts.len() - 1]) => {
+                    let r = self.expr_any(e)?;
+                    self.emit(Instr::Return { a: r }, s.span);
+                }
                 _ => self.stmt(s)?,
             }
         }

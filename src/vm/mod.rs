@@ -32,7 +32,7 @@ use crate::source::{Diagnostic, SourceFile, Span, TraceFrame};
 use crate::value::{Closure, StrObj, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
-use std::cell::UnsafeCell;
+use std::cell::{OnceCell, RefCell, UnsafeCell};
 use std::io::{BufWriter, IsTerminal, Stdout, Write};
 use std::rc::Rc;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -153,25 +153,62 @@ impl std::fmt::Debug for Globals {
 #[derive(Debug)]
 pub struct Shared {
     pub globals: Globals,
-    pub global_names: Vec<Rc<str>>,
+    /// The name of each global slot: all set at the start of `mini run`; at the prompt, a slot's
+    /// name is set (once) before the first input that uses it runs.
+    pub global_names: Box<[OnceCell<Rc<str>>]>,
     pub main: Rc<Proto>,
     pub args: Vec<String>,
-    pub source: Arc<SourceFile>,
+    /// The program's text (at the prompt, every input so far: it grows between inputs).
+    pub source: RefCell<Arc<SourceFile>>,
     /// The JIT, with `--jit`.
     pub jit: Option<Jit>,
+}
+
+/// How many global slots the prompt's programs have room for: as many as a slot number can
+/// name, so that the slots never move (lang-spec/limits.md).
+pub const PROMPT_GLOBALS: usize = u16::MAX as usize + 1;
+
+/// One slot per name, builtins defined and every other global undefined.
+fn slots_for(names: &[Rc<str>], len: usize) -> (Globals, Box<[OnceCell<Rc<str>>]>) {
+    let value = |i: usize| names.get(i).and_then(|n| Builtin::from_name(n)).map_or(Value::Undef, Value::Builtin);
+    let globals = Globals((0..len).map(|i| UnsafeCell::new(value(i))).collect());
+    let named = (0..len).map(|i| names.get(i).map_or_else(OnceCell::new, |n| OnceCell::from(n.clone()))).collect();
+    (globals, named)
 }
 
 impl Shared {
     /// The shared state of a program about to run: builtins defined, other globals undefined.
     pub fn new(program: Program, source: Arc<SourceFile>, args: Vec<String>, jit: Option<JitOptions>) -> Shared {
-        let globals = program
-            .globals
-            .iter()
-            .map(|name| UnsafeCell::new(Builtin::from_name(name).map_or(Value::Undef, Value::Builtin)))
-            .collect();
-        let globals = Globals(globals);
+        let (globals, global_names) = slots_for(&program.globals, program.globals.len());
         let jit = jit.map(|options| Jit::new(options, &program.main, program.globals.len(), source.clone()));
-        Shared { globals, global_names: program.globals, main: program.main, args, source, jit }
+        Shared { globals, global_names, main: program.main, args, source: RefCell::new(source), jit }
+    }
+
+    /// The shared state of the interactive prompt (`src/repl.rs`): room for every global slot
+    /// from the start, so that the slots never move while threads of earlier inputs run; each
+    /// input names the slots it adds ([`Shared::name_globals`]). `main` is the empty program.
+    pub fn for_prompt(main: Rc<Proto>, source: Arc<SourceFile>, jit: Option<JitOptions>) -> Shared {
+        let names: Vec<Rc<str>> = Builtin::ALL.iter().map(|b| Rc::from(b.name())).collect();
+        let (globals, global_names) = slots_for(&names, PROMPT_GLOBALS);
+        let jit = jit.map(|options| Jit::for_prompt(options, PROMPT_GLOBALS, source.clone()));
+        Shared { globals, global_names, main, args: Vec::new(), source: RefCell::new(source), jit }
+    }
+
+    /// Names the slots from `from` on (`names` in slot order; a slot keeps its first name), and
+    /// makes `source` the program's text: called at the prompt before an input runs.
+    pub fn name_globals<'a>(&self, from: usize, names: impl Iterator<Item = &'a Rc<str>>, source: Arc<SourceFile>) {
+        for (cell, name) in self.global_names.iter().skip(from).zip(names) {
+            let _ = cell.set(name.clone());
+        }
+        if let Some(jit) = &self.jit {
+            jit.set_source(source.clone());
+        }
+        *self.source.borrow_mut() = source;
+    }
+
+    /// The name of global slot `g`.
+    pub fn global_name(&self, g: usize) -> &str {
+        self.global_names.get(g).and_then(OnceCell::get).map_or("", |n| n)
     }
 }
 
@@ -182,7 +219,7 @@ impl crate::jit::GlobalSource for Shared {
     }
 
     fn name(&self, g: u16) -> &str {
-        &self.global_names[g as usize]
+        self.global_name(g as usize)
     }
 }
 
@@ -310,10 +347,21 @@ impl<'g> Vm<'g> {
 
     /// Runs the program's main function.
     pub fn run_main(&mut self) -> Result<Value, Diagnostic> {
-        let main = Rc::new(Closure::plain(self.shared.main.clone()));
+        let main = self.shared.main.clone();
+        self.run_top_level(main)
+    }
+
+    /// Runs `proto` as a program's main function (at the prompt, an input): always
+    /// interpreted, on an empty stack; returns what it returns.
+    pub fn run_top_level(&mut self, proto: Rc<Proto>) -> Result<Value, Diagnostic> {
+        let main = Rc::new(Closure::plain(proto));
         self.frame_limit = MAX_DEPTH + 1;
         self.is_main = true;
-        self.call_value(Value::Func(main), Vec::new())
+        self.frames.clear();
+        self.stack.clear();
+        self.stack.push(Value::Func(main.clone()));
+        self.push_frame(&main, 1);
+        self.run(0)
     }
 
     /// Calls a function value with arguments, on an empty stack (a thread's entry point).
@@ -374,6 +422,11 @@ impl<'g> Vm<'g> {
         // frames grow as needed: a nested `pmap` makes one of these per level
         let frames = Vec::with_capacity(16);
         Vm { gil, shared, stack: Vec::with_capacity(64), frames, executed: 0, name, frame_limit: room, is_main }
+    }
+
+    /// Counts `n` more bytecodes as executed by this thread (the prompt's earlier inputs).
+    pub(crate) fn add_executed(&mut self, n: u64) {
+        self.executed += n;
     }
 
     /// How many bytecodes this `Vm` has executed (counted with `--stats` only).
@@ -749,13 +802,13 @@ impl<'g> Vm<'g> {
                 Instr::GetGlobal { a, g } => {
                     let v = self.shared.globals.get(g as usize, gil);
                     if let Value::Undef = v {
-                        throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
+                        throw!(format!("undefined variable '{}'", self.shared.global_name(g as usize)));
                     }
                     set!(a, v);
                 }
                 Instr::SetGlobal { a, g } => {
                     if !self.shared.globals.is_defined(g as usize, gil) {
-                        throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
+                        throw!(format!("undefined variable '{}'", self.shared.global_name(g as usize)));
                     }
                     self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
                     if let Some(jit) = jit {
