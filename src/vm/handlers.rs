@@ -32,7 +32,7 @@ impl Vm<'_> {
             return Err(report);
         };
         let value = match h.kind {
-            HandlerKind::Catch => record(&report, &self.shared.source, self.gil),
+            HandlerKind::Catch => record(&report, &self.shared.source.borrow(), self.gil),
             HandlerKind::Finally => encode(&report, self.gil),
         };
         self.frames.truncate(frame + 1);
