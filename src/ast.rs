@@ -157,4 +157,23 @@ pub enum StmtKind {
     Fn(Rc<FnDef>),
     /// An expression evaluated for its effect.
     Expr(Expr),
+    /// `try { body } catch [name] { handler } finally { cleanup }`: at least one of the catch
+    /// and the finally clause is present (lang-spec/try.md).
+    Try(Box<TryStmt>),
+}
+
+/// The parts of a `try` statement.
+#[derive(Clone, Debug)]
+pub struct TryStmt {
+    pub body: Vec<Stmt>,
+    pub catch: Option<Catch>,
+    /// The `finally` block, shared because the compiler emits it once per way out of the try.
+    pub finally: Option<Rc<[Stmt]>>,
+}
+
+/// A `catch` clause: the name the error record is bound to (with its span), if any, and the block.
+#[derive(Clone, Debug)]
+pub struct Catch {
+    pub name: Option<(Rc<str>, Span)>,
+    pub body: Vec<Stmt>,
 }

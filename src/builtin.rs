@@ -125,4 +125,5 @@ builtins! {
     LStrip = "lstrip",
     RStrip = "rstrip",
     SplitLines = "splitlines",
+    Error = "error",
 }

@@ -170,6 +170,12 @@ pub enum Instr {
     SetField { a: Reg, k: u16, c: Reg },
     /// R[a] := module m of the program, run first if no `Import` has run it yet (see `vm::modules`)
     Import { a: Reg, m: u16 },
+    /// nothing: marks the start of a `try` statement (its span is the `try` keyword), so that
+    /// the JIT can name it when it refuses the function; `Proto::handlers` holds the protection
+    Try,
+    /// raises again the error held in R[a] (an error a `finally` clause caught, kept as
+    /// `vm::handlers` encodes it)
+    Reraise { a: Reg },
 }
 
 const _: () = assert!(std::mem::size_of::<Instr>() == 8);
@@ -393,6 +399,8 @@ impl Instr {
             I::GetField { a, b, k } => f.def(a).reg(b).konst(k),
             I::SetField { a, k, c } => f.reg(a).reg(c).konst(k),
             I::Import { a, .. } => f.def(a),
+            I::Try => f,
+            I::Reraise { a } => f.reg(a).flow(Flow::Return),
         }
     }
 
@@ -474,7 +482,9 @@ impl Instr {
             | I::Slice { .. }
             | I::GetField { .. }
             | I::SetField { .. }
-            | I::Import { .. } => None,
+            | I::Import { .. }
+            | I::Try
+            | I::Reraise { .. } => None,
         }
     }
 
@@ -542,8 +552,31 @@ pub struct Proto {
     pub captures: Vec<Capture>,
     /// The span of the whole function.
     pub span: Span,
+    /// The function's error handlers (`try`), innermost first: an error raised by an
+    /// instruction in a handler's range goes to the first handler covering it. Empty for a
+    /// function without `try`, which then pays nothing for them.
+    pub handlers: Vec<Handler>,
     /// The per-function state of the JIT (opaque here; see [`JitSlot`]).
     pub jit: JitSlot,
+}
+
+/// Where an error raised in `start..end` (instruction indices) goes: R[reg] := the error, then
+/// pc := target. `Catch` stores the record a `catch` clause sees (a dict); `Finally` stores the
+/// error itself, for the `Reraise` that ends the `finally` code run on the error's way out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handler {
+    pub start: u32,
+    pub end: u32,
+    pub target: u32,
+    pub reg: Reg,
+    pub kind: HandlerKind,
+}
+
+/// What a handler stores in its register (see [`Handler`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandlerKind {
+    Catch,
+    Finally,
 }
 
 /// A slot in each prototype for the per-function state of an execution tier above the
@@ -623,6 +656,9 @@ pub fn disassemble(proto: &Proto, out: &mut String) {
     }
     for (i, k) in proto.consts.iter().enumerate() {
         let _ = writeln!(out, "  K[{i}] = {k:?}");
+    }
+    for h in &proto.handlers {
+        let _ = writeln!(out, "  handler {}..{} -> {} R[{}] {:?}", h.start, h.end, h.target, h.reg, h.kind);
     }
     for child in &proto.protos {
         out.push('\n');

@@ -1,5 +1,5 @@
-//! The command line: `mini run`, `mini check`, their options, and exit codes
-//! (0 success, 1 program error, 2 usage error).
+//! The command line: `mini run`, `mini check`, `mini repl` (and `mini` alone, the prompt),
+//! their options, and exit codes (0 success, 1 program error, 2 usage error).
 
 use crate::compiler::{self, Program};
 use crate::gil::{self, GilBound, GilSend, with_gil};
@@ -17,9 +17,13 @@ use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "mini", version, about = "The mini language: a GIL interpreter and a nogil JIT")]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a command: the prompt's options (`mini --jit` is `mini repl --jit`).
+    #[command(flatten)]
+    prompt: PromptArgs,
 }
 
 #[derive(Subcommand)]
@@ -34,6 +38,30 @@ enum Command {
         #[arg(long)]
         jit_report: bool,
     },
+    /// Open the interactive prompt (also `mini` without a command); reads stdin when it is not a terminal.
+    Repl(PromptArgs),
+}
+
+#[derive(clap::Args)]
+struct PromptArgs {
+    /// Milliseconds a thread may hold the GIL while another waits.
+    #[arg(long, value_name = "MS", default_value_t = 5.0)]
+    switch_interval: f64,
+    /// Print per-thread statistics to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Compile hot, type-stable functions to native code that runs without the GIL.
+    #[arg(long)]
+    jit: bool,
+    /// With --jit: calls after which a function is compiled (0 compiles at the first call).
+    #[arg(long, value_name = "N", default_value_t = crate::jit::DEFAULT_THRESHOLD, requires = "jit")]
+    jit_threshold: u64,
+    /// With --jit: keep holding the GIL while native code runs (numba's default, nogil=False).
+    #[arg(long, requires = "jit")]
+    keep_gil: bool,
+    /// With --jit: print the Cranelift IR of each compiled function to stderr.
+    #[arg(long, requires = "jit")]
+    dump_ir: bool,
 }
 
 #[derive(clap::Args)]
@@ -76,9 +104,31 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(args) => run(args),
-        Command::Check { file, jit_report } => check(&file, jit_report),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Check { file, jit_report }) => check(&file, jit_report),
+        Some(Command::Repl(args)) => prompt(args),
+        None => prompt(cli.prompt),
     }
+}
+
+/// Opens the interactive prompt (`src/repl.rs`) on the interpreter's main thread.
+fn prompt(args: PromptArgs) -> ExitCode {
+    let Some(interval) = switch_interval(args.switch_interval) else {
+        to_stderr("error: --switch-interval must be a positive number of milliseconds, at most 86400000 (one day)\n");
+        return ExitCode::from(2);
+    };
+    gil::set_switch_interval(interval);
+    vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);
+    let options = crate::repl::Options {
+        jit: args.jit.then_some(crate::jit::JitOptions {
+            threshold: args.jit_threshold,
+            keep_gil: args.keep_gil,
+            dump_ir: args.dump_ir,
+        }),
+        stats: args.stats,
+    };
+    interrupt::keep_running_on_ctrl_c();
+    on_main_thread(move || crate::repl::run(options))
 }
 
 /// Reads the program; an unreadable file is a usage error (2), text that is not UTF-8 a
@@ -170,12 +220,18 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(src) => src,
         Err(code) => return code,
     };
+    on_main_thread(move || compile_and_run(SourceMap::new(src), args))
+}
+
+/// Runs `body` on the interpreter's main thread (named `main`, with a mini thread's stack),
+/// and exits the process with its exit code; this thread answers Ctrl-C meanwhile.
+fn on_main_thread(body: impl FnOnce() -> u8 + Send + 'static) -> ExitCode {
     let watch = interrupt::install();
     let unwound = watch.as_ref().and_then(|w| w.unwind_signal());
     let unwound_signalled = unwound.is_some();
     let main = std::thread::Builder::new().name("main".into()).stack_size(thread::THREAD_STACK).spawn(move || {
         let _unwound = unwound;
-        let code = compile_and_run(SourceMap::new(src), args);
+        let code = body();
         // The process ends here, so the waiting thread need not wake up (that cost about
         // 0.2 ms per run); it only wakes if this thread unwinds instead.
         std::process::exit(code.into())
@@ -268,7 +324,7 @@ fn run_program(
 
 /// Reports how the wait for the program's threads ended: the errors of threads never joined
 /// (exit code 0), Ctrl-C (1), or a deadlock (1), reported at the first blocked thread's place.
-fn report_threads(waited: Result<Vec<Diagnostic>, Stop>, src: &SourceMap) -> u8 {
+pub(crate) fn report_threads(waited: Result<Vec<Diagnostic>, Stop>, src: &SourceMap) -> u8 {
     match waited {
         Ok(failures) => {
             for d in failures {
@@ -292,7 +348,7 @@ fn report_threads(waited: Result<Vec<Diagnostic>, Stop>, src: &SourceMap) -> u8 
 }
 
 /// Prints the `--stats` thread table, then one line per place that made locks or queues.
-fn print_stats() {
+pub(crate) fn print_stats() {
     let waits = ["join-ms", "lock-ms", "queue-ms", "barrier-ms", "sleep-ms"];
     let mut header =
         format!("{:<10} {:>14} {:>10} {:>10} {:>12}", "thread", "bytecodes", "gil-acq", "handoffs", "gil-wait-ms");

@@ -71,6 +71,12 @@ pub fn interrupt_and_hand_over() {
     LOCK.attention.fetch_or(INTERRUPT | DROP_REQUEST, Ordering::SeqCst);
 }
 
+/// Forgets a Ctrl-C once it has been answered: the prompt calls this before each input, so
+/// that an interrupt raised (or pressed while no input ran) does not stop the next one.
+pub fn clear_interrupt() {
+    LOCK.attention.fetch_and(!INTERRUPT, Ordering::SeqCst);
+}
+
 /// Asks the GIL holder to run the cycle collector at its next safe point.
 pub fn request_collection() {
     LOCK.attention.fetch_or(COLLECT, Ordering::Relaxed);

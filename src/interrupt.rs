@@ -57,6 +57,25 @@ pub fn claim_end() {
     }
 }
 
+/// Set by the interactive prompt: Ctrl-C only interrupts the running input, and the watcher
+/// never ends the process (an input stuck outside a safe point goes on until it reaches one).
+static PROMPT: AtomicBool = AtomicBool::new(false);
+
+/// At the prompt: a Ctrl-C has been pressed and the input it interrupts has not ended yet.
+static UNANSWERED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C interrupt the running input instead of ending the process (the prompt).
+pub fn keep_running_on_ctrl_c() {
+    PROMPT.store(true, Ordering::SeqCst);
+}
+
+/// Tells the watcher that the prompt's input has ended (and forgets its Ctrl-C): the next
+/// Ctrl-C interrupts the next input again.
+pub fn answered() {
+    gil::clear_interrupt();
+    UNANSWERED.store(false, Ordering::SeqCst);
+}
+
 /// The byte the signal handler writes for each Ctrl-C.
 const CTRL_C: u8 = b'c';
 /// The byte the program's thread writes when it unwinds (it ends the process itself otherwise).
@@ -144,9 +163,15 @@ impl Watch {
 fn on_ctrl_c() {
     gil::interrupt_and_hand_over();
     crate::vm::thread::wake_main();
+    // At the prompt the first Ctrl-C only interrupts the input; a second one before the input
+    // has ended (it runs native code that never reaches a safe point) ends mini at once.
+    if PROMPT.load(Ordering::SeqCst) && !UNANSWERED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
-        if ENDING.load(Ordering::SeqCst) {
+        let prompt_answered = PROMPT.load(Ordering::SeqCst) && !UNANSWERED.load(Ordering::SeqCst);
+        if ENDING.load(Ordering::SeqCst) || prompt_answered {
             return;
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -73,6 +73,9 @@ tokens! {
         Break = "break",
         Continue = "continue",
         Return = "return",
+        Try = "try",
+        Catch = "catch",
+        Finally = "finally",
         And = "and",
         Or = "or",
         Not = "not",
@@ -163,8 +166,15 @@ impl LexError {
 
 /// Splits `src` into tokens, ending with `Eof`. The first malformed token is a syntax error.
 pub fn lex(src: &str) -> Result<Vec<Token>, Diagnostic> {
+    lex_from(src, 0)
+}
+
+/// Splits `src[start..]` into tokens, with spans that are offsets into all of `src` (the
+/// prompt's inputs are lexed where they end the session's text); `start` is a char boundary.
+pub fn lex_from(src: &str, start: usize) -> Result<Vec<Token>, Diagnostic> {
     let mut out = Vec::new();
     let mut lexer = Tok::lexer(src);
+    lexer.bump(start);
     while let Some(tok) = lexer.next() {
         let tok = tok.map_err(|e| Diagnostic::new(e.message, e.span))?;
         out.push(Token { tok, span: span_of(&lexer) });

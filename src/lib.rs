@@ -16,6 +16,7 @@ pub mod lexer;
 pub mod modules;
 pub mod num;
 pub mod parser;
+pub mod repl;
 pub mod source;
 pub mod sync;
 pub mod value;

@@ -54,6 +54,16 @@ pub fn parse_file(src: &str, base: u32) -> PResult<(Vec<Stmt>, Vec<ImportSite>)>
     Ok((stmts, parser.imports))
 }
 
+/// Parses `src[start..]` (the prompt's last input), with spans that are offsets into `src`. An
+/// input of the prompt cannot import (modules belong to files; lang-spec/cli.md).
+pub fn parse_from(src: &str, start: usize) -> PResult<Vec<Stmt>> {
+    let (stmts, imports) = parse_file(&src[start..], start as u32)?;
+    if let Some((_, span)) = imports.first() {
+        return Err(Diagnostic::new("import is not supported at the prompt", *span));
+    }
+    Ok(stmts)
+}
+
 /// The parser's state: the tokens (ending with `Eof`) and the position in them.
 struct Parser {
     tokens: Vec<Token>,
@@ -233,7 +243,7 @@ impl Parser {
     }
 
     // statement -> let_stmt | fn_decl | if_stmt | while_stmt | for_stmt
-    //            | 'break' | 'continue' | return_stmt | simple_stmt
+    //            | 'break' | 'continue' | return_stmt | try_stmt | simple_stmt
     fn statement(&mut self) -> PResult<Stmt> {
         let start = self.peek_span();
         let kind = match self.peek().clone() {
@@ -251,6 +261,11 @@ impl Parser {
                 StmtKind::Continue
             }
             Tok::Return => self.return_stmt()?,
+            Tok::Try => self.try_stmt()?,
+            Tok::Catch | Tok::Finally => {
+                let word = if self.peek() == &Tok::Catch { "catch" } else { "finally" };
+                return Err(Diagnostic::new(format!("'{word}' without a 'try' block before it"), start));
+            }
             _ => self.simple_stmt()?,
         };
         let end = self.tokens[self.pos.saturating_sub(1)].span;
@@ -312,6 +327,42 @@ impl Parser {
         self.expect(Tok::In, "after the loop variable")?;
         let iter = self.expr()?;
         Ok(StmtKind::For(name, span, iter, self.block()?))
+    }
+
+    // try_stmt -> 'try' block ( catch_clause [ finally_clause ] | finally_clause )
+    // catch_clause -> 'catch' [ IDENT ] block
+    // finally_clause -> 'finally' block
+    /// `catch` and `finally` may stand on the line after the closing `}`, as `else` may.
+    fn try_stmt(&mut self) -> PResult<StmtKind> {
+        self.advance();
+        let body = self.block()?;
+        let mut catch = None;
+        if self.eat_after_newlines(&Tok::Catch) {
+            let name = match self.peek().clone() {
+                Tok::Ident(_) => Some(self.expect_ident("after 'catch'")?),
+                _ => None,
+            };
+            catch = Some(Catch { name, body: self.block()? });
+        }
+        let finally = if self.eat_after_newlines(&Tok::Finally) { Some(self.block()?.into()) } else { None };
+        if catch.is_none() && finally.is_none() {
+            return Err(self.error_here("expected 'catch' or 'finally' after the 'try' block"));
+        }
+        Ok(StmtKind::Try(Box::new(TryStmt { body, catch, finally })))
+    }
+
+    /// Consumes `tok`, which may stand on a later line (a clause after a closing `}`).
+    fn eat_after_newlines(&mut self, tok: &Tok) -> bool {
+        let mut look = self.pos;
+        while self.tokens[look].tok == Tok::Newline {
+            look += 1;
+        }
+        if &self.tokens[look].tok == tok {
+            self.pos = look + 1;
+            true
+        } else {
+            false
+        }
     }
 
     // return_stmt -> 'return' [ expression ]

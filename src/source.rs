@@ -51,6 +51,16 @@ impl SourceFile {
         Arc::new(SourceFile { name: name.into(), text, base, line_starts })
     }
 
+    /// This file with `more` appended (the prompt's session after one more input): only
+    /// `more` is scanned for line starts.
+    pub fn extended(&self, more: &str) -> Arc<SourceFile> {
+        let base = self.text.len();
+        let mut line_starts = self.line_starts.clone();
+        line_starts.extend(more.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| (base + i) as u32 + 1));
+        let text = [self.text.as_str(), more].concat();
+        Arc::new(SourceFile { name: self.name.clone(), text, base: self.base, line_starts })
+    }
+
     /// The 1-based line and 1-based column (in characters) of a byte offset. It never panics:
     /// an offset past the end counts as the end, and one inside a character as that character.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {

@@ -7,10 +7,13 @@
 //! literal, a slice, a counted or generic loop) below `nregs`; constants, global slots, captured
 //! cells and child prototypes in range, and the constants of the `K` forms numbers; every jump
 //! target inside the code, and no instruction falling off the end (the code ends in a return or a
-//! jump); a closure's captures naming its parent's registers or cells. A data-flow pass then
+//! jump); a closure's captures naming its parent's registers or cells; each `try` handler's
+//! range, target and register inside the function. A data-flow pass then
 //! proves, on every path, that `GetCell`, `SetCell` and a `Closure`'s captured registers hold
 //! cells, and that a `ForLoop`'s three loop registers and an `IterNext`'s position hold ints (what
-//! `ForPrep` and `IterPrep` established), so those instructions never meet anything else.
+//! `ForPrep` and `IterPrep` established), so those instructions never meet anything else. Every
+//! instruction of a handler's range has an edge to the handler, on which the registers it
+//! writes and the handler's register are unknown (an error may stop it half-way).
 //!
 //! It runs on every compiled program in debug builds and, in release builds, when the
 //! environment variable `MINI_VERIFY_BYTECODE` is set to anything but `0` (the test suites set
@@ -47,6 +50,7 @@ pub fn proto(p: &Proto, nglobals: usize) -> Result<(), String> {
         None => format!("invalid bytecode in {}: {what}", p.name),
     };
     shape(p).map_err(|e| fail(None, e))?;
+    handlers(p).map_err(|e| fail(None, e))?;
     for (pc, ins) in p.code.iter().enumerate() {
         operands(p, pc, *ins, nglobals).map_err(|e| fail(Some(pc), e))?;
     }
@@ -73,6 +77,23 @@ fn shape(p: &Proto) -> Result<(), String> {
     }
     if p.code.len() > u32::MAX as usize {
         return Err("too many instructions".into());
+    }
+    Ok(())
+}
+
+/// The handler table: ranges, targets and registers inside the function.
+fn handlers(p: &Proto) -> Result<(), String> {
+    let len = p.code.len();
+    for h in &p.handlers {
+        if h.start >= h.end || h.end as usize > len {
+            return Err(format!("handler range {}..{} in {len} instructions", h.start, h.end));
+        }
+        if h.target as usize >= len {
+            return Err(format!("handler target {} outside the code", h.target));
+        }
+        if h.reg as usize >= p.nregs {
+            return Err(format!("handler register {} is not below the {} registers", h.reg, p.nregs));
+        }
     }
     Ok(())
 }
@@ -185,7 +206,9 @@ fn flow_kinds(p: &Proto) -> Vec<Option<Box<[Kind]>>> {
             Flow::Branch(t) => [Some((pc + 1, &next)), Some((t as usize, &taken))],
             Flow::Return => [None, None],
         };
-        for (to, st) in succs.into_iter().flatten() {
+        let caught = handler_edges(p, pc, states[pc].as_deref().expect("queued instructions have a state"));
+        let caught: Vec<(usize, &[Kind])> = caught.iter().map(|(t, st)| (*t, &**st)).collect();
+        for (to, st) in succs.into_iter().flatten().map(|(t, st)| (t, &**st)).chain(caught) {
             if merge(&mut states[to], st) && !queued[to] {
                 queued[to] = true;
                 work.push(to);
@@ -193,6 +216,30 @@ fn flow_kinds(p: &Proto) -> Vec<Option<Box<[Kind]>>> {
         }
     }
     states
+}
+
+/// The edges from instruction `pc` to the handlers covering it: an error may leave any
+/// register it writes written or not, and the handler's register holds the error.
+fn handler_edges(p: &Proto, pc: usize, before: &[Kind]) -> Vec<(usize, Box<[Kind]>)> {
+    let covers = |h: &&crate::bytecode::Handler| h.start as usize <= pc && pc < h.end as usize;
+    p.handlers
+        .iter()
+        .filter(covers)
+        .map(|h| {
+            let mut st: Box<[Kind]> = before.into();
+            match p.code[pc].writes() {
+                Writes::Nothing => {}
+                Writes::One(a) => st[a as usize] = Kind::Unknown,
+                Writes::Two(a, b) => {
+                    st[a as usize] = Kind::Unknown;
+                    st[b as usize] = Kind::Unknown;
+                }
+                Writes::From(a) => st[a as usize..].fill(Kind::Unknown),
+            }
+            st[h.reg as usize] = Kind::Unknown;
+            (h.target as usize, st)
+        })
+        .collect()
 }
 
 /// The effect of one instruction: `next` becomes the state on its fall-through edge, `taken`
@@ -275,6 +322,7 @@ mod tests {
             protos,
             captures,
             span: Span::default(),
+            handlers: Vec::new(),
             jit: JitSlot::default(),
         }
     }
@@ -423,6 +471,48 @@ mod tests {
         for ins in all {
             let mut m = ins;
             assert_eq!(m.jump_target_mut().map(|t| *t), ins.jump_target(), "{ins:?}");
+        }
+    }
+
+    /// A prototype with this code and one handler.
+    fn with_handler(code: Vec<Instr>, h: crate::bytecode::Handler) -> Result<(), String> {
+        let mut p = make(code, Vec::new(), Vec::new());
+        p.handlers = vec![h];
+        proto(&p, 3)
+    }
+
+    #[test]
+    fn handlers_are_checked_and_are_edges_of_the_data_flow() {
+        use crate::bytecode::{Handler, HandlerKind};
+        let h = |start, end, target, reg| Handler { start, end, target, reg, kind: HandlerKind::Catch };
+        // a cell made before the protected range is still a cell at the handler
+        let code = vec![
+            I::NewEmptyCell { a: 1 },
+            I::Try,
+            I::Call { a: 2, n: 0 },
+            I::Jump { t: 5 },
+            I::SetCell { a: 1, b: 3 },
+            I::ReturnNil,
+        ];
+        with_handler(code.clone(), h(2, 3, 4, 3)).expect("accepted");
+        // the handler's register holds the error, not a cell
+        let e = with_handler(code.clone(), h(2, 3, 4, 1)).expect_err("rejected");
+        assert!(e.contains("register 1 may not hold a cell"), "{e}");
+        // a call in the range may have overwritten the registers from its callee up
+        let e = with_handler(code.clone(), h(2, 3, 4, 3)).and_then(|()| {
+            let mut code = code.clone();
+            code[2] = I::Call { a: 1, n: 0 };
+            with_handler(code, h(2, 3, 4, 3))
+        });
+        assert!(e.is_err_and(|e| e.contains("may not hold a cell")));
+        for (bad, why) in [
+            (h(2, 2, 4, 3), "handler range"),
+            (h(2, 9, 4, 3), "handler range"),
+            (h(2, 3, 6, 3), "handler target"),
+            (h(2, 3, 4, 4), "handler register"),
+        ] {
+            let e = with_handler(code.clone(), bad).expect_err("rejected");
+            assert!(e.contains(why), "{e}");
         }
     }
 }

@@ -157,3 +157,31 @@ fn sleep_and_the_waits_of_locks_queues_and_barriers_are_interrupted_at_once() {
         check(name, &[], program, At::OneOf(&[&format!(".mini:{line}:1\n")]));
     }
 }
+
+#[test]
+fn try_neither_catches_ctrl_c_nor_runs_finally() {
+    let program = "\
+print(\"started\")
+let x = 0
+try {
+    while true {
+        x = (x + 1) % 1000
+    }
+} catch e {
+    print(\"caught\", e[\"message\"])
+} finally {
+    print(\"finally\")
+}
+";
+    check("try", &[], program, At::OneOf(&[".mini:4:", ".mini:5:"]));
+    // the same in a join: the wait ends with `interrupted`, which passes through the try
+    let program = "\
+fn spin() {
+    let x = 0
+    while true { x = (x + 1) % 1000 }
+}
+print(\"started\")
+try { join(spawn(spin)) } catch { print(\"caught\") } finally { print(\"finally\") }
+";
+    check("try_join", &[], program, At::OneOf(&[".mini:6:"]));
+}

@@ -135,6 +135,21 @@ impl Resolver {
             StmtKind::Return(Some(e)) | StmtKind::Expr(e) => self.expr(e),
             StmtKind::Fn(def) => self.function(def),
             StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
+            StmtKind::Try(t) => {
+                self.block(&t.body);
+                if let Some(c) = &t.catch {
+                    // the error's name is declared in a scope around the catch block
+                    self.funcs.last_mut().expect("in a function").push(Vec::new());
+                    if let Some((name, span)) = &c.name {
+                        self.declare(name, span.start, true);
+                    }
+                    self.block(&c.body);
+                    self.funcs.last_mut().expect("in a function").pop();
+                }
+                if let Some(f) = &t.finally {
+                    self.block(f);
+                }
+            }
         }
     }
 

@@ -4,10 +4,11 @@
 
 mod captures;
 mod expr;
+mod trys;
 
 use crate::ast::*;
 use crate::builtin::Builtin;
-use crate::bytecode::{Capture, Instr, Proto, Reg};
+use crate::bytecode::{Capture, Handler, Instr, Proto, Reg};
 use crate::source::{Diagnostic, Span};
 use crate::value::Value;
 use crate::verify;
@@ -63,7 +64,7 @@ pub fn compile_modules(files: &[Source]) -> CResult<Program> {
     let mut modules = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let mut c = Compiler::for_file(file, std::mem::take(&mut names));
-        let main = if i == 0 { c.main(file.stmts)? } else { c.module(file.stmts, file.span)? };
+        let main = if i == 0 { c.main(file.stmts, false)? } else { c.module(file.stmts, file.span)? };
         names = c.names;
         let exported = c.globals.into_iter().filter(|(name, _)| c.top_level.contains(name)).collect();
         // Function bodies are compiled when their declaration is hoisted, so warnings are found
@@ -81,6 +82,44 @@ pub fn compile_modules(files: &[Source]) -> CResult<Program> {
     }
     let main = modules[0].main.clone();
     Ok(Program { main, globals: names, warnings, modules })
+}
+
+/// The global slots of the prompt's inputs so far: name to slot, builtins first; at the prompt
+/// the `i`th name has slot `i`.
+pub type GlobalTable = IndexMap<Rc<str>, u16>;
+
+/// The global slots of a program before its declarations: the builtins.
+pub fn builtin_table() -> GlobalTable {
+    Builtin::ALL.iter().enumerate().map(|(i, b)| (Rc::from(b.name()), i as u16)).collect()
+}
+
+/// Compiles one input of the interactive prompt against the global slots of the inputs before
+/// it (`table`, which gains the input's new names, also when compiling fails: such slots stay
+/// unused until an input that compiles names them). When the input's last top-level statement
+/// is an expression statement, the main function returns its value (otherwise nil), for the
+/// prompt to print. No warnings: a name may be defined by a later input.
+pub fn compile_input(stmts: &[Stmt], table: &mut GlobalTable) -> CResult<Rc<Proto>> {
+    let analysis = captures::analyze(stmts);
+    let top_level = stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Let(name, _) => Some(name.clone()),
+            StmtKind::Fn(def) => def.name.clone(),
+            _ => None,
+        })
+        .collect();
+    let names = table.keys().cloned().collect();
+    let globals = std::mem::take(table);
+    let imports = HashMap::new();
+    let mut c = Compiler { analysis, globals, names, imports, funcs: Vec::new(), top_level, warnings: IndexMap::new() };
+    let main = c.main(stmts, true);
+    *table = std::mem::take(&mut c.globals);
+    let main = main?;
+    if verify::enabled() {
+        verify::program(&main, c.names.len())
+            .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
+    }
+    Ok(main)
 }
 
 /// Where a name lives.
@@ -103,6 +142,8 @@ struct Local {
 struct Loop {
     breaks: Vec<usize>,
     continues: Vec<usize>,
+    /// How many `try` regions were open when the loop began (`break` leaves those above).
+    regions: usize,
 }
 
 /// The state of one function being compiled.
@@ -120,6 +161,9 @@ struct FnState {
     next_reg: usize,
     max_reg: usize,
     loops: Vec<Loop>,
+    /// The open `try` regions, innermost last, and the handlers of the closed ones.
+    regions: Vec<trys::Region>,
+    handlers: Vec<Handler>,
     span: Span,
 }
 
@@ -327,6 +371,8 @@ impl Compiler {
             next_reg: 0,
             max_reg: 0,
             loops: Vec::new(),
+            regions: Vec::new(),
+            handlers: Vec::new(),
             span,
         });
     }
@@ -345,23 +391,27 @@ impl Compiler {
             protos: f.protos,
             captures: f.captures,
             span: f.span,
+            handlers: f.handlers,
             jit: Default::default(),
         })
     }
 
-    fn main(&mut self, stmts: &[Stmt]) -> CResult<Rc<Proto>> {
+    /// The main function; with `echo_last`, it returns the value of a last top-level
+    /// expression statement.
+    fn main(&mut self, stmts: &[Stmt], echo_last: bool) -> CResult<Rc<Proto>> {
         self.begin_function("<main>".into(), 0, Span::default());
-        self.top_level_body(stmts)
+        self.top_level_body(stmts, echo_last)
     }
 
     /// The function that runs an imported module's top level, `<module>`, spanning its file.
     fn module(&mut self, stmts: &[Stmt], span: Span) -> CResult<Rc<Proto>> {
         self.begin_function("<module>".into(), 0, span);
-        self.top_level_body(stmts)
+        self.top_level_body(stmts, false)
     }
 
-    /// The body of a file's top-level function: its functions hoisted, then its statements.
-    fn top_level_body(&mut self, stmts: &[Stmt]) -> CResult<Rc<Proto>> {
+    /// The body of a file's top-level function: its functions hoisted, then its statements
+    /// (with `echo_last`, returning the value of a last expression statement).
+    fn top_level_body(&mut self, stmts: &[Stmt], echo_last: bool) -> CResult<Rc<Proto>> {
         let fns: Vec<&Rc<FnDef>> = stmts.iter().filter_map(as_fn_decl).collect();
         for def in fns {
             let mark = self.mark();
@@ -382,6 +432,10 @@ impl Compiler {
                     self.release(mark);
                 }
                 StmtKind::Fn(_) => {}
+                StmtKind::Expr(e) if echo_last && std::ptr::eq(s, &stmts[stmts.len() - 1]) => {
+                    let r = self.expr_any(e)?;
+                    self.emit(Instr::Return { a: r }, s.span);
+                }
                 _ => self.stmt(s)?,
             }
         }
@@ -483,6 +537,7 @@ impl Compiler {
             StmtKind::Break | StmtKind::Continue => self.loop_jump(s),
             StmtKind::Return(value) => self.return_stmt(value.as_ref(), s.span),
             StmtKind::Fn(_) => Ok(()),
+            StmtKind::Try(t) => self.try_stmt(t, s.span),
         }
     }
 
@@ -638,7 +693,8 @@ impl Compiler {
     /// Compiles a loop body (pushing the loop context, left for the caller to pop); when
     /// `var` is given, the loop variable is declared in a scope around the body.
     fn loop_body(&mut self, body: &[Stmt], var: Option<(&Rc<str>, Span, Reg)>) -> CResult<()> {
-        self.f().loops.push(Loop { breaks: Vec::new(), continues: Vec::new() });
+        let regions = self.open_regions();
+        self.f().loops.push(Loop { breaks: Vec::new(), continues: Vec::new(), regions });
         self.f().scopes.push(Vec::new());
         if let Some((name, span, reg)) = var {
             self.declare_local(name, span.start, reg, true);
@@ -714,7 +770,10 @@ impl Compiler {
             let word = if is_break { "break" } else { "continue" };
             return Err(Diagnostic::new(format!("'{word}' outside a loop"), s.span));
         }
+        let depth = self.f().loops.last().expect("loop").regions;
+        let left = self.leave_regions(depth)?;
         let j = self.emit(Instr::Jump { t: 0 }, s.span);
+        self.reenter_regions(left);
         let lp = self.f().loops.last_mut().expect("loop");
         if is_break {
             lp.breaks.push(j)
@@ -728,6 +787,9 @@ impl Compiler {
         if self.funcs.len() == 1 {
             return Err(Diagnostic::new("'return' outside a function", span));
         }
+        if self.leaves_finally(0) {
+            return self.return_through_finally(value, span);
+        }
         match value {
             None => {
                 self.emit(Instr::ReturnNil, span);
@@ -737,6 +799,22 @@ impl Compiler {
                 self.emit(Instr::Return { a: r }, span);
             }
         }
+        Ok(())
+    }
+
+    /// A `return` inside `try` regions with `finally` code: the value is computed into a
+    /// register of its own first (the `finally` code may assign the variable it came from).
+    fn return_through_finally(&mut self, value: Option<&Expr>, span: Span) -> CResult<()> {
+        let r = self.alloc(1, span)?;
+        match value {
+            Some(e) => self.expr_to(e, r)?,
+            None => {
+                self.emit(Instr::LoadNil { a: r }, span);
+            }
+        }
+        let left = self.leave_regions(0)?;
+        self.emit(Instr::Return { a: r }, span);
+        self.reenter_regions(left);
         Ok(())
     }
 }

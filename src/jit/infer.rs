@@ -366,6 +366,7 @@ impl<'a> Session<'a> {
             I::ReturnNil => return Ok(Some(T::Val(Ty::Nil))),
             I::NewList { .. } => return Err("lists are not supported in compiled code".into()),
             I::NewDict { .. } => return Err("dicts are not supported in compiled code".into()),
+            I::Try | I::Reraise { .. } => return Err("try runs only in the interpreter".into()),
             I::Slice { .. } => {
                 return Err("slicing x[a:b] makes a new string, list or array, which compiled code cannot do".into());
             }

@@ -110,6 +110,15 @@ impl Mirrors {
         Mirrors { cells, assigned: assigned.into() }
     }
 
+    /// The cells of the interactive prompt's `globals` slots, every one of them assigned: a
+    /// later input may define or assign any global again, so no global is ever a constant of
+    /// compiled code, and an input that redefines a global another function's native code reads
+    /// is seen by that code at its next read (or invalidates it, if the type or identity changed).
+    pub fn all_assigned(globals: usize) -> Mirrors {
+        let cells = (0..globals).map(|_| Mirror { bits: AtomicU64::new(0), tag: AtomicU64::new(ty::UNDEF) }).collect();
+        Mirrors { cells, assigned: vec![true; globals].into() }
+    }
+
     /// Whether global `g` is assigned after its definition (and so read from its cell).
     #[inline]
     pub fn assigned(&self, g: usize) -> bool {

@@ -208,8 +208,8 @@ pub struct Jit {
     watched: Box<[Cell<bool>]>,
     /// Every function called while the JIT was on, in first-call order (for `--stats`).
     seen: RefCell<Vec<Rc<Proto>>>,
-    /// The program's source, for the line numbers in refusals.
-    source: Arc<SourceMap>,
+    /// The program's source, for the line numbers in refusals (it grows at the prompt).
+    source: RefCell<Arc<SourceMap>>,
     /// Set after a panic inside Cranelift: nothing more is compiled.
     broken: Cell<bool>,
     /// The cells through which compiled code reads the globals the program assigns.
@@ -292,7 +292,7 @@ impl Jit {
         let mains: Vec<&Proto> = modules.iter().map(|m| &*m.main).collect();
         Jit {
             mirrors: mirror::Mirrors::new(&mains, globals),
-            source,
+            source: RefCell::new(source),
             broken: Cell::new(false),
             options,
             engine: RefCell::new(None),
@@ -300,6 +300,27 @@ impl Jit {
             watched: (0..globals).map(|_| Cell::new(false)).collect(),
             seen: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The JIT of the interactive prompt, with `globals` global slots: every global is read
+    /// through its mirror cell (see `Mirrors::all_assigned`), since a later input may assign any.
+    pub fn for_prompt(options: JitOptions, globals: usize, source: Arc<SourceMap>) -> Jit {
+        Jit {
+            mirrors: mirror::Mirrors::all_assigned(globals),
+            source: RefCell::new(source),
+            broken: Cell::new(false),
+            options,
+            engine: RefCell::new(None),
+            watchers: RefCell::new(HashMap::new()),
+            watched: (0..globals).map(|_| Cell::new(false)).collect(),
+            seen: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Makes `source` the program's text, for the lines of later refusals (the prompt calls
+    /// this before each input runs, with every input so far).
+    pub fn set_source(&self, source: Arc<SourceMap>) {
+        *self.source.borrow_mut() = source;
     }
 
     /// Offers a call of `callee` with `args` to the JIT: it runs natively when a specialization
@@ -474,7 +495,7 @@ impl Jit {
     fn record_refusal(&self, session: &Session, refusal: Refusal) {
         let plan = &session.plans[refusal.plan];
         let reason = match refusal.pc {
-            Some(pc) => why::explain(&self.source, &plan.proto, pc, &refusal.reason),
+            Some(pc) => why::explain(&self.source.borrow(), &plan.proto, pc, &refusal.reason),
             None => refusal.reason,
         };
         ProtoJit::of(&plan.proto).refuse(plan.sig, reason.clone());
@@ -488,7 +509,7 @@ impl Jit {
                 let callee = &session.plans[at];
                 let why = format!(
                     "{}: calls {}, which cannot be compiled",
-                    why::at(&self.source, &root.proto, pc),
+                    why::at(&self.source.borrow(), &root.proto, pc),
                     callee.sig.display(&callee.proto.name)
                 );
                 ProtoJit::of(&root.proto).refuse(root.sig, why);

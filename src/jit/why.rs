@@ -46,6 +46,8 @@ enum Construct {
     Captured(Option<String>),
     /// `p.x` or `p.x = v`, by the field's name.
     Field(Option<String>),
+    /// `try { } catch e { } finally { }`.
+    Try,
 }
 
 impl fmt::Display for Construct {
@@ -94,6 +96,9 @@ impl fmt::Display for Construct {
                 let name = name.as_deref().unwrap_or("?");
                 write!(f, "the record field .{name} is a dict lookup, which compiled code cannot do (pass the value in)")
             }
+            Construct::Try => f.write_str(
+                "try/catch runs only in the interpreter; the functions called inside the try block still compile",
+            ),
         }
     }
 }
@@ -149,6 +154,7 @@ fn construct(proto: &Proto, ins: Instr, text: &str) -> Option<Construct> {
         }
         Instr::NewCell { .. } | Instr::NewEmptyCell { .. } | Instr::SetCell { .. } => Construct::Captured(None),
         Instr::GetField { k, .. } | Instr::SetField { k, .. } => Construct::Field(name(k)),
+        Instr::Try | Instr::Reraise { .. } => Construct::Try,
         _ => return None,
     })
 }
@@ -232,7 +238,8 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::All
         | B::Enumerate
         | B::Zip
-        | B::Count => Construct::InterpreterFunction(b),
+        | B::Count
+        | B::Error => Construct::InterpreterFunction(b),
         _ => return None,
     })
 }

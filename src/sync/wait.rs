@@ -155,6 +155,11 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether a deadlock has been found (the program is ending; `try` does not handle it).
+pub fn deadlocked() -> bool {
+    DEADLOCKED.load(Ordering::Relaxed)
+}
+
 /// Whether the current thread is mini's main thread (the one that raises Ctrl-C and deadlocks).
 pub fn on_main() -> bool {
     std::thread::current().name() == Some("main")

@@ -88,7 +88,7 @@ impl<'g> Vm<'g> {
     /// Where the running instruction is (the call being made).
     fn here(&self) -> Where {
         let span = self.frames.last().map_or(Span::default(), |f| f.proto().spans[f.ip.saturating_sub(1)]);
-        Where { file: self.shared.source.clone(), span }
+        Where { file: self.shared.source.borrow().clone(), span }
     }
 
     /// `locked(l, f, args...)`: calls `f(args...)` holding `l`, and releases it whether the

@@ -117,6 +117,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::LStrip => strings::strip("lstrip", strings::Ends::Left, args),
         B::RStrip => strings::strip("rstrip", strings::Ends::Right, args),
         B::SplitLines => strings::splitlines(args, gil),
+        B::Error => super::handlers::error(args),
     }
 }
 

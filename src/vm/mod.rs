@@ -10,6 +10,7 @@ pub mod builtins;
 mod char_classes;
 mod fields;
 mod format;
+mod handlers;
 mod index;
 mod io;
 mod lists;
@@ -32,7 +33,7 @@ use crate::source::{Diagnostic, SourceMap, Span, TraceFrame};
 use crate::value::{Closure, StrObj, Value, values_equal};
 use builtins::Builtin;
 use indexmap::IndexMap;
-use std::cell::UnsafeCell;
+use std::cell::{OnceCell, RefCell, UnsafeCell};
 use std::io::{BufWriter, IsTerminal, Stdout, Write};
 use std::rc::Rc;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -153,28 +154,73 @@ impl std::fmt::Debug for Globals {
 #[derive(Debug)]
 pub struct Shared {
     pub globals: Globals,
-    pub global_names: Vec<Rc<str>>,
+    /// The name of each global slot: all set at the start of `mini run`; at the prompt, a slot's
+    /// name is set (once) before the first input that uses it runs.
+    pub global_names: Box<[OnceCell<Rc<str>>]>,
     pub main: Rc<Proto>,
     pub args: Vec<String>,
-    pub source: Arc<SourceMap>,
+    /// The program's text (at the prompt, every input so far: it grows between inputs).
+    pub source: RefCell<Arc<SourceMap>>,
     /// The JIT, with `--jit`.
     pub jit: Option<Jit>,
     /// The program's modules and whether each has run.
     pub modules: modules::Modules,
 }
 
+/// How many global slots the prompt's programs have room for: as many as a slot number can
+/// name, so that the slots never move (lang-spec/limits.md).
+pub const PROMPT_GLOBALS: usize = u16::MAX as usize + 1;
+
+/// One slot per name, builtins defined and every other global undefined.
+fn slots_for(names: &[Rc<str>], len: usize) -> (Globals, Box<[OnceCell<Rc<str>>]>) {
+    let value = |i: usize| names.get(i).and_then(|n| Builtin::from_name(n)).map_or(Value::Undef, Value::Builtin);
+    let globals = Globals((0..len).map(|i| UnsafeCell::new(value(i))).collect());
+    let named = (0..len).map(|i| names.get(i).map_or_else(OnceCell::new, |n| OnceCell::from(n.clone()))).collect();
+    (globals, named)
+}
+
 impl Shared {
     /// The shared state of a program about to run: builtins defined, other globals undefined.
     pub fn new(program: Program, source: Arc<SourceMap>, args: Vec<String>, jit: Option<JitOptions>) -> Shared {
-        let globals = program
-            .globals
-            .iter()
-            .map(|name| UnsafeCell::new(Builtin::from_name(name).map_or(Value::Undef, Value::Builtin)))
-            .collect();
-        let globals = Globals(globals);
+        let (globals, global_names) = slots_for(&program.globals, program.globals.len());
         let jit = jit.map(|options| Jit::new(options, &program.modules, program.globals.len(), source.clone()));
         let modules = modules::Modules::new(&program.modules);
-        Shared { globals, global_names: program.globals, main: program.main, args, source, jit, modules }
+        Shared { globals, global_names, main: program.main, args, source: RefCell::new(source), jit, modules }
+    }
+
+    /// The shared state of the interactive prompt (`src/repl.rs`): room for every global slot
+    /// from the start, so that the slots never move while threads of earlier inputs run; each
+    /// input names the slots it adds ([`Shared::name_globals`]). `main` is the empty program.
+    pub fn for_prompt(main: Rc<Proto>, source: Arc<SourceMap>, jit: Option<JitOptions>) -> Shared {
+        let names: Vec<Rc<str>> = Builtin::ALL.iter().map(|b| Rc::from(b.name())).collect();
+        let (globals, global_names) = slots_for(&names, PROMPT_GLOBALS);
+        let jit = jit.map(|options| Jit::for_prompt(options, PROMPT_GLOBALS, source.clone()));
+        Shared {
+            globals,
+            global_names,
+            main,
+            args: Vec::new(),
+            source: RefCell::new(source),
+            jit,
+            modules: modules::Modules::new(&[]),
+        }
+    }
+
+    /// Names the slots from `from` on (`names` in slot order; a slot keeps its first name), and
+    /// makes `source` the program's text: called at the prompt before an input runs.
+    pub fn name_globals<'a>(&self, from: usize, names: impl Iterator<Item = &'a Rc<str>>, source: Arc<SourceMap>) {
+        for (cell, name) in self.global_names.iter().skip(from).zip(names) {
+            let _ = cell.set(name.clone());
+        }
+        if let Some(jit) = &self.jit {
+            jit.set_source(source.clone());
+        }
+        *self.source.borrow_mut() = source;
+    }
+
+    /// The name of global slot `g`.
+    pub fn global_name(&self, g: usize) -> &str {
+        self.global_names.get(g).and_then(OnceCell::get).map_or("", |n| n)
     }
 }
 
@@ -185,7 +231,7 @@ impl crate::jit::GlobalSource for Shared {
     }
 
     fn name(&self, g: u16) -> &str {
-        &self.global_names[g as usize]
+        self.global_name(g as usize)
     }
 }
 
@@ -313,10 +359,21 @@ impl<'g> Vm<'g> {
 
     /// Runs the program's main function.
     pub fn run_main(&mut self) -> Result<Value, Diagnostic> {
-        let main = Rc::new(Closure::plain(self.shared.main.clone()));
+        let main = self.shared.main.clone();
+        self.run_top_level(main)
+    }
+
+    /// Runs `proto` as a program's main function (at the prompt, an input): always
+    /// interpreted, on an empty stack; returns what it returns.
+    pub fn run_top_level(&mut self, proto: Rc<Proto>) -> Result<Value, Diagnostic> {
+        let main = Rc::new(Closure::plain(proto));
         self.frame_limit = MAX_DEPTH + 1;
         self.is_main = true;
-        self.call_value(Value::Func(main), Vec::new())
+        self.frames.clear();
+        self.stack.clear();
+        self.stack.push(Value::Func(main.clone()));
+        self.push_frame(&main, 1);
+        self.run(0)
     }
 
     /// Calls a function value with arguments, on an empty stack (a thread's entry point).
@@ -379,6 +436,11 @@ impl<'g> Vm<'g> {
         Vm { gil, shared, stack: Vec::with_capacity(64), frames, executed: 0, name, frame_limit: room, is_main }
     }
 
+    /// Counts `n` more bytecodes as executed by this thread (the prompt's earlier inputs).
+    pub(crate) fn add_executed(&mut self, n: u64) {
+        self.executed += n;
+    }
+
     /// How many bytecodes this `Vm` has executed (counted with `--stats` only).
     pub(crate) fn executed(&self) -> u64 {
         self.executed
@@ -437,7 +499,8 @@ impl<'g> Vm<'g> {
 
     /// Runs until the frame count drops back to `stop`, counting bytecodes only for `--stats`.
     /// A blocking builtin (`Fail::Blocking`) leaves the dispatch loop, is called here with the
-    /// place of its call (`Vm::finish_blocking`), and the loop resumes after it.
+    /// place of its call (`Vm::finish_blocking`), and the loop resumes after it. An error that
+    /// a `try` of one of the run's frames handles resumes the loop at its handler (`Vm::catch`).
     fn run(&mut self, stop: usize) -> Result<Value, Diagnostic> {
         loop {
             let result = if COUNT_BYTECODES.load(std::sync::atomic::Ordering::Relaxed) {
@@ -452,7 +515,14 @@ impl<'g> Vm<'g> {
                 },
                 other => other,
             };
-            let result = result.map_err(|fail| self.diagnostic(fail));
+            // an error goes to the innermost `try` of the frames this run owns, if any
+            let result = match result {
+                Ok(v) => Ok(v),
+                Err(fail) => match self.catch(fail, stop) {
+                    Ok(()) => continue,
+                    Err(d) => Err(d),
+                },
+            };
             self.frames.truncate(stop);
             return result;
         }
@@ -744,13 +814,13 @@ impl<'g> Vm<'g> {
                 Instr::GetGlobal { a, g } => {
                     let v = self.shared.globals.get(g as usize, gil);
                     if let Value::Undef = v {
-                        throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
+                        throw!(format!("undefined variable '{}'", self.shared.global_name(g as usize)));
                     }
                     set!(a, v);
                 }
                 Instr::SetGlobal { a, g } => {
                     if !self.shared.globals.is_defined(g as usize, gil) {
-                        throw!(format!("undefined variable '{}'", self.shared.global_names[g as usize]));
+                        throw!(format!("undefined variable '{}'", self.shared.global_name(g as usize)));
                     }
                     self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
                     if let Some(jit) = jit {
@@ -1099,6 +1169,11 @@ impl<'g> Vm<'g> {
                     if let Err(e) = r {
                         throw!(e);
                     }
+                }
+                Instr::Try => {}
+                Instr::Reraise { a } => {
+                    let fail = handlers::reraise(reg!(a), gil);
+                    throw!(fail)
                 }
                 Instr::Slice { a, b } => {
                     let r = regs_slice!(b, 4);

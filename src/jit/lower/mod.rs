@@ -1654,7 +1654,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::Slice { .. }
             | I::GetField { .. }
             | I::SetField { .. }
-            | I::Import { .. } => return Err(format!("internal: {ins:?} is not compilable")),
+            | I::Import { .. }
+            | I::Try
+            | I::Reraise { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }
