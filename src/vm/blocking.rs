@@ -86,7 +86,7 @@ impl<'g> Vm<'g> {
     }
 
     /// Where the running instruction is (the call being made).
-    fn here(&self) -> Where {
+    pub(super) fn here(&self) -> Where {
         let span = self.frames.last().map_or(Span::default(), |f| f.proto().spans[f.ip.saturating_sub(1)]);
         Where { file: self.shared.source.borrow().clone(), span }
     }

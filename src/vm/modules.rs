@@ -5,16 +5,19 @@
 use super::{Fail, Globals, Vm};
 use crate::bytecode::Module;
 use crate::gil::Gil;
+use crate::sync::wait::{self, Kind, Waiter};
 use crate::value::{Closure, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Where a module is in its one run.
 #[derive(Debug)]
 enum State {
     NotRun,
-    /// Its top level is running (on some thread): an import of it now is an error.
-    Running,
+    /// Its top level is running on some thread; the threads that import it meanwhile wait
+    /// (as Python's import lock makes them) and are woken when it ends.
+    Running(Vec<Arc<Waiter>>),
     Done(Value),
 }
 
@@ -38,24 +41,36 @@ impl Vm<'_> {
         let Some((module, state)) = shared.modules.0.get(m as usize) else {
             return Err("internal error: no such module".into());
         };
-        match &*state.borrow() {
-            State::Done(v) => return Ok(v.clone()),
-            State::Running => {
-                return Err(format!(
-                    "module {} is still running its top level (imported by another thread)",
-                    module.name
-                )
-                .into());
+        loop {
+            let waiter = match &mut *state.borrow_mut() {
+                State::Done(v) => return Ok(v.clone()),
+                State::Running(waiting) => {
+                    let w = Waiter::new();
+                    waiting.push(w.clone());
+                    w
+                }
+                State::NotRun => break,
+            };
+            // another thread runs the module's top level: wait for its end, then look again
+            // (it may have failed and left the module not run)
+            if let Err(stop) = wait::block(&waiter, Kind::Join, "import", Some(self.here()), self.gil) {
+                if let State::Running(waiting) = &mut *state.borrow_mut() {
+                    waiting.retain(|w| !Arc::ptr_eq(w, &waiter));
+                }
+                if !waiter.is_woken() {
+                    return Err(Fail::Msg(stop.message()));
+                }
             }
-            State::NotRun => {}
         }
-        *state.borrow_mut() = State::Running;
+        *state.borrow_mut() = State::Running(Vec::new());
         let ran = self.run_module(module);
         let next = match &ran {
             Ok(()) => State::Done(Value::Module(module.clone())),
             Err(_) => State::NotRun,
         };
-        *state.borrow_mut() = next;
+        if let State::Running(waiting) = std::mem::replace(&mut *state.borrow_mut(), next) {
+            waiting.iter().for_each(|w| wait::wake(w));
+        }
         ran.map(|()| Value::Module(module.clone()))
     }
 
