@@ -42,14 +42,9 @@ enum Command {
     Repl(PromptArgs),
 }
 
+/// The JIT's options, shared by `run` and the prompt.
 #[derive(clap::Args)]
-struct PromptArgs {
-    /// Milliseconds a thread may hold the GIL while another waits.
-    #[arg(long, value_name = "MS", default_value_t = 5.0)]
-    switch_interval: f64,
-    /// Print per-thread statistics to stderr at exit.
-    #[arg(long)]
-    stats: bool,
+struct JitArgs {
     /// Compile hot, type-stable functions to native code that runs without the GIL.
     #[arg(long)]
     jit: bool,
@@ -62,6 +57,29 @@ struct PromptArgs {
     /// With --jit: print the Cranelift IR of each compiled function to stderr.
     #[arg(long, requires = "jit")]
     dump_ir: bool,
+}
+
+impl JitArgs {
+    /// The JIT's options, with `--jit`.
+    fn options(&self) -> Option<crate::jit::JitOptions> {
+        self.jit.then_some(crate::jit::JitOptions {
+            threshold: self.jit_threshold,
+            keep_gil: self.keep_gil,
+            dump_ir: self.dump_ir,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct PromptArgs {
+    /// Milliseconds a thread may hold the GIL while another waits.
+    #[arg(long, value_name = "MS", default_value_t = 5.0)]
+    switch_interval: f64,
+    /// Print per-thread statistics to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+    #[command(flatten)]
+    jit: JitArgs,
 }
 
 #[derive(clap::Args)]
@@ -80,18 +98,8 @@ struct RunArgs {
     /// Print the bytecode of every function before running.
     #[arg(long)]
     dump_bytecode: bool,
-    /// Compile hot, type-stable functions to native code that runs without the GIL.
-    #[arg(long)]
-    jit: bool,
-    /// With --jit: calls after which a function is compiled (0 compiles at the first call).
-    #[arg(long, value_name = "N", default_value_t = crate::jit::DEFAULT_THRESHOLD, requires = "jit")]
-    jit_threshold: u64,
-    /// With --jit: keep holding the GIL while native code runs (numba's default, nogil=False).
-    #[arg(long, requires = "jit")]
-    keep_gil: bool,
-    /// With --jit: print the Cranelift IR of each compiled function to stderr.
-    #[arg(long, requires = "jit")]
-    dump_ir: bool,
+    #[command(flatten)]
+    jit: JitArgs,
 }
 
 /// Parses the command line and runs the chosen command.
@@ -119,14 +127,7 @@ fn prompt(args: PromptArgs) -> ExitCode {
     };
     gil::set_switch_interval(interval);
     vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);
-    let options = crate::repl::Options {
-        jit: args.jit.then_some(crate::jit::JitOptions {
-            threshold: args.jit_threshold,
-            keep_gil: args.keep_gil,
-            dump_ir: args.dump_ir,
-        }),
-        stats: args.stats,
-    };
+    let options = crate::repl::Options { jit: args.jit.options(), stats: args.stats };
     interrupt::keep_running_on_ctrl_c();
     on_main_thread(move || crate::repl::run(options))
 }
@@ -266,11 +267,7 @@ fn compile_and_run(mut src: SourceMap, args: RunArgs) -> u8 {
         to_stderr(&text);
     }
     vm::COUNT_BYTECODES.store(args.stats, std::sync::atomic::Ordering::Relaxed);
-    let jit = args.jit.then_some(crate::jit::JitOptions {
-        threshold: args.jit_threshold,
-        keep_gil: args.keep_gil,
-        dump_ir: args.dump_ir,
-    });
+    let jit = args.jit.options();
     run_program(program, Arc::new(src), args.args, args.stats, jit)
 }
 

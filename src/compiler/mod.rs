@@ -100,14 +100,7 @@ pub fn builtin_table() -> GlobalTable {
 /// prompt to print. No warnings: a name may be defined by a later input.
 pub fn compile_input(stmts: &[Stmt], table: &mut GlobalTable) -> CResult<Rc<Proto>> {
     let analysis = captures::analyze(stmts);
-    let top_level = stmts
-        .iter()
-        .filter_map(|s| match &s.kind {
-            StmtKind::Let(name, _) => Some(name.clone()),
-            StmtKind::Fn(def) => def.name.clone(),
-            _ => None,
-        })
-        .collect();
+    let top_level = top_level_names(stmts);
     let names = table.keys().cloned().collect();
     let globals = std::mem::take(table);
     let imports = HashMap::new();
@@ -120,6 +113,18 @@ pub fn compile_input(stmts: &[Stmt], table: &mut GlobalTable) -> CResult<Rc<Prot
             .map_err(|e| Diagnostic::new(format!("internal error: {e}"), Span::default()))?;
     }
     Ok(main)
+}
+
+/// The names a file's top-level `let` and `fn` declare: the globals it can define.
+fn top_level_names(stmts: &[Stmt]) -> HashSet<Rc<str>> {
+    stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Let(name, _) => Some(name.clone()),
+            StmtKind::Fn(def) => def.name.clone(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Where a name lives.
@@ -199,15 +204,7 @@ impl Compiler {
             .filter(|(_, b)| !analysis.declared.contains(b.name()))
             .map(|(i, b)| (Rc::from(b.name()), i as u16))
             .collect();
-        let top_level = file
-            .stmts
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StmtKind::Let(name, _) => Some(name.clone()),
-                StmtKind::Fn(def) => def.name.clone(),
-                _ => None,
-            })
-            .collect();
+        let top_level = top_level_names(file.stmts);
         let imports = file.imports.clone();
         Compiler { analysis, globals, names, imports, funcs: Vec::new(), top_level, warnings: IndexMap::new() }
     }

@@ -290,23 +290,18 @@ impl Jit {
     /// slots.
     pub fn new(options: JitOptions, modules: &[Rc<Module>], globals: usize, source: Arc<SourceMap>) -> Jit {
         let mains: Vec<&Proto> = modules.iter().map(|m| &*m.main).collect();
-        Jit {
-            mirrors: mirror::Mirrors::new(&mains, globals),
-            source: RefCell::new(source),
-            broken: Cell::new(false),
-            options,
-            engine: RefCell::new(None),
-            watchers: RefCell::new(HashMap::new()),
-            watched: (0..globals).map(|_| Cell::new(false)).collect(),
-            seen: RefCell::new(Vec::new()),
-        }
+        Jit::with_mirrors(options, mirror::Mirrors::new(&mains, globals), globals, source)
     }
 
     /// The JIT of the interactive prompt, with `globals` global slots: every global is read
     /// through its mirror cell (see `Mirrors::all_assigned`), since a later input may assign any.
     pub fn for_prompt(options: JitOptions, globals: usize, source: Arc<SourceMap>) -> Jit {
+        Jit::with_mirrors(options, mirror::Mirrors::all_assigned(globals), globals, source)
+    }
+
+    fn with_mirrors(options: JitOptions, mirrors: mirror::Mirrors, globals: usize, source: Arc<SourceMap>) -> Jit {
         Jit {
-            mirrors: mirror::Mirrors::all_assigned(globals),
+            mirrors,
             source: RefCell::new(source),
             broken: Cell::new(false),
             options,
