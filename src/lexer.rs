@@ -313,16 +313,7 @@ fn plain_fstring_end(b: &[u8], quote: usize) -> Option<usize> {
 
 /// After the string literal whose opening quote is `b[quote]` (escapes skipped).
 fn skip_string(b: &[u8], quote: usize) -> Result<usize, Scan> {
-    let mut i = quote + 1;
-    loop {
-        match b.get(i) {
-            None | Some(b'\n') => return Err(Scan::Unterminated),
-            Some(b'\\') if matches!(b.get(i + 1), None | Some(b'\n')) => return Err(Scan::Unterminated),
-            Some(b'\\') => i += 2,
-            Some(b'"') => return Ok(i + 1),
-            Some(_) => i += 1,
-        }
-    }
+    skip_quoted(b, quote, None)
 }
 
 /// After the literal whose opening quote is `b[quote]` inside an f-string field: an f-string
@@ -342,16 +333,22 @@ fn skip_fstring(b: &[u8], quote: usize, depth: usize) -> Result<usize, Scan> {
     if depth > MAX_FSTRING_NESTING {
         return Err(Scan::TooDeep);
     }
+    skip_quoted(b, quote, Some(depth))
+}
+
+/// After the literal whose opening quote is `b[quote]`: escapes skipped, and with `fields` (an
+/// f-string `fields` deep) each `{...}` field skipped, `{{` being a brace of the text.
+fn skip_quoted(b: &[u8], quote: usize, fields: Option<usize>) -> Result<usize, Scan> {
     let mut i = quote + 1;
     loop {
-        match b.get(i) {
-            None | Some(b'\n') => return Err(Scan::Unterminated),
-            Some(b'\\') if matches!(b.get(i + 1), None | Some(b'\n')) => return Err(Scan::Unterminated),
-            Some(b'\\') => i += 2,
-            Some(b'"') => return Ok(i + 1),
-            Some(b'{') if b.get(i + 1) == Some(&b'{') => i += 2,
-            Some(b'{') => i = skip_field(b, i + 1, depth)?,
-            Some(_) => i += 1,
+        match (b.get(i), fields) {
+            (None | Some(b'\n'), _) => return Err(Scan::Unterminated),
+            (Some(b'\\'), _) if matches!(b.get(i + 1), None | Some(b'\n')) => return Err(Scan::Unterminated),
+            (Some(b'\\'), _) => i += 2,
+            (Some(b'"'), _) => return Ok(i + 1),
+            (Some(b'{'), Some(_)) if b.get(i + 1) == Some(&b'{') => i += 2,
+            (Some(b'{'), Some(depth)) => i = skip_field(b, i + 1, depth)?,
+            (Some(_), _) => i += 1,
         }
     }
 }
