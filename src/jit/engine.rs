@@ -2,7 +2,7 @@
 //! plans (one finalize per session), and the entry trampolines through which the VM calls them.
 
 use super::infer::Plan;
-use super::lower::{Helper, Lower, helpers, param_types, ret_type, signature};
+use super::lower::{Helper, Lower, Region, helpers, param_types, parallel_loops, ret_type, signature};
 use super::mirror::Mirrors;
 use super::types::Ty;
 use cranelift::codegen::isa::CallConv;
@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 /// What the VM calls: `(room, args) -> status`. `args` holds the unboxed arguments, one 64-bit
 /// slot each (two for an array: data pointer and length); the result is stored into slot 0.
 pub type EntryFn = unsafe extern "C" fn(i64, *mut u64) -> i64;
+
+/// A plan's outlined parallel-loop blocks: by their `PrangePrep`, and with their loops.
+type Outlined = (HashMap<usize, FuncId>, Vec<(Region, FuncId)>);
 
 /// The result of compiling one plan.
 pub struct Compiled {
@@ -113,15 +116,29 @@ impl Engine {
             let id = self.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
             ids.push((id, p.ret_ty()));
         }
+        let mut outlined = Vec::with_capacity(plans.len());
+        for i in 0..plans.len() {
+            outlined.push(self.declare_outlined(plans, i)?);
+        }
         let mut failure = None;
         let mut built = Vec::with_capacity(plans.len());
         for (i, p) in plans.iter().enumerate() {
             let start = Instant::now();
             let mut ir = None;
             if failure.is_none() {
-                match self.define_plan(plans, mirrors, &ids, i, dump_ir) {
+                match self.define_plan(plans, mirrors, &ids, i, &outlined[i], dump_ir) {
                     Ok(text) => ir = text,
                     Err(e) => failure = Some(e),
+                }
+            }
+            for (region, id) in &outlined[i].1 {
+                if failure.is_none()
+                    && let Err(e) = self.define_outlined(plans, mirrors, &ids, i, region, *id)
+                {
+                    failure = Some(e);
+                }
+                if failure.is_some() {
+                    self.define_block_stub(*id)?;
                 }
             }
             if failure.is_some() {
@@ -148,6 +165,70 @@ impl Engine {
             .collect())
     }
 
+    /// Declares an outlined block function for each loop of `plans[i]` that may run in
+    /// parallel; returns them by their `PrangePrep`, and as a list.
+    fn declare_outlined(&mut self, plans: &[Plan], i: usize) -> Result<Outlined, String> {
+        let mut by_prep = HashMap::new();
+        let mut list = Vec::new();
+        for (region, verdict) in parallel_loops(plans, i) {
+            if verdict.is_err() {
+                continue;
+            }
+            let name = self.fresh_name(&format!("{}_block", plans[i].proto.name));
+            let sig = self.block_signature();
+            let id = self.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
+            by_prep.insert(region.prep, id);
+            list.push((region, id));
+        }
+        Ok((by_prep, list))
+    }
+
+    /// The signature of an outlined block, `parallel::BlockFn`: `(room, env, k, out) -> status`.
+    fn block_signature(&self) -> cranelift::prelude::Signature {
+        let mut sig = self.module.make_signature();
+        sig.params.extend([AbiParam::new(types::I64); 4]);
+        sig.returns.push(AbiParam::new(types::I64));
+        sig
+    }
+
+    /// Defines the outlined block of `region`, a loop of `plans[i]`.
+    fn define_outlined(
+        &mut self,
+        plans: &[Plan],
+        mirrors: &Mirrors,
+        ids: &[(FuncId, Ty)],
+        i: usize,
+        region: &Region,
+        id: FuncId,
+    ) -> Result<(), String> {
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = self.block_signature();
+        let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let none = HashMap::new();
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, &none, Some(region.prep));
+        if let Err(e) = lower.outlined_block(region, id.as_u32()) {
+            self.fctx = FunctionBuilderContext::new();
+            return Err(e);
+        }
+        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
+    }
+
+    /// A body for an outlined block that failed to lower (never called: see `define_stub`).
+    fn define_block_stub(&mut self, id: FuncId) -> Result<(), String> {
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = self.block_signature();
+        let config = self.module.target_config();
+        let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let block = b.create_block();
+        b.append_block_params_for_function_params(block);
+        b.switch_to_block(block);
+        let failed = b.ins().iconst(types::I64, -1);
+        b.ins().return_(&[failed]);
+        b.seal_all_blocks();
+        b.finalize(config);
+        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
+    }
+
     fn fresh_name(&mut self, name: &str) -> String {
         self.next_name += 1;
         let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
@@ -160,13 +241,15 @@ impl Engine {
         mirrors: &Mirrors,
         ids: &[(FuncId, Ty)],
         i: usize,
+        outlined: &Outlined,
         dump_ir: bool,
     ) -> Result<Option<String>, String> {
         let plan = &plans[i];
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors);
+        let lower =
+            Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, &outlined.0, None);
         if let Err(e) = lower.function(ids[i].0.as_u32()) {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);

@@ -47,6 +47,17 @@ pub fn begin() {
     });
 }
 
+/// Takes this thread's context (a failed parallel-loop block's error, moved to the thread that
+/// raises it), leaving it empty.
+pub fn take_ctx() -> JitCtx {
+    CTX.with(|c| std::mem::take(&mut *c.borrow_mut()))
+}
+
+/// Makes `ctx` this thread's context: the error its next status reports.
+pub fn put_ctx(ctx: JitCtx) {
+    CTX.with(|c| *c.borrow_mut() = ctx);
+}
+
 /// The error a native call on this thread returned a status for: its message and native frames.
 pub fn failure() -> (String, Vec<TraceFrame>) {
     CTX.with(|c| {
@@ -255,4 +266,35 @@ pub extern "C" fn mini_uniform(a: f64, b: f64) -> f64 {
 /// `gauss(mu, sigma)`, with ints already converted to floats.
 pub extern "C" fn mini_gauss(mu: f64, sigma: f64) -> f64 {
     crate::vm::random::gauss(mu, sigma)
+}
+
+/// The block plan of a `prange` loop over `range(start, stop, step)` (`step != 0`):
+/// `(nblocks, block length)`, with no blocks for an empty range (`parallel::plan`).
+#[repr(C)]
+pub struct PrangePlan {
+    pub nblocks: i64,
+    pub len: i64,
+}
+
+/// `PrangePrep`'s plan, as the interpreter computes it.
+pub extern "C" fn mini_prange_plan(start: i64, stop: i64, step: i64) -> PrangePlan {
+    match crate::parallel::count(start, stop, step) {
+        0 => PrangePlan { nblocks: 0, len: 0 },
+        n => {
+            let (len, nblocks) = crate::parallel::plan(n);
+            PrangePlan { nblocks: nblocks as i64, len: len as i64 }
+        }
+    }
+}
+
+/// A `prange` loop's random base: one draw of this thread's generator, as the interpreter's
+/// `PrangePrep` draws it.
+pub extern "C" fn mini_draw_seed() -> i64 {
+    crate::vm::random::draw_seed() as i64
+}
+
+/// This thread's generator becomes one seeded from `seed` at its first draw (a block's, or the
+/// one after a `prange` loop), as the interpreter's `PrangeBlock` and `PrangeNext` do.
+pub extern "C" fn mini_seed_pending(seed: i64) {
+    crate::vm::random::seed_pending(seed as u64)
 }

@@ -27,7 +27,10 @@ use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
+mod prange;
 mod versions;
+
+pub use prange::{Region, parallel_loops};
 
 /// The runtime functions native code calls, in the order of `HELPERS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,6 +52,11 @@ pub enum Helper {
     Uniform,
     Gauss,
     ArrayHas,
+    PrangePlan,
+    DrawSeed,
+    SeedPending,
+    PrangeRun,
+    PrangeFailure,
 }
 
 /// A helper's symbol, address, parameter and result types.
@@ -66,6 +74,7 @@ const I8: Type = types::I8;
 
 /// Every helper, with the signature native code calls it with.
 pub fn helpers() -> Vec<HelperDef> {
+    use super::parallel as par;
     use super::runtime as rt;
     let d = |helper, name, addr: *const u8, params, returns| HelperDef { helper, name, addr, params, returns };
     vec![
@@ -86,6 +95,11 @@ pub fn helpers() -> Vec<HelperDef> {
         d(Helper::Uniform, "mini_uniform", rt::mini_uniform as *const u8, &[F64, F64], &[F64]),
         d(Helper::Gauss, "mini_gauss", rt::mini_gauss as *const u8, &[F64, F64], &[F64]),
         d(Helper::ArrayHas, "mini_array_has", rt::mini_array_has as *const u8, &[I64, I64, I64, I64], &[I8]),
+        d(Helper::PrangePlan, "mini_prange_plan", rt::mini_prange_plan as *const u8, &[I64, I64, I64], &[I64, I64]),
+        d(Helper::DrawSeed, "mini_draw_seed", rt::mini_draw_seed as *const u8, &[], &[I64]),
+        d(Helper::SeedPending, "mini_seed_pending", rt::mini_seed_pending as *const u8, &[I64], &[]),
+        d(Helper::PrangeRun, "mini_prange_run", par::mini_prange_run as *const u8, &[I64; 7], &[I64]),
+        d(Helper::PrangeFailure, "mini_prange_failure", par::mini_prange_failure as *const u8, &[], &[I64]),
     ]
 }
 
@@ -216,6 +230,11 @@ pub struct Lower<'a, 'f> {
     assumed: Option<Assumed>,
     /// The fast copy's loop header, sealed only once the test before it branches to it.
     unsealed: Option<Block>,
+    /// The outlined blocks of this plan's parallel loops, by their `PrangePrep`.
+    outlined: &'a HashMap<usize, FuncId>,
+    /// While lowering an outlined block: its loop's `PrangePrep` (its errors return only a
+    /// status, and a loop nested in it runs its blocks in order).
+    outline: Option<usize>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -227,6 +246,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         plan_ids: &'a [(FuncId, Ty)],
         helper_ids: &'a HashMap<Helper, FuncId>,
         mirrors: &'a Mirrors,
+        outlined: &'a HashMap<usize, FuncId>,
+        outline: Option<usize>,
     ) -> Self {
         Lower {
             b,
@@ -252,6 +273,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             assumed: None,
             unsealed: None,
             lowered: 0,
+            outlined,
+            outline,
         }
     }
 
@@ -351,6 +374,10 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// fib's by three or more).
     fn inlinable(&self, callee: &Plan) -> bool {
         let code = &callee.proto.code;
+        if code.iter().any(|i| matches!(i, Instr::PrangePrep { .. })) {
+            // its parallel run returns a failed block's error straight (see `prange_parallel`)
+            return false;
+        }
         let has_loop = bytecode::has_loop(code);
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
         let limit = if has_loop { INLINE_MAX_CODE / 2 } else { INLINE_MAX_CODE };
@@ -414,7 +441,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             .jump(fail, &[BlockArg::Value(site), BlockArg::Value(status), BlockArg::Value(a), BlockArg::Value(b)]);
     }
 
-    fn make_fail_block(&mut self) {
+    pub(super) fn make_fail_block(&mut self) {
         let fail = self.b.create_block();
         self.b.set_cold_block(fail);
         for _ in 0..4 {
@@ -441,8 +468,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.b.switch_to_block(fail);
             let args = self.b.block_params(fail).to_vec();
             let st = self.call_helper(Helper::Site, &args)[0];
-            let zero = self.zero(self.plan.ret_ty());
-            self.b.ins().return_(&[zero, st]);
+            if self.outline.is_some() {
+                self.b.ins().return_(&[st]);
+            } else {
+                let zero = self.zero(self.plan.ret_ty());
+                self.b.ins().return_(&[zero, st]);
+            }
         }
     }
 

@@ -1,0 +1,426 @@
+//! Lowering `prange` loops (lang-spec/parallel.md). The blocked bytecode the compiler emits
+//! (`PrangePrep`, `PrangeBlock`, `ReduceInit`, the block's counted loop, `ReduceCombine`,
+//! `PrangeNext`) is lowered as it reads, blocks in order on this thread; and a loop that may
+//! run in parallel also gets its block *outlined* into a function of its own (a
+//! [`BlockFn`](crate::jit::parallel::BlockFn)), which `mini_prange_run` calls for each block on
+//! the pool's threads. The enclosing code then combines the blocks' partial results in block
+//! order, with the same operators as `ReduceCombine`, so both ways give the same result.
+
+use super::{F64, Helper, I64, Lower, Lowered, V};
+use crate::bytecode::{Instr, RedOp, Reg};
+use crate::builtin::Builtin;
+use crate::jit::infer::{Plan, T, Target};
+use crate::jit::runtime::status;
+use crate::jit::types::Ty;
+use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, StackSlotData, StackSlotKind, Value as CValue};
+use cranelift_module::FuncId;
+
+/// A `prange` loop in a function's bytecode: its instructions' positions and reductions.
+#[derive(Clone, Debug)]
+pub struct Region {
+    /// The `PrangePrep`, and its register window.
+    pub prep: usize,
+    pub a: Reg,
+    /// The `PrangeBlock` (the block loop's header: `prep + 1`).
+    pub block: usize,
+    /// The first instruction after a block's iterations (its first `ReduceCombine`, or the
+    /// `PrangeNext`): where an outlined block ends.
+    pub body_end: usize,
+    /// The `PrangeNext`.
+    pub next: usize,
+    /// Each reduction: the partial's register, the accumulator's, the operator, and its
+    /// `ReduceCombine`'s position.
+    pub reds: Vec<(Reg, Reg, RedOp, usize)>,
+}
+
+/// The most blocks a loop has (`parallel::MAX_BLOCKS`): the size of the partials buffer.
+const MAX_BLOCKS: usize = crate::parallel::MAX_BLOCKS as usize;
+
+/// A loop of fewer iterations than this whose body has no loop and no call runs its blocks in
+/// order inline, without calling the pool's runner (which would cost more than it could gain).
+const INLINE_BELOW: i64 = 4096;
+
+/// The `prange` loop set up at `prep`, read from the bytecode.
+pub fn region(code: &[Instr], prep: usize) -> Option<Region> {
+    let Instr::PrangePrep { a, .. } = code[prep] else { return None };
+    let block = prep + 1;
+    if !matches!(code.get(block), Some(Instr::PrangeBlock { a: b }) if *b == a) {
+        return None;
+    }
+    let next = (block..code.len()).find(|&pc| matches!(code[pc], Instr::PrangeNext { a: b, .. } if b == a))?;
+    let body_end = (block..next).find_map(|pc| match code[pc] {
+        Instr::ForPrep { a: b, t } if b == a + 7 => Some(t as usize),
+        _ => None,
+    })?;
+    let mut reds = Vec::new();
+    for (pc, ins) in code.iter().enumerate().take(next).skip(body_end) {
+        if let Instr::ReduceCombine { a: acc, b: s, op } = *ins {
+            reds.push((s, acc, op, pc));
+        }
+    }
+    Some(Region { prep, a, block, body_end, next, reds })
+}
+
+/// The loops of `plans[i]` that may run in parallel, with the reason of each that may not
+/// (shown by `--stats`). A loop inside another loop's block never does (its blocks run in order
+/// inside the outer block), nor one whose body calls a function that writes array elements
+/// (another iteration may read them: the compiler checks only the loop's own body).
+pub fn parallel_loops(plans: &[Plan], i: usize) -> Vec<(Region, Result<(), String>)> {
+    let plan = &plans[i];
+    let code = &plan.proto.code;
+    let regions: Vec<Region> = (0..code.len())
+        .filter(|&pc| plan.states[pc].is_some())
+        .filter_map(|pc| region(code, pc))
+        .collect();
+    regions
+        .iter()
+        .map(|r| {
+            let nested = regions.iter().any(|o| o.block < r.prep && r.next < o.next);
+            let verdict = if nested {
+                Err("nested in another prange: its blocks run in order".to_string())
+            } else if let Some(name) = (r.block..r.next).find_map(|pc| writer_called(plans, plan, pc)) {
+                Err(format!("calls {name}, which writes array elements"))
+            } else {
+                Ok(())
+            };
+            (r.clone(), verdict)
+        })
+        .collect()
+}
+
+/// The name of the function the call at `pc` reaches when it (or a function it calls) writes
+/// an array element.
+fn writer_called(plans: &[Plan], plan: &Plan, pc: usize) -> Option<String> {
+    let mut seen = Vec::new();
+    let target = plan.calls.get(&pc)?;
+    let callee = match target {
+        Target::Plan(j) => &plans[*j],
+        Target::Spec(spec) => spec.plan()?,
+        Target::Builtin(_) => return None,
+    };
+    writes_arrays(plans, callee, &mut seen).then(|| callee.proto.name.to_string())
+}
+
+/// Whether `plan` or anything it calls writes an array element (atomics included: a race-free
+/// parallel loop needs none of them to touch what another iteration reads).
+fn writes_arrays<'p>(plans: &'p [Plan], plan: &'p Plan, seen: &mut Vec<*const Plan>) -> bool {
+    if seen.contains(&(plan as *const Plan)) {
+        return false;
+    }
+    seen.push(plan);
+    plan.proto.code.iter().enumerate().any(|(pc, ins)| match ins {
+        Instr::SetIndex { .. } => true,
+        Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas, .. } => true,
+        Instr::Call { .. } => match plan.calls.get(&pc) {
+            Some(Target::Plan(j)) => writes_arrays(plans, &plans[*j], seen),
+            Some(Target::Spec(spec)) => spec.plan().is_none_or(|p| writes_arrays(plans, p, seen)),
+            _ => false,
+        },
+        _ => false,
+    })
+}
+
+/// The machine values of a register's contents, in the order of the env and argument slots.
+fn parts(v: V) -> Vec<CValue> {
+    match v {
+        V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
+        V::Arr { ptr, len, .. } => vec![ptr, len],
+        V::Nil | V::Func | V::Builtin => vec![],
+    }
+}
+
+/// The registers a block reads from the enclosing code: those with a value at the block
+/// loop's header (an unset or unknown register is never read before the body writes it).
+fn live_in(st: &[T]) -> Vec<Reg> {
+    st.iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(t, T::Val(Ty::Int | Ty::Float | Ty::Bool | Ty::FloatArray | Ty::IntArray)))
+        .map(|(r, _)| r as Reg)
+        .collect()
+}
+
+impl<'a, 'f> Lower<'a, 'f> {
+    /// The state before instruction `pc`.
+    fn state(&self, pc: usize) -> Lowered<&'a [T]> {
+        let plan: &'a Plan = self.plan;
+        plan.states[pc].as_deref().ok_or_else(|| format!("internal: instruction {pc} is unreachable"))
+    }
+
+    /// `PrangePrep`: the range's checks and block plan, the loop's random base; then either
+    /// the parallel run (when this loop has an outlined block and is long enough) or the blocks
+    /// in order, inline.
+    pub(super) fn prange_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
+        let (start, stop, step) = self.range_start(pc, st, a)?;
+        let plan = self.call_helper(Helper::PrangePlan, &[start, stop, step]);
+        let (nblocks, len) = (plan[0], plan[1]);
+        let empty = self.b.ins().icmp_imm_s(IntCC::Equal, nblocks, 0);
+        let run = self.b.create_block();
+        let skip = self.block(t as usize)?;
+        self.b.ins().brif(empty, skip, &[], run, &[]);
+        self.b.seal_block(run);
+        self.b.switch_to_block(run);
+        let base = self.call_helper(Helper::DrawSeed, &[])[0];
+        let zero = self.iconst(0);
+        self.put(a + 3, V::Int(zero));
+        self.put(a + 4, V::Int(nblocks));
+        self.put(a + 5, V::Int(len));
+        self.put(a + 6, V::Int(base));
+        let inline = self.block(pc + 1)?;
+        let Some(&id) = self.outlined.get(&pc).filter(|_| self.outline.is_none()) else {
+            self.b.ins().jump(inline, &[]);
+            return Ok(true);
+        };
+        let r = region(&self.plan.proto.code, pc).ok_or("internal: a prange loop without its blocks")?;
+        let heavy = self.plan.proto.code[r.block..r.next]
+            .iter()
+            .any(|i| matches!(i, Instr::Call { .. } | Instr::IterPrep { .. } | Instr::PrangePrep { .. }))
+            || self.plan.proto.code[r.block..r.body_end].iter().filter(|i| matches!(i, Instr::ForPrep { .. })).count()
+                > 1;
+        let parallel = self.b.create_block();
+        if heavy {
+            self.b.ins().jump(parallel, &[]);
+        } else {
+            let n = self.b.ins().imul(nblocks, len);
+            let long = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, n, INLINE_BELOW);
+            self.b.ins().brif(long, parallel, &[], inline, &[]);
+        }
+        self.b.seal_block(parallel);
+        self.b.switch_to_block(parallel);
+        self.prange_parallel(&r, id, nblocks, base)?;
+        Ok(true)
+    }
+
+    /// The parallel run: the live values into a buffer, `mini_prange_run`, then the partials
+    /// combined in block order up to the first failed block, whose error is raised after them.
+    fn prange_parallel(&mut self, r: &Region, id: FuncId, nblocks: CValue, base: CValue) -> Lowered<()> {
+        let st_block = self.state(r.block)?;
+        let mut env_vals = Vec::new();
+        for reg in live_in(st_block) {
+            env_vals.extend(parts(self.get(st_block, reg)?));
+        }
+        let env_slot =
+            self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8 * env_vals.len() as u32, 3));
+        for (k, v) in env_vals.iter().enumerate() {
+            self.b.ins().stack_store(*v, env_slot, 8 * k as i32);
+        }
+        let width = r.reds.len().max(1);
+        let out_slot =
+            self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (8 * width * MAX_BLOCKS) as u32, 3));
+        let env = self.b.ins().stack_addr(I64, env_slot, 0);
+        let out = self.b.ins().stack_addr(I64, out_slot, 0);
+        let f = self.module.declare_func_in_func(id, self.b.func);
+        let fptr = self.b.ins().func_addr(I64, f);
+        let room = self.room.expect("set in the entry block");
+        let width_v = self.iconst(width as i64);
+        let lowest = self.call_helper(Helper::PrangeRun, &[fptr, room, env, nblocks, base, out, width_v])[0];
+        // combine blocks 0..lowest in order
+        let head = self.b.create_block();
+        let body = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(head, I64);
+        let zero = self.iconst(0);
+        self.b.ins().jump(head, &[cranelift::codegen::ir::BlockArg::Value(zero)]);
+        self.b.switch_to_block(head);
+        let k = self.b.block_params(head)[0];
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, k, lowest);
+        self.b.ins().brif(more, body, &[], done, &[]);
+        self.b.seal_block(body);
+        self.b.switch_to_block(body);
+        let row = self.b.ins().imul_imm(k, 8 * width as i64);
+        let row = self.b.ins().iadd(out, row);
+        for (j, &(s, acc, op, combine)) in r.reds.iter().enumerate() {
+            let st_c = self.state(combine)?;
+            let partial = match st_c[s as usize] {
+                T::Val(Ty::Float) => V::Float(self.b.ins().load(F64, MemFlagsData::trusted(), row, 8 * j as i32)),
+                T::Val(Ty::Int) => V::Int(self.b.ins().load(I64, MemFlagsData::trusted(), row, 8 * j as i32)),
+                other => return Err(format!("internal: a reduction of type {other:?}")),
+            };
+            let sum = self.combine(combine, op, self.get(st_c, acc)?, partial)?;
+            self.put(acc, sum);
+        }
+        let next = self.b.ins().iadd_imm_s(k, 1);
+        self.b.ins().jump(head, &[cranelift::codegen::ir::BlockArg::Value(next)]);
+        self.b.seal_block(head);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
+        let failed = self.b.ins().icmp(IntCC::SignedLessThan, lowest, nblocks);
+        let raise = self.b.create_block();
+        let after = self.block(r.next + 1)?;
+        self.b.set_cold_block(raise);
+        self.b.ins().brif(failed, raise, &[], after, &[]);
+        self.b.seal_block(raise);
+        self.b.switch_to_block(raise);
+        // the failed block recorded its frame (this function's, at the failing instruction);
+        // prange loops are never inlined, so no caller frame is missing
+        let st = self.call_helper(Helper::PrangeFailure, &[])[0];
+        let zero = self.zero(self.plan.ret_ty());
+        self.b.ins().return_(&[zero, st]);
+        Ok(())
+    }
+
+    /// `acc op partial`, as `ReduceCombine` computes it at `pc`.
+    fn combine(&mut self, pc: usize, op: RedOp, acc: V, partial: V) -> Lowered<V> {
+        match op {
+            RedOp::Add | RedOp::Sub => self.arith(pc, Instr::Add { a: 0, b: 0, c: 0 }, acc, partial),
+            RedOp::Mul => self.arith(pc, Instr::Mul { a: 0, b: 0, c: 0 }, acc, partial),
+            RedOp::Min => self.builtin(pc, Builtin::Min, &[acc, partial]),
+            RedOp::Max => self.builtin(pc, Builtin::Max, &[acc, partial]),
+        }
+    }
+
+    /// `PrangeBlock`: block k's bounds, and its random generator when the body may draw.
+    pub(super) fn prange_block(&mut self, pc: usize, st: &[T], a: Reg) -> Lowered<()> {
+        let ints: Vec<CValue> = (0..7)
+            .map(|j| match self.get(st, a + j)? {
+                V::Int(x) => Ok(x),
+                _ => Err("internal: prange registers of non-ints".to_string()),
+            })
+            .collect::<Lowered<_>>()?;
+        let (start, stop, step, k, nblocks, len, base) = (ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6]);
+        // inside the range, so the products fit (parallel::block_start)
+        let first = self.b.ins().imul(k, len);
+        let first = self.b.ins().imul(first, step);
+        let first = self.b.ins().iadd(start, first);
+        let k1 = self.b.ins().iadd_imm_s(k, 1);
+        let last = self.b.ins().icmp(IntCC::Equal, k1, nblocks);
+        let end = self.b.ins().imul(k1, len);
+        let end = self.b.ins().imul(end, step);
+        let end = self.b.ins().iadd(start, end);
+        let end = self.b.ins().select(last, stop, end);
+        self.put(a + 7, V::Int(first));
+        self.put(a + 8, V::Int(end));
+        self.put(a + 9, V::Int(step));
+        if let Some(r) = region(&self.plan.proto.code, pc - 1)
+            && self.draws(&r)
+        {
+            let seed = self.b.ins().iadd(base, k);
+            self.call_helper(Helper::SeedPending, &[seed]);
+        }
+        Ok(())
+    }
+
+    /// Whether a block of `r` may draw random numbers (then each block seeds its generator).
+    fn draws(&self, r: &Region) -> bool {
+        self.plan.proto.code[r.block..r.next].iter().any(|i| {
+            matches!(
+                i,
+                Instr::Call { .. }
+                    | Instr::CallBuiltin { f: Builtin::Random | Builtin::Randint | Builtin::Uniform | Builtin::Gauss, .. }
+            )
+        })
+    }
+
+    /// `ReduceInit`: the identity of `op` for the accumulator's type.
+    pub(super) fn reduce_init(&mut self, st: &[T], s: Reg, acc: Reg, op: RedOp) -> Lowered<()> {
+        let v = match (op, self.get(st, acc)?) {
+            (RedOp::Min | RedOp::Max, v) => v,
+            (RedOp::Add | RedOp::Sub, V::Int(_)) => V::Int(self.iconst(0)),
+            (RedOp::Mul, V::Int(_)) => V::Int(self.iconst(1)),
+            (RedOp::Add | RedOp::Sub, V::Float(_)) => V::Float(self.b.ins().f64const(-0.0)),
+            (RedOp::Mul, V::Float(_)) => V::Float(self.b.ins().f64const(1.0)),
+            _ => return Err("internal: a reduction of a non-number".into()),
+        };
+        self.put(s, v);
+        Ok(())
+    }
+
+    /// `ReduceCombine`.
+    pub(super) fn reduce_combine(&mut self, pc: usize, st: &[T], acc: Reg, s: Reg, op: RedOp) -> Lowered<()> {
+        let (x, y) = (self.get(st, acc)?, self.get(st, s)?);
+        let v = self.combine(pc, op, x, y)?;
+        self.put(acc, v);
+        Ok(())
+    }
+
+    /// `PrangeNext`: the next block, or the generator after the loop.
+    pub(super) fn prange_next(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
+        let (V::Int(k), V::Int(nblocks), V::Int(base)) = (self.get(st, a + 3)?, self.get(st, a + 4)?, self.get(st, a + 6)?)
+        else {
+            return Err("internal: prange registers of non-ints".into());
+        };
+        let k1 = self.b.ins().iadd_imm_s(k, 1);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, k1, nblocks);
+        let again = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(more, again, &[], done, &[]);
+        self.b.seal_block(again);
+        self.b.seal_block(done);
+        self.b.switch_to_block(again);
+        self.put(a + 3, V::Int(k1));
+        self.back_edge(pc, t as usize, None);
+        let header = self.block(t as usize)?;
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(done);
+        let seed = self.b.ins().iadd(base, nblocks);
+        self.call_helper(Helper::SeedPending, &[seed]);
+        let after = self.block(pc + 1)?;
+        self.b.ins().jump(after, &[]);
+        Ok(true)
+    }
+
+    /// The body of an outlined block of the loop `r`: `(room, env, k, out) -> status`. Loads
+    /// the live values, runs block k's instructions (`PrangeBlock` to `body_end`), stores the
+    /// partials and returns `OK`; its errors return their status (see `fill_fail_block`).
+    pub fn outlined_block(mut self, r: &Region, name_index: u32) -> Lowered<()> {
+        self.b.func.name = cranelift::codegen::ir::UserFuncName::user(1, name_index);
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        self.b.seal_block(entry);
+        let p = self.b.block_params(entry).to_vec();
+        let (room, env, k, out) = (p[0], p[1], p[2], p[3]);
+        self.room = Some(room);
+        let st_block = self.state(r.block)?;
+        let mut slot = 0;
+        for reg in live_in(st_block) {
+            let mut load = |ty| {
+                let v = self.b.ins().load(ty, MemFlagsData::trusted(), env, 8 * slot);
+                slot += 1;
+                v
+            };
+            let v = match st_block[reg as usize] {
+                T::Val(Ty::Int) => V::Int(load(I64)),
+                T::Val(Ty::Float) => V::Float(load(F64)),
+                T::Val(Ty::Bool) => {
+                    let x = load(I64);
+                    V::Bool(self.b.ins().ireduce(super::I8, x))
+                }
+                T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => {
+                    let ptr = load(I64);
+                    let len = load(I64);
+                    V::Arr { ptr, len, float: t == Ty::FloatArray }
+                }
+                _ => continue,
+            };
+            self.put(reg, v);
+        }
+        self.put(r.a + 3, V::Int(k));
+        self.make_fail_block();
+        self.make_blocks();
+        let first = self.block(r.block)?;
+        self.b.ins().jump(first, &[]);
+        let loops = super::versions::Loops::new(&self.plan.proto.code);
+        let ended = self.lower_pcs(r.block, r.body_end, &loops, true)?;
+        let end = self.block(r.body_end)?;
+        if !ended {
+            self.b.ins().jump(end, &[]);
+        }
+        self.b.switch_to_block(end);
+        let st_end = self.state(r.body_end)?;
+        for (j, &(s, ..)) in r.reds.iter().enumerate() {
+            match self.get(st_end, s)? {
+                V::Int(x) | V::Float(x) => {
+                    self.b.ins().store(MemFlagsData::trusted(), x, out, 8 * j as i32);
+                }
+                _ => return Err("internal: a reduction of a non-number".into()),
+            }
+        }
+        let ok = self.iconst(status::OK);
+        self.b.ins().return_(&[ok]);
+        self.fill_fail_block();
+        self.b.seal_all_blocks();
+        let config = self.module.target_config();
+        self.b.finalize(config);
+        Ok(())
+    }
+}
