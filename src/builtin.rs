@@ -126,4 +126,7 @@ builtins! {
     RStrip = "rstrip",
     SplitLines = "splitlines",
     Error = "error",
+    Prange = "prange",
+    SetThreads = "set_threads",
+    Threads = "threads",
 }

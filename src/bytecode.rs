@@ -176,6 +176,52 @@ pub enum Instr {
     /// raises again the error held in R[a] (an error a `finally` clause caught, kept as
     /// `vm::handlers` encodes it)
     Reraise { a: Reg },
+    /// blocked `prange` loop setup (lang-spec/parallel.md; `Proto::pranges[p]` describes the
+    /// loop): R[a], R[a+1], R[a+2] are start, stop, step, checked as `ForPrep` checks them;
+    /// n := the iteration count; if n == 0 then pc := t; else R[a+3] := 0 (block index k),
+    /// R[a+4] := nblocks, R[a+5] := B (`parallel::plan(n)`), R[a+6] := base (a draw of the
+    /// thread's generator), and each reduction's accumulator must hold an int or a float
+    PrangePrep { a: Reg, p: u8, t: u32 },
+    /// block head: k = R[a+3]; R[a+7] := start + k*B*step; R[a+8] := the block's exclusive
+    /// end; R[a+9] := step; the thread's generator := one seeded from base + k (lazily)
+    PrangeBlock { a: Reg },
+    /// R[a] := the identity of reduction `op` for the accumulator R[b] (0 or -0.0 for `+`,
+    /// 1 or 1.0 for `*`, R[b] itself for min and max)
+    ReduceInit { a: Reg, b: Reg, op: RedOp },
+    /// R[a] := R[a] op R[b] (a block's partial R[b] combined into the accumulator R[a], with
+    /// the interpreter's operator semantics; `-=` partials combine with `+`)
+    ReduceCombine { a: Reg, b: Reg, op: RedOp },
+    /// R[a+3] += 1; if R[a+3] < R[a+4] then pc := t (a back edge, to `PrangeBlock`); else the
+    /// thread's generator := one seeded from base + nblocks (lazily)
+    PrangeNext { a: Reg, t: u32 },
+}
+
+/// The operator of a `prange` reduction (lang-spec/parallel.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RedOp {
+    /// `s += e`, `s = s + e`, `s = e + s`, with `s -= e` among them.
+    Add,
+    /// Only `s -= e` and `s = s - e`: partials combine with `+`.
+    Sub,
+    /// `s *= e`, `s = s * e`, `s = e * s`.
+    Mul,
+    /// `s = min(s, e)`, `s = min(e, s)`.
+    Min,
+    /// `s = max(s, e)`, `s = max(e, s)`.
+    Max,
+}
+
+impl RedOp {
+    /// The update as `--stats` shows it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            RedOp::Add => "+=",
+            RedOp::Sub => "-=",
+            RedOp::Mul => "*=",
+            RedOp::Min => "min",
+            RedOp::Max => "max",
+        }
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<Instr>() == 8);
@@ -201,6 +247,8 @@ pub enum Writes {
     Two(Reg, Reg),
     /// This register and every register above it (a call: the callee's frame overlaps them).
     From(Reg),
+    /// `n` registers from this one (the block registers of `PrangePrep` and `PrangeBlock`).
+    Window(Reg, u8),
 }
 
 impl Writes {
@@ -211,6 +259,7 @@ impl Writes {
             Writes::One(a) => r == a,
             Writes::Two(a, b) => r == a || r == b,
             Writes::From(a) => r >= a,
+            Writes::Window(a, n) => r >= a && (r as usize) < a as usize + n as usize,
         }
     }
 }
@@ -401,6 +450,15 @@ impl Instr {
             I::Import { a, .. } => f.def(a),
             I::Try => f,
             I::Reraise { a } => f.reg(a).flow(Flow::Return),
+            I::PrangePrep { a, t, .. } => {
+                Facts { starts_loop: true, ..f.window(a, 11).writes(Writes::Window(a + 3, 4)).branch(t) }
+            }
+            I::PrangeBlock { a } => Facts { ints: Some((a, 7)), ..f.window(a, 11).writes(Writes::Window(a + 7, 3)) },
+            I::ReduceInit { a, b, .. } => f.def(a).reg(b),
+            I::ReduceCombine { a, b, .. } => f.def(a).reg(b),
+            I::PrangeNext { a, t } => {
+                Facts { ints: Some((a + 3, 4)), ..f.window(a, 11).writes(Writes::One(a + 3)).branch(t) }
+            }
         }
     }
 
@@ -424,7 +482,9 @@ impl Instr {
             | I::JumpIfNotNe { t, .. }
             | I::ForPrep { t, .. }
             | I::ForLoop { t, .. }
-            | I::IterNext { t, .. } => Some(t),
+            | I::IterNext { t, .. }
+            | I::PrangePrep { t, .. }
+            | I::PrangeNext { t, .. } => Some(t),
             I::LoadNil { .. }
             | I::LoadBool { .. }
             | I::LoadInt { .. }
@@ -484,7 +544,10 @@ impl Instr {
             | I::SetField { .. }
             | I::Import { .. }
             | I::Try
-            | I::Reraise { .. } => None,
+            | I::Reraise { .. }
+            | I::PrangeBlock { .. }
+            | I::ReduceInit { .. }
+            | I::ReduceCombine { .. } => None,
         }
     }
 
@@ -556,6 +619,9 @@ pub struct Proto {
     /// instruction in a handler's range goes to the first handler covering it. Empty for a
     /// function without `try`, which then pays nothing for them.
     pub handlers: Vec<Handler>,
+    /// The function's `prange` loops, in source order: the blocked ones (indexed by their
+    /// `PrangePrep`'s `p`) and the refused ones, compiled as `range` loops (see [`PrangeInfo`]).
+    pub pranges: Vec<PrangeInfo>,
     /// The per-function state of the JIT (opaque here; see [`JitSlot`]).
     pub jit: JitSlot,
 }
@@ -570,6 +636,52 @@ pub struct Handler {
     pub target: u32,
     pub reg: Reg,
     pub kind: HandlerKind,
+}
+
+/// A `prange` loop of a function (lang-spec/parallel.md): where it is, how it was compiled and
+/// its counters for `--stats`, which any runner (the interpreter, native code) may update.
+#[derive(Debug)]
+pub struct PrangeInfo {
+    /// The `for` statement's header: from `for` to the end of the `prange(...)` call.
+    pub span: Span,
+    /// The instruction that sets the loop up: its `PrangePrep`, or the `ForPrep` of a refused
+    /// loop (whose range errors then say `prange()`).
+    pub prep: u32,
+    /// The loop variable's register.
+    pub var: Reg,
+    /// Its reductions (none for a refused loop).
+    pub reductions: Vec<Reduction>,
+    /// Why the loop runs as `range` would, and where the construct that refused it is; `None`
+    /// for a blocked loop.
+    pub refused: Option<(String, Span)>,
+    /// Counters, for `--stats`.
+    pub counts: PrangeCounts,
+}
+
+/// One reduction of a `prange` loop: the variable's register (a block's partial result while
+/// the loop runs), the hidden accumulator's, the operator, the span of the first update
+/// statement (where combining errors point) and the variable's name.
+#[derive(Clone, Debug)]
+pub struct Reduction {
+    pub var: Reg,
+    pub acc: Reg,
+    pub op: RedOp,
+    pub span: Span,
+    pub name: Rc<str>,
+}
+
+/// How often a `prange` loop ran, for `--stats`. Atomic, so that any thread (and native code
+/// on worker threads) may count.
+#[derive(Debug, Default)]
+pub struct PrangeCounts {
+    /// Runs of the loop (non-empty and empty).
+    pub runs: std::sync::atomic::AtomicU64,
+    /// Blocks run by the interpreter, in order.
+    pub blocks: std::sync::atomic::AtomicU64,
+    /// Iterations of those runs.
+    pub iterations: std::sync::atomic::AtomicU64,
+    /// Per reduction (bit 2j: an int before the loop, bit 2j+1: a float), the first 32.
+    pub types: std::sync::atomic::AtomicU64,
 }
 
 /// What a handler stores in its register (see [`Handler`]).
@@ -659,6 +771,18 @@ pub fn disassemble(proto: &Proto, out: &mut String) {
     }
     for h in &proto.handlers {
         let _ = writeln!(out, "  handler {}..{} -> {} R[{}] {:?}", h.start, h.end, h.target, h.reg, h.kind);
+    }
+    for (i, p) in proto.pranges.iter().enumerate() {
+        let _ = write!(out, "  prange {i}: prep {} loop variable R[{}]", p.prep, p.var);
+        for r in &p.reductions {
+            let _ = write!(out, ", {} {} R[{}] acc R[{}]", r.name, r.op.symbol(), r.var, r.acc);
+        }
+        match &p.refused {
+            Some((why, _)) => {
+                let _ = writeln!(out, ", refused: {why}");
+            }
+            None => out.push('\n'),
+        }
     }
     for child in &proto.protos {
         out.push('\n');

@@ -15,6 +15,7 @@ pub mod jit;
 pub mod lexer;
 pub mod modules;
 pub mod num;
+pub mod parallel;
 pub mod parser;
 pub mod repl;
 pub mod source;

@@ -57,6 +57,7 @@ pub fn proto(p: &Proto, nglobals: usize) -> Result<(), String> {
     for (i, child) in p.protos.iter().enumerate() {
         captures(p, child).map_err(|e| fail(None, format!("child {i} ({}): {e}", child.name)))?;
     }
+    pranges(p).map_err(|e| fail(None, e))?;
     kinds(p).map_err(|(pc, e)| fail(Some(pc), e))?;
     p.protos.iter().try_for_each(|child| proto(child, nglobals))
 }
@@ -130,6 +131,35 @@ fn operands(p: &Proto, pc: usize, ins: Instr, nglobals: usize) -> Result<(), Str
         Flow::Next | Flow::Branch(_) if pc + 1 >= len => Err("the code runs off its end".into()),
         Flow::Next | Flow::Jump(_) | Flow::Branch(_) | Flow::Return => Ok(()),
     }
+}
+
+/// The `prange` table: each loop's setup instruction is a `PrangePrep` naming it (or, for a
+/// refused loop, a `ForPrep`), each `PrangePrep` names an entry, and the loop variable and
+/// reduction registers are below `nregs`.
+fn pranges(p: &Proto) -> Result<(), String> {
+    for (i, info) in p.pranges.iter().enumerate() {
+        let prep = p.code.get(info.prep as usize).copied();
+        let ok = match (&info.refused, prep) {
+            (None, Some(Instr::PrangePrep { p: q, .. })) => q as usize == i,
+            (Some(_), Some(Instr::ForPrep { .. })) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("prange {i}: instruction {} is not its setup", info.prep));
+        }
+        let regs = info.reductions.iter().flat_map(|r| [r.var, r.acc]).chain([info.var]);
+        if let Some(r) = regs.into_iter().find(|r| *r as usize >= p.nregs) {
+            return Err(format!("prange {i}: register {r} is not below the {} registers", p.nregs));
+        }
+    }
+    for ins in &p.code {
+        if let Instr::PrangePrep { p: q, .. } = *ins
+            && p.pranges.get(q as usize).is_none_or(|info| info.refused.is_some())
+        {
+            return Err(format!("PrangePrep of prange {q}, which is not a blocked loop"));
+        }
+    }
+    Ok(())
 }
 
 /// A child's captures refer to its parent's registers and cells.
@@ -235,6 +265,7 @@ fn handler_edges(p: &Proto, pc: usize, before: &[Kind]) -> Vec<(usize, Box<[Kind
                     st[b as usize] = Kind::Unknown;
                 }
                 Writes::From(a) => st[a as usize..].fill(Kind::Unknown),
+                Writes::Window(a, n) => st[a as usize..a as usize + n as usize].fill(Kind::Unknown),
             }
             st[h.reg as usize] = Kind::Unknown;
             (h.target as usize, st)
@@ -269,6 +300,18 @@ fn step(ins: Instr, next: &mut [Kind], taken: &mut [Kind]) {
             set(next, a + 1, Kind::Int);
             set(next, a + 2, Kind::Unknown);
         }
+        Instr::PrangePrep { a, .. } => {
+            // it raised unless start, stop and step are ints; entering sets the block registers
+            for st in [&mut *next, &mut *taken] {
+                (a..a + 3).for_each(|r| set(st, r, Kind::Int));
+            }
+            (a + 3..a + 7).for_each(|r| set(next, r, Kind::Int));
+        }
+        Instr::PrangeBlock { a } => (a + 7..a + 10).for_each(|r| set(next, r, Kind::Int)),
+        Instr::PrangeNext { a, .. } => {
+            set(next, a + 3, Kind::Int);
+            set(taken, a + 3, Kind::Int);
+        }
         // anything else: what it writes is unknown, on both edges
         other => {
             for st in [next, taken] {
@@ -280,6 +323,7 @@ fn step(ins: Instr, next: &mut [Kind], taken: &mut [Kind]) {
                         set(st, b, Kind::Unknown);
                     }
                     Writes::From(a) => st[a as usize..].fill(Kind::Unknown),
+                    Writes::Window(a, n) => st[a as usize..a as usize + n as usize].fill(Kind::Unknown),
                 }
             }
         }
@@ -323,6 +367,7 @@ mod tests {
             captures,
             span: Span::default(),
             handlers: Vec::new(),
+            pranges: Vec::new(),
             jit: JitSlot::default(),
         }
     }

@@ -4,11 +4,12 @@
 
 mod captures;
 mod expr;
+mod prange;
 mod trys;
 
 use crate::ast::*;
 use crate::builtin::Builtin;
-use crate::bytecode::{Capture, Handler, Instr, Proto, Reg};
+use crate::bytecode::{Capture, Handler, Instr, PrangeInfo, Proto, Reg};
 use crate::source::{Diagnostic, Span};
 use crate::value::Value;
 use crate::verify;
@@ -169,6 +170,8 @@ struct FnState {
     /// The open `try` regions, innermost last, and the handlers of the closed ones.
     regions: Vec<trys::Region>,
     handlers: Vec<Handler>,
+    /// The `prange` loops compiled so far (`Proto::pranges`).
+    pranges: Vec<PrangeInfo>,
     span: Span,
 }
 
@@ -370,6 +373,7 @@ impl Compiler {
             loops: Vec::new(),
             regions: Vec::new(),
             handlers: Vec::new(),
+            pranges: Vec::new(),
             span,
         });
     }
@@ -389,6 +393,7 @@ impl Compiler {
             captures: f.captures,
             span: f.span,
             handlers: f.handlers,
+            pranges: f.pranges,
             jit: Default::default(),
         })
     }
@@ -709,7 +714,12 @@ impl Compiler {
             && matches!(&callee.kind, ExprKind::Name(n) if self.unshadowed_builtin(n) == Some(Builtin::Range))
             && (1..=3).contains(&args.len())
         {
-            return self.for_range(name, span, iter.span, args, body);
+            return self.for_range(name, span, iter.span, args, body).map(|_| ());
+        }
+        if let ExprKind::Call(_, args) = &iter.kind
+            && self.is_prange(iter)
+        {
+            return self.for_prange(name, span, iter.span, args, body);
         }
         let base = self.alloc(3, span)?;
         self.expr_to(iter, base)?;
@@ -727,26 +737,10 @@ impl Compiler {
         Ok(())
     }
 
-    fn for_range(&mut self, name: &Rc<str>, span: Span, call: Span, args: &[Expr], body: &[Stmt]) -> CResult<()> {
+    /// A counted loop; returns the index of its `ForPrep`.
+    fn for_range(&mut self, name: &Rc<str>, span: Span, call: Span, args: &[Expr], body: &[Stmt]) -> CResult<u32> {
         let base = self.alloc(4, span)?;
-        match args {
-            [stop] => {
-                self.emit(Instr::LoadInt { a: base, v: 0 }, call);
-                self.expr_to(stop, base + 1)?;
-                self.emit(Instr::LoadInt { a: base + 2, v: 1 }, call);
-            }
-            [start, stop] => {
-                self.expr_to(start, base)?;
-                self.expr_to(stop, base + 1)?;
-                self.emit(Instr::LoadInt { a: base + 2, v: 1 }, call);
-            }
-            [start, stop, step] => {
-                self.expr_to(start, base)?;
-                self.expr_to(stop, base + 1)?;
-                self.expr_to(step, base + 2)?;
-            }
-            _ => unreachable!("range arity checked by the caller"),
-        }
+        self.range_args(base, call, args)?;
         let prep = self.emit(Instr::ForPrep { a: base, t: 0 }, call);
         let body_start = self.here();
         self.loop_body(body, Some((name, span, base + 3)))?;
@@ -758,7 +752,7 @@ impl Compiler {
         self.emit(Instr::ForLoop { a: base, t: body_start }, call);
         self.patch_here(vec![prep]);
         self.patch_here(lp.breaks);
-        Ok(())
+        Ok(prep as u32)
     }
 
     fn loop_jump(&mut self, s: &Stmt) -> CResult<()> {

@@ -378,6 +378,11 @@ impl<'a> Session<'a> {
                 return Err("a record field is a dict lookup, which compiled code cannot do".into());
             }
             I::Import { .. } => return Err("import runs a module, which compiled code cannot do".into()),
+            I::PrangePrep { .. }
+            | I::PrangeBlock { .. }
+            | I::ReduceInit { .. }
+            | I::ReduceCombine { .. }
+            | I::PrangeNext { .. } => return Err("prange loops are not compiled yet".into()),
             I::GetIndex { a, b, c } => {
                 let (arr, idx) = (read(st, b)?, read(st, c)?);
                 index_types(arr, idx)?;

@@ -118,6 +118,9 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::RStrip => strings::strip("rstrip", strings::Ends::Right, args),
         B::SplitLines => strings::splitlines(args, gil),
         B::Error => super::handlers::error(args),
+        B::Prange => range_named("prange", args),
+        B::SetThreads => super::prange::set_threads(args),
+        B::Threads => none(args).map(|()| Value::Int(crate::parallel::threads() as i64)),
     }
 }
 
@@ -260,16 +263,18 @@ fn parse_float(text: &str) -> Option<f64> {
     if ok { t.parse::<f64>().ok() } else { None }
 }
 
-fn int_arg(v: &Value, what: &str) -> Result<i64, Fail> {
-    match v {
-        Value::Int(i) => Ok(*i),
-        other => Err(format!("{what} must be an int, not {}", other.type_name()).into()),
-    }
-}
-
 /// `range(stop)`, `range(start, stop)`, `range(start, stop, step)`.
 pub fn range(args: &[Value]) -> BResult {
-    let ints: Vec<i64> = args.iter().map(|a| int_arg(a, "range() argument")).collect::<Result<_, _>>()?;
+    range_named("range", args)
+}
+
+/// `range` under the name `name` (`prange` outside a `for` header is `range`).
+fn range_named(name: &str, args: &[Value]) -> BResult {
+    let int = |v: &Value| match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(Fail::from(format!("{name}() argument must be an int, not {}", other.type_name()))),
+    };
+    let ints: Vec<i64> = args.iter().map(int).collect::<Result<_, _>>()?;
     let (start, stop, step) = match ints[..] {
         [stop] => (0, stop, 1),
         [start, stop] => (start, stop, 1),
@@ -277,7 +282,7 @@ pub fn range(args: &[Value]) -> BResult {
         _ => return Err(format!("expected 1 to 3 arguments, got {}", args.len()).into()),
     };
     if step == 0 {
-        return Err("range() step must not be zero".to_string().into());
+        return Err(format!("{name}() step must not be zero").into());
     }
     Ok(Value::Range(Rc::new(RangeObj { start, stop, step })))
 }
@@ -396,7 +401,7 @@ fn abs(v: &Value) -> BResult {
 
 /// `min`/`max`: the first argument that is smallest (largest); one list or array argument
 /// means its elements.
-fn extreme(b: Builtin, args: &[Value], want: std::cmp::Ordering, gil: Gil) -> BResult {
+pub(super) fn extreme(b: Builtin, args: &[Value], want: std::cmp::Ordering, gil: Gil) -> BResult {
     let elements: Vec<Value> = match args {
         [Value::List(l)] => l.borrow(gil).clone(),
         [Value::Array(a)] => (0..a.len()).map(|i| a.get(i)).collect(),

@@ -18,6 +18,7 @@ mod modules;
 mod morelib;
 pub mod ops;
 pub mod pool;
+pub mod prange;
 pub mod random;
 mod slice;
 mod strings;
@@ -588,6 +589,14 @@ impl<'g> Vm<'g> {
                 unsafe { std::slice::from_raw_parts(regs.add($i as usize), $n as usize) }
             };
         }
+        macro_rules! frame_regs {
+            () => {{
+                let n = proto!().nregs;
+                // SAFETY: as in `reg!`: the stack holds `base + nregs` values from `regs`, and no
+                // other reference into the registers is live while the slice is used.
+                unsafe { std::slice::from_raw_parts_mut(regs, n) }
+            }};
+        }
         macro_rules! set {
             ($i:expr, $v:expr) => {{
                 let v = $v;
@@ -996,16 +1005,13 @@ impl<'g> Vm<'g> {
                 Instr::JumpIfNotNe { a, b, t } => jump_unless!(!equal!(reg!(a), reg!(b)), t),
                 Instr::ForPrep { a, t } => {
                     let (start, stop, step) = match (reg!(a), reg!(a + 1), reg!(a + 2)) {
-                        (Value::Int(x), Value::Int(y), Value::Int(z)) => (*x, *y, *z),
+                        (Value::Int(x), Value::Int(y), Value::Int(z)) if *z != 0 => (*x, *y, *z),
                         (x, y, z) => {
-                            let bad = [x, y, z].into_iter().find(|v| !matches!(v, Value::Int(_)));
-                            let name = bad.map_or("nil", |v| v.type_name());
-                            throw!(format!("range() argument must be an int, not {name}"))
+                            // SAFETY: `ip` is one past this instruction, inside `code`.
+                            let pc = unsafe { ip.offset_from(code) } as usize - 1;
+                            throw!(prange::range_error(prange::loop_name(proto!(), pc), x, y, z))
                         }
                     };
-                    if step == 0 {
-                        throw!("range() step must not be zero");
-                    }
                     if (step > 0 && start >= stop) || (step < 0 && start <= stop) {
                         ip = jump!(t);
                     } else {
@@ -1195,6 +1201,29 @@ impl<'g> Vm<'g> {
                 Instr::Import { .. } => {
                     save_ip!();
                     break Err(Fail::Blocking);
+                }
+                Instr::PrangePrep { a, p, t } => {
+                    let info = &proto!().pranges[p as usize];
+                    match prange::prep(frame_regs!(), a as usize, info) {
+                        Ok(true) => {}
+                        Ok(false) => ip = jump!(t),
+                        Err(e) => throw!(e),
+                    }
+                }
+                Instr::PrangeBlock { a } => prange::block(frame_regs!(), a as usize),
+                Instr::ReduceInit { a, b, op } => set!(a, prange::identity(op, reg!(b))),
+                Instr::ReduceCombine { a, b, op } => match prange::combine(op, reg!(a), reg!(b), gil) {
+                    Ok(v) => set!(a, v),
+                    Err(e) => throw!(e),
+                },
+                Instr::PrangeNext { a, t } => {
+                    if prange::next(frame_regs!(), a as usize) {
+                        if jit.is_some() {
+                            proto!().jit.backedge();
+                        }
+                        safe_point!();
+                        ip = jump!(t);
+                    }
                 }
             }
         };

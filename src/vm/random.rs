@@ -131,6 +131,13 @@ pub fn seed_thread(n: u64) {
     set_state(seeded(n));
 }
 
+/// This thread's generator becomes one seeded from `n`, lazily at its first draw (see
+/// `PENDING`): a `prange` block's, and the generator after a `prange` loop.
+pub fn seed_lazily(n: u64) {
+    PENDING.set(Some(n));
+    set_state([0; 4]);
+}
+
 /// The seed a thread started now gets: one draw of the starting thread's generator.
 pub fn draw_seed() -> u64 {
     next_u64()

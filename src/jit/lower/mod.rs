@@ -1687,7 +1687,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::SetField { .. }
             | I::Import { .. }
             | I::Try
-            | I::Reraise { .. } => return Err(format!("internal: {ins:?} is not compilable")),
+            | I::Reraise { .. }
+            | I::PrangePrep { .. }
+            | I::PrangeBlock { .. }
+            | I::ReduceInit { .. }
+            | I::ReduceCombine { .. }
+            | I::PrangeNext { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }

@@ -240,6 +240,7 @@ fn written_in(code: &[Instr]) -> [bool; 256] {
                 written[b as usize] = true;
             }
             Writes::From(a) => written[a as usize..].fill(true),
+            Writes::Window(a, n) => written[a as usize..a as usize + n as usize].fill(true),
         }
     }
     written

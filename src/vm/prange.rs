@@ -1,0 +1,151 @@
+//! The interpreter's side of `prange` loops (lang-spec/parallel.md): the blocked loop's
+//! instructions (`PrangePrep`, `PrangeBlock`, `ReduceInit`, `ReduceCombine`, `PrangeNext`),
+//! run one block after another on the calling thread, and `set_threads`. The block plan and
+//! the thread count live in `crate::parallel`, shared with the JIT.
+//!
+//! Each function takes the running frame's registers as a slice (`r[i]` is `R[i]`).
+
+use super::Fail;
+use super::random;
+use crate::ast::BinOp;
+use crate::builtin::Builtin;
+use crate::bytecode::{PrangeInfo, Proto, RedOp};
+use crate::gil::Gil;
+use crate::parallel;
+use crate::value::Value;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// The loop registers `start, stop, step` at `a`, which the setup instruction checked.
+fn range_at(r: &[Value], a: usize) -> (i64, i64, i64) {
+    match (&r[a], &r[a + 1], &r[a + 2]) {
+        (Value::Int(x), Value::Int(y), Value::Int(z)) => (*x, *y, *z),
+        _ => unreachable!("PrangePrep checked the loop registers"),
+    }
+}
+
+/// An int register set by `PrangePrep` (the verifier proves it holds an int).
+fn int_at(r: &[Value], i: usize) -> i64 {
+    match r[i] {
+        Value::Int(v) => v,
+        _ => unreachable!("PrangePrep set the block registers"),
+    }
+}
+
+/// The error of a range register that is not an int, or of a zero step, named after the
+/// builtin the loop calls (`range` or `prange`).
+pub(super) fn range_error(name: &str, start: &Value, stop: &Value, step: &Value) -> String {
+    match [start, stop, step].into_iter().find(|v| !matches!(v, Value::Int(_))) {
+        Some(bad) => format!("{name}() argument must be an int, not {}", bad.type_name()),
+        None => format!("{name}() step must not be zero"),
+    }
+}
+
+/// The builtin a counted loop whose setup is instruction `pc` calls: `prange` for a refused
+/// `prange` loop, else `range` (looked up only when its range is wrong).
+#[cold]
+pub(super) fn loop_name(proto: &Proto, pc: usize) -> &'static str {
+    if proto.pranges.iter().any(|p| p.prep as usize == pc) { "prange" } else { "range" }
+}
+
+/// `PrangePrep { a, p }`: checks the range and the reductions' starting values, and sets up
+/// the block registers. Returns whether the loop runs (false: the range is empty).
+pub(super) fn prep(r: &mut [Value], a: usize, info: &PrangeInfo) -> Result<bool, Fail> {
+    let (start, stop, step) = match (&r[a], &r[a + 1], &r[a + 2]) {
+        (Value::Int(x), Value::Int(y), Value::Int(z)) if *z != 0 => (*x, *y, *z),
+        (x, y, z) => return Err(range_error("prange", x, y, z).into()),
+    };
+    info.counts.runs.fetch_add(1, Relaxed);
+    let n = parallel::count(start, stop, step);
+    if n == 0 {
+        return Ok(false);
+    }
+    let mut types = 0u64;
+    for (j, red) in info.reductions.iter().enumerate() {
+        let bit = match &r[red.acc as usize] {
+            Value::Int(_) => 1u64,
+            Value::Float(_) => 2,
+            other => {
+                return Err(format!(
+                    "prange reduction '{}' must hold an int or a float when the loop starts, not {}",
+                    red.name,
+                    other.type_name()
+                )
+                .into());
+            }
+        };
+        types |= bit.checked_shl(2 * j as u32).unwrap_or(0);
+    }
+    let (b, nblocks) = parallel::plan(n);
+    info.counts.types.fetch_or(types, Relaxed);
+    info.counts.blocks.fetch_add(nblocks, Relaxed);
+    info.counts.iterations.fetch_add(n, Relaxed);
+    r[a + 3] = Value::Int(0);
+    r[a + 4] = Value::Int(nblocks as i64);
+    r[a + 5] = Value::Int(b as i64);
+    r[a + 6] = Value::Int(random::draw_seed() as i64);
+    Ok(true)
+}
+
+/// `PrangeBlock { a }`: the bounds of block `R[a+3]` into `R[a+7..a+10]`, and the thread's
+/// generator seeded (lazily) from `base + k`.
+pub(super) fn block(r: &mut [Value], a: usize) {
+    let (start, stop, step) = range_at(r, a);
+    let k = int_at(r, a + 3) as u64;
+    let b = int_at(r, a + 5) as u64;
+    let n = parallel::count(start, stop, step);
+    r[a + 7] = Value::Int(parallel::block_start(start, step, b, k));
+    r[a + 8] = Value::Int(parallel::block_stop(start, stop, step, b, k, n));
+    r[a + 9] = Value::Int(step);
+    random::seed_lazily((int_at(r, a + 6) as u64).wrapping_add(k));
+}
+
+/// The identity a block of reduction `op` starts from, for the accumulator `acc` (an int or a
+/// float, checked by `PrangePrep`; for `+` a float's is `-0.0`, the exact identity of float
+/// addition; for min and max the accumulator itself, as they are idempotent).
+pub fn identity(op: RedOp, acc: &Value) -> Value {
+    match (op, acc) {
+        (RedOp::Add | RedOp::Sub, Value::Float(_)) => Value::Float(-0.0),
+        (RedOp::Add | RedOp::Sub, _) => Value::Int(0),
+        (RedOp::Mul, Value::Float(_)) => Value::Float(1.0),
+        (RedOp::Mul, _) => Value::Int(1),
+        (RedOp::Min | RedOp::Max, v) => v.clone(),
+    }
+}
+
+/// `ReduceCombine`: the accumulator combined with a block's partial result, with the
+/// interpreter's semantics of `+`, `*`, `min` and `max` (a `-=` partial combines with `+`).
+pub fn combine(op: RedOp, acc: &Value, partial: &Value, gil: Gil) -> Result<Value, Fail> {
+    match op {
+        RedOp::Add | RedOp::Sub => super::ops::arith(BinOp::Add, acc, partial, gil).map_err(Fail::from),
+        RedOp::Mul => super::ops::arith(BinOp::Mul, acc, partial, gil).map_err(Fail::from),
+        RedOp::Min => {
+            super::builtins::extreme(Builtin::Min, &[acc.clone(), partial.clone()], std::cmp::Ordering::Less, gil)
+        }
+        RedOp::Max => {
+            super::builtins::extreme(Builtin::Max, &[acc.clone(), partial.clone()], std::cmp::Ordering::Greater, gil)
+        }
+    }
+}
+
+/// `PrangeNext { a }`: on to the next block; returns whether there is one. After the last,
+/// the thread's generator is seeded (lazily) from `base + nblocks`.
+pub(super) fn next(r: &mut [Value], a: usize) -> bool {
+    let k = int_at(r, a + 3) + 1;
+    let nblocks = int_at(r, a + 4);
+    r[a + 3] = Value::Int(k);
+    if k < nblocks {
+        return true;
+    }
+    random::seed_lazily((int_at(r, a + 6) as u64).wrapping_add(nblocks as u64));
+    false
+}
+
+/// `set_threads(n)`: the thread count of parallel loops, an int from 1 to
+/// `parallel::MAX_THREADS`; returns nil.
+pub(super) fn set_threads(args: &[Value]) -> Result<Value, Fail> {
+    match args {
+        [Value::Int(n)] => parallel::set_threads(*n).map(|()| Value::Nil).map_err(Fail::from),
+        [other] => Err(format!("set_threads() needs an int, not {}", other.type_name()).into()),
+        _ => Err(format!("expected 1 argument, got {}", args.len()).into()),
+    }
+}
