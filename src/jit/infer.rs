@@ -9,7 +9,7 @@
 use super::types::{MAX_PARAMS, Sig, Ty};
 use super::{ProtoJit, Spec};
 use crate::builtin::Builtin;
-use crate::bytecode::{Flow, Instr, Proto, Reg};
+use crate::bytecode::{Flow, Instr, Proto, RedOp, Reg};
 use crate::value::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
@@ -378,11 +378,46 @@ impl<'a> Session<'a> {
                 return Err("a record field is a dict lookup, which compiled code cannot do".into());
             }
             I::Import { .. } => return Err("import runs a module, which compiled code cannot do".into()),
-            I::PrangePrep { .. }
-            | I::PrangeBlock { .. }
-            | I::ReduceInit { .. }
-            | I::ReduceCombine { .. }
-            | I::PrangeNext { .. } => return Err("prange loops are not compiled yet".into()),
+            I::PrangePrep { a, .. } => {
+                for r in a..a + 3 {
+                    match read(st, r)? {
+                        T::Val(Ty::Int) | T::Pending => {}
+                        other => {
+                            let t = other.ty().name();
+                            return Err(format!("prange() of {} {t} is an error (prange() needs ints)", article(t)));
+                        }
+                    }
+                }
+                for r in a + 3..a + 7 {
+                    st[r as usize] = T::Val(Ty::Int);
+                }
+            }
+            I::PrangeBlock { a } => {
+                for r in a + 7..a + 10 {
+                    st[r as usize] = T::Val(Ty::Int);
+                }
+            }
+            I::ReduceInit { a, b, op } => {
+                st[a as usize] = match read(st, b)? {
+                    T::Pending => T::Pending,
+                    T::Val(t @ (Ty::Int | Ty::Float)) => T::Val(t),
+                    other => {
+                        let _ = op;
+                        return Err(format!("a prange reduction of {} is an error", a_type(other.ty())));
+                    }
+                };
+            }
+            I::ReduceCombine { a, b, op } => {
+                let (x, y) = (read(st, a)?, read(st, b)?);
+                st[a as usize] = match op {
+                    RedOp::Add | RedOp::Sub | RedOp::Mul => arith(x, y, false)?,
+                    RedOp::Min | RedOp::Max => {
+                        let f = if op == RedOp::Min { Builtin::Min } else { Builtin::Max };
+                        builtin_result(f, &[x, y])?
+                    }
+                };
+            }
+            I::PrangeNext { a, .. } => st[a as usize + 3] = T::Val(Ty::Int),
             I::GetIndex { a, b, c } => {
                 let (arr, idx) = (read(st, b)?, read(st, c)?);
                 index_types(arr, idx)?;
@@ -579,6 +614,8 @@ impl Plan {
             p -= 1;
             match code[p] {
                 Instr::LoadInt { a, v } if a == r => return Some(v as i64),
+                // a `prange` block's step is the loop's (its `PrangePrep` is just before)
+                Instr::PrangeBlock { a } if r == a + 9 && p > 0 => return self.const_int_before(p - 1, a + 2),
                 Instr::LoadK { a, k } if a == r => {
                     return if let Value::Int(v) = self.proto.consts[k as usize] { Some(v) } else { None };
                 }

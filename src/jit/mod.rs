@@ -11,6 +11,7 @@ mod infer;
 mod interval;
 mod lower;
 mod mirror;
+mod parallel;
 mod report;
 mod runtime;
 mod types;

@@ -161,7 +161,7 @@ pub unsafe extern "C" fn mini_prange_run(
     }
     let lowest = failed.as_ref().map_or(n, |e| e.block);
     FAILED.with(|slot| *slot.borrow_mut() = failed);
-    crate::vm::random::seed_after_prange(base, n);
+    crate::vm::random::seed_lazily(base.wrapping_add(n as u64));
     lowest as i64
 }
 

@@ -296,5 +296,5 @@ pub extern "C" fn mini_draw_seed() -> i64 {
 /// This thread's generator becomes one seeded from `seed` at its first draw (a block's, or the
 /// one after a `prange` loop), as the interpreter's `PrangeBlock` and `PrangeNext` do.
 pub extern "C" fn mini_seed_pending(seed: i64) {
-    crate::vm::random::seed_pending(seed as u64)
+    crate::vm::random::seed_lazily(seed as u64)
 }

@@ -48,8 +48,6 @@ enum Construct {
     Field(Option<String>),
     /// `try { } catch e { } finally { }`.
     Try,
-    /// `for i in prange(...)`, blocked (not refused).
-    Prange,
 }
 
 impl fmt::Display for Construct {
@@ -101,7 +99,6 @@ impl fmt::Display for Construct {
             Construct::Try => f.write_str(
                 "try/catch runs only in the interpreter; the functions called inside the try block still compile",
             ),
-            Construct::Prange => f.write_str("prange loops are not compiled yet"),
         }
     }
 }
@@ -158,11 +155,6 @@ fn construct(proto: &Proto, ins: Instr, text: &str) -> Option<Construct> {
         Instr::NewCell { .. } | Instr::NewEmptyCell { .. } | Instr::SetCell { .. } => Construct::Captured(None),
         Instr::GetField { k, .. } | Instr::SetField { k, .. } => Construct::Field(name(k)),
         Instr::Try | Instr::Reraise { .. } => Construct::Try,
-        Instr::PrangePrep { .. }
-        | Instr::PrangeBlock { .. }
-        | Instr::ReduceInit { .. }
-        | Instr::ReduceCombine { .. }
-        | Instr::PrangeNext { .. } => Construct::Prange,
         _ => return None,
     })
 }

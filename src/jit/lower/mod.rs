@@ -1597,6 +1597,11 @@ impl<'a, 'f> Lower<'a, 'f> {
                 }
                 return self.branch(pc, cond, t);
             }
+            I::PrangePrep { a, t, .. } => return self.prange_prep(pc, st, a, t),
+            I::PrangeBlock { a } => self.prange_block(pc, st, a)?,
+            I::ReduceInit { a, b, op } => self.reduce_init(st, a, b, op)?,
+            I::ReduceCombine { a, b, op } => self.reduce_combine(pc, st, a, b, op)?,
+            I::PrangeNext { a, t } => return self.prange_next(pc, st, a, t),
             I::ForPrep { a, t } => return self.for_prep(pc, st, a, t),
             I::ForLoop { a, t } => return self.for_loop(pc, st, a, t),
             I::IterPrep { a } => {
@@ -1687,12 +1692,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::SetField { .. }
             | I::Import { .. }
             | I::Try
-            | I::Reraise { .. }
-            | I::PrangePrep { .. }
-            | I::PrangeBlock { .. }
-            | I::ReduceInit { .. }
-            | I::ReduceCombine { .. }
-            | I::PrangeNext { .. } => return Err(format!("internal: {ins:?} is not compilable")),
+            | I::Reraise { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }

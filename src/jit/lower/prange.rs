@@ -13,7 +13,7 @@ use crate::jit::infer::{Plan, T, Target};
 use crate::jit::runtime::status;
 use crate::jit::types::Ty;
 use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, StackSlotData, StackSlotKind, Value as CValue};
-use cranelift_module::FuncId;
+use cranelift_module::{FuncId, Module};
 
 /// A `prange` loop in a function's bytecode: its instructions' positions and reductions.
 #[derive(Clone, Debug)]
@@ -200,13 +200,17 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         let env_slot =
             self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8 * env_vals.len() as u32, 3));
+        let env = self.b.ins().stack_addr(I64, env_slot, 0);
         for (k, v) in env_vals.iter().enumerate() {
-            self.b.ins().stack_store(*v, env_slot, 8 * k as i32);
+            let x = match self.b.func.dfg.value_type(*v) {
+                t if t == super::I8 => self.b.ins().uextend(I64, *v),
+                _ => *v,
+            };
+            self.b.ins().store(MemFlagsData::trusted(), x, env, 8 * k as i32);
         }
         let width = r.reds.len().max(1);
         let out_slot =
             self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (8 * width * MAX_BLOCKS) as u32, 3));
-        let env = self.b.ins().stack_addr(I64, env_slot, 0);
         let out = self.b.ins().stack_addr(I64, out_slot, 0);
         let f = self.module.declare_func_in_func(id, self.b.func);
         let fptr = self.b.ins().func_addr(I64, f);
@@ -226,7 +230,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().brif(more, body, &[], done, &[]);
         self.b.seal_block(body);
         self.b.switch_to_block(body);
-        let row = self.b.ins().imul_imm(k, 8 * width as i64);
+        let row = self.b.ins().imul_imm_s(k, 8 * width as i64);
         let row = self.b.ins().iadd(out, row);
         for (j, &(s, acc, op, combine)) in r.reds.iter().enumerate() {
             let st_c = self.state(combine)?;
@@ -235,7 +239,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 T::Val(Ty::Int) => V::Int(self.b.ins().load(I64, MemFlagsData::trusted(), row, 8 * j as i32)),
                 other => return Err(format!("internal: a reduction of type {other:?}")),
             };
-            let sum = self.combine(combine, op, self.get(st_c, acc)?, partial)?;
+            let before = self.get(st_c, acc)?;
+            let sum = self.combine(combine, op, before, partial)?;
             self.put(acc, sum);
         }
         let next = self.b.ins().iadd_imm_s(k, 1);
