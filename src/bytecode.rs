@@ -682,7 +682,26 @@ pub struct PrangeCounts {
     pub iterations: std::sync::atomic::AtomicU64,
     /// Per reduction (bit 2j: an int before the loop, bit 2j+1: a float), the first 32.
     pub types: std::sync::atomic::AtomicU64,
+    /// Runs in native code, and those whose blocks went to the pool of threads.
+    pub native: std::sync::atomic::AtomicU64,
+    pub parallel: std::sync::atomic::AtomicU64,
+    /// The most threads a parallel run used, and the nanoseconds parallel runs took.
+    pub threads: std::sync::atomic::AtomicU64,
+    pub nanos: std::sync::atomic::AtomicU64,
+    /// Why native runs ran their blocks in order on one thread: the `SEQUENTIAL_*` bits seen.
+    pub sequential: std::sync::atomic::AtomicU64,
+    /// Why the JIT never runs this loop in parallel, when it decided so when compiling.
+    pub never_parallel: std::sync::OnceLock<String>,
 }
+
+/// Bits of [`PrangeCounts::sequential`]: a run too short to share, one thread allowed
+/// (`set_threads(1)`), a loop inside a running parallel loop's block, two array arguments
+/// that are the same array (one written), and a loop the JIT never runs in parallel.
+pub const SEQUENTIAL_SHORT: u64 = 1;
+pub const SEQUENTIAL_ONE_THREAD: u64 = 2;
+pub const SEQUENTIAL_NESTED: u64 = 4;
+pub const SEQUENTIAL_ALIASED: u64 = 8;
+pub const SEQUENTIAL_NEVER: u64 = 16;
 
 /// What a handler stores in its register (see [`Handler`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -171,7 +171,11 @@ impl Engine {
         let mut by_prep = HashMap::new();
         let mut list = Vec::new();
         for (region, verdict) in parallel_loops(plans, i) {
-            if verdict.is_err() {
+            if let Err(why) = verdict {
+                if let Some(info) = plans[i].proto.pranges.get(region.index) {
+                    let _ = info.counts.never_parallel.set(why);
+                    info.counts.sequential.fetch_or(crate::bytecode::SEQUENTIAL_NEVER, std::sync::atomic::Ordering::Relaxed);
+                }
                 continue;
             }
             let name = self.fresh_name(&format!("{}_block", plans[i].proto.name));

@@ -19,6 +19,7 @@
 //! touch no interpreter object (see runtime.rs).
 
 use super::runtime::{self, JitCtx, status};
+use crate::bytecode::{PrangeCounts, SEQUENTIAL_NESTED, SEQUENTIAL_ONE_THREAD, SEQUENTIAL_SHORT};
 use rayon::prelude::*;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -57,14 +58,6 @@ struct Failure {
 // prototypes belong to the running program and are never written or freed while it runs (see
 // `JitCtx::trace`), so the pointers may be read on any thread.
 unsafe impl Send for Failure {}
-
-/// How one loop ran, for `--stats`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Ran {
-    pub parallel: bool,
-    pub threads: usize,
-    pub time: Duration,
-}
 
 /// The pools, by thread count, made at first use and kept for the program's life.
 static POOLS: Mutex<Option<HashMap<usize, Arc<rayon::ThreadPool>>>> = Mutex::new(None);
@@ -128,8 +121,8 @@ fn run_block(f: BlockFn, room: i64, env: Env, k: usize, base: u64, out: Out, wid
 /// here too. Afterwards this thread's generator continues from `base + nblocks`.
 ///
 /// # Safety
-/// Called by native code with an outlined block of this loop, its live values, and a buffer of
-/// `nblocks * width` slots.
+/// Called by native code with an outlined block of this loop, its live values, a buffer of
+/// `nblocks * width` slots, and the loop's counters.
 pub unsafe extern "C" fn mini_prange_run(
     f: BlockFn,
     room: i64,
@@ -138,7 +131,11 @@ pub unsafe extern "C" fn mini_prange_run(
     base: i64,
     out: *mut u64,
     width: i64,
+    counts: *const PrangeCounts,
 ) -> i64 {
+    // SAFETY: native code passes the counters of the loop's `PrangeInfo`, in a prototype that
+    // lives as long as the program; they are atomics.
+    let counts = unsafe { &*counts };
     let (n, width, base) = (nblocks.max(0) as usize, width.max(0) as usize, base as u64);
     let (env, out) = (Env(env), Out(out));
     let start = Instant::now();
@@ -153,10 +150,28 @@ pub unsafe extern "C" fn mini_prange_run(
     let nested = IN_BLOCK.with(|b| b.get());
     let long = first.saturating_mul(n.saturating_sub(1).min(u32::MAX as usize) as u32) >= MIN_PARALLEL_WORK;
     if failed.is_none() && n > 1 {
-        let pool = if !nested && threads > 1 && long { pool(threads) } else { None };
+        let why = if nested {
+            SEQUENTIAL_NESTED
+        } else if threads < 2 {
+            SEQUENTIAL_ONE_THREAD
+        } else if !long {
+            SEQUENTIAL_SHORT
+        } else {
+            0
+        };
+        let pool = if why == 0 { pool(threads) } else { None };
         failed = match pool {
-            Some(pool) => run_on_pool(&pool, f, room, env, n, base, out, width),
-            None => (1..n).find_map(|k| run_block(f, room, env, k, base, out, width).err()),
+            Some(pool) => {
+                let failed = run_on_pool(&pool, f, room, env, n, base, out, width);
+                counts.parallel.fetch_add(1, Ordering::Relaxed);
+                counts.threads.fetch_max(threads as u64, Ordering::Relaxed);
+                counts.nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                failed
+            }
+            None => {
+                counts.sequential.fetch_or(why, Ordering::Relaxed);
+                (1..n).find_map(|k| run_block(f, room, env, k, base, out, width).err())
+            }
         };
     }
     let lowest = failed.as_ref().map_or(n, |e| e.block);

@@ -3,7 +3,7 @@
 //! results, error recording, the loop safe point). Helpers touch no interpreter object, so they run
 //! without the GIL (the safe point only hands over the lock when this thread holds it).
 
-use crate::bytecode::Proto;
+use crate::bytecode::{PrangeCounts, Proto};
 use crate::num;
 use crate::source::TraceFrame;
 use std::cell::RefCell;
@@ -268,23 +268,48 @@ pub extern "C" fn mini_gauss(mu: f64, sigma: f64) -> f64 {
     crate::vm::random::gauss(mu, sigma)
 }
 
-/// The block plan of a `prange` loop over `range(start, stop, step)` (`step != 0`):
-/// `(nblocks, block length)`, with no blocks for an empty range (`parallel::plan`).
+/// The block plan of a `prange` loop over `range(start, stop, step)` (`step != 0`), and
+/// whether to run it through `mini_prange_run`: `plan` holds the number of blocks (none for an
+/// empty range) plus `RUN_ON_POOL` when the loop may run in parallel (bit `ELIGIBLE` of
+/// `hint`) and is worth it (bit `HEAVY`: its body has a loop or a call, or it is long);
+/// `len` is the block length.
 #[repr(C)]
 pub struct PrangePlan {
-    pub nblocks: i64,
+    pub plan: i64,
     pub len: i64,
 }
 
-/// `PrangePrep`'s plan, as the interpreter computes it.
-pub extern "C" fn mini_prange_plan(start: i64, stop: i64, step: i64) -> PrangePlan {
-    match crate::parallel::count(start, stop, step) {
-        0 => PrangePlan { nblocks: 0, len: 0 },
-        n => {
-            let (len, nblocks) = crate::parallel::plan(n);
-            PrangePlan { nblocks: nblocks as i64, len: len as i64 }
-        }
+/// `PrangePlan::plan`'s flag: call the runner.
+pub const RUN_ON_POOL: i64 = 1 << 32;
+/// The bits of `mini_prange_plan`'s `hint`.
+pub const ELIGIBLE: i64 = 1;
+pub const HEAVY: i64 = 2;
+
+/// A loop of fewer iterations than this whose body has no loop and no call runs its blocks in
+/// order inline: calling the runner would cost more than sharing the blocks could gain (a
+/// loop over 1,000 cheap iterations must not be slower than `range`).
+const INLINE_BELOW: u64 = 4096;
+
+/// `PrangePrep`'s plan in native code, counted in the loop's `--stats` as the interpreter
+/// counts its runs.
+pub extern "C" fn mini_prange_plan(start: i64, stop: i64, step: i64, counts: *const PrangeCounts, hint: i64) -> PrangePlan {
+    // SAFETY: native code passes the counters of one of its prototype's `prange` loops; the
+    // prototype lives as long as the program, and the counters are atomics.
+    let counts = unsafe { &*counts };
+    counts.runs.fetch_add(1, Ordering::Relaxed);
+    counts.native.fetch_add(1, Ordering::Relaxed);
+    let n = crate::parallel::count(start, stop, step);
+    if n == 0 {
+        return PrangePlan { plan: 0, len: 0 };
     }
+    let (len, nblocks) = crate::parallel::plan(n);
+    counts.blocks.fetch_add(nblocks, Ordering::Relaxed);
+    counts.iterations.fetch_add(n, Ordering::Relaxed);
+    let pool = hint & ELIGIBLE != 0 && (hint & HEAVY != 0 || n >= INLINE_BELOW);
+    if hint & ELIGIBLE != 0 && !pool {
+        counts.sequential.fetch_or(crate::bytecode::SEQUENTIAL_SHORT, Ordering::Relaxed);
+    }
+    PrangePlan { plan: nblocks as i64 | if pool { RUN_ON_POOL } else { 0 }, len: len as i64 }
 }
 
 /// A `prange` loop's random base: one draw of this thread's generator, as the interpreter's

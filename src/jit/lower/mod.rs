@@ -95,10 +95,10 @@ pub fn helpers() -> Vec<HelperDef> {
         d(Helper::Uniform, "mini_uniform", rt::mini_uniform as *const u8, &[F64, F64], &[F64]),
         d(Helper::Gauss, "mini_gauss", rt::mini_gauss as *const u8, &[F64, F64], &[F64]),
         d(Helper::ArrayHas, "mini_array_has", rt::mini_array_has as *const u8, &[I64, I64, I64, I64], &[I8]),
-        d(Helper::PrangePlan, "mini_prange_plan", rt::mini_prange_plan as *const u8, &[I64, I64, I64], &[I64, I64]),
+        d(Helper::PrangePlan, "mini_prange_plan", rt::mini_prange_plan as *const u8, &[I64; 5], &[I64, I64]),
         d(Helper::DrawSeed, "mini_draw_seed", rt::mini_draw_seed as *const u8, &[], &[I64]),
         d(Helper::SeedPending, "mini_seed_pending", rt::mini_seed_pending as *const u8, &[I64], &[]),
-        d(Helper::PrangeRun, "mini_prange_run", par::mini_prange_run as *const u8, &[I64; 7], &[I64]),
+        d(Helper::PrangeRun, "mini_prange_run", par::mini_prange_run as *const u8, &[I64; 8], &[I64]),
         d(Helper::PrangeFailure, "mini_prange_failure", par::mini_prange_failure as *const u8, &[], &[I64]),
     ]
 }
@@ -1597,7 +1597,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 }
                 return self.branch(pc, cond, t);
             }
-            I::PrangePrep { a, t, .. } => return self.prange_prep(pc, st, a, t),
+            I::PrangePrep { a, p, t } => return self.prange_prep(pc, st, a, p, t),
             I::PrangeBlock { a } => self.prange_block(pc, st, a)?,
             I::ReduceInit { a, b, op } => self.reduce_init(st, a, b, op)?,
             I::ReduceCombine { a, b, op } => self.reduce_combine(pc, st, a, b, op)?,

@@ -7,10 +7,10 @@
 //! order, with the same operators as `ReduceCombine`, so both ways give the same result.
 
 use super::{F64, Helper, I64, Lower, Lowered, V};
-use crate::bytecode::{Instr, RedOp, Reg};
+use crate::bytecode::{Instr, PrangeCounts, RedOp, Reg};
 use crate::builtin::Builtin;
 use crate::jit::infer::{Plan, T, Target};
-use crate::jit::runtime::status;
+use crate::jit::runtime::{self as rt, status};
 use crate::jit::types::Ty;
 use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, StackSlotData, StackSlotKind, Value as CValue};
 use cranelift_module::{FuncId, Module};
@@ -21,6 +21,8 @@ pub struct Region {
     /// The `PrangePrep`, and its register window.
     pub prep: usize,
     pub a: Reg,
+    /// Its entry in `Proto::pranges`.
+    pub index: usize,
     /// The `PrangeBlock` (the block loop's header: `prep + 1`).
     pub block: usize,
     /// The first instruction after a block's iterations (its first `ReduceCombine`, or the
@@ -36,13 +38,9 @@ pub struct Region {
 /// The most blocks a loop has (`parallel::MAX_BLOCKS`): the size of the partials buffer.
 const MAX_BLOCKS: usize = crate::parallel::MAX_BLOCKS as usize;
 
-/// A loop of fewer iterations than this whose body has no loop and no call runs its blocks in
-/// order inline, without calling the pool's runner (which would cost more than it could gain).
-const INLINE_BELOW: i64 = 4096;
-
 /// The `prange` loop set up at `prep`, read from the bytecode.
 pub fn region(code: &[Instr], prep: usize) -> Option<Region> {
-    let Instr::PrangePrep { a, .. } = code[prep] else { return None };
+    let Instr::PrangePrep { a, p, .. } = code[prep] else { return None };
     let block = prep + 1;
     if !matches!(code.get(block), Some(Instr::PrangeBlock { a: b }) if *b == a) {
         return None;
@@ -58,7 +56,7 @@ pub fn region(code: &[Instr], prep: usize) -> Option<Region> {
             reds.push((s, acc, op, pc));
         }
     }
-    Some(Region { prep, a, block, body_end, next, reds })
+    Some(Region { prep, a, index: p as usize, block, body_end, next, reds })
 }
 
 /// The loops of `plans[i]` that may run in parallel, with the reason of each that may not
@@ -147,12 +145,23 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// `PrangePrep`: the range's checks and block plan, the loop's random base; then either
-    /// the parallel run (when this loop has an outlined block and is long enough) or the blocks
-    /// in order, inline.
-    pub(super) fn prange_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
+    /// the runner of `jit::parallel` (a loop with an outlined block, when the plan says it is
+    /// worth it) or the blocks in order, inline.
+    pub(super) fn prange_prep(&mut self, pc: usize, st: &[T], a: Reg, p: u8, t: u32) -> Lowered<bool> {
         let (start, stop, step) = self.range_start(pc, st, a)?;
-        let plan = self.call_helper(Helper::PrangePlan, &[start, stop, step]);
-        let (nblocks, len) = (plan[0], plan[1]);
+        let proto = &self.plan.proto;
+        let counts = self.iconst(&proto.pranges[p as usize].counts as *const PrangeCounts as i64);
+        let outlined = self.outlined.get(&pc).copied().filter(|_| self.outline.is_none());
+        let r = region(&proto.code, pc).ok_or("internal: a prange loop without its blocks")?;
+        let heavy = proto.code[r.block..r.next]
+            .iter()
+            .any(|i| matches!(i, Instr::Call { .. } | Instr::IterPrep { .. } | Instr::PrangePrep { .. }))
+            || proto.code[r.block..r.body_end].iter().filter(|i| matches!(i, Instr::ForPrep { .. })).count() > 1;
+        let hint = if outlined.is_some() { rt::ELIGIBLE | if heavy { rt::HEAVY } else { 0 } } else { 0 };
+        let hint = self.iconst(hint);
+        let plan = self.call_helper(Helper::PrangePlan, &[start, stop, step, counts, hint]);
+        let nblocks = self.b.ins().band_imm_u(plan[0], rt::RUN_ON_POOL - 1);
+        let len = plan[1];
         let empty = self.b.ins().icmp_imm_s(IntCC::Equal, nblocks, 0);
         let run = self.b.create_block();
         let skip = self.block(t as usize)?;
@@ -166,33 +175,22 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.put(a + 5, V::Int(len));
         self.put(a + 6, V::Int(base));
         let inline = self.block(pc + 1)?;
-        let Some(&id) = self.outlined.get(&pc).filter(|_| self.outline.is_none()) else {
+        let Some(id) = outlined else {
             self.b.ins().jump(inline, &[]);
             return Ok(true);
         };
-        let r = region(&self.plan.proto.code, pc).ok_or("internal: a prange loop without its blocks")?;
-        let heavy = self.plan.proto.code[r.block..r.next]
-            .iter()
-            .any(|i| matches!(i, Instr::Call { .. } | Instr::IterPrep { .. } | Instr::PrangePrep { .. }))
-            || self.plan.proto.code[r.block..r.body_end].iter().filter(|i| matches!(i, Instr::ForPrep { .. })).count()
-                > 1;
         let parallel = self.b.create_block();
-        if heavy {
-            self.b.ins().jump(parallel, &[]);
-        } else {
-            let n = self.b.ins().imul(nblocks, len);
-            let long = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, n, INLINE_BELOW);
-            self.b.ins().brif(long, parallel, &[], inline, &[]);
-        }
+        let pool = self.b.ins().band_imm_u(plan[0], rt::RUN_ON_POOL);
+        self.b.ins().brif(pool, parallel, &[], inline, &[]);
         self.b.seal_block(parallel);
         self.b.switch_to_block(parallel);
-        self.prange_parallel(&r, id, nblocks, base)?;
+        self.prange_parallel(&r, id, nblocks, base, counts)?;
         Ok(true)
     }
 
     /// The parallel run: the live values into a buffer, `mini_prange_run`, then the partials
     /// combined in block order up to the first failed block, whose error is raised after them.
-    fn prange_parallel(&mut self, r: &Region, id: FuncId, nblocks: CValue, base: CValue) -> Lowered<()> {
+    fn prange_parallel(&mut self, r: &Region, id: FuncId, nblocks: CValue, base: CValue, counts: CValue) -> Lowered<()> {
         let st_block = self.state(r.block)?;
         let mut env_vals = Vec::new();
         for reg in live_in(st_block) {
@@ -216,7 +214,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let fptr = self.b.ins().func_addr(I64, f);
         let room = self.room.expect("set in the entry block");
         let width_v = self.iconst(width as i64);
-        let lowest = self.call_helper(Helper::PrangeRun, &[fptr, room, env, nblocks, base, out, width_v])[0];
+        let lowest = self.call_helper(Helper::PrangeRun, &[fptr, room, env, nblocks, base, out, width_v, counts])[0];
         // combine blocks 0..lowest in order
         let head = self.b.create_block();
         let body = self.b.create_block();
