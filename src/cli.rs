@@ -98,6 +98,9 @@ struct RunArgs {
     /// Print the bytecode of every function before running.
     #[arg(long)]
     dump_bytecode: bool,
+    /// The number of threads parallel loops (prange) use, from 1 to 256 (default: cpu_count()).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    threads: Option<i64>,
     #[command(flatten)]
     jit: JitArgs,
 }
@@ -216,6 +219,12 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     };
     gil::set_switch_interval(interval);
+    if let Some(n) = args.threads
+        && crate::parallel::set_threads(n).is_err()
+    {
+        to_stderr(&format!("error: --threads must be an int from 1 to {}\n", crate::parallel::MAX_THREADS));
+        return ExitCode::from(2);
+    }
     // (Ctrl-C while reading the program, from a terminal say, still ends mini the default way.)
     let src = match read_source(&args.file) {
         Ok(src) => src,
@@ -285,12 +294,15 @@ fn run_program(
     jit: Option<crate::jit::JitOptions>,
 ) -> u8 {
     let mut jit_report = String::new();
+    let mut prange_report = String::new();
     // SAFETY: the program was compiled on this thread, which has started no other; no other
     // thread can reach its constants.
     let program = unsafe { GilBound::new_unshared(program) };
     let report_to = &mut jit_report;
+    let prange_to = &mut prange_report;
     let code = with_gil(move |gil| {
         let program = program.into_inner(gil);
+        let roots: Vec<Rc<crate::bytecode::Proto>> = program.modules.iter().map(|m| m.main.clone()).collect();
         let shared = Rc::new(Shared::new(program, src.clone(), args, jit));
         let mut vm = Vm::new(gil, shared.clone());
         let code = match vm.run_main() {
@@ -310,10 +322,12 @@ fn run_program(
         vm::flush_stdout();
         vm.finish_thread();
         *report_to = shared.jit.as_ref().map(|j| j.report(&src)).unwrap_or_default();
+        *prange_to = if stats { vm::prange::report(&roots, &src) } else { String::new() };
         code
     });
     if stats {
         print_stats();
+        to_stderr(&prange_report);
         to_stderr(&jit_report);
     }
     code

@@ -360,8 +360,9 @@ pub(super) fn analyze(var: &Rc<str>, body: &[Stmt], minmax: (bool, bool), local:
             return Plan::Refused(why, ups[0].span);
         };
         if !local(name) {
-            let why =
-                format!("assigns '{name}', which is not a local variable of the function, so it is not a reduction");
+            let why = format!(
+                "assigns '{name}', which is not a plain local variable (a global, or shared with a closure), so it is not a reduction"
+            );
             return Plan::Refused(why, ups[0].span);
         }
         reductions.push((name.clone(), op, ups[0].span));
@@ -448,24 +449,27 @@ impl Compiler {
             let f = self.f();
             analyze(name, body, minmax, |n| find_local(f, n, true).is_some_and(|l| !l.cell))
         };
-        let reductions = match plan {
+        // the entry is reserved first: prange loops nested in the body come after it
+        let slot = self.f().pranges.len();
+        let info = PrangeInfo {
+            span: header,
+            prep: 0,
+            var: 0,
+            reductions: Vec::new(),
+            refused: None,
+            counts: Default::default(),
+        };
+        self.f().pranges.push(info);
+        match plan {
             Plan::Refused(why, at) => {
                 let prep = self.for_range(name, span, call, args, body)?;
                 let var = self.f().code[prep as usize].facts().regs[0].0 + 3;
-                let info = PrangeInfo {
-                    span: header,
-                    prep,
-                    var,
-                    reductions: Vec::new(),
-                    refused: Some((why, at)),
-                    counts: Default::default(),
-                };
-                self.f().pranges.push(info);
-                return Ok(());
+                let info = &mut self.f().pranges[slot];
+                (info.prep, info.var, info.refused) = (prep, var, Some((why, at)));
+                Ok(())
             }
-            Plan::Blocked(r) => r,
-        };
-        self.blocked(name, span, call, header, args, body, reductions)
+            Plan::Blocked(found) => self.blocked(name, span, call, slot, args, body, found),
+        }
     }
 
     /// The blocked form of a `prange` loop (see `Instr::PrangePrep` and HANDOFF.md).
@@ -475,7 +479,7 @@ impl Compiler {
         name: &Rc<str>,
         span: Span,
         call: Span,
-        header: Span,
+        slot: usize,
         args: &[Expr],
         body: &[Stmt],
         found: Vec<(Rc<str>, RedOp, Span)>,
@@ -489,7 +493,7 @@ impl Compiler {
             self.emit(Instr::Move { a: acc, b: var }, at);
             reductions.push(Reduction { var, acc, op, span: at, name: rname });
         }
-        let p = self.f().pranges.len() as u8;
+        let p = slot as u8;
         let prep = self.emit(Instr::PrangePrep { a, p, t: 0 }, call);
         let top = self.here();
         self.emit(Instr::PrangeBlock { a }, call);
@@ -515,15 +519,8 @@ impl Compiler {
         for r in &reductions {
             self.emit(Instr::Move { a: r.var, b: r.acc }, r.span);
         }
-        let info = PrangeInfo {
-            span: header,
-            prep: prep as u32,
-            var: a + 10,
-            reductions,
-            refused: None,
-            counts: Default::default(),
-        };
-        self.f().pranges.push(info);
+        let info = &mut self.f().pranges[slot];
+        (info.prep, info.var, info.reductions) = (prep as u32, a + 10, reductions);
         Ok(())
     }
 

@@ -10,6 +10,9 @@ use super::random;
 use crate::ast::BinOp;
 use crate::builtin::Builtin;
 use crate::bytecode::{PrangeInfo, Proto, RedOp};
+use crate::source::SourceMap;
+use std::fmt::Write;
+use std::rc::Rc;
 use crate::gil::Gil;
 use crate::parallel;
 use crate::value::Value;
@@ -148,4 +151,67 @@ pub(super) fn set_threads(args: &[Value]) -> Result<Value, Fail> {
         [other] => Err(format!("set_threads() needs an int, not {}", other.type_name()).into()),
         _ => Err(format!("expected 1 argument, got {}", args.len()).into()),
     }
+}
+
+/// The `--stats` section on `prange` loops: one line per blocked loop that ran (how, runs,
+/// blocks, iterations, reductions with their operators and the types of their values before
+/// the loop) and per refused loop (why, and where), in source order; empty without loops.
+pub fn report(roots: &[Rc<Proto>], src: &SourceMap) -> String {
+    let mut loops: Vec<&PrangeInfo> = Vec::new();
+    let mut todo: Vec<&Proto> = roots.iter().map(|p| &**p).collect();
+    while let Some(p) = todo.pop() {
+        loops.extend(p.pranges.iter());
+        todo.extend(p.protos.iter().map(|c| &**c));
+    }
+    loops.retain(|l| l.refused.is_some() || l.counts.runs.load(Relaxed) > 0);
+    if loops.is_empty() {
+        return String::new();
+    }
+    loops.sort_by_key(|l| l.span.start);
+    let mut out = String::from("prange loops:\n");
+    for l in loops {
+        let _ = write!(out, "  {}: ", src.location(l.span));
+        match &l.refused {
+            Some((why, at)) => {
+                let (line, col) = src.line_col(at.start);
+                let _ = writeln!(out, "refused: {why} (line {line}:{col}); runs as range would");
+            }
+            None => {
+                let runs = l.counts.runs.load(Relaxed);
+                let blocks = l.counts.blocks.load(Relaxed);
+                let iterations = l.counts.iterations.load(Relaxed);
+                let _ = write!(
+                    out,
+                    "interpreted, blocks in order: {runs} run{}, {blocks} block{}, {iterations} iteration{}",
+                    plural(runs),
+                    plural(blocks),
+                    plural(iterations)
+                );
+                let _ = writeln!(out, "{}", reductions(l));
+            }
+        }
+    }
+    out
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `; reductions: s += (int), m min (float)`, or nothing without reductions.
+fn reductions(l: &PrangeInfo) -> String {
+    let types = l.counts.types.load(Relaxed);
+    let parts: Vec<String> = (l.reductions.iter().enumerate())
+        .map(|(j, r)| {
+            let bits = types.checked_shr(2 * j as u32).unwrap_or(0) & 3;
+            let ty = match bits {
+                1 => "int",
+                2 => "float",
+                3 => "int or float",
+                _ => "not run",
+            };
+            format!("{} {} ({ty})", r.name, r.op.symbol())
+        })
+        .collect();
+    if parts.is_empty() { String::new() } else { format!("; reductions: {}", parts.join(", ")) }
 }
