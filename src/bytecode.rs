@@ -690,8 +690,9 @@ pub struct PrangeCounts {
     pub nanos: std::sync::atomic::AtomicU64,
     /// Why native runs ran their blocks in order on one thread: the `SEQUENTIAL_*` bits seen.
     pub sequential: std::sync::atomic::AtomicU64,
-    /// Why the JIT never runs this loop in parallel, when it decided so when compiling.
-    pub never_parallel: std::sync::OnceLock<String>,
+    /// Why the JIT never runs this loop in parallel, when it decided so when compiling, and
+    /// the instruction that made it decide.
+    pub never_parallel: std::sync::OnceLock<(String, Option<Span>)>,
 }
 
 /// Bits of [`PrangeCounts::sequential`]: a run too short to share, one thread allowed

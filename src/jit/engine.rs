@@ -2,7 +2,7 @@
 //! plans (one finalize per session), and the entry trampolines through which the VM calls them.
 
 use super::infer::Plan;
-use super::lower::{Helper, Lower, Region, helpers, param_types, parallel_loops, ret_type, signature};
+use super::lower::{Helper, Lower, Outlining, Region, helpers, parallel_loops, param_types, ret_type, signature};
 use super::mirror::Mirrors;
 use super::types::Ty;
 use cranelift::codegen::isa::CallConv;
@@ -171,10 +171,14 @@ impl Engine {
         let mut by_prep = HashMap::new();
         let mut list = Vec::new();
         for (region, verdict) in parallel_loops(plans, i) {
-            if let Err(why) = verdict {
-                if let Some(info) = plans[i].proto.pranges.get(region.index) {
-                    let _ = info.counts.never_parallel.set(why);
-                    info.counts.sequential.fetch_or(crate::bytecode::SEQUENTIAL_NEVER, std::sync::atomic::Ordering::Relaxed);
+            note_reduction_types(&plans[i], &region);
+            if let Err((why, pc)) = verdict {
+                let proto = &plans[i].proto;
+                if let Some(info) = proto.pranges.get(region.index) {
+                    let _ = info.counts.never_parallel.set((why, pc.map(|pc| proto.spans[pc])));
+                    info.counts
+                        .sequential
+                        .fetch_or(crate::bytecode::SEQUENTIAL_NEVER, std::sync::atomic::Ordering::Relaxed);
                 }
                 continue;
             }
@@ -209,7 +213,8 @@ impl Engine {
         self.ctx.func.signature = self.block_signature();
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
         let none = HashMap::new();
-        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, &none, Some(region.prep));
+        let outlining = Outlining { blocks: &none, inside: Some(region.prep) };
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, outlining);
         if let Err(e) = lower.outlined_block(region, id.as_u32()) {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);
@@ -252,8 +257,8 @@ impl Engine {
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        let lower =
-            Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, &outlined.0, None);
+        let outlining = Outlining { blocks: &outlined.0, inside: None };
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, outlining);
         if let Err(e) = lower.function(ids[i].0.as_u32()) {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);
@@ -334,4 +339,22 @@ impl Engine {
         self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
         Ok(id)
     }
+}
+
+/// Records in a loop's counters the types its reductions start with in this plan (the bits of
+/// `PrangeCounts::types`, which the interpreter sets as it runs the loop), for `--stats`.
+fn note_reduction_types(plan: &Plan, region: &Region) {
+    use super::infer::T;
+    let (Some(info), Some(Some(st))) = (plan.proto.pranges.get(region.index), plan.states.get(region.prep)) else {
+        return;
+    };
+    let mut bits = 0u64;
+    for (j, red) in info.reductions.iter().enumerate().take(32) {
+        bits |= match st[red.acc as usize] {
+            T::Val(Ty::Int) => 1 << (2 * j),
+            T::Val(Ty::Float) => 2 << (2 * j),
+            _ => 0,
+        };
+    }
+    info.counts.types.fetch_or(bits, std::sync::atomic::Ordering::Relaxed);
 }

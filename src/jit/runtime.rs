@@ -292,7 +292,13 @@ const INLINE_BELOW: u64 = 4096;
 
 /// `PrangePrep`'s plan in native code, counted in the loop's `--stats` as the interpreter
 /// counts its runs.
-pub extern "C" fn mini_prange_plan(start: i64, stop: i64, step: i64, counts: *const PrangeCounts, hint: i64) -> PrangePlan {
+pub extern "C" fn mini_prange_plan(
+    start: i64,
+    stop: i64,
+    step: i64,
+    counts: *const PrangeCounts,
+    hint: i64,
+) -> PrangePlan {
     // SAFETY: native code passes the counters of one of its prototype's `prange` loops; the
     // prototype lives as long as the program, and the counters are atomics.
     let counts = unsafe { &*counts };
@@ -310,6 +316,13 @@ pub extern "C" fn mini_prange_plan(start: i64, stop: i64, step: i64, counts: *co
         counts.sequential.fetch_or(crate::bytecode::SEQUENTIAL_SHORT, Ordering::Relaxed);
     }
     PrangePlan { plan: nblocks as i64 | if pool { RUN_ON_POOL } else { 0 }, len: len as i64 }
+}
+
+/// Records in a loop's counters why a native run ran its blocks in order (`SEQUENTIAL_*`).
+pub extern "C" fn mini_prange_sequential(counts: *const PrangeCounts, why: i64) {
+    // SAFETY: as in `mini_prange_plan`: the counters of a loop of a live prototype.
+    let counts = unsafe { &*counts };
+    counts.sequential.fetch_or(why as u64, Ordering::Relaxed);
 }
 
 /// A `prange` loop's random base: one draw of this thread's generator, as the interpreter's

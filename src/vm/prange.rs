@@ -10,12 +10,12 @@ use super::random;
 use crate::ast::BinOp;
 use crate::builtin::Builtin;
 use crate::bytecode::{PrangeInfo, Proto, RedOp};
-use crate::source::SourceMap;
-use std::fmt::Write;
-use std::rc::Rc;
 use crate::gil::Gil;
 use crate::parallel;
+use crate::source::SourceMap;
 use crate::value::Value;
+use std::fmt::Write;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// The loop registers `start, stop, step` at `a`, which the setup instruction checked.
@@ -182,7 +182,8 @@ pub fn report(roots: &[Rc<Proto>], src: &SourceMap) -> String {
                 let iterations = l.counts.iterations.load(Relaxed);
                 let _ = write!(
                     out,
-                    "interpreted, blocks in order: {runs} run{}, {blocks} block{}, {iterations} iteration{}",
+                    "{}: {runs} run{}, {blocks} block{}, {iterations} iteration{}",
+                    how_it_ran(l, src),
                     plural(runs),
                     plural(blocks),
                     plural(iterations)
@@ -192,6 +193,52 @@ pub fn report(roots: &[Rc<Proto>], src: &SourceMap) -> String {
         }
     }
     out
+}
+
+/// How a blocked loop's runs went: interpreted (blocks in order), and in native code in
+/// parallel (threads, time) or in order on one thread (why).
+fn how_it_ran(l: &PrangeInfo, src: &SourceMap) -> String {
+    use crate::bytecode::{
+        SEQUENTIAL_ALIASED, SEQUENTIAL_NESTED, SEQUENTIAL_NEVER, SEQUENTIAL_ONE_THREAD, SEQUENTIAL_SHORT,
+    };
+    let c = &l.counts;
+    let (runs, native, parallel) = (c.runs.load(Relaxed), c.native.load(Relaxed), c.parallel.load(Relaxed));
+    let mut parts = Vec::new();
+    if runs > native {
+        parts.push(format!("{} interpreted, blocks in order", runs - native));
+    }
+    if parallel > 0 {
+        let ms = c.nanos.load(Relaxed) as f64 / 1e6;
+        let threads = c.threads.load(Relaxed);
+        parts.push(format!("{parallel} parallel on {threads} threads ({ms:.3} ms)"));
+    }
+    if native > parallel {
+        let bits = c.sequential.load(Relaxed);
+        let mut why = Vec::new();
+        if bits & SEQUENTIAL_NEVER != 0
+            && let Some((reason, at)) = c.never_parallel.get()
+        {
+            match at {
+                Some(span) => {
+                    let (line, col) = src.line_col(span.start);
+                    why.push(format!("{reason} (line {line}:{col})"));
+                }
+                None => why.push(reason.clone()),
+            }
+        }
+        for (bit, text) in [
+            (SEQUENTIAL_SHORT, "too short to share"),
+            (SEQUENTIAL_ONE_THREAD, "one thread (set_threads)"),
+            (SEQUENTIAL_NESTED, "inside another parallel loop's block"),
+            (SEQUENTIAL_ALIASED, "two of its arrays are the same array"),
+        ] {
+            if bits & bit != 0 {
+                why.push(text.to_string());
+            }
+        }
+        parts.push(format!("{} native, blocks in order on one thread ({})", native - parallel, why.join("; ")));
+    }
+    parts.join(", ")
 }
 
 fn plural(n: u64) -> &'static str {

@@ -30,7 +30,7 @@ use versions::{Assumed, Loops, ROOM_ASSUMED};
 mod prange;
 mod versions;
 
-pub use prange::{Region, parallel_loops};
+pub use prange::{Outlining, Region, parallel_loops};
 
 /// The runtime functions native code calls, in the order of `HELPERS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,6 +57,7 @@ pub enum Helper {
     SeedPending,
     PrangeRun,
     PrangeFailure,
+    PrangeSequential,
 }
 
 /// A helper's symbol, address, parameter and result types.
@@ -100,6 +101,13 @@ pub fn helpers() -> Vec<HelperDef> {
         d(Helper::SeedPending, "mini_seed_pending", rt::mini_seed_pending as *const u8, &[I64], &[]),
         d(Helper::PrangeRun, "mini_prange_run", par::mini_prange_run as *const u8, &[I64; 8], &[I64]),
         d(Helper::PrangeFailure, "mini_prange_failure", par::mini_prange_failure as *const u8, &[], &[I64]),
+        d(
+            Helper::PrangeSequential,
+            "mini_prange_sequential",
+            rt::mini_prange_sequential as *const u8,
+            &[I64, I64],
+            &[],
+        ),
     ]
 }
 
@@ -230,14 +238,14 @@ pub struct Lower<'a, 'f> {
     assumed: Option<Assumed>,
     /// The fast copy's loop header, sealed only once the test before it branches to it.
     unsealed: Option<Block>,
-    /// The outlined blocks of this plan's parallel loops, by their `PrangePrep`.
-    outlined: &'a HashMap<usize, FuncId>,
-    /// While lowering an outlined block: its loop's `PrangePrep` (its errors return only a
-    /// status, and a loop nested in it runs its blocks in order).
-    outline: Option<usize>,
+    /// The outlined blocks of this plan's parallel loops; while lowering one of them, its
+    /// errors return only a status, and a loop nested in it runs its blocks in order.
+    outlining: Outlining<'a>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
+    // the engine's state a lowering borrows, each piece from its own owner
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         b: FunctionBuilder<'f>,
         module: &'a mut JITModule,
@@ -246,8 +254,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         plan_ids: &'a [(FuncId, Ty)],
         helper_ids: &'a HashMap<Helper, FuncId>,
         mirrors: &'a Mirrors,
-        outlined: &'a HashMap<usize, FuncId>,
-        outline: Option<usize>,
+        outlining: Outlining<'a>,
     ) -> Self {
         Lower {
             b,
@@ -273,8 +280,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             assumed: None,
             unsealed: None,
             lowered: 0,
-            outlined,
-            outline,
+            outlining,
         }
     }
 
@@ -468,7 +474,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.b.switch_to_block(fail);
             let args = self.b.block_params(fail).to_vec();
             let st = self.call_helper(Helper::Site, &args)[0];
-            if self.outline.is_some() {
+            if self.outlining.inside.is_some() {
                 self.b.ins().return_(&[st]);
             } else {
                 let zero = self.zero(self.plan.ret_ty());

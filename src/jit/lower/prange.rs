@@ -7,8 +7,8 @@
 //! order, with the same operators as `ReduceCombine`, so both ways give the same result.
 
 use super::{F64, Helper, I64, Lower, Lowered, V};
-use crate::bytecode::{Instr, PrangeCounts, RedOp, Reg};
 use crate::builtin::Builtin;
+use crate::bytecode::{Instr, PrangeCounts, RedOp, Reg};
 use crate::jit::infer::{Plan, T, Target};
 use crate::jit::runtime::{self as rt, status};
 use crate::jit::types::Ty;
@@ -33,6 +33,18 @@ pub struct Region {
     /// Each reduction: the partial's register, the accumulator's, the operator, and its
     /// `ReduceCombine`'s position.
     pub reds: Vec<(Reg, Reg, RedOp, usize)>,
+}
+
+/// Whether a loop may run in parallel, or why not and at which instruction.
+pub type Verdict = Result<(), (String, Option<usize>)>;
+
+/// The outlined blocks a lowering may call, and whether it is lowering one itself.
+#[derive(Clone, Copy)]
+pub struct Outlining<'a> {
+    /// The outlined blocks of the plan's parallel loops, by their `PrangePrep`.
+    pub blocks: &'a std::collections::HashMap<usize, FuncId>,
+    /// While lowering an outlined block: its loop's `PrangePrep`.
+    pub inside: Option<usize>,
 }
 
 /// The most blocks a loop has (`parallel::MAX_BLOCKS`): the size of the partials buffer.
@@ -63,27 +75,56 @@ pub fn region(code: &[Instr], prep: usize) -> Option<Region> {
 /// (shown by `--stats`). A loop inside another loop's block never does (its blocks run in order
 /// inside the outer block), nor one whose body calls a function that writes array elements
 /// (another iteration may read them: the compiler checks only the loop's own body).
-pub fn parallel_loops(plans: &[Plan], i: usize) -> Vec<(Region, Result<(), String>)> {
+pub fn parallel_loops(plans: &[Plan], i: usize) -> Vec<(Region, Verdict)> {
     let plan = &plans[i];
     let code = &plan.proto.code;
-    let regions: Vec<Region> = (0..code.len())
-        .filter(|&pc| plan.states[pc].is_some())
-        .filter_map(|pc| region(code, pc))
-        .collect();
+    let regions: Vec<Region> =
+        (0..code.len()).filter(|&pc| plan.states[pc].is_some()).filter_map(|pc| region(code, pc)).collect();
     regions
         .iter()
         .map(|r| {
             let nested = regions.iter().any(|o| o.block < r.prep && r.next < o.next);
             let verdict = if nested {
-                Err("nested in another prange: its blocks run in order".to_string())
-            } else if let Some(name) = (r.block..r.next).find_map(|pc| writer_called(plans, plan, pc)) {
-                Err(format!("calls {name}, which writes array elements"))
+                Err(("nested in another prange loop: its blocks run in order".to_string(), Some(r.prep)))
+            } else if let Some((pc, name)) =
+                (r.block..r.next).find_map(|pc| writer_called(plans, plan, pc).map(|name| (pc, name)))
+            {
+                Err((format!("calls {name}, which writes array elements"), Some(pc)))
+            } else if let Some(pc) = unchecked_array(plan, r) {
+                Err((
+                    "it writes array elements and sets an array variable in its body; only arrays from \
+                     outside the loop can be checked for overlap"
+                        .to_string(),
+                    Some(pc),
+                ))
             } else {
                 Ok(())
             };
             (r.clone(), verdict)
         })
         .collect()
+}
+
+/// In a loop that writes array elements, an instruction of its body that sets a register to
+/// an array: the arrays a writing loop touches must all come from outside it, so that one test
+/// before the loop can tell whether two of them are the same array (see `aliased`).
+fn unchecked_array(plan: &Plan, r: &Region) -> Option<usize> {
+    let code = &plan.proto.code;
+    let writes = code[r.block..r.next].iter().any(writes_elements);
+    if !writes {
+        return None;
+    }
+    (r.block..r.next).find(|&pc| {
+        let Some(after) = plan.states.get(pc + 1).and_then(|s| s.as_deref()) else { return false };
+        (0..after.len()).any(|reg| {
+            code[pc].facts().writes.contains(reg as Reg) && matches!(after[reg], T::Val(Ty::FloatArray | Ty::IntArray))
+        })
+    })
+}
+
+/// Whether an instruction writes an array element.
+fn writes_elements(ins: &Instr) -> bool {
+    matches!(ins, Instr::SetIndex { .. } | Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas, .. })
 }
 
 /// The name of the function the call at `pc` reaches when it (or a function it calls) writes
@@ -151,7 +192,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (start, stop, step) = self.range_start(pc, st, a)?;
         let proto = &self.plan.proto;
         let counts = self.iconst(&proto.pranges[p as usize].counts as *const PrangeCounts as i64);
-        let outlined = self.outlined.get(&pc).copied().filter(|_| self.outline.is_none());
+        let outlined = self.outlining.blocks.get(&pc).copied().filter(|_| self.outlining.inside.is_none());
         let r = region(&proto.code, pc).ok_or("internal: a prange loop without its blocks")?;
         let heavy = proto.code[r.block..r.next]
             .iter()
@@ -181,6 +222,26 @@ impl<'a, 'f> Lower<'a, 'f> {
         };
         let parallel = self.b.create_block();
         let pool = self.b.ins().band_imm_u(plan[0], rt::RUN_ON_POOL);
+        let pool = match self.aliased(&r)? {
+            Some(same) => {
+                let apart = self.b.ins().bxor_imm_u(same, 1);
+                let apart = self.b.ins().uextend(I64, apart);
+                let go = self.b.ins().band(pool, apart);
+                let noted = self.b.create_block();
+                let decided = self.b.create_block();
+                self.b.set_cold_block(noted);
+                self.b.ins().brif(same, noted, &[], decided, &[]);
+                self.b.seal_block(noted);
+                self.b.switch_to_block(noted);
+                let bit = self.iconst(crate::bytecode::SEQUENTIAL_ALIASED as i64);
+                self.call_helper(Helper::PrangeSequential, &[counts, bit]);
+                self.b.ins().jump(decided, &[]);
+                self.b.seal_block(decided);
+                self.b.switch_to_block(decided);
+                go
+            }
+            None => pool,
+        };
         self.b.ins().brif(pool, parallel, &[], inline, &[]);
         self.b.seal_block(parallel);
         self.b.switch_to_block(parallel);
@@ -188,16 +249,67 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(true)
     }
 
+    /// Whether two of the arrays a writing loop touches are the same array (an I8 condition),
+    /// or `None` when the loop writes none or touches one array: the compiler's race rules
+    /// compare names, and two names may hold one array (`f(x, x)`).
+    fn aliased(&mut self, r: &Region) -> Lowered<Option<CValue>> {
+        let code = &self.plan.proto.code;
+        let st = self.state(r.block)?;
+        let is_array = |reg: Reg| matches!(st[reg as usize], T::Val(Ty::FloatArray | Ty::IntArray));
+        let mut written = Vec::new();
+        let mut touched = Vec::new();
+        for ins in &code[r.block..r.next] {
+            let window = ins.facts().regs;
+            let regs: Vec<Reg> = match *ins {
+                Instr::SetIndex { a, .. } => vec![a],
+                Instr::CallBuiltin { a, f: Builtin::AtomicAdd | Builtin::AtomicCas, .. } => vec![a],
+                _ => vec![],
+            };
+            written.extend(regs.into_iter().filter(|&x| is_array(x)));
+            let used =
+                window.iter().flat_map(|&(first, n)| (first as usize..first as usize + n as usize).map(|x| x as Reg));
+            touched.extend(used.filter(|&x| is_array(x)));
+        }
+        written.sort_unstable();
+        written.dedup();
+        touched.sort_unstable();
+        touched.dedup();
+        let mut same: Option<CValue> = None;
+        for &w in &written {
+            for &t in touched.iter().filter(|&&t| t != w) {
+                let (V::Arr { ptr: pw, .. }, V::Arr { ptr: pt, .. }) = (self.get(st, w)?, self.get(st, t)?) else {
+                    return Err("internal: an array register of a non-array".into());
+                };
+                let eq = self.b.ins().icmp(IntCC::Equal, pw, pt);
+                same = Some(match same {
+                    Some(x) => self.b.ins().bor(x, eq),
+                    None => eq,
+                });
+            }
+        }
+        Ok(same)
+    }
+
     /// The parallel run: the live values into a buffer, `mini_prange_run`, then the partials
     /// combined in block order up to the first failed block, whose error is raised after them.
-    fn prange_parallel(&mut self, r: &Region, id: FuncId, nblocks: CValue, base: CValue, counts: CValue) -> Lowered<()> {
+    fn prange_parallel(
+        &mut self,
+        r: &Region,
+        id: FuncId,
+        nblocks: CValue,
+        base: CValue,
+        counts: CValue,
+    ) -> Lowered<()> {
         let st_block = self.state(r.block)?;
         let mut env_vals = Vec::new();
         for reg in live_in(st_block) {
             env_vals.extend(parts(self.get(st_block, reg)?));
         }
-        let env_slot =
-            self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8 * env_vals.len() as u32, 3));
+        let env_slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            8 * env_vals.len() as u32,
+            3,
+        ));
         let env = self.b.ins().stack_addr(I64, env_slot, 0);
         for (k, v) in env_vals.iter().enumerate() {
             let x = match self.b.func.dfg.value_type(*v) {
@@ -207,8 +319,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.b.ins().store(MemFlagsData::trusted(), x, env, 8 * k as i32);
         }
         let width = r.reds.len().max(1);
-        let out_slot =
-            self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (8 * width * MAX_BLOCKS) as u32, 3));
+        let out_slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (8 * width * MAX_BLOCKS) as u32,
+            3,
+        ));
         let out = self.b.ins().stack_addr(I64, out_slot, 0);
         let f = self.module.declare_func_in_func(id, self.b.func);
         let fptr = self.b.ins().func_addr(I64, f);
@@ -279,7 +394,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 _ => Err("internal: prange registers of non-ints".to_string()),
             })
             .collect::<Lowered<_>>()?;
-        let (start, stop, step, k, nblocks, len, base) = (ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6]);
+        let (start, stop, step, k, nblocks, len, base) =
+            (ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], ints[6]);
         // inside the range, so the products fit (parallel::block_start)
         let first = self.b.ins().imul(k, len);
         let first = self.b.ins().imul(first, step);
@@ -308,7 +424,10 @@ impl<'a, 'f> Lower<'a, 'f> {
             matches!(
                 i,
                 Instr::Call { .. }
-                    | Instr::CallBuiltin { f: Builtin::Random | Builtin::Randint | Builtin::Uniform | Builtin::Gauss, .. }
+                    | Instr::CallBuiltin {
+                        f: Builtin::Random | Builtin::Randint | Builtin::Uniform | Builtin::Gauss,
+                        ..
+                    }
             )
         })
     }
@@ -337,7 +456,8 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// `PrangeNext`: the next block, or the generator after the loop.
     pub(super) fn prange_next(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
-        let (V::Int(k), V::Int(nblocks), V::Int(base)) = (self.get(st, a + 3)?, self.get(st, a + 4)?, self.get(st, a + 6)?)
+        let (V::Int(k), V::Int(nblocks), V::Int(base)) =
+            (self.get(st, a + 3)?, self.get(st, a + 4)?, self.get(st, a + 6)?)
         else {
             return Err("internal: prange registers of non-ints".into());
         };
