@@ -21,6 +21,8 @@
 //!   refusals).
 //! - `# jit-refuses: TEXT`: some `cannot compile ...` line of the report starts with TEXT (a
 //!   signature, optionally followed by `: line N: reason`).
+//! - `# jit-stats: TEXT`: the eager run's `--stats` report contains TEXT (such as a `prange`
+//!   loop's `parallel on 2 threads`).
 //!
 //! Every program in `tests/jit/` must state what it compiles. The report lists only functions
 //! called from interpreted code; a callee compiled into its caller and never called from the
@@ -74,6 +76,8 @@ struct JitClaims {
     nothing: bool,
     /// Prefixes of `cannot compile` lines that must appear.
     refuses: Vec<String>,
+    /// Texts the `--stats` report must contain.
+    stats: Vec<String>,
 }
 
 impl JitClaims {
@@ -108,6 +112,8 @@ fn parse_expectations(text: &str) -> Expectation {
             parse_compiles(line[pos + "# jit-compiles:".len()..].trim(), &mut e.jit);
         } else if let Some(pos) = line.find("# jit-refuses:") {
             e.jit.refuses.push(line[pos + "# jit-refuses:".len()..].trim().to_string());
+        } else if let Some(pos) = line.find("# jit-stats:") {
+            e.jit.stats.push(line[pos + "# jit-stats:".len()..].trim().to_string());
         }
     }
     e
@@ -419,6 +425,9 @@ fn check_jit(case: &Case, reference: &Outcome, out: &Outcome) -> (Vec<String>, b
     }
     problems
         .extend(check_claims(claims, &compiled, &refused).into_iter().map(|p| format!("{p}\n{}", indent(&out.stderr))));
+    for text in claims.stats.iter().filter(|t| !out.stderr.contains(t.as_str())) {
+        problems.push(format!("`# jit-stats: {text}`, but the report does not say so\n{}", indent(&out.stderr)));
+    }
     (problems, compiled.iter().any(|c| c.native_calls > 0))
 }
 
