@@ -10,12 +10,12 @@ use super::random;
 use crate::ast::BinOp;
 use crate::builtin::Builtin;
 use crate::bytecode::{PrangeInfo, Proto, RedOp};
-use crate::source::SourceMap;
-use std::fmt::Write;
-use std::rc::Rc;
 use crate::gil::Gil;
 use crate::parallel;
+use crate::source::SourceMap;
 use crate::value::Value;
+use std::fmt::Write;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// The loop registers `start, stop, step` at `a`, which the setup instruction checked.
