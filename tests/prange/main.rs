@@ -18,7 +18,10 @@ fn run(flags: &[&str], program: &str) -> Output {
 /// The lines of the `--stats` section on prange loops, without their `file:` prefix.
 fn prange_lines(stderr: &str) -> Vec<String> {
     let section = stderr.lines().skip_while(|l| *l != "prange loops:").skip(1);
-    section.take_while(|l| l.starts_with("  ")).map(|l| l.split_once(".mini:").map_or(l, |(_, r)| r).to_string()).collect()
+    section
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_once(".mini:").map_or(l, |(_, r)| r).to_string())
+        .collect()
 }
 
 #[test]
@@ -32,11 +35,7 @@ fn stats_name_every_refused_loop_with_its_reason_and_place() {
     };
     let expected = [
         why(11, "assigns 'x', declared outside the loop, which is not a reduction", "11:26"),
-        why(
-            15,
-            "reads an element of 'a' that another iteration may write (it stores only a[i])",
-            "15:42",
-        ),
+        why(15, "reads an element of 'a' that another iteration may write (it stores only a[i])", "15:42"),
         why(
             20,
             "stores into an element of 'h' whose index is not the loop variable plus or minus a loop-invariant int",
