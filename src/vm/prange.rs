@@ -94,10 +94,11 @@ pub(super) fn prep(r: &mut [Value], a: usize, info: &PrangeInfo) -> Result<bool,
 pub(super) fn block(r: &mut [Value], a: usize) {
     let (start, stop, step) = range_at(r, a);
     let k = int_at(r, a + 3) as u64;
+    let last = k + 1 == int_at(r, a + 4) as u64;
     let b = int_at(r, a + 5) as u64;
-    let n = parallel::count(start, stop, step);
     r[a + 7] = Value::Int(parallel::block_start(start, step, b, k));
-    r[a + 8] = Value::Int(parallel::block_stop(start, stop, step, b, k, n));
+    // the last block ends at `stop`; any other where the next one starts (inside the range)
+    r[a + 8] = Value::Int(if last { stop } else { parallel::block_start(start, step, b, k + 1) });
     r[a + 9] = Value::Int(step);
     random::seed_lazily((int_at(r, a + 6) as u64).wrapping_add(k));
 }
@@ -118,6 +119,13 @@ pub fn identity(op: RedOp, acc: &Value) -> Value {
 /// `ReduceCombine`: the accumulator combined with a block's partial result, with the
 /// interpreter's semantics of `+`, `*`, `min` and `max` (a `-=` partial combines with `+`).
 pub fn combine(op: RedOp, acc: &Value, partial: &Value, gil: Gil) -> Result<Value, Fail> {
+    match (op, acc, partial) {
+        (RedOp::Add | RedOp::Sub, Value::Float(x), Value::Float(y)) => return Ok(Value::Float(x + y)),
+        (RedOp::Add | RedOp::Sub, Value::Int(x), Value::Int(y)) if let Some(v) = x.checked_add(*y) => {
+            return Ok(Value::Int(v));
+        }
+        _ => {}
+    }
     match op {
         RedOp::Add | RedOp::Sub => super::ops::arith(BinOp::Add, acc, partial, gil).map_err(Fail::from),
         RedOp::Mul => super::ops::arith(BinOp::Mul, acc, partial, gil).map_err(Fail::from),
