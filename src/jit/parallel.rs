@@ -174,6 +174,9 @@ pub unsafe extern "C" fn mini_prange_run(
             }
         };
     }
+    if n == 1 {
+        counts.sequential.fetch_or(SEQUENTIAL_SHORT, Ordering::Relaxed);
+    }
     let lowest = failed.as_ref().map_or(n, |e| e.block);
     FAILED.with(|slot| *slot.borrow_mut() = failed);
     crate::vm::random::seed_lazily(base.wrapping_add(n as u64));

@@ -23,6 +23,7 @@ pub mod status {
     pub const GLOBAL_CHANGED: i64 = 9;
     pub const NEG_SHIFT: i64 = 10;
     pub const RANDINT_EMPTY: i64 = 11;
+    pub const PRANGE_STEP_ZERO: i64 = 12;
 }
 
 /// The context of the native call running on this thread (one at a time: native code never
@@ -76,6 +77,7 @@ impl JitCtx {
             status::INDEX => format!("index {a} out of range for array of length {b}"),
             status::STACK => "stack overflow".into(),
             status::STEP_ZERO => "range() step must not be zero".into(),
+            status::PRANGE_STEP_ZERO => "prange() step must not be zero".into(),
             status::NAN_TO_INT => "cannot convert nan to int".into(),
             status::INF_TO_INT => "cannot convert inf to int".into(),
             status::INTERRUPTED => "interrupted".into(),

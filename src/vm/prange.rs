@@ -211,6 +211,9 @@ fn how_it_ran(l: &PrangeInfo, src: &SourceMap) -> String {
     };
     let c = &l.counts;
     let (runs, native, parallel) = (c.runs.load(Relaxed), c.native.load(Relaxed), c.parallel.load(Relaxed));
+    if native == 0 {
+        return "interpreted, blocks in order".into();
+    }
     let mut parts = Vec::new();
     if runs > native {
         parts.push(format!("{} interpreted, blocks in order", runs - native));

@@ -1730,7 +1730,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             return Err("internal: range of non-ints".into());
         };
         let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
-        self.fail_if(zero, pc, status::STEP_ZERO, None, None);
+        // a `prange` loop's own (`PrangePrep`), or a refused one's `ForPrep`, names `prange`
+        let prange = matches!(self.plan.proto.code[pc], Instr::PrangePrep { .. })
+            || self.plan.proto.pranges.iter().any(|p| p.prep as usize == pc);
+        let code = if prange { status::PRANGE_STEP_ZERO } else { status::STEP_ZERO };
+        self.fail_if(zero, pc, code, None, None);
         self.put(a + 3, V::Int(start));
         Ok((start, stop, step))
     }
