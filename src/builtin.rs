@@ -126,4 +126,5 @@ builtins! {
     RStrip = "rstrip",
     SplitLines = "splitlines",
     Error = "error",
+    Shape = "shape",
 }

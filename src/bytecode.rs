@@ -176,6 +176,10 @@ pub enum Instr {
     /// raises again the error held in R[a] (an error a `finally` clause caught, kept as
     /// `vm::handlers` encodes it)
     Reraise { a: Reg },
+    /// R[a] := R[b][R[c], ..., R[c+n-1]] (an element of an array of n dimensions; see `vm::ndarray`)
+    GetIndexN { a: Reg, b: Reg, c: Reg, n: u8 },
+    /// R[a][R[b], ..., R[b+n-1]] := R[c]
+    SetIndexN { a: Reg, b: Reg, c: Reg, n: u8 },
 }
 
 const _: () = assert!(std::mem::size_of::<Instr>() == 8);
@@ -401,6 +405,8 @@ impl Instr {
             I::Import { a, .. } => f.def(a),
             I::Try => f,
             I::Reraise { a } => f.reg(a).flow(Flow::Return),
+            I::GetIndexN { a, b, c, n } => f.def(a).reg(b).window(c, n as u16),
+            I::SetIndexN { a, b, c, n } => f.reg(a).window(b, n as u16).reg(c),
         }
     }
 
@@ -484,7 +490,9 @@ impl Instr {
             | I::SetField { .. }
             | I::Import { .. }
             | I::Try
-            | I::Reraise { .. } => None,
+            | I::Reraise { .. }
+            | I::GetIndexN { .. }
+            | I::SetIndexN { .. } => None,
         }
     }
 

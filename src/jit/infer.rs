@@ -378,6 +378,7 @@ impl<'a> Session<'a> {
                 return Err("a record field is a dict lookup, which compiled code cannot do".into());
             }
             I::Import { .. } => return Err("import runs a module, which compiled code cannot do".into()),
+            I::GetIndexN { .. } | I::SetIndexN { .. } => return Err("arrays of several dimensions: not yet".into()),
             I::GetIndex { a, b, c } => {
                 let (arr, idx) = (read(st, b)?, read(st, c)?);
                 index_types(arr, idx)?;

@@ -221,6 +221,8 @@ fn indexed(proto: &Proto, r: Reg) -> bool {
     code.iter().enumerate().any(|(pc, ins)| match *ins {
         Instr::GetIndex { b, .. } => b == r,
         Instr::SetIndex { a, .. } => a == r,
+        Instr::GetIndexN { b, .. } => b == r,
+        Instr::SetIndexN { a, .. } => a == r,
         Instr::IterPrep { a } => a == r || (pc > 0 && matches!(code[pc - 1], Instr::Move { a: d, b } if d == a && b == r)),
         Instr::Move { a: d, b } if b == r => {
             let next_call = code[pc..].iter().find(|i| matches!(i, Instr::CallBuiltin { .. } | Instr::Call { .. }));

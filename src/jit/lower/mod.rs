@@ -1656,6 +1656,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::SetField { .. }
             | I::Import { .. }
             | I::Try
+            | I::GetIndexN { .. }
+            | I::SetIndexN { .. }
             | I::Reraise { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
