@@ -1001,9 +1001,9 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
             *first
         }
         (B::Len, [x]) if x.is_any_array() => Ty::Int,
-        (B::In, [c, x]) if c.is_array() && x.is_number() => Ty::Bool,
-        (B::Sum, [Ty::IntArray]) => Ty::Int,
-        (B::Sum, [Ty::FloatArray]) => Ty::Float,
+        (B::In, [c, x]) if c.is_any_array() && x.is_number() => Ty::Bool,
+        (B::Sum, [Ty::IntArray | Ty::IntArrayN(_)]) => Ty::Int,
+        (B::Sum, [Ty::FloatArray | Ty::FloatArrayN(_)]) => Ty::Float,
         (B::Sum, _) => return bad(),
         (
             B::Sqrt

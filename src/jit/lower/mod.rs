@@ -1167,6 +1167,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
             (B::Len, [V::ArrN { dims, .. }]) => V::Int(dims[0]),
+            (B::Sum | B::In, [arr @ V::ArrN { .. }, rest @ ..]) => self.whole_array_n(pc, f, *arr, rest)?,
             (B::Sum, [V::Arr { ptr, len, float }]) => self.sum_array(pc, *ptr, *len, *float),
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
             (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,

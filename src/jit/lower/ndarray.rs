@@ -5,6 +5,7 @@
 //! loop (versions.rs) the checks that the test before the loop covered are left out.
 
 use super::{BOUNDS_CHECKED, I64, Kind, Lower, Lowered, V};
+use crate::builtin::Builtin;
 use crate::bytecode::{Instr, Reg};
 use crate::jit::infer::T;
 use crate::jit::runtime::status;
@@ -51,6 +52,21 @@ impl<'a, 'f> Lower<'a, 'f> {
             dims[k] = self.iconst(*d as i64);
         }
         V::ArrN { ptr, dims, rank: a.dims.len() as u8, float: a.kind == ElemKind::Float }
+    }
+
+    /// `sum(a)` and `x in a` of an array of several dimensions: as of the 1-D array of all its
+    /// elements in row-major order, which is what the interpreter does.
+    pub(super) fn whole_array_n(&mut self, pc: usize, f: Builtin, arr: V, rest: &[V]) -> Lowered<V> {
+        let V::ArrN { ptr, dims, rank, float } = arr else { return Err("internal: not an array".into()) };
+        let mut len = dims[0];
+        for d in &dims[1..rank as usize] {
+            len = self.b.ins().imul(len, *d);
+        }
+        match (f, rest) {
+            (Builtin::Sum, []) => Ok(self.sum_array(pc, ptr, len, float)),
+            (Builtin::In, [x]) => self.array_has(ptr, len, float, *x),
+            _ => Err(format!("internal: {} of an array of several dimensions", f.name())),
+        }
     }
 
     /// `R[a] := R[b][R[c], ..., R[c+n-1]]`
