@@ -143,8 +143,13 @@ fn file_globals(main: &Proto, program: &Program, values: &mut [Value]) {
 fn candidates(proto: &Rc<Proto>, arrays: &[(Rc<Proto>, Vec<bool>)]) -> Vec<Sig> {
     let n = proto.nparams.min(MAX_PARAMS);
     let is_array = &arrays.iter().find(|(p, _)| Rc::ptr_eq(p, proto)).expect("every function is analysed").1;
-    let options: Vec<[Ty; 2]> =
-        (0..n).map(|r| if is_array[r] { [Ty::FloatArray, Ty::IntArray] } else { [Ty::Int, Ty::Float] }).collect();
+    let options: Vec<[Ty; 2]> = (0..n)
+        .map(|r| match rank_used(proto, r as Reg) {
+            Some(rank) => [Ty::FloatArrayN(rank), Ty::IntArrayN(rank)],
+            None if is_array[r] => [Ty::FloatArray, Ty::IntArray],
+            None => [Ty::Int, Ty::Float],
+        })
+        .collect();
     let mut sigs = Vec::new();
     let total = 1usize.checked_shl(n as u32).unwrap_or(usize::MAX);
     if total <= MAX_CANDIDATES {
@@ -211,6 +216,15 @@ fn passed_as_array(proto: &Proto, r: Reg, globals: &StaticGlobals, arrays: &[(Rc
         let Some(Value::Func(f)) = callee.map(|g| globals.value(g)) else { return false };
         let k = (dst - a - 1) as usize;
         arrays.iter().any(|(p, flags)| Rc::ptr_eq(p, &f.proto) && flags.get(k) == Some(&true))
+    })
+}
+
+/// The number of indexes `r[i, j, ...]` uses when register `r` is indexed with several.
+fn rank_used(proto: &Proto, r: Reg) -> Option<u8> {
+    proto.code.iter().find_map(|ins| match *ins {
+        Instr::GetIndexN { b, n, .. } if b == r => Some(n),
+        Instr::SetIndexN { a, n, .. } if a == r => Some(n),
+        _ => None,
     })
 }
 
