@@ -111,6 +111,8 @@ pub enum ExprKind {
     /// the span of the `import` itself (which names it in the loader's table even when the
     /// expression's span grows, to its parentheses say).
     Import(Rc<str>, Span),
+    /// `object[i, j, ...]`: an element of an array of several dimensions (at least two indexes).
+    IndexN(Box<Expr>, Vec<Expr>),
 }
 
 /// A function literal or declaration.
@@ -136,6 +138,8 @@ pub enum Target {
     Index(Box<Expr>, Box<Expr>),
     /// `object.name = value`, with the span of the name.
     Field(Box<Expr>, Rc<str>, Span),
+    /// `object[i, j, ...] = value` (at least two indexes).
+    IndexN(Box<Expr>, Vec<Expr>),
 }
 
 /// The kinds of statement, one per alternative of `statement` in grammar.md.

@@ -129,4 +129,5 @@ builtins! {
     Prange = "prange",
     SetThreads = "set_threads",
     Threads = "threads",
+    Shape = "shape",
 }

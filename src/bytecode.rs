@@ -176,6 +176,10 @@ pub enum Instr {
     /// raises again the error held in R[a] (an error a `finally` clause caught, kept as
     /// `vm::handlers` encodes it)
     Reraise { a: Reg },
+    /// R[a] := R[b][R[c], ..., R[c+n-1]] (an element of an array of n dimensions; see `vm::ndarray`)
+    GetIndexN { a: Reg, b: Reg, c: Reg, n: u8 },
+    /// R[a][R[b], ..., R[b+n-1]] := R[c]
+    SetIndexN { a: Reg, b: Reg, c: Reg, n: u8 },
     /// blocked `prange` loop setup (lang-spec/parallel.md; `Proto::pranges[p]` describes the
     /// loop): R[a], R[a+1], R[a+2] are start, stop, step, checked as `ForPrep` checks them;
     /// n := the iteration count; if n == 0 then pc := t; else R[a+3] := 0 (block index k),
@@ -459,6 +463,8 @@ impl Instr {
             I::PrangeNext { a, t } => {
                 Facts { ints: Some((a + 3, 4)), ..f.window(a, 11).writes(Writes::One(a + 3)).branch(t) }
             }
+            I::GetIndexN { a, b, c, n } => f.def(a).reg(b).window(c, n as u16),
+            I::SetIndexN { a, b, c, n } => f.reg(a).window(b, n as u16).reg(c),
         }
     }
 
@@ -547,7 +553,9 @@ impl Instr {
             | I::Reraise { .. }
             | I::PrangeBlock { .. }
             | I::ReduceInit { .. }
-            | I::ReduceCombine { .. } => None,
+            | I::ReduceCombine { .. }
+            | I::GetIndexN { .. }
+            | I::SetIndexN { .. } => None,
         }
     }
 

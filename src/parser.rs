@@ -395,6 +395,7 @@ impl Parser {
             ExprKind::Name(name) => Target::Name(name),
             ExprKind::Index(obj, idx) => Target::Index(obj, idx),
             ExprKind::Field(obj, name, at) => Target::Field(obj, name, at),
+            ExprKind::IndexN(obj, idx) => Target::IndexN(obj, idx),
             ExprKind::Slice(..) => {
                 return Err(Diagnostic::new(
                     "cannot assign to a slice (slice assignment is not supported)",
@@ -699,15 +700,23 @@ impl Parser {
         Ok(Expr { kind: ExprKind::Field(Box::new(obj), name, at), span })
     }
 
-    // index -> '[' ( expression | slice ) ']'      (the '[' already consumed)
+    // index -> '[' ( expression { ',' expression } | slice ) ']'      (the '[' already consumed)
     // slice -> [ expression ] ':' [ expression ] [ ':' [ expression ] ]
-    /// An index into `obj`, or a slice of it when a `:` follows the first bound (or stands in
-    /// its place); newlines inside the brackets are insignificant.
+    /// An index into `obj`, several for an array of several dimensions, or a slice of it when a
+    /// `:` follows the first bound (or stands in its place); newlines inside the brackets are
+    /// insignificant.
     fn index(&mut self, obj: Expr) -> PResult<Expr> {
         let obj_span = obj.span;
         let (kind, end) = self.with_newlines(true, |p| {
             let start = if p.peek() == &Tok::Colon { None } else { Some(Box::new(p.expr()?)) };
             match start {
+                Some(index) if p.peek() == &Tok::Comma => {
+                    let mut indexes = vec![*index];
+                    while p.eat(&Tok::Comma) {
+                        indexes.push(p.expr()?);
+                    }
+                    Ok((ExprKind::IndexN(Box::new(obj), indexes), p.expect(Tok::RBracket, "after the indexes")?))
+                }
                 Some(index) if p.peek() != &Tok::Colon => {
                     Ok((ExprKind::Index(Box::new(obj), index), p.expect(Tok::RBracket, "after the index")?))
                 }

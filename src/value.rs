@@ -476,6 +476,10 @@ pub enum ElemKind {
 pub struct ArrayObj {
     pub kind: ElemKind,
     pub data: Box<[AtomicU64]>,
+    /// The dimensions of an array of several dimensions, row-major (their product is
+    /// `data.len()`); empty for a 1-D array, which is all `ArrayObj::new` makes. The slice never
+    /// moves while the array lives: native code reads the dimensions through a pointer to it.
+    pub dims: Box<[usize]>,
 }
 
 /// `n` zeros, from zeroed memory: a large allocation gets pages the system zeroes when first
@@ -499,18 +503,41 @@ fn zeroed(n: usize) -> Option<Box<[AtomicU64]>> {
 /// The longest array `array(n, fill)` may create (see lang-spec/limits.md).
 pub const MAX_ARRAY_LEN: i64 = 1 << 31;
 
+/// The most dimensions an array may have (see lang-spec/limits.md).
+pub const MAX_DIMS: usize = 4;
+
 impl ArrayObj {
     /// Allocates `n` elements holding `bits`, or `None` when the memory cannot be had.
     pub fn new(kind: ElemKind, n: usize, bits: u64) -> Option<ArrayObj> {
         if bits == 0 {
-            return Some(ArrayObj { kind, data: zeroed(n)? });
+            return Some(ArrayObj { kind, data: zeroed(n)?, dims: Box::new([]) });
         }
         let mut v: Vec<AtomicU64> = Vec::new();
         v.try_reserve_exact(n).ok()?;
         v.resize_with(n, || AtomicU64::new(bits));
-        Some(ArrayObj { kind, data: v.into_boxed_slice() })
+        Some(ArrayObj { kind, data: v.into_boxed_slice(), dims: Box::new([]) })
     }
 
+    /// An array of the given dimensions (several, or one for a 1-D array) over `data`, whose
+    /// length must be their product: how native code's buffers become arrays too.
+    pub fn from_buffer(kind: ElemKind, data: Box<[AtomicU64]>, dims: &[usize]) -> ArrayObj {
+        debug_assert_eq!(dims.iter().product::<usize>(), data.len());
+        let dims = if dims.len() > 1 { dims.into() } else { Box::new([]) as Box<[usize]> };
+        ArrayObj { kind, data, dims }
+    }
+
+    /// The number of dimensions (1 for an array made by `array(n, fill)`).
+    #[inline]
+    pub fn rank(&self) -> usize {
+        self.dims.len().max(1)
+    }
+
+    /// The shape: the dimensions, or the one length of a 1-D array.
+    pub fn shape(&self) -> Vec<usize> {
+        if self.dims.is_empty() { vec![self.data.len()] } else { self.dims.to_vec() }
+    }
+
+    /// The number of elements (of all dimensions: `len(a)` is the first dimension).
     pub fn len(&self) -> usize {
         self.data.len()
     }
@@ -682,19 +709,9 @@ fn write_value(v: &Value, gil: Gil, out: &mut String, seen: &mut Vec<*const ()>)
         }
         Value::Dict(d) => return write_dict(d, gil, out, seen),
         Value::Array(a) => {
-            out.push_str("array([");
-            for i in 0..a.len() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                match a.get(i) {
-                    Value::Float(f) => write_float(f, out),
-                    other => {
-                        let _ = write!(out, "{}", other.to_text(gil)?);
-                    }
-                }
-            }
-            out.push_str("])");
+            out.push_str("array(");
+            write_rows(a, &a.shape(), 0, out);
+            out.push(')');
         }
         Value::Func(c) => {
             let _ = write!(out, "<fn {}>", c.proto.name);
@@ -876,8 +893,35 @@ fn equal_at(a: &Value, b: &Value, gil: Gil, depth: usize) -> Result<bool, &'stat
     })
 }
 
+/// The elements of array `a` from position `first` on, in the nested brackets of `dims` (the
+/// dimensions still to write): `[[1.0, 2.0], [3.0, 4.0]]`.
+fn write_rows(a: &ArrayObj, dims: &[usize], first: usize, out: &mut String) {
+    out.push('[');
+    let (n, inner) = (dims[0], &dims[1..]);
+    let step: usize = inner.iter().product();
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if !inner.is_empty() {
+            write_rows(a, inner, first + i * step, out);
+            continue;
+        }
+        match a.get(first + i) {
+            Value::Float(f) => write_float(f, out),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            _ => {}
+        }
+    }
+    out.push(']');
+}
+
+/// Equal shapes and elements equal by `==`.
 fn arrays_equal(x: &ArrayObj, y: &ArrayObj) -> bool {
     x.len() == y.len()
+        && x.dims == y.dims
         && (0..x.len()).all(|i| match (x.get(i), y.get(i)) {
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,

@@ -4,7 +4,8 @@
 //!
 //! It checks, for every function: at most 256 registers and at least as many as parameters; a span
 //! per instruction; every register operand (and every register window of a call, a list or dict
-//! literal, a slice, a counted or generic loop) below `nregs`; constants, global slots, captured
+//! literal, a slice, the indexes of an array of several dimensions, a counted or generic loop)
+//! below `nregs`; constants, global slots, captured
 //! cells and child prototypes in range, and the constants of the `K` forms numbers; every jump
 //! target inside the code, and no instruction falling off the end (the code ends in a return or a
 //! jump); a closure's captures naming its parent's registers or cells; each `try` handler's
@@ -427,6 +428,8 @@ mod tests {
         rejects(vec![I::ForPrep { a: 1, t: 1 }, I::ReturnNil], "register 4");
         rejects(vec![I::IterNext { a: 2, t: 1 }, I::ReturnNil], "register 4");
         rejects(vec![I::Slice { a: 0, b: 1 }, I::ReturnNil], "register 4");
+        rejects(vec![I::GetIndexN { a: 0, b: 1, c: 2, n: 3 }, I::ReturnNil], "register 4");
+        rejects(vec![I::SetIndexN { a: 0, b: 2, c: 1, n: 3 }, I::ReturnNil], "register 4");
         rejects(vec![I::GetField { a: 0, b: 9, k: 0 }, I::ReturnNil], "register 9");
     }
 
@@ -512,6 +515,8 @@ mod tests {
             I::Slice { a: 0, b: 1 },
             I::GetField { a: 0, b: 1, k: 0 },
             I::SetField { a: 0, k: 0, c: 1 },
+            I::GetIndexN { a: 0, b: 1, c: 2, n: 2 },
+            I::SetIndexN { a: 0, b: 1, c: 3, n: 2 },
         ];
         for ins in all {
             let mut m = ins;

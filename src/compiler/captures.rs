@@ -109,6 +109,10 @@ impl Resolver {
                         self.expr(idx);
                     }
                     Target::Field(obj, ..) => self.expr(obj),
+                    Target::IndexN(obj, idx) => {
+                        self.expr(obj);
+                        idx.iter().for_each(|i| self.expr(i));
+                    }
                 }
                 self.expr(e);
             }
@@ -166,6 +170,10 @@ impl Resolver {
             ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
                 self.expr(a);
                 self.expr(b);
+            }
+            ExprKind::IndexN(obj, idx) => {
+                self.expr(obj);
+                idx.iter().for_each(|i| self.expr(i));
             }
             ExprKind::Slice(obj, bounds) => {
                 self.expr(obj);

@@ -68,6 +68,12 @@ impl Compiler {
                 self.release(mark);
             }
             ExprKind::Slice(obj, bounds) => self.slice(obj, bounds, dst, span)?,
+            ExprKind::IndexN(obj, idx) => {
+                let mark = self.mark();
+                let (b, c) = self.index_window(obj, idx, span)?;
+                self.emit(Instr::GetIndexN { a: dst, b, c, n: idx.len() as u8 }, span);
+                self.release(mark);
+            }
             ExprKind::Call(callee, args) => self.call(callee, args, dst, span)?,
             ExprKind::BuiltinCall(f, args) => self.builtin_call(*f, args, dst, span)?,
             ExprKind::Import(_, at) => {
@@ -253,6 +259,23 @@ impl Compiler {
         }
         self.release(mark);
         Ok(())
+    }
+
+    /// `obj[i, j, ...]` (`GetIndexN`, `SetIndexN`): the object in any register and the indexes
+    /// in consecutive new registers, returned as `(object, first index)`. More indexes than an
+    /// array has dimensions can never be right, so they are an error here.
+    pub(super) fn index_window(&mut self, obj: &Expr, idx: &[Expr], span: Span) -> CResult<(Reg, Reg)> {
+        let most = crate::value::MAX_DIMS;
+        if idx.len() > most {
+            let msg = format!("too many indexes: an array has at most {most} dimensions, here {}", idx.len());
+            return Err(Diagnostic::new(msg, span));
+        }
+        let b = self.expr_any(obj)?;
+        let c = self.alloc(idx.len(), span)?;
+        for (k, e) in idx.iter().enumerate() {
+            self.expr_to(e, c + k as Reg)?;
+        }
+        Ok((b, c))
     }
 
     /// `obj[start:stop:step]`: the object and the three bounds (nil when omitted) in four

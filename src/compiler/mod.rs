@@ -589,6 +589,21 @@ impl Compiler {
                 self.emit(Instr::SetIndex { a: o, b: i, c: v }, span);
                 Ok(())
             }
+            Target::IndexN(obj, idx) => {
+                let n = idx.len() as u8;
+                let (o, i) = self.index_window(obj, idx, span)?;
+                let v = match op {
+                    None => self.expr_any(e)?,
+                    Some(op) => {
+                        let t = self.alloc(1, span)?;
+                        self.emit(Instr::GetIndexN { a: t, b: o, c: i, n }, span);
+                        self.binary_into(op, t, t, e, span)?;
+                        t
+                    }
+                };
+                self.emit(Instr::SetIndexN { a: o, b: i, c: v, n }, span);
+                Ok(())
+            }
             Target::Field(obj, name, at) => {
                 let o = self.expr_any(obj)?;
                 let k = self.field_name(name, *at)?;

@@ -220,6 +220,23 @@ impl Walk {
                     }
                 }
             }
+            // an element of an array of several dimensions: its row (the first index) decides
+            // which iteration owns it, as the one index of a 1-D array does
+            Target::IndexN(obj, idxs) => {
+                idxs.iter().for_each(|i| self.expr(i));
+                self.expr(e);
+                match &obj.kind {
+                    ExprKind::Name(a) => {
+                        self.name(a, obj.span);
+                        let form = self.offset(&idxs[0]);
+                        self.writes.push((a.clone(), form, span));
+                    }
+                    _ => {
+                        self.expr(obj);
+                        self.refuse("stores into an element of something other than a named array", span);
+                    }
+                }
+            }
             // a field store, and any target kind this analysis does not know
             #[allow(unreachable_patterns)]
             _ => self.refuse("stores into something other than a variable or an array element", span),
@@ -247,6 +264,14 @@ impl Walk {
                 self.expr(idx);
                 if let ExprKind::Name(a) = &obj.kind {
                     let form = self.offset(idx);
+                    self.reads.push((a.clone(), form, e.span));
+                }
+            }
+            ExprKind::IndexN(obj, idxs) => {
+                self.expr(obj);
+                idxs.iter().for_each(|i| self.expr(i));
+                if let ExprKind::Name(a) = &obj.kind {
+                    let form = self.offset(&idxs[0]);
                     self.reads.push((a.clone(), form, e.span));
                 }
             }

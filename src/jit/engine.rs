@@ -316,6 +316,18 @@ impl Engine {
         let mut args = vec![room];
         let mut slot = 0;
         for t in plan.sig.tys() {
+            if t.rank() > 0 {
+                // an array of several dimensions has two slots, the data pointer and a pointer
+                // to its dimensions (`ArrayObj::dims`), which the function takes one by one
+                let ptr = b.ins().load(i64t, MemFlagsData::trusted(), buf, slot * 8);
+                let dims = b.ins().load(i64t, MemFlagsData::trusted(), buf, slot * 8 + 8);
+                args.push(ptr);
+                for k in 0..t.rank() as i32 {
+                    args.push(b.ins().load(i64t, MemFlagsData::trusted(), dims, k * 8));
+                }
+                slot += 2;
+                continue;
+            }
             for ty in param_types(*t) {
                 let load_ty = if *ty == types::F64 { types::F64 } else { i64t };
                 let mut v = b.ins().load(load_ty, MemFlagsData::trusted(), buf, slot * 8);

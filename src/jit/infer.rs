@@ -234,7 +234,7 @@ impl<'a> Session<'a> {
                 ))),
                 joined => Ok(joined),
             },
-            T::Val(ty) if ty.is_array() => Err(refuse("returning arrays is not supported in compiled code".into())),
+            T::Val(ty) if ty.is_any_array() => Err(refuse("returning arrays is not supported in compiled code".into())),
             other => Err(refuse(format!("returning {} is not supported in compiled code", other.ty().plural()))),
         }
     }
@@ -418,6 +418,18 @@ impl<'a> Session<'a> {
                 };
             }
             I::PrangeNext { a, .. } => st[a as usize + 3] = T::Val(Ty::Int),
+            I::GetIndexN { a, b, c, n } => st[a as usize] = index_n_types(read(st, b)?, st, c, n)?,
+            I::SetIndexN { a, b, c, n } => {
+                let arr = read(st, a)?;
+                let elem = index_n_types(arr, st, b, n)?;
+                match (elem, read(st, c)?) {
+                    (T::Pending, _) | (_, T::Pending) => {}
+                    (T::Val(Ty::Float), T::Val(Ty::Int | Ty::Float)) | (T::Val(Ty::Int), T::Val(Ty::Int)) => {}
+                    (_, v) => {
+                        return Err(format!("storing {} in {} is an error", a_type(v.ty()), a_type(arr.ty())));
+                    }
+                }
+            }
             I::GetIndex { a, b, c } => {
                 let (arr, idx) = (read(st, b)?, read(st, c)?);
                 index_types(arr, idx)?;
@@ -935,7 +947,7 @@ fn ordering(x: T, y: T) -> Result<(), String> {
 
 fn equality(x: T, y: T) -> Result<(), String> {
     match (x, y) {
-        (T::Val(a), _) | (_, T::Val(a)) if a.is_array() => {
+        (T::Val(a), _) | (_, T::Val(a)) if a.is_any_array() => {
             Err("comparing arrays with == or != runs only in the interpreter".into())
         }
         _ => Ok(()),
@@ -950,6 +962,7 @@ fn iteration(x: T) -> String {
             format!("iterating over {} {} is an error (cannot iterate over {})", article(t.name()), t.name(), t.name())
         }
         T::Func(_) | T::Builtin(_) => "iterating over a function is an error".into(),
+        T::Val(t) if t.rank() > 0 => format!("iterating over {} is an error (only a 1-D array)", a_type(t)),
         // a compiled callee returns a number, a bool or nil
         T::Pending => "iterating over a call's result is an error (a compiled function returns no array)".into(),
         other => format!(
@@ -971,8 +984,25 @@ fn article(name: &str) -> &'static str {
 
 fn truthy_ok(t: T) -> Result<(), String> {
     match t {
+        T::Val(a) if a.rank() > 0 => Err(format!("the truth of {} runs only in the interpreter", a_type(a))),
         T::Val(Ty::Other(_)) => Err(format!("{} are not supported in compiled code", t.ty().plural())),
         _ => Ok(()),
+    }
+}
+
+/// The element type of `arr[R[c], ..., R[c+n-1]]`: an array of `n` dimensions indexed by ints.
+fn index_n_types(arr: T, st: &[T], c: Reg, n: u8) -> Result<T, String> {
+    for r in c..c + n {
+        match read(st, r)? {
+            T::Val(Ty::Int) | T::Pending => {}
+            idx => return Err(format!("indexing an array with {} is an error", a_type(idx.ty()))),
+        }
+    }
+    match arr {
+        T::Pending => Ok(T::Pending),
+        T::Val(t) if t.rank() == n as usize => Ok(T::Val(t.element())),
+        T::Val(t) if t.is_any_array() => Err(format!("indexing {} with {n} indexes is an error", a_type(t))),
+        _ => Err(format!("indexing {} with {n} indexes is an error", a_type(arr.ty()))),
     }
 }
 
@@ -981,6 +1011,7 @@ fn index_types(arr: T, idx: T) -> Result<(), String> {
         (T::Pending, _) => Ok(()),
         (T::Val(a), T::Val(Ty::Int) | T::Pending) if a.is_array() => Ok(()),
         (T::Val(a), _) if a.is_array() => Err(format!("indexing an array with {} is an error", a_type(idx.ty()))),
+        (T::Val(a), _) if a.is_any_array() => Err(format!("indexing {} with 1 index is an error", a_type(a))),
         _ => Err(format!("indexing {} is an error", a_type(arr.ty()))),
     }
 }
@@ -1011,10 +1042,10 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
             }
             *first
         }
-        (B::Len, [x]) if x.is_array() => Ty::Int,
-        (B::In, [c, x]) if c.is_array() && x.is_number() => Ty::Bool,
-        (B::Sum, [Ty::IntArray]) => Ty::Int,
-        (B::Sum, [Ty::FloatArray]) => Ty::Float,
+        (B::Len, [x]) if x.is_any_array() => Ty::Int,
+        (B::In, [c, x]) if c.is_any_array() && x.is_number() => Ty::Bool,
+        (B::Sum, [Ty::IntArray | Ty::IntArrayN(_)]) => Ty::Int,
+        (B::Sum, [Ty::FloatArray | Ty::FloatArrayN(_)]) => Ty::Float,
         (B::Sum, _) => return bad(),
         (
             B::Sqrt

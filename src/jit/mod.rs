@@ -543,7 +543,9 @@ impl Jit {
                 Value::Array(arr) => {
                     slots[k] = arr.data.as_ptr() as u64;
                     k += 1;
-                    slots[k] = arr.len() as u64;
+                    // an array of several dimensions: a pointer to its dimensions
+                    // (`engine::define_entry` loads them), which live as long as the array
+                    slots[k] = if arr.dims.is_empty() { arr.len() as u64 } else { arr.dims.as_ptr() as u64 };
                 }
                 _ => continue,
             }

@@ -143,8 +143,13 @@ fn file_globals(main: &Proto, program: &Program, values: &mut [Value]) {
 fn candidates(proto: &Rc<Proto>, arrays: &[(Rc<Proto>, Vec<bool>)]) -> Vec<Sig> {
     let n = proto.nparams.min(MAX_PARAMS);
     let is_array = &arrays.iter().find(|(p, _)| Rc::ptr_eq(p, proto)).expect("every function is analysed").1;
-    let options: Vec<[Ty; 2]> =
-        (0..n).map(|r| if is_array[r] { [Ty::FloatArray, Ty::IntArray] } else { [Ty::Int, Ty::Float] }).collect();
+    let options: Vec<[Ty; 2]> = (0..n)
+        .map(|r| match rank_used(proto, r as Reg) {
+            Some(rank) => [Ty::FloatArrayN(rank), Ty::IntArrayN(rank)],
+            None if is_array[r] => [Ty::FloatArray, Ty::IntArray],
+            None => [Ty::Int, Ty::Float],
+        })
+        .collect();
     let mut sigs = Vec::new();
     let total = 1usize.checked_shl(n as u32).unwrap_or(usize::MAX);
     if total <= MAX_CANDIDATES {
@@ -214,6 +219,15 @@ fn passed_as_array(proto: &Proto, r: Reg, globals: &StaticGlobals, arrays: &[(Rc
     })
 }
 
+/// The number of indexes `r[i, j, ...]` uses when register `r` is indexed with several.
+fn rank_used(proto: &Proto, r: Reg) -> Option<u8> {
+    proto.code.iter().find_map(|ins| match *ins {
+        Instr::GetIndexN { b, n, .. } if b == r => Some(n),
+        Instr::SetIndexN { a, n, .. } if a == r => Some(n),
+        _ => None,
+    })
+}
+
 /// Whether register `r` is used as an array: indexed, stored into, iterated (`for v in r`, which
 /// iterates a copy), or the first argument of a builtin that takes an array (`len(r)`).
 fn indexed(proto: &Proto, r: Reg) -> bool {
@@ -221,6 +235,8 @@ fn indexed(proto: &Proto, r: Reg) -> bool {
     code.iter().enumerate().any(|(pc, ins)| match *ins {
         Instr::GetIndex { b, .. } => b == r,
         Instr::SetIndex { a, .. } => a == r,
+        Instr::GetIndexN { b, .. } => b == r,
+        Instr::SetIndexN { a, .. } => a == r,
         Instr::IterPrep { a } => a == r || (pc > 0 && matches!(code[pc - 1], Instr::Move { a: d, b } if d == a && b == r)),
         Instr::Move { a: d, b } if b == r => {
             let next_call = code[pc..].iter().find(|i| matches!(i, Instr::CallBuiltin { .. } | Instr::Call { .. }));

@@ -24,6 +24,9 @@ pub mod status {
     pub const NEG_SHIFT: i64 = 10;
     pub const RANDINT_EMPTY: i64 = 11;
     pub const PRANGE_STEP_ZERO: i64 = 12;
+    /// An index out of range for dimension `k` of an array of several dimensions is
+    /// `INDEX_DIM + k` (`k < MAX_DIMS`).
+    pub const INDEX_DIM: i64 = 100;
 }
 
 /// The context of the native call running on this thread (one at a time: native code never
@@ -83,6 +86,9 @@ impl JitCtx {
             status::INTERRUPTED => "interrupted".into(),
             status::NEG_SHIFT => crate::vm::ops::NEG_SHIFT.into(),
             status::RANDINT_EMPTY => crate::vm::random::empty_range(a, b),
+            k if (status::INDEX_DIM..status::INDEX_DIM + crate::value::MAX_DIMS as i64).contains(&k) => {
+                format!("index {a} out of range for dimension {} of length {b}", k - status::INDEX_DIM)
+            }
             status::GLOBAL_CHANGED => {
                 // SAFETY: native code passes a `GlobalSite` the lowering leaked for it, which
                 // lives as long as the program and is never written after compiling.

@@ -17,6 +17,10 @@ pub enum Ty {
     FloatArray,
     IntArray,
     Other(&'static str),
+    /// An array of several dimensions (2 to `MAX_DIMS`), of floats or ints: its rank is part of
+    /// the type, so code compiled for a 2-D array never runs on a 1-D or 3-D one.
+    FloatArrayN(u8),
+    IntArrayN(u8),
 }
 
 impl Ty {
@@ -27,6 +31,7 @@ impl Ty {
             Value::Bool(_) => Ty::Bool,
             Value::Int(_) => Ty::Int,
             Value::Float(_) => Ty::Float,
+            Value::Array(a) if !a.dims.is_empty() => Ty::array_n(a.kind == ElemKind::Float, a.rank()),
             Value::Array(a) if a.kind == ElemKind::Float => Ty::FloatArray,
             Value::Array(_) => Ty::IntArray,
             other => Ty::Other(other.type_name()),
@@ -42,7 +47,31 @@ impl Ty {
             Ty::FloatArray => "float array",
             Ty::IntArray => "int array",
             Ty::Other(name) => name,
+            Ty::FloatArrayN(2) => "2-D float array",
+            Ty::FloatArrayN(3) => "3-D float array",
+            Ty::FloatArrayN(_) => "4-D float array",
+            Ty::IntArrayN(2) => "2-D int array",
+            Ty::IntArrayN(3) => "3-D int array",
+            Ty::IntArrayN(_) => "4-D int array",
         }
+    }
+
+    /// The type of an array of `rank` (2 or more) dimensions.
+    pub fn array_n(float: bool, rank: usize) -> Ty {
+        if float { Ty::FloatArrayN(rank as u8) } else { Ty::IntArrayN(rank as u8) }
+    }
+
+    /// The number of dimensions of an array of several dimensions (0 for any other type).
+    pub fn rank(self) -> usize {
+        match self {
+            Ty::FloatArrayN(r) | Ty::IntArrayN(r) => r as usize,
+            _ => 0,
+        }
+    }
+
+    /// Whether it is an array of any number of dimensions.
+    pub fn is_any_array(self) -> bool {
+        self.is_array() || self.rank() > 0
     }
 
     pub fn is_number(self) -> bool {
@@ -55,7 +84,7 @@ impl Ty {
 
     /// The element type of an array type.
     pub fn element(self) -> Ty {
-        if self == Ty::FloatArray { Ty::Float } else { Ty::Int }
+        if matches!(self, Ty::FloatArray | Ty::FloatArrayN(_)) { Ty::Float } else { Ty::Int }
     }
 
     /// The plural used in refusals: "lists are not supported in compiled code".

@@ -40,6 +40,7 @@ pub fn cas(args: &[Value]) -> Result<Value, Fail> {
 /// Element `i` of `a`, or the error of `a[i]` when `i` is out of range (checked after every
 /// argument's type, so that errors come in argument order).
 fn element(a: &ArrayObj, i: i64) -> Result<&AtomicU64, Fail> {
+    super::ndarray::one_dim(a, "update an element atomically in")?;
     if i < 0 || i as u64 >= a.len() as u64 {
         // the text of `a[i]`'s error (vm/index.rs)
         return Err(format!("index {i} out of range for array of length {}", a.len()).into());

@@ -30,7 +30,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Keys => keys(one(b, args)?, gil),
         B::Has => has(args, gil),
         B::Remove => remove(args, gil),
-        B::Array => array(args),
+        B::Array => array(args, gil),
         B::Sqrt => math(b, args, f64::sqrt),
         B::Sin => math(b, args, f64::sin),
         B::Cos => math(b, args, f64::cos),
@@ -121,6 +121,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Prange => range_named("prange", args),
         B::SetThreads => super::prange::set_threads(args),
         B::Threads => none(args).map(|()| Value::Int(crate::parallel::threads() as i64)),
+        B::Shape => super::ndarray::shape(args, gil),
     }
 }
 
@@ -188,7 +189,7 @@ fn len(v: &Value, gil: Gil) -> BResult {
         Value::Str(s) => s.chars,
         Value::List(l) => l.borrow(gil).len(),
         Value::Dict(d) => d.borrow(gil).len(),
-        Value::Array(a) => a.len(),
+        Value::Array(a) => super::ndarray::first_dim(a),
         Value::Range(r) => {
             let n = i64::try_from(r.exact_len()).map_err(|_| super::ops::OVERFLOW.to_string())?;
             return Ok(Value::Int(n));
@@ -349,10 +350,11 @@ fn remove(args: &[Value], gil: Gil) -> BResult {
     removed.ok_or_else(|| missing_key(&args[1], gil))
 }
 
-fn array(args: &[Value]) -> BResult {
+fn array(args: &[Value], gil: Gil) -> BResult {
     arity(2, args)?;
     let n = match &args[0] {
         Value::Int(n) => *n,
+        Value::List(_) => 0,
         other => return Err(format!("array length must be an int, not {}", other.type_name()).into()),
     };
     if n < 0 {
@@ -363,6 +365,10 @@ fn array(args: &[Value]) -> BResult {
         Value::Int(i) => (ElemKind::Int, *i as u64),
         other => return Err(format!("array fill must be an int or a float, not {}", other.type_name()).into()),
     };
+    if let Value::List(shape) = &args[0] {
+        let shape = shape.borrow(gil).clone();
+        return super::ndarray::new_array(&shape, kind, bits);
+    }
     let cannot = || Fail::from(format!("cannot allocate array of {n} elements"));
     if n > MAX_ARRAY_LEN {
         return Err(cannot());

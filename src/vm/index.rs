@@ -31,6 +31,7 @@ pub fn get(obj: &Value, idx: &Value, gil: Gil) -> Result<Value, Fail> {
             let i = position(int_index(idx, "list")?, "list", items.len())?;
             Ok(items[i].clone())
         }
+        Value::Array(a) if !a.dims.is_empty() => Err(super::ndarray::wrong_count(a, 1)),
         Value::Array(a) => Ok(a.get(position(int_index(idx, "array")?, "array", a.len())?)),
         Value::Str(s) => {
             let i = position(int_index(idx, "string")?, "string", s.chars)?;
@@ -62,6 +63,7 @@ pub fn set(obj: &Value, idx: &Value, v: Value, gil: Gil) -> Result<(), Fail> {
             drop(old);
             Ok(())
         }
+        Value::Array(a) if !a.dims.is_empty() => Err(super::ndarray::wrong_count(a, 1)),
         Value::Array(a) => {
             let i = position(int_index(idx, "array")?, "array", a.len())?;
             a.set(i, &v).map_err(Fail::from)
@@ -80,7 +82,8 @@ pub fn set(obj: &Value, idx: &Value, v: Value, gil: Gil) -> Result<(), Fail> {
 /// Prepares a value for a `for` loop: dicts iterate over a snapshot of their keys.
 pub fn iterable(v: &Value, gil: Gil) -> Result<Value, Fail> {
     match v {
-        Value::List(_) | Value::Str(_) | Value::Array(_) | Value::Range(_) | Value::Queue(_) => Ok(v.clone()),
+        Value::Array(a) => super::ndarray::one_dim(a, "iterate over").map(|_| v.clone()),
+        Value::List(_) | Value::Str(_) | Value::Range(_) | Value::Queue(_) => Ok(v.clone()),
         Value::Dict(d) => Ok(Value::list(d.borrow(gil).keys().map(|k| k.to_value()).collect(), gil)),
         other => Err(format!("cannot iterate over {}", other.type_name()).into()),
     }

@@ -228,7 +228,10 @@ pub fn sort_decorated(items: &[Value], keys: &[Value], gil: Gil) -> Result<Vec<V
 pub fn elements(b: Builtin, x: &Value, gil: Gil) -> Result<Vec<Value>, Fail> {
     Ok(match x {
         Value::List(l) => l.borrow(gil).clone(),
-        Value::Array(a) => (0..a.len()).map(|i| a.get(i)).collect(),
+        Value::Array(a) => {
+            super::ndarray::one_dim(a, "iterate over")?;
+            (0..a.len()).map(|i| a.get(i)).collect()
+        }
         Value::Range(r) => {
             let n = r.exact_len();
             if n > MAX_ARRAY_LEN as i128 {
@@ -348,6 +351,7 @@ pub fn copy(args: &[Value], gil: Gil) -> BResult {
     match &args[0] {
         Value::List(l) => Ok(Value::list(l.borrow(gil).clone(), gil)),
         Value::Dict(d) => Ok(Value::dict(d.borrow(gil).clone(), gil)),
+        Value::Array(a) if !a.dims.is_empty() => super::ndarray::copy(a),
         Value::Array(a) => {
             let n = a.len();
             let fresh = ArrayObj::new(a.kind, n, 0).ok_or_else(|| format!("cannot allocate array of {n} elements"))?;

@@ -16,6 +16,7 @@ mod io;
 mod lists;
 mod modules;
 mod morelib;
+mod ndarray;
 pub mod ops;
 pub mod pool;
 pub mod prange;
@@ -1150,7 +1151,7 @@ impl<'g> Vm<'g> {
                     }
                 }
                 Instr::GetIndex { a, b, c } => match (reg!(b), reg!(c)) {
-                    (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 => {
+                    (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 && arr.dims.is_empty() => {
                         let bits = arr.data[*i as usize].load(std::sync::atomic::Ordering::Relaxed);
                         match arr.kind {
                             crate::value::ElemKind::Float => set_scalar!(a, Float, f64::from_bits(bits)),
@@ -1165,7 +1166,9 @@ impl<'g> Vm<'g> {
                 Instr::SetIndex { a, b, c } => {
                     let r = match (reg!(a), reg!(b), reg!(c)) {
                         (Value::Array(arr), Value::Int(i), Value::Float(f))
-                            if (*i as u64) < arr.len() as u64 && arr.kind == crate::value::ElemKind::Float =>
+                            if (*i as u64) < arr.len() as u64
+                                && arr.kind == crate::value::ElemKind::Float
+                                && arr.dims.is_empty() =>
                         {
                             arr.data[*i as usize].store(f.to_bits(), std::sync::atomic::Ordering::Relaxed);
                             Ok(())
@@ -1223,6 +1226,15 @@ impl<'g> Vm<'g> {
                         }
                         safe_point!();
                         ip = jump!(t);
+                    }
+                }
+                Instr::GetIndexN { a, b, c, n } => match ndarray::get(reg!(b), regs_slice!(c, n as usize)) {
+                    Ok(v) => set!(a, v),
+                    Err(e) => throw!(e),
+                },
+                Instr::SetIndexN { a, b, c, n } => {
+                    if let Err(e) = ndarray::set(reg!(a), regs_slice!(b, n as usize), reg!(c)) {
+                        throw!(e);
                     }
                 }
             }

@@ -257,7 +257,10 @@ fn arguments(args: &[Value], gil: Gil) -> Result<(Value, Items, usize, usize), F
     };
     let items = match &args[1] {
         Value::List(l) => Items::Values(l.borrow(gil).clone()),
-        Value::Array(a) => Items::Values((0..a.len()).map(|i| a.get(i)).collect()),
+        Value::Array(a) => {
+            super::ndarray::one_dim(a, "iterate over")?;
+            Items::Values((0..a.len()).map(|i| a.get(i)).collect())
+        }
         Value::Range(r) => {
             let n = r.exact_len();
             if n > MAX_ARRAY_LEN as i128 {

@@ -287,6 +287,7 @@ fn shuffle(args: &[Value], gil: Gil) -> BResult {
         // a permutation stores no new value: a list of numbers stays untracked
         Value::List(l) => fisher_yates(&mut l.borrow_mut_to_store(&Value::Nil, gil), |v, i, j| v.swap(i, j)),
         Value::Array(a) => {
+            super::ndarray::one_dim(a, "shuffle")?;
             let data = &a.data;
             let swap = |_: &mut (), i: usize, j: usize| {
                 let x = data[i].load(std::sync::atomic::Ordering::Relaxed);
@@ -322,7 +323,10 @@ fn choice(args: &[Value], gil: Gil) -> BResult {
     let v = &args[0];
     let n: u64 = match v {
         Value::List(l) => l.borrow(gil).len() as u64,
-        Value::Array(a) => a.len() as u64,
+        Value::Array(a) => {
+            super::ndarray::one_dim(a, "choose from")?;
+            a.len() as u64
+        }
         Value::Str(s) => s.chars as u64,
         // at most 2^64 - 1 ints
         Value::Range(r) => r.exact_len() as u64,

@@ -40,7 +40,10 @@ pub fn get(obj: &Value, start: &Value, stop: &Value, step: &Value, gil: Gil) -> 
             drop(items);
             Ok(Value::list(out, gil))
         }
-        Value::Array(a) => array(a, picks(a.len(), start, stop, step)?),
+        Value::Array(a) => {
+            super::ndarray::one_dim(a, "slice")?;
+            array(a, picks(a.len(), start, stop, step)?)
+        }
         other => Err(format!("cannot slice {}", other.type_name()).into()),
     }
 }

@@ -27,6 +27,7 @@ use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
+mod ndarray;
 mod prange;
 mod versions;
 
@@ -142,6 +143,29 @@ pub fn param_types(t: Ty) -> &'static [Type] {
         Ty::Bool => &[I8],
         Ty::FloatArray | Ty::IntArray => &[I64, I64],
         Ty::Nil | Ty::Other(_) => &[],
+        Ty::FloatArrayN(rank) | Ty::IntArrayN(rank) => ndarray::param_types(rank),
+    }
+}
+
+/// A value of type `t` from its machine parameters (`param_types(t)`).
+fn value_of(t: Ty, params: &[CValue]) -> V {
+    match t {
+        Ty::Int => V::Int(params[0]),
+        Ty::Float => V::Float(params[0]),
+        Ty::Bool => V::Bool(params[0]),
+        Ty::FloatArray | Ty::IntArray => V::Arr { ptr: params[0], len: params[1], float: t == Ty::FloatArray },
+        Ty::FloatArrayN(_) | Ty::IntArrayN(_) => ndarray::from_params(t, params),
+        _ => V::Nil,
+    }
+}
+
+/// The machine values of a value, in the order of its parameters (`param_types`).
+fn parts(v: V) -> Vec<CValue> {
+    match v {
+        V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
+        V::Arr { ptr, len, .. } => vec![ptr, len],
+        V::ArrN { ptr, dims, rank, .. } => std::iter::once(ptr).chain(dims[..rank as usize].iter().copied()).collect(),
+        V::Nil | V::Func | V::Builtin => vec![],
     }
 }
 
@@ -151,8 +175,20 @@ enum V {
     Int(CValue),
     Float(CValue),
     Bool(CValue),
-    Arr { ptr: CValue, len: CValue, float: bool },
+    Arr {
+        ptr: CValue,
+        len: CValue,
+        float: bool,
+    },
     Nil,
+    /// An array of `rank` (2 or more) dimensions: its data pointer and dimensions (the first
+    /// `rank` of `dims`; the rest repeat `ptr` and mean nothing).
+    ArrN {
+        ptr: CValue,
+        dims: [CValue; crate::value::MAX_DIMS],
+        rank: u8,
+        float: bool,
+    },
     Func,
     Builtin,
 }
@@ -165,6 +201,8 @@ enum Kind {
     Bool,
     Ptr,
     Len,
+    /// Dimension `k` of an array of several dimensions.
+    Dim(u8),
 }
 
 type Lowered<X> = Result<X, String>;
@@ -295,16 +333,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut p = 1;
         for (r, t) in self.plan.sig.tys().iter().enumerate() {
             let n = param_types(*t).len();
-            let v = match t {
-                Ty::Int => V::Int(params[p]),
-                Ty::Float => V::Float(params[p]),
-                Ty::Bool => V::Bool(params[p]),
-                Ty::FloatArray | Ty::IntArray => {
-                    V::Arr { ptr: params[p], len: params[p + 1], float: *t == Ty::FloatArray }
-                }
-                _ => V::Nil,
-            };
-            self.put(r as Reg, v);
+            self.put(r as Reg, value_of(*t, &params[p..p + n]));
             p += n;
         }
         self.make_fail_block();
@@ -561,6 +590,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => {
                 V::Arr { ptr: self.use_var(r, Kind::Ptr), len: self.use_var(r, Kind::Len), float: t == Ty::FloatArray }
             }
+            T::Val(t @ (Ty::FloatArrayN(_) | Ty::IntArrayN(_))) => self.get_array_n(r, t),
             T::Val(Ty::Nil) => V::Nil,
             // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
             T::Func(_) | T::Module(_) => V::Func,
@@ -577,6 +607,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             V::Arr { ptr, len, .. } => {
                 self.def(r, Kind::Ptr, ptr);
                 self.def(r, Kind::Len, len);
+            }
+            V::ArrN { ptr, dims, rank, .. } => {
+                self.def(r, Kind::Ptr, ptr);
+                for (k, d) in dims.iter().take(rank as usize).enumerate() {
+                    self.def(r, Kind::Dim(k as u8), *d);
+                }
             }
             V::Nil | V::Func | V::Builtin => {}
         }
@@ -924,6 +960,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.b.ins().fcmp(FloatCC::NotEqual, x, z)
             }
             V::Arr { len, .. } => self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0),
+            V::ArrN { .. } => self.b.ins().iconst(I8, 1),
             V::Nil => self.b.ins().iconst(I8, 0),
             V::Func | V::Builtin => self.b.ins().iconst(I8, 1),
         }
@@ -973,7 +1010,10 @@ impl<'a, 'f> Lower<'a, 'f> {
             (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => self.compare(IntCC::Equal, x, y)?,
             (V::Bool(a), V::Bool(b)) => self.b.ins().icmp(IntCC::Equal, a, b),
             (V::Nil, V::Nil) => self.b.ins().iconst(I8, 1),
-            (V::Func | V::Builtin, _) | (_, V::Func | V::Builtin) | (V::Arr { .. }, _) | (_, V::Arr { .. }) => {
+            (V::Func | V::Builtin, _)
+            | (_, V::Func | V::Builtin)
+            | (V::Arr { .. } | V::ArrN { .. }, _)
+            | (_, V::Arr { .. } | V::ArrN { .. }) => {
                 return Err("internal: comparing functions or arrays".into());
             }
             _ => self.b.ins().iconst(I8, 0),
@@ -1013,7 +1053,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn back_edge(&mut self, pc: usize, header: usize, counter: Option<CValue>) {
         let code = &self.plan.proto.code;
         let reads = code[header..=pc].iter().enumerate().any(|(j, ins)| match ins {
-            Instr::GetIndex { .. } | Instr::IterNext { .. } | Instr::Call { .. } => true,
+            Instr::GetIndex { .. } | Instr::GetIndexN { .. } | Instr::IterNext { .. } | Instr::Call { .. } => true,
             Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas | Builtin::Sum | Builtin::In, .. } => true,
             Instr::GetGlobal { g, .. } => self.live_global(*g),
             Instr::GetField { .. } => self.plan.module_names.get(&(header + j)).is_some_and(|&g| self.live_global(g)),
@@ -1175,6 +1215,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 best
             }
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
+            (B::Len, [V::ArrN { dims, .. }]) => V::Int(dims[0]),
+            (B::Sum | B::In, [arr @ V::ArrN { .. }, rest @ ..]) => self.whole_array_n(pc, f, *arr, rest)?,
             (B::Sum, [V::Arr { ptr, len, float }]) => self.sum_array(pc, *ptr, *len, *float),
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
             (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,
@@ -1309,12 +1351,10 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.check_room(pc, room);
         let mut values = vec![self.b.ins().iadd_imm_s(room, -1)];
         for a in args {
-            match *a {
-                V::Int(x) | V::Float(x) | V::Bool(x) => values.push(x),
-                V::Arr { ptr, len, .. } => values.extend([ptr, len]),
-                V::Nil => {}
-                V::Func | V::Builtin => return Err("internal: passing a function".into()),
+            if matches!(a, V::Func | V::Builtin) {
+                return Err("internal: passing a function".into());
             }
+            values.extend(parts(*a));
         }
         let f = match self.callee_refs.get(&id) {
             Some(f) => *f,
@@ -1359,6 +1399,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             Value::Float(f) => V::Float(self.b.ins().f64const(*f)),
             Value::Bool(b) => V::Bool(self.b.ins().iconst(I8, *b as i64)),
             Value::Nil => V::Nil,
+            Value::Array(a) if !a.dims.is_empty() => self.constant_array_n(a),
             Value::Array(a) => {
                 let ptr = self.iconst(a.data.as_ptr() as i64);
                 let len = self.iconst(a.len() as i64);
@@ -1682,6 +1723,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 };
                 self.b.ins().store(MemFlagsData::trusted(), x, addr, 0);
             }
+            I::GetIndexN { a, b, c, n } => self.get_index_n(pc, st, a, b, c, n)?,
+            I::SetIndexN { a, b, c, n } => self.set_index_n(pc, st, a, b, c, n)?,
             I::SetGlobal { .. }
             | I::DefGlobal { .. }
             | I::GetUpval { .. }

@@ -6,7 +6,7 @@
 //! the pool's threads. The enclosing code then combines the blocks' partial results in block
 //! order, with the same operators as `ReduceCombine`, so both ways give the same result.
 
-use super::{F64, Helper, I64, Lower, Lowered, V};
+use super::{F64, Helper, I64, Lower, Lowered, V, param_types, parts, value_of};
 use crate::builtin::Builtin;
 use crate::bytecode::{Instr, PrangeCounts, RedOp, Reg};
 use crate::jit::infer::{Plan, T, Target};
@@ -116,15 +116,32 @@ fn unchecked_array(plan: &Plan, r: &Region) -> Option<usize> {
     }
     (r.block..r.next).find(|&pc| {
         let Some(after) = plan.states.get(pc + 1).and_then(|s| s.as_deref()) else { return false };
-        (0..after.len()).any(|reg| {
-            code[pc].facts().writes.contains(reg as Reg) && matches!(after[reg], T::Val(Ty::FloatArray | Ty::IntArray))
-        })
+        (0..after.len())
+            .any(|reg| code[pc].facts().writes.contains(reg as Reg) && matches!(after[reg], T::Val(t) if is_array(t)))
     })
+}
+
+/// Whether `t` is an array type, of any number of dimensions.
+fn is_array(t: Ty) -> bool {
+    matches!(t, Ty::FloatArray | Ty::IntArray | Ty::FloatArrayN(_) | Ty::IntArrayN(_))
+}
+
+/// An array's data pointer.
+fn array_ptr(v: V) -> Lowered<CValue> {
+    match v {
+        V::Arr { ptr, .. } | V::ArrN { ptr, .. } => Ok(ptr),
+        _ => Err("internal: an array register of a non-array".into()),
+    }
 }
 
 /// Whether an instruction writes an array element.
 fn writes_elements(ins: &Instr) -> bool {
-    matches!(ins, Instr::SetIndex { .. } | Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas, .. })
+    matches!(
+        ins,
+        Instr::SetIndex { .. }
+            | Instr::SetIndexN { .. }
+            | Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas, .. }
+    )
 }
 
 /// The name of the function the call at `pc` reaches when it (or a function it calls) writes
@@ -148,8 +165,7 @@ fn writes_arrays<'p>(plans: &'p [Plan], plan: &'p Plan, seen: &mut Vec<*const Pl
     }
     seen.push(plan);
     plan.proto.code.iter().enumerate().any(|(pc, ins)| match ins {
-        Instr::SetIndex { .. } => true,
-        Instr::CallBuiltin { f: Builtin::AtomicAdd | Builtin::AtomicCas, .. } => true,
+        ins if writes_elements(ins) => true,
         Instr::Call { .. } => match plan.calls.get(&pc) {
             Some(Target::Plan(j)) => writes_arrays(plans, &plans[*j], seen),
             Some(Target::Spec(spec)) => spec.plan().is_none_or(|p| writes_arrays(plans, p, seen)),
@@ -159,22 +175,15 @@ fn writes_arrays<'p>(plans: &'p [Plan], plan: &'p Plan, seen: &mut Vec<*const Pl
     })
 }
 
-/// The machine values of a register's contents, in the order of the env and argument slots.
-fn parts(v: V) -> Vec<CValue> {
-    match v {
-        V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
-        V::Arr { ptr, len, .. } => vec![ptr, len],
-        V::Nil | V::Func | V::Builtin => vec![],
-    }
-}
-
 /// The registers a block reads from the enclosing code: those with a value at the block
 /// loop's header (an unset or unknown register is never read before the body writes it).
-fn live_in(st: &[T]) -> Vec<Reg> {
+fn live_in(st: &[T]) -> Vec<(Reg, Ty)> {
     st.iter()
         .enumerate()
-        .filter(|(_, t)| matches!(t, T::Val(Ty::Int | Ty::Float | Ty::Bool | Ty::FloatArray | Ty::IntArray)))
-        .map(|(r, _)| r as Reg)
+        .filter_map(|(r, t)| match t {
+            T::Val(ty) if !param_types(*ty).is_empty() => Some((r as Reg, *ty)),
+            _ => None,
+        })
         .collect()
 }
 
@@ -255,13 +264,13 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn aliased(&mut self, r: &Region) -> Lowered<Option<CValue>> {
         let code = &self.plan.proto.code;
         let st = self.state(r.block)?;
-        let is_array = |reg: Reg| matches!(st[reg as usize], T::Val(Ty::FloatArray | Ty::IntArray));
+        let is_array = |reg: Reg| matches!(st[reg as usize], T::Val(t) if is_array(t));
         let mut written = Vec::new();
         let mut touched = Vec::new();
         for ins in &code[r.block..r.next] {
             let window = ins.facts().regs;
             let regs: Vec<Reg> = match *ins {
-                Instr::SetIndex { a, .. } => vec![a],
+                Instr::SetIndex { a, .. } | Instr::SetIndexN { a, .. } => vec![a],
                 Instr::CallBuiltin { a, f: Builtin::AtomicAdd | Builtin::AtomicCas, .. } => vec![a],
                 _ => vec![],
             };
@@ -277,9 +286,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut same: Option<CValue> = None;
         for &w in &written {
             for &t in touched.iter().filter(|&&t| t != w) {
-                let (V::Arr { ptr: pw, .. }, V::Arr { ptr: pt, .. }) = (self.get(st, w)?, self.get(st, t)?) else {
-                    return Err("internal: an array register of a non-array".into());
-                };
+                let (pw, pt) = (array_ptr(self.get(st, w)?)?, array_ptr(self.get(st, t)?)?);
                 let eq = self.b.ins().icmp(IntCC::Equal, pw, pt);
                 same = Some(match same {
                     Some(x) => self.b.ins().bor(x, eq),
@@ -302,7 +309,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     ) -> Lowered<()> {
         let st_block = self.state(r.block)?;
         let mut env_vals = Vec::new();
-        for reg in live_in(st_block) {
+        for (reg, _) in live_in(st_block) {
             env_vals.extend(parts(self.get(st_block, reg)?));
         }
         let env_slot = self.b.create_sized_stack_slot(StackSlotData::new(
@@ -495,27 +502,18 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.room = Some(room);
         let st_block = self.state(r.block)?;
         let mut slot = 0;
-        for reg in live_in(st_block) {
-            let mut load = |ty| {
-                let v = self.b.ins().load(ty, MemFlagsData::trusted(), env, 8 * slot);
+        for (reg, ty) in live_in(st_block) {
+            let mut params = Vec::new();
+            for &machine in param_types(ty) {
+                let x = self.b.ins().load(I64, MemFlagsData::trusted(), env, 8 * slot);
                 slot += 1;
-                v
-            };
-            let v = match st_block[reg as usize] {
-                T::Val(Ty::Int) => V::Int(load(I64)),
-                T::Val(Ty::Float) => V::Float(load(F64)),
-                T::Val(Ty::Bool) => {
-                    let x = load(I64);
-                    V::Bool(self.b.ins().ireduce(super::I8, x))
-                }
-                T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => {
-                    let ptr = load(I64);
-                    let len = load(I64);
-                    V::Arr { ptr, len, float: t == Ty::FloatArray }
-                }
-                _ => continue,
-            };
-            self.put(reg, v);
+                params.push(match machine {
+                    t if t == F64 => self.b.ins().bitcast(F64, MemFlagsData::new(), x),
+                    t if t == super::I8 => self.b.ins().ireduce(super::I8, x),
+                    _ => x,
+                });
+            }
+            self.put(reg, value_of(ty, &params));
         }
         self.put(r.a + 3, V::Int(k));
         self.make_fail_block();

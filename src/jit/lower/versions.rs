@@ -26,6 +26,9 @@ pub(super) struct Assumed {
     pub(super) scope: u32,
     /// The accesses `(array, index)` that are in range.
     pub(super) unchecked: Vec<(Reg, Reg)>,
+    /// The indexes into arrays of several dimensions `(array, dimension, index source)` that
+    /// are in range (see `Lower::index_source`).
+    pub(super) unchecked_dims: Vec<(Reg, u8, Reg)>,
     /// The intervals of the int registers the loop never writes, and of its variable.
     pub(super) regs: HashMap<Reg, Interval>,
     /// Those of `regs` the fast copy read: only they are tested.
@@ -36,6 +39,14 @@ pub(super) struct Assumed {
     pub(super) room_used: bool,
 }
 
+/// The bounds checks the test before a versioned loop covers: accesses `(array, index)` of
+/// 1-D arrays, and indexes `(array, dimension, index source)` of arrays of several dimensions.
+#[derive(Default)]
+pub(super) struct Checks {
+    one: Vec<(Reg, Reg)>,
+    dims: Vec<(Reg, u8, Reg)>,
+}
+
 impl<'a, 'f> Lower<'a, 'f> {
     /// A counted loop (at its `ForPrep`) worth lowering twice: an innermost loop with a
     /// constant positive step, without jumps out of it, that checks array accesses, int
@@ -43,7 +54,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// `(array register, index register)` that one test before the loop can check: indexed by
     /// the loop variable (in range when `start >= 0` and `stop <= len`) or by a register the
     /// loop never writes.
-    pub(super) fn versionable(&self, p: usize) -> Option<(usize, Vec<(Reg, Reg)>)> {
+    pub(super) fn versionable(&self, p: usize) -> Option<(usize, Checks)> {
         let code = &self.plan.proto.code;
         let Instr::ForPrep { a, t } = code[p] else { return None };
         let end = (t as usize).checked_sub(1)?;
@@ -67,6 +78,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let st = self.plan.states[p].as_ref()?;
         let is_array = |r: Reg| matches!(st[r as usize], T::Val(Ty::FloatArray | Ty::IntArray));
         let mut checks = Vec::new();
+        let mut dims = Vec::new();
         let mut checked_ops = false;
         for pc in body.clone() {
             let Some(here) = &self.plan.states[pc] else { continue };
@@ -76,6 +88,14 @@ impl<'a, 'f> Lower<'a, 'f> {
                 Instr::SetIndex { a: arr, b: idx, .. } => (arr, idx),
                 Instr::Call { .. } => {
                     checked_ops = true;
+                    continue;
+                }
+                Instr::GetIndexN { .. } | Instr::SetIndexN { .. } => {
+                    for check in self.checks_n(pc, st, a + 3, &written) {
+                        if !dims.contains(&check) {
+                            dims.push(check);
+                        }
+                    }
                     continue;
                 }
                 Instr::Add { b, c, .. }
@@ -105,7 +125,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 checks.push((arr, idx));
             }
         }
-        (checked_ops || !checks.is_empty()).then_some((end, checks))
+        let any = checked_ops || !checks.is_empty() || !dims.is_empty();
+        any.then_some((end, Checks { one: checks, dims }))
     }
 
     /// Loop versioning: after the `ForPrep` at `p`, one test chooses between a fast copy of the
@@ -117,7 +138,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         &mut self,
         p: usize,
         end: usize,
-        checks: &[(Reg, Reg)],
+        checks: &Checks,
         st: &[T],
         loops: &Loops,
     ) -> Lowered<()> {
@@ -154,7 +175,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// What the fast copy of the loop `p..=end` may assume once tested.
-    fn assumptions(&self, p: usize, end: usize, st: &[T], checks: &[(Reg, Reg)]) -> Assumed {
+    fn assumptions(&self, p: usize, end: usize, st: &[T], checks: &Checks) -> Assumed {
         let Instr::ForPrep { a, .. } = self.plan.proto.code[p] else { unreachable!("a versionable loop") };
         let code = &self.plan.proto.code;
         let floors: HashMap<Reg, i64> =
@@ -173,7 +194,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         Assumed {
             scope: self.scope,
-            unchecked: checks.to_vec(),
+            unchecked: checks.one.clone(),
+            unchecked_dims: checks.dims.clone(),
             regs,
             read: BTreeSet::new(),
             room: self.room.expect("set in the entry block"),
@@ -187,8 +209,12 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (start, stop) = range;
         let mut ok = self.b.ins().iconst(I8, 1);
         let mut all = |b: &mut FunctionBuilder, c: CValue| ok = b.ins().band(ok, c);
-        if !assumed.unchecked.is_empty() {
+        if !assumed.unchecked.is_empty() || !assumed.unchecked_dims.is_empty() {
             let c = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, start, 0);
+            all(&mut self.b, c);
+        }
+        for &check in &assumed.unchecked_dims {
+            let c = self.test_dim(st, check, a + 3, stop)?;
             all(&mut self.b, c);
         }
         for &(arr, idx) in &assumed.unchecked {
