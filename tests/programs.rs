@@ -254,10 +254,11 @@ fn main() {
     let wanted_modes = std::env::var("MINI_TEST_MODES").ok();
     let mut files = Vec::new();
     collect_mini_files(&root.join("tests"), &mut files);
-    // the thread and course examples carry their expectations too (the benchmarks in
+    // the thread, course and parallel examples carry their expectations too (the benchmarks in
     // `examples/` do not)
     collect_mini_files(&root.join("examples/threads"), &mut files);
     collect_mini_files(&root.join("examples/course"), &mut files);
+    collect_mini_files(&root.join("examples/parallel"), &mut files);
     files.sort();
     let mut cases: Vec<Case> = files
         .into_iter()
@@ -335,7 +336,7 @@ fn run_case(case: &Case, modes: &[&(&str, &[&str])], runs: &AtomicUsize) -> (Vec
 }
 
 /// How many programs entered native code in the eager mode, among the `tests/` programs and
-/// among the examples (of the spec, of `examples/threads/` and of `examples/course/`).
+/// among the examples (of the spec, of `examples/threads/`, `examples/course/` and `examples/parallel/`).
 #[derive(Default)]
 struct NativeTally {
     tests: AtomicUsize,
@@ -366,7 +367,7 @@ impl NativeTally {
             (self.tests_native.load(Ordering::Relaxed), self.spec_native.load(Ordering::Relaxed));
         println!(
             "eager mode ran native code in {native} of {all} test programs ({:.1}%), {spec_native} of {spec} examples \
-             (spec, examples/threads and examples/course); {} of {} in all ({:.1}%)",
+             (spec, examples/threads, examples/course and examples/parallel); {} of {} in all ({:.1}%)",
             self.share() * 100.0,
             native + spec_native,
             all + spec,
