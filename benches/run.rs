@@ -21,8 +21,15 @@
 //! its own timings and whether the two results matched. The C row is what two threads of
 //! native code get on this machine in the same run: the ceiling for `--jit`'s speedup.
 //!
+//! The programs in `examples/parallel/` (`prange` loops) time themselves too, with
+//! `set_threads(1)` and then `set_threads(2)`, each printing the same three lines as gil_demo;
+//! they run under `mini run --jit` only, and a third table shows each one's medians, speedup and
+//! whether both thread counts gave the same result (they must: the blocks are fixed by the
+//! range), against [`PRANGE_GOAL`].
+//!
 //! ```text
 //! cargo bench                      # everything
+//! cargo bench -- prange            # only the prange table
 //! cargo bench -- nbody fib         # only the examples whose name contains "nbody" or "fib"
 //! MINI_BENCH_RUNS=5 cargo bench
 //! MINI_BENCH_GIL_N_JIT=20_000_000 cargo bench -- gil
@@ -741,12 +748,97 @@ fn print_gil_table(rows: &[GilRow], runs: usize) {
     println!("{GIL_GOAL}");
 }
 
+/// The folder of the self-timing `prange` examples (see the module comment).
+const PRANGE_DIR: &str = "examples/parallel";
+
+const PRANGE_GOAL: &str = "goal: sqrt_sum (a prange sum of square roots over 2e8 iterations) ≥ 1.85x faster with 2 \
+                           threads than with 1; the same result with both";
+
+/// The names of the `prange` examples, sorted.
+fn list_prange_examples() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root().join(PRANGE_DIR))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok())
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "mini"))
+                .filter_map(|path| Some(path.file_stem()?.to_str()?.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// One `prange` example's runs (what it printed), or `None` once one failed.
+struct PrangeRow {
+    example: String,
+    runs: Option<Vec<GilRun>>,
+}
+
+/// Runs each `prange` example `runs` times under `--jit`, taking turns.
+fn bench_prange(examples: &[String], runs: usize) -> Vec<PrangeRow> {
+    let mut rows: Vec<PrangeRow> =
+        examples.iter().map(|e| PrangeRow { example: e.clone(), runs: Some(Vec::new()) }).collect();
+    for run in 1..=runs {
+        eprint!("prange [{run}/{runs}]");
+        for row in &mut rows {
+            let Some(results) = &mut row.runs else { continue };
+            let mut command = Command::new(MINI);
+            command.current_dir(root()).args(["run", "--jit"]).arg(format!("{PRANGE_DIR}/{}.mini", row.example));
+            let outcome = run_once(command).and_then(|run| {
+                parse_gil_output(&run.stdout).ok_or_else(|| format!("cannot read its output:\n{}", quote(&run.stdout)))
+            });
+            match outcome {
+                Ok(result) => {
+                    eprint!("  {} {:.2}x", row.example, result.speedup);
+                    results.push(result);
+                }
+                Err(message) => {
+                    eprint!("\nwarning: {}: {message}", row.example);
+                    row.runs = None;
+                }
+            }
+        }
+        eprintln!();
+    }
+    rows
+}
+
+fn print_prange_table(rows: &[PrangeRow], runs: usize) {
+    let header = ["example (mini --jit)", "1 thread", "2 threads", "speedup", "results match"];
+    let mut table = vec![header.map(str::to_owned).to_vec()];
+    for row in rows {
+        let mut line = vec![row.example.clone()];
+        match &row.runs {
+            Some(r) if !r.is_empty() => {
+                let medians = |f: fn(&GilRun) -> f64| median(&r.iter().map(f).collect::<Vec<_>>());
+                let same = r.iter().all(|x| x.results_match && x.result == r[0].result);
+                line.push(show_secs(medians(|x| x.one_thread_secs)));
+                line.push(show_secs(medians(|x| x.threads_secs)));
+                line.push(format!("{:.2}x", medians(|x| x.speedup)));
+                line.push(if same { "yes" } else { "NO" }.to_owned());
+            }
+            Some(_) => line.extend(["-"; 4].map(str::to_owned)),
+            None => line.extend(["FAILED"; 4].map(str::to_owned)),
+        }
+        table.push(line);
+    }
+    println!("\n{PRANGE_DIR}: prange loops with 1 and 2 threads, median of {runs} run(s) (their own timings)");
+    print_aligned(&table);
+    println!("{PRANGE_GOAL}");
+}
+
 fn main() {
     let options = Options::from_env();
     let runners = runners();
     let (demos, benches): (Vec<String>, Vec<String>) =
         list_examples().into_iter().filter(|e| options.selects(e)).partition(|e| e == GIL_DEMO);
-    if demos.is_empty() && benches.is_empty() {
+    let pranges: Vec<String> = list_prange_examples()
+        .into_iter()
+        .filter(|e| options.filters.iter().any(|f| f == "prange") || options.selects(e))
+        .collect();
+    if demos.is_empty() && benches.is_empty() && pranges.is_empty() {
         eprintln!("no example matches {:?}", options.filters);
         process::exit(1);
     }
@@ -761,6 +853,10 @@ fn main() {
     if !gil_rows.is_empty() {
         print_gil_table(&gil_rows, options.runs);
     }
+    let prange_rows = if pranges.is_empty() { Vec::new() } else { bench_prange(&pranges, options.runs) };
+    if !prange_rows.is_empty() {
+        print_prange_table(&prange_rows, options.runs);
+    }
 
     let mismatches: usize = rows.iter().map(|r| r.mismatches).sum();
     if mismatches > 0 {
@@ -770,7 +866,8 @@ fn main() {
     let mini_failed =
         rows.iter().any(|row| row.cells.iter().zip(&runners).any(|(c, r)| r.is_mini && matches!(c, Cell::Failed)));
     let gil_failed = gil_rows.iter().any(|row| row.mode.is_mini && row.runs.is_none());
-    if mini_failed || gil_failed {
+    let prange_failed = prange_rows.iter().any(|row| row.runs.is_none());
+    if mini_failed || gil_failed || prange_failed {
         eprintln!("error: some runs failed; see above");
         process::exit(1);
     }
