@@ -32,6 +32,11 @@ use std::time::{Duration, Instant};
 /// to `out`, one slot per reduction.
 pub type BlockFn = unsafe extern "C" fn(i64, *const u64, i64, *mut u64) -> i64;
 
+/// Set in `mini_prange_run`'s `width` when the body may draw random numbers: the loop's
+/// `base` is then real, and this thread's generator is seeded after the loop (else
+/// `mini_prange_plan` has seeded it already).
+pub const DRAWS_FLAG: i64 = 1 << 32;
+
 /// A loop whose blocks, run one after another, are expected to take less than this runs on the
 /// calling thread alone: waking the pool costs a few microseconds (a loop over 1,000 cheap
 /// iterations must not be slower than `range`).
@@ -136,7 +141,8 @@ pub unsafe extern "C" fn mini_prange_run(
     // SAFETY: native code passes the counters of the loop's `PrangeInfo`, in a prototype that
     // lives as long as the program; they are atomics.
     let counts = unsafe { &*counts };
-    let (n, width, base) = (nblocks.max(0) as usize, width.max(0) as usize, base as u64);
+    let draws = width & DRAWS_FLAG != 0;
+    let (n, width, base) = (nblocks.max(0) as usize, (width & !DRAWS_FLAG).max(0) as usize, base as u64);
     let (env, out) = (Env(env), Out(out));
     let start = Instant::now();
     let mut failed = None;
@@ -179,7 +185,9 @@ pub unsafe extern "C" fn mini_prange_run(
     }
     let lowest = failed.as_ref().map_or(n, |e| e.block);
     FAILED.with(|slot| *slot.borrow_mut() = failed);
-    crate::vm::random::seed_lazily(base.wrapping_add(n as u64));
+    if draws {
+        crate::vm::random::seed_lazily(base.wrapping_add(n as u64));
+    }
     lowest as i64
 }
 

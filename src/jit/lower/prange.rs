@@ -10,6 +10,7 @@ use super::{F64, Helper, I64, Lower, Lowered, V, param_types, parts, value_of};
 use crate::builtin::Builtin;
 use crate::bytecode::{Instr, PrangeCounts, RedOp, Reg};
 use crate::jit::infer::{Plan, T, Target};
+use crate::jit::parallel;
 use crate::jit::runtime::{self as rt, status};
 use crate::jit::types::Ty;
 use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, StackSlotData, StackSlotKind, Value as CValue};
@@ -207,7 +208,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             .iter()
             .any(|i| matches!(i, Instr::Call { .. } | Instr::IterPrep { .. } | Instr::PrangePrep { .. }))
             || proto.code[r.block..r.body_end].iter().filter(|i| matches!(i, Instr::ForPrep { .. })).count() > 1;
-        let hint = if outlined.is_some() { rt::ELIGIBLE | if heavy { rt::HEAVY } else { 0 } } else { 0 };
+        let draws = self.draws(&r);
+        let mut hint = if draws { rt::DRAWS } else { 0 };
+        if outlined.is_some() {
+            hint |= rt::ELIGIBLE | if heavy { rt::HEAVY } else { 0 };
+        }
         let hint = self.iconst(hint);
         let plan = self.call_helper(Helper::PrangePlan, &[start, stop, step, counts, hint]);
         let nblocks = self.b.ins().band_imm_u(plan[0], rt::RUN_ON_POOL - 1);
@@ -218,7 +223,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().brif(empty, skip, &[], run, &[]);
         self.b.seal_block(run);
         self.b.switch_to_block(run);
-        let base = self.call_helper(Helper::DrawSeed, &[])[0];
+        // without draws in the body, the plan helper has drawn the base and seeded the
+        // generator for after the loop, and nothing reads the base
+        let base = if draws { self.call_helper(Helper::DrawSeed, &[])[0] } else { self.iconst(0) };
         let zero = self.iconst(0);
         self.put(a + 3, V::Int(zero));
         self.put(a + 4, V::Int(nblocks));
@@ -335,7 +342,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let f = self.module.declare_func_in_func(id, self.b.func);
         let fptr = self.b.ins().func_addr(I64, f);
         let room = self.room.expect("set in the entry block");
-        let width_v = self.iconst(width as i64);
+        let width_v = self.iconst(width as i64 | if self.draws(r) { parallel::DRAWS_FLAG } else { 0 });
         let lowest = self.call_helper(Helper::PrangeRun, &[fptr, room, env, nblocks, base, out, width_v, counts])[0];
         // combine blocks 0..lowest in order
         let head = self.b.create_block();
@@ -481,8 +488,10 @@ impl<'a, 'f> Lower<'a, 'f> {
         let header = self.block(t as usize)?;
         self.b.ins().jump(header, &[]);
         self.b.switch_to_block(done);
-        let seed = self.b.ins().iadd(base, nblocks);
-        self.call_helper(Helper::SeedPending, &[seed]);
+        if region(&self.plan.proto.code, t as usize - 1).is_some_and(|r| self.draws(&r)) {
+            let seed = self.b.ins().iadd(base, nblocks);
+            self.call_helper(Helper::SeedPending, &[seed]);
+        }
         let after = self.block(pc + 1)?;
         self.b.ins().jump(after, &[]);
         Ok(true)
