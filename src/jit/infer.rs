@@ -50,6 +50,8 @@ fn join(a: T, b: T) -> T {
         (T::Unset, _) | (_, T::Unset) => T::Unset,
         (T::Mixed(..), _) => a,
         (_, T::Mixed(..)) => b,
+        // an int on one path and a float on another: a tagged number (lower/numtag.rs)
+        (T::Val(x), T::Val(y)) if numeric(x) && numeric(y) => T::Val(Ty::Num),
         _ => T::Mixed(a.ty(), b.ty()),
     }
 }
@@ -63,6 +65,17 @@ pub enum Target {
     Spec(Rc<Spec>),
     /// A builtin called through a global.
     Builtin(Builtin),
+}
+
+/// Whether a type joins an int or a float into `Ty::Num`.
+fn numeric(t: Ty) -> bool {
+    matches!(t, Ty::Int | Ty::Float | Ty::Num)
+}
+
+/// The refusal of an operation compiled code does not do on a value that may be an int or a
+/// float (the words of the refusal before `Ty::Num` existed).
+fn int_or_float() -> String {
+    "a value here is int on one path and float on another".into()
 }
 
 /// One function specialized for one signature, being inferred.
@@ -92,6 +105,9 @@ pub struct Plan {
     pub nonneg_dividend: HashSet<usize>,
     /// At each counted loop's `ForPrep`: the int registers known to be at least some int.
     pub floors_at_loops: HashMap<usize, Vec<(Reg, i64)>>,
+    /// The registers read somewhere as `Ty::Num` (by register number; empty when none is):
+    /// every write of them also keeps the tagged form (see `num_registers`).
+    pub num_regs: Vec<bool>,
 }
 
 /// Why a plan cannot be compiled.
@@ -170,6 +186,7 @@ impl<'a> Session<'a> {
                     plan.no_overflow = guards.no_overflow;
                     plan.nonneg_dividend = guards.nonneg_dividend;
                     plan.floors_at_loops = guards.floors_at_loops;
+                    plan.num_regs = num_registers(plan);
                 }
                 return Ok(());
             }
@@ -226,7 +243,7 @@ impl<'a> Session<'a> {
         let refuse = |reason: String| Refusal { plan: i, pc: Some(pc), reason };
         match t {
             T::Pending => Ok(ret),
-            T::Val(Ty::Int | Ty::Float | Ty::Bool | Ty::Nil) => match join(ret, t) {
+            T::Val(Ty::Int | Ty::Float | Ty::Num | Ty::Bool | Ty::Nil) => match join(ret, t) {
                 T::Mixed(a, b) => Err(refuse(format!(
                     "returns {} here and {} elsewhere; compiled code returns one type",
                     b.name(),
@@ -290,6 +307,10 @@ impl<'a> Session<'a> {
                                 .into());
                         }
                     },
+                    // int ** int is an int or a float by the exponent's sign: only a float side
+                    // makes the result surely a float
+                    (T::Val(Ty::Num), T::Val(Ty::Float)) | (T::Val(Ty::Float), T::Val(Ty::Num)) => T::Val(Ty::Float),
+                    (T::Val(Ty::Num), _) | (_, T::Val(Ty::Num)) => return Err(int_or_float()),
                     _ => arith(x, y, true)?,
                 };
             }
@@ -310,6 +331,7 @@ impl<'a> Session<'a> {
             I::BitNot { a, b } => {
                 st[a as usize] = match read(st, b)? {
                     t @ (T::Val(Ty::Int) | T::Pending) => t,
+                    T::Val(Ty::Num) => return Err(int_or_float()),
                     other => return Err(format!("~ of {} is an error", a_type(other.ty()))),
                 }
             }
@@ -340,6 +362,7 @@ impl<'a> Session<'a> {
                 for r in a..a + 3 {
                     match read(st, r)? {
                         T::Val(Ty::Int) | T::Pending => {}
+                        T::Val(Ty::Num) => return Err(int_or_float()),
                         other => {
                             let t = other.ty().name();
                             return Err(format!("range() of {} {t} is an error (range() needs ints)", article(t)));
@@ -388,8 +411,9 @@ impl<'a> Session<'a> {
                 index_types(arr, idx)?;
                 match (arr, v) {
                     (T::Pending, _) | (_, T::Pending) => {}
-                    (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float)) | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {
-                    }
+                    (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float | Ty::Num))
+                    | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {}
+                    (T::Val(Ty::IntArray), T::Val(Ty::Num)) => return Err(int_or_float()),
                     _ => {
                         return Err(format!("storing {} in {} is an error", a_type(v.ty()), a_type(arr.ty())));
                     }
@@ -496,6 +520,7 @@ impl<'a> Session<'a> {
                     self.pending_seen = true;
                     return Ok(T::Pending);
                 }
+                T::Val(Ty::Num) => return Err(int_or_float()),
                 T::Val(ty) => tys.push(*ty),
                 other => return Err(format!("passing {} is not supported in compiled code", other.ty().plural())),
             }
@@ -562,6 +587,7 @@ impl Plan {
             no_overflow: HashSet::new(),
             nonneg_dividend: HashSet::new(),
             floors_at_loops: HashMap::new(),
+            num_regs: Vec::new(),
         }
     }
 
@@ -776,6 +802,37 @@ fn guarded_arith(plan: &Plan) -> Guards {
     guards
 }
 
+/// The registers some instruction reads while they hold `Ty::Num` (by register number), or an
+/// empty vector when there are none. Only these need the tagged form defined at their writes; a
+/// temporary that merely passes a loop header as an int on one side and a float on the other,
+/// and is never read there, costs nothing.
+fn num_registers(plan: &Plan) -> Vec<bool> {
+    let mut regs = vec![false; plan.proto.nregs];
+    let mut any = false;
+    for (ins, st) in plan.proto.code.iter().zip(&plan.states) {
+        let Some(st) = st else { continue };
+        let facts = ins.facts();
+        for &(first, count) in &facts.regs {
+            for r in first as usize..(first as usize + count as usize).min(st.len()) {
+                if st[r] != T::Val(Ty::Num) {
+                    continue;
+                }
+                // a register only written here is not read (a window naming it twice is both)
+                // (a builtin call reads its first argument from the register it writes)
+                let written_only = facts.writes == crate::bytecode::Writes::One(r as Reg)
+                    && !matches!(ins, Instr::CallBuiltin { .. })
+                    && facts.regs.iter().filter(|(f, c)| (*f as usize..*f as usize + *c as usize).contains(&r)).count()
+                        == 1;
+                if !written_only {
+                    regs[r] = true;
+                    any = true;
+                }
+            }
+        }
+    }
+    if any { regs } else { Vec::new() }
+}
+
 /// Joins `st` into a successor's state; true when it changed.
 fn merge(slot: &mut Option<Box<[T]>>, st: &[T]) -> bool {
     match slot {
@@ -869,6 +926,12 @@ fn arith(x: T, y: T, division: bool) -> Result<T, String> {
     match (x, y) {
         (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
         (T::Val(Ty::Int), T::Val(Ty::Int)) if !division => Ok(T::Val(Ty::Int)),
+        // an int or a float with an int or another: int on the int paths, float on the others
+        (T::Val(a @ (Ty::Int | Ty::Num)), T::Val(b @ (Ty::Int | Ty::Num)))
+            if !division && (a == Ty::Num || b == Ty::Num) =>
+        {
+            Ok(T::Val(Ty::Num))
+        }
         (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(T::Val(Ty::Float)),
         _ => Err(format!("arithmetic on {} and {} is an error", a_type(x.ty()), a_type(y.ty()))),
     }
@@ -879,6 +942,7 @@ fn bitwise(x: T, y: T) -> Result<T, String> {
     match (x, y) {
         (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
         (T::Val(Ty::Int), T::Val(Ty::Int)) => Ok(T::Val(Ty::Int)),
+        (T::Val(Ty::Num), _) | (_, T::Val(Ty::Num)) => Err(int_or_float()),
         _ => Err(format!("bit operations on {} and {} are an error", a_type(x.ty()), a_type(y.ty()))),
     }
 }
@@ -938,6 +1002,7 @@ fn index_types(arr: T, idx: T) -> Result<(), String> {
     match (arr, idx) {
         (T::Pending, _) => Ok(()),
         (T::Val(a), T::Val(Ty::Int) | T::Pending) if a.is_array() => Ok(()),
+        (T::Val(a), T::Val(Ty::Num)) if a.is_array() => Err(int_or_float()),
         (T::Val(a), _) if a.is_array() => Err(format!("indexing an array with {} is an error", a_type(idx.ty()))),
         _ => Err(format!("indexing {} is an error", a_type(arr.ty()))),
     }
@@ -964,10 +1029,11 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         (B::Float, [x]) if x.is_number() || *x == Ty::Bool => Ty::Float,
         (B::Abs, [x]) if x.is_number() => *x,
         (B::Min | B::Max, [first, rest @ ..]) if !rest.is_empty() && first.is_number() => {
-            if rest.iter().any(|t| t != first) {
+            if rest.iter().any(|t| !t.is_number()) {
                 return bad();
             }
-            *first
+            // an int and a float: the result is whichever wins, so its type is known only at run time
+            if rest.iter().any(|t| t != first) { Ty::Num } else { *first }
         }
         (B::Len, [x]) if x.is_array() => Ty::Int,
         (B::In, [c, x]) if c.is_array() && x.is_number() => Ty::Bool,
@@ -1020,6 +1086,7 @@ fn random_result(b: Builtin, tys: &[Ty]) -> Option<Result<T, String>> {
     let t = match (b, tys) {
         (B::Random, []) => Ty::Float,
         (B::Randint, [Ty::Int, Ty::Int]) => Ty::Int,
+        (B::Randint, [Ty::Num, _] | [_, Ty::Num]) => return Some(Err(int_or_float())),
         (B::Uniform | B::Gauss, [x, y]) if x.is_number() && y.is_number() => Ty::Float,
         (B::Random | B::Randint | B::Uniform | B::Gauss, _) => {
             // every other argument list is an error in the interpreter (a count or a type)

@@ -556,6 +556,10 @@ impl Jit {
             spec.gil.record(took);
         }
         if status != runtime::status::OK {
+            if status == lower::FLOAT_RESULT && spec.ret == Ty::Num {
+                // an int or float that is a float this time
+                return Entered::Returned(Value::Float(f64::from_bits(slots[0])));
+            }
             let (message, frames) = runtime::failure();
             // the context is clean before every call: empty at first, and emptied here after
             // each failure (only a failing call records into it)
@@ -567,6 +571,8 @@ impl Jit {
             Ty::Int => Value::Int(bits as i64),
             Ty::Float => Value::Float(f64::from_bits(bits)),
             Ty::Bool => Value::Bool(bits != 0),
+            // an int or float that is an int this time (a float returns `FLOAT_RESULT`)
+            Ty::Num => Value::Int(bits as i64),
             _ => Value::Nil,
         })
     }

@@ -17,6 +17,10 @@ pub enum Ty {
     FloatArray,
     IntArray,
     Other(&'static str),
+    /// An int on some paths and a float on others (a local that starts as `0` and adds
+    /// floats): native code keeps a tag next to the 64 bits (lower/numtag.rs). No runtime
+    /// value has this type; inference makes it where an int and a float merge.
+    Num,
 }
 
 impl Ty {
@@ -42,11 +46,12 @@ impl Ty {
             Ty::FloatArray => "float array",
             Ty::IntArray => "int array",
             Ty::Other(name) => name,
+            Ty::Num => "int or float",
         }
     }
 
     pub fn is_number(self) -> bool {
-        matches!(self, Ty::Int | Ty::Float)
+        matches!(self, Ty::Int | Ty::Float | Ty::Num)
     }
 
     pub fn is_array(self) -> bool {
@@ -64,6 +69,7 @@ impl Ty {
             Ty::Other("string") => "strings".into(),
             Ty::Other("function") => "function values".into(),
             Ty::Nil => "nil values".into(),
+            Ty::Num => "values that are an int or a float".into(),
             other => format!("{}s", other.name()),
         }
     }

@@ -27,6 +27,7 @@ use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
+mod numtag;
 mod versions;
 
 /// The runtime functions native code calls, in the order of `HELPERS`.
@@ -112,6 +113,11 @@ pub fn signature(module: &JITModule, args: &[Ty], ret: Ty) -> Signature {
     sig
 }
 
+/// The status with which a function that returns an int or float (`Ty::Num`) returns a float
+/// (`status::OK` returns an int; errors are positive). Cranelift returns at most two values in
+/// registers, so the tag travels in the status: the bits are the value either way.
+pub const FLOAT_RESULT: i64 = -2;
+
 /// The machine parameters one argument of type `t` takes.
 pub fn param_types(t: Ty) -> &'static [Type] {
     match t {
@@ -119,6 +125,8 @@ pub fn param_types(t: Ty) -> &'static [Type] {
         Ty::Float => &[F64],
         Ty::Bool => &[I8],
         Ty::FloatArray | Ty::IntArray => &[I64, I64],
+        // never a parameter (inference refuses passing one), but the bits and the tag if it were
+        Ty::Num => &[I64, I8],
         Ty::Nil | Ty::Other(_) => &[],
     }
 }
@@ -129,10 +137,19 @@ enum V {
     Int(CValue),
     Float(CValue),
     Bool(CValue),
-    Arr { ptr: CValue, len: CValue, float: bool },
+    Arr {
+        ptr: CValue,
+        len: CValue,
+        float: bool,
+    },
     Nil,
     Func,
     Builtin,
+    /// An int or a float (`Ty::Num`): `tag` (i8) is 1 for a float, `bits` its 64 bits.
+    Num {
+        tag: CValue,
+        bits: CValue,
+    },
 }
 
 /// Which Cranelift variable of a register holds a value of some type.
@@ -143,6 +160,9 @@ enum Kind {
     Bool,
     Ptr,
     Len,
+    /// A `Ty::Num` register's tag and bits.
+    Tag,
+    Bits,
 }
 
 type Lowered<X> = Result<X, String>;
@@ -372,6 +392,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         if ret != Ty::Nil {
             self.b.append_block_param(cont, ret_type(ret));
         }
+        if ret == Ty::Num {
+            self.b.append_block_param(cont, I8);
+        }
         let inner_room = self.callee_room(room);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
         self.inlined_from.push((self.plan, pc));
@@ -395,6 +418,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             (Ty::Int, Some(v)) => V::Int(*v),
             (Ty::Float, Some(v)) => V::Float(*v),
             (Ty::Bool, Some(v)) => V::Bool(*v),
+            (Ty::Num, Some(v)) => V::Num { tag: params[1], bits: *v },
             _ => V::Nil,
         })
     }
@@ -487,7 +511,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         let ty = match kind {
             Kind::Float => F64,
-            Kind::Bool => I8,
+            Kind::Bool | Kind::Tag => I8,
             _ => I64,
         };
         let v = self.b.declare_var(ty);
@@ -525,6 +549,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 V::Arr { ptr: self.use_var(r, Kind::Ptr), len: self.use_var(r, Kind::Len), float: t == Ty::FloatArray }
             }
             T::Val(Ty::Nil) => V::Nil,
+            T::Val(Ty::Num) => V::Num { tag: self.use_var(r, Kind::Tag), bits: self.use_var(r, Kind::Bits) },
             // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
             T::Func(_) | T::Module(_) => V::Func,
             T::Builtin(_) => V::Builtin,
@@ -533,6 +558,9 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     fn put(&mut self, r: Reg, v: V) {
+        if self.plan.num_regs.get(r as usize) == Some(&true) {
+            self.put_num(r, v);
+        }
         match v {
             V::Int(x) => self.def(r, Kind::Int, x),
             V::Float(x) => self.def(r, Kind::Float, x),
@@ -541,7 +569,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.def(r, Kind::Ptr, ptr);
                 self.def(r, Kind::Len, len);
             }
-            V::Nil | V::Func | V::Builtin => {}
+            V::Nil | V::Func | V::Builtin | V::Num { .. } => {}
         }
     }
 
@@ -667,6 +695,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let i = self.b.ins().uextend(I64, x);
                 Ok(self.b.ins().fcvt_from_sint(F64, i))
             }
+            V::Num { tag, bits } => Ok(self.num_float(tag, bits)),
             _ => Err("internal: not a number".into()),
         }
     }
@@ -679,6 +708,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             Some(BinOp::Mul) => 2,
             other => return Err(format!("internal: {other:?} is not + - *")),
         };
+        if numtag::needs_split(&[x, y]) {
+            return self.split_num(&[x, y], &mut |l, v| l.arith(pc, op, v[0], v[1]));
+        }
         if let (V::Int(a), V::Int(b)) = (x, y) {
             if let Some(r) = self.checked.get(&(kind, a, b)) {
                 return Ok(V::Int(*r));
@@ -786,6 +818,9 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// `//` (`floor`) or `%`, with Python's signs. `divisor` is the divisor when it is a known
     /// int constant.
     fn floor_op(&mut self, pc: usize, x: V, y: V, floor: bool, divisor: Option<i64>) -> Lowered<V> {
+        if numtag::needs_split(&[x, y]) {
+            return self.split_num(&[x, y], &mut |l, v| l.floor_op(pc, v[0], v[1], floor, divisor));
+        }
         if let (V::Int(a), Some(d)) = (x, divisor.filter(|d| *d > 0)) {
             let nonneg = self.plan.nonneg_dividend.contains(&pc);
             return Ok(V::Int(self.floor_by_constant(a, d, floor, nonneg)));
@@ -889,6 +924,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             V::Arr { len, .. } => self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0),
             V::Nil => self.b.ins().iconst(I8, 0),
             V::Func | V::Builtin => self.b.ins().iconst(I8, 1),
+            // 0 and 0.0 (and -0.0) are false: the float value says it for both kinds
+            V::Num { tag, bits } => {
+                let x = self.num_float(tag, bits);
+                let z = self.b.ins().f64const(0.0);
+                self.b.ins().fcmp(FloatCC::NotEqual, x, z)
+            }
         }
     }
 
@@ -902,6 +943,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             IntCC::Equal => FloatCC::Equal,
             _ => FloatCC::NotEqual,
         };
+        if numtag::has_num(&[x, y]) {
+            let V::Bool(v) = self.split_num(&[x, y], &mut |l, v| Ok(V::Bool(l.compare(cc, v[0], v[1])?)))? else {
+                return Err("internal: a comparison that is not a bool".into());
+            };
+            return Ok(v);
+        }
         Ok(match (x, y) {
             (V::Int(a), V::Int(b)) => self.b.ins().icmp(cc, a, b),
             (V::Float(a), V::Float(b)) => self.b.ins().fcmp(fcc, a, b),
@@ -933,7 +980,9 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// `x == y` with the interpreter's rules: numbers by value, values of different types unequal.
     fn equal(&mut self, x: V, y: V) -> Lowered<CValue> {
         Ok(match (x, y) {
-            (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => self.compare(IntCC::Equal, x, y)?,
+            (V::Int(_) | V::Float(_) | V::Num { .. }, V::Int(_) | V::Float(_) | V::Num { .. }) => {
+                self.compare(IntCC::Equal, x, y)?
+            }
             (V::Bool(a), V::Bool(b)) => self.b.ins().icmp(IntCC::Equal, a, b),
             (V::Nil, V::Nil) => self.b.ins().iconst(I8, 1),
             (V::Func | V::Builtin, _) | (_, V::Func | V::Builtin) | (V::Arr { .. }, _) | (_, V::Arr { .. }) => {
@@ -1105,6 +1154,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let x = self.as_float(*x)?;
                 V::Float(self.b.ins().sqrt(x))
             }
+            (B::Floor | B::Ceil | B::Int | B::Round | B::Abs, [x @ V::Num { .. }]) => {
+                self.split_num(&[*x], &mut |l, v| l.builtin(pc, f, v))?
+            }
             (B::Floor | B::Ceil | B::Int | B::Round, [V::Int(x)]) => V::Int(*x),
             (B::Int, [V::Bool(x)]) => V::Int(self.b.ins().uextend(I64, *x)),
             (B::Floor | B::Ceil | B::Int | B::Round, [V::Float(x)]) => {
@@ -1132,7 +1184,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                     best = match (*v, best) {
                         (V::Int(a), V::Int(b)) => V::Int(self.b.ins().select(better, a, b)),
                         (V::Float(a), V::Float(b)) => V::Float(self.b.ins().select(better, a, b)),
-                        _ => return Err("internal: min/max of mixed types".into()),
+                        // an int and a float: whichever wins, with its tag
+                        _ => self.select_num(better, *v, best)?,
                     };
                 }
                 best
@@ -1174,6 +1227,13 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (bits, float_x) = match x {
             V::Int(i) => (i, false),
             V::Float(f) => (self.b.ins().bitcast(I64, MemFlagsData::new(), f), true),
+            V::Num { tag, bits } => {
+                // the tag says at run time whether the bits are a float's
+                let tag = self.b.ins().uextend(I64, tag);
+                let shifted = self.b.ins().ishl_imm_u(tag, 1);
+                let kind = self.b.ins().bor_imm_u(shifted, i64::from(float_elems));
+                return Ok(V::Bool(self.call_helper(Helper::ArrayHas, &[ptr, len, bits, kind])[0]));
+            }
             _ => return Err("internal: membership of a non-number in an array".into()),
         };
         let kind = self.iconst(i64::from(float_elems) | (i64::from(float_x) << 1));
@@ -1277,6 +1337,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 V::Arr { ptr, len, .. } => values.extend([ptr, len]),
                 V::Nil => {}
                 V::Func | V::Builtin => return Err("internal: passing a function".into()),
+                V::Num { .. } => return Err("internal: passing an int or float".into()),
             }
         }
         let f = match self.callee_refs.get(&id) {
@@ -1293,7 +1354,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         let failed = self.b.create_block();
         let ok = self.b.create_block();
         self.b.set_cold_block(failed);
-        self.b.ins().brif(st, failed, &[], ok, &[]);
+        // an int or float comes back with `FLOAT_RESULT` or `OK`; errors are positive
+        let failing = if ret == Ty::Num { self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, st, 0) } else { st };
+        self.b.ins().brif(failing, failed, &[], ok, &[]);
         self.b.seal_block(failed);
         self.b.seal_block(ok);
         self.b.switch_to_block(failed);
@@ -1303,6 +1366,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             Ty::Int => V::Int(value),
             Ty::Float => V::Float(value),
             Ty::Bool => V::Bool(value),
+            Ty::Num => V::Num { tag: self.b.ins().icmp_imm_s(IntCC::Equal, st, FLOAT_RESULT), bits: value },
             _ => V::Nil,
         })
     }
@@ -1466,15 +1530,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.put(a, v);
             }
             I::Neg { a, b } => {
-                let v = match self.get(st, b)? {
-                    V::Int(x) => {
-                        let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-                        self.fail_if(min, pc, status::OVERFLOW, None, None);
-                        V::Int(self.b.ins().ineg(x))
-                    }
-                    V::Float(x) => V::Float(self.b.ins().fneg(x)),
-                    _ => return Err("internal: negating a non-number".into()),
-                };
+                let x = self.get(st, b)?;
+                let v = self.negate(pc, x)?;
                 self.put(a, v);
             }
             I::BitAnd { a, b, c } | I::BitOr { a, b, c } | I::BitXor { a, b, c } => {
@@ -1608,6 +1665,10 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::Return { a } => {
                 let v = self.get(st, a)?;
+                if self.returns_num() {
+                    self.return_num(v)?;
+                    return Ok(true);
+                }
                 let value = match v {
                     V::Int(x) | V::Float(x) | V::Bool(x) => Some(x),
                     _ => None,
@@ -1616,6 +1677,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 return Ok(true);
             }
             I::ReturnNil => {
+                if self.returns_num() {
+                    return Err("internal: returning nil from a function that returns an int or float".into());
+                }
                 self.return_value(None);
                 return Ok(true);
             }
