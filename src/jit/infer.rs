@@ -30,13 +30,16 @@ pub enum T {
     /// The module in global slot `g`, which the program never reassigns: `m.name` is the
     /// module's global slot of `name` (read when compiling).
     Module(u16),
+    /// A function passed as an argument (its `Ty::Func`): it can be called, moved and passed
+    /// on; any other use refuses.
+    Fn(Ty),
 }
 
 impl T {
     fn ty(self) -> Ty {
         match self {
             T::Val(t) => t,
-            T::Func(_) | T::Builtin(_) => Ty::Other("function"),
+            T::Func(_) | T::Builtin(_) | T::Fn(_) => Ty::Other("function"),
             T::Module(_) => Ty::Other("module"),
             _ => Ty::Other("?"),
         }
@@ -128,6 +131,17 @@ pub trait GlobalsView {
     /// not change, so such a global's module is not compiled through).
     fn assigned(&self, g: u16) -> bool;
 
+    /// The function passed as an argument whose `Ty::Func` key is `key` (see `funcargs`).
+    fn function(&self, _key: usize) -> Option<Rc<Proto>> {
+        None
+    }
+
+    /// The `Ty::Func` key of a function without captured variables passed on as an argument,
+    /// when functions can be passed (not in `mini check --jit-report`).
+    fn key_function(&self, _proto: &Rc<Proto>) -> Option<Ty> {
+        None
+    }
+
     /// Why a global without a value cannot be compiled.
     fn undefined(&self, g: u16) -> String {
         format!("global '{}' is not defined yet", self.name(g))
@@ -201,7 +215,11 @@ impl<'a> Session<'a> {
         let mut states: Vec<Option<Box<[T]>>> = vec![None; code.len()];
         let mut entry = vec![T::Unset; proto.nregs].into_boxed_slice();
         for (r, t) in self.plans[i].sig.tys().iter().enumerate() {
-            entry[r] = T::Val(*t);
+            entry[r] = match *t {
+                Ty::Func(..) => T::Fn(*t),
+                Ty::Builtin(b) => T::Builtin(b),
+                t => T::Val(t),
+            };
         }
         states[0] = Some(entry);
         // lowest instruction first, so that a refusal names the first problem in the code
@@ -482,13 +500,18 @@ impl<'a> Session<'a> {
                 builtin_call(b, st, a + 1..a + 1 + n)?
             }
             T::Func(g) => {
-                let args: Vec<T> = (a + 1..a + 1 + n).map(|r| read(st, r)).collect::<Result<_, _>>()?;
+                let args = self.arg_types(st, a + 1..a + 1 + n)?;
                 self.call_function(i, pc, g, &args)?
+            }
+            T::Fn(Ty::Func(key, _)) => {
+                let args = self.arg_types(st, a + 1..a + 1 + n)?;
+                let proto = self.globals.function(key).ok_or("internal: a function argument without its prototype")?;
+                self.call_proto(i, pc, &proto, &args)?
             }
             T::Pending => T::Pending,
             T::Val(Ty::Other("function")) => {
-                return Err("calling a function passed as a value is not supported in compiled code (call a \
-                            top-level function by its name)"
+                return Err("calling a closure that captures variables, passed as a value, is not supported in \
+                            compiled code"
                     .into());
             }
             other => return Err(format!("calling {} is not supported", other.ty().plural())),
@@ -500,15 +523,54 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// The types of a call's arguments: values, and functions passed on (a global function
+    /// without captured variables, a function argument, a builtin) as their `Ty::Func` or
+    /// `Ty::Builtin`.
+    fn arg_types(&mut self, st: &[T], regs: std::ops::Range<Reg>) -> Result<Vec<T>, String> {
+        let mut args = Vec::with_capacity(regs.len());
+        for r in regs {
+            args.push(match read_any(st, r)? {
+                T::Builtin(b) => T::Fn(Ty::Builtin(b)),
+                T::Func(g) => self.global_function_arg(g)?,
+                T::Module(_) => return Err("passing a module is not supported in compiled code".into()),
+                t => t,
+            });
+        }
+        Ok(args)
+    }
+
+    /// A global function passed as an argument: its `Ty::Func`, when it has no captured
+    /// variables and functions can be passed here.
+    fn global_function_arg(&mut self, g: u16) -> Result<T, String> {
+        let refuse = || Err("passing this function value is not supported in compiled code".to_string());
+        // the value was read by the `GetGlobal` that loaded it (`read_global`)
+        let value = self.globals.value(g);
+        let Value::Func(closure) = &value else { return refuse() };
+        if !closure.upvals.is_empty() {
+            return refuse();
+        }
+        match self.globals.key_function(&closure.proto) {
+            Some(t) => Ok(T::Fn(t)),
+            None => refuse(),
+        }
+    }
+
     fn call_function(&mut self, i: usize, pc: usize, g: u16, args: &[T]) -> Result<T, String> {
         let Value::Func(closure) = &self.plans[i].globals[&g] else { unreachable!("T::Func holds a function") };
         let closure = closure.clone();
-        let name = &closure.proto.name;
         if !closure.upvals.is_empty() {
+            let name = &closure.proto.name;
             return Err(format!("calls {name}, a closure that captures variables; not supported in compiled code"));
         }
-        if closure.proto.nparams != args.len() {
-            return Err(format!("calls {name} with {} arguments instead of {}", args.len(), closure.proto.nparams));
+        self.call_proto(i, pc, &closure.proto, args)
+    }
+
+    /// A call of the function `proto` (without captured variables) with arguments of types
+    /// `args`: a plan of this session or a specialization made earlier.
+    fn call_proto(&mut self, i: usize, pc: usize, proto: &Rc<Proto>, args: &[T]) -> Result<T, String> {
+        let name = &proto.name;
+        if proto.nparams != args.len() {
+            return Err(format!("calls {name} with {} arguments instead of {}", args.len(), proto.nparams));
         }
         if args.len() > MAX_PARAMS {
             return Err(format!("calls {name} with more than {MAX_PARAMS} arguments"));
@@ -521,12 +583,12 @@ impl<'a> Session<'a> {
                     return Ok(T::Pending);
                 }
                 T::Val(Ty::Num) => return Err(int_or_float()),
-                T::Val(ty) => tys.push(*ty),
+                T::Val(ty) | T::Fn(ty) => tys.push(*ty),
                 other => return Err(format!("passing {} is not supported in compiled code", other.ty().plural())),
             }
         }
         let sig = Sig::from_tys(&tys);
-        let jit = ProtoJit::of(&closure.proto);
+        let jit = ProtoJit::of(proto);
         if let Some(spec) = jit.find_spec(sig) {
             self.plans[i].calls.insert(pc, Target::Spec(spec.clone()));
             return Ok(T::Val(spec.ret));
@@ -534,7 +596,7 @@ impl<'a> Session<'a> {
         if let Some(reason) = jit.refusal(sig) {
             return Err(format!("calls {}, which cannot be compiled: {reason}", sig.display(name)));
         }
-        let existing = self.plans.iter().position(|p| Rc::ptr_eq(&p.proto, &closure.proto) && p.sig == sig);
+        let existing = self.plans.iter().position(|p| Rc::ptr_eq(&p.proto, proto) && p.sig == sig);
         let j = match existing {
             Some(j) => j,
             None => {
@@ -544,10 +606,10 @@ impl<'a> Session<'a> {
                 if self.plans.len() >= MAX_PLANS {
                     return Err(format!("reaches more than {MAX_PLANS} functions"));
                 }
-                if let Some(reason) = too_large(&closure.proto) {
+                if let Some(reason) = too_large(proto) {
                     return Err(format!("calls {}, which cannot be compiled: {reason}", sig.display(name)));
                 }
-                self.plans.push(Plan::new(closure.proto.clone(), sig, Some((i, pc))));
+                self.plans.push(Plan::new(proto.clone(), sig, Some((i, pc))));
                 self.plans.len() - 1
             }
         };
@@ -863,7 +925,7 @@ fn too_large(proto: &Proto) -> Option<String> {
 /// A register's type for an operation that needs a value (not a function).
 fn read(st: &[T], r: Reg) -> Result<T, String> {
     match read_any(st, r)? {
-        t @ (T::Func(_) | T::Builtin(_) | T::Module(_)) => {
+        t @ (T::Func(_) | T::Builtin(_) | T::Module(_) | T::Fn(_)) => {
             Err(format!("{} are not supported here in compiled code", t.ty().plural()))
         }
         t => Ok(t),
@@ -894,7 +956,7 @@ fn builtin_call(b: Builtin, st: &[T], args: std::ops::Range<Reg>) -> Result<T, S
     let mut tys = Vec::with_capacity(args.len());
     for r in args.clone() {
         tys.push(match read_or_other(st, r)? {
-            t @ (T::Func(_) | T::Builtin(_)) => {
+            t @ (T::Func(_) | T::Builtin(_) | T::Fn(_)) => {
                 return Err(format!("{} are not supported here in compiled code", t.ty().plural()));
             }
             t => t,

@@ -7,6 +7,7 @@
 
 mod adapt;
 mod engine;
+mod funcargs;
 mod infer;
 mod interval;
 mod lower;
@@ -214,6 +215,9 @@ pub struct Jit {
     broken: Cell<bool>,
     /// The cells through which compiled code reads the globals the program assigns.
     mirrors: mirror::Mirrors,
+    /// The functions passed as arguments to compiled code, by their `Ty::Func` key: kept alive
+    /// for the rest of the program, so that no other prototype ever gets the same address.
+    functions: funcargs::Functions,
 }
 
 /// Where a function is defined, as the JIT's reports say it: `line N` in the main file, `FILE line
@@ -235,6 +239,7 @@ struct LiveGlobals<'a> {
     globals: &'a dyn GlobalSource,
     gil: Gil<'a>,
     mirrors: &'a mirror::Mirrors,
+    functions: &'a funcargs::Functions,
 }
 
 impl GlobalsView for LiveGlobals<'_> {
@@ -248,6 +253,14 @@ impl GlobalsView for LiveGlobals<'_> {
 
     fn assigned(&self, g: u16) -> bool {
         self.mirrors.assigned(g as usize)
+    }
+
+    fn function(&self, key: usize) -> Option<Rc<Proto>> {
+        self.functions.get(key)
+    }
+
+    fn key_function(&self, proto: &Rc<Proto>) -> Option<Ty> {
+        Some(self.functions.key(proto))
     }
 }
 
@@ -309,6 +322,7 @@ impl Jit {
             watchers: RefCell::new(HashMap::new()),
             watched: (0..globals).map(|_| Cell::new(false)).collect(),
             seen: RefCell::new(Vec::new()),
+            functions: funcargs::Functions::default(),
         }
     }
 
@@ -351,6 +365,7 @@ impl Jit {
         let Some(sig) = Sig::of(args) else {
             return self.interpret(pj);
         };
+        let sig = self.functions.key_args(sig, args);
         let hot = calls > self.options.threshold || pj.has_loop(proto);
         if !hot || pj.refusal(sig).is_some() {
             return self.interpret(pj);
@@ -359,7 +374,7 @@ impl Jit {
             pj.refuse(sig, format!("{} specializations already made (the cap)", MAX_SPECS));
             return self.interpret(pj);
         }
-        let view = LiveGlobals { globals, gil, mirrors: &self.mirrors };
+        let view = LiveGlobals { globals, gil, mirrors: &self.mirrors, functions: &self.functions };
         match self.compile(proto, sig, &view) {
             Some(spec) => self.call_native(&spec, args, room, gil),
             None => self.interpret(pj),

@@ -1,7 +1,9 @@
 //! The types the JIT specializes on: one argument's type (`Ty`) and a call's signature (`Sig`).
 
+use crate::builtin::Builtin;
 use crate::value::{ElemKind, Value};
 use std::fmt;
+use std::rc::Rc;
 
 /// The most parameters a compiled function may have.
 pub const MAX_PARAMS: usize = 16;
@@ -21,6 +23,14 @@ pub enum Ty {
     /// floats): native code keeps a tag next to the 64 bits (lower/numtag.rs). No runtime
     /// value has this type; inference makes it where an int and a float merge.
     Num,
+    /// A function without captured variables passed as an argument, by identity: the address
+    /// of its prototype, which the JIT keeps alive for the rest of the program once it made
+    /// this type (`Jit::key_functions`), so that no other function ever has it; and
+    /// `fn NAME` for the reports. Compiled code calls it directly (specializing on it as
+    /// numba specializes on a dispatcher); it takes no machine parameter.
+    Func(usize, &'static str),
+    /// A builtin passed as an argument (`integrate(sqrt, ...)`).
+    Builtin(Builtin),
 }
 
 impl Ty {
@@ -33,6 +43,7 @@ impl Ty {
             Value::Float(_) => Ty::Float,
             Value::Array(a) if a.kind == ElemKind::Float => Ty::FloatArray,
             Value::Array(_) => Ty::IntArray,
+            Value::Builtin(b) => Ty::Builtin(*b),
             other => Ty::Other(other.type_name()),
         }
     }
@@ -47,6 +58,8 @@ impl Ty {
             Ty::IntArray => "int array",
             Ty::Other(name) => name,
             Ty::Num => "int or float",
+            Ty::Func(_, name) => name,
+            Ty::Builtin(b) => b.name(),
         }
     }
 
@@ -67,7 +80,7 @@ impl Ty {
     pub fn plural(self) -> String {
         match self {
             Ty::Other("string") => "strings".into(),
-            Ty::Other("function") => "function values".into(),
+            Ty::Other("function") | Ty::Func(..) | Ty::Builtin(_) => "function values".into(),
             Ty::Nil => "nil values".into(),
             Ty::Num => "values that are an int or a float".into(),
             other => format!("{}s", other.name()),
@@ -105,17 +118,32 @@ impl Sig {
     /// Whether these arguments have exactly this signature's types (the dispatcher's test).
     #[inline]
     pub fn matches(&self, args: &[Value]) -> bool {
-        args.len() == self.len as usize && args.iter().zip(&self.tys).all(|(a, t)| Ty::of(a) == *t)
+        args.len() == self.len as usize && args.iter().zip(&self.tys).all(|(a, t)| Ty::of(a) == *t || is_func(a, *t))
     }
 
     pub fn tys(&self) -> &[Ty] {
         &self.tys[..self.len as usize]
     }
 
+    /// This signature with parameter `i`'s type replaced.
+    pub fn with(mut self, i: usize, t: Ty) -> Sig {
+        self.tys[i] = t;
+        self
+    }
+
     /// `name(int, float array)`
     pub fn display(&self, name: &str) -> String {
         let tys: Vec<&str> = self.tys().iter().map(|t| t.name()).collect();
         format!("{name}({})", tys.join(", "))
+    }
+}
+
+/// Whether `v` is the function that `Ty::Func` `t` names: a closure of that prototype without
+/// captured variables (its behaviour is then the prototype's).
+fn is_func(v: &Value, t: Ty) -> bool {
+    match (v, t) {
+        (Value::Func(c), Ty::Func(proto, _)) => c.upvals.is_empty() && Rc::as_ptr(&c.proto) as usize == proto,
+        _ => false,
     }
 }
 

@@ -127,7 +127,8 @@ pub fn param_types(t: Ty) -> &'static [Type] {
         Ty::FloatArray | Ty::IntArray => &[I64, I64],
         // never a parameter (inference refuses passing one), but the bits and the tag if it were
         Ty::Num => &[I64, I8],
-        Ty::Nil | Ty::Other(_) => &[],
+        // a function passed as an argument is known from the signature: nothing to pass
+        Ty::Nil | Ty::Other(_) | Ty::Func(..) | Ty::Builtin(_) => &[],
     }
 }
 
@@ -551,7 +552,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             T::Val(Ty::Nil) => V::Nil,
             T::Val(Ty::Num) => V::Num { tag: self.use_var(r, Kind::Tag), bits: self.use_var(r, Kind::Bits) },
             // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
-            T::Func(_) | T::Module(_) => V::Func,
+            T::Func(_) | T::Module(_) | T::Fn(_) => V::Func,
             T::Builtin(_) => V::Builtin,
             other => return Err(format!("internal: register {r} has type {other:?}")),
         })
@@ -1336,7 +1337,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 V::Int(x) | V::Float(x) | V::Bool(x) => values.push(x),
                 V::Arr { ptr, len, .. } => values.extend([ptr, len]),
                 V::Nil => {}
-                V::Func | V::Builtin => return Err("internal: passing a function".into()),
+                // a function argument is part of the callee's signature, not a machine parameter
+                V::Func | V::Builtin => {}
                 V::Num { .. } => return Err("internal: passing an int or float".into()),
             }
         }
