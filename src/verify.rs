@@ -324,6 +324,7 @@ mod tests {
             span: Span::default(),
             handlers: Vec::new(),
             jit: JitSlot::default(),
+            constant_captures: Vec::new(),
         }
     }
 

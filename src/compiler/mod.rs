@@ -378,6 +378,7 @@ impl Compiler {
         let end = self.f().span;
         self.emit(Instr::ReturnNil, Span { start: end.end, end: end.end });
         let f = self.funcs.pop().expect("compiling a function");
+        let constant_captures = f.upval_ids.iter().map(|id| !self.analysis.reassigned.contains(id)).collect();
         Rc::new(Proto {
             name: f.name,
             nparams: f.nparams,
@@ -390,6 +391,7 @@ impl Compiler {
             span: f.span,
             handlers: f.handlers,
             jit: Default::default(),
+            constant_captures,
         })
     }
 

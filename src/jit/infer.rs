@@ -214,7 +214,8 @@ impl<'a> Session<'a> {
         let code = &proto.code;
         let mut states: Vec<Option<Box<[T]>>> = vec![None; code.len()];
         let mut entry = vec![T::Unset; proto.nregs].into_boxed_slice();
-        for (r, t) in self.plans[i].sig.tys().iter().enumerate() {
+        // a closure's plan has its captured values' types after its parameters (`GetUpval`)
+        for (r, t) in self.plans[i].sig.tys().iter().enumerate().take(proto.nparams) {
             entry[r] = match *t {
                 Ty::Func(..) => T::Fn(*t),
                 Ty::Builtin(b) => T::Builtin(b),
@@ -289,6 +290,9 @@ impl<'a> Session<'a> {
             I::GetGlobal { a, g } => st[a as usize] = self.read_global(i, g)?,
             I::SetGlobal { .. } | I::DefGlobal { .. } => {
                 return Err("assigning global variables is not supported in compiled code".into());
+            }
+            I::GetUpval { a, u, .. } if self.plans[i].capture_type(u).is_some() => {
+                st[a as usize] = T::Val(self.plans[i].capture_type(u).expect("checked"));
             }
             I::GetUpval { .. }
             | I::SetUpval { .. }
@@ -503,10 +507,11 @@ impl<'a> Session<'a> {
                 let args = self.arg_types(st, a + 1..a + 1 + n)?;
                 self.call_function(i, pc, g, &args)?
             }
-            T::Fn(Ty::Func(key, _)) => {
+            T::Fn(Ty::Func(key)) => {
                 let args = self.arg_types(st, a + 1..a + 1 + n)?;
-                let proto = self.globals.function(key).ok_or("internal: a function argument without its prototype")?;
-                self.call_proto(i, pc, &proto, &args)?
+                let proto =
+                    self.globals.function(key.proto).ok_or("internal: a function argument without its prototype")?;
+                self.call_proto(i, pc, &proto, &args, &key.captures)?
             }
             T::Pending => T::Pending,
             T::Val(Ty::Other("function")) => {
@@ -562,17 +567,18 @@ impl<'a> Session<'a> {
             let name = &closure.proto.name;
             return Err(format!("calls {name}, a closure that captures variables; not supported in compiled code"));
         }
-        self.call_proto(i, pc, &closure.proto, args)
+        self.call_proto(i, pc, &closure.proto, args, &[])
     }
 
-    /// A call of the function `proto` (without captured variables) with arguments of types
-    /// `args`: a plan of this session or a specialization made earlier.
-    fn call_proto(&mut self, i: usize, pc: usize, proto: &Rc<Proto>, args: &[T]) -> Result<T, String> {
+    /// A call of the function `proto` with arguments of types `args` (and, for a closure passed
+    /// as an argument, the types of its captured values, which its plan's signature has after
+    /// the parameters): a plan of this session or a specialization made earlier.
+    fn call_proto(&mut self, i: usize, pc: usize, proto: &Rc<Proto>, args: &[T], captures: &[Ty]) -> Result<T, String> {
         let name = &proto.name;
         if proto.nparams != args.len() {
             return Err(format!("calls {name} with {} arguments instead of {}", args.len(), proto.nparams));
         }
-        if args.len() > MAX_PARAMS {
+        if args.len() + captures.len() > MAX_PARAMS {
             return Err(format!("calls {name} with more than {MAX_PARAMS} arguments"));
         }
         let mut tys = Vec::with_capacity(args.len());
@@ -587,6 +593,7 @@ impl<'a> Session<'a> {
                 other => return Err(format!("passing {} is not supported in compiled code", other.ty().plural())),
             }
         }
+        tys.extend_from_slice(captures);
         let sig = Sig::from_tys(&tys);
         let jit = ProtoJit::of(proto);
         if let Some(spec) = jit.find_spec(sig) {
@@ -623,6 +630,17 @@ impl<'a> Session<'a> {
 }
 
 impl Plan {
+    /// The type of captured variable `u`'s value, in the plan of a closure passed as an
+    /// argument (whose signature has the captured values' types after the parameters).
+    pub fn capture_type(&self, u: u8) -> Option<Ty> {
+        let n = self.proto.nparams;
+        let ncap = self.proto.captures.len();
+        if ncap == 0 || self.sig.tys().len() != n + ncap {
+            return None;
+        }
+        self.sig.tys().get(n + u as usize).copied()
+    }
+
     /// The settled return type (nil when the function never returns a value).
     pub fn ret_ty(&self) -> Ty {
         if let T::Val(t) = self.ret { t } else { Ty::Nil }

@@ -82,6 +82,8 @@ pub struct Spec {
     valid: Cell<bool>,
     /// Whether its native calls release the GIL, and the counts and timings behind it.
     gil: adapt::GilPolicy,
+    /// The argument slots a native call needs (at least one, for the result).
+    slots: usize,
     /// The function is [`trivial`]: after [`TRIVIAL_NATIVE_CALLS`] native calls, the
     /// interpreter runs its calls itself.
     trivial: bool,
@@ -137,18 +139,18 @@ impl ProtoJit {
     /// The valid specialization for these arguments' types.
     /// The last one found is tried first, without borrowing the list or touching a count.
     #[inline]
-    fn spec_for(&self, args: &[Value]) -> Option<&Spec> {
+    fn spec_for(&self, args: &[Value], gil: Gil) -> Option<&Spec> {
         let last = self.last.get();
         // SAFETY: `last` is null or points into an `Rc<Spec>` of `specs`, which only grows
         // (a specialization is invalidated, never removed), so the `Spec` lives as long as
         // `self`; the reference is tied to `&self`.
         if let Some(spec) = unsafe { last.as_ref() }
             && spec.valid.get()
-            && spec.sig.matches(args)
+            && spec.sig.matches(args, gil)
         {
             return Some(spec);
         }
-        let found = Rc::as_ptr(self.specs.borrow().iter().find(|s| s.valid.get() && s.sig.matches(args))?);
+        let found = Rc::as_ptr(self.specs.borrow().iter().find(|s| s.valid.get() && s.sig.matches(args, gil))?);
         self.last.set(found);
         // SAFETY: as above: `found` points into an `Rc<Spec>` that `specs` keeps for as long as `self`.
         Some(unsafe { &*found })
@@ -255,12 +257,12 @@ impl GlobalsView for LiveGlobals<'_> {
         self.mirrors.assigned(g as usize)
     }
 
-    fn function(&self, key: usize) -> Option<Rc<Proto>> {
-        self.functions.get(key)
+    fn function(&self, addr: usize) -> Option<Rc<Proto>> {
+        self.functions.get(addr)
     }
 
     fn key_function(&self, proto: &Rc<Proto>) -> Option<Ty> {
-        Some(self.functions.key(proto))
+        Some(self.functions.key(proto, Vec::new()))
     }
 }
 
@@ -343,7 +345,7 @@ impl Jit {
         if calls == 1 {
             self.seen.borrow_mut().push(proto.clone());
         }
-        if let Some(spec) = pj.spec_for(args) {
+        if let Some(spec) = pj.spec_for(args, gil) {
             let entered = self.call_native(spec, args, room, gil);
             if spec.trivial && spec.gil.calls() >= TRIVIAL_NATIVE_CALLS {
                 proto.jit.set_interpreter_first();
@@ -365,7 +367,7 @@ impl Jit {
         let Some(sig) = Sig::of(args) else {
             return self.interpret(pj);
         };
-        let sig = self.functions.key_args(sig, args);
+        let sig = self.functions.key_args(sig, args, gil);
         let hot = calls > self.options.threshold || pj.has_loop(proto);
         if !hot || pj.refusal(sig).is_some() {
             return self.interpret(pj);
@@ -474,6 +476,7 @@ impl Jit {
                 entry: c.entry,
                 valid: Cell::new(true),
                 gil: adapt::GilPolicy::default(),
+                slots: plan.sig.tys().iter().map(|t| lower::param_types(*t).len()).sum::<usize>().max(1),
                 trivial: trivial(&plan.proto.code),
                 compile_time: c.time,
                 deps: deps.iter().copied().collect(),
@@ -536,8 +539,12 @@ impl Jit {
     fn call_native(&self, spec: &Spec, args: &[Value], room: i64, gil: Gil) -> Entered {
         // a small buffer for the common few arguments (zeroing the largest one costs as much as
         // a tiny call)
-        if args.len() <= SMALL_SLOTS / 2 {
+        if args.len() <= SMALL_SLOTS / 2 && spec.slots <= SMALL_SLOTS {
             let mut slots = [0u64; SMALL_SLOTS];
+            self.call_with_slots(spec, args, &mut slots, room, gil)
+        } else if spec.slots > 2 * MAX_PARAMS {
+            // the captured values of functions passed as arguments (see `funcargs`)
+            let mut slots = vec![0u64; spec.slots];
             self.call_with_slots(spec, args, &mut slots, room, gil)
         } else {
             let mut slots = [0u64; 2 * MAX_PARAMS];
@@ -558,6 +565,10 @@ impl Jit {
                     slots[k] = arr.data.as_ptr() as u64;
                     k += 1;
                     slots[k] = arr.len() as u64;
+                }
+                Value::Func(c) if !c.upvals.is_empty() => {
+                    funcargs::unbox_captures(c, slots, &mut k, gil);
+                    continue;
                 }
                 _ => continue,
             }

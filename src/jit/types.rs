@@ -1,6 +1,7 @@
 //! The types the JIT specializes on: one argument's type (`Ty`) and a call's signature (`Sig`).
 
 use crate::builtin::Builtin;
+use crate::gil::Gil;
 use crate::value::{ElemKind, Value};
 use std::fmt;
 use std::rc::Rc;
@@ -23,12 +24,9 @@ pub enum Ty {
     /// floats): native code keeps a tag next to the 64 bits (lower/numtag.rs). No runtime
     /// value has this type; inference makes it where an int and a float merge.
     Num,
-    /// A function without captured variables passed as an argument, by identity: the address
-    /// of its prototype, which the JIT keeps alive for the rest of the program once it made
-    /// this type (`Jit::key_functions`), so that no other function ever has it; and
-    /// `fn NAME` for the reports. Compiled code calls it directly (specializing on it as
-    /// numba specializes on a dispatcher); it takes no machine parameter.
-    Func(usize, &'static str),
+    /// A function passed as an argument, by identity (see [`FnKey`]). Compiled code calls it
+    /// directly (specializing on it as numba specializes on a dispatcher).
+    Func(&'static FnKey),
     /// A builtin passed as an argument (`integrate(sqrt, ...)`).
     Builtin(Builtin),
 }
@@ -58,7 +56,7 @@ impl Ty {
             Ty::IntArray => "int array",
             Ty::Other(name) => name,
             Ty::Num => "int or float",
-            Ty::Func(_, name) => name,
+            Ty::Func(key) => key.name,
             Ty::Builtin(b) => b.name(),
         }
     }
@@ -117,8 +115,9 @@ impl Sig {
 
     /// Whether these arguments have exactly this signature's types (the dispatcher's test).
     #[inline]
-    pub fn matches(&self, args: &[Value]) -> bool {
-        args.len() == self.len as usize && args.iter().zip(&self.tys).all(|(a, t)| Ty::of(a) == *t || is_func(a, *t))
+    pub fn matches(&self, args: &[Value], gil: Gil) -> bool {
+        args.len() == self.len as usize
+            && args.iter().zip(&self.tys).all(|(a, t)| Ty::of(a) == *t || is_func(a, *t, gil))
     }
 
     pub fn tys(&self) -> &[Ty] {
@@ -138,11 +137,55 @@ impl Sig {
     }
 }
 
-/// Whether `v` is the function that `Ty::Func` `t` names: a closure of that prototype without
-/// captured variables (its behaviour is then the prototype's).
-fn is_func(v: &Value, t: Ty) -> bool {
+/// The identity of a function passed as an argument: its prototype (by address: the JIT keeps
+/// every prototype a key names alive for the rest of the program, `funcargs::Functions`, so no
+/// other function ever has it) and the types of the values its captured variables hold, when
+/// they are never assigned after their declaration (read once per call, passed to native code
+/// after the arguments). Made once per prototype and capture types, and never freed, so that
+/// `Ty` stays `Copy`; compared by address.
+pub struct FnKey {
+    pub proto: usize,
+    /// `fn NAME`, for the reports.
+    pub name: &'static str,
+    pub captures: Box<[Ty]>,
+    /// The machine parameters of the captured values (see `lower::param_types`).
+    pub params: Box<[cranelift::prelude::Type]>,
+}
+
+impl PartialEq for FnKey {
+    fn eq(&self, other: &FnKey) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for FnKey {}
+
+impl std::hash::Hash for FnKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self as *const FnKey).hash(state);
+    }
+}
+
+impl fmt::Debug for FnKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl FnKey {
+    /// Whether `closure` is this function: the same prototype, and captured values of the
+    /// same types.
+    pub fn holds(&self, closure: &crate::value::Closure, gil: Gil) -> bool {
+        Rc::as_ptr(&closure.proto) as usize == self.proto
+            && closure.upvals.len() == self.captures.len()
+            && closure.upvals.iter().zip(&self.captures).all(|(cell, t)| Ty::of(&cell.borrow(gil)) == *t)
+    }
+}
+
+/// Whether `v` is the function that `Ty::Func` `t` names.
+fn is_func(v: &Value, t: Ty, gil: Gil) -> bool {
     match (v, t) {
-        (Value::Func(c), Ty::Func(proto, _)) => c.upvals.is_empty() && Rc::as_ptr(&c.proto) as usize == proto,
+        (Value::Func(c), Ty::Func(key)) => key.holds(c, gil),
         _ => false,
     }
 }

@@ -27,6 +27,7 @@ use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
+mod funcargs;
 mod numtag;
 mod versions;
 
@@ -128,7 +129,9 @@ pub fn param_types(t: Ty) -> &'static [Type] {
         // never a parameter (inference refuses passing one), but the bits and the tag if it were
         Ty::Num => &[I64, I8],
         // a function passed as an argument is known from the signature: nothing to pass
-        Ty::Nil | Ty::Other(_) | Ty::Func(..) | Ty::Builtin(_) => &[],
+        Ty::Nil | Ty::Other(_) | Ty::Builtin(_) => &[],
+        // the values of its captured variables, read once per call
+        Ty::Func(key) => &key.params,
     }
 }
 
@@ -151,6 +154,8 @@ enum V {
         tag: CValue,
         bits: CValue,
     },
+    /// A closure passed as an argument, whose captured values are `Lower::closure_vals[i]`.
+    Closure(usize),
 }
 
 /// Which Cranelift variable of a register holds a value of some type.
@@ -164,6 +169,13 @@ enum Kind {
     /// A `Ty::Num` register's tag and bits.
     Tag,
     Bits,
+    /// Part `part` of captured value `u` of a closure argument held by the register, of
+    /// machine type `I64` (0), `F64` (1) or `I8` (2).
+    Cap {
+        u: u8,
+        part: u8,
+        ty: u8,
+    },
 }
 
 type Lowered<X> = Result<X, String>;
@@ -237,6 +249,11 @@ pub struct Lower<'a, 'f> {
     assumed: Option<Assumed>,
     /// The fast copy's loop header, sealed only once the test before it branches to it.
     unsealed: Option<Block>,
+    /// The captured values of the closures passed as arguments, by `V::Closure` index.
+    closure_vals: Vec<Vec<V>>,
+    /// The captured values the code being lowered reads with `GetUpval` (a closure passed as
+    /// an argument: its plan's parameters after its own).
+    upvals: Vec<V>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -272,6 +289,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             intervals: HashMap::new(),
             assumed: None,
             unsealed: None,
+            closure_vals: Vec::new(),
+            upvals: Vec::new(),
             lowered: 0,
         }
     }
@@ -287,16 +306,12 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut p = 1;
         for (r, t) in self.plan.sig.tys().iter().enumerate() {
             let n = param_types(*t).len();
-            let v = match t {
-                Ty::Int => V::Int(params[p]),
-                Ty::Float => V::Float(params[p]),
-                Ty::Bool => V::Bool(params[p]),
-                Ty::FloatArray | Ty::IntArray => {
-                    V::Arr { ptr: params[p], len: params[p + 1], float: *t == Ty::FloatArray }
-                }
-                _ => V::Nil,
-            };
-            self.put(r as Reg, v);
+            let v = self.value_of_parts(*t, &params[p..p + n]);
+            if r < self.plan.proto.nparams {
+                self.put(r as Reg, v);
+            } else {
+                self.upvals.push(v);
+            }
             p += n;
         }
         self.make_fail_block();
@@ -398,12 +413,15 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         let inner_room = self.callee_room(room);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
+        // a closure passed as an argument: its captured values follow its arguments
+        let upvals = args.get(callee.proto.nparams..).unwrap_or_default().to_vec();
+        let saved_upvals = std::mem::replace(&mut self.upvals, upvals);
         self.inlined_from.push((self.plan, pc));
         self.plan = callee;
         self.scope = self.inlined_from.len() as u32;
         self.room = Some(inner_room);
         self.ret_to = Some((cont, ret));
-        for (r, v) in args.iter().enumerate() {
+        for (r, v) in args.iter().take(callee.proto.nparams).enumerate() {
             self.put(r as Reg, *v);
         }
         self.checked.clear();
@@ -411,6 +429,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
+        self.upvals = saved_upvals;
         result?;
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
@@ -511,8 +530,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             return *v;
         }
         let ty = match kind {
-            Kind::Float => F64,
-            Kind::Bool | Kind::Tag => I8,
+            Kind::Float | Kind::Cap { ty: 1, .. } => F64,
+            Kind::Bool | Kind::Tag | Kind::Cap { ty: 2, .. } => I8,
             _ => I64,
         };
         let v = self.b.declare_var(ty);
@@ -552,6 +571,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             T::Val(Ty::Nil) => V::Nil,
             T::Val(Ty::Num) => V::Num { tag: self.use_var(r, Kind::Tag), bits: self.use_var(r, Kind::Bits) },
             // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
+            T::Fn(Ty::Func(key)) if !key.captures.is_empty() => self.get_closure(r, key),
             T::Func(_) | T::Module(_) | T::Fn(_) => V::Func,
             T::Builtin(_) => V::Builtin,
             other => return Err(format!("internal: register {r} has type {other:?}")),
@@ -570,6 +590,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.def(r, Kind::Ptr, ptr);
                 self.def(r, Kind::Len, len);
             }
+            V::Closure(i) => self.put_closure(r, i),
             V::Nil | V::Func | V::Builtin | V::Num { .. } => {}
         }
     }
@@ -924,7 +945,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             V::Arr { len, .. } => self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0),
             V::Nil => self.b.ins().iconst(I8, 0),
-            V::Func | V::Builtin => self.b.ins().iconst(I8, 1),
+            V::Func | V::Builtin | V::Closure(_) => self.b.ins().iconst(I8, 1),
             // 0 and 0.0 (and -0.0) are false: the float value says it for both kinds
             V::Num { tag, bits } => {
                 let x = self.num_float(tag, bits);
@@ -1333,14 +1354,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.check_room(pc, room);
         let mut values = vec![self.b.ins().iadd_imm_s(room, -1)];
         for a in args {
-            match *a {
-                V::Int(x) | V::Float(x) | V::Bool(x) => values.push(x),
-                V::Arr { ptr, len, .. } => values.extend([ptr, len]),
-                V::Nil => {}
-                // a function argument is part of the callee's signature, not a machine parameter
-                V::Func | V::Builtin => {}
-                V::Num { .. } => return Err("internal: passing an int or float".into()),
-            }
+            // a function argument is part of the callee's signature: only its captured values
+            // are machine parameters
+            values.extend(self.parts_of(*a));
         }
         let f = match self.callee_refs.get(&id) {
             Some(f) => *f,
@@ -1633,7 +1649,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::IterNext { a, t } => return self.iter_next(pc, st, a, t),
             I::Call { a, n } => {
-                let args: Vec<V> = (a + 1..a + 1 + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
+                let mut args: Vec<V> = (a + 1..a + 1 + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
+                if let V::Closure(i) = self.get(st, a)? {
+                    // a closure passed as an argument: its captured values follow the arguments
+                    args.extend(self.closure_vals[i].clone());
+                }
                 let plan: &'a Plan = self.plan;
                 let plans: &'a [Plan] = self.plans;
                 // the callee's inferred body when it is small enough to inline: a plan of this
@@ -1705,6 +1725,10 @@ impl<'a, 'f> Lower<'a, 'f> {
                     x
                 };
                 self.b.ins().store(MemFlagsData::trusted(), x, addr, 0);
+            }
+            I::GetUpval { a, u, .. } if self.plan.capture_type(u).is_some() => {
+                let v = *self.upvals.get(u as usize).ok_or("internal: a captured value not passed")?;
+                self.put(a, v);
             }
             I::SetGlobal { .. }
             | I::DefGlobal { .. }
