@@ -367,9 +367,13 @@ impl Jit {
         let Some(sig) = Sig::of(args) else {
             return self.interpret(pj);
         };
-        let sig = self.functions.key_args(sig, args, gil);
         let hot = calls > self.options.threshold || pj.has_loop(proto);
-        if !hot || pj.refusal(sig).is_some() {
+        if !hot {
+            return self.interpret(pj);
+        }
+        // function arguments by identity (after the hotness test: a key keeps its function alive)
+        let sig = self.functions.key_args(sig, args, gil);
+        if pj.refusal(sig).is_some() {
             return self.interpret(pj);
         }
         if pj.spec_count() >= MAX_SPECS {
