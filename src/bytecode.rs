@@ -632,6 +632,9 @@ pub struct Proto {
     pub pranges: Vec<PrangeInfo>,
     /// The per-function state of the JIT (opaque here; see [`JitSlot`]).
     pub jit: JitSlot,
+    /// For each of `captures`: whether the variable is never assigned after its declaration
+    /// (the compiler's `captures::Analysis::reassigned`), so that it holds one value.
+    pub constant_captures: Vec<bool>,
 }
 
 /// Where an error raised in `start..end` (instruction indices) goes: R[reg] := the error, then

@@ -370,6 +370,7 @@ mod tests {
             handlers: Vec::new(),
             pranges: Vec::new(),
             jit: JitSlot::default(),
+            constant_captures: Vec::new(),
         }
     }
 

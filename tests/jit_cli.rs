@@ -48,8 +48,8 @@ fn stats_report_specializations_refusals_and_invalidation() {
     );
     assert!(err.contains("jit: per function (--jit-threshold 0)"), "{err}");
     assert!(err.contains("compiled work(int, int) -> int in "), "{err}");
-    let mixed = "cannot compile half(int): line 9:5: return y: a value here is int on one path and float on another";
-    assert!(err.contains(mixed), "{err}");
+    // an int on one path and a float on the other: compiled, returning either (lang-spec/jit.md)
+    assert!(err.contains("compiled half(int) -> int or float in "), "{err}");
     assert!(err.contains("compiled half(float) -> float in "), "{err}");
     assert!(
         err.contains(
@@ -98,10 +98,7 @@ fn check_jit_report_lists_signatures() {
         ),
         "{report}"
     );
-    assert!(
-        report.contains("half(int): cannot compile: line 9:5: return y: a value here is int on one path"),
-        "{report}"
-    );
+    assert!(report.contains("half(int): compiles, returns int or float"), "{report}");
     assert!(report.contains("half(float): compiles, returns float"), "{report}");
     assert!(report.contains("scaled(int): compiles, returns int"), "{report}");
     assert!(report.contains("scaled(float): compiles, returns float"), "{report}");

@@ -18,6 +18,10 @@ pub struct Analysis {
     pub captured: HashSet<u32>,
     /// Every name declared by `let`, `fn`, a parameter or a loop variable, or assigned.
     pub declared: HashSet<Rc<str>>,
+    /// Declarations (by span start) that an assignment changes after their declaration (a
+    /// captured variable not among them holds one value for the life of its cell: the JIT
+    /// reads it once, lang-spec/jit.md).
+    pub reassigned: HashSet<u32>,
 }
 
 struct Entry {
@@ -102,7 +106,9 @@ impl Resolver {
                 match target {
                     Target::Name(name) => {
                         self.out.declared.insert(name.clone());
-                        self.use_name(name);
+                        if let Some(id) = self.use_name(name) {
+                            self.out.reassigned.insert(id);
+                        }
                     }
                     Target::Index(obj, idx) => {
                         self.expr(obj);
@@ -159,7 +165,9 @@ impl Resolver {
 
     fn expr(&mut self, e: &Expr) {
         match &e.kind {
-            ExprKind::Name(name) => self.use_name(name),
+            ExprKind::Name(name) => {
+                self.use_name(name);
+            }
             ExprKind::List(items) => items.iter().for_each(|i| self.expr(i)),
             ExprKind::Dict(pairs) => {
                 for (k, v) in pairs {
@@ -197,18 +205,23 @@ impl Resolver {
 
     /// Resolves a use: a visible local of the current function, else any local of an enclosing
     /// function (which is then captured), else a global.
-    fn use_name(&mut self, name: &str) {
+    /// Returns the declaration it resolves to, if it is a local.
+    fn use_name(&mut self, name: &str) -> Option<u32> {
         let current = self.funcs.len() - 1;
         let visible = |e: &&Entry| e.visible && &*e.name == name;
-        if self.funcs[current].iter().rev().any(|scope| scope.iter().rev().any(|e| visible(&e))) {
-            return;
+        if let Some(id) =
+            self.funcs[current].iter().rev().find_map(|scope| scope.iter().rev().find(visible).map(|e| e.id))
+        {
+            return Some(id);
         }
         for f in (0..current).rev() {
             let found = self.funcs[f].iter().rev().find_map(|s| s.iter().rev().find(|e| &*e.name == name));
             if let Some(entry) = found {
-                self.out.captured.insert(entry.id);
-                return;
+                let id = entry.id;
+                self.out.captured.insert(id);
+                return Some(id);
             }
         }
+        None
     }
 }

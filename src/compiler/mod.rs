@@ -382,6 +382,7 @@ impl Compiler {
         let end = self.f().span;
         self.emit(Instr::ReturnNil, Span { start: end.end, end: end.end });
         let f = self.funcs.pop().expect("compiling a function");
+        let constant_captures = f.upval_ids.iter().map(|id| !self.analysis.reassigned.contains(id)).collect();
         Rc::new(Proto {
             name: f.name,
             nparams: f.nparams,
@@ -395,6 +396,7 @@ impl Compiler {
             handlers: f.handlers,
             pranges: f.pranges,
             jit: Default::default(),
+            constant_captures,
         })
     }
 

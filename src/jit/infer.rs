@@ -30,13 +30,16 @@ pub enum T {
     /// The module in global slot `g`, which the program never reassigns: `m.name` is the
     /// module's global slot of `name` (read when compiling).
     Module(u16),
+    /// A function passed as an argument (its `Ty::Func`): it can be called, moved and passed
+    /// on; any other use refuses.
+    Fn(Ty),
 }
 
 impl T {
     fn ty(self) -> Ty {
         match self {
             T::Val(t) => t,
-            T::Func(_) | T::Builtin(_) => Ty::Other("function"),
+            T::Func(_) | T::Builtin(_) | T::Fn(_) => Ty::Other("function"),
             T::Module(_) => Ty::Other("module"),
             _ => Ty::Other("?"),
         }
@@ -50,6 +53,8 @@ fn join(a: T, b: T) -> T {
         (T::Unset, _) | (_, T::Unset) => T::Unset,
         (T::Mixed(..), _) => a,
         (_, T::Mixed(..)) => b,
+        // an int on one path and a float on another: a tagged number (lower/numtag.rs)
+        (T::Val(x), T::Val(y)) if numeric(x) && numeric(y) => T::Val(Ty::Num),
         _ => T::Mixed(a.ty(), b.ty()),
     }
 }
@@ -63,6 +68,17 @@ pub enum Target {
     Spec(Rc<Spec>),
     /// A builtin called through a global.
     Builtin(Builtin),
+}
+
+/// Whether a type joins an int or a float into `Ty::Num`.
+fn numeric(t: Ty) -> bool {
+    matches!(t, Ty::Int | Ty::Float | Ty::Num)
+}
+
+/// The refusal of an operation compiled code does not do on a value that may be an int or a
+/// float (the words of the refusal before `Ty::Num` existed).
+fn int_or_float() -> String {
+    "a value here is int on one path and float on another".into()
 }
 
 /// One function specialized for one signature, being inferred.
@@ -92,6 +108,9 @@ pub struct Plan {
     pub nonneg_dividend: HashSet<usize>,
     /// At each counted loop's `ForPrep`: the int registers known to be at least some int.
     pub floors_at_loops: HashMap<usize, Vec<(Reg, i64)>>,
+    /// The registers read somewhere as `Ty::Num` (by register number; empty when none is):
+    /// every write of them also keeps the tagged form (see `num_registers`).
+    pub num_regs: Vec<bool>,
 }
 
 /// Why a plan cannot be compiled.
@@ -111,6 +130,17 @@ pub trait GlobalsView {
     /// Whether the program assigns global `g` after defining it (a module read through it must
     /// not change, so such a global's module is not compiled through).
     fn assigned(&self, g: u16) -> bool;
+
+    /// The function passed as an argument whose `Ty::Func` key is `key` (see `funcargs`).
+    fn function(&self, _key: usize) -> Option<Rc<Proto>> {
+        None
+    }
+
+    /// The `Ty::Func` key of a function without captured variables passed on as an argument,
+    /// when functions can be passed (not in `mini check --jit-report`).
+    fn key_function(&self, _proto: &Rc<Proto>) -> Option<Ty> {
+        None
+    }
 
     /// Why a global without a value cannot be compiled.
     fn undefined(&self, g: u16) -> String {
@@ -170,6 +200,7 @@ impl<'a> Session<'a> {
                     plan.no_overflow = guards.no_overflow;
                     plan.nonneg_dividend = guards.nonneg_dividend;
                     plan.floors_at_loops = guards.floors_at_loops;
+                    plan.num_regs = num_registers(plan);
                 }
                 return Ok(());
             }
@@ -183,8 +214,13 @@ impl<'a> Session<'a> {
         let code = &proto.code;
         let mut states: Vec<Option<Box<[T]>>> = vec![None; code.len()];
         let mut entry = vec![T::Unset; proto.nregs].into_boxed_slice();
-        for (r, t) in self.plans[i].sig.tys().iter().enumerate() {
-            entry[r] = T::Val(*t);
+        // a closure's plan has its captured values' types after its parameters (`GetUpval`)
+        for (r, t) in self.plans[i].sig.tys().iter().enumerate().take(proto.nparams) {
+            entry[r] = match *t {
+                Ty::Func(..) => T::Fn(*t),
+                Ty::Builtin(b) => T::Builtin(b),
+                t => T::Val(t),
+            };
         }
         states[0] = Some(entry);
         // lowest instruction first, so that a refusal names the first problem in the code
@@ -226,7 +262,7 @@ impl<'a> Session<'a> {
         let refuse = |reason: String| Refusal { plan: i, pc: Some(pc), reason };
         match t {
             T::Pending => Ok(ret),
-            T::Val(Ty::Int | Ty::Float | Ty::Bool | Ty::Nil) => match join(ret, t) {
+            T::Val(Ty::Int | Ty::Float | Ty::Num | Ty::Bool | Ty::Nil) => match join(ret, t) {
                 T::Mixed(a, b) => Err(refuse(format!(
                     "returns {} here and {} elsewhere; compiled code returns one type",
                     b.name(),
@@ -254,6 +290,9 @@ impl<'a> Session<'a> {
             I::GetGlobal { a, g } => st[a as usize] = self.read_global(i, g)?,
             I::SetGlobal { .. } | I::DefGlobal { .. } => {
                 return Err("assigning global variables is not supported in compiled code".into());
+            }
+            I::GetUpval { a, u, .. } if self.plans[i].capture_type(u).is_some() => {
+                st[a as usize] = T::Val(self.plans[i].capture_type(u).expect("checked"));
             }
             I::GetUpval { .. }
             | I::SetUpval { .. }
@@ -290,6 +329,10 @@ impl<'a> Session<'a> {
                                 .into());
                         }
                     },
+                    // int ** int is an int or a float by the exponent's sign: only a float side
+                    // makes the result surely a float
+                    (T::Val(Ty::Num), T::Val(Ty::Float)) | (T::Val(Ty::Float), T::Val(Ty::Num)) => T::Val(Ty::Float),
+                    (T::Val(Ty::Num), _) | (_, T::Val(Ty::Num)) => return Err(int_or_float()),
                     _ => arith(x, y, true)?,
                 };
             }
@@ -310,6 +353,7 @@ impl<'a> Session<'a> {
             I::BitNot { a, b } => {
                 st[a as usize] = match read(st, b)? {
                     t @ (T::Val(Ty::Int) | T::Pending) => t,
+                    T::Val(Ty::Num) => return Err(int_or_float()),
                     other => return Err(format!("~ of {} is an error", a_type(other.ty()))),
                 }
             }
@@ -340,6 +384,7 @@ impl<'a> Session<'a> {
                 for r in a..a + 3 {
                     match read(st, r)? {
                         T::Val(Ty::Int) | T::Pending => {}
+                        T::Val(Ty::Num) => return Err(int_or_float()),
                         other => {
                             let t = other.ty().name();
                             return Err(format!("range() of {} {t} is an error (range() needs ints)", article(t)));
@@ -440,8 +485,9 @@ impl<'a> Session<'a> {
                 index_types(arr, idx)?;
                 match (arr, v) {
                     (T::Pending, _) | (_, T::Pending) => {}
-                    (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float)) | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {
-                    }
+                    (T::Val(Ty::FloatArray), T::Val(Ty::Int | Ty::Float | Ty::Num))
+                    | (T::Val(Ty::IntArray), T::Val(Ty::Int)) => {}
+                    (T::Val(Ty::IntArray), T::Val(Ty::Num)) => return Err(int_or_float()),
                     _ => {
                         return Err(format!("storing {} in {} is an error", a_type(v.ty()), a_type(arr.ty())));
                     }
@@ -510,13 +556,19 @@ impl<'a> Session<'a> {
                 builtin_call(b, st, a + 1..a + 1 + n)?
             }
             T::Func(g) => {
-                let args: Vec<T> = (a + 1..a + 1 + n).map(|r| read(st, r)).collect::<Result<_, _>>()?;
+                let args = self.arg_types(st, a + 1..a + 1 + n)?;
                 self.call_function(i, pc, g, &args)?
+            }
+            T::Fn(Ty::Func(key)) => {
+                let args = self.arg_types(st, a + 1..a + 1 + n)?;
+                let proto =
+                    self.globals.function(key.proto).ok_or("internal: a function argument without its prototype")?;
+                self.call_proto(i, pc, &proto, &args, &key.captures)?
             }
             T::Pending => T::Pending,
             T::Val(Ty::Other("function")) => {
-                return Err("calling a function passed as a value is not supported in compiled code (call a \
-                            top-level function by its name)"
+                return Err("calling a closure that captures variables, passed as a value, is not supported in \
+                            compiled code"
                     .into());
             }
             other => return Err(format!("calling {} is not supported", other.ty().plural())),
@@ -528,17 +580,57 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// The types of a call's arguments: values, and functions passed on (a global function
+    /// without captured variables, a function argument, a builtin) as their `Ty::Func` or
+    /// `Ty::Builtin`.
+    fn arg_types(&mut self, st: &[T], regs: std::ops::Range<Reg>) -> Result<Vec<T>, String> {
+        let mut args = Vec::with_capacity(regs.len());
+        for r in regs {
+            args.push(match read_any(st, r)? {
+                T::Builtin(b) => T::Fn(Ty::Builtin(b)),
+                T::Func(g) => self.global_function_arg(g)?,
+                T::Module(_) => return Err("passing a module is not supported in compiled code".into()),
+                t => t,
+            });
+        }
+        Ok(args)
+    }
+
+    /// A global function passed as an argument: its `Ty::Func`, when it has no captured
+    /// variables and functions can be passed here.
+    fn global_function_arg(&mut self, g: u16) -> Result<T, String> {
+        let refuse = || Err("passing this function value is not supported in compiled code".to_string());
+        // the value was read by the `GetGlobal` that loaded it (`read_global`)
+        let value = self.globals.value(g);
+        let Value::Func(closure) = &value else { return refuse() };
+        if !closure.upvals.is_empty() {
+            return refuse();
+        }
+        match self.globals.key_function(&closure.proto) {
+            Some(t) => Ok(T::Fn(t)),
+            None => refuse(),
+        }
+    }
+
     fn call_function(&mut self, i: usize, pc: usize, g: u16, args: &[T]) -> Result<T, String> {
         let Value::Func(closure) = &self.plans[i].globals[&g] else { unreachable!("T::Func holds a function") };
         let closure = closure.clone();
-        let name = &closure.proto.name;
         if !closure.upvals.is_empty() {
+            let name = &closure.proto.name;
             return Err(format!("calls {name}, a closure that captures variables; not supported in compiled code"));
         }
-        if closure.proto.nparams != args.len() {
-            return Err(format!("calls {name} with {} arguments instead of {}", args.len(), closure.proto.nparams));
+        self.call_proto(i, pc, &closure.proto, args, &[])
+    }
+
+    /// A call of the function `proto` with arguments of types `args` (and, for a closure passed
+    /// as an argument, the types of its captured values, which its plan's signature has after
+    /// the parameters): a plan of this session or a specialization made earlier.
+    fn call_proto(&mut self, i: usize, pc: usize, proto: &Rc<Proto>, args: &[T], captures: &[Ty]) -> Result<T, String> {
+        let name = &proto.name;
+        if proto.nparams != args.len() {
+            return Err(format!("calls {name} with {} arguments instead of {}", args.len(), proto.nparams));
         }
-        if args.len() > MAX_PARAMS {
+        if args.len() + captures.len() > MAX_PARAMS {
             return Err(format!("calls {name} with more than {MAX_PARAMS} arguments"));
         }
         let mut tys = Vec::with_capacity(args.len());
@@ -548,12 +640,14 @@ impl<'a> Session<'a> {
                     self.pending_seen = true;
                     return Ok(T::Pending);
                 }
-                T::Val(ty) => tys.push(*ty),
+                T::Val(Ty::Num) => return Err(int_or_float()),
+                T::Val(ty) | T::Fn(ty) => tys.push(*ty),
                 other => return Err(format!("passing {} is not supported in compiled code", other.ty().plural())),
             }
         }
+        tys.extend_from_slice(captures);
         let sig = Sig::from_tys(&tys);
-        let jit = ProtoJit::of(&closure.proto);
+        let jit = ProtoJit::of(proto);
         if let Some(spec) = jit.find_spec(sig) {
             self.plans[i].calls.insert(pc, Target::Spec(spec.clone()));
             return Ok(T::Val(spec.ret));
@@ -561,7 +655,7 @@ impl<'a> Session<'a> {
         if let Some(reason) = jit.refusal(sig) {
             return Err(format!("calls {}, which cannot be compiled: {reason}", sig.display(name)));
         }
-        let existing = self.plans.iter().position(|p| Rc::ptr_eq(&p.proto, &closure.proto) && p.sig == sig);
+        let existing = self.plans.iter().position(|p| Rc::ptr_eq(&p.proto, proto) && p.sig == sig);
         let j = match existing {
             Some(j) => j,
             None => {
@@ -571,10 +665,10 @@ impl<'a> Session<'a> {
                 if self.plans.len() >= MAX_PLANS {
                     return Err(format!("reaches more than {MAX_PLANS} functions"));
                 }
-                if let Some(reason) = too_large(&closure.proto) {
+                if let Some(reason) = too_large(proto) {
                     return Err(format!("calls {}, which cannot be compiled: {reason}", sig.display(name)));
                 }
-                self.plans.push(Plan::new(closure.proto.clone(), sig, Some((i, pc))));
+                self.plans.push(Plan::new(proto.clone(), sig, Some((i, pc))));
                 self.plans.len() - 1
             }
         };
@@ -588,6 +682,17 @@ impl<'a> Session<'a> {
 }
 
 impl Plan {
+    /// The type of captured variable `u`'s value, in the plan of a closure passed as an
+    /// argument (whose signature has the captured values' types after the parameters).
+    pub fn capture_type(&self, u: u8) -> Option<Ty> {
+        let n = self.proto.nparams;
+        let ncap = self.proto.captures.len();
+        if ncap == 0 || self.sig.tys().len() != n + ncap {
+            return None;
+        }
+        self.sig.tys().get(n + u as usize).copied()
+    }
+
     /// The settled return type (nil when the function never returns a value).
     pub fn ret_ty(&self) -> Ty {
         if let T::Val(t) = self.ret { t } else { Ty::Nil }
@@ -614,6 +719,7 @@ impl Plan {
             no_overflow: HashSet::new(),
             nonneg_dividend: HashSet::new(),
             floors_at_loops: HashMap::new(),
+            num_regs: Vec::new(),
         }
     }
 
@@ -830,6 +936,37 @@ fn guarded_arith(plan: &Plan) -> Guards {
     guards
 }
 
+/// The registers some instruction reads while they hold `Ty::Num` (by register number), or an
+/// empty vector when there are none. Only these need the tagged form defined at their writes; a
+/// temporary that merely passes a loop header as an int on one side and a float on the other,
+/// and is never read there, costs nothing.
+fn num_registers(plan: &Plan) -> Vec<bool> {
+    let mut regs = vec![false; plan.proto.nregs];
+    let mut any = false;
+    for (ins, st) in plan.proto.code.iter().zip(&plan.states) {
+        let Some(st) = st else { continue };
+        let facts = ins.facts();
+        for &(first, count) in &facts.regs {
+            for r in first as usize..(first as usize + count as usize).min(st.len()) {
+                if st[r] != T::Val(Ty::Num) {
+                    continue;
+                }
+                // a register only written here is not read (a window naming it twice is both)
+                // (a builtin call reads its first argument from the register it writes)
+                let written_only = facts.writes == crate::bytecode::Writes::One(r as Reg)
+                    && !matches!(ins, Instr::CallBuiltin { .. })
+                    && facts.regs.iter().filter(|(f, c)| (*f as usize..*f as usize + *c as usize).contains(&r)).count()
+                        == 1;
+                if !written_only {
+                    regs[r] = true;
+                    any = true;
+                }
+            }
+        }
+    }
+    if any { regs } else { Vec::new() }
+}
+
 /// Joins `st` into a successor's state; true when it changed.
 fn merge(slot: &mut Option<Box<[T]>>, st: &[T]) -> bool {
     match slot {
@@ -860,7 +997,7 @@ fn too_large(proto: &Proto) -> Option<String> {
 /// A register's type for an operation that needs a value (not a function).
 fn read(st: &[T], r: Reg) -> Result<T, String> {
     match read_any(st, r)? {
-        t @ (T::Func(_) | T::Builtin(_) | T::Module(_)) => {
+        t @ (T::Func(_) | T::Builtin(_) | T::Module(_) | T::Fn(_)) => {
             Err(format!("{} are not supported here in compiled code", t.ty().plural()))
         }
         t => Ok(t),
@@ -891,7 +1028,7 @@ fn builtin_call(b: Builtin, st: &[T], args: std::ops::Range<Reg>) -> Result<T, S
     let mut tys = Vec::with_capacity(args.len());
     for r in args.clone() {
         tys.push(match read_or_other(st, r)? {
-            t @ (T::Func(_) | T::Builtin(_)) => {
+            t @ (T::Func(_) | T::Builtin(_) | T::Fn(_)) => {
                 return Err(format!("{} are not supported here in compiled code", t.ty().plural()));
             }
             t => t,
@@ -923,6 +1060,12 @@ fn arith(x: T, y: T, division: bool) -> Result<T, String> {
     match (x, y) {
         (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
         (T::Val(Ty::Int), T::Val(Ty::Int)) if !division => Ok(T::Val(Ty::Int)),
+        // an int or a float with an int or another: int on the int paths, float on the others
+        (T::Val(a @ (Ty::Int | Ty::Num)), T::Val(b @ (Ty::Int | Ty::Num)))
+            if !division && (a == Ty::Num || b == Ty::Num) =>
+        {
+            Ok(T::Val(Ty::Num))
+        }
         (T::Val(a), T::Val(b)) if a.is_number() && b.is_number() => Ok(T::Val(Ty::Float)),
         _ => Err(format!("arithmetic on {} and {} is an error", a_type(x.ty()), a_type(y.ty()))),
     }
@@ -933,6 +1076,7 @@ fn bitwise(x: T, y: T) -> Result<T, String> {
     match (x, y) {
         (T::Pending, _) | (_, T::Pending) => Ok(T::Pending),
         (T::Val(Ty::Int), T::Val(Ty::Int)) => Ok(T::Val(Ty::Int)),
+        (T::Val(Ty::Num), _) | (_, T::Val(Ty::Num)) => Err(int_or_float()),
         _ => Err(format!("bit operations on {} and {} are an error", a_type(x.ty()), a_type(y.ty()))),
     }
 }
@@ -1010,6 +1154,7 @@ fn index_types(arr: T, idx: T) -> Result<(), String> {
     match (arr, idx) {
         (T::Pending, _) => Ok(()),
         (T::Val(a), T::Val(Ty::Int) | T::Pending) if a.is_array() => Ok(()),
+        (T::Val(a), T::Val(Ty::Num)) if a.is_array() => Err(int_or_float()),
         (T::Val(a), _) if a.is_array() => Err(format!("indexing an array with {} is an error", a_type(idx.ty()))),
         (T::Val(a), _) if a.is_any_array() => Err(format!("indexing {} with 1 index is an error", a_type(a))),
         _ => Err(format!("indexing {} is an error", a_type(arr.ty()))),
@@ -1037,10 +1182,11 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         (B::Float, [x]) if x.is_number() || *x == Ty::Bool => Ty::Float,
         (B::Abs, [x]) if x.is_number() => *x,
         (B::Min | B::Max, [first, rest @ ..]) if !rest.is_empty() && first.is_number() => {
-            if rest.iter().any(|t| t != first) {
+            if rest.iter().any(|t| !t.is_number()) {
                 return bad();
             }
-            *first
+            // an int and a float: the result is whichever wins, so its type is known only at run time
+            if rest.iter().any(|t| t != first) { Ty::Num } else { *first }
         }
         (B::Len, [x]) if x.is_any_array() => Ty::Int,
         (B::In, [c, x]) if c.is_any_array() && x.is_number() => Ty::Bool,
@@ -1093,6 +1239,7 @@ fn random_result(b: Builtin, tys: &[Ty]) -> Option<Result<T, String>> {
     let t = match (b, tys) {
         (B::Random, []) => Ty::Float,
         (B::Randint, [Ty::Int, Ty::Int]) => Ty::Int,
+        (B::Randint, [Ty::Num, _] | [_, Ty::Num]) => return Some(Err(int_or_float())),
         (B::Uniform | B::Gauss, [x, y]) if x.is_number() && y.is_number() => Ty::Float,
         (B::Random | B::Randint | B::Uniform | B::Gauss, _) => {
             // every other argument list is an error in the interpreter (a count or a type)

@@ -7,6 +7,7 @@
 
 mod adapt;
 mod engine;
+mod funcargs;
 mod infer;
 mod interval;
 mod lower;
@@ -82,6 +83,8 @@ pub struct Spec {
     valid: Cell<bool>,
     /// Whether its native calls release the GIL, and the counts and timings behind it.
     gil: adapt::GilPolicy,
+    /// The argument slots a native call needs (at least one, for the result).
+    slots: usize,
     /// The function is [`trivial`]: after [`TRIVIAL_NATIVE_CALLS`] native calls, the
     /// interpreter runs its calls itself.
     trivial: bool,
@@ -137,18 +140,18 @@ impl ProtoJit {
     /// The valid specialization for these arguments' types.
     /// The last one found is tried first, without borrowing the list or touching a count.
     #[inline]
-    fn spec_for(&self, args: &[Value]) -> Option<&Spec> {
+    fn spec_for(&self, args: &[Value], gil: Gil) -> Option<&Spec> {
         let last = self.last.get();
         // SAFETY: `last` is null or points into an `Rc<Spec>` of `specs`, which only grows
         // (a specialization is invalidated, never removed), so the `Spec` lives as long as
         // `self`; the reference is tied to `&self`.
         if let Some(spec) = unsafe { last.as_ref() }
             && spec.valid.get()
-            && spec.sig.matches(args)
+            && spec.sig.matches(args, gil)
         {
             return Some(spec);
         }
-        let found = Rc::as_ptr(self.specs.borrow().iter().find(|s| s.valid.get() && s.sig.matches(args))?);
+        let found = Rc::as_ptr(self.specs.borrow().iter().find(|s| s.valid.get() && s.sig.matches(args, gil))?);
         self.last.set(found);
         // SAFETY: as above: `found` points into an `Rc<Spec>` that `specs` keeps for as long as `self`.
         Some(unsafe { &*found })
@@ -215,6 +218,9 @@ pub struct Jit {
     broken: Cell<bool>,
     /// The cells through which compiled code reads the globals the program assigns.
     mirrors: mirror::Mirrors,
+    /// The functions passed as arguments to compiled code, by their `Ty::Func` key: kept alive
+    /// for the rest of the program, so that no other prototype ever gets the same address.
+    functions: funcargs::Functions,
 }
 
 /// Where a function is defined, as the JIT's reports say it: `line N` in the main file, `FILE line
@@ -236,6 +242,7 @@ struct LiveGlobals<'a> {
     globals: &'a dyn GlobalSource,
     gil: Gil<'a>,
     mirrors: &'a mirror::Mirrors,
+    functions: &'a funcargs::Functions,
 }
 
 impl GlobalsView for LiveGlobals<'_> {
@@ -249,6 +256,14 @@ impl GlobalsView for LiveGlobals<'_> {
 
     fn assigned(&self, g: u16) -> bool {
         self.mirrors.assigned(g as usize)
+    }
+
+    fn function(&self, addr: usize) -> Option<Rc<Proto>> {
+        self.functions.get(addr)
+    }
+
+    fn key_function(&self, proto: &Rc<Proto>) -> Option<Ty> {
+        Some(self.functions.key(proto, Vec::new()))
     }
 }
 
@@ -310,6 +325,7 @@ impl Jit {
             watchers: RefCell::new(HashMap::new()),
             watched: (0..globals).map(|_| Cell::new(false)).collect(),
             seen: RefCell::new(Vec::new()),
+            functions: funcargs::Functions::default(),
         }
     }
 
@@ -330,7 +346,7 @@ impl Jit {
         if calls == 1 {
             self.seen.borrow_mut().push(proto.clone());
         }
-        if let Some(spec) = pj.spec_for(args) {
+        if let Some(spec) = pj.spec_for(args, gil) {
             let entered = self.call_native(spec, args, room, gil);
             if spec.trivial && spec.gil.calls() >= TRIVIAL_NATIVE_CALLS {
                 proto.jit.set_interpreter_first();
@@ -353,14 +369,19 @@ impl Jit {
             return self.interpret(pj);
         };
         let hot = calls > self.options.threshold || pj.has_loop(proto);
-        if !hot || pj.refusal(sig).is_some() {
+        if !hot {
+            return self.interpret(pj);
+        }
+        // function arguments by identity (after the hotness test: a key keeps its function alive)
+        let sig = self.functions.key_args(sig, args, gil);
+        if pj.refusal(sig).is_some() {
             return self.interpret(pj);
         }
         if pj.spec_count() >= MAX_SPECS {
             pj.refuse(sig, format!("{} specializations already made (the cap)", MAX_SPECS));
             return self.interpret(pj);
         }
-        let view = LiveGlobals { globals, gil, mirrors: &self.mirrors };
+        let view = LiveGlobals { globals, gil, mirrors: &self.mirrors, functions: &self.functions };
         match self.compile(proto, sig, &view) {
             Some(spec) => self.call_native(&spec, args, room, gil),
             None => self.interpret(pj),
@@ -460,6 +481,7 @@ impl Jit {
                 entry: c.entry,
                 valid: Cell::new(true),
                 gil: adapt::GilPolicy::default(),
+                slots: plan.sig.tys().iter().map(|t| lower::param_types(*t).len()).sum::<usize>().max(1),
                 trivial: trivial(&plan.proto.code),
                 compile_time: c.time,
                 deps: deps.iter().copied().collect(),
@@ -522,8 +544,12 @@ impl Jit {
     fn call_native(&self, spec: &Spec, args: &[Value], room: i64, gil: Gil) -> Entered {
         // a small buffer for the common few arguments (zeroing the largest one costs as much as
         // a tiny call)
-        if args.len() <= SMALL_SLOTS / 2 {
+        if args.len() <= SMALL_SLOTS / 2 && spec.slots <= SMALL_SLOTS {
             let mut slots = [0u64; SMALL_SLOTS];
+            self.call_with_slots(spec, args, &mut slots, room, gil)
+        } else if spec.slots > 2 * MAX_PARAMS {
+            // the captured values of functions passed as arguments (see `funcargs`)
+            let mut slots = vec![0u64; spec.slots];
             self.call_with_slots(spec, args, &mut slots, room, gil)
         } else {
             let mut slots = [0u64; 2 * MAX_PARAMS];
@@ -547,6 +573,10 @@ impl Jit {
                     // (`engine::define_entry` loads them), which live as long as the array
                     slots[k] = if arr.dims.is_empty() { arr.len() as u64 } else { arr.dims.as_ptr() as u64 };
                 }
+                Value::Func(c) if !c.upvals.is_empty() => {
+                    funcargs::unbox_captures(c, slots, &mut k, gil);
+                    continue;
+                }
                 _ => continue,
             }
             k += 1;
@@ -559,6 +589,10 @@ impl Jit {
             spec.gil.record(took);
         }
         if status != runtime::status::OK {
+            if status == lower::FLOAT_RESULT && spec.ret == Ty::Num {
+                // an int or float that is a float this time
+                return Entered::Returned(Value::Float(f64::from_bits(slots[0])));
+            }
             let (message, frames) = runtime::failure();
             // the context is clean before every call: empty at first, and emptied here after
             // each failure (only a failing call records into it)
@@ -570,6 +604,8 @@ impl Jit {
             Ty::Int => Value::Int(bits as i64),
             Ty::Float => Value::Float(f64::from_bits(bits)),
             Ty::Bool => Value::Bool(bits != 0),
+            // an int or float that is an int this time (a float returns `FLOAT_RESULT`)
+            Ty::Num => Value::Int(bits as i64),
             _ => Value::Nil,
         })
     }

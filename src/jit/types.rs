@@ -1,7 +1,10 @@
 //! The types the JIT specializes on: one argument's type (`Ty`) and a call's signature (`Sig`).
 
+use crate::builtin::Builtin;
+use crate::gil::Gil;
 use crate::value::{ElemKind, Value};
 use std::fmt;
+use std::rc::Rc;
 
 /// The most parameters a compiled function may have.
 pub const MAX_PARAMS: usize = 16;
@@ -21,6 +24,15 @@ pub enum Ty {
     /// the type, so code compiled for a 2-D array never runs on a 1-D or 3-D one.
     FloatArrayN(u8),
     IntArrayN(u8),
+    /// An int on some paths and a float on others (a local that starts as `0` and adds
+    /// floats): native code keeps a tag next to the 64 bits (lower/numtag.rs). No runtime
+    /// value has this type; inference makes it where an int and a float merge.
+    Num,
+    /// A function passed as an argument, by identity (see [`FnKey`]). Compiled code calls it
+    /// directly (specializing on it as numba specializes on a dispatcher).
+    Func(&'static FnKey),
+    /// A builtin passed as an argument (`integrate(sqrt, ...)`).
+    Builtin(Builtin),
 }
 
 impl Ty {
@@ -34,6 +46,7 @@ impl Ty {
             Value::Array(a) if !a.dims.is_empty() => Ty::array_n(a.kind == ElemKind::Float, a.rank()),
             Value::Array(a) if a.kind == ElemKind::Float => Ty::FloatArray,
             Value::Array(_) => Ty::IntArray,
+            Value::Builtin(b) => Ty::Builtin(*b),
             other => Ty::Other(other.type_name()),
         }
     }
@@ -53,6 +66,9 @@ impl Ty {
             Ty::IntArrayN(2) => "2-D int array",
             Ty::IntArrayN(3) => "3-D int array",
             Ty::IntArrayN(_) => "4-D int array",
+            Ty::Num => "int or float",
+            Ty::Func(key) => key.name,
+            Ty::Builtin(b) => b.name(),
         }
     }
 
@@ -75,7 +91,7 @@ impl Ty {
     }
 
     pub fn is_number(self) -> bool {
-        matches!(self, Ty::Int | Ty::Float)
+        matches!(self, Ty::Int | Ty::Float | Ty::Num)
     }
 
     pub fn is_array(self) -> bool {
@@ -91,8 +107,9 @@ impl Ty {
     pub fn plural(self) -> String {
         match self {
             Ty::Other("string") => "strings".into(),
-            Ty::Other("function") => "function values".into(),
+            Ty::Other("function") | Ty::Func(..) | Ty::Builtin(_) => "function values".into(),
             Ty::Nil => "nil values".into(),
+            Ty::Num => "values that are an int or a float".into(),
             other => format!("{}s", other.name()),
         }
     }
@@ -127,18 +144,78 @@ impl Sig {
 
     /// Whether these arguments have exactly this signature's types (the dispatcher's test).
     #[inline]
-    pub fn matches(&self, args: &[Value]) -> bool {
-        args.len() == self.len as usize && args.iter().zip(&self.tys).all(|(a, t)| Ty::of(a) == *t)
+    pub fn matches(&self, args: &[Value], gil: Gil) -> bool {
+        args.len() == self.len as usize
+            && args.iter().zip(&self.tys).all(|(a, t)| Ty::of(a) == *t || is_func(a, *t, gil))
     }
 
     pub fn tys(&self) -> &[Ty] {
         &self.tys[..self.len as usize]
     }
 
+    /// This signature with parameter `i`'s type replaced.
+    pub fn with(mut self, i: usize, t: Ty) -> Sig {
+        self.tys[i] = t;
+        self
+    }
+
     /// `name(int, float array)`
     pub fn display(&self, name: &str) -> String {
         let tys: Vec<&str> = self.tys().iter().map(|t| t.name()).collect();
         format!("{name}({})", tys.join(", "))
+    }
+}
+
+/// The identity of a function passed as an argument: its prototype (by address: the JIT keeps
+/// every prototype a key names alive for the rest of the program, `funcargs::Functions`, so no
+/// other function ever has it) and the types of the values its captured variables hold, when
+/// they are never assigned after their declaration (read once per call, passed to native code
+/// after the arguments). Made once per prototype and capture types, and never freed, so that
+/// `Ty` stays `Copy`; compared by address.
+pub struct FnKey {
+    pub proto: usize,
+    /// `fn NAME`, for the reports.
+    pub name: &'static str,
+    pub captures: Box<[Ty]>,
+    /// The machine parameters of the captured values (see `lower::param_types`).
+    pub params: Box<[cranelift::prelude::Type]>,
+}
+
+impl PartialEq for FnKey {
+    fn eq(&self, other: &FnKey) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for FnKey {}
+
+impl std::hash::Hash for FnKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self as *const FnKey).hash(state);
+    }
+}
+
+impl fmt::Debug for FnKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl FnKey {
+    /// Whether `closure` is this function: the same prototype, and captured values of the
+    /// same types.
+    pub fn holds(&self, closure: &crate::value::Closure, gil: Gil) -> bool {
+        Rc::as_ptr(&closure.proto) as usize == self.proto
+            && closure.upvals.len() == self.captures.len()
+            && closure.upvals.iter().zip(&self.captures).all(|(cell, t)| Ty::of(&cell.borrow(gil)) == *t)
+    }
+}
+
+/// Whether `v` is the function that `Ty::Func` `t` names.
+fn is_func(v: &Value, t: Ty, gil: Gil) -> bool {
+    match (v, t) {
+        (Value::Func(c), Ty::Func(key)) => key.holds(c, gil),
+        _ => false,
     }
 }
 

@@ -27,7 +27,9 @@ use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
+mod funcargs;
 mod ndarray;
+mod numtag;
 mod prange;
 mod versions;
 
@@ -135,6 +137,11 @@ pub fn signature(module: &JITModule, args: &[Ty], ret: Ty) -> Signature {
     sig
 }
 
+/// The status with which a function that returns an int or float (`Ty::Num`) returns a float
+/// (`status::OK` returns an int; errors are positive). Cranelift returns at most two values in
+/// registers, so the tag travels in the status: the bits are the value either way.
+pub const FLOAT_RESULT: i64 = -2;
+
 /// The machine parameters one argument of type `t` takes.
 pub fn param_types(t: Ty) -> &'static [Type] {
     match t {
@@ -142,30 +149,13 @@ pub fn param_types(t: Ty) -> &'static [Type] {
         Ty::Float => &[F64],
         Ty::Bool => &[I8],
         Ty::FloatArray | Ty::IntArray => &[I64, I64],
-        Ty::Nil | Ty::Other(_) => &[],
         Ty::FloatArrayN(rank) | Ty::IntArrayN(rank) => ndarray::param_types(rank),
-    }
-}
-
-/// A value of type `t` from its machine parameters (`param_types(t)`).
-fn value_of(t: Ty, params: &[CValue]) -> V {
-    match t {
-        Ty::Int => V::Int(params[0]),
-        Ty::Float => V::Float(params[0]),
-        Ty::Bool => V::Bool(params[0]),
-        Ty::FloatArray | Ty::IntArray => V::Arr { ptr: params[0], len: params[1], float: t == Ty::FloatArray },
-        Ty::FloatArrayN(_) | Ty::IntArrayN(_) => ndarray::from_params(t, params),
-        _ => V::Nil,
-    }
-}
-
-/// The machine values of a value, in the order of its parameters (`param_types`).
-fn parts(v: V) -> Vec<CValue> {
-    match v {
-        V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
-        V::Arr { ptr, len, .. } => vec![ptr, len],
-        V::ArrN { ptr, dims, rank, .. } => std::iter::once(ptr).chain(dims[..rank as usize].iter().copied()).collect(),
-        V::Nil | V::Func | V::Builtin => vec![],
+        // never a parameter (inference refuses passing one), but the bits and the tag if it were
+        Ty::Num => &[I64, I8],
+        // a function passed as an argument is known from the signature: nothing to pass
+        Ty::Nil | Ty::Other(_) | Ty::Builtin(_) => &[],
+        // the values of its captured variables, read once per call
+        Ty::Func(key) => &key.params,
     }
 }
 
@@ -191,6 +181,13 @@ enum V {
     },
     Func,
     Builtin,
+    /// An int or a float (`Ty::Num`): `tag` (i8) is 1 for a float, `bits` its 64 bits.
+    Num {
+        tag: CValue,
+        bits: CValue,
+    },
+    /// A closure passed as an argument, whose captured values are `Lower::closure_vals[i]`.
+    Closure(usize),
 }
 
 /// Which Cranelift variable of a register holds a value of some type.
@@ -203,6 +200,16 @@ enum Kind {
     Len,
     /// Dimension `k` of an array of several dimensions.
     Dim(u8),
+    /// A `Ty::Num` register's tag and bits.
+    Tag,
+    Bits,
+    /// Part `part` of captured value `u` of a closure argument held by the register, of
+    /// machine type `I64` (0), `F64` (1) or `I8` (2).
+    Cap {
+        u: u8,
+        part: u8,
+        ty: u8,
+    },
 }
 
 type Lowered<X> = Result<X, String>;
@@ -279,6 +286,11 @@ pub struct Lower<'a, 'f> {
     /// The outlined blocks of this plan's parallel loops; while lowering one of them, its
     /// errors return only a status, and a loop nested in it runs its blocks in order.
     outlining: Outlining<'a>,
+    /// The captured values of the closures passed as arguments, by `V::Closure` index.
+    closure_vals: Vec<Vec<V>>,
+    /// The captured values the code being lowered reads with `GetUpval` (a closure passed as
+    /// an argument: its plan's parameters after its own).
+    upvals: Vec<V>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -317,6 +329,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             intervals: HashMap::new(),
             assumed: None,
             unsealed: None,
+            closure_vals: Vec::new(),
+            upvals: Vec::new(),
             lowered: 0,
             outlining,
         }
@@ -333,7 +347,12 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut p = 1;
         for (r, t) in self.plan.sig.tys().iter().enumerate() {
             let n = param_types(*t).len();
-            self.put(r as Reg, value_of(*t, &params[p..p + n]));
+            let v = self.value_of_parts(*t, &params[p..p + n]);
+            if r < self.plan.proto.nparams {
+                self.put(r as Reg, v);
+            } else {
+                self.upvals.push(v);
+            }
             p += n;
         }
         self.make_fail_block();
@@ -434,14 +453,20 @@ impl<'a, 'f> Lower<'a, 'f> {
         if ret != Ty::Nil {
             self.b.append_block_param(cont, ret_type(ret));
         }
+        if ret == Ty::Num {
+            self.b.append_block_param(cont, I8);
+        }
         let inner_room = self.callee_room(room);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
+        // a closure passed as an argument: its captured values follow its arguments
+        let upvals = args.get(callee.proto.nparams..).unwrap_or_default().to_vec();
+        let saved_upvals = std::mem::replace(&mut self.upvals, upvals);
         self.inlined_from.push((self.plan, pc));
         self.plan = callee;
         self.scope = self.inlined_from.len() as u32;
         self.room = Some(inner_room);
         self.ret_to = Some((cont, ret));
-        for (r, v) in args.iter().enumerate() {
+        for (r, v) in args.iter().take(callee.proto.nparams).enumerate() {
             self.put(r as Reg, *v);
         }
         self.checked.clear();
@@ -449,6 +474,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
+        self.upvals = saved_upvals;
         result?;
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
@@ -457,6 +483,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             (Ty::Int, Some(v)) => V::Int(*v),
             (Ty::Float, Some(v)) => V::Float(*v),
             (Ty::Bool, Some(v)) => V::Bool(*v),
+            (Ty::Num, Some(v)) => V::Num { tag: params[1], bits: *v },
             _ => V::Nil,
         })
     }
@@ -552,8 +579,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             return *v;
         }
         let ty = match kind {
-            Kind::Float => F64,
-            Kind::Bool => I8,
+            Kind::Float | Kind::Cap { ty: 1, .. } => F64,
+            Kind::Bool | Kind::Tag | Kind::Cap { ty: 2, .. } => I8,
             _ => I64,
         };
         let v = self.b.declare_var(ty);
@@ -592,14 +619,19 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             T::Val(t @ (Ty::FloatArrayN(_) | Ty::IntArrayN(_))) => self.get_array_n(r, t),
             T::Val(Ty::Nil) => V::Nil,
+            T::Val(Ty::Num) => V::Num { tag: self.use_var(r, Kind::Tag), bits: self.use_var(r, Kind::Bits) },
             // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
-            T::Func(_) | T::Module(_) => V::Func,
+            T::Fn(Ty::Func(key)) if !key.captures.is_empty() => self.get_closure(r, key),
+            T::Func(_) | T::Module(_) | T::Fn(_) => V::Func,
             T::Builtin(_) => V::Builtin,
             other => return Err(format!("internal: register {r} has type {other:?}")),
         })
     }
 
     fn put(&mut self, r: Reg, v: V) {
+        if self.plan.num_regs.get(r as usize) == Some(&true) {
+            self.put_num(r, v);
+        }
         match v {
             V::Int(x) => self.def(r, Kind::Int, x),
             V::Float(x) => self.def(r, Kind::Float, x),
@@ -614,7 +646,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                     self.def(r, Kind::Dim(k as u8), *d);
                 }
             }
-            V::Nil | V::Func | V::Builtin => {}
+            V::Closure(i) => self.put_closure(r, i),
+            V::Nil | V::Func | V::Builtin | V::Num { .. } => {}
         }
     }
 
@@ -740,6 +773,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let i = self.b.ins().uextend(I64, x);
                 Ok(self.b.ins().fcvt_from_sint(F64, i))
             }
+            V::Num { tag, bits } => Ok(self.num_float(tag, bits)),
             _ => Err("internal: not a number".into()),
         }
     }
@@ -752,6 +786,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             Some(BinOp::Mul) => 2,
             other => return Err(format!("internal: {other:?} is not + - *")),
         };
+        if numtag::needs_split(&[x, y]) {
+            return self.split_num(&[x, y], &mut |l, v| l.arith(pc, op, v[0], v[1]));
+        }
         if let (V::Int(a), V::Int(b)) = (x, y) {
             if let Some(r) = self.checked.get(&(kind, a, b)) {
                 return Ok(V::Int(*r));
@@ -859,6 +896,9 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// `//` (`floor`) or `%`, with Python's signs. `divisor` is the divisor when it is a known
     /// int constant.
     fn floor_op(&mut self, pc: usize, x: V, y: V, floor: bool, divisor: Option<i64>) -> Lowered<V> {
+        if numtag::needs_split(&[x, y]) {
+            return self.split_num(&[x, y], &mut |l, v| l.floor_op(pc, v[0], v[1], floor, divisor));
+        }
         if let (V::Int(a), Some(d)) = (x, divisor.filter(|d| *d > 0)) {
             let nonneg = self.plan.nonneg_dividend.contains(&pc);
             return Ok(V::Int(self.floor_by_constant(a, d, floor, nonneg)));
@@ -962,7 +1002,13 @@ impl<'a, 'f> Lower<'a, 'f> {
             V::Arr { len, .. } => self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0),
             V::ArrN { .. } => self.b.ins().iconst(I8, 1),
             V::Nil => self.b.ins().iconst(I8, 0),
-            V::Func | V::Builtin => self.b.ins().iconst(I8, 1),
+            V::Func | V::Builtin | V::Closure(_) => self.b.ins().iconst(I8, 1),
+            // 0 and 0.0 (and -0.0) are false: the float value says it for both kinds
+            V::Num { tag, bits } => {
+                let x = self.num_float(tag, bits);
+                let z = self.b.ins().f64const(0.0);
+                self.b.ins().fcmp(FloatCC::NotEqual, x, z)
+            }
         }
     }
 
@@ -976,6 +1022,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             IntCC::Equal => FloatCC::Equal,
             _ => FloatCC::NotEqual,
         };
+        if numtag::has_num(&[x, y]) {
+            let V::Bool(v) = self.split_num(&[x, y], &mut |l, v| Ok(V::Bool(l.compare(cc, v[0], v[1])?)))? else {
+                return Err("internal: a comparison that is not a bool".into());
+            };
+            return Ok(v);
+        }
         Ok(match (x, y) {
             (V::Int(a), V::Int(b)) => self.b.ins().icmp(cc, a, b),
             (V::Float(a), V::Float(b)) => self.b.ins().fcmp(fcc, a, b),
@@ -1007,7 +1059,9 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// `x == y` with the interpreter's rules: numbers by value, values of different types unequal.
     fn equal(&mut self, x: V, y: V) -> Lowered<CValue> {
         Ok(match (x, y) {
-            (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => self.compare(IntCC::Equal, x, y)?,
+            (V::Int(_) | V::Float(_) | V::Num { .. }, V::Int(_) | V::Float(_) | V::Num { .. }) => {
+                self.compare(IntCC::Equal, x, y)?
+            }
             (V::Bool(a), V::Bool(b)) => self.b.ins().icmp(IntCC::Equal, a, b),
             (V::Nil, V::Nil) => self.b.ins().iconst(I8, 1),
             (V::Func | V::Builtin, _)
@@ -1182,6 +1236,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let x = self.as_float(*x)?;
                 V::Float(self.b.ins().sqrt(x))
             }
+            (B::Floor | B::Ceil | B::Int | B::Round | B::Abs, [x @ V::Num { .. }]) => {
+                self.split_num(&[*x], &mut |l, v| l.builtin(pc, f, v))?
+            }
             (B::Floor | B::Ceil | B::Int | B::Round, [V::Int(x)]) => V::Int(*x),
             (B::Int, [V::Bool(x)]) => V::Int(self.b.ins().uextend(I64, *x)),
             (B::Floor | B::Ceil | B::Int | B::Round, [V::Float(x)]) => {
@@ -1209,7 +1266,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                     best = match (*v, best) {
                         (V::Int(a), V::Int(b)) => V::Int(self.b.ins().select(better, a, b)),
                         (V::Float(a), V::Float(b)) => V::Float(self.b.ins().select(better, a, b)),
-                        _ => return Err("internal: min/max of mixed types".into()),
+                        // an int and a float: whichever wins, with its tag
+                        _ => self.select_num(better, *v, best)?,
                     };
                 }
                 best
@@ -1253,6 +1311,13 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (bits, float_x) = match x {
             V::Int(i) => (i, false),
             V::Float(f) => (self.b.ins().bitcast(I64, MemFlagsData::new(), f), true),
+            V::Num { tag, bits } => {
+                // the tag says at run time whether the bits are a float's
+                let tag = self.b.ins().uextend(I64, tag);
+                let shifted = self.b.ins().ishl_imm_u(tag, 1);
+                let kind = self.b.ins().bor_imm_u(shifted, i64::from(float_elems));
+                return Ok(V::Bool(self.call_helper(Helper::ArrayHas, &[ptr, len, bits, kind])[0]));
+            }
             _ => return Err("internal: membership of a non-number in an array".into()),
         };
         let kind = self.iconst(i64::from(float_elems) | (i64::from(float_x) << 1));
@@ -1351,10 +1416,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.check_room(pc, room);
         let mut values = vec![self.b.ins().iadd_imm_s(room, -1)];
         for a in args {
-            if matches!(a, V::Func | V::Builtin) {
-                return Err("internal: passing a function".into());
-            }
-            values.extend(parts(*a));
+            // a function argument is part of the callee's signature: only its captured values
+            // are machine parameters
+            values.extend(self.parts_of(*a));
         }
         let f = match self.callee_refs.get(&id) {
             Some(f) => *f,
@@ -1370,7 +1434,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         let failed = self.b.create_block();
         let ok = self.b.create_block();
         self.b.set_cold_block(failed);
-        self.b.ins().brif(st, failed, &[], ok, &[]);
+        // an int or float comes back with `FLOAT_RESULT` or `OK`; errors are positive
+        let failing = if ret == Ty::Num { self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, st, 0) } else { st };
+        self.b.ins().brif(failing, failed, &[], ok, &[]);
         self.b.seal_block(failed);
         self.b.seal_block(ok);
         self.b.switch_to_block(failed);
@@ -1380,6 +1446,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             Ty::Int => V::Int(value),
             Ty::Float => V::Float(value),
             Ty::Bool => V::Bool(value),
+            Ty::Num => V::Num { tag: self.b.ins().icmp_imm_s(IntCC::Equal, st, FLOAT_RESULT), bits: value },
             _ => V::Nil,
         })
     }
@@ -1544,15 +1611,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.put(a, v);
             }
             I::Neg { a, b } => {
-                let v = match self.get(st, b)? {
-                    V::Int(x) => {
-                        let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
-                        self.fail_if(min, pc, status::OVERFLOW, None, None);
-                        V::Int(self.b.ins().ineg(x))
-                    }
-                    V::Float(x) => V::Float(self.b.ins().fneg(x)),
-                    _ => return Err("internal: negating a non-number".into()),
-                };
+                let x = self.get(st, b)?;
+                let v = self.negate(pc, x)?;
                 self.put(a, v);
             }
             I::BitAnd { a, b, c } | I::BitOr { a, b, c } | I::BitXor { a, b, c } => {
@@ -1657,7 +1717,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::IterNext { a, t } => return self.iter_next(pc, st, a, t),
             I::Call { a, n } => {
-                let args: Vec<V> = (a + 1..a + 1 + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
+                let mut args: Vec<V> = (a + 1..a + 1 + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
+                if let V::Closure(i) = self.get(st, a)? {
+                    // a closure passed as an argument: its captured values follow the arguments
+                    args.extend(self.closure_vals[i].clone());
+                }
                 let plan: &'a Plan = self.plan;
                 let plans: &'a [Plan] = self.plans;
                 // the callee's inferred body when it is small enough to inline: a plan of this
@@ -1691,6 +1755,10 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::Return { a } => {
                 let v = self.get(st, a)?;
+                if self.returns_num() {
+                    self.return_num(v)?;
+                    return Ok(true);
+                }
                 let value = match v {
                     V::Int(x) | V::Float(x) | V::Bool(x) => Some(x),
                     _ => None,
@@ -1699,6 +1767,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 return Ok(true);
             }
             I::ReturnNil => {
+                if self.returns_num() {
+                    return Err("internal: returning nil from a function that returns an int or float".into());
+                }
                 self.return_value(None);
                 return Ok(true);
             }
@@ -1725,6 +1796,10 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::GetIndexN { a, b, c, n } => self.get_index_n(pc, st, a, b, c, n)?,
             I::SetIndexN { a, b, c, n } => self.set_index_n(pc, st, a, b, c, n)?,
+            I::GetUpval { a, u, .. } if self.plan.capture_type(u).is_some() => {
+                let v = *self.upvals.get(u as usize).ok_or("internal: a captured value not passed")?;
+                self.put(a, v);
+            }
             I::SetGlobal { .. }
             | I::DefGlobal { .. }
             | I::GetUpval { .. }

@@ -6,7 +6,7 @@
 //! the pool's threads. The enclosing code then combines the blocks' partial results in block
 //! order, with the same operators as `ReduceCombine`, so both ways give the same result.
 
-use super::{F64, Helper, I64, Lower, Lowered, V, param_types, parts, value_of};
+use super::{F64, Helper, I64, Lower, Lowered, V, param_types};
 use crate::builtin::Builtin;
 use crate::bytecode::{Instr, PrangeCounts, RedOp, Reg};
 use crate::jit::infer::{Plan, T, Target};
@@ -182,7 +182,7 @@ fn live_in(st: &[T]) -> Vec<(Reg, Ty)> {
     st.iter()
         .enumerate()
         .filter_map(|(r, t)| match t {
-            T::Val(ty) if !param_types(*ty).is_empty() => Some((r as Reg, *ty)),
+            T::Val(ty) | T::Fn(ty) if !param_types(*ty).is_empty() => Some((r as Reg, *ty)),
             _ => None,
         })
         .collect()
@@ -317,7 +317,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let st_block = self.state(r.block)?;
         let mut env_vals = Vec::new();
         for (reg, _) in live_in(st_block) {
-            env_vals.extend(parts(self.get(st_block, reg)?));
+            let v = self.get(st_block, reg)?;
+            env_vals.extend(self.parts_of(v));
         }
         let env_slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
@@ -522,7 +523,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                     _ => x,
                 });
             }
-            self.put(reg, value_of(ty, &params));
+            let v = self.value_of_parts(ty, &params);
+            self.put(reg, v);
         }
         self.put(r.a + 3, V::Int(k));
         self.make_fail_block();
