@@ -682,6 +682,8 @@ pub struct PrangeCounts {
     pub iterations: std::sync::atomic::AtomicU64,
     /// Per reduction (bit 2j: an int before the loop, bit 2j+1: a float), the first 32.
     pub types: std::sync::atomic::AtomicU64,
+    /// Nanoseconds spent in the runs that ended normally (from the setup to the last block's end).
+    pub nanos: std::sync::atomic::AtomicU64,
 }
 
 /// What a handler stores in its register (see [`Handler`]).

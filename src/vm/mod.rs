@@ -1223,6 +1223,8 @@ impl<'g> Vm<'g> {
                         }
                         safe_point!();
                         ip = jump!(t);
+                    } else {
+                        prange::finished(proto!(), t);
                     }
                 }
             }

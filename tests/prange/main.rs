@@ -15,13 +15,24 @@ fn run(flags: &[&str], program: &str) -> Output {
     mini_on(&[&["run"], flags, &["FILE"]].concat(), program)
 }
 
-/// The lines of the `--stats` section on prange loops, without their `file:` prefix.
+/// The lines of the `--stats` section on prange loops, without their `file:` prefix, with the
+/// time of each blocked loop (`, 0.123 ms`) checked and replaced by `, T ms`.
 fn prange_lines(stderr: &str) -> Vec<String> {
     let section = stderr.lines().skip_while(|l| *l != "prange loops:").skip(1);
-    section
-        .take_while(|l| l.starts_with("  "))
-        .map(|l| l.split_once(".mini:").map_or(l, |(_, r)| r).to_string())
-        .collect()
+    let line = |l: &str| {
+        let l = l.split_once(".mini:").map_or(l, |(_, r)| r);
+        match l.split_once(" iterations, ").or_else(|| l.split_once(" iteration, ")) {
+            Some((head, tail)) => {
+                let (ms, rest) = tail.split_once(" ms").expect("a time in ms");
+                assert!(
+                    ms.parse::<f64>().is_ok_and(|t| t >= 0.0) && ms.split_once('.').is_some_and(|(_, d)| d.len() == 3)
+                );
+                format!("{head} iterations, T ms{rest}")
+            }
+            None => l.to_string(),
+        }
+    };
+    section.take_while(|l| l.starts_with("  ")).map(line).collect()
 }
 
 #[test]
@@ -79,9 +90,9 @@ fn stats_count_runs_blocks_iterations_and_reduction_types() {
     assert_eq!(
         prange_lines(&stderr),
         [
-            "4:9: interpreted, blocks in order: 3 runs, 17 blocks, 1010 iterations; reductions: s += (int), m max (float)",
-            "5:9: interpreted, blocks in order: 3 runs, 17 blocks, 1010 iterations",
-            "10:9: interpreted, blocks in order: 1 run, 0 blocks, 0 iterations; reductions: p *= (not run)",
+            "4:9: interpreted, blocks in order: 3 runs, 17 blocks, 1010 iterations, T ms; reductions: s += (int), m max (float)",
+            "5:9: interpreted, blocks in order: 3 runs, 17 blocks, 1010 iterations, T ms",
+            "10:9: interpreted, blocks in order: 1 run, 0 blocks, 0 iterations, T ms; reductions: p *= (not run)",
         ],
         "{stderr}"
     );
