@@ -1,4 +1,5 @@
-//! `prange` as a user sees it from outside a program: the `--stats` section on prange loops
+//! `prange` as a user sees it from outside a program: results that depend neither on
+//! `--threads` nor on the mode, the `--stats` section on prange loops
 //! (each refused loop with its reason and the place of the construct that refused it, each
 //! blocked loop with its runs, blocks, iterations and reductions) and `mini run --threads N`.
 //! The `.mini` programs of this folder are run by `programs.rs`.
@@ -116,4 +117,31 @@ fn threads_option_sets_the_count_and_is_checked() {
     let out = run(&["--threads", "two"], "print(1)\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid value 'two' for '--threads <N>'"));
+}
+
+/// The `# expect:` lines of a program of this folder, as its stdout.
+fn expected_stdout(path: &Path) -> String {
+    let source = std::fs::read_to_string(path).expect("read the program");
+    source
+        .lines()
+        .filter_map(|l| l.strip_prefix("# expect:"))
+        .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+        .collect()
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count_or_the_mode() {
+    for name in ["seq_float_sum.mini", "seq_random.mini", "seq_nested.mini"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prange").join(name);
+        let want = expected_stdout(&path);
+        for threads in ["1", "2", "5"] {
+            for (mode, flags) in common::MODES {
+                let args = [&["run", "--threads", threads][..], flags, &["FILE"]].concat();
+                let out = mini_command(&args, &path).output().expect("run mini");
+                let stderr = text(&out.stderr);
+                assert!(out.status.success(), "{name} --threads {threads} ({mode}): {stderr}");
+                assert_eq!(text(&out.stdout), want, "{name} --threads {threads} ({mode})");
+            }
+        }
+    }
 }
