@@ -698,12 +698,15 @@ pub struct PrangeCounts {
     pub parallel: std::sync::atomic::AtomicU64,
     /// The most threads a parallel run used, and the nanoseconds parallel runs took.
     pub threads: std::sync::atomic::AtomicU64,
-    pub nanos: std::sync::atomic::AtomicU64,
+    pub parallel_nanos: std::sync::atomic::AtomicU64,
     /// Why native runs ran their blocks in order on one thread: the `SEQUENTIAL_*` bits seen.
     pub sequential: std::sync::atomic::AtomicU64,
     /// Why the JIT never runs this loop in parallel, when it decided so when compiling, and
     /// the instruction that made it decide.
     pub never_parallel: std::sync::OnceLock<(String, Option<Span>)>,
+    /// Nanoseconds the interpreter spent in the runs that ended normally (from the setup to the
+    /// last block's end).
+    pub nanos: std::sync::atomic::AtomicU64,
 }
 
 /// Bits of [`PrangeCounts::sequential`]: a run too short to share, one thread allowed

@@ -518,11 +518,81 @@ mod tests {
             I::SetField { a: 0, k: 0, c: 1 },
             I::GetIndexN { a: 0, b: 1, c: 2, n: 2 },
             I::SetIndexN { a: 0, b: 1, c: 3, n: 2 },
+            I::PrangePrep { a: 0, p: 0, t: 1 },
+            I::PrangeBlock { a: 0 },
+            I::ReduceInit { a: 0, b: 1, op: crate::bytecode::RedOp::Add },
+            I::ReduceCombine { a: 0, b: 1, op: crate::bytecode::RedOp::Max },
+            I::PrangeNext { a: 0, t: 1 },
         ];
         for ins in all {
             let mut m = ins;
             assert_eq!(m.jump_target_mut().map(|t| *t), ins.jump_target(), "{ins:?}");
         }
+    }
+
+    /// A blocked prange loop as the compiler emits it (window at 0, a reduction R[12] with its
+    /// accumulator R[13], the loop variable R[10]), in a prototype of 14 registers.
+    fn prange_proto(code: Vec<Instr>, info: crate::bytecode::PrangeInfo) -> Proto {
+        let mut p = make(code, Vec::new(), Vec::new());
+        p.nregs = 14;
+        p.pranges = vec![info];
+        p
+    }
+
+    fn prange_info(prep: u32, refused: bool) -> crate::bytecode::PrangeInfo {
+        let op = crate::bytecode::RedOp::Add;
+        let red = crate::bytecode::Reduction { var: 12, acc: 13, op, span: Span::default(), name: "s".into() };
+        crate::bytecode::PrangeInfo {
+            span: Span::default(),
+            prep,
+            var: 10,
+            reductions: if refused { Vec::new() } else { vec![red] },
+            refused: refused.then(|| ("why".to_string(), Span::default())),
+            counts: Default::default(),
+        }
+    }
+
+    #[test]
+    fn prange_loops_are_checked() {
+        use crate::bytecode::RedOp;
+        let blocked = vec![
+            I::LoadInt { a: 0, v: 0 },
+            I::LoadInt { a: 1, v: 100 },
+            I::LoadInt { a: 2, v: 1 },
+            I::LoadInt { a: 12, v: 0 },
+            I::Move { a: 13, b: 12 },
+            I::PrangePrep { a: 0, p: 0, t: 12 },
+            I::PrangeBlock { a: 0 },
+            I::ReduceInit { a: 12, b: 13, op: RedOp::Add },
+            I::ForPrep { a: 7, t: 10 },
+            I::ForLoop { a: 7, t: 9 },
+            I::ReduceCombine { a: 13, b: 12, op: RedOp::Add },
+            I::PrangeNext { a: 0, t: 6 },
+            I::Move { a: 12, b: 13 },
+            I::ReturnNil,
+        ];
+        assert_eq!(proto(&prange_proto(blocked.clone(), prange_info(5, false)), 3), Ok(()));
+        // the table must name the PrangePrep, which must name a blocked entry
+        let e = proto(&prange_proto(blocked.clone(), prange_info(4, false)), 3).unwrap_err();
+        assert!(e.contains("is not its setup"), "{e}");
+        let e = proto(&prange_proto(blocked.clone(), prange_info(5, true)), 3).unwrap_err();
+        assert!(e.contains("is not its setup"), "{e}");
+        let mut no_table = prange_proto(blocked.clone(), prange_info(5, false));
+        no_table.pranges.clear();
+        let e = proto(&no_table, 3).unwrap_err();
+        assert!(e.contains("not a blocked loop"), "{e}");
+        // a PrangeNext reached without its PrangePrep's int registers
+        let mut skipped = blocked.clone();
+        skipped[5] = I::Jump { t: 6 };
+        let mut skipped = prange_proto(skipped, prange_info(5, false));
+        skipped.pranges.clear();
+        let e = proto(&skipped, 3).unwrap_err();
+        assert!(e.contains("PrangeBlock") && e.contains("may not hold an int"), "{e}");
+        // registers beyond the frame
+        let mut small = prange_proto(blocked, prange_info(5, false));
+        small.nregs = 13;
+        let e = proto(&small, 3).unwrap_err();
+        assert!(e.contains("register 13"), "{e}");
     }
 
     /// A prototype with this code and one handler.

@@ -13,7 +13,7 @@ use crate::builtin::Builtin;
 use crate::bytecode::{Instr, PrangeInfo, RedOp, Reduction, Reg};
 use crate::source::{Diagnostic, Span};
 use indexmap::IndexMap;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// The most `prange` loops one function may have (`PrangePrep` names them with a byte).
@@ -42,6 +42,14 @@ impl Offset {
     }
 }
 
+/// Which builtins no definition of the program shadows (the analysis trusts only those).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Unshadowed {
+    pub min: bool,
+    pub max: bool,
+    pub array: bool,
+}
+
 /// One reduction update `s op= e` found in the body.
 struct Update {
     op: RedOp,
@@ -51,8 +59,9 @@ struct Update {
 /// What the walk over the body found.
 #[derive(Default)]
 struct Walk {
-    /// The scopes of the names the body declares; the first holds the loop variable.
-    scopes: Vec<HashSet<Rc<str>>>,
+    /// The scopes of the names the body declares, each with whether its `let` made a new array,
+    /// list or dict (private to the iteration); the first scope holds the loop variable.
+    scopes: Vec<HashMap<Rc<str>, bool>>,
     /// Inside a function literal of the body (its updates are not reductions).
     in_fn: usize,
     /// Inside loops of the body (a `break` there ends the inner loop).
@@ -75,8 +84,11 @@ struct Walk {
     var_assigned: bool,
     /// The first construct that refuses the loop outright (rules 4 and 5).
     refused: Option<(String, Span)>,
-    /// Whether `min` and `max` are the builtins (no definition of the program shadows them).
-    minmax: (bool, bool),
+    /// Which builtins the program does not shadow.
+    builtins: Unshadowed,
+    /// Stores into elements of new containers the body made (`let t = array(...)`), checked at
+    /// the end: private unless the body also assigns the name.
+    fresh_writes: Vec<(Rc<str>, Option<Offset>, Span)>,
 }
 
 /// The outcome of the analysis: the reductions `(name, op, span of the first update)`, or why
@@ -93,14 +105,30 @@ impl Walk {
         }
     }
 
-    fn declare(&mut self, name: &Rc<str>) {
-        self.scopes.last_mut().expect("a scope is open").insert(name.clone());
+    fn declare(&mut self, name: &Rc<str>, fresh: bool) {
+        self.scopes.last_mut().expect("a scope is open").insert(name.clone(), fresh);
+    }
+
+    /// Whether `e` makes a new container: `array(...)`, a list or a dict literal.
+    fn is_new_container(&self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::List(_) | ExprKind::Dict(_) => true,
+            ExprKind::Call(callee, _) => {
+                self.builtins.array && matches!(&callee.kind, ExprKind::Name(f) if &**f == "array")
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `name` is declared in the body by a `let` that made a new container.
+    fn is_fresh(&self, name: &str) -> bool {
+        self.scopes.iter().rev().find_map(|s| s.get(name)).copied() == Some(true)
     }
 
     /// The scope depth declaring `name` (0: the loop variable), or `None` for a name declared
     /// outside the loop.
     fn depth(&self, name: &str) -> Option<usize> {
-        self.scopes.iter().rposition(|s| s.contains(name))
+        self.scopes.iter().rposition(|s| s.contains_key(name))
     }
 
     fn is_loop_var(&self, name: &str) -> bool {
@@ -112,12 +140,12 @@ impl Walk {
     }
 
     fn block(&mut self, stmts: &[Stmt]) {
-        self.scopes.push(HashSet::new());
+        self.scopes.push(HashMap::new());
         for s in stmts {
             if let StmtKind::Fn(def) = &s.kind
                 && let Some(name) = &def.name
             {
-                self.declare(name);
+                self.declare(name, false);
             }
         }
         stmts.iter().for_each(|s| self.stmt(s));
@@ -128,7 +156,8 @@ impl Walk {
         match &s.kind {
             StmtKind::Let(name, e) => {
                 self.expr(e);
-                self.declare(name);
+                let fresh = self.is_new_container(e);
+                self.declare(name, fresh);
             }
             StmtKind::Assign(target, op, e) => self.assign(target, *op, e, s.span),
             StmtKind::Expr(e) => self.expr(e),
@@ -150,7 +179,7 @@ impl Walk {
             StmtKind::For(name, _, iter, body) => {
                 self.expr(iter);
                 self.in_loop += 1;
-                self.scopes.push(HashSet::from([name.clone()]));
+                self.scopes.push(HashMap::from([(name.clone(), false)]));
                 self.block(body);
                 self.scopes.pop();
                 self.in_loop -= 1;
@@ -163,7 +192,7 @@ impl Walk {
             StmtKind::Try(t) => {
                 self.block(&t.body);
                 if let Some(c) = &t.catch {
-                    self.scopes.push(c.name.iter().map(|(n, _)| n.clone()).collect());
+                    self.scopes.push(c.name.iter().map(|(n, _)| (n.clone(), false)).collect());
                     self.block(&c.body);
                     self.scopes.pop();
                 }
@@ -176,7 +205,7 @@ impl Walk {
 
     fn function(&mut self, def: &FnDef) {
         self.in_fn += 1;
-        self.scopes.push(def.params.iter().map(|(n, _)| n.clone()).collect());
+        self.scopes.push(def.params.iter().map(|(n, _)| (n.clone(), false)).collect());
         self.block(&def.body);
         self.scopes.pop();
         self.in_fn -= 1;
@@ -191,7 +220,7 @@ impl Walk {
                     self.var_assigned = true;
                 }
                 if self.is_outer(name) {
-                    match (self.in_fn, update(name, op, e, self.minmax)) {
+                    match (self.in_fn, update(name, op, e, self.builtins)) {
                         (0, Some((red, operand))) => {
                             self.updates.entry(name.clone()).or_default().push(Update { op: red, span });
                             self.expr(operand);
@@ -212,7 +241,11 @@ impl Walk {
                     ExprKind::Name(a) => {
                         self.name(a, obj.span);
                         let form = self.offset(idx);
-                        self.writes.push((a.clone(), form, span));
+                        if self.is_fresh(a) {
+                            self.fresh_writes.push((a.clone(), form, span));
+                        } else {
+                            self.writes.push((a.clone(), form, span));
+                        }
                     }
                     _ => {
                         self.expr(obj);
@@ -318,7 +351,7 @@ impl Walk {
 
 /// The reduction update `name = ...` or `name op= ...` is, if any: its operator and the
 /// operand `e` (which must not mention `name`).
-fn update<'e>(name: &str, op: Option<BinOp>, e: &'e Expr, minmax: (bool, bool)) -> Option<(RedOp, &'e Expr)> {
+fn update<'e>(name: &str, op: Option<BinOp>, e: &'e Expr, builtins: Unshadowed) -> Option<(RedOp, &'e Expr)> {
     let is = |x: &Expr| matches!(&x.kind, ExprKind::Name(n) if &**n == name);
     let (red, operand) = match (op, &e.kind) {
         (Some(BinOp::Add), _) => (RedOp::Add, e),
@@ -332,8 +365,8 @@ fn update<'e>(name: &str, op: Option<BinOp>, e: &'e Expr, minmax: (bool, bool)) 
         (None, ExprKind::Binary(BinOp::Mul, y, x)) if is(x) => (RedOp::Mul, &**y),
         (None, ExprKind::Call(callee, args)) if args.len() == 2 => {
             let red = match &callee.kind {
-                ExprKind::Name(f) if &**f == "min" && minmax.0 => RedOp::Min,
-                ExprKind::Name(f) if &**f == "max" && minmax.1 => RedOp::Max,
+                ExprKind::Name(f) if &**f == "min" && builtins.min => RedOp::Min,
+                ExprKind::Name(f) if &**f == "max" && builtins.max => RedOp::Max,
                 _ => return None,
             };
             match (&args[0], &args[1]) {
@@ -349,7 +382,7 @@ fn update<'e>(name: &str, op: Option<BinOp>, e: &'e Expr, minmax: (bool, bool)) 
 
 /// Whether `e` mentions the name anywhere (function literals included).
 fn mentions(e: &Expr, name: &str) -> bool {
-    let mut w = Walk { scopes: vec![HashSet::new()], ..Walk::default() };
+    let mut w = Walk { scopes: vec![HashMap::new()], ..Walk::default() };
     w.expr(e);
     w.other.contains_key(name) || w.updates.contains_key(name) || w.assigned.contains(name)
 }
@@ -368,9 +401,15 @@ fn family(updates: &[Update]) -> Option<RedOp> {
 /// The race analysis of a `prange` loop over `body` with loop variable `var`. `local(name)`
 /// says whether a name declared outside the loop is a plain local of the function (a register,
 /// not shared with a closure): only those can be reductions.
-pub(super) fn analyze(var: &Rc<str>, body: &[Stmt], minmax: (bool, bool), local: impl Fn(&str) -> bool) -> Plan {
-    let mut w = Walk { scopes: vec![HashSet::from([var.clone()])], minmax, ..Walk::default() };
+pub(super) fn analyze(var: &Rc<str>, body: &[Stmt], builtins: Unshadowed, local: impl Fn(&str) -> bool) -> Plan {
+    let mut w = Walk { scopes: vec![HashMap::from([(var.clone(), false)])], builtins, ..Walk::default() };
     w.block(body);
+    // a store into a container the iteration made is private, unless the name is reassigned
+    for write in std::mem::take(&mut w.fresh_writes) {
+        if w.assigned.contains(&write.0) {
+            w.writes.push(write);
+        }
+    }
     if let Some((why, span)) = w.refused.take() {
         return Plan::Refused(why, span);
     }
@@ -469,10 +508,14 @@ impl Compiler {
             ));
         }
         let header = Span { start: span.start.min(call.start), end: call.end };
-        let minmax = (self.unshadowed_builtin("min").is_some(), self.unshadowed_builtin("max").is_some());
+        let builtins = Unshadowed {
+            min: self.unshadowed_builtin("min").is_some(),
+            max: self.unshadowed_builtin("max").is_some(),
+            array: self.unshadowed_builtin("array").is_some(),
+        };
         let plan = {
             let f = self.f();
-            analyze(name, body, minmax, |n| find_local(f, n, true).is_some_and(|l| !l.cell))
+            analyze(name, body, builtins, |n| find_local(f, n, true).is_some_and(|l| !l.cell))
         };
         // the entry is reserved first: prange loops nested in the body come after it
         let slot = self.f().pranges.len();

@@ -171,7 +171,7 @@ pub unsafe extern "C" fn mini_prange_run(
                 let failed = run_on_pool(&pool, f, room, env, n, base, out, width);
                 counts.parallel.fetch_add(1, Ordering::Relaxed);
                 counts.threads.fetch_max(threads as u64, Ordering::Relaxed);
-                counts.nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                counts.parallel_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 failed
             }
             None => {

@@ -204,7 +204,7 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::Items
         | B::Shuffle
         | B::Choice => Construct::ContainerFunction(b),
-        B::Range => Construct::RangeValue,
+        B::Range | B::Prange => Construct::RangeValue,
         B::Type
         | B::Clock
         | B::Spawn
@@ -239,7 +239,9 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::Enumerate
         | B::Zip
         | B::Count
-        | B::Error => Construct::InterpreterFunction(b),
+        | B::Error
+        | B::SetThreads
+        | B::Threads => Construct::InterpreterFunction(b),
         _ => return None,
     })
 }

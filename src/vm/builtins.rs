@@ -264,6 +264,13 @@ fn parse_float(text: &str) -> Option<f64> {
     if ok { t.parse::<f64>().ok() } else { None }
 }
 
+fn int_arg(v: &Value, what: &str) -> Result<i64, Fail> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(format!("{what} must be an int, not {}", other.type_name()).into()),
+    }
+}
+
 /// `range(stop)`, `range(start, stop)`, `range(start, stop, step)`.
 pub fn range(args: &[Value]) -> BResult {
     range_named("range", args)
@@ -271,9 +278,10 @@ pub fn range(args: &[Value]) -> BResult {
 
 /// `range` under the name `name` (`prange` outside a `for` header is `range`).
 fn range_named(name: &str, args: &[Value]) -> BResult {
+    // the argument's description is made only for an error
     let int = |v: &Value| match v {
         Value::Int(i) => Ok(*i),
-        other => Err(Fail::from(format!("{name}() argument must be an int, not {}", other.type_name()))),
+        other => int_arg(other, &format!("{name}() argument")),
     };
     let ints: Vec<i64> = args.iter().map(int).collect::<Result<_, _>>()?;
     let (start, stop, step) = match ints[..] {

@@ -1226,6 +1226,8 @@ impl<'g> Vm<'g> {
                         }
                         safe_point!();
                         ip = jump!(t);
+                    } else {
+                        prange::finished(proto!(), t);
                     }
                 }
                 Instr::GetIndexN { a, b, c, n } => match ndarray::get(reg!(b), regs_slice!(c, n as usize)) {

@@ -9,14 +9,27 @@ use super::Fail;
 use super::random;
 use crate::ast::BinOp;
 use crate::builtin::Builtin;
-use crate::bytecode::{PrangeInfo, Proto, RedOp};
+use crate::bytecode::{Instr, PrangeInfo, Proto, RedOp};
 use crate::gil::Gil;
 use crate::parallel;
 use crate::source::SourceMap;
 use crate::value::Value;
+use std::cell::RefCell;
 use std::fmt::Write;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+/// The most loops `RUNNING` remembers (more only when loops fail again and again inside a loop
+/// that has not ended: the oldest are then forgotten, and their time is not counted).
+const MAX_RUNNING: usize = 256;
+
+thread_local! {
+    /// The loops this thread is running, innermost last, with the time each started: the
+    /// `--stats` time of a loop is taken when its last block ends. A loop that failed leaves its
+    /// entry behind; the next loop ending below it drops it.
+    static RUNNING: RefCell<Vec<(*const PrangeInfo, Instant)>> = const { RefCell::new(Vec::new()) };
+}
 
 /// The loop registers `start, stop, step` at `a`, which the setup instruction checked.
 fn range_at(r: &[Value], a: usize) -> (i64, i64, i64) {
@@ -86,6 +99,13 @@ pub(super) fn prep(r: &mut [Value], a: usize, info: &PrangeInfo) -> Result<bool,
     r[a + 4] = Value::Int(nblocks as i64);
     r[a + 5] = Value::Int(b as i64);
     r[a + 6] = Value::Int(random::draw_seed() as i64);
+    RUNNING.with_borrow_mut(|running| {
+        // entries of failed loops pile up only until a loop below them ends: bound them
+        if running.len() >= MAX_RUNNING {
+            running.remove(0);
+        }
+        running.push((info, Instant::now()))
+    });
     Ok(true)
 }
 
@@ -151,6 +171,22 @@ pub(super) fn next(r: &mut [Value], a: usize) -> bool {
     false
 }
 
+/// Counts the time of the loop of `proto` whose last block just ended, its `PrangeNext`
+/// jumping back to `t` (just after its `PrangePrep`).
+pub(super) fn finished(proto: &Proto, t: u32) {
+    let Some(&Instr::PrangePrep { p, .. }) = proto.code.get((t as usize).wrapping_sub(1)) else { return };
+    let Some(info) = proto.pranges.get(p as usize) else { return };
+    let started = RUNNING.with_borrow_mut(|running| {
+        let at = running.iter().rposition(|(q, _)| std::ptr::eq(*q, info))?;
+        let (_, t) = running[at];
+        running.truncate(at);
+        Some(t)
+    });
+    if let Some(t) = started {
+        info.counts.nanos.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+    }
+}
+
 /// `set_threads(n)`: the thread count of parallel loops, an int from 1 to
 /// `parallel::MAX_THREADS`; returns nil.
 pub(super) fn set_threads(args: &[Value]) -> Result<Value, Fail> {
@@ -188,13 +224,16 @@ pub fn report(roots: &[Rc<Proto>], src: &SourceMap) -> String {
                 let runs = l.counts.runs.load(Relaxed);
                 let blocks = l.counts.blocks.load(Relaxed);
                 let iterations = l.counts.iterations.load(Relaxed);
+                let ms = l.counts.nanos.load(Relaxed) as f64 / 1e6;
                 let _ = write!(
                     out,
-                    "{}: {runs} run{}, {blocks} block{}, {iterations} iteration{}",
+                    "{}: {runs} run{}, {blocks} block{}, {iterations} iteration{}{}",
                     how_it_ran(l, src),
                     plural(runs),
                     plural(blocks),
-                    plural(iterations)
+                    plural(iterations),
+                    // the interpreter's time; native runs show theirs in how_it_ran
+                    if l.counts.native.load(Relaxed) == 0 { format!(", {ms:.3} ms") } else { String::new() }
                 );
                 let _ = writeln!(out, "{}", reductions(l));
             }
@@ -219,7 +258,7 @@ fn how_it_ran(l: &PrangeInfo, src: &SourceMap) -> String {
         parts.push(format!("{} interpreted, blocks in order", runs - native));
     }
     if parallel > 0 {
-        let ms = c.nanos.load(Relaxed) as f64 / 1e6;
+        let ms = c.parallel_nanos.load(Relaxed) as f64 / 1e6;
         let threads = c.threads.load(Relaxed);
         parts.push(format!("{parallel} parallel on {threads} threads ({ms:.3} ms)"));
     }

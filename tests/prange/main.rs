@@ -1,4 +1,5 @@
-//! `prange` as a user sees it from outside a program: the `--stats` section on prange loops
+//! `prange` as a user sees it from outside a program: results that depend neither on
+//! `--threads` nor on the mode, the `--stats` section on prange loops
 //! (each refused loop with its reason and the place of the construct that refused it, each
 //! blocked loop with its runs, blocks, iterations and reductions) and `mini run --threads N`.
 //! The `.mini` programs of this folder are run by `programs.rs`.
@@ -15,13 +16,24 @@ fn run(flags: &[&str], program: &str) -> Output {
     mini_on(&[&["run"], flags, &["FILE"]].concat(), program)
 }
 
-/// The lines of the `--stats` section on prange loops, without their `file:` prefix.
+/// The lines of the `--stats` section on prange loops, without their `file:` prefix, with the
+/// time of each blocked loop (`, 0.123 ms`) checked and replaced by `, T ms`.
 fn prange_lines(stderr: &str) -> Vec<String> {
     let section = stderr.lines().skip_while(|l| *l != "prange loops:").skip(1);
-    section
-        .take_while(|l| l.starts_with("  "))
-        .map(|l| l.split_once(".mini:").map_or(l, |(_, r)| r).to_string())
-        .collect()
+    let line = |l: &str| {
+        let l = l.split_once(".mini:").map_or(l, |(_, r)| r);
+        match l.split_once(" iterations, ").or_else(|| l.split_once(" iteration, ")) {
+            Some((head, tail)) => {
+                let (ms, rest) = tail.split_once(" ms").expect("a time in ms");
+                assert!(
+                    ms.parse::<f64>().is_ok_and(|t| t >= 0.0) && ms.split_once('.').is_some_and(|(_, d)| d.len() == 3)
+                );
+                format!("{head} iterations, T ms{rest}")
+            }
+            None => l.to_string(),
+        }
+    };
+    section.take_while(|l| l.starts_with("  ")).map(line).collect()
 }
 
 #[test]
@@ -79,9 +91,9 @@ fn stats_count_runs_blocks_iterations_and_reduction_types() {
     assert_eq!(
         prange_lines(&stderr),
         [
-            "4:9: interpreted, blocks in order: 3 runs, 17 blocks, 1010 iterations; reductions: s += (int), m max (float)",
-            "5:9: interpreted, blocks in order: 3 runs, 17 blocks, 1010 iterations",
-            "10:9: interpreted, blocks in order: 1 run, 0 blocks, 0 iterations; reductions: p *= (not run)",
+            "4:9: interpreted, blocks in order: 3 runs, 17 blocks, 1010 iterations, T ms; reductions: s += (int), m max (float)",
+            "5:9: interpreted, blocks in order: 3 runs, 17 blocks, 1010 iterations, T ms",
+            "10:9: interpreted, blocks in order: 1 run, 0 blocks, 0 iterations, T ms; reductions: p *= (not run)",
         ],
         "{stderr}"
     );
@@ -105,4 +117,31 @@ fn threads_option_sets_the_count_and_is_checked() {
     let out = run(&["--threads", "two"], "print(1)\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid value 'two' for '--threads <N>'"));
+}
+
+/// The `# expect:` lines of a program of this folder, as its stdout.
+fn expected_stdout(path: &Path) -> String {
+    let source = std::fs::read_to_string(path).expect("read the program");
+    source
+        .lines()
+        .filter_map(|l| l.strip_prefix("# expect:"))
+        .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+        .collect()
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count_or_the_mode() {
+    for name in ["seq_float_sum.mini", "seq_random.mini", "seq_nested.mini"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prange").join(name);
+        let want = expected_stdout(&path);
+        for threads in ["1", "2", "5"] {
+            for (mode, flags) in common::MODES {
+                let args = [&["run", "--threads", threads][..], flags, &["FILE"]].concat();
+                let out = mini_command(&args, &path).output().expect("run mini");
+                let stderr = text(&out.stderr);
+                assert!(out.status.success(), "{name} --threads {threads} ({mode}): {stderr}");
+                assert_eq!(text(&out.stdout), want, "{name} --threads {threads} ({mode})");
+            }
+        }
+    }
 }
