@@ -33,6 +33,9 @@ pub enum T {
     /// A function passed as an argument (its `Ty::Func`): it can be called, moved and passed
     /// on; any other use refuses.
     Fn(Ty),
+    /// `shape(a)` of an array of this many dimensions: a list the interpreter would make, which
+    /// compiled code only indexes (`shape(a)[k]` is dimension `k`) or moves.
+    Shape(u8),
 }
 
 impl T {
@@ -41,6 +44,7 @@ impl T {
             T::Val(t) => t,
             T::Func(_) | T::Builtin(_) | T::Fn(_) => Ty::Other("function"),
             T::Module(_) => Ty::Other("module"),
+            T::Shape(_) => Ty::Other("list"),
             _ => Ty::Other("?"),
         }
     }
@@ -406,6 +410,9 @@ impl<'a> Session<'a> {
                 st[a as usize + 2] = T::Val(elem);
             }
             I::Call { a, n } => self.call(i, pc, st, a, n)?,
+            I::CallBuiltin { a, n: 1, f: Builtin::Shape } if read(st, a)?.ty().is_any_array() => {
+                st[a as usize] = T::Shape(read(st, a)?.ty().rank().max(1) as u8);
+            }
             I::CallBuiltin { a, n, f } => st[a as usize] = builtin_call(f, st, a..a + n)?,
             I::Return { a } => return Ok(Some(read(st, a)?)),
             I::ReturnNil => return Ok(Some(T::Val(Ty::Nil))),
@@ -473,6 +480,12 @@ impl<'a> Session<'a> {
                     (_, v) => {
                         return Err(format!("storing {} in {} is an error", a_type(v.ty()), a_type(arr.ty())));
                     }
+                }
+            }
+            I::GetIndex { a, b, c } if matches!(st[b as usize], T::Shape(_)) => {
+                match read(st, c)? {
+                    T::Val(Ty::Int) | T::Pending => st[a as usize] = T::Val(Ty::Int),
+                    other => return Err(format!("list index must be an int, not {}", other.ty().name())),
                 }
             }
             I::GetIndex { a, b, c } => {
@@ -997,6 +1010,7 @@ fn too_large(proto: &Proto) -> Option<String> {
 /// A register's type for an operation that needs a value (not a function).
 fn read(st: &[T], r: Reg) -> Result<T, String> {
     match read_any(st, r)? {
+        T::Shape(_) => Err("shape(a) is a list, which compiled code only indexes: shape(a)[k]".into()),
         t @ (T::Func(_) | T::Builtin(_) | T::Module(_) | T::Fn(_)) => {
             Err(format!("{} are not supported here in compiled code", t.ty().plural()))
         }

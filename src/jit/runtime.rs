@@ -24,6 +24,7 @@ pub mod status {
     pub const NEG_SHIFT: i64 = 10;
     pub const RANDINT_EMPTY: i64 = 11;
     pub const PRANGE_STEP_ZERO: i64 = 12;
+    pub const LIST_INDEX: i64 = 13;
     /// An index out of range for dimension `k` of an array of several dimensions is
     /// `INDEX_DIM + k` (`k < MAX_DIMS`).
     pub const INDEX_DIM: i64 = 100;
@@ -81,6 +82,7 @@ impl JitCtx {
             status::STACK => "stack overflow".into(),
             status::STEP_ZERO => "range() step must not be zero".into(),
             status::PRANGE_STEP_ZERO => "prange() step must not be zero".into(),
+            status::LIST_INDEX => format!("index {a} out of range for list of length {b}"),
             status::NAN_TO_INT => "cannot convert nan to int".into(),
             status::INF_TO_INT => "cannot convert inf to int".into(),
             status::INTERRUPTED => "interrupted".into(),

@@ -618,6 +618,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 V::Arr { ptr: self.use_var(r, Kind::Ptr), len: self.use_var(r, Kind::Len), float: t == Ty::FloatArray }
             }
             T::Val(t @ (Ty::FloatArrayN(_) | Ty::IntArrayN(_))) => self.get_array_n(r, t),
+            // `shape(a)`: the dimensions, kept as an array's are (see `shape_index`)
+            T::Shape(rank) => self.get_array_n(r, Ty::IntArrayN(rank)),
             T::Val(Ty::Nil) => V::Nil,
             T::Val(Ty::Num) => V::Num { tag: self.use_var(r, Kind::Tag), bits: self.use_var(r, Kind::Bits) },
             // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
@@ -1274,6 +1276,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
             (B::Len, [V::ArrN { dims, .. }]) => V::Int(dims[0]),
+            (B::Shape, [V::Arr { ptr, len, float }]) => V::ArrN { ptr: *ptr, dims: [*len; crate::value::MAX_DIMS], rank: 1, float: *float },
+            (B::Shape, [dims @ V::ArrN { .. }]) => *dims,
             (B::Sum | B::In, [arr @ V::ArrN { .. }, rest @ ..]) => self.whole_array_n(pc, f, *arr, rest)?,
             (B::Sum, [V::Arr { ptr, len, float }]) => self.sum_array(pc, *ptr, *len, *float),
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
@@ -1772,6 +1776,11 @@ impl<'a, 'f> Lower<'a, 'f> {
                 }
                 self.return_value(None);
                 return Ok(true);
+            }
+            I::GetIndex { a, b, c } if matches!(st[b as usize], T::Shape(_)) => {
+                let (dims, k) = (self.get(st, b)?, self.get(st, c)?);
+                let v = self.shape_index(pc, dims, k)?;
+                self.put(a, v);
             }
             I::GetIndex { a, b, c } => {
                 let (arr, i) = (self.get(st, b)?, self.get(st, c)?);

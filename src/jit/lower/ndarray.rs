@@ -43,6 +43,28 @@ impl<'a, 'f> Lower<'a, 'f> {
         V::ArrN { ptr, dims, rank: t.rank() as u8, float: t.element() == Ty::Float }
     }
 
+    /// `shape(a)[k]`: dimension `k`, after the list's bounds check (`index 2 out of range for
+    /// list of length 2`); a constant `k` picks it directly.
+    pub(super) fn shape_index(&mut self, pc: usize, dims: V, k: V) -> Lowered<V> {
+        let (V::ArrN { dims, rank, .. }, V::Int(k)) = (dims, k) else {
+            return Err("internal: shape() of a non-array".into());
+        };
+        let rank = rank as usize;
+        let known = self.interval(k);
+        if known.lo == known.hi && (0..rank as i128).contains(&known.lo) {
+            return Ok(V::Int(dims[known.lo as usize]));
+        }
+        let len = self.iconst(rank as i64);
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, k, len);
+        self.fail_unless(inside, pc, status::LIST_INDEX, Some(k), Some(len));
+        let mut v = dims[0];
+        for (j, d) in dims.iter().enumerate().take(rank).skip(1) {
+            let is = self.b.ins().icmp_imm_s(IntCC::Equal, k, j as i64);
+            v = self.b.ins().select(is, *d, v);
+        }
+        Ok(V::Int(v))
+    }
+
     /// A global array of several dimensions, a constant of the code (kept alive by the
     /// specialization's pins): its pointer and dimensions as constants.
     pub(super) fn constant_array_n(&mut self, a: &ArrayObj) -> V {
