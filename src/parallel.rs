@@ -5,6 +5,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The stack size of every thread that runs mini code, interpreted or native (virtual;
+/// touched only as used).
+pub const THREAD_STACK: usize = 256 << 20;
+
 /// The shortest block: a loop of at most this many iterations is one block.
 pub const MIN_BLOCK: u64 = 64;
 

@@ -482,12 +482,10 @@ impl<'a> Session<'a> {
                     }
                 }
             }
-            I::GetIndex { a, b, c } if matches!(st[b as usize], T::Shape(_)) => {
-                match read(st, c)? {
-                    T::Val(Ty::Int) | T::Pending => st[a as usize] = T::Val(Ty::Int),
-                    other => return Err(format!("list index must be an int, not {}", other.ty().name())),
-                }
-            }
+            I::GetIndex { a, b, c } if matches!(st[b as usize], T::Shape(_)) => match read(st, c)? {
+                T::Val(Ty::Int) | T::Pending => st[a as usize] = T::Val(Ty::Int),
+                other => return Err(format!("list index must be an int, not {}", other.ty().name())),
+            },
             I::GetIndex { a, b, c } => {
                 let (arr, idx) = (read(st, b)?, read(st, c)?);
                 index_types(arr, idx)?;

@@ -77,7 +77,7 @@ fn pool(n: usize) -> Option<Arc<rayon::ThreadPool>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(|i| format!("prange-{}", i + 1))
-        .stack_size(crate::vm::thread::THREAD_STACK)
+        .stack_size(crate::parallel::THREAD_STACK)
         .build()
         .ok()?;
     let pool = Arc::new(pool);

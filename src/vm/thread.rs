@@ -20,8 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-/// The stack size of every thread that runs mini code (virtual; touched only as used).
-pub const THREAD_STACK: usize = 256 << 20;
+pub use crate::parallel::THREAD_STACK;
 
 type Outcome = Result<Value, Diagnostic>;
 

@@ -1276,7 +1276,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
             (B::Len, [V::ArrN { dims, .. }]) => V::Int(dims[0]),
-            (B::Shape, [V::Arr { ptr, len, float }]) => V::ArrN { ptr: *ptr, dims: [*len; crate::value::MAX_DIMS], rank: 1, float: *float },
+            (B::Shape, [V::Arr { ptr, len, float }]) => {
+                V::ArrN { ptr: *ptr, dims: [*len; crate::value::MAX_DIMS], rank: 1, float: *float }
+            }
             (B::Shape, [dims @ V::ArrN { .. }]) => *dims,
             (B::Sum | B::In, [arr @ V::ArrN { .. }, rest @ ..]) => self.whole_array_n(pc, f, *arr, rest)?,
             (B::Sum, [V::Arr { ptr, len, float }]) => self.sum_array(pc, *ptr, *len, *float),
