@@ -1,8 +1,8 @@
 //! The facts about parallel loops that every runner shares (lang-spec/parallel.md): the block
-//! plan of a `prange` loop, whose boundaries depend only on the range, and the thread-count
-//! setting (`set_threads`, `threads`, `mini run --threads N`), and the stack size of threads that
-//! run mini code. A bottom-layer module: the
-//! compiler, the interpreter and the JIT all read it, and it depends on nothing of theirs.
+//! plan of a `prange` loop, whose boundaries depend only on the range, the thread-count setting
+//! (`set_threads`, `threads`, `mini run --threads N`), and the stack size of threads that run
+//! mini code. A bottom-layer module: the compiler, the interpreter and the JIT all read it, and
+//! it depends on nothing of theirs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
