@@ -31,7 +31,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             Ty::Float => V::Float(parts[0]),
             Ty::Bool => V::Bool(parts[0]),
             Ty::FloatArray | Ty::IntArray => V::Arr { ptr: parts[0], len: parts[1], float: t == Ty::FloatArray },
-            Ty::Num => V::Num { bits: parts[0], tag: parts[1] },
+            Ty::Num => V::Num { bits: parts[0], tag: parts[1], float: None },
             Ty::Func(key) if !key.captures.is_empty() => {
                 let mut vals = Vec::with_capacity(key.captures.len());
                 let mut p = 0;
@@ -54,7 +54,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         match v {
             V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
             V::Arr { ptr, len, .. } => vec![ptr, len],
-            V::Num { tag, bits } => vec![bits, tag],
+            V::Num { tag, bits, .. } => vec![bits, tag],
             V::Closure(i) => self.closure_vals[i].iter().flat_map(|c| self.parts_of(*c)).collect(),
             V::Nil | V::Func | V::Builtin => Vec::new(),
         }

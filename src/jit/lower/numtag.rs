@@ -56,7 +56,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             V::Int(x) => (self.b.ins().iconst(I8, 0), x),
             V::Float(x) => (self.b.ins().iconst(I8, 1), self.b.ins().bitcast(I64, MemFlagsData::new(), x)),
             V::Bool(x) => (self.b.ins().iconst(I8, 0), self.b.ins().uextend(I64, x)),
-            V::Num { tag, bits } => (tag, bits),
+            V::Num { tag, bits, .. } => (tag, bits),
             _ => return Err("internal: packing a non-number".into()),
         })
     }
@@ -70,6 +70,10 @@ impl<'a, 'f> Lower<'a, 'f> {
         let Ok((tag, bits)) = self.pack(v) else { return };
         self.def(r, Kind::Tag, tag);
         self.def(r, Kind::Bits, bits);
+        // the float form too, so that `s += x[i]` on it needs no `select` (an int's conversion
+        // is left out by Cranelift when nothing reads it)
+        let Ok(float) = self.as_float(v) else { return };
+        self.def(r, Kind::NumFloat, float);
     }
 
     /// Applies `op` to `args`, where the first int or float is split by its tag: the int
@@ -80,7 +84,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let Some(at) = args.iter().position(|v| matches!(v, V::Num { .. })) else {
             return op(self, args);
         };
-        let V::Num { tag, bits } = args[at] else { unreachable!("found above") };
+        let V::Num { tag, bits, .. } = args[at] else { unreachable!("found above") };
         let int_side = self.b.create_block();
         let float_side = self.b.create_block();
         let merge = self.b.create_block();
@@ -108,7 +112,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             [Got::Int, Got::Int] => V::Int(merged_bits),
             [Got::Float, Got::Float] => V::Float(self.b.ins().bitcast(F64, MemFlagsData::new(), merged_bits)),
             [Got::Bool, Got::Bool] => V::Bool(self.b.ins().ireduce(I8, merged_bits)),
-            _ => V::Num { tag: merged_tag, bits: merged_bits },
+            _ => V::Num { tag: merged_tag, bits: merged_bits, float: None },
         })
     }
 
@@ -125,7 +129,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (tb, xb) = self.pack(b)?;
         let tag = self.b.ins().select(cond, ta, tb);
         let bits = self.b.ins().select(cond, xa, xb);
-        Ok(V::Num { tag, bits })
+        Ok(V::Num { tag, bits, float: None })
     }
 
     /// `-x`: an int (checked), a float, or either by its tag.
