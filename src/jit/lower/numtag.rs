@@ -9,7 +9,9 @@
 //!
 //! Only registers that some instruction reads as `Ty::Num` (`Plan::num_regs`) keep the tagged
 //! form: every write of them, as an int or a float, also defines their tag and bits, so that
-//! the merge at a loop header or after an `if` finds them on every path.
+//! the merge at a loop header or after an `if` finds them on every path, and their value as a
+//! float (`Kind::NumFloat`): `s += x[i]` then reads that float directly, and the loop carries
+//! no conversion (a sum starting at `0` runs as fast as one starting at `0.0`).
 
 use super::{F64, I8, I64, Kind, Lower, Lowered, V};
 use crate::jit::runtime::status;
