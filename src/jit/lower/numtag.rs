@@ -131,7 +131,10 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (tb, xb) = self.pack(b)?;
         let tag = self.b.ins().select(cond, ta, tb);
         let bits = self.b.ins().select(cond, xa, xb);
-        Ok(V::Num { tag, bits, float: None })
+        // the float form too (a running `max` over floats then carries no conversion)
+        let (fa, fb) = (self.as_float(a)?, self.as_float(b)?);
+        let float = Some(self.b.ins().select(cond, fa, fb));
+        Ok(V::Num { tag, bits, float })
     }
 
     /// `-x`: an int (checked), a float, or either by its tag.
