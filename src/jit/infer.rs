@@ -651,7 +651,8 @@ impl<'a> Session<'a> {
                     self.pending_seen = true;
                     return Ok(T::Pending);
                 }
-                T::Val(Ty::Num) => return Err(int_or_float()),
+                // an int or float is passed with its tag (the interpreter never calls such a
+                // specialization: no value has that type)
                 T::Val(ty) | T::Fn(ty) => tys.push(*ty),
                 other => return Err(format!("passing {} is not supported in compiled code", other.ty().plural())),
             }

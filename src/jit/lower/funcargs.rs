@@ -32,7 +32,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             Ty::Bool => V::Bool(parts[0]),
             Ty::FloatArray | Ty::IntArray => V::Arr { ptr: parts[0], len: parts[1], float: t == Ty::FloatArray },
             Ty::FloatArrayN(_) | Ty::IntArrayN(_) => super::ndarray::from_params(t, parts),
-            Ty::Num => V::Num { bits: parts[0], tag: parts[1] },
+            Ty::Num => V::Num { bits: parts[0], tag: parts[1], float: None },
             Ty::Func(key) if !key.captures.is_empty() => {
                 let mut vals = Vec::with_capacity(key.captures.len());
                 let mut p = 0;
@@ -58,7 +58,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             V::ArrN { ptr, dims, rank, .. } => {
                 std::iter::once(ptr).chain(dims[..rank as usize].iter().copied()).collect()
             }
-            V::Num { tag, bits } => vec![bits, tag],
+            V::Num { tag, bits, .. } => vec![bits, tag],
             V::Closure(i) => self.closure_vals[i].iter().flat_map(|c| self.parts_of(*c)).collect(),
             V::Nil | V::Func | V::Builtin => Vec::new(),
         }

@@ -185,6 +185,9 @@ enum V {
     Num {
         tag: CValue,
         bits: CValue,
+        /// The value as a float, when known without a `select` on the tag (a register's
+        /// `Kind::NumFloat` variable): a loop adding floats to it then carries no conversion.
+        float: Option<CValue>,
     },
     /// A closure passed as an argument, whose captured values are `Lower::closure_vals[i]`.
     Closure(usize),
@@ -200,9 +203,10 @@ enum Kind {
     Len,
     /// Dimension `k` of an array of several dimensions.
     Dim(u8),
-    /// A `Ty::Num` register's tag and bits.
+    /// A `Ty::Num` register's tag and bits, and its value as a float.
     Tag,
     Bits,
+    NumFloat,
     /// Part `part` of captured value `u` of a closure argument held by the register, of
     /// machine type `I64` (0), `F64` (1) or `I8` (2).
     Cap {
@@ -483,7 +487,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             (Ty::Int, Some(v)) => V::Int(*v),
             (Ty::Float, Some(v)) => V::Float(*v),
             (Ty::Bool, Some(v)) => V::Bool(*v),
-            (Ty::Num, Some(v)) => V::Num { tag: params[1], bits: *v },
+            (Ty::Num, Some(v)) => V::Num { tag: params[1], bits: *v, float: None },
             _ => V::Nil,
         })
     }
@@ -579,7 +583,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             return *v;
         }
         let ty = match kind {
-            Kind::Float | Kind::Cap { ty: 1, .. } => F64,
+            Kind::Float | Kind::NumFloat | Kind::Cap { ty: 1, .. } => F64,
             Kind::Bool | Kind::Tag | Kind::Cap { ty: 2, .. } => I8,
             _ => I64,
         };
@@ -621,7 +625,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             // `shape(a)`: the dimensions, kept as an array's are (see `shape_index`)
             T::Shape(rank) => self.get_array_n(r, Ty::IntArrayN(rank)),
             T::Val(Ty::Nil) => V::Nil,
-            T::Val(Ty::Num) => V::Num { tag: self.use_var(r, Kind::Tag), bits: self.use_var(r, Kind::Bits) },
+            T::Val(Ty::Num) => V::Num {
+                tag: self.use_var(r, Kind::Tag),
+                bits: self.use_var(r, Kind::Bits),
+                float: Some(self.use_var(r, Kind::NumFloat)),
+            },
             // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
             T::Fn(Ty::Func(key)) if !key.captures.is_empty() => self.get_closure(r, key),
             T::Func(_) | T::Module(_) | T::Fn(_) => V::Func,
@@ -775,7 +783,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let i = self.b.ins().uextend(I64, x);
                 Ok(self.b.ins().fcvt_from_sint(F64, i))
             }
-            V::Num { tag, bits } => Ok(self.num_float(tag, bits)),
+            V::Num { float: Some(f), .. } => Ok(f),
+            V::Num { tag, bits, .. } => Ok(self.num_float(tag, bits)),
             _ => Err("internal: not a number".into()),
         }
     }
@@ -1006,8 +1015,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             V::Nil => self.b.ins().iconst(I8, 0),
             V::Func | V::Builtin | V::Closure(_) => self.b.ins().iconst(I8, 1),
             // 0 and 0.0 (and -0.0) are false: the float value says it for both kinds
-            V::Num { tag, bits } => {
-                let x = self.num_float(tag, bits);
+            V::Num { tag, bits, float } => {
+                let x = float.unwrap_or_else(|| self.num_float(tag, bits));
                 let z = self.b.ins().f64const(0.0);
                 self.b.ins().fcmp(FloatCC::NotEqual, x, z)
             }
@@ -1317,7 +1326,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (bits, float_x) = match x {
             V::Int(i) => (i, false),
             V::Float(f) => (self.b.ins().bitcast(I64, MemFlagsData::new(), f), true),
-            V::Num { tag, bits } => {
+            V::Num { tag, bits, .. } => {
                 // the tag says at run time whether the bits are a float's
                 let tag = self.b.ins().uextend(I64, tag);
                 let shifted = self.b.ins().ishl_imm_u(tag, 1);
@@ -1452,7 +1461,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             Ty::Int => V::Int(value),
             Ty::Float => V::Float(value),
             Ty::Bool => V::Bool(value),
-            Ty::Num => V::Num { tag: self.b.ins().icmp_imm_s(IntCC::Equal, st, FLOAT_RESULT), bits: value },
+            Ty::Num => {
+                V::Num { tag: self.b.ins().icmp_imm_s(IntCC::Equal, st, FLOAT_RESULT), bits: value, float: None }
+            }
             _ => V::Nil,
         })
     }

@@ -9,7 +9,9 @@
 //!
 //! Only registers that some instruction reads as `Ty::Num` (`Plan::num_regs`) keep the tagged
 //! form: every write of them, as an int or a float, also defines their tag and bits, so that
-//! the merge at a loop header or after an `if` finds them on every path.
+//! the merge at a loop header or after an `if` finds them on every path, and their value as a
+//! float (`Kind::NumFloat`): `s += x[i]` then reads that float directly, and the loop carries
+//! no conversion (a sum starting at `0` runs as fast as one starting at `0.0`).
 
 use super::{F64, I8, I64, Kind, Lower, Lowered, V};
 use crate::jit::runtime::status;
@@ -56,7 +58,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             V::Int(x) => (self.b.ins().iconst(I8, 0), x),
             V::Float(x) => (self.b.ins().iconst(I8, 1), self.b.ins().bitcast(I64, MemFlagsData::new(), x)),
             V::Bool(x) => (self.b.ins().iconst(I8, 0), self.b.ins().uextend(I64, x)),
-            V::Num { tag, bits } => (tag, bits),
+            V::Num { tag, bits, .. } => (tag, bits),
             _ => return Err("internal: packing a non-number".into()),
         })
     }
@@ -70,6 +72,10 @@ impl<'a, 'f> Lower<'a, 'f> {
         let Ok((tag, bits)) = self.pack(v) else { return };
         self.def(r, Kind::Tag, tag);
         self.def(r, Kind::Bits, bits);
+        // the float form too, so that `s += x[i]` on it needs no `select` (an int's conversion
+        // is left out by Cranelift when nothing reads it)
+        let Ok(float) = self.as_float(v) else { return };
+        self.def(r, Kind::NumFloat, float);
     }
 
     /// Applies `op` to `args`, where the first int or float is split by its tag: the int
@@ -80,7 +86,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let Some(at) = args.iter().position(|v| matches!(v, V::Num { .. })) else {
             return op(self, args);
         };
-        let V::Num { tag, bits } = args[at] else { unreachable!("found above") };
+        let V::Num { tag, bits, .. } = args[at] else { unreachable!("found above") };
         let int_side = self.b.create_block();
         let float_side = self.b.create_block();
         let merge = self.b.create_block();
@@ -108,7 +114,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             [Got::Int, Got::Int] => V::Int(merged_bits),
             [Got::Float, Got::Float] => V::Float(self.b.ins().bitcast(F64, MemFlagsData::new(), merged_bits)),
             [Got::Bool, Got::Bool] => V::Bool(self.b.ins().ireduce(I8, merged_bits)),
-            _ => V::Num { tag: merged_tag, bits: merged_bits },
+            _ => V::Num { tag: merged_tag, bits: merged_bits, float: None },
         })
     }
 
@@ -125,7 +131,10 @@ impl<'a, 'f> Lower<'a, 'f> {
         let (tb, xb) = self.pack(b)?;
         let tag = self.b.ins().select(cond, ta, tb);
         let bits = self.b.ins().select(cond, xa, xb);
-        Ok(V::Num { tag, bits })
+        // the float form too (a running `max` over floats then carries no conversion)
+        let (fa, fb) = (self.as_float(a)?, self.as_float(b)?);
+        let float = Some(self.b.ins().select(cond, fa, fb));
+        Ok(V::Num { tag, bits, float })
     }
 
     /// `-x`: an int (checked), a float, or either by its tag.
