@@ -6,6 +6,7 @@
 //! Everything here runs on the thread holding the GIL, except the native code itself.
 
 mod adapt;
+mod alloc;
 mod engine;
 mod infer;
 mod interval;
@@ -34,9 +35,9 @@ pub use types::{MAX_PARAMS, Sig, Ty};
 /// The default `--jit-threshold` (see lang-spec/jit.md for how it was chosen).
 pub const DEFAULT_THRESHOLD: u64 = 1000;
 
-/// The argument slots of a native call of at most half this many arguments live in a small
-/// buffer.
-const SMALL_SLOTS: usize = 8;
+/// The argument slots of a native call of at most a third this many arguments live in a small
+/// buffer (an array takes three slots).
+const SMALL_SLOTS: usize = 12;
 
 /// The most specializations (including invalidated ones) one function may have.
 pub const MAX_SPECS: usize = 8;
@@ -521,16 +522,16 @@ impl Jit {
     fn call_native(&self, spec: &Spec, args: &[Value], room: i64, gil: Gil) -> Entered {
         // a small buffer for the common few arguments (zeroing the largest one costs as much as
         // a tiny call)
-        if args.len() <= SMALL_SLOTS / 2 {
+        if args.len() <= SMALL_SLOTS / 3 {
             let mut slots = [0u64; SMALL_SLOTS];
             self.call_with_slots(spec, args, &mut slots, room, gil)
         } else {
-            let mut slots = [0u64; 2 * MAX_PARAMS];
+            let mut slots = [0u64; 3 * MAX_PARAMS];
             self.call_with_slots(spec, args, &mut slots, room, gil)
         }
     }
 
-    /// `call_native` with a slot buffer of at least two slots per argument (and one).
+    /// `call_native` with a slot buffer of at least three slots per argument (and one).
     #[inline]
     fn call_with_slots(&self, spec: &Spec, args: &[Value], slots: &mut [u64], room: i64, gil: Gil) -> Entered {
         let mut k = 0;
@@ -541,8 +542,9 @@ impl Jit {
                 Value::Bool(b) => slots[k] = *b as u64,
                 Value::Array(arr) => {
                     slots[k] = arr.data.as_ptr() as u64;
-                    k += 1;
-                    slots[k] = arr.len() as u64;
+                    slots[k + 1] = arr.len() as u64;
+                    slots[k + 2] = alloc::interpreter_own(arr);
+                    k += 2;
                 }
                 _ => continue,
             }
@@ -560,6 +562,8 @@ impl Jit {
             // the context is clean before every call: empty at first, and emptied here after
             // each failure (only a failing call records into it)
             runtime::begin();
+            // the arrays the failed call's frames made (no native code refers to them now)
+            alloc::free_all();
             return Entered::Failed(message, frames);
         }
         let bits = slots[0];
@@ -567,6 +571,12 @@ impl Jit {
             Ty::Int => Value::Int(bits as i64),
             Ty::Float => Value::Float(f64::from_bits(bits)),
             Ty::Bool => Value::Bool(bits != 0),
+            Ty::FloatArray | Ty::IntArray => {
+                let v = alloc::take_result(bits);
+                // nothing is left unless a count was lost on the way (which only costs memory)
+                alloc::free_all();
+                v
+            }
             _ => Value::Nil,
         })
     }

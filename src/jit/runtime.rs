@@ -23,6 +23,9 @@ pub mod status {
     pub const GLOBAL_CHANGED: i64 = 9;
     pub const NEG_SHIFT: i64 = 10;
     pub const RANDINT_EMPTY: i64 = 11;
+    // jitalloc: `array(n, fill)` in native code (jit/alloc.rs)
+    pub const ARRAY_NEGATIVE: i64 = 12;
+    pub const ARRAY_ALLOC: i64 = 13;
 }
 
 /// The context of the native call running on this thread (one at a time: native code never
@@ -70,6 +73,9 @@ impl JitCtx {
             status::INTERRUPTED => "interrupted".into(),
             status::NEG_SHIFT => crate::vm::ops::NEG_SHIFT.into(),
             status::RANDINT_EMPTY => crate::vm::random::empty_range(a, b),
+            // jitalloc: the interpreter's `array` errors (vm/builtins.rs)
+            status::ARRAY_NEGATIVE => "array length must be non-negative".into(),
+            status::ARRAY_ALLOC => format!("cannot allocate array of {a} elements"),
             status::GLOBAL_CHANGED => {
                 // SAFETY: native code passes a `GlobalSite` the lowering leaked for it, which
                 // lives as long as the program and is never written after compiling.

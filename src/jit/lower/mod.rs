@@ -27,6 +27,7 @@ use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
+mod alloc;
 mod versions;
 
 /// The runtime functions native code calls, in the order of `HELPERS`.
@@ -49,6 +50,8 @@ pub enum Helper {
     Uniform,
     Gauss,
     ArrayHas,
+    ArrayNew,
+    ArrayFree,
 }
 
 /// A helper's symbol, address, parameter and result types.
@@ -86,15 +89,19 @@ pub fn helpers() -> Vec<HelperDef> {
         d(Helper::Uniform, "mini_uniform", rt::mini_uniform as *const u8, &[F64, F64], &[F64]),
         d(Helper::Gauss, "mini_gauss", rt::mini_gauss as *const u8, &[F64, F64], &[F64]),
         d(Helper::ArrayHas, "mini_array_has", rt::mini_array_has as *const u8, &[I64, I64, I64, I64], &[I8]),
+        d(Helper::ArrayNew, "mini_array_new", crate::jit::alloc::mini_array_new as *const u8, &[I64, I64, I64], &[I64]),
+        d(Helper::ArrayFree, "mini_array_free", crate::jit::alloc::mini_array_free as *const u8, &[I64], &[]),
     ]
 }
 
-/// The Cranelift type of a returned value (nil is returned as an unused i64).
-pub fn ret_type(t: Ty) -> Type {
+/// The Cranelift types of a returned value (nil is returned as an unused i64; an array as its
+/// data pointer, length and own word, see jit/alloc.rs).
+pub fn ret_types(t: Ty) -> &'static [Type] {
     match t {
-        Ty::Float => F64,
-        Ty::Bool => I8,
-        _ => I64,
+        Ty::Float => &[F64],
+        Ty::Bool => &[I8],
+        Ty::FloatArray | Ty::IntArray => &[I64, I64, I64],
+        _ => &[I64],
     }
 }
 
@@ -107,7 +114,7 @@ pub fn signature(module: &JITModule, args: &[Ty], ret: Ty) -> Signature {
             sig.params.push(AbiParam::new(*ty));
         }
     }
-    sig.returns.push(AbiParam::new(ret_type(ret)));
+    sig.returns.extend(ret_types(ret).iter().map(|t| AbiParam::new(*t)));
     sig.returns.push(AbiParam::new(I64));
     sig
 }
@@ -118,7 +125,7 @@ pub fn param_types(t: Ty) -> &'static [Type] {
         Ty::Int => &[I64],
         Ty::Float => &[F64],
         Ty::Bool => &[I8],
-        Ty::FloatArray | Ty::IntArray => &[I64, I64],
+        Ty::FloatArray | Ty::IntArray => &[I64, I64, I64],
         Ty::Nil | Ty::Other(_) => &[],
     }
 }
@@ -129,7 +136,13 @@ enum V {
     Int(CValue),
     Float(CValue),
     Bool(CValue),
-    Arr { ptr: CValue, len: CValue, float: bool },
+    /// `own`: who keeps it alive (see jit/alloc.rs).
+    Arr {
+        ptr: CValue,
+        len: CValue,
+        own: CValue,
+        float: bool,
+    },
     Nil,
     Func,
     Builtin,
@@ -143,6 +156,7 @@ enum Kind {
     Bool,
     Ptr,
     Len,
+    Own,
 }
 
 type Lowered<X> = Result<X, String>;
@@ -216,6 +230,8 @@ pub struct Lower<'a, 'f> {
     assumed: Option<Assumed>,
     /// The fast copy's loop header, sealed only once the test before it branches to it.
     unsealed: Option<Block>,
+    /// How the plan being lowered treats arrays made in native code (see `alloc.rs`).
+    owned: alloc::Owned,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -252,6 +268,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             assumed: None,
             unsealed: None,
             lowered: 0,
+            owned: alloc::Owned::of(&plans[plan], plans),
         }
     }
 
@@ -263,6 +280,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.switch_to_block(entry);
         let params = self.b.block_params(entry).to_vec();
         self.room = Some(params[0]);
+        self.clear_owned();
         let mut p = 1;
         for (r, t) in self.plan.sig.tys().iter().enumerate() {
             let n = param_types(*t).len();
@@ -271,11 +289,13 @@ impl<'a, 'f> Lower<'a, 'f> {
                 Ty::Float => V::Float(params[p]),
                 Ty::Bool => V::Bool(params[p]),
                 Ty::FloatArray | Ty::IntArray => {
-                    V::Arr { ptr: params[p], len: params[p + 1], float: *t == Ty::FloatArray }
+                    let own = params[p + 2];
+                    V::Arr { ptr: params[p], len: params[p + 1], own, float: *t == Ty::FloatArray }
                 }
                 _ => V::Nil,
             };
             self.put(r as Reg, v);
+            self.retain_param(v);
             p += n;
         }
         self.make_fail_block();
@@ -370,33 +390,35 @@ impl<'a, 'f> Lower<'a, 'f> {
         let ret = callee.ret_ty();
         let cont = self.b.create_block();
         if ret != Ty::Nil {
-            self.b.append_block_param(cont, ret_type(ret));
+            for t in ret_types(ret) {
+                self.b.append_block_param(cont, *t);
+            }
         }
         let inner_room = self.callee_room(room);
+        let owned = alloc::Owned::of(callee, self.plans);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
+        let saved_owned = std::mem::replace(&mut self.owned, owned);
         self.inlined_from.push((self.plan, pc));
         self.plan = callee;
         self.scope = self.inlined_from.len() as u32;
         self.room = Some(inner_room);
         self.ret_to = Some((cont, ret));
+        self.clear_owned();
         for (r, v) in args.iter().enumerate() {
             self.put(r as Reg, *v);
+            self.retain_param(*v);
         }
         self.checked.clear();
         let result = self.body();
         self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
+        self.owned = saved_owned;
         result?;
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
         let params = self.b.block_params(cont).to_vec();
-        Ok(match (ret, params.first()) {
-            (Ty::Int, Some(v)) => V::Int(*v),
-            (Ty::Float, Some(v)) => V::Float(*v),
-            (Ty::Bool, Some(v)) => V::Bool(*v),
-            _ => V::Nil,
-        })
+        Ok(returned(ret, &params))
     }
 
     /// Leaves through a new error site at `pc` (ends the current block): the site records error
@@ -441,17 +463,21 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.b.switch_to_block(fail);
             let args = self.b.block_params(fail).to_vec();
             let st = self.call_helper(Helper::Site, &args)[0];
-            let zero = self.zero(self.plan.ret_ty());
-            self.b.ins().return_(&[zero, st]);
+            let mut values = self.zeros(self.plan.ret_ty());
+            values.push(st);
+            self.b.ins().return_(&values);
         }
     }
 
-    fn zero(&mut self, t: Ty) -> CValue {
-        match t {
-            Ty::Float => self.b.ins().f64const(0.0),
-            Ty::Bool => self.b.ins().iconst(I8, 0),
-            _ => self.b.ins().iconst(I64, 0),
-        }
+    /// The machine values of a returned zero, nil or no array (what an error exit returns).
+    fn zeros(&mut self, t: Ty) -> Vec<CValue> {
+        ret_types(t)
+            .iter()
+            .map(|ty| match *ty {
+                F64 => self.b.ins().f64const(0.0),
+                ty => self.b.ins().iconst(ty, 0),
+            })
+            .collect()
     }
 
     /// A block for every reachable instruction where control flow starts.
@@ -521,9 +547,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             T::Val(Ty::Float) => V::Float(self.use_var(r, Kind::Float)),
             T::Val(Ty::Bool) => V::Bool(self.use_var(r, Kind::Bool)),
-            T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => {
-                V::Arr { ptr: self.use_var(r, Kind::Ptr), len: self.use_var(r, Kind::Len), float: t == Ty::FloatArray }
-            }
+            T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => V::Arr {
+                ptr: self.use_var(r, Kind::Ptr),
+                len: self.use_var(r, Kind::Len),
+                own: self.use_var(r, Kind::Own),
+                float: t == Ty::FloatArray,
+            },
             T::Val(Ty::Nil) => V::Nil,
             // a module is a marker too: only `m.name` reads it, as a global (`module_names`)
             T::Func(_) | T::Module(_) => V::Func,
@@ -532,16 +561,29 @@ impl<'a, 'f> Lower<'a, 'f> {
         })
     }
 
+    /// Writes register `r`; a counted register lets go of the array it held (`alloc.rs`).
     fn put(&mut self, r: Reg, v: V) {
+        let old = self.own_before_put(r);
         match v {
             V::Int(x) => self.def(r, Kind::Int, x),
             V::Float(x) => self.def(r, Kind::Float, x),
             V::Bool(x) => self.def(r, Kind::Bool, x),
-            V::Arr { ptr, len, .. } => {
+            V::Arr { ptr, len, own, .. } => {
                 self.def(r, Kind::Ptr, ptr);
                 self.def(r, Kind::Len, len);
+                self.def(r, Kind::Own, own);
             }
             V::Nil | V::Func | V::Builtin => {}
+        }
+        if let Some(old) = old {
+            self.after_put(r, v, old);
+        }
+    }
+
+    /// A parameter's count in a counting plan (the caller keeps its own).
+    fn retain_param(&mut self, v: V) {
+        if let (true, V::Arr { own, .. }) = (self.owned.counting, v) {
+            self.retain(own);
         }
     }
 
@@ -1049,7 +1091,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// The address of element `i` of an array after the bounds check.
     fn element(&mut self, pc: usize, arr: V, i: V, regs: (Reg, Reg)) -> Lowered<(CValue, bool)> {
-        let (V::Arr { ptr, len, float }, V::Int(i)) = (arr, i) else {
+        let (V::Arr { ptr, len, float, .. }, V::Int(i)) = (arr, i) else {
             return Err("internal: indexing a non-array".into());
         };
         if self.assumed.as_ref().is_some_and(|a| a.scope == self.scope && a.unchecked.contains(&regs)) {
@@ -1138,11 +1180,12 @@ impl<'a, 'f> Lower<'a, 'f> {
                 best
             }
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
-            (B::Sum, [V::Arr { ptr, len, float }]) => self.sum_array(pc, *ptr, *len, *float),
+            (B::Sum, [V::Arr { ptr, len, float, .. }]) => self.sum_array(pc, *ptr, *len, *float),
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
             (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,
             (B::Random | B::Randint | B::Uniform | B::Gauss, _) => self.random(pc, f, args)?,
-            (B::In, [V::Arr { ptr, len, float }, x]) => self.array_has(*ptr, *len, *float, *x)?,
+            (B::In, [V::Arr { ptr, len, float, .. }, x]) => self.array_has(*ptr, *len, *float, *x)?,
+            (B::Array, [n, fill]) => self.new_array(pc, *n, *fill)?,
             _ => return Err(format!("internal: builtin {} not lowered", f.name())),
         })
     }
@@ -1221,7 +1264,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// The address of element `i` of an int array for an atomic operation, after the bounds
     /// check (shared with `a[i]`'s through `checked`: either one makes the other redundant).
     fn atomic_element(&mut self, pc: usize, arr: V, i: V) -> Lowered<CValue> {
-        let (V::Arr { ptr, len, float: false }, V::Int(i)) = (arr, i) else {
+        let (V::Arr { ptr, len, float: false, .. }, V::Int(i)) = (arr, i) else {
             return Err("internal: an atomic operation on a non-int array".into());
         };
         if self.checked.insert((BOUNDS_CHECKED, i, len), i).is_none() {
@@ -1274,7 +1317,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         for a in args {
             match *a {
                 V::Int(x) | V::Float(x) | V::Bool(x) => values.push(x),
-                V::Arr { ptr, len, .. } => values.extend([ptr, len]),
+                V::Arr { ptr, len, own, .. } => values.extend([ptr, len, own]),
                 V::Nil => {}
                 V::Func | V::Builtin => return Err("internal: passing a function".into()),
             }
@@ -1289,7 +1332,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         };
         let inst = self.b.ins().call(f, &values);
         let results = self.b.inst_results(inst).to_vec();
-        let (value, st) = (results[0], results[1]);
+        let (values, st) = results.split_at(results.len() - 1);
+        let st = st[0];
         let failed = self.b.create_block();
         let ok = self.b.create_block();
         self.b.set_cold_block(failed);
@@ -1299,12 +1343,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.switch_to_block(failed);
         self.leave_through_site(pc, status::OK, st, [None, None]);
         self.b.switch_to_block(ok);
-        Ok(match ret {
-            Ty::Int => V::Int(value),
-            Ty::Float => V::Float(value),
-            Ty::Bool => V::Bool(value),
-            _ => V::Nil,
-        })
+        Ok(returned(ret, values))
     }
 
     fn global(&mut self, pc: usize, g: u16, st_type: T) -> Lowered<V> {
@@ -1325,7 +1364,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             Value::Array(a) => {
                 let ptr = self.iconst(a.data.as_ptr() as i64);
                 let len = self.iconst(a.len() as i64);
-                V::Arr { ptr, len, float: a.kind == ElemKind::Float }
+                let own = self.iconst(crate::jit::alloc::interpreter_own(a) as i64);
+                V::Arr { ptr, len, own, float: a.kind == ElemKind::Float }
             }
             Value::Func(_) | Value::Module(_) => V::Func,
             Value::Builtin(_) => V::Builtin,
@@ -1369,7 +1409,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn instr(&mut self, pc: usize, ins: Instr, st: &[T]) -> Lowered<bool> {
         use Instr as I;
         match ins {
-            I::LoadNil { .. } => {}
+            I::LoadNil { a } => self.put(a, V::Nil),
             I::LoadBool { a, b } => {
                 let v = self.b.ins().iconst(I8, b as i64);
                 self.put(a, V::Bool(v));
@@ -1385,6 +1425,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             I::Move { a, b } => {
                 // a value compiled code cannot use is moved, never read (`infer::read_or_other`)
                 let v = if matches!(st[b as usize], T::Val(Ty::Other(_))) { V::Nil } else { self.get(st, b)? };
+                if let (true, V::Arr { own, .. }) = (self.owned.counting, v) {
+                    self.retain(own);
+                }
                 self.put(a, v);
             }
             I::GetGlobal { a, g } => {
@@ -1608,15 +1651,18 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::Return { a } => {
                 let v = self.get(st, a)?;
-                let value = match v {
-                    V::Int(x) | V::Float(x) | V::Bool(x) => Some(x),
-                    _ => None,
+                self.release_all(Some(v));
+                let values = match v {
+                    V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
+                    V::Arr { ptr, len, own, .. } => vec![ptr, len, own],
+                    _ => vec![],
                 };
-                self.return_value(value);
+                self.return_value(&values);
                 return Ok(true);
             }
             I::ReturnNil => {
-                self.return_value(None);
+                self.release_all(None);
+                self.return_value(&[]);
                 return Ok(true);
             }
             I::GetIndex { a, b, c } => {
@@ -1661,22 +1707,22 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(false)
     }
 
-    /// `return`: from the function, or from inlined code to the block after the call.
-    fn return_value(&mut self, value: Option<CValue>) {
+    /// `return` of `values` (none for nil): from the function, or from inlined code to the
+    /// block after the call.
+    fn return_value(&mut self, values: &[CValue]) {
         if let Some((cont, ret)) = self.ret_to {
-            match (ret, value) {
-                (Ty::Nil, _) => self.b.ins().jump(cont, &[]),
-                (_, Some(v)) => self.b.ins().jump(cont, &[BlockArg::Value(v)]),
-                (t, None) => {
-                    let zero = self.zero(t);
-                    self.b.ins().jump(cont, &[BlockArg::Value(zero)])
-                }
+            let values = match (ret, values) {
+                (Ty::Nil, _) => vec![],
+                (_, []) => self.zeros(ret),
+                _ => values.to_vec(),
             };
+            let args: Vec<BlockArg> = values.into_iter().map(BlockArg::Value).collect();
+            self.b.ins().jump(cont, &args);
             return;
         }
-        let value = value.unwrap_or_else(|| self.zero(self.plan.ret_ty()));
-        let ok = self.iconst(status::OK);
-        self.b.ins().return_(&[value, ok]);
+        let mut values = if values.is_empty() { self.zeros(self.plan.ret_ty()) } else { values.to_vec() };
+        values.push(self.iconst(status::OK));
+        self.b.ins().return_(&values);
     }
 
     /// The start of a counted loop (both `for` setups): its start, stop and step, the error
@@ -1761,7 +1807,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn iter_next(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
         let arr = self.get(st, a)?;
         let V::Int(pos) = self.get(st, a + 1)? else { return Err("internal: iterator position".into()) };
-        let V::Arr { ptr, len, float } = arr else { return Err("internal: iterating a non-array".into()) };
+        let V::Arr { ptr, len, float, .. } = arr else { return Err("internal: iterating a non-array".into()) };
         let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, pos, len);
         let body = self.b.create_block();
         let end = self.block(t as usize)?;
@@ -1781,6 +1827,19 @@ impl<'a, 'f> Lower<'a, 'f> {
         let next_block = self.block(pc + 1)?;
         self.b.ins().jump(next_block, &[]);
         Ok(true)
+    }
+}
+
+/// The value a call of a function returning `ret` gave back, from its machine results.
+fn returned(ret: Ty, values: &[CValue]) -> V {
+    match (ret, values) {
+        (Ty::Int, [v, ..]) => V::Int(*v),
+        (Ty::Float, [v, ..]) => V::Float(*v),
+        (Ty::Bool, [v, ..]) => V::Bool(*v),
+        (Ty::FloatArray | Ty::IntArray, [ptr, len, own, ..]) => {
+            V::Arr { ptr: *ptr, len: *len, own: *own, float: ret == Ty::FloatArray }
+        }
+        _ => V::Nil,
     }
 }
 
