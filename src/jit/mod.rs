@@ -90,6 +90,9 @@ pub struct Spec {
     deps: Vec<u16>,
     /// Arrays read from globals: kept alive as long as the code that points at them.
     _pins: Vec<Value>,
+    /// Its native code may make arrays (itself or through a compiled callee): what is left of
+    /// them on the thread's list is freed after each call (`alloc::free_all`).
+    frees: bool,
     /// The inferred plan, so that later compilations can inline this function (its calls
     /// name specializations, not the plans of the session that made it).
     plan: OnceCell<Rc<infer::Plan>>,
@@ -434,7 +437,10 @@ impl Jit {
     fn install(&self, session: &Session, compiled: Vec<engine::Compiled>) -> Rc<Spec> {
         let mut deps = BTreeSet::new();
         let mut pins = Vec::new();
+        let mut frees = false;
         for plan in &session.plans {
+            frees |= lower::allocates(plan);
+            frees |= plan.calls.values().any(|t| matches!(t, infer::Target::Spec(s) if s.frees));
             for (g, v) in &plan.globals {
                 deps.insert(*g);
                 if let Value::Array(_) = v {
@@ -464,6 +470,7 @@ impl Jit {
                 compile_time: c.time,
                 deps: deps.iter().copied().collect(),
                 _pins: pins.clone(),
+                frees,
                 plan: OnceCell::new(),
             });
             ProtoJit::of(&plan.proto).specs.borrow_mut().push(spec.clone());
@@ -567,18 +574,19 @@ impl Jit {
             return Entered::Failed(message, frames);
         }
         let bits = slots[0];
-        Entered::Returned(match spec.ret {
+        let value = match spec.ret {
             Ty::Int => Value::Int(bits as i64),
             Ty::Float => Value::Float(f64::from_bits(bits)),
             Ty::Bool => Value::Bool(bits != 0),
-            Ty::FloatArray | Ty::IntArray => {
-                let v = alloc::take_result(bits);
-                // nothing is left unless a count was lost on the way (which only costs memory)
-                alloc::free_all();
-                v
-            }
+            Ty::FloatArray | Ty::IntArray => alloc::take_result(bits),
             _ => Value::Nil,
-        })
+        };
+        if spec.frees {
+            // nothing is left unless a count was lost on the way, which then costs memory only
+            // until here
+            alloc::free_all();
+        }
+        Entered::Returned(value)
     }
 
     /// Global `g` was assigned `value`: specializations that read it are invalid from their next

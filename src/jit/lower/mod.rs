@@ -26,6 +26,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
+pub use alloc::allocates;
 
 mod alloc;
 mod versions;
