@@ -15,6 +15,7 @@ use crate::ast::BinOp;
 use crate::builtin::Builtin;
 use crate::bytecode::{self, Flow, Instr, Reg};
 use crate::value::{ElemKind, Value};
+pub use alloc::allocates;
 use cranelift::codegen::ir::condcodes::CondCode;
 use cranelift::codegen::ir::{BlockArg, FuncRef, InstructionData, Opcode, UserFuncName, ValueDef};
 use cranelift::prelude::{
@@ -26,7 +27,6 @@ use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
-pub use alloc::allocates;
 
 mod alloc;
 mod versions;
