@@ -235,3 +235,65 @@ pub fn take_result(own: u64) -> Value {
         Value::Array(Rc::new(ArrayObj { kind, data }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many native arrays this thread's list holds.
+    fn live() -> usize {
+        let head = sentinel();
+        let mut n = 0;
+        // SAFETY: walks this thread's list, whose nodes are live headers, by raw pointers.
+        unsafe {
+            let mut p = (*head).next;
+            while p != head {
+                n += 1;
+                p = (*p).next;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn small_and_large_arrays_become_interpreter_arrays() {
+        let small = mini_array_new(0, 7, 3);
+        let large = mini_array_new(1, 1.5f64.to_bits() as i64, 100);
+        let empty = mini_array_new(1, 0, 0);
+        assert_eq!(live(), 3);
+        let arrays: Vec<Rc<ArrayObj>> = [small, large, empty]
+            .iter()
+            .map(|h| match take_result(*h as u64) {
+                Value::Array(a) => a,
+                _ => panic!("not an array"),
+            })
+            .collect();
+        assert_eq!((arrays[0].kind, arrays[0].len()), (ElemKind::Int, 3));
+        assert!((0..3).all(|i| matches!(arrays[0].get(i), Value::Int(7))));
+        assert_eq!((arrays[1].kind, arrays[1].len()), (ElemKind::Float, 100));
+        assert!((0..100).all(|i| matches!(arrays[1].get(i), Value::Float(x) if x == 1.5)));
+        assert_eq!((arrays[2].kind, arrays[2].len()), (ElemKind::Float, 0));
+        assert_eq!(live(), 0);
+    }
+
+    #[test]
+    fn free_all_empties_the_list_and_free_unlinks_one() {
+        let hs: Vec<_> = (0..40).map(|n| mini_array_new(n % 2, n, n)).collect();
+        assert_eq!(live(), 40);
+        mini_array_free(hs[17]);
+        mini_array_free(hs[39]);
+        assert_eq!(live(), 38);
+        free_all();
+        assert_eq!(live(), 0);
+        let again = mini_array_new(0, 0, 5);
+        assert_eq!(live(), 1);
+        mini_array_free(again);
+        assert_eq!(live(), 0);
+    }
+
+    #[test]
+    fn an_impossible_size_is_null() {
+        assert!(mini_array_new(0, 1, 1 << 61).is_null());
+        assert_eq!(live(), 0);
+    }
+}
