@@ -10,8 +10,9 @@
 //! - at entry they are 0, and array parameters are retained (the caller keeps its own count);
 //! - `put` of a new value into such a register releases the old word after the new one is in
 //!   place (a `Move` retains its source first, so `a = a` is a no-op);
-//! - `return` retains the returned array (the result's count, handed to the caller) and then
-//!   releases every such register.
+//! - `return` jumps to the plan's epilogue (one per function or inlined copy), which retains
+//!   the returned array (the result's count, handed to the caller) and then releases every such
+//!   register.
 //!
 //! A plan that does not count borrows: every array it sees is held by its caller (an argument
 //! register that the caller does not write during the call) or by the interpreter for the whole
@@ -19,13 +20,15 @@
 //! can be freed while it runs. An error exit releases nothing: the VM frees the thread's list of
 //! native arrays when the outermost native call ends (`alloc::free_all`).
 
-use super::{Helper, I64, Kind, Lower, Lowered, V};
+use super::{Helper, I64, Kind, Lower, Lowered, V, ret_types, returned};
 use crate::builtin::Builtin;
 use crate::bytecode::{Instr, Reg};
 use crate::jit::alloc::{COUNT_OFFSET, PTR_OFFSET};
 use crate::jit::infer::{Plan, T, Target};
 use crate::jit::runtime::status;
+use crate::jit::types::Ty;
 use crate::value::MAX_ARRAY_LEN;
+use cranelift::codegen::ir::BlockArg;
 use cranelift::codegen::ir::{InstructionData, Opcode, ValueDef};
 use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, Value as CValue};
 
@@ -201,18 +204,53 @@ impl Lower<'_, '_> {
         self.release(old);
     }
 
-    /// Before a `return` of a counting plan: the returned array gets the result's count, and
-    /// every counted register lets go of its own.
-    pub(super) fn release_all(&mut self, returned: Option<V>) {
+    /// A `return` of `v` in a counting plan: a jump to the plan's epilogue (made at the first
+    /// one), which lets go of the registers once for every `return`, so that the code added
+    /// stays linear in the function's size. False when the plan does not count.
+    pub(super) fn return_through_epilogue(&mut self, v: V) -> bool {
         if !self.owned.counting {
-            return;
+            return false;
         }
-        if let Some(V::Arr { own, .. }) = returned {
+        let ret = self.plan.ret_ty();
+        let block = match self.epilogue {
+            Some(block) => block,
+            None => {
+                let block = self.b.create_block();
+                if ret != Ty::Nil {
+                    for t in ret_types(ret) {
+                        self.b.append_block_param(block, *t);
+                    }
+                }
+                self.epilogue = Some(block);
+                block
+            }
+        };
+        let values = match (ret, v) {
+            (Ty::Nil, _) => vec![],
+            (_, V::Int(x) | V::Float(x) | V::Bool(x)) => vec![x],
+            (_, V::Arr { ptr, len, own, .. }) => vec![ptr, len, own],
+            _ => self.zeros(ret),
+        };
+        let args: Vec<BlockArg> = values.into_iter().map(BlockArg::Value).collect();
+        self.b.ins().jump(block, &args);
+        true
+    }
+
+    /// The epilogue of the code just lowered, if a `return` made one: the returned array gets
+    /// the result's count, every counted register lets go of its own, and the value is
+    /// returned (or handed to the code after an inlined call).
+    pub(super) fn finish_epilogue(&mut self) {
+        let Some(block) = self.epilogue.take() else { return };
+        self.b.switch_to_block(block);
+        self.b.seal_block(block);
+        let values = self.b.block_params(block).to_vec();
+        if let V::Arr { own, .. } = returned(self.plan.ret_ty(), &values) {
             self.retain(own);
         }
         for r in self.owned.regs.clone() {
             let own = self.use_var(r, Kind::Own);
             self.release(own);
         }
+        self.return_value(&values);
     }
 }

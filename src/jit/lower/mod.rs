@@ -233,6 +233,8 @@ pub struct Lower<'a, 'f> {
     unsealed: Option<Block>,
     /// How the plan being lowered treats arrays made in native code (see `alloc.rs`).
     owned: alloc::Owned,
+    /// Where the `return`s of the code being lowered go when it counts (`alloc.rs`).
+    epilogue: Option<Block>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -270,6 +272,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             unsealed: None,
             lowered: 0,
             owned: alloc::Owned::of(&plans[plan], plans),
+            epilogue: None,
         }
     }
 
@@ -310,6 +313,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Lowers the instructions of `self.plan`, starting with a jump from the current block.
     fn body(&mut self) -> Lowered<()> {
+        let outer = self.epilogue.take();
         self.make_blocks();
         let first = self.block(0)?;
         self.b.ins().jump(first, &[]);
@@ -318,6 +322,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         if !self.lower_pcs(0, plan.proto.code.len(), &loops, true)? {
             return Err("internal: the code runs off its end".into());
         }
+        self.finish_epilogue();
+        self.epilogue = outer;
         Ok(())
     }
 
@@ -1652,7 +1658,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::Return { a } => {
                 let v = self.get(st, a)?;
-                self.release_all(Some(v));
+                if self.return_through_epilogue(v) {
+                    return Ok(true);
+                }
                 let values = match v {
                     V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
                     V::Arr { ptr, len, own, .. } => vec![ptr, len, own],
@@ -1662,7 +1670,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 return Ok(true);
             }
             I::ReturnNil => {
-                self.release_all(None);
+                if self.return_through_epilogue(V::Nil) {
+                    return Ok(true);
+                }
                 self.return_value(&[]);
                 return Ok(true);
             }
