@@ -2,7 +2,7 @@
 //! plans (one finalize per session), and the entry trampolines through which the VM calls them.
 
 use super::infer::Plan;
-use super::lower::{Helper, Lower, Outlining, Region, helpers, parallel_loops, param_types, ret_type, signature};
+use super::lower::{Helper, Lower, Outlining, Region, helpers, parallel_loops, param_types, ret_types, signature};
 use super::mirror::Mirrors;
 use super::types::Ty;
 use cranelift::codegen::isa::CallConv;
@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// What the VM calls: `(room, args) -> status`. `args` holds the unboxed arguments, one 64-bit
-/// slot each (two for an array: data pointer and length); the result is stored into slot 0.
+/// slot each (three for an array: data pointer, length and own word, see alloc.rs); the result
+/// is stored into slot 0 (an array's own word for an array).
 pub type EntryFn = unsafe extern "C" fn(i64, *mut u64) -> i64;
 
 /// A plan's outlined parallel-loop blocks: by their `PrangePrep`, and with their loops.
@@ -51,6 +52,9 @@ impl Engine {
             ("is_pic", "false"),
             ("use_colocated_libcalls", "false"),
             ("enable_verifier", verify),
+            // a function returning an array returns four values (pointer, length, own word,
+            // status): more than the registers for results, so the rest go through memory
+            ("enable_multi_ret_implicit_sret", "true"),
         ] {
             flags.set(name, value).map_err(|e| format!("cranelift setting {name}: {e}"))?;
         }
@@ -284,12 +288,15 @@ impl Engine {
         let block = b.create_block();
         b.append_block_params_for_function_params(block);
         b.switch_to_block(block);
-        let zero = match ret_type(plan.ret_ty()) {
-            types::F64 => b.ins().f64const(0.0),
-            t => b.ins().iconst(t, 0),
-        };
-        let failed = b.ins().iconst(types::I64, -1);
-        b.ins().return_(&[zero, failed]);
+        let mut values: Vec<_> = ret_types(plan.ret_ty())
+            .iter()
+            .map(|t| match *t {
+                types::F64 => b.ins().f64const(0.0),
+                t => b.ins().iconst(t, 0),
+            })
+            .collect();
+        values.push(b.ins().iconst(types::I64, -1));
+        b.ins().return_(&values);
         b.seal_all_blocks();
         b.finalize(config);
         self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
@@ -340,12 +347,14 @@ impl Engine {
         }
         let call = b.ins().call(callee, &args);
         let results = b.inst_results(call).to_vec();
-        let mut value = results[0];
+        let (values, status) = results.split_at(results.len() - 1);
+        // an array's own word says all the VM needs (alloc::take_result)
+        let mut value = *values.last().expect("every result type has a value");
         if plan.ret_ty() == Ty::Bool {
             value = b.ins().uextend(i64t, value);
         }
         b.ins().store(MemFlagsData::trusted(), value, buf, 0);
-        b.ins().return_(&[results[1]]);
+        b.ins().return_(&[status[0]]);
         b.seal_all_blocks();
         b.finalize(config);
         self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;

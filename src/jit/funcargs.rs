@@ -96,10 +96,21 @@ pub fn unbox_captures(closure: &Closure, slots: &mut [u64], k: &mut usize, gil: 
             Value::Int(i) => slots[*k] = *i as u64,
             Value::Float(f) => slots[*k] = f.to_bits(),
             Value::Bool(b) => slots[*k] = *b as u64,
+            // the words `param_types` gives the captured value's type, which the entry
+            // trampoline loads one by one: an array of several dimensions as its pointer and
+            // each dimension, a 1-D array as its pointer, length and own word (jit/alloc.rs)
+            Value::Array(arr) if !arr.dims.is_empty() => {
+                slots[*k] = arr.data.as_ptr() as u64;
+                for d in arr.dims.iter() {
+                    *k += 1;
+                    slots[*k] = *d as u64;
+                }
+            }
             Value::Array(arr) => {
                 slots[*k] = arr.data.as_ptr() as u64;
-                *k += 1;
-                slots[*k] = arr.len() as u64;
+                slots[*k + 1] = arr.len() as u64;
+                slots[*k + 2] = super::alloc::interpreter_own(arr);
+                *k += 2;
             }
             _ => continue,
         }

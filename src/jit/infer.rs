@@ -266,15 +266,19 @@ impl<'a> Session<'a> {
         let refuse = |reason: String| Refusal { plan: i, pc: Some(pc), reason };
         match t {
             T::Pending => Ok(ret),
-            T::Val(Ty::Int | Ty::Float | Ty::Num | Ty::Bool | Ty::Nil) => match join(ret, t) {
-                T::Mixed(a, b) => Err(refuse(format!(
-                    "returns {} here and {} elsewhere; compiled code returns one type",
-                    b.name(),
-                    a.name()
-                ))),
-                joined => Ok(joined),
-            },
-            T::Val(ty) if ty.is_any_array() => Err(refuse("returning arrays is not supported in compiled code".into())),
+            T::Val(Ty::Int | Ty::Float | Ty::Num | Ty::Bool | Ty::Nil | Ty::FloatArray | Ty::IntArray) => {
+                match join(ret, t) {
+                    T::Mixed(a, b) => Err(refuse(format!(
+                        "returns {} here and {} elsewhere; compiled code returns one type",
+                        b.name(),
+                        a.name()
+                    ))),
+                    joined => Ok(joined),
+                }
+            }
+            T::Val(ty) if ty.is_any_array() => {
+                Err(refuse("returning arrays of several dimensions is not supported in compiled code".into()))
+            }
             other => Err(refuse(format!("returning {} is not supported in compiled code", other.ty().plural()))),
         }
     }
@@ -400,14 +404,18 @@ impl<'a> Session<'a> {
             I::ForLoop { a, .. } => st[a as usize + 3] = T::Val(Ty::Int),
             I::IterPrep { a } => {
                 match read_or_other(st, a)? {
+                    // a call's result still being inferred may be an array (jitalloc)
+                    T::Pending => {}
                     T::Val(t) if t.is_array() => {}
                     other => return Err(iteration(other)),
                 }
                 st[a as usize + 1] = T::Val(Ty::Int);
             }
             I::IterNext { a, .. } => {
-                let elem = read(st, a)?.ty().element();
-                st[a as usize + 2] = T::Val(elem);
+                st[a as usize + 2] = match read(st, a)? {
+                    T::Pending => T::Pending,
+                    t => T::Val(t.ty().element()),
+                };
             }
             I::Call { a, n } => self.call(i, pc, st, a, n)?,
             I::CallBuiltin { a, n: 1, f: Builtin::Shape } if read(st, a)?.ty().is_any_array() => {
@@ -1120,8 +1128,6 @@ fn iteration(x: T) -> String {
         }
         T::Func(_) | T::Builtin(_) => "iterating over a function is an error".into(),
         T::Val(t) if t.rank() > 0 => format!("iterating over {} is an error (only a 1-D array)", a_type(t)),
-        // a compiled callee returns a number, a bool or nil
-        T::Pending => "iterating over a call's result is an error (a compiled function returns no array)".into(),
         other => format!(
             "a for loop over {} runs only in the interpreter; compiled code iterates over ranges and arrays",
             other.ty().plural()
@@ -1206,6 +1212,10 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         (B::Sum, [Ty::IntArray | Ty::IntArrayN(_)]) => Ty::Int,
         (B::Sum, [Ty::FloatArray | Ty::FloatArrayN(_)]) => Ty::Float,
         (B::Sum, _) => return bad(),
+        // jitalloc: `array(n, fill)` makes an array native code owns (lower/alloc.rs)
+        (B::Array, [Ty::Int, Ty::Int]) => Ty::IntArray,
+        (B::Array, [Ty::Int, Ty::Float]) => Ty::FloatArray,
+        (B::Array, [n, fill]) => return Err(array_error(*n, *fill)),
         (
             B::Sqrt
             | B::Sin
@@ -1227,6 +1237,15 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         _ => return Err(format!("{}() is not supported in compiled code", b.name())),
     };
     Ok(T::Val(t))
+}
+
+/// Why `array(n, fill)` of these types is the interpreter's error (two arguments).
+fn array_error(n: Ty, fill: Ty) -> String {
+    if n != Ty::Int {
+        format!("array({}, {}) is an error (array length must be an int)", n.name(), fill.name())
+    } else {
+        format!("array({}, {}) is an error (array fill must be an int or a float)", n.name(), fill.name())
+    }
 }
 
 /// The result type of `atomic_add` (int) and `atomic_cas` (bool), which compile for an int

@@ -6,6 +6,7 @@
 //! Everything here runs on the thread holding the GIL, except the native code itself.
 
 mod adapt;
+mod alloc;
 mod engine;
 mod funcargs;
 mod infer;
@@ -36,9 +37,9 @@ pub use types::{MAX_PARAMS, Sig, Ty};
 /// The default `--jit-threshold` (see lang-spec/jit.md for how it was chosen).
 pub const DEFAULT_THRESHOLD: u64 = 1000;
 
-/// The argument slots of a native call of at most half this many arguments live in a small
-/// buffer.
-const SMALL_SLOTS: usize = 8;
+/// The argument slots of a native call of at most a third this many arguments live in a small
+/// buffer (an array takes three slots).
+const SMALL_SLOTS: usize = 12;
 
 /// The most specializations (including invalidated ones) one function may have.
 pub const MAX_SPECS: usize = 8;
@@ -93,6 +94,9 @@ pub struct Spec {
     deps: Vec<u16>,
     /// Arrays read from globals: kept alive as long as the code that points at them.
     _pins: Vec<Value>,
+    /// Its native code may make arrays (itself or through a compiled callee): what is left of
+    /// them on the thread's list is freed after each call (`alloc::free_all`).
+    frees: bool,
     /// The inferred plan, so that later compilations can inline this function (its calls
     /// name specializations, not the plans of the session that made it).
     plan: OnceCell<Rc<infer::Plan>>,
@@ -284,8 +288,9 @@ impl NativeCall {
     fn run(self) -> i64 {
         // SAFETY: `entry` was compiled for exactly the argument types unboxed into `slots`
         // (the signature matched), array pointers and lengths come from arrays kept alive by
-        // the caller's registers (arguments) or by the specialization (globals), and native
-        // code only reads and writes inside them after bounds checks.
+        // the caller's registers (arguments) or by the specialization (globals), or from
+        // arrays the native code made itself (freed only once no native register holds them,
+        // see alloc.rs), and native code only reads and writes inside them after bounds checks.
         unsafe { (self.entry)(self.room, self.slots) }
     }
 
@@ -455,7 +460,10 @@ impl Jit {
     fn install(&self, session: &Session, compiled: Vec<engine::Compiled>) -> Rc<Spec> {
         let mut deps = BTreeSet::new();
         let mut pins = Vec::new();
+        let mut frees = false;
         for plan in &session.plans {
+            frees |= lower::allocates(plan);
+            frees |= plan.calls.values().any(|t| matches!(t, infer::Target::Spec(s) if s.frees));
             for (g, v) in &plan.globals {
                 deps.insert(*g);
                 if let Value::Array(_) = v {
@@ -486,6 +494,7 @@ impl Jit {
                 compile_time: c.time,
                 deps: deps.iter().copied().collect(),
                 _pins: pins.clone(),
+                frees,
                 plan: OnceCell::new(),
             });
             ProtoJit::of(&plan.proto).specs.borrow_mut().push(spec.clone());
@@ -544,7 +553,7 @@ impl Jit {
     fn call_native(&self, spec: &Spec, args: &[Value], room: i64, gil: Gil) -> Entered {
         // a small buffer for the common few arguments (zeroing the largest one costs as much as
         // a tiny call)
-        if args.len() <= SMALL_SLOTS / 2 && spec.slots <= SMALL_SLOTS {
+        if args.len() <= SMALL_SLOTS / 3 && spec.slots <= SMALL_SLOTS {
             let mut slots = [0u64; SMALL_SLOTS];
             self.call_with_slots(spec, args, &mut slots, room, gil)
         } else if spec.slots > 2 * MAX_PARAMS {
@@ -552,12 +561,12 @@ impl Jit {
             let mut slots = vec![0u64; spec.slots];
             self.call_with_slots(spec, args, &mut slots, room, gil)
         } else {
-            let mut slots = [0u64; 2 * MAX_PARAMS];
+            let mut slots = [0u64; 3 * MAX_PARAMS];
             self.call_with_slots(spec, args, &mut slots, room, gil)
         }
     }
 
-    /// `call_native` with a slot buffer of at least two slots per argument (and one).
+    /// `call_native` with a slot buffer of at least three slots per argument (and one).
     #[inline]
     fn call_with_slots(&self, spec: &Spec, args: &[Value], slots: &mut [u64], room: i64, gil: Gil) -> Entered {
         let mut k = 0;
@@ -566,12 +575,18 @@ impl Jit {
                 Value::Int(i) => slots[k] = *i as u64,
                 Value::Float(f) => slots[k] = f.to_bits(),
                 Value::Bool(b) => slots[k] = *b as u64,
-                Value::Array(arr) => {
+                Value::Array(arr) if !arr.dims.is_empty() => {
                     slots[k] = arr.data.as_ptr() as u64;
                     k += 1;
                     // an array of several dimensions: a pointer to its dimensions
                     // (`engine::define_entry` loads them), which live as long as the array
-                    slots[k] = if arr.dims.is_empty() { arr.len() as u64 } else { arr.dims.as_ptr() as u64 };
+                    slots[k] = arr.dims.as_ptr() as u64;
+                }
+                Value::Array(arr) => {
+                    slots[k] = arr.data.as_ptr() as u64;
+                    slots[k + 1] = arr.len() as u64;
+                    slots[k + 2] = alloc::interpreter_own(arr);
+                    k += 2;
                 }
                 Value::Func(c) if !c.upvals.is_empty() => {
                     funcargs::unbox_captures(c, slots, &mut k, gil);
@@ -597,17 +612,26 @@ impl Jit {
             // the context is clean before every call: empty at first, and emptied here after
             // each failure (only a failing call records into it)
             runtime::begin();
+            // the arrays the failed call's frames made (no native code refers to them now)
+            alloc::free_all();
             return Entered::Failed(message, frames);
         }
         let bits = slots[0];
-        Entered::Returned(match spec.ret {
+        let value = match spec.ret {
             Ty::Int => Value::Int(bits as i64),
             Ty::Float => Value::Float(f64::from_bits(bits)),
             Ty::Bool => Value::Bool(bits != 0),
             // an int or float that is an int this time (a float returns `FLOAT_RESULT`)
             Ty::Num => Value::Int(bits as i64),
+            Ty::FloatArray | Ty::IntArray => alloc::take_result(bits),
             _ => Value::Nil,
-        })
+        };
+        if spec.frees {
+            // nothing is left unless a count was lost on the way, which then costs memory only
+            // until here
+            alloc::free_all();
+        }
+        Entered::Returned(value)
     }
 
     /// Global `g` was assigned `value`: specializations that read it are invalid from their next

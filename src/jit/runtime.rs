@@ -25,6 +25,9 @@ pub mod status {
     pub const RANDINT_EMPTY: i64 = 11;
     pub const PRANGE_STEP_ZERO: i64 = 12;
     pub const LIST_INDEX: i64 = 13;
+    /// `array(n, fill)` in native code (jit/alloc.rs)
+    pub const ARRAY_NEGATIVE: i64 = 14;
+    pub const ARRAY_ALLOC: i64 = 15;
     /// An index out of range for dimension `k` of an array of several dimensions is
     /// `INDEX_DIM + k` (`k < MAX_DIMS`).
     pub const INDEX_DIM: i64 = 100;
@@ -91,6 +94,9 @@ impl JitCtx {
             k if (status::INDEX_DIM..status::INDEX_DIM + crate::value::MAX_DIMS as i64).contains(&k) => {
                 format!("index {a} out of range for dimension {} of length {b}", k - status::INDEX_DIM)
             }
+            // the interpreter's `array` errors (vm/builtins.rs)
+            status::ARRAY_NEGATIVE => "array length must be non-negative".into(),
+            status::ARRAY_ALLOC => format!("cannot allocate array of {a} elements"),
             status::GLOBAL_CHANGED => {
                 // SAFETY: native code passes a `GlobalSite` the lowering leaked for it, which
                 // lives as long as the program and is never written after compiling.

@@ -26,8 +26,6 @@ enum Construct {
     ListLiteral,
     /// `{k: v}`.
     DictLiteral,
-    /// `array(n, x)`.
-    NewArray,
     /// `x in c`, `x not in c`.
     Membership,
     /// A builtin working on strings (`split`, `lower`, `str`, `format`, ...).
@@ -60,9 +58,6 @@ impl fmt::Display for Construct {
             }
             Construct::DictLiteral => {
                 f.write_str("a dict literal creates a dict; compiled code creates no lists or dicts (pass an array in)")
-            }
-            Construct::NewArray => {
-                f.write_str("compiled code does not create arrays; create it in the caller and pass it in")
             }
             Construct::Membership => f.write_str(
                 "membership (in, not in) in a string, list, dict or range runs only in the interpreter; compiled code tests membership in arrays",
@@ -166,7 +161,6 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
     use Builtin as B;
     Some(match b {
         B::Print | B::Eprint => Construct::Output,
-        B::Array => Construct::NewArray,
         B::In => Construct::Membership,
         B::Str
         | B::Split

@@ -30,7 +30,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             Ty::Int => V::Int(parts[0]),
             Ty::Float => V::Float(parts[0]),
             Ty::Bool => V::Bool(parts[0]),
-            Ty::FloatArray | Ty::IntArray => V::Arr { ptr: parts[0], len: parts[1], float: t == Ty::FloatArray },
+            Ty::FloatArray | Ty::IntArray => {
+                V::Arr { ptr: parts[0], len: parts[1], own: parts[2], float: t == Ty::FloatArray }
+            }
             Ty::FloatArrayN(_) | Ty::IntArrayN(_) => super::ndarray::from_params(t, parts),
             Ty::Num => V::Num { bits: parts[0], tag: parts[1], float: None },
             Ty::Func(key) if !key.captures.is_empty() => {
@@ -54,7 +56,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     pub(super) fn parts_of(&self, v: V) -> Vec<CValue> {
         match v {
             V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
-            V::Arr { ptr, len, .. } => vec![ptr, len],
+            V::Arr { ptr, len, own, .. } => vec![ptr, len, own],
             V::ArrN { ptr, dims, rank, .. } => {
                 std::iter::once(ptr).chain(dims[..rank as usize].iter().copied()).collect()
             }

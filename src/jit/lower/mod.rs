@@ -4,7 +4,8 @@
 //!
 //! A compiled function's signature is `(room, args...) -> (result, status)`: `room` is how many
 //! more frames may be pushed before `stack overflow`, each
-//! int/float/bool argument one parameter and each array two (data pointer, length).
+//! int/float/bool argument one parameter and each array three (data pointer, length, own word:
+//! see jit/alloc.rs), and an array result is those three words too.
 
 use super::infer::{Plan, T, Target};
 use super::interval::{self, Interval};
@@ -15,6 +16,7 @@ use crate::ast::BinOp;
 use crate::builtin::Builtin;
 use crate::bytecode::{self, Flow, Instr, Reg};
 use crate::value::{ElemKind, Value};
+pub use alloc::allocates;
 use cranelift::codegen::ir::condcodes::CondCode;
 use cranelift::codegen::ir::{BlockArg, FuncRef, InstructionData, Opcode, UserFuncName, ValueDef};
 use cranelift::prelude::{
@@ -27,6 +29,7 @@ use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
+mod alloc;
 mod funcargs;
 mod ndarray;
 mod numtag;
@@ -61,6 +64,8 @@ pub enum Helper {
     PrangeRun,
     PrangeFailure,
     PrangeSequential,
+    ArrayNew,
+    ArrayFree,
 }
 
 /// A helper's symbol, address, parameter and result types.
@@ -111,15 +116,19 @@ pub fn helpers() -> Vec<HelperDef> {
             &[I64, I64],
             &[],
         ),
+        d(Helper::ArrayNew, "mini_array_new", crate::jit::alloc::mini_array_new as *const u8, &[I64, I64, I64], &[I64]),
+        d(Helper::ArrayFree, "mini_array_free", crate::jit::alloc::mini_array_free as *const u8, &[I64], &[]),
     ]
 }
 
-/// The Cranelift type of a returned value (nil is returned as an unused i64).
-pub fn ret_type(t: Ty) -> Type {
+/// The Cranelift types of a returned value (nil is returned as an unused i64; an array as its
+/// data pointer, length and own word, see jit/alloc.rs).
+pub fn ret_types(t: Ty) -> &'static [Type] {
     match t {
-        Ty::Float => F64,
-        Ty::Bool => I8,
-        _ => I64,
+        Ty::Float => &[F64],
+        Ty::Bool => &[I8],
+        Ty::FloatArray | Ty::IntArray => &[I64, I64, I64],
+        _ => &[I64],
     }
 }
 
@@ -132,7 +141,7 @@ pub fn signature(module: &JITModule, args: &[Ty], ret: Ty) -> Signature {
             sig.params.push(AbiParam::new(*ty));
         }
     }
-    sig.returns.push(AbiParam::new(ret_type(ret)));
+    sig.returns.extend(ret_types(ret).iter().map(|t| AbiParam::new(*t)));
     sig.returns.push(AbiParam::new(I64));
     sig
 }
@@ -148,7 +157,7 @@ pub fn param_types(t: Ty) -> &'static [Type] {
         Ty::Int => &[I64],
         Ty::Float => &[F64],
         Ty::Bool => &[I8],
-        Ty::FloatArray | Ty::IntArray => &[I64, I64],
+        Ty::FloatArray | Ty::IntArray => &[I64, I64, I64],
         Ty::FloatArrayN(rank) | Ty::IntArrayN(rank) => ndarray::param_types(rank),
         // never a parameter (inference refuses passing one), but the bits and the tag if it were
         Ty::Num => &[I64, I8],
@@ -165,9 +174,11 @@ enum V {
     Int(CValue),
     Float(CValue),
     Bool(CValue),
+    /// `own`: who keeps it alive (see jit/alloc.rs).
     Arr {
         ptr: CValue,
         len: CValue,
+        own: CValue,
         float: bool,
     },
     Nil,
@@ -214,6 +225,7 @@ enum Kind {
         part: u8,
         ty: u8,
     },
+    Own,
 }
 
 type Lowered<X> = Result<X, String>;
@@ -295,6 +307,10 @@ pub struct Lower<'a, 'f> {
     /// The captured values the code being lowered reads with `GetUpval` (a closure passed as
     /// an argument: its plan's parameters after its own).
     upvals: Vec<V>,
+    /// How the plan being lowered treats arrays made in native code (see `alloc.rs`).
+    owned: alloc::Owned,
+    /// Where the `return`s of the code being lowered go when it counts (`alloc.rs`).
+    epilogue: Option<Block>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -337,6 +353,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             upvals: Vec::new(),
             lowered: 0,
             outlining,
+            owned: alloc::Owned::of(&plans[plan], plans),
+            epilogue: None,
         }
     }
 
@@ -348,12 +366,14 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.switch_to_block(entry);
         let params = self.b.block_params(entry).to_vec();
         self.room = Some(params[0]);
+        self.clear_owned();
         let mut p = 1;
         for (r, t) in self.plan.sig.tys().iter().enumerate() {
             let n = param_types(*t).len();
             let v = self.value_of_parts(*t, &params[p..p + n]);
             if r < self.plan.proto.nparams {
                 self.put(r as Reg, v);
+                self.retain_param(v);
             } else {
                 self.upvals.push(v);
             }
@@ -370,6 +390,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Lowers the instructions of `self.plan`, starting with a jump from the current block.
     fn body(&mut self) -> Lowered<()> {
+        let outer = self.epilogue.take();
         self.make_blocks();
         let first = self.block(0)?;
         self.b.ins().jump(first, &[]);
@@ -378,6 +399,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         if !self.lower_pcs(0, plan.proto.code.len(), &loops, true)? {
             return Err("internal: the code runs off its end".into());
         }
+        self.finish_epilogue();
+        self.epilogue = outer;
         Ok(())
     }
 
@@ -455,23 +478,29 @@ impl<'a, 'f> Lower<'a, 'f> {
         let ret = callee.ret_ty();
         let cont = self.b.create_block();
         if ret != Ty::Nil {
-            self.b.append_block_param(cont, ret_type(ret));
+            for t in ret_types(ret) {
+                self.b.append_block_param(cont, *t);
+            }
         }
         if ret == Ty::Num {
             self.b.append_block_param(cont, I8);
         }
         let inner_room = self.callee_room(room);
+        let owned = alloc::Owned::of(callee, self.plans);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
         // a closure passed as an argument: its captured values follow its arguments
         let upvals = args.get(callee.proto.nparams..).unwrap_or_default().to_vec();
         let saved_upvals = std::mem::replace(&mut self.upvals, upvals);
+        let saved_owned = std::mem::replace(&mut self.owned, owned);
         self.inlined_from.push((self.plan, pc));
         self.plan = callee;
         self.scope = self.inlined_from.len() as u32;
         self.room = Some(inner_room);
         self.ret_to = Some((cont, ret));
+        self.clear_owned();
         for (r, v) in args.iter().take(callee.proto.nparams).enumerate() {
             self.put(r as Reg, *v);
+            self.retain_param(*v);
         }
         self.checked.clear();
         let result = self.body();
@@ -479,16 +508,14 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
         self.upvals = saved_upvals;
+        self.owned = saved_owned;
         result?;
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
         let params = self.b.block_params(cont).to_vec();
         Ok(match (ret, params.first()) {
-            (Ty::Int, Some(v)) => V::Int(*v),
-            (Ty::Float, Some(v)) => V::Float(*v),
-            (Ty::Bool, Some(v)) => V::Bool(*v),
             (Ty::Num, Some(v)) => V::Num { tag: params[1], bits: *v, float: None },
-            _ => V::Nil,
+            _ => returned(ret, &params),
         })
     }
 
@@ -537,18 +564,22 @@ impl<'a, 'f> Lower<'a, 'f> {
             if self.outlining.inside.is_some() {
                 self.b.ins().return_(&[st]);
             } else {
-                let zero = self.zero(self.plan.ret_ty());
-                self.b.ins().return_(&[zero, st]);
+                let mut values = self.zeros(self.plan.ret_ty());
+                values.push(st);
+                self.b.ins().return_(&values);
             }
         }
     }
 
-    fn zero(&mut self, t: Ty) -> CValue {
-        match t {
-            Ty::Float => self.b.ins().f64const(0.0),
-            Ty::Bool => self.b.ins().iconst(I8, 0),
-            _ => self.b.ins().iconst(I64, 0),
-        }
+    /// The machine values of a returned zero, nil or no array (what an error exit returns).
+    fn zeros(&mut self, t: Ty) -> Vec<CValue> {
+        ret_types(t)
+            .iter()
+            .map(|ty| match *ty {
+                F64 => self.b.ins().f64const(0.0),
+                ty => self.b.ins().iconst(ty, 0),
+            })
+            .collect()
     }
 
     /// A block for every reachable instruction where control flow starts.
@@ -618,9 +649,12 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             T::Val(Ty::Float) => V::Float(self.use_var(r, Kind::Float)),
             T::Val(Ty::Bool) => V::Bool(self.use_var(r, Kind::Bool)),
-            T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => {
-                V::Arr { ptr: self.use_var(r, Kind::Ptr), len: self.use_var(r, Kind::Len), float: t == Ty::FloatArray }
-            }
+            T::Val(t @ (Ty::FloatArray | Ty::IntArray)) => V::Arr {
+                ptr: self.use_var(r, Kind::Ptr),
+                len: self.use_var(r, Kind::Len),
+                own: self.use_var(r, Kind::Own),
+                float: t == Ty::FloatArray,
+            },
             T::Val(t @ (Ty::FloatArrayN(_) | Ty::IntArrayN(_))) => self.get_array_n(r, t),
             // `shape(a)`: the dimensions, kept as an array's are (see `shape_index`)
             T::Shape(rank) => self.get_array_n(r, Ty::IntArrayN(rank)),
@@ -638,17 +672,20 @@ impl<'a, 'f> Lower<'a, 'f> {
         })
     }
 
+    /// Writes register `r`; a counted register lets go of the array it held (`alloc.rs`).
     fn put(&mut self, r: Reg, v: V) {
         if self.plan.num_regs.get(r as usize) == Some(&true) {
             self.put_num(r, v);
         }
+        let old = self.own_before_put(r);
         match v {
             V::Int(x) => self.def(r, Kind::Int, x),
             V::Float(x) => self.def(r, Kind::Float, x),
             V::Bool(x) => self.def(r, Kind::Bool, x),
-            V::Arr { ptr, len, .. } => {
+            V::Arr { ptr, len, own, .. } => {
                 self.def(r, Kind::Ptr, ptr);
                 self.def(r, Kind::Len, len);
+                self.def(r, Kind::Own, own);
             }
             V::ArrN { ptr, dims, rank, .. } => {
                 self.def(r, Kind::Ptr, ptr);
@@ -658,6 +695,16 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             V::Closure(i) => self.put_closure(r, i),
             V::Nil | V::Func | V::Builtin | V::Num { .. } => {}
+        }
+        if let Some(old) = old {
+            self.after_put(r, v, old);
+        }
+    }
+
+    /// A parameter's count in a counting plan (the caller keeps its own).
+    fn retain_param(&mut self, v: V) {
+        if let (true, V::Arr { own, .. }) = (self.owned.counting, v) {
+            self.retain(own);
         }
     }
 
@@ -1191,7 +1238,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// The address of element `i` of an array after the bounds check.
     fn element(&mut self, pc: usize, arr: V, i: V, regs: (Reg, Reg)) -> Lowered<(CValue, bool)> {
-        let (V::Arr { ptr, len, float }, V::Int(i)) = (arr, i) else {
+        let (V::Arr { ptr, len, float, .. }, V::Int(i)) = (arr, i) else {
             return Err("internal: indexing a non-array".into());
         };
         if self.assumed.as_ref().is_some_and(|a| a.scope == self.scope && a.unchecked.contains(&regs)) {
@@ -1285,16 +1332,17 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
             (B::Len, [V::ArrN { dims, .. }]) => V::Int(dims[0]),
-            (B::Shape, [V::Arr { ptr, len, float }]) => {
+            (B::Shape, [V::Arr { ptr, len, float, .. }]) => {
                 V::ArrN { ptr: *ptr, dims: [*len; crate::value::MAX_DIMS], rank: 1, float: *float }
             }
             (B::Shape, [dims @ V::ArrN { .. }]) => *dims,
             (B::Sum | B::In, [arr @ V::ArrN { .. }, rest @ ..]) => self.whole_array_n(pc, f, *arr, rest)?,
-            (B::Sum, [V::Arr { ptr, len, float }]) => self.sum_array(pc, *ptr, *len, *float),
+            (B::Sum, [V::Arr { ptr, len, float, .. }]) => self.sum_array(pc, *ptr, *len, *float),
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
             (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,
             (B::Random | B::Randint | B::Uniform | B::Gauss, _) => self.random(pc, f, args)?,
-            (B::In, [V::Arr { ptr, len, float }, x]) => self.array_has(*ptr, *len, *float, *x)?,
+            (B::In, [V::Arr { ptr, len, float, .. }, x]) => self.array_has(*ptr, *len, *float, *x)?,
+            (B::Array, [n, fill]) => self.new_array(pc, *n, *fill)?,
             _ => return Err(format!("internal: builtin {} not lowered", f.name())),
         })
     }
@@ -1380,7 +1428,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// The address of element `i` of an int array for an atomic operation, after the bounds
     /// check (shared with `a[i]`'s through `checked`: either one makes the other redundant).
     fn atomic_element(&mut self, pc: usize, arr: V, i: V) -> Lowered<CValue> {
-        let (V::Arr { ptr, len, float: false }, V::Int(i)) = (arr, i) else {
+        let (V::Arr { ptr, len, float: false, .. }, V::Int(i)) = (arr, i) else {
             return Err("internal: an atomic operation on a non-int array".into());
         };
         if self.checked.insert((BOUNDS_CHECKED, i, len), i).is_none() {
@@ -1445,7 +1493,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         };
         let inst = self.b.ins().call(f, &values);
         let results = self.b.inst_results(inst).to_vec();
-        let (value, st) = (results[0], results[1]);
+        let (values, st) = results.split_at(results.len() - 1);
+        let st = st[0];
         let failed = self.b.create_block();
         let ok = self.b.create_block();
         self.b.set_cold_block(failed);
@@ -1458,13 +1507,10 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.leave_through_site(pc, status::OK, st, [None, None]);
         self.b.switch_to_block(ok);
         Ok(match ret {
-            Ty::Int => V::Int(value),
-            Ty::Float => V::Float(value),
-            Ty::Bool => V::Bool(value),
             Ty::Num => {
-                V::Num { tag: self.b.ins().icmp_imm_s(IntCC::Equal, st, FLOAT_RESULT), bits: value, float: None }
+                V::Num { tag: self.b.ins().icmp_imm_s(IntCC::Equal, st, FLOAT_RESULT), bits: values[0], float: None }
             }
-            _ => V::Nil,
+            _ => returned(ret, values),
         })
     }
 
@@ -1487,7 +1533,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             Value::Array(a) => {
                 let ptr = self.iconst(a.data.as_ptr() as i64);
                 let len = self.iconst(a.len() as i64);
-                V::Arr { ptr, len, float: a.kind == ElemKind::Float }
+                let own = self.iconst(crate::jit::alloc::interpreter_own(a) as i64);
+                V::Arr { ptr, len, own, float: a.kind == ElemKind::Float }
             }
             Value::Func(_) | Value::Module(_) => V::Func,
             Value::Builtin(_) => V::Builtin,
@@ -1531,7 +1578,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn instr(&mut self, pc: usize, ins: Instr, st: &[T]) -> Lowered<bool> {
         use Instr as I;
         match ins {
-            I::LoadNil { .. } => {}
+            I::LoadNil { a } => self.put(a, V::Nil),
             I::LoadBool { a, b } => {
                 let v = self.b.ins().iconst(I8, b as i64);
                 self.put(a, V::Bool(v));
@@ -1547,6 +1594,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             I::Move { a, b } => {
                 // a value compiled code cannot use is moved, never read (`infer::read_or_other`)
                 let v = if matches!(st[b as usize], T::Val(Ty::Other(_))) { V::Nil } else { self.get(st, b)? };
+                if let (true, V::Arr { own, .. }) = (self.owned.counting, v) {
+                    self.retain(own);
+                }
                 self.put(a, v);
             }
             I::GetGlobal { a, g } => {
@@ -1776,18 +1826,25 @@ impl<'a, 'f> Lower<'a, 'f> {
                     self.return_num(v)?;
                     return Ok(true);
                 }
-                let value = match v {
-                    V::Int(x) | V::Float(x) | V::Bool(x) => Some(x),
-                    _ => None,
+                if self.return_through_epilogue(v) {
+                    return Ok(true);
+                }
+                let values = match v {
+                    V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
+                    V::Arr { ptr, len, own, .. } => vec![ptr, len, own],
+                    _ => vec![],
                 };
-                self.return_value(value);
+                self.return_value(&values);
                 return Ok(true);
             }
             I::ReturnNil => {
                 if self.returns_num() {
                     return Err("internal: returning nil from a function that returns an int or float".into());
                 }
-                self.return_value(None);
+                if self.return_through_epilogue(V::Nil) {
+                    return Ok(true);
+                }
+                self.return_value(&[]);
                 return Ok(true);
             }
             I::GetIndex { a, b, c } if matches!(st[b as usize], T::Shape(_)) => {
@@ -1843,22 +1900,22 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(false)
     }
 
-    /// `return`: from the function, or from inlined code to the block after the call.
-    fn return_value(&mut self, value: Option<CValue>) {
+    /// `return` of `values` (none for nil): from the function, or from inlined code to the
+    /// block after the call.
+    fn return_value(&mut self, values: &[CValue]) {
         if let Some((cont, ret)) = self.ret_to {
-            match (ret, value) {
-                (Ty::Nil, _) => self.b.ins().jump(cont, &[]),
-                (_, Some(v)) => self.b.ins().jump(cont, &[BlockArg::Value(v)]),
-                (t, None) => {
-                    let zero = self.zero(t);
-                    self.b.ins().jump(cont, &[BlockArg::Value(zero)])
-                }
+            let values = match (ret, values) {
+                (Ty::Nil, _) => vec![],
+                (_, []) => self.zeros(ret),
+                _ => values.to_vec(),
             };
+            let args: Vec<BlockArg> = values.into_iter().map(BlockArg::Value).collect();
+            self.b.ins().jump(cont, &args);
             return;
         }
-        let value = value.unwrap_or_else(|| self.zero(self.plan.ret_ty()));
-        let ok = self.iconst(status::OK);
-        self.b.ins().return_(&[value, ok]);
+        let mut values = if values.is_empty() { self.zeros(self.plan.ret_ty()) } else { values.to_vec() };
+        values.push(self.iconst(status::OK));
+        self.b.ins().return_(&values);
     }
 
     /// The start of a counted loop (both `for` setups): its start, stop and step, the error
@@ -1947,7 +2004,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn iter_next(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
         let arr = self.get(st, a)?;
         let V::Int(pos) = self.get(st, a + 1)? else { return Err("internal: iterator position".into()) };
-        let V::Arr { ptr, len, float } = arr else { return Err("internal: iterating a non-array".into()) };
+        let V::Arr { ptr, len, float, .. } = arr else { return Err("internal: iterating a non-array".into()) };
         let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, pos, len);
         let body = self.b.create_block();
         let end = self.block(t as usize)?;
@@ -1967,6 +2024,19 @@ impl<'a, 'f> Lower<'a, 'f> {
         let next_block = self.block(pc + 1)?;
         self.b.ins().jump(next_block, &[]);
         Ok(true)
+    }
+}
+
+/// The value a call of a function returning `ret` gave back, from its machine results.
+fn returned(ret: Ty, values: &[CValue]) -> V {
+    match (ret, values) {
+        (Ty::Int, [v, ..]) => V::Int(*v),
+        (Ty::Float, [v, ..]) => V::Float(*v),
+        (Ty::Bool, [v, ..]) => V::Bool(*v),
+        (Ty::FloatArray | Ty::IntArray, [ptr, len, own, ..]) => {
+            V::Arr { ptr: *ptr, len: *len, own: *own, float: ret == Ty::FloatArray }
+        }
+        _ => V::Nil,
     }
 }
 

@@ -91,6 +91,13 @@ pub fn parallel_loops(plans: &[Plan], i: usize) -> Vec<(Region, Verdict)> {
                 (r.block..r.next).find_map(|pc| writer_called(plans, plan, pc).map(|name| (pc, name)))
             {
                 Err((format!("calls {name}, which writes array elements"), Some(pc)))
+            } else if let Some(pc) = counted_array_set(plans, plan, r) {
+                Err((
+                    "it makes or passes arrays in its body, whose reference counts belong to one \
+                     thread"
+                        .to_string(),
+                    Some(pc),
+                ))
             } else if let Some(pc) = unchecked_array(plan, r) {
                 Err((
                     "it writes array elements and sets an array variable in its body; only arrays from \
@@ -104,6 +111,18 @@ pub fn parallel_loops(plans: &[Plan], i: usize) -> Vec<(Region, Verdict)> {
             (r.clone(), verdict)
         })
         .collect()
+}
+
+/// In a plan that counts references to arrays (lower/alloc.rs), an instruction of the loop's
+/// body that sets a register which may hold an array: counts are plain (one thread's), so an
+/// outlined block must never change one; it then only reads the arrays it is given.
+fn counted_array_set(plans: &[Plan], plan: &Plan, r: &Region) -> Option<usize> {
+    let owned = super::alloc::Owned::of(plan, plans);
+    if !owned.counting {
+        return None;
+    }
+    let code = &plan.proto.code;
+    (r.block..r.next).find(|&pc| owned.regs.iter().any(|&reg| code[pc].facts().writes.contains(reg)))
 }
 
 /// In a loop that writes array elements, an instruction of its body that sets a register to
@@ -386,8 +405,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         // the failed block recorded its frame (this function's, at the failing instruction);
         // prange loops are never inlined, so no caller frame is missing
         let st = self.call_helper(Helper::PrangeFailure, &[])[0];
-        let zero = self.zero(self.plan.ret_ty());
-        self.b.ins().return_(&[zero, st]);
+        let mut values = self.zeros(self.plan.ret_ty());
+        values.push(st);
+        self.b.ins().return_(&values);
         Ok(())
     }
 
