@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// What the VM calls: `(room, args) -> status`. `args` holds the unboxed arguments, one 64-bit
-/// slot each (two for an array: data pointer and length); the result is stored into slot 0.
+/// slot each (two for an array: data pointer and length, or for an array of several dimensions
+/// data pointer and a pointer to its dimensions); the result is stored into slot 0.
 pub type EntryFn = unsafe extern "C" fn(i64, *mut u64) -> i64;
 
 /// The result of compiling one plan.

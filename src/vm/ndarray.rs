@@ -89,6 +89,25 @@ fn position(a: &ArrayObj, idx: &[Value]) -> Result<usize, Fail> {
     Ok(pos)
 }
 
+/// The array and the position of element `idx` when `obj` is an array of that many dimensions
+/// and every index is an int in range (the interpreter's fast path; `get` and `set` give the
+/// errors otherwise).
+#[inline(always)]
+pub fn element<'v>(obj: &'v Value, idx: &[Value]) -> Option<(&'v ArrayObj, usize)> {
+    let Value::Array(a) = obj else { return None };
+    if idx.len() != a.dims.len() {
+        return None;
+    }
+    let mut pos = 0usize;
+    for (i, d) in idx.iter().zip(a.dims.iter()) {
+        match i {
+            Value::Int(i) if (*i as u64) < *d as u64 => pos = pos * d + *i as usize,
+            _ => return None,
+        }
+    }
+    Some((a, pos))
+}
+
 /// `obj[i, j, ...]`
 pub fn get(obj: &Value, idx: &[Value]) -> Result<Value, Fail> {
     match obj {

@@ -4,7 +4,8 @@
 //!
 //! A compiled function's signature is `(room, args...) -> (result, status)`: `room` is how many
 //! more frames may be pushed before `stack overflow`, each
-//! int/float/bool argument one parameter and each array two (data pointer, length).
+//! int/float/bool argument one parameter and each array two (data pointer, length), an array of
+//! several dimensions one more than its dimensions (data pointer, then each dimension).
 
 use super::infer::{Plan, T, Target};
 use super::interval::{self, Interval};
