@@ -942,7 +942,6 @@ fn article(name: &str) -> &'static str {
 
 fn truthy_ok(t: T) -> Result<(), String> {
     match t {
-        T::Val(a) if a.rank() > 0 => Err(format!("the truth of {} runs only in the interpreter", a_type(a))),
         T::Val(Ty::Other(_)) => Err(format!("{} are not supported in compiled code", t.ty().plural())),
         _ => Ok(()),
     }
@@ -1005,6 +1004,11 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         (B::Sum, [Ty::IntArray | Ty::IntArrayN(_)]) => Ty::Int,
         (B::Sum, [Ty::FloatArray | Ty::FloatArrayN(_)]) => Ty::Float,
         (B::Sum, _) => return bad(),
+        (B::Shape, _) => {
+            return Err("shape() makes a list, which compiled code cannot do; use len(a) for the first \
+                        dimension or pass the dimensions as ints"
+                .into());
+        }
         (
             B::Sqrt
             | B::Sin

@@ -912,7 +912,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.b.ins().fcmp(FloatCC::NotEqual, x, z)
             }
             V::Arr { len, .. } => self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0),
-            V::ArrN { .. } => self.b.ins().iconst(I8, 1),
+            V::ArrN { dims, rank, .. } => self.has_elements(&dims[..rank as usize]),
             V::Nil => self.b.ins().iconst(I8, 0),
             V::Func | V::Builtin => self.b.ins().iconst(I8, 1),
         }

@@ -69,6 +69,16 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
     }
 
+    /// The truth of an array of several dimensions: whether no dimension is 0.
+    pub(super) fn has_elements(&mut self, dims: &[CValue]) -> CValue {
+        let mut all = self.b.ins().iconst(types::I8, 1);
+        for d in dims {
+            let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, *d, 0);
+            all = self.b.ins().band(all, nonzero);
+        }
+        all
+    }
+
     /// `R[a] := R[b][R[c], ..., R[c+n-1]]`
     pub(super) fn get_index_n(&mut self, pc: usize, st: &[T], a: Reg, b: Reg, c: Reg, n: u8) -> Lowered<()> {
         let arr = self.get(st, b)?;
