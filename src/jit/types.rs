@@ -49,10 +49,12 @@ impl Ty {
             Ty::Other(name) => name,
             Ty::FloatArrayN(2) => "2-D float array",
             Ty::FloatArrayN(3) => "3-D float array",
-            Ty::FloatArrayN(_) => "4-D float array",
+            Ty::FloatArrayN(4) => "4-D float array",
+            Ty::FloatArrayN(_) => "float array of several dimensions",
             Ty::IntArrayN(2) => "2-D int array",
             Ty::IntArrayN(3) => "3-D int array",
-            Ty::IntArrayN(_) => "4-D int array",
+            Ty::IntArrayN(4) => "4-D int array",
+            Ty::IntArrayN(_) => "int array of several dimensions",
         }
     }
 
