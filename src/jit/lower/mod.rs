@@ -126,28 +126,18 @@ pub fn param_types(t: Ty) -> &'static [Type] {
     }
 }
 
-/// A register's contents in native code.
+/// A register's contents in native code. `ArrN` is an array of `rank` (2 or more) dimensions:
+/// its data pointer and dimensions (the first `rank` of `dims`; the rest repeat `ptr`).
 #[derive(Clone, Copy)]
 enum V {
     Int(CValue),
     Float(CValue),
     Bool(CValue),
-    Arr {
-        ptr: CValue,
-        len: CValue,
-        float: bool,
-    },
+    Arr { ptr: CValue, len: CValue, float: bool },
     Nil,
-    /// An array of `rank` (2 or more) dimensions: its data pointer and dimensions (the first
-    /// `rank` of `dims`; the rest repeat `ptr` and mean nothing).
-    ArrN {
-        ptr: CValue,
-        dims: [CValue; crate::value::MAX_DIMS],
-        rank: u8,
-        float: bool,
-    },
     Func,
     Builtin,
+    ArrN { ptr: CValue, dims: ndarray::Dims, rank: u8, float: bool },
 }
 
 /// Which Cranelift variable of a register holds a value of some type.

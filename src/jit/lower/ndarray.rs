@@ -13,6 +13,9 @@ use crate::jit::types::Ty;
 use crate::value::{ArrayObj, ElemKind, MAX_DIMS};
 use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, Type, Value as CValue, types};
 
+/// The dimensions of an array in native code (the first `rank` of them are used).
+pub(super) type Dims = [CValue; MAX_DIMS];
+
 /// The machine parameters of an array of `rank` dimensions: the data pointer, then each
 /// dimension.
 pub(super) fn param_types(rank: u8) -> &'static [Type] {
