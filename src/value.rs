@@ -518,10 +518,11 @@ impl ArrayObj {
         Some(ArrayObj { kind, data: v.into_boxed_slice(), dims: Box::new([]) })
     }
 
-    /// An array of the given dimensions (several, or one for a 1-D array) over `data`, whose
-    /// length must be their product: how native code's buffers become arrays too.
+    /// An array of the given dimensions (1 to `MAX_DIMS` of them; one for a 1-D array) over
+    /// `data`, whose length must be their product: how native code's buffers become arrays too.
     pub fn from_buffer(kind: ElemKind, data: Box<[AtomicU64]>, dims: &[usize]) -> ArrayObj {
         debug_assert_eq!(dims.iter().product::<usize>(), data.len());
+        debug_assert!((1..=MAX_DIMS).contains(&dims.len()), "the JIT's types cover ranks up to MAX_DIMS");
         let dims = if dims.len() > 1 { dims.into() } else { Box::new([]) as Box<[usize]> };
         ArrayObj { kind, data, dims }
     }

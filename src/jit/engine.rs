@@ -16,8 +16,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// What the VM calls: `(room, args) -> status`. `args` holds the unboxed arguments, one 64-bit
-/// slot each (three for an array: data pointer, length and own word, see alloc.rs); the result
-/// is stored into slot 0 (an array's own word for an array).
+/// slot each (three for a 1-D array: data pointer, length and own word, see alloc.rs; two for an
+/// array of several dimensions: data pointer and a pointer to its dimensions); the result is
+/// stored into slot 0 (an array's own word for an array).
 pub type EntryFn = unsafe extern "C" fn(i64, *mut u64) -> i64;
 
 /// A plan's outlined parallel-loop blocks: by their `PrangePrep`, and with their loops.

@@ -1147,7 +1147,6 @@ fn article(name: &str) -> &'static str {
 
 fn truthy_ok(t: T) -> Result<(), String> {
     match t {
-        T::Val(a) if a.rank() > 0 => Err(format!("the truth of {} runs only in the interpreter", a_type(a))),
         T::Val(Ty::Other(_)) => Err(format!("{} are not supported in compiled code", t.ty().plural())),
         _ => Ok(()),
     }
@@ -1216,6 +1215,7 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         (B::Array, [Ty::Int, Ty::Int]) => Ty::IntArray,
         (B::Array, [Ty::Int, Ty::Float]) => Ty::FloatArray,
         (B::Array, [n, fill]) => return Err(array_error(*n, *fill)),
+        (B::Shape, _) => return Err("shape() of anything but an array is an error".into()),
         (
             B::Sqrt
             | B::Sin

@@ -287,10 +287,11 @@ unsafe impl Send for NativeCall {}
 impl NativeCall {
     fn run(self) -> i64 {
         // SAFETY: `entry` was compiled for exactly the argument types unboxed into `slots`
-        // (the signature matched), array pointers and lengths come from arrays kept alive by
-        // the caller's registers (arguments) or by the specialization (globals), or from
-        // arrays the native code made itself (freed only once no native register holds them,
-        // see alloc.rs), and native code only reads and writes inside them after bounds checks.
+        // (the signature matched), array pointers and lengths (or pointers to the dimensions,
+        // which never change or move) come from arrays kept alive by the caller's registers
+        // (arguments) or by the specialization (globals), or from arrays the native code made
+        // itself (freed only once no native register holds them, see alloc.rs), and native
+        // code only reads and writes inside them after bounds checks.
         unsafe { (self.entry)(self.room, self.slots) }
     }
 

@@ -1230,12 +1230,25 @@ impl<'g> Vm<'g> {
                         prange::finished(proto!(), t);
                     }
                 }
-                Instr::GetIndexN { a, b, c, n } => match ndarray::get(reg!(b), regs_slice!(c, n as usize)) {
-                    Ok(v) => set!(a, v),
-                    Err(e) => throw!(e),
+                Instr::GetIndexN { a, b, c, n } => match ndarray::element(reg!(b), regs_slice!(c, n as usize)) {
+                    Some((arr, pos)) => {
+                        let bits = arr.data[pos].load(std::sync::atomic::Ordering::Relaxed);
+                        match arr.kind {
+                            crate::value::ElemKind::Float => set_scalar!(a, Float, f64::from_bits(bits)),
+                            crate::value::ElemKind::Int => set_scalar!(a, Int, bits as i64),
+                        }
+                    }
+                    None => match ndarray::get(reg!(b), regs_slice!(c, n as usize)) {
+                        Ok(v) => set!(a, v),
+                        Err(e) => throw!(e),
+                    },
                 },
                 Instr::SetIndexN { a, b, c, n } => {
-                    if let Err(e) = ndarray::set(reg!(a), regs_slice!(b, n as usize), reg!(c)) {
+                    let r = match (ndarray::element(reg!(a), regs_slice!(b, n as usize)), reg!(c)) {
+                        (Some((arr, pos)), v) => arr.set(pos, v).map_err(Fail::from),
+                        (None, v) => ndarray::set(reg!(a), regs_slice!(b, n as usize), v),
+                    };
+                    if let Err(e) = r {
                         throw!(e);
                     }
                 }

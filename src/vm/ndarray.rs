@@ -89,6 +89,25 @@ fn position(a: &ArrayObj, idx: &[Value]) -> Result<usize, Fail> {
     Ok(pos)
 }
 
+/// The array and the position of element `idx` when `obj` is an array of that many dimensions
+/// and every index is an int in range (the interpreter's fast path; `get` and `set` give the
+/// errors otherwise).
+#[inline(always)]
+pub fn element<'v>(obj: &'v Value, idx: &[Value]) -> Option<(&'v ArrayObj, usize)> {
+    let Value::Array(a) = obj else { return None };
+    if idx.len() != a.dims.len() {
+        return None;
+    }
+    let mut pos = 0usize;
+    for (i, d) in idx.iter().zip(a.dims.iter()) {
+        match i {
+            Value::Int(i) if (*i as u64) < *d as u64 => pos = pos * d + *i as usize,
+            _ => return None,
+        }
+    }
+    Some((a, pos))
+}
+
 /// `obj[i, j, ...]`
 pub fn get(obj: &Value, idx: &[Value]) -> Result<Value, Fail> {
     match obj {
@@ -121,4 +140,57 @@ pub fn copy(a: &ArrayObj) -> Result<Value, Fail> {
         to.store(from.load(Relaxed), Relaxed);
     }
     Ok(Value::Array(Rc::new(ArrayObj::from_buffer(a.kind, fresh.data, &a.shape()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message of a failure.
+    fn message(r: Result<impl std::fmt::Debug, Fail>) -> String {
+        match r {
+            Err(Fail::Msg(m)) => m,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    fn ints(v: &[i64]) -> Vec<Value> {
+        v.iter().map(|i| Value::Int(*i)).collect()
+    }
+
+    #[test]
+    fn shapes_are_checked_and_bounded() {
+        assert_eq!(message(new_array(&[], ElemKind::Int, 0)), "array shape must have 1 to 4 dimensions, got 0");
+        assert_eq!(
+            message(new_array(&ints(&[1; 5]), ElemKind::Int, 0)),
+            "array shape must have 1 to 4 dimensions, got 5"
+        );
+        assert_eq!(
+            message(new_array(&ints(&[2, -1]), ElemKind::Int, 0)),
+            "array dimension 1 must be non-negative, got -1"
+        );
+        let big = ints(&[1 << 32, 1 << 32, 2]);
+        assert_eq!(
+            message(new_array(&big, ElemKind::Int, 0)),
+            "cannot allocate array of shape [4294967296, 4294967296, 2]"
+        );
+        let Ok(Value::Array(one)) = new_array(&ints(&[3]), ElemKind::Float, 0) else { panic!() };
+        assert!(one.dims.is_empty(), "a 1-D array has no dims");
+        assert_eq!(one.shape(), vec![3]);
+    }
+
+    #[test]
+    fn elements_are_row_major_and_bounds_name_the_dimension() {
+        let Ok(Value::Array(a)) = new_array(&ints(&[2, 3, 4]), ElemKind::Int, 0) else { panic!() };
+        let arr = Value::Array(a.clone());
+        assert_eq!(element(&arr, &ints(&[1, 2, 3])).map(|(_, p)| p), Some(23));
+        assert_eq!(element(&arr, &ints(&[0, 1, 0])).map(|(_, p)| p), Some(4));
+        assert!(element(&arr, &ints(&[0, 3, 0])).is_none());
+        assert!(element(&arr, &ints(&[0, 0])).is_none());
+        assert_eq!(message(get(&arr, &ints(&[0, 3, 9]))), "index 3 out of range for dimension 1 of length 3");
+        assert_eq!(message(get(&arr, &ints(&[0, 0, -1]))), "index -1 out of range for dimension 2 of length 4");
+        assert_eq!(message(get(&arr, &ints(&[0, 0]))), "a 3-D array takes 3 indexes, not 2");
+        set(&arr, &ints(&[1, 2, 3]), &Value::Int(7)).expect("in range");
+        assert!(matches!(a.get(23), Value::Int(7)));
+    }
 }

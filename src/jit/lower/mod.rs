@@ -4,8 +4,9 @@
 //!
 //! A compiled function's signature is `(room, args...) -> (result, status)`: `room` is how many
 //! more frames may be pushed before `stack overflow`, each
-//! int/float/bool argument one parameter and each array three (data pointer, length, own word:
-//! see jit/alloc.rs), and an array result is those three words too.
+//! int/float/bool argument one parameter, each 1-D array three (data pointer, length, own word:
+//! see jit/alloc.rs), and an array of several dimensions one more than its dimensions (data
+//! pointer, then each dimension); an array result is a 1-D array's three words.
 
 use super::infer::{Plan, T, Target};
 use super::interval::{self, Interval};
@@ -168,7 +169,8 @@ pub fn param_types(t: Ty) -> &'static [Type] {
     }
 }
 
-/// A register's contents in native code.
+/// A register's contents in native code. `ArrN` is an array of `rank` (2 or more) dimensions:
+/// its data pointer and dimensions (the first `rank` of `dims`; the rest repeat `ptr`).
 #[derive(Clone, Copy)]
 enum V {
     Int(CValue),
@@ -182,14 +184,6 @@ enum V {
         float: bool,
     },
     Nil,
-    /// An array of `rank` (2 or more) dimensions: its data pointer and dimensions (the first
-    /// `rank` of `dims`; the rest repeat `ptr` and mean nothing).
-    ArrN {
-        ptr: CValue,
-        dims: [CValue; crate::value::MAX_DIMS],
-        rank: u8,
-        float: bool,
-    },
     Func,
     Builtin,
     /// An int or a float (`Ty::Num`): `tag` (i8) is 1 for a float, `bits` its 64 bits.
@@ -202,6 +196,14 @@ enum V {
     },
     /// A closure passed as an argument, whose captured values are `Lower::closure_vals[i]`.
     Closure(usize),
+    /// An array of `rank` (2 or more) dimensions: its data pointer and dimensions (the first
+    /// `rank` of `dims`; the rest repeat `ptr` and mean nothing).
+    ArrN {
+        ptr: CValue,
+        dims: ndarray::Dims,
+        rank: u8,
+        float: bool,
+    },
 }
 
 /// Which Cranelift variable of a register holds a value of some type.
@@ -1058,7 +1060,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.b.ins().fcmp(FloatCC::NotEqual, x, z)
             }
             V::Arr { len, .. } => self.b.ins().icmp_imm_s(IntCC::NotEqual, len, 0),
-            V::ArrN { .. } => self.b.ins().iconst(I8, 1),
+            V::ArrN { dims, rank, .. } => self.has_elements(&dims[..rank as usize]),
             V::Nil => self.b.ins().iconst(I8, 0),
             V::Func | V::Builtin | V::Closure(_) => self.b.ins().iconst(I8, 1),
             // 0 and 0.0 (and -0.0) are false: the float value says it for both kinds

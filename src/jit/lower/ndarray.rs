@@ -13,6 +13,9 @@ use crate::jit::types::Ty;
 use crate::value::{ArrayObj, ElemKind, MAX_DIMS};
 use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, Type, Value as CValue, types};
 
+/// The dimensions of an array in native code (the first `rank` of them are used).
+pub(super) type Dims = [CValue; MAX_DIMS];
+
 /// The machine parameters of an array of `rank` dimensions: the data pointer, then each
 /// dimension.
 pub(super) fn param_types(rank: u8) -> &'static [Type] {
@@ -31,6 +34,14 @@ pub(super) fn from_params(t: Ty, params: &[CValue]) -> V {
 /// (the compiler writes each index just before the access; a longer index expression is simply
 /// not traced).
 const TRACE_BACK: usize = 16;
+
+/// The largest constant offset `i + c` (or `i - c`) an index may add to its source and still have
+/// its check made before a versioned loop: small enough that the tests `stop <= d - c` and
+/// `start >= -c` need no overflow check (a dimension is at most 2^31).
+const MAX_OFFSET: i64 = 1 << 20;
+
+/// Where an index's value comes from: register `reg` plus the constant `offset`.
+pub(super) type Source = (Reg, i64);
 
 impl<'a, 'f> Lower<'a, 'f> {
     /// Register `r`, an array of type `t` of several dimensions.
@@ -89,6 +100,16 @@ impl<'a, 'f> Lower<'a, 'f> {
             (Builtin::In, [x]) => self.array_has(ptr, len, float, *x),
             _ => Err(format!("internal: {} of an array of several dimensions", f.name())),
         }
+    }
+
+    /// The truth of an array of several dimensions: whether no dimension is 0.
+    pub(super) fn has_elements(&mut self, dims: &[CValue]) -> CValue {
+        let mut all = self.b.ins().iconst(types::I8, 1);
+        for d in dims {
+            let nonzero = self.b.ins().icmp_imm_s(IntCC::NotEqual, *d, 0);
+            all = self.b.ins().band(all, nonzero);
+        }
+        all
     }
 
     /// `R[a] := R[b][R[c], ..., R[c+n-1]]`
@@ -154,38 +175,56 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok((self.b.ins().iadd(ptr, offset), float))
     }
 
-    /// The register whose value index register `r` holds at instruction `pc`: the source of
-    /// the `Move` that filled it in the same straight run (no jump lands in between, and the
-    /// source is not written between the move and `pc`), else `r` itself. Loop versioning
-    /// tests that source before the loop, as it tests the index of a 1-D access.
-    pub(super) fn index_source(&self, pc: usize, r: Reg) -> Reg {
+    /// What index register `r` holds at instruction `pc`: the source of the `Move` that filled
+    /// it in the same straight run (no jump lands in between, and the source is not written
+    /// between the move and `pc`), or of the `i + c` or `i - c` with a small int constant `c`
+    /// that computed it (with that offset), else `r` itself. Loop versioning tests that source
+    /// before the loop, as it tests the index of a 1-D access.
+    pub(super) fn index_source(&self, pc: usize, r: Reg) -> Source {
         let code = &self.plan.proto.code;
         let mut written_since: Vec<Reg> = Vec::new();
         for j in (pc.saturating_sub(TRACE_BACK)..pc).rev() {
             if self.blocks.contains_key(&(j + 1)) {
-                return r;
+                return (r, 0);
             }
             let ins = code[j];
             if ins.overwrites(r) {
-                return match ins {
-                    Instr::Move { b, .. } if !written_since.contains(&b) => b,
-                    _ => r,
+                let traced = match ins {
+                    Instr::Move { b, .. } => Some((b, 0)),
+                    Instr::AddK { b, k, .. } => self.small_int(k).map(|c| (b, c)),
+                    Instr::SubK { b, k, .. } => self.small_int(k).map(|c| (b, -c)),
+                    _ => None,
                 };
+                return traced.filter(|(b, _)| !written_since.contains(b)).unwrap_or((r, 0));
             }
             match ins.writes() {
                 crate::bytecode::Writes::One(a) => written_since.push(a),
                 crate::bytecode::Writes::Nothing => {}
-                _ => return r,
+                _ => return (r, 0),
             }
         }
-        r
+        (r, 0)
+    }
+
+    /// Constant `k` when it is an int of at most [`MAX_OFFSET`] in size.
+    fn small_int(&self, k: u16) -> Option<i64> {
+        match self.plan.proto.consts.get(k as usize) {
+            Some(crate::value::Value::Int(c)) if c.abs() <= MAX_OFFSET => Some(*c),
+            _ => None,
+        }
     }
 
     /// The accesses of the instruction at `pc` (in the body of the counted loop with variable
     /// `var`) that the test before a versioned loop can check: `(array, dimension, index
     /// source)` for an array of several dimensions the loop never writes, indexed by the loop
     /// variable or by an int register the loop never writes.
-    pub(super) fn checks_n(&self, pc: usize, st: &[T], var: Reg, written: &dyn Fn(Reg) -> bool) -> Vec<(Reg, u8, Reg)> {
+    pub(super) fn checks_n(
+        &self,
+        pc: usize,
+        st: &[T],
+        var: Reg,
+        written: &dyn Fn(Reg) -> bool,
+    ) -> Vec<(Reg, u8, Source)> {
         let (arr, c, n) = match self.plan.proto.code[pc] {
             Instr::GetIndexN { b, c, n, .. } => (b, c, n),
             Instr::SetIndexN { a, b, n, .. } => (a, b, n),
@@ -197,25 +236,43 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut found = Vec::new();
         for k in 0..n {
             let source = self.index_source(pc, c + k);
-            let invariant = !written(source) && st[source as usize] == T::Val(Ty::Int);
-            if (source == var && !written(var)) || invariant {
+            let reg = source.0;
+            let invariant = !written(reg) && st[reg as usize] == T::Val(Ty::Int);
+            if (reg == var && !written(var)) || invariant {
                 found.push((arr, k, source));
             }
         }
         found
     }
 
-    /// The test of one hoisted access before a versioned loop: the index source is in range of
-    /// dimension `k` of the array for every iteration (`stop <= d` for the loop variable, which
-    /// also needs `start >= 0`, tested once by the caller).
-    pub(super) fn test_dim(&mut self, st: &[T], check: (Reg, u8, Reg), var: Reg, stop: CValue) -> Lowered<CValue> {
-        let (arr, k, source) = check;
+    /// The test of one hoisted index before a versioned loop: its source plus its offset is in
+    /// range of dimension `k` of the array at every iteration. For the loop variable that is
+    /// `start + c >= 0` and `stop + c <= d`, tested as `start >= -c` (the caller tests
+    /// `start >= 0` once) and `stop <= d - c`, which cannot overflow; for a register the loop
+    /// never writes, `i + c` (wrapping, so that an overflow gives a huge unsigned value) below
+    /// `d` as an unsigned number.
+    pub(super) fn test_dim(
+        &mut self,
+        st: &[T],
+        check: (Reg, u8, Source),
+        var: Reg,
+        range: (CValue, CValue),
+    ) -> Lowered<CValue> {
+        let (arr, k, (source, offset)) = check;
+        let (start, stop) = range;
         let V::ArrN { dims, .. } = self.get(st, arr)? else { return Err("internal: not an array".into()) };
         let d = dims[k as usize];
         if source == var {
-            return Ok(self.b.ins().icmp(IntCC::SignedLessThanOrEqual, stop, d));
+            let limit = self.b.ins().iadd_imm_s(d, -offset);
+            let below = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, stop, limit);
+            if offset >= 0 {
+                return Ok(below);
+            }
+            let above = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, start, -offset);
+            return Ok(self.b.ins().band(below, above));
         }
         let V::Int(i) = self.get(st, source)? else { return Err("internal: index not an int".into()) };
-        Ok(self.b.ins().icmp(IntCC::UnsignedLessThan, i, d))
+        let at = self.b.ins().iadd_imm_s(i, offset);
+        Ok(self.b.ins().icmp(IntCC::UnsignedLessThan, at, d))
     }
 }

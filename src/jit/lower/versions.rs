@@ -28,7 +28,7 @@ pub(super) struct Assumed {
     pub(super) unchecked: Vec<(Reg, Reg)>,
     /// The indexes into arrays of several dimensions `(array, dimension, index source)` that
     /// are in range (see `Lower::index_source`).
-    pub(super) unchecked_dims: Vec<(Reg, u8, Reg)>,
+    pub(super) unchecked_dims: Vec<(Reg, u8, super::ndarray::Source)>,
     /// The intervals of the int registers the loop never writes, and of its variable.
     pub(super) regs: HashMap<Reg, Interval>,
     /// Those of `regs` the fast copy read: only they are tested.
@@ -40,11 +40,12 @@ pub(super) struct Assumed {
 }
 
 /// The bounds checks the test before a versioned loop covers: accesses `(array, index)` of
-/// 1-D arrays, and indexes `(array, dimension, index source)` of arrays of several dimensions.
+/// 1-D arrays, and indexes `(array, dimension, (index source, offset))` of arrays of several
+/// dimensions.
 #[derive(Default)]
 pub(super) struct Checks {
     one: Vec<(Reg, Reg)>,
-    dims: Vec<(Reg, u8, Reg)>,
+    dims: Vec<(Reg, u8, super::ndarray::Source)>,
 }
 
 impl<'a, 'f> Lower<'a, 'f> {
@@ -214,7 +215,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             all(&mut self.b, c);
         }
         for &check in &assumed.unchecked_dims {
-            let c = self.test_dim(st, check, a + 3, stop)?;
+            let c = self.test_dim(st, check, a + 3, (start, stop))?;
             all(&mut self.b, c);
         }
         for &(arr, idx) in &assumed.unchecked {
