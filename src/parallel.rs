@@ -31,6 +31,14 @@ pub fn plan(n: u64) -> (u64, u64) {
     (b, n.div_ceil(b))
 }
 
+/// A plan with blocks as short as `MAX_BLOCKS` allows, for loops whose results do not depend on
+/// where blocks begin (no reductions, no random numbers): compiled code may cut such a loop
+/// finer, so that the pool can balance a few costly iterations.
+pub fn fine_plan(n: u64) -> (u64, u64) {
+    let b = n.div_ceil(MAX_BLOCKS).max(1);
+    (b, n.div_ceil(b))
+}
+
 /// The number of iterations of `range(start, stop, step)` (`step != 0`), which may exceed
 /// `i64::MAX` (but never `u64::MAX`).
 pub fn count(start: i64, stop: i64, step: i64) -> u64 {

@@ -302,6 +302,11 @@ pub const RUN_ON_POOL: i64 = 1 << 32;
 pub const ELIGIBLE: i64 = 1;
 pub const HEAVY: i64 = 2;
 pub const DRAWS: i64 = 4;
+/// The body has no reductions and draws no random numbers, so its results do not depend on
+/// where blocks begin: a heavy loop may then be cut into as many blocks as `MAX_BLOCKS` allows
+/// (a row-parallel loop over 200 rows gets 200 blocks, not the plan's 4), for the pool to
+/// balance.
+pub const FINE: i64 = 8;
 
 /// A loop of fewer iterations than this whose body has no loop and no call runs its blocks in
 /// order inline: calling the runner would cost more than sharing the blocks could gain (a
@@ -329,7 +334,7 @@ pub extern "C" fn mini_prange_plan(
     if n == 0 {
         return PrangePlan { plan: 0, len: 0 };
     }
-    let (len, nblocks) = crate::parallel::plan(n);
+    let (len, nblocks) = if hint & FINE != 0 { crate::parallel::fine_plan(n) } else { crate::parallel::plan(n) };
     if hint & DRAWS == 0 {
         let base = crate::vm::random::draw_seed();
         crate::vm::random::seed_lazily(base.wrapping_add(nblocks));

@@ -231,6 +231,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut hint = if draws { rt::DRAWS } else { 0 };
         if outlined.is_some() {
             hint |= rt::ELIGIBLE | if heavy { rt::HEAVY } else { 0 };
+            if heavy && !draws && r.reds.is_empty() {
+                hint |= rt::FINE;
+            }
         }
         let hint = self.iconst(hint);
         let plan = self.call_helper(Helper::PrangePlan, &[start, stop, step, counts, hint]);
@@ -257,10 +260,10 @@ impl<'a, 'f> Lower<'a, 'f> {
         };
         let parallel = self.b.create_block();
         let pool = self.b.ins().band_imm_u(plan[0], rt::RUN_ON_POOL);
+        let pool = self.b.ins().icmp_imm_s(IntCC::NotEqual, pool, 0);
         let pool = match self.aliased(&r)? {
             Some(same) => {
                 let apart = self.b.ins().bxor_imm_u(same, 1);
-                let apart = self.b.ins().uextend(I64, apart);
                 let go = self.b.ins().band(pool, apart);
                 let noted = self.b.create_block();
                 let decided = self.b.create_block();
@@ -280,7 +283,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().brif(pool, parallel, &[], inline, &[]);
         self.b.seal_block(parallel);
         self.b.switch_to_block(parallel);
-        self.prange_parallel(&r, id, nblocks, base, counts)?;
+        self.prange_parallel(&r, id, nblocks, base, counts, heavy)?;
         Ok(true)
     }
 
@@ -332,6 +335,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         nblocks: CValue,
         base: CValue,
         counts: CValue,
+        heavy: bool,
     ) -> Lowered<()> {
         let st_block = self.state(r.block)?;
         let mut env_vals = Vec::new();
@@ -362,7 +366,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let f = self.module.declare_func_in_func(id, self.b.func);
         let fptr = self.b.ins().func_addr(I64, f);
         let room = self.room.expect("set in the entry block");
-        let width_v = self.iconst(width as i64 | if self.draws(r) { parallel::DRAWS_FLAG } else { 0 });
+        let flags = if self.draws(r) { parallel::DRAWS_FLAG } else { 0 } | if heavy { parallel::HEAVY_FLAG } else { 0 };
+        let width_v = self.iconst(width as i64 | flags);
         let lowest = self.call_helper(Helper::PrangeRun, &[fptr, room, env, nblocks, base, out, width_v, counts])[0];
         // combine blocks 0..lowest in order
         let head = self.b.create_block();
