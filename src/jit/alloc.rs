@@ -362,6 +362,25 @@ mod tests {
     }
 
     #[test]
+    fn shaped_arrays_keep_their_dimensions_and_fail_with_the_shape() {
+        let dims = [2i64, 3, 4];
+        let h = mini_array_new_shaped(1, 2.5f64.to_bits() as i64, dims.as_ptr(), 3);
+        assert_eq!(h & 1, 0);
+        let Value::Array(a) = take_result(h as u64) else { panic!("not an array") };
+        assert_eq!((a.kind, &a.dims[..], a.len()), (ElemKind::Float, &[2usize, 3, 4][..], 24));
+        let one = mini_array_new_shaped(0, 9, dims.as_ptr(), 1);
+        let Value::Array(b) = take_result(one as u64) else { panic!("not an array") };
+        assert_eq!((b.kind, b.dims.len(), b.len()), (ElemKind::Int, 0, 2));
+        let huge = [1i64 << 40, 1 << 40, 1 << 40];
+        let failed = mini_array_new_shaped(0, 0, huge.as_ptr(), 3);
+        assert_eq!(failed & 1, 1);
+        // SAFETY: `failed` is the odd word of a failure.
+        let message = unsafe { shape_message(failed) };
+        assert_eq!(message, "cannot allocate array of shape [1099511627776, 1099511627776, 1099511627776]");
+        assert_eq!(live(), 0);
+    }
+
+    #[test]
     fn an_impossible_size_is_null() {
         assert!(mini_array_new(0, 1, 1 << 61).is_null());
         assert_eq!(live(), 0);
