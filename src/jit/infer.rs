@@ -1254,7 +1254,6 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
     Ok(T::Val(t))
 }
 
-/// Why `array(n, fill)` of these types is the interpreter's error (two arguments).
 /// Why compiled code runs no list literal but the shape of `array` (as why.rs says it).
 const LIST_LITERAL: &str = "a list literal creates a list; compiled code creates no lists or dicts (pass an array in)";
 
@@ -1271,7 +1270,7 @@ fn shape_of_array(code: &[Instr], pc: usize, a: Reg) -> bool {
         }
         let facts = ins.facts();
         let touches = facts.regs.iter().any(|&(r, k)| k > 0 && r <= a && (a as usize) < r as usize + k as usize);
-        if touches || facts.writes.contains(a) || facts.flow == crate::bytecode::Flow::Return {
+        if touches || facts.writes.contains(a) || facts.flow == Flow::Return {
             return false;
         }
     }
@@ -1311,6 +1310,7 @@ fn shaped_array(st: &[T], a: Reg) -> Result<T, String> {
     }))
 }
 
+/// Why `array(n, fill)` of these types is the interpreter's error (two arguments).
 fn array_error(n: Ty, fill: Ty) -> String {
     if n != Ty::Int {
         format!("array({}, {}) is an error (array length must be an int)", n.name(), fill.name())
