@@ -1257,6 +1257,10 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
 /// Why compiled code runs no list literal but the shape of `array` (as why.rs says it).
 const LIST_LITERAL: &str = "a list literal creates a list; compiled code creates no lists or dicts (pass an array in)";
 
+/// How the reason for a shape literal with a dimension that is not an int starts (why.rs gives
+/// it rather than the list literal's).
+pub const SHAPE_DIMENSION: &str = "array dimension";
+
 /// Whether the list literal `NewList` at `pc` into register `a` is the shape of an `array`
 /// call: the next instruction that touches `a` is `array(R[a], fill)` (the compiler makes the
 /// fill in the registers after `a`). Only a heuristic for where to refuse: a `T::Dims` register
@@ -1287,7 +1291,14 @@ fn shape_literal(st: &[T], b: Reg, n: u8) -> Result<T, String> {
         match read(st, r)? {
             T::Val(Ty::Int) => {}
             T::Pending => return Ok(T::Pending),
-            _ => return Err(LIST_LITERAL.into()),
+            // the interpreter's error, or an int or float compiled code cannot tell apart
+            t => {
+                let k = r - b;
+                return Err(format!(
+                    "{SHAPE_DIMENSION} {k} is {} here (array dimensions must be ints)",
+                    a_type(t.ty())
+                ));
+            }
         }
     }
     Ok(T::Dims(n))
