@@ -66,7 +66,8 @@ impl Functions {
                 return None;
             }
             match Ty::of(&cell.borrow(gil)) {
-                t @ (Ty::Int | Ty::Float | Ty::Bool | Ty::Nil | Ty::FloatArray | Ty::IntArray) => captures.push(t),
+                t @ (Ty::Int | Ty::Float | Ty::Bool | Ty::Nil) => captures.push(t),
+                t if t.is_any_array() => captures.push(t),
                 // a variable not assigned yet, a string, a list, a function...
                 _ => return None,
             }
