@@ -20,7 +20,7 @@
 //! allocation per temporary, and they are copied into a new buffer after the call that returned
 //! it (when no native code points at them any more), before any interpreter code sees them.
 
-use crate::value::{ArrayObj, ElemKind, Value};
+use crate::value::{ArrayObj, ElemKind, MAX_ARRAY_LEN, MAX_DIMS, Value};
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::ptr;
@@ -47,6 +47,10 @@ pub struct NativeArray {
     /// This thread's list of live native arrays (circular, through [`LIVE`]'s sentinel).
     prev: *mut NativeArray,
     next: *mut NativeArray,
+    /// The number of dimensions of an array of several dimensions (0 for a 1-D array), and its
+    /// dimensions (the first `rank`), which [`take_result`] gives the `ArrayObj`.
+    rank: u64,
+    dims: [u64; MAX_DIMS],
 }
 
 /// Where native code finds a header's count and data pointer.
@@ -66,6 +70,8 @@ thread_local! {
             float: 0,
             prev: ptr::null_mut(),
             next: ptr::null_mut(),
+            rank: 0,
+            dims: [0; MAX_DIMS],
         })
     };
 }
@@ -126,7 +132,8 @@ pub extern "C" fn mini_array_new(float: i64, bits: i64, n: i64) -> *mut NativeAr
     // the allocation made above for a `NativeArray`, written whole before it is linked.
     unsafe {
         let next = (*head).next;
-        h.write(NativeArray { count: 1, ptr: data, len, float: float as u64 & 1, prev: head, next });
+        let (rank, dims) = (0, [0; MAX_DIMS]);
+        h.write(NativeArray { count: 1, ptr: data, len, float: float as u64 & 1, prev: head, next, rank, dims });
         (*next).prev = h;
         (*head).next = h;
     }
@@ -140,6 +147,64 @@ fn header_layout(len: u64) -> (Layout, usize) {
     let elems = Layout::array::<AtomicU64>(tail).expect("at most INLINE_MAX elements");
     let (layout, offset) = Layout::new::<NativeArray>().extend(elems).expect("a small layout");
     (layout.pad_to_align(), offset)
+}
+
+/// `array([d0, ..., dk], fill)` in native code: `ndims` (1 to `MAX_DIMS`) dimensions at `dims`,
+/// each of which native code has checked to be non-negative (the interpreter's first error).
+/// Returns a new header as `mini_array_new` does (one of several dimensions when `ndims` is
+/// more than 1), or, when the array cannot be had (its size overflows, exceeds
+/// `MAX_ARRAY_LEN` or the memory is not there), an odd word: the interpreter's message
+/// `cannot allocate array of shape [...]` ([`shape_failure`]) with its low bit set, for the
+/// status `ARRAY_SHAPE_ALLOC`. Runs without the GIL.
+pub extern "C" fn mini_array_new_shaped(float: i64, bits: i64, dims: *const i64, ndims: i64) -> i64 {
+    let rank = (ndims as usize).clamp(1, MAX_DIMS);
+    let mut shape = [0u64; MAX_DIMS];
+    for (k, d) in shape.iter_mut().enumerate().take(rank) {
+        // SAFETY: native code passes `ndims` dimensions in a stack slot of its frame, which
+        // lives during this call.
+        *d = unsafe { *dims.add(k) } as u64;
+    }
+    let total =
+        shape[..rank].iter().try_fold(1u64, |acc, d| acc.checked_mul(*d)).filter(|n| *n <= MAX_ARRAY_LEN as u64);
+    let h = match total {
+        Some(n) => mini_array_new(float, bits, n as i64),
+        None => ptr::null_mut(),
+    };
+    if h.is_null() {
+        return shape_failure(&shape[..rank]) as i64 | 1;
+    }
+    if rank > 1 {
+        // SAFETY: `h` is the header just made, to which only this function refers.
+        unsafe {
+            (*h).rank = rank as u64;
+            (*h).dims = shape;
+        }
+    }
+    h as i64
+}
+
+/// The message `cannot allocate array of shape [...]` for these dimensions, as the address of
+/// a `String` that lives as long as the program (one per shape: a program that fails with the
+/// same shape again and again keeps one). Its low bit is clear (a `String` is 8-aligned).
+fn shape_failure(shape: &[u64]) -> *const String {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static MESSAGES: Mutex<Option<HashMap<Vec<u64>, &'static String>>> = Mutex::new(None);
+    let mut messages = MESSAGES.lock().unwrap_or_else(|e| e.into_inner());
+    let message = messages.get_or_insert_with(HashMap::new).entry(shape.to_vec()).or_insert_with(|| {
+        let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        Box::leak(Box::new(format!("cannot allocate array of shape [{}]", parts.join(", "))))
+    });
+    *message as *const String
+}
+
+/// The message of a failed `mini_array_new_shaped`, from the odd word it returned.
+///
+/// # Safety
+/// `word` is a word `mini_array_new_shaped` returned for a failure.
+pub unsafe fn shape_message(word: i64) -> String {
+    // SAFETY: the caller's promise: `word & !1` is a `String` leaked by `shape_failure`.
+    unsafe { (*((word & !1) as *const String)).clone() }
 }
 
 /// Frees a native array whose count native code has just dropped to 0.
@@ -231,7 +296,12 @@ pub fn take_result(own: u64) -> Value {
         // call has ended: no native code points at them any more)
         let small: Option<Box<[AtomicU64]>> = (len as u64 <= INLINE_MAX)
             .then(|| (0..len).map(|i| AtomicU64::new((*elems.add(i)).load(Ordering::Relaxed))).collect());
+        let (rank, dims) = ((*h).rank as usize, (*h).dims);
         let data = unlink(h).or(small).unwrap_or_default();
+        if rank > 1 {
+            let dims: Vec<usize> = dims[..rank].iter().map(|d| *d as usize).collect();
+            return Value::Array(Rc::new(ArrayObj::from_buffer(kind, data, &dims)));
+        }
         Value::Array(Rc::new(ArrayObj { kind, data, dims: Box::new([]) }))
     }
 }
@@ -288,6 +358,25 @@ mod tests {
         let again = mini_array_new(0, 0, 5);
         assert_eq!(live(), 1);
         mini_array_free(again);
+        assert_eq!(live(), 0);
+    }
+
+    #[test]
+    fn shaped_arrays_keep_their_dimensions_and_fail_with_the_shape() {
+        let dims = [2i64, 3, 4];
+        let h = mini_array_new_shaped(1, 2.5f64.to_bits() as i64, dims.as_ptr(), 3);
+        assert_eq!(h & 1, 0);
+        let Value::Array(a) = take_result(h as u64) else { panic!("not an array") };
+        assert_eq!((a.kind, &a.dims[..], a.len()), (ElemKind::Float, &[2usize, 3, 4][..], 24));
+        let one = mini_array_new_shaped(0, 9, dims.as_ptr(), 1);
+        let Value::Array(b) = take_result(one as u64) else { panic!("not an array") };
+        assert_eq!((b.kind, b.dims.len(), b.len()), (ElemKind::Int, 0, 2));
+        let huge = [1i64 << 40, 1 << 40, 1 << 40];
+        let failed = mini_array_new_shaped(0, 0, huge.as_ptr(), 3);
+        assert_eq!(failed & 1, 1);
+        // SAFETY: `failed` is the odd word of a failure.
+        let message = unsafe { shape_message(failed) };
+        assert_eq!(message, "cannot allocate array of shape [1099511627776, 1099511627776, 1099511627776]");
         assert_eq!(live(), 0);
     }
 

@@ -325,15 +325,17 @@ impl Engine {
         let mut slot = 0;
         for t in plan.sig.tys() {
             if t.rank() > 0 {
-                // an array of several dimensions has two slots, the data pointer and a pointer
-                // to its dimensions (`ArrayObj::dims`), which the function takes one by one
+                // an array of several dimensions has three slots, the data pointer, a pointer
+                // to its dimensions (`ArrayObj::dims`), which the function takes one by one,
+                // and its own word
                 let ptr = b.ins().load(i64t, MemFlagsData::trusted(), buf, slot * 8);
                 let dims = b.ins().load(i64t, MemFlagsData::trusted(), buf, slot * 8 + 8);
                 args.push(ptr);
                 for k in 0..t.rank() as i32 {
                     args.push(b.ins().load(i64t, MemFlagsData::trusted(), dims, k * 8));
                 }
-                slot += 2;
+                args.push(b.ins().load(i64t, MemFlagsData::trusted(), buf, slot * 8 + 16));
+                slot += 3;
                 continue;
             }
             for ty in param_types(*t) {

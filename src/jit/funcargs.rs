@@ -66,7 +66,8 @@ impl Functions {
                 return None;
             }
             match Ty::of(&cell.borrow(gil)) {
-                t @ (Ty::Int | Ty::Float | Ty::Bool | Ty::Nil | Ty::FloatArray | Ty::IntArray) => captures.push(t),
+                t @ (Ty::Int | Ty::Float | Ty::Bool | Ty::Nil) => captures.push(t),
+                t if t.is_any_array() => captures.push(t),
                 // a variable not assigned yet, a string, a list, a function...
                 _ => return None,
             }
@@ -97,14 +98,17 @@ pub fn unbox_captures(closure: &Closure, slots: &mut [u64], k: &mut usize, gil: 
             Value::Float(f) => slots[*k] = f.to_bits(),
             Value::Bool(b) => slots[*k] = *b as u64,
             // the words `param_types` gives the captured value's type, which the entry
-            // trampoline loads one by one: an array of several dimensions as its pointer and
-            // each dimension, a 1-D array as its pointer, length and own word (jit/alloc.rs)
+            // trampoline loads one by one: an array of several dimensions as its pointer, each
+            // dimension and its own word, a 1-D array as its pointer, length and own word
+            // (jit/alloc.rs)
             Value::Array(arr) if !arr.dims.is_empty() => {
                 slots[*k] = arr.data.as_ptr() as u64;
                 for d in arr.dims.iter() {
                     *k += 1;
                     slots[*k] = *d as u64;
                 }
+                *k += 1;
+                slots[*k] = super::alloc::interpreter_own(arr);
             }
             Value::Array(arr) => {
                 slots[*k] = arr.data.as_ptr() as u64;

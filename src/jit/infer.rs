@@ -36,6 +36,9 @@ pub enum T {
     /// `shape(a)` of an array of this many dimensions: a list the interpreter would make, which
     /// compiled code only indexes (`shape(a)[k]` is dimension `k`) or moves.
     Shape(u8),
+    /// A list literal of this many ints that is the shape of an `array` call (`array([r, c],
+    /// fill)`, ndalloc): only that call reads it (any other read refuses as a list literal).
+    Dims(u8),
 }
 
 impl T {
@@ -44,7 +47,7 @@ impl T {
             T::Val(t) => t,
             T::Func(_) | T::Builtin(_) | T::Fn(_) => Ty::Other("function"),
             T::Module(_) => Ty::Other("module"),
-            T::Shape(_) => Ty::Other("list"),
+            T::Shape(_) | T::Dims(_) => Ty::Other("list"),
             _ => Ty::Other("?"),
         }
     }
@@ -276,9 +279,14 @@ impl<'a> Session<'a> {
                     joined => Ok(joined),
                 }
             }
-            T::Val(ty) if ty.is_any_array() => {
-                Err(refuse("returning arrays of several dimensions is not supported in compiled code".into()))
-            }
+            T::Val(ty) if ty.is_any_array() => match join(ret, t) {
+                T::Mixed(a, b) => Err(refuse(format!(
+                    "returns {} here and {} elsewhere; compiled code returns one type",
+                    b.name(),
+                    a.name()
+                ))),
+                joined => Ok(joined),
+            },
             other => Err(refuse(format!("returning {} is not supported in compiled code", other.ty().plural()))),
         }
     }
@@ -421,9 +429,15 @@ impl<'a> Session<'a> {
             I::CallBuiltin { a, n: 1, f: Builtin::Shape } if read(st, a)?.ty().is_any_array() => {
                 st[a as usize] = T::Shape(read(st, a)?.ty().rank().max(1) as u8);
             }
+            I::CallBuiltin { a, n: 2, f: Builtin::Array } if matches!(st[a as usize], T::Dims(_)) => {
+                st[a as usize] = shaped_array(st, a)?;
+            }
             I::CallBuiltin { a, n, f } => st[a as usize] = builtin_call(f, st, a..a + n)?,
             I::Return { a } => return Ok(Some(read(st, a)?)),
             I::ReturnNil => return Ok(Some(T::Val(Ty::Nil))),
+            I::NewList { a, b, n } if shape_of_array(&proto.code, pc, a) => {
+                st[a as usize] = shape_literal(st, b, n)?;
+            }
             I::NewList { .. } => return Err("lists are not supported in compiled code".into()),
             I::NewDict { .. } => return Err("dicts are not supported in compiled code".into()),
             I::Try | I::Reraise { .. } => return Err("try runs only in the interpreter".into()),
@@ -1018,6 +1032,7 @@ fn too_large(proto: &Proto) -> Option<String> {
 fn read(st: &[T], r: Reg) -> Result<T, String> {
     match read_any(st, r)? {
         T::Shape(_) => Err("shape(a) is a list, which compiled code only indexes: shape(a)[k]".into()),
+        T::Dims(_) => Err(LIST_LITERAL.into()),
         t @ (T::Func(_) | T::Builtin(_) | T::Module(_) | T::Fn(_)) => {
             Err(format!("{} are not supported here in compiled code", t.ty().plural()))
         }
@@ -1237,6 +1252,73 @@ pub fn builtin_result(b: Builtin, args: &[T]) -> Result<T, String> {
         _ => return Err(format!("{}() is not supported in compiled code", b.name())),
     };
     Ok(T::Val(t))
+}
+
+/// Why compiled code runs no list literal but the shape of `array` (as why.rs says it).
+const LIST_LITERAL: &str = "a list literal creates a list; compiled code creates no lists or dicts (pass an array in)";
+
+/// How the reason for a shape literal with a dimension that is not an int starts (why.rs gives
+/// it rather than the list literal's).
+pub const SHAPE_DIMENSION: &str = "array dimension";
+
+/// Whether the list literal `NewList` at `pc` into register `a` is the shape of an `array`
+/// call: the next instruction that touches `a` is `array(R[a], fill)` (the compiler makes the
+/// fill in the registers after `a`). Only a heuristic for where to refuse: a `T::Dims` register
+/// is sound wherever it flows, since every read but that call refuses it.
+fn shape_of_array(code: &[Instr], pc: usize, a: Reg) -> bool {
+    for ins in &code[pc + 1..] {
+        if let Instr::CallBuiltin { a: c, n: 2, f: Builtin::Array } = ins
+            && *c == a
+        {
+            return true;
+        }
+        let facts = ins.facts();
+        let touches = facts.regs.iter().any(|&(r, k)| k > 0 && r <= a && (a as usize) < r as usize + k as usize);
+        if touches || facts.writes.contains(a) || facts.flow == Flow::Return {
+            return false;
+        }
+    }
+    false
+}
+
+/// The type of a list literal of `n` registers from `b` that is an array's shape: 1 to
+/// `MAX_DIMS` ints.
+fn shape_literal(st: &[T], b: Reg, n: u8) -> Result<T, String> {
+    if n == 0 || n as usize > crate::value::MAX_DIMS {
+        return Err(LIST_LITERAL.into());
+    }
+    for r in b..b + n as Reg {
+        match read(st, r)? {
+            T::Val(Ty::Int) => {}
+            T::Pending => return Ok(T::Pending),
+            // the interpreter's error, or an int or float compiled code cannot tell apart
+            t => {
+                let k = r - b;
+                return Err(format!(
+                    "{SHAPE_DIMENSION} {k} is {} here (array dimensions must be ints)",
+                    a_type(t.ty())
+                ));
+            }
+        }
+    }
+    Ok(T::Dims(n))
+}
+
+/// `array([d0, ...], fill)` with a shape of `T::Dims` in register `a` and the fill after it: an
+/// array of that many dimensions (a 1-D array for one).
+fn shaped_array(st: &[T], a: Reg) -> Result<T, String> {
+    let T::Dims(rank) = st[a as usize] else { return Err("internal: not a shape".into()) };
+    let float = match read(st, a + 1)? {
+        T::Pending => return Ok(T::Pending),
+        T::Val(Ty::Int) => false,
+        T::Val(Ty::Float) => true,
+        t => return Err(array_error(Ty::Int, t.ty())),
+    };
+    Ok(T::Val(match (rank, float) {
+        (1, false) => Ty::IntArray,
+        (1, true) => Ty::FloatArray,
+        (r, f) => Ty::array_n(f, r as usize),
+    }))
 }
 
 /// Why `array(n, fill)` of these types is the interpreter's error (two arguments).

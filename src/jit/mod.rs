@@ -580,8 +580,11 @@ impl Jit {
                     slots[k] = arr.data.as_ptr() as u64;
                     k += 1;
                     // an array of several dimensions: a pointer to its dimensions
-                    // (`engine::define_entry` loads them), which live as long as the array
+                    // (`engine::define_entry` loads them), which live as long as the array,
+                    // then its own word
                     slots[k] = arr.dims.as_ptr() as u64;
+                    k += 1;
+                    slots[k] = alloc::interpreter_own(arr);
                 }
                 Value::Array(arr) => {
                     slots[k] = arr.data.as_ptr() as u64;
@@ -624,7 +627,7 @@ impl Jit {
             Ty::Bool => Value::Bool(bits != 0),
             // an int or float that is an int this time (a float returns `FLOAT_RESULT`)
             Ty::Num => Value::Int(bits as i64),
-            Ty::FloatArray | Ty::IntArray => alloc::take_result(bits),
+            Ty::FloatArray | Ty::IntArray | Ty::FloatArrayN(_) | Ty::IntArrayN(_) => alloc::take_result(bits),
             _ => Value::Nil,
         };
         if spec.frees {

@@ -28,6 +28,10 @@ pub mod status {
     /// `array(n, fill)` in native code (jit/alloc.rs)
     pub const ARRAY_NEGATIVE: i64 = 14;
     pub const ARRAY_ALLOC: i64 = 15;
+    /// `array([d0, ...], fill)` (ndalloc): a negative dimension `a` of value `b`, and a shape
+    /// that cannot be had (`a` is the odd word of `alloc::mini_array_new_shaped`)
+    pub const ARRAY_DIM_NEGATIVE: i64 = 16;
+    pub const ARRAY_SHAPE_ALLOC: i64 = 17;
     /// An index out of range for dimension `k` of an array of several dimensions is
     /// `INDEX_DIM + k` (`k < MAX_DIMS`).
     pub const INDEX_DIM: i64 = 100;
@@ -97,6 +101,10 @@ impl JitCtx {
             // the interpreter's `array` errors (vm/builtins.rs)
             status::ARRAY_NEGATIVE => "array length must be non-negative".into(),
             status::ARRAY_ALLOC => format!("cannot allocate array of {a} elements"),
+            status::ARRAY_DIM_NEGATIVE => format!("array dimension {a} must be non-negative, got {b}"),
+            // SAFETY: native code records for this status the word `mini_array_new_shaped`
+            // returned when it failed.
+            status::ARRAY_SHAPE_ALLOC => unsafe { crate::jit::alloc::shape_message(a) },
             status::GLOBAL_CHANGED => {
                 // SAFETY: native code passes a `GlobalSite` the lowering leaked for it, which
                 // lives as long as the program and is never written after compiling.

@@ -104,7 +104,9 @@ pub fn explain(src: &SourceMap, proto: &Proto, pc: usize, reason: &str) -> Strin
     let span = proto.spans.get(pc).copied().unwrap_or(proto.span);
     let (line, col) = src.line_col(span.start);
     let text = span_text(src, span);
-    let construct = proto.code.get(pc).and_then(|ins| construct(proto, *ins, text));
+    // a shape literal's dimension that is not an int is inference's reason (infer::shape_literal)
+    let shape = reason.starts_with(crate::jit::infer::SHAPE_DIMENSION);
+    let construct = proto.code.get(pc).filter(|_| !shape).and_then(|ins| construct(proto, *ins, text));
     let why = match &construct {
         Some(c) => c.to_string(),
         None => reason.to_string(),

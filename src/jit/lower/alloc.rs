@@ -27,9 +27,10 @@ use crate::jit::alloc::{COUNT_OFFSET, PTR_OFFSET};
 use crate::jit::infer::{Plan, T, Target};
 use crate::jit::runtime::status;
 use crate::jit::types::Ty;
-use crate::value::MAX_ARRAY_LEN;
+use crate::value::{MAX_ARRAY_LEN, MAX_DIMS};
 use cranelift::codegen::ir::BlockArg;
 use cranelift::codegen::ir::{InstructionData, Opcode, ValueDef};
+use cranelift::codegen::ir::{StackSlotData, StackSlotKind};
 use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, Value as CValue};
 
 /// How the plan being lowered treats native arrays (see the module comment).
@@ -51,8 +52,8 @@ impl Owned {
         for st in plan.states.iter().flatten() {
             for (r, t) in st.iter().enumerate() {
                 may[r] |= match *t {
-                    T::Val(ty) => ty.is_array(),
-                    T::Mixed(a, b) => a.is_array() || b.is_array(),
+                    T::Val(ty) => ty.is_any_array(),
+                    T::Mixed(a, b) => a.is_any_array() || b.is_any_array(),
                     _ => false,
                 };
             }
@@ -70,7 +71,7 @@ impl Owned {
 /// Whether `plan` counts references: it allocates, returns an array, or calls a function
 /// that returns one.
 fn counts(plan: &Plan, plans: &[Plan]) -> bool {
-    plan.ret_ty().is_array() || allocates(plan) || plan.calls.values().any(|t| returns_array(t, plans))
+    plan.ret_ty().is_any_array() || allocates(plan) || plan.calls.values().any(|t| returns_array(t, plans))
 }
 
 /// Whether a reachable instruction of `plan` is `array(n, fill)`.
@@ -88,8 +89,8 @@ pub fn allocates(plan: &Plan) -> bool {
 /// Whether a call target returns an array.
 fn returns_array(t: &Target, plans: &[Plan]) -> bool {
     match t {
-        Target::Plan(j) => plans[*j].ret_ty().is_array(),
-        Target::Spec(s) => s.ret.is_array(),
+        Target::Plan(j) => plans[*j].ret_ty().is_any_array(),
+        Target::Spec(s) => s.ret.is_any_array(),
         Target::Builtin(_) => false,
     }
 }
@@ -120,6 +121,43 @@ impl Lower<'_, '_> {
         self.fail_if(failed, pc, status::ARRAY_ALLOC, Some(n), None);
         let ptr = self.b.ins().load(I64, MemFlagsData::trusted(), own, PTR_OFFSET);
         Ok(V::Arr { ptr, len: n, own, float })
+    }
+
+    /// `array([d0, ..., dk], fill)` (the shape a `T::Dims` register, `shape`): the interpreter's
+    /// errors in its order, a negative dimension first (checked here, in order), then a shape
+    /// whose size cannot be had (`mini_array_new_shaped`); then a native array of that shape,
+    /// 1-D for one dimension, with one count for the register it goes to.
+    pub(super) fn new_array_shaped(&mut self, pc: usize, shape: V, fill: V) -> Lowered<V> {
+        let V::ArrN { dims, rank, .. } = shape else { return Err("internal: array() of a non-shape".into()) };
+        let (bits, float) = match fill {
+            V::Int(x) => (x, false),
+            V::Float(x) => (self.b.ins().bitcast(I64, MemFlagsData::new(), x), true),
+            _ => return Err("internal: array() of a non-number fill".into()),
+        };
+        let slot =
+            self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8 * MAX_DIMS as u32, 3));
+        let addr = self.b.ins().stack_addr(I64, slot, 0);
+        for (k, d) in dims.iter().take(rank as usize).enumerate() {
+            if self.interval(*d).lo < 0 {
+                let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, *d, 0);
+                let k_value = self.iconst(k as i64);
+                self.fail_if(negative, pc, status::ARRAY_DIM_NEGATIVE, Some(k_value), Some(*d));
+            }
+            self.b.ins().store(MemFlagsData::trusted(), *d, addr, 8 * k as i32);
+        }
+        let (kind, n) = (self.iconst(i64::from(float)), self.iconst(i64::from(rank)));
+        let own = self.call_helper(Helper::ArrayNewShaped, &[kind, bits, addr, n])[0];
+        let low = self.b.ins().band_imm_u(own, 1);
+        self.fail_if(low, pc, status::ARRAY_SHAPE_ALLOC, Some(own), None);
+        let ptr = self.b.ins().load(I64, MemFlagsData::trusted(), own, PTR_OFFSET);
+        if rank == 1 {
+            return Ok(V::Arr { ptr, len: dims[0], own, float });
+        }
+        let mut out = dims;
+        for d in out.iter_mut().skip(rank as usize) {
+            *d = ptr;
+        }
+        Ok(V::ArrN { ptr, dims: out, rank, float, own })
     }
 
     /// The constant an own word is known to be, if it is one.
@@ -197,7 +235,7 @@ impl Lower<'_, '_> {
     /// After `put` wrote `v` into a counted register: a value that is not an array leaves the
     /// register empty; then the old word's count is dropped (after the new one is in place).
     pub(super) fn after_put(&mut self, r: Reg, v: V, old: CValue) {
-        if !matches!(v, V::Arr { .. }) {
+        if v.own().is_none() {
             let zero = self.iconst(0);
             self.def(r, Kind::Own, zero);
         }
@@ -228,7 +266,7 @@ impl Lower<'_, '_> {
         let values = match (ret, v) {
             (Ty::Nil, _) => vec![],
             (_, V::Int(x) | V::Float(x) | V::Bool(x)) => vec![x],
-            (_, V::Arr { ptr, len, own, .. }) => vec![ptr, len, own],
+            (_, V::Arr { .. } | V::ArrN { .. }) => self.parts_of(v),
             _ => self.zeros(ret),
         };
         let args: Vec<BlockArg> = values.into_iter().map(BlockArg::Value).collect();
@@ -244,7 +282,7 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(block);
         self.b.seal_block(block);
         let values = self.b.block_params(block).to_vec();
-        if let V::Arr { own, .. } = returned(self.plan.ret_ty(), &values) {
+        if let Some(own) = returned(self.plan.ret_ty(), &values).own() {
             self.retain(own);
         }
         for r in self.owned.regs.clone() {

@@ -57,8 +57,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         match v {
             V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
             V::Arr { ptr, len, own, .. } => vec![ptr, len, own],
-            V::ArrN { ptr, dims, rank, .. } => {
-                std::iter::once(ptr).chain(dims[..rank as usize].iter().copied()).collect()
+            V::ArrN { ptr, dims, rank, own, .. } => {
+                std::iter::once(ptr).chain(dims[..rank as usize].iter().copied()).chain([own]).collect()
             }
             V::Num { tag, bits, .. } => vec![bits, tag],
             V::Closure(i) => self.closure_vals[i].iter().flat_map(|c| self.parts_of(*c)).collect(),

@@ -66,6 +66,7 @@ pub enum Helper {
     PrangeFailure,
     PrangeSequential,
     ArrayNew,
+    ArrayNewShaped,
     ArrayFree,
 }
 
@@ -118,6 +119,13 @@ pub fn helpers() -> Vec<HelperDef> {
             &[],
         ),
         d(Helper::ArrayNew, "mini_array_new", crate::jit::alloc::mini_array_new as *const u8, &[I64, I64, I64], &[I64]),
+        d(
+            Helper::ArrayNewShaped,
+            "mini_array_new_shaped",
+            crate::jit::alloc::mini_array_new_shaped as *const u8,
+            &[I64, I64, I64, I64],
+            &[I64],
+        ),
         d(Helper::ArrayFree, "mini_array_free", crate::jit::alloc::mini_array_free as *const u8, &[I64], &[]),
     ]
 }
@@ -129,6 +137,7 @@ pub fn ret_types(t: Ty) -> &'static [Type] {
         Ty::Float => &[F64],
         Ty::Bool => &[I8],
         Ty::FloatArray | Ty::IntArray => &[I64, I64, I64],
+        Ty::FloatArrayN(rank) | Ty::IntArrayN(rank) => ndarray::param_types(rank),
         _ => &[I64],
     }
 }
@@ -203,7 +212,19 @@ enum V {
         dims: ndarray::Dims,
         rank: u8,
         float: bool,
+        /// As `Arr`'s (0 for `shape(a)` and an array's shape literal, which are no arrays).
+        own: CValue,
     },
+}
+
+impl V {
+    /// The own word of an array (see jit/alloc.rs), of either form.
+    fn own(self) -> Option<CValue> {
+        match self {
+            V::Arr { own, .. } | V::ArrN { own, .. } => Some(own),
+            _ => None,
+        }
+    }
 }
 
 /// Which Cranelift variable of a register holds a value of some type.
@@ -663,9 +684,10 @@ impl<'a, 'f> Lower<'a, 'f> {
                 own: self.use_var(r, Kind::Own),
                 float: t == Ty::FloatArray,
             },
-            T::Val(t @ (Ty::FloatArrayN(_) | Ty::IntArrayN(_))) => self.get_array_n(r, t),
-            // `shape(a)`: the dimensions, kept as an array's are (see `shape_index`)
-            T::Shape(rank) => self.get_array_n(r, Ty::IntArrayN(rank)),
+            T::Val(t @ (Ty::FloatArrayN(_) | Ty::IntArrayN(_))) => self.get_array_n(r, t, true),
+            // `shape(a)` and a shape literal: the dimensions, kept as an array's are (see
+            // `shape_index`), with no own word
+            T::Shape(rank) | T::Dims(rank) => self.get_array_n(r, Ty::IntArrayN(rank), false),
             T::Val(Ty::Nil) => V::Nil,
             T::Val(Ty::Num) => V::Num {
                 tag: self.use_var(r, Kind::Tag),
@@ -695,11 +717,12 @@ impl<'a, 'f> Lower<'a, 'f> {
                 self.def(r, Kind::Len, len);
                 self.def(r, Kind::Own, own);
             }
-            V::ArrN { ptr, dims, rank, .. } => {
+            V::ArrN { ptr, dims, rank, own, .. } => {
                 self.def(r, Kind::Ptr, ptr);
                 for (k, d) in dims.iter().take(rank as usize).enumerate() {
                     self.def(r, Kind::Dim(k as u8), *d);
                 }
+                self.def(r, Kind::Own, own);
             }
             V::Closure(i) => self.put_closure(r, i),
             V::Nil | V::Func | V::Builtin | V::Num { .. } => {}
@@ -711,7 +734,7 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// A parameter's count in a counting plan (the caller keeps its own).
     fn retain_param(&mut self, v: V) {
-        if let (true, V::Arr { own, .. }) = (self.owned.counting, v) {
+        if let (true, Some(own)) = (self.owned.counting, v.own()) {
             self.retain(own);
         }
     }
@@ -1341,15 +1364,21 @@ impl<'a, 'f> Lower<'a, 'f> {
             (B::Len, [V::Arr { len, .. }]) => V::Int(*len),
             (B::Len, [V::ArrN { dims, .. }]) => V::Int(dims[0]),
             (B::Shape, [V::Arr { ptr, len, float, .. }]) => {
-                V::ArrN { ptr: *ptr, dims: [*len; crate::value::MAX_DIMS], rank: 1, float: *float }
+                let own = self.iconst(0);
+                V::ArrN { ptr: *ptr, dims: [*len; crate::value::MAX_DIMS], rank: 1, float: *float, own }
             }
-            (B::Shape, [dims @ V::ArrN { .. }]) => *dims,
+            // the dimensions only: the register's count of the array is let go (`put`)
+            (B::Shape, [V::ArrN { ptr, dims, rank, float, .. }]) => {
+                let own = self.iconst(0);
+                V::ArrN { ptr: *ptr, dims: *dims, rank: *rank, float: *float, own }
+            }
             (B::Sum | B::In, [arr @ V::ArrN { .. }, rest @ ..]) => self.whole_array_n(pc, f, *arr, rest)?,
             (B::Sum, [V::Arr { ptr, len, float, .. }]) => self.sum_array(pc, *ptr, *len, *float),
             (B::AtomicAdd, [arr, i, v]) => self.atomic_add(pc, *arr, *i, *v)?,
             (B::AtomicCas, [arr, i, expected, new]) => self.atomic_cas(pc, *arr, *i, *expected, *new)?,
             (B::Random | B::Randint | B::Uniform | B::Gauss, _) => self.random(pc, f, args)?,
             (B::In, [V::Arr { ptr, len, float, .. }, x]) => self.array_has(*ptr, *len, *float, *x)?,
+            (B::Array, [shape @ V::ArrN { .. }, fill]) => self.new_array_shaped(pc, *shape, *fill)?,
             (B::Array, [n, fill]) => self.new_array(pc, *n, *fill)?,
             _ => return Err(format!("internal: builtin {} not lowered", f.name())),
         })
@@ -1602,7 +1631,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             I::Move { a, b } => {
                 // a value compiled code cannot use is moved, never read (`infer::read_or_other`)
                 let v = if matches!(st[b as usize], T::Val(Ty::Other(_))) { V::Nil } else { self.get(st, b)? };
-                if let (true, V::Arr { own, .. }) = (self.owned.counting, v) {
+                if let (true, Some(own)) = (self.owned.counting, v.own()) {
                     self.retain(own);
                 }
                 self.put(a, v);
@@ -1839,7 +1868,7 @@ impl<'a, 'f> Lower<'a, 'f> {
                 }
                 let values = match v {
                     V::Int(x) | V::Float(x) | V::Bool(x) => vec![x],
-                    V::Arr { ptr, len, own, .. } => vec![ptr, len, own],
+                    V::Arr { .. } | V::ArrN { .. } => self.parts_of(v),
                     _ => vec![],
                 };
                 self.return_value(&values);
@@ -1887,6 +1916,8 @@ impl<'a, 'f> Lower<'a, 'f> {
                 let v = *self.upvals.get(u as usize).ok_or("internal: a captured value not passed")?;
                 self.put(a, v);
             }
+            // inference lets through only the shape of an `array` call (`T::Dims`)
+            I::NewList { a, b, n } => self.shape_literal(st, a, b, n)?,
             I::SetGlobal { .. }
             | I::DefGlobal { .. }
             | I::GetUpval { .. }
@@ -1896,7 +1927,6 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::GetCell { .. }
             | I::SetCell { .. }
             | I::Closure { .. }
-            | I::NewList { .. }
             | I::NewDict { .. }
             | I::Slice { .. }
             | I::GetField { .. }
@@ -2044,6 +2074,7 @@ fn returned(ret: Ty, values: &[CValue]) -> V {
         (Ty::FloatArray | Ty::IntArray, [ptr, len, own, ..]) => {
             V::Arr { ptr: *ptr, len: *len, own: *own, float: ret == Ty::FloatArray }
         }
+        (Ty::FloatArrayN(_) | Ty::IntArrayN(_), _) => ndarray::from_params(ret, values),
         _ => V::Nil,
     }
 }

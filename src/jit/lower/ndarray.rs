@@ -16,18 +16,19 @@ use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, Type, Value as CValue
 /// The dimensions of an array in native code (the first `rank` of them are used).
 pub(super) type Dims = [CValue; MAX_DIMS];
 
-/// The machine parameters of an array of `rank` dimensions: the data pointer, then each
-/// dimension.
+/// The machine parameters of an array of `rank` dimensions: the data pointer, each dimension,
+/// and the own word (jit/alloc.rs).
 pub(super) fn param_types(rank: u8) -> &'static [Type] {
-    const P: [Type; MAX_DIMS + 1] = [I64; MAX_DIMS + 1];
-    &P[..rank as usize + 1]
+    const P: [Type; MAX_DIMS + 2] = [I64; MAX_DIMS + 2];
+    &P[..rank as usize + 2]
 }
 
-/// The array of type `t` from its parameters (the pointer, then the dimensions).
+/// The array of type `t` from its parameters (the pointer, the dimensions, the own word).
 pub(super) fn from_params(t: Ty, params: &[CValue]) -> V {
     let mut dims = [params[0]; MAX_DIMS];
     dims[..t.rank()].copy_from_slice(&params[1..=t.rank()]);
-    V::ArrN { ptr: params[0], dims, rank: t.rank() as u8, float: t.element() == Ty::Float }
+    let own = params[t.rank() + 1];
+    V::ArrN { ptr: params[0], dims, rank: t.rank() as u8, float: t.element() == Ty::Float, own }
 }
 
 /// How many instructions back an index's register is traced to the `Move` that filled it
@@ -44,14 +45,29 @@ const MAX_OFFSET: i64 = 1 << 20;
 pub(super) type Source = (Reg, i64);
 
 impl<'a, 'f> Lower<'a, 'f> {
-    /// Register `r`, an array of type `t` of several dimensions.
-    pub(super) fn get_array_n(&mut self, r: Reg, t: Ty) -> V {
+    /// Register `r`, an array of type `t` of several dimensions (or dimensions only, with no
+    /// own word, when `array` is false: `shape(a)` or a shape literal).
+    pub(super) fn get_array_n(&mut self, r: Reg, t: Ty, array: bool) -> V {
         let ptr = self.use_var(r, Kind::Ptr);
         let mut dims = [ptr; MAX_DIMS];
         for (k, d) in dims.iter_mut().enumerate().take(t.rank()) {
             *d = self.use_var(r, Kind::Dim(k as u8));
         }
-        V::ArrN { ptr, dims, rank: t.rank() as u8, float: t.element() == Ty::Float }
+        let own = if array { self.use_var(r, Kind::Own) } else { self.iconst(0) };
+        V::ArrN { ptr, dims, rank: t.rank() as u8, float: t.element() == Ty::Float, own }
+    }
+
+    /// `R[a] := [R[b], ..., R[b+n-1]]`, the ints of an `array` call's shape (`T::Dims`): kept
+    /// as the dimensions of an array are, for `new_array_shaped`.
+    pub(super) fn shape_literal(&mut self, st: &[T], a: Reg, b: Reg, n: u8) -> Lowered<()> {
+        let zero = self.iconst(0);
+        let mut dims = [zero; MAX_DIMS];
+        for k in 0..n {
+            let V::Int(d) = self.get(st, b + k as Reg)? else { return Err("internal: a non-int dimension".into()) };
+            dims[k as usize] = d;
+        }
+        self.put(a, V::ArrN { ptr: zero, dims, rank: n, float: false, own: zero });
+        Ok(())
     }
 
     /// `shape(a)[k]`: dimension `k`, after the list's bounds check (`index 2 out of range for
@@ -78,19 +94,20 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// A global array of several dimensions, a constant of the code (kept alive by the
     /// specialization's pins): its pointer and dimensions as constants.
-    pub(super) fn constant_array_n(&mut self, a: &ArrayObj) -> V {
+    pub(super) fn constant_array_n(&mut self, a: &std::rc::Rc<ArrayObj>) -> V {
         let ptr = self.iconst(a.data.as_ptr() as i64);
         let mut dims = [ptr; MAX_DIMS];
         for (k, d) in a.dims.iter().enumerate() {
             dims[k] = self.iconst(*d as i64);
         }
-        V::ArrN { ptr, dims, rank: a.dims.len() as u8, float: a.kind == ElemKind::Float }
+        let own = self.iconst(crate::jit::alloc::interpreter_own(a) as i64);
+        V::ArrN { ptr, dims, rank: a.dims.len() as u8, float: a.kind == ElemKind::Float, own }
     }
 
     /// `sum(a)` and `x in a` of an array of several dimensions: as of the 1-D array of all its
     /// elements in row-major order, which is what the interpreter does.
     pub(super) fn whole_array_n(&mut self, pc: usize, f: Builtin, arr: V, rest: &[V]) -> Lowered<V> {
-        let V::ArrN { ptr, dims, rank, float } = arr else { return Err("internal: not an array".into()) };
+        let V::ArrN { ptr, dims, rank, float, .. } = arr else { return Err("internal: not an array".into()) };
         let mut len = dims[0];
         for d in &dims[1..rank as usize] {
             len = self.b.ins().imul(len, *d);
@@ -142,7 +159,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// after checking each index against its dimension, in order, unless the test before a
     /// versioned loop did.
     fn element_n(&mut self, pc: usize, st: &[T], arr: V, arr_reg: Reg, c: Reg, n: u8) -> Lowered<(CValue, bool)> {
-        let V::ArrN { ptr, dims, rank, float } = arr else { return Err("internal: indexing a non-array".into()) };
+        let V::ArrN { ptr, dims, rank, float, .. } = arr else { return Err("internal: indexing a non-array".into()) };
         if rank != n {
             return Err("internal: an index count that inference refused".into());
         }
