@@ -11,37 +11,14 @@
 
 mod common;
 
-use std::io::Read;
-
 /// The cyclic program's peak may be at most this many times the twin's.
 const MAX_RATIO: f64 = 2.0;
-
-/// Runs a program given on stdin; returns its stdout and its peak RSS in KiB. The child is
-/// reaped with `wait4` rather than `Child::wait`, which does not report its resource usage.
-#[allow(clippy::zombie_processes)]
-fn run_measured(program: &str) -> (String, i64) {
-    let mut child = common::spawn_with_stdin(&["run", "-"], program);
-    let mut out = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("stdout read");
-    let mut err = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr read");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data, for which all zeroes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet waited for (`Child` is never waited on after
-    // this); `status` and `usage` are valid for writes.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4 failed");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "mini failed: {err}\n{program}");
-    (out, usage.ru_maxrss)
-}
 
 /// Runs the cyclic program and its twin (`CLOSE` replaced by each closing statement), checks
 /// they print the same, and that the cyclic one's peak is within `MAX_RATIO` of the twin's.
 fn check(kind: &str, template: &str, cyclic: &str, twin: &str) {
-    let (out_cyclic, rss_cyclic) = run_measured(&template.replace("CLOSE", cyclic));
-    let (out_twin, rss_twin) = run_measured(&template.replace("CLOSE", twin));
+    let (out_cyclic, rss_cyclic) = common::run_measured(&["run", "-"], &template.replace("CLOSE", cyclic));
+    let (out_twin, rss_twin) = common::run_measured(&["run", "-"], &template.replace("CLOSE", twin));
     eprintln!("{kind}: peak RSS {rss_cyclic} KiB with cycles, {rss_twin} KiB without");
     assert_eq!(out_cyclic, out_twin, "{kind}: the two programs print differently");
     let ratio = rss_cyclic as f64 / rss_twin as f64;

@@ -12,40 +12,16 @@
 
 mod common;
 
-use std::io::Read;
-
 /// The peak with temporaries may be at most this many times the twin's.
 const MAX_RATIO: f64 = 2.0;
-
-/// Runs a program given on stdin with `args`; returns its stdout and its peak RSS in KiB. The
-/// child is reaped with `wait4` rather than `Child::wait`, which does not report its resource
-/// usage.
-#[allow(clippy::zombie_processes)]
-fn run_measured(args: &[&str], program: &str) -> (String, i64) {
-    let mut child = common::spawn_with_stdin(args, program);
-    let mut out = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("stdout read");
-    let mut err = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr read");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data, for which all zeroes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet waited for (`Child` is never waited on after
-    // this); `status` and `usage` are valid for writes.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4 failed");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "mini failed: {err}\n{program}");
-    (out, usage.ru_maxrss)
-}
 
 /// Runs the program (`MAKE` replaced by a fresh array's making) and its twin (`MAKE` replaced by
 /// `twin`, which reuses one array) under `--jit`, checks that they print the same, and that the
 /// first one's peak is within `MAX_RATIO` of the twin's.
 fn check(kind: &str, template: &str, make: &str, twin: &str) {
     let jit = ["run", "--jit", "-"];
-    let (out_fresh, rss_fresh) = run_measured(&jit, &template.replace("MAKE", make));
-    let (out_twin, rss_twin) = run_measured(&jit, &template.replace("MAKE", twin));
+    let (out_fresh, rss_fresh) = common::run_measured(&jit, &template.replace("MAKE", make));
+    let (out_twin, rss_twin) = common::run_measured(&jit, &template.replace("MAKE", twin));
     eprintln!("{kind}: peak RSS {rss_fresh} KiB making arrays, {rss_twin} KiB reusing one");
     assert_eq!(out_fresh, out_twin, "{kind}: the two programs print differently");
     let ratio = rss_fresh as f64 / rss_twin as f64;

@@ -2,7 +2,8 @@
 //! (to its end, or with a time limit while its stdout and stderr are read), the check of a run
 //! that succeeded, Ctrl-C sent to a running program and the checks of its `interrupted` report,
 //! the lossy text of output bytes, the execution modes, the `.mini` files under a folder, the
-//! environment variables of the harnesses and their seeded random generator. Each test crate
+//! environment variables of the harnesses and their seeded random generator, and a run measured
+//! for its peak memory (`run_measured`). Each test crate
 //! compiles this module on its own (`mod common;`, or `#[path = "../common/mod.rs"] mod common;`
 //! from a folder) and uses a part of it, hence the module-wide `dead_code` allowance.
 #![allow(dead_code)]
@@ -279,4 +280,26 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
+}
+
+/// Runs `mini` with `args` on a program given on stdin; returns its stdout and its peak RSS in
+/// KiB. The child is reaped with `wait4` rather than `Child::wait`, which does not report its
+/// resource usage.
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(args: &[&str], program: &str) -> (String, i64) {
+    let mut child = spawn_with_stdin(args, program);
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("stdout read");
+    let mut err = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr read");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data, for which all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for (`Child` is never waited on after
+    // this); `status` and `usage` are valid for writes.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4 failed");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "mini failed: {err}\n{program}");
+    (out, usage.ru_maxrss)
 }
