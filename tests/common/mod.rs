@@ -3,9 +3,9 @@
 //! that succeeded, Ctrl-C sent to a running program and the checks of its `interrupted` report,
 //! the lossy text of output bytes, the execution modes, the `.mini` files under a folder, the
 //! environment variables of the harnesses and their seeded random generator, and a run measured
-//! for its peak memory (`run_measured`). Each test crate
-//! compiles this module on its own (`mod common;`, or `#[path = "../common/mod.rs"] mod common;`
-//! from a folder) and uses a part of it, hence the module-wide `dead_code` allowance.
+//! for its peak memory (`run_measured`). Each test crate compiles this module on its own (`mod
+//! common;`, or `#[path = "../common/mod.rs"] mod common;` from a folder) and uses a part of it,
+//! hence the module-wide `dead_code` allowance.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
