@@ -676,19 +676,27 @@ struct GilRow {
 impl GilRow {
     fn show(&self) -> Vec<String> {
         let mut line = vec![self.mode.name.to_owned(), group_digits(self.n)];
-        match &self.runs {
-            Some(runs) if !runs.is_empty() => {
-                let medians = |f: fn(&GilRun) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
-                let same = runs.iter().all(|r| r.results_match && r.result == runs[0].result);
-                line.push(show_secs(medians(|r| r.one_thread_secs)));
-                line.push(show_secs(medians(|r| r.threads_secs)));
-                line.push(format!("{:.2}x", medians(|r| r.speedup)));
-                line.push(if same { "yes" } else { "NO" }.to_owned());
-            }
-            Some(_) => line.extend(["-"; 4].map(str::to_owned)),
-            None => line.extend(["FAILED"; 4].map(str::to_owned)),
-        }
+        line.extend(timing_cells(&self.runs));
         line
+    }
+}
+
+/// The cells of a self-timed program's runs (gil_demo's, a prange example's): the medians of
+/// its 1-thread and 2-thread times and of its speedup, and whether every run's results matched.
+fn timing_cells(runs: &Option<Vec<GilRun>>) -> Vec<String> {
+    match runs {
+        Some(runs) if !runs.is_empty() => {
+            let medians = |f: fn(&GilRun) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+            let same = runs.iter().all(|r| r.results_match && r.result == runs[0].result);
+            vec![
+                show_secs(medians(|r| r.one_thread_secs)),
+                show_secs(medians(|r| r.threads_secs)),
+                format!("{:.2}x", medians(|r| r.speedup)),
+                if same { "yes" } else { "NO" }.to_owned(),
+            ]
+        }
+        Some(_) => ["-"; 4].map(str::to_owned).to_vec(),
+        None => ["FAILED"; 4].map(str::to_owned).to_vec(),
     }
 }
 
@@ -810,18 +818,7 @@ fn print_prange_table(rows: &[PrangeRow], runs: usize) {
     let mut table = vec![header.map(str::to_owned).to_vec()];
     for row in rows {
         let mut line = vec![row.example.clone()];
-        match &row.runs {
-            Some(r) if !r.is_empty() => {
-                let medians = |f: fn(&GilRun) -> f64| median(&r.iter().map(f).collect::<Vec<_>>());
-                let same = r.iter().all(|x| x.results_match && x.result == r[0].result);
-                line.push(show_secs(medians(|x| x.one_thread_secs)));
-                line.push(show_secs(medians(|x| x.threads_secs)));
-                line.push(format!("{:.2}x", medians(|x| x.speedup)));
-                line.push(if same { "yes" } else { "NO" }.to_owned());
-            }
-            Some(_) => line.extend(["-"; 4].map(str::to_owned)),
-            None => line.extend(["FAILED"; 4].map(str::to_owned)),
-        }
+        line.extend(timing_cells(&row.runs));
         table.push(line);
     }
     println!("\n{PRANGE_DIR}: prange loops with 1 and 2 threads, median of {runs} run(s) (their own timings)");
