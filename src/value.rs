@@ -503,6 +503,25 @@ fn zeroed(n: usize) -> Option<Box<[AtomicU64]>> {
 /// The longest array `array(n, fill)` may create (see lang-spec/limits.md).
 pub const MAX_ARRAY_LEN: i64 = 1 << 31;
 
+/// The errors of making an array, defined once for the interpreter and native code.
+pub const NEGATIVE_LENGTH: &str = "array length must be non-negative";
+
+/// `cannot allocate array of N elements`.
+pub fn cannot_allocate(n: impl std::fmt::Display) -> String {
+    format!("cannot allocate array of {n} elements")
+}
+
+/// `array dimension K must be non-negative, got N`.
+pub fn negative_dimension(k: impl std::fmt::Display, n: i64) -> String {
+    format!("array dimension {k} must be non-negative, got {n}")
+}
+
+/// `cannot allocate array of shape [d0, d1, ...]`.
+pub fn cannot_allocate_shape<D: std::fmt::Display>(dims: &[D]) -> String {
+    let parts: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    format!("cannot allocate array of shape [{}]", parts.join(", "))
+}
+
 /// The most dimensions an array may have (see lang-spec/limits.md).
 pub const MAX_DIMS: usize = 4;
 

@@ -191,10 +191,10 @@ fn shape_failure(shape: &[u64]) -> *const String {
     use std::sync::Mutex;
     static MESSAGES: Mutex<Option<HashMap<Vec<u64>, &'static String>>> = Mutex::new(None);
     let mut messages = MESSAGES.lock().unwrap_or_else(|e| e.into_inner());
-    let message = messages.get_or_insert_with(HashMap::new).entry(shape.to_vec()).or_insert_with(|| {
-        let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        Box::leak(Box::new(format!("cannot allocate array of shape [{}]", parts.join(", "))))
-    });
+    let message = messages
+        .get_or_insert_with(HashMap::new)
+        .entry(shape.to_vec())
+        .or_insert_with(|| Box::leak(Box::new(crate::value::cannot_allocate_shape(shape))));
     *message as *const String
 }
 

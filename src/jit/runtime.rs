@@ -99,9 +99,9 @@ impl JitCtx {
                 format!("index {a} out of range for dimension {} of length {b}", k - status::INDEX_DIM)
             }
             // the interpreter's `array` errors (vm/builtins.rs)
-            status::ARRAY_NEGATIVE => "array length must be non-negative".into(),
-            status::ARRAY_ALLOC => format!("cannot allocate array of {a} elements"),
-            status::ARRAY_DIM_NEGATIVE => format!("array dimension {a} must be non-negative, got {b}"),
+            status::ARRAY_NEGATIVE => crate::value::NEGATIVE_LENGTH.into(),
+            status::ARRAY_ALLOC => crate::value::cannot_allocate(a),
+            status::ARRAY_DIM_NEGATIVE => crate::value::negative_dimension(a, b),
             // SAFETY: native code records for this status the word `mini_array_new_shaped`
             // returned when it failed.
             status::ARRAY_SHAPE_ALLOC => unsafe { crate::jit::alloc::shape_message(a) },

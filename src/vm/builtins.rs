@@ -366,7 +366,7 @@ fn array(args: &[Value], gil: Gil) -> BResult {
         other => return Err(format!("array length must be an int, not {}", other.type_name()).into()),
     };
     if n < 0 {
-        return Err("array length must be non-negative".to_string().into());
+        return Err(crate::value::NEGATIVE_LENGTH.to_string().into());
     }
     let (kind, bits) = match &args[1] {
         Value::Float(f) => (ElemKind::Float, f.to_bits()),
@@ -377,7 +377,7 @@ fn array(args: &[Value], gil: Gil) -> BResult {
         let shape = shape.borrow(gil).clone();
         return super::ndarray::new_array(&shape, kind, bits);
     }
-    let cannot = || Fail::from(format!("cannot allocate array of {n} elements"));
+    let cannot = || Fail::from(crate::value::cannot_allocate(n));
     if n > MAX_ARRAY_LEN {
         return Err(cannot());
     }

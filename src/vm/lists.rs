@@ -354,7 +354,7 @@ pub fn copy(args: &[Value], gil: Gil) -> BResult {
         Value::Array(a) if !a.dims.is_empty() => super::ndarray::copy(a),
         Value::Array(a) => {
             let n = a.len();
-            let fresh = ArrayObj::new(a.kind, n, 0).ok_or_else(|| format!("cannot allocate array of {n} elements"))?;
+            let fresh = ArrayObj::new(a.kind, n, 0).ok_or_else(|| crate::value::cannot_allocate(n))?;
             for (to, from) in fresh.data.iter().zip(a.data.iter()) {
                 to.store(from.load(std::sync::atomic::Ordering::Relaxed), std::sync::atomic::Ordering::Relaxed);
             }

@@ -19,21 +19,15 @@ pub fn new_array(shape: &[Value], kind: ElemKind, bits: u64) -> Result<Value, Fa
     for (k, d) in shape.iter().enumerate() {
         match d {
             Value::Int(n) if *n >= 0 => dims.push(*n as usize),
-            Value::Int(n) => return Err(format!("array dimension {k} must be non-negative, got {n}").into()),
+            Value::Int(n) => return Err(crate::value::negative_dimension(k, *n).into()),
             other => return Err(format!("array dimension {k} must be an int, not {}", other.type_name()).into()),
         }
     }
     let total = dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d as u64)).filter(|n| *n <= MAX_ARRAY_LEN as u64);
-    let cannot = || Fail::from(format!("cannot allocate array of shape {}", shape_text(&dims)));
+    let cannot = || Fail::from(crate::value::cannot_allocate_shape(&dims));
     let total = total.ok_or_else(cannot)? as usize;
     let arr = ArrayObj::new(kind, total, bits).ok_or_else(cannot)?;
     Ok(Value::Array(Rc::new(ArrayObj::from_buffer(kind, arr.data, &dims))))
-}
-
-/// `[2, 3]`: a shape as `shape(a)` prints it.
-fn shape_text(dims: &[usize]) -> String {
-    let parts: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
-    format!("[{}]", parts.join(", "))
 }
 
 /// `shape(a)`: the dimensions of an array as a new list of ints.
@@ -135,7 +129,7 @@ fn not_array(v: &Value, n: usize) -> Fail {
 /// `copy(a)`: a new array of the same shape and elements.
 pub fn copy(a: &ArrayObj) -> Result<Value, Fail> {
     let n = a.len();
-    let fresh = ArrayObj::new(a.kind, n, 0).ok_or_else(|| format!("cannot allocate array of {n} elements"))?;
+    let fresh = ArrayObj::new(a.kind, n, 0).ok_or_else(|| crate::value::cannot_allocate(n))?;
     for (to, from) in fresh.data.iter().zip(a.data.iter()) {
         to.store(from.load(Relaxed), Relaxed);
     }

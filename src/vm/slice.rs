@@ -101,7 +101,7 @@ fn string(s: &StrObj, picks: Picks) -> String {
 /// A new array of `a`'s element type holding the selected elements.
 fn array(a: &ArrayObj, picks: Picks) -> Result<Value, Fail> {
     let n = picks.count;
-    let fresh = ArrayObj::new(a.kind, n, 0).ok_or_else(|| format!("cannot allocate array of {n} elements"))?;
+    let fresh = ArrayObj::new(a.kind, n, 0).ok_or_else(|| crate::value::cannot_allocate(n))?;
     for (to, from) in fresh.data.iter().zip(picks.iter()) {
         to.store(a.data[from].load(Relaxed), Relaxed);
     }
