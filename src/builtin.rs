@@ -130,4 +130,10 @@ builtins! {
     SetThreads = "set_threads",
     Threads = "threads",
     Shape = "shape",
+    MpiRank = "mpi_rank",
+    MpiSize = "mpi_size",
+    MpiBarrier = "mpi_barrier",
+    MpiSend = "mpi_send",
+    MpiRecv = "mpi_recv",
+    MpiBcast = "mpi_bcast",
 }

@@ -230,7 +230,13 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(src) => src,
         Err(code) => return code,
     };
-    on_main_thread(move || compile_and_run(SourceMap::new(src), args))
+    on_main_thread(move || {
+        // MPI (when launched by mpirun) starts and ends on this thread, around the program
+        vm::mpi::start();
+        let code = compile_and_run(SourceMap::new(src), args);
+        vm::mpi::finish(code);
+        code
+    })
 }
 
 /// Runs `body` on the interpreter's main thread (named `main`, with a mini thread's stack),

@@ -25,6 +25,7 @@ mod slice;
 mod strings;
 mod sync_builtins;
 pub mod thread;
+pub mod mpi;
 pub mod wire;
 
 use crate::ast::BinOp;
