@@ -16,6 +16,7 @@ mod io;
 mod lists;
 mod modules;
 mod morelib;
+pub mod mpi;
 mod ndarray;
 pub mod ops;
 pub mod pool;
@@ -25,7 +26,6 @@ mod slice;
 mod strings;
 mod sync_builtins;
 pub mod thread;
-pub mod mpi;
 pub mod wire;
 
 use crate::ast::BinOp;
