@@ -136,4 +136,8 @@ builtins! {
     MpiSend = "mpi_send",
     MpiRecv = "mpi_recv",
     MpiBcast = "mpi_bcast",
+    MpiGather = "mpi_gather",
+    MpiScatter = "mpi_scatter",
+    MpiReduce = "mpi_reduce",
+    MpiAllreduce = "mpi_allreduce",
 }

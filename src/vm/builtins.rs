@@ -122,9 +122,16 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::SetThreads => super::prange::set_threads(args),
         B::Threads => none(args).map(|()| Value::Int(crate::parallel::threads() as i64)),
         B::Shape => super::ndarray::shape(args, gil),
-        B::MpiRank | B::MpiSize | B::MpiBarrier | B::MpiSend | B::MpiRecv | B::MpiBcast => {
-            super::mpi::call(b, args, gil)
-        }
+        B::MpiRank
+        | B::MpiSize
+        | B::MpiBarrier
+        | B::MpiSend
+        | B::MpiRecv
+        | B::MpiBcast
+        | B::MpiGather
+        | B::MpiScatter
+        | B::MpiReduce
+        | B::MpiAllreduce => super::mpi::call(b, args, gil),
     }
 }
 

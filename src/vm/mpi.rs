@@ -12,10 +12,11 @@
 use super::Fail;
 use crate::builtin::Builtin;
 use crate::gil::Gil;
-use crate::value::Value;
+use crate::value::{ArrayObj, Value};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
 use std::thread::ThreadId;
 
 /// The largest tag a program may use: the least upper bound MPI guarantees (`MPI_TAG_UB`).
@@ -126,6 +127,27 @@ fn builtin(b: Builtin, args: &[Value], world: &mut World, gil: Gil) -> Result<Va
             recv(name, rank_arg(name, "source", src, world)?, Some(tag_arg(name, tag)?), world, gil)
         }
         (Builtin::MpiBcast, [v, root]) => bcast(v, rank_arg(name, "root", root, world)?, world, gil),
+        (Builtin::MpiGather, [v, root]) => {
+            let root = rank_arg(name, "root", root, world)?;
+            let all = gather(name, v, root, world, gil)?;
+            Ok(all.map_or(Value::Nil, |all| Value::list(all, gil)))
+        }
+        (Builtin::MpiScatter, [items, root]) => scatter(items, rank_arg(name, "root", root, world)?, world, gil),
+        (Builtin::MpiReduce, [v, op, root]) => {
+            let op = reduce_op(name, op, v)?;
+            let root = rank_arg(name, "root", root, world)?;
+            let all = gather(name, v, root, world, gil)?;
+            all.map_or(Ok(Value::Nil), |all| combine(name, op, all, gil))
+        }
+        (Builtin::MpiAllreduce, [v, op]) => {
+            let op = reduce_op(name, op, v)?;
+            let all = gather(name, v, 0, world, gil)?;
+            let combined = match all {
+                Some(all) => combine(name, op, all, gil)?,
+                None => Value::Nil,
+            };
+            bcast(&combined, 0, world, gil)
+        }
         _ => Err(arity_error(b, args.len())),
     }
 }
@@ -135,7 +157,8 @@ fn arity_error(b: Builtin, n: usize) -> String {
     let expected = match b {
         Builtin::MpiSend => "2 to 3 arguments",
         Builtin::MpiRecv => "1 to 2 arguments",
-        Builtin::MpiBcast => "2 arguments",
+        Builtin::MpiBcast | Builtin::MpiGather | Builtin::MpiScatter | Builtin::MpiAllreduce => "2 arguments",
+        Builtin::MpiReduce => "3 arguments",
         _ => "no arguments",
     };
     format!("{} expects {expected}, got {n}", b.name())
@@ -216,6 +239,118 @@ fn bcast(v: &Value, root: i64, world: &World, gil: Gil) -> Result<Value, String>
     Ok(v.clone())
 }
 
+/// Gathers every rank's `v` at `root`: the values in rank order there, `None` elsewhere.
+fn gather(name: &str, v: &Value, root: i64, world: &World, gil: Gil) -> Result<Option<Vec<Value>>, String> {
+    let bytes = encode(name, v, gil)?;
+    if !world.is_mpi() {
+        return Ok(Some(vec![super::wire::decode(&bytes, gil)?]));
+    }
+    let parts = gil.allow_threads(move || sys::gather(&bytes, root as i32));
+    let Some(parts) = parts else { return Ok(None) };
+    let values = parts.iter().map(|p| super::wire::decode(p, gil).map_err(|e| format!("{name}: {e}")));
+    values.collect::<Result<Vec<_>, _>>().map(Some)
+}
+
+/// `mpi_scatter(items, root)`: element i of the root's list `items` (one per rank) on rank i;
+/// the other ranks' `items` is ignored.
+fn scatter(items: &Value, root: i64, world: &World, gil: Gil) -> Result<Value, String> {
+    let name = "mpi_scatter";
+    let parts = if root == world.rank {
+        let Value::List(list) = items else {
+            return Err(format!("{name}: the root's items must be a list, not {}", items.type_name()));
+        };
+        let items = list.borrow(gil).clone();
+        if items.len() as i64 != world.size {
+            return Err(format!(
+                "{name}: the root's list has {} items, not one per rank ({})",
+                items.len(),
+                world.size
+            ));
+        }
+        items.iter().map(|v| encode(name, v, gil)).collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    let mine = if world.is_mpi() {
+        gil.allow_threads(move || sys::scatter(parts, root as i32))
+    } else {
+        parts.into_iter().next().unwrap_or_default()
+    };
+    super::wire::decode(&mine, gil).map_err(|e| format!("{name}: {e}"))
+}
+
+/// The operations of `mpi_reduce` and `mpi_allreduce`.
+#[derive(Clone, Copy)]
+enum Op {
+    Add,
+    Mul,
+    Min,
+    Max,
+}
+
+/// The operation named by `op`, after checking that `v` is something it combines.
+fn reduce_op(name: &str, op: &Value, v: &Value) -> Result<Op, String> {
+    let op = match op {
+        Value::Str(s) if &*s.text == "+" => Op::Add,
+        Value::Str(s) if &*s.text == "*" => Op::Mul,
+        Value::Str(s) if &*s.text == "min" => Op::Min,
+        Value::Str(s) if &*s.text == "max" => Op::Max,
+        Value::Str(s) => {
+            return Err(format!("{name}: unknown operation \"{}\" (\"+\", \"*\", \"min\" or \"max\")", s.text));
+        }
+        other => return Err(format!("{name}: the operation must be a string, not {}", other.type_name())),
+    };
+    match v {
+        Value::Int(_) | Value::Float(_) | Value::Array(_) => Ok(op),
+        other => Err(format!("{name} combines numbers and arrays, not {}", other.type_name())),
+    }
+}
+
+/// Combines `values` with `op` from left to right, in rank order, so a float result is the
+/// same on every run.
+fn combine(name: &str, op: Op, values: Vec<Value>, gil: Gil) -> Result<Value, String> {
+    let mut values = values.into_iter();
+    let mut acc = values.next().unwrap_or(Value::Nil);
+    for v in values {
+        acc = match (&acc, &v) {
+            (Value::Array(a), Value::Array(b)) => Value::Array(std::rc::Rc::new(combine_arrays(name, op, a, b, gil)?)),
+            (Value::Array(_), _) | (_, Value::Array(_)) => {
+                return Err(format!("{name}: cannot combine {} with {}", acc.type_name(), v.type_name()));
+            }
+            _ => combine_numbers(op, &acc, &v, gil).map_err(|e| format!("{name}: {e}"))?,
+        };
+    }
+    Ok(acc)
+}
+
+/// `a op b` for two numbers, with mini's arithmetic (int overflow is an error).
+fn combine_numbers(op: Op, a: &Value, b: &Value, gil: Gil) -> Result<Value, String> {
+    use crate::ast::BinOp;
+    match op {
+        Op::Add => super::ops::arith(BinOp::Add, a, b, gil),
+        Op::Mul => super::ops::arith(BinOp::Mul, a, b, gil),
+        Op::Min | Op::Max => {
+            let less = super::ops::compare_op(BinOp::Lt, b, a, gil)?;
+            let greater = super::ops::compare_op(BinOp::Gt, b, a, gil)?;
+            let take_b = if matches!(op, Op::Min) { less } else { greater };
+            Ok(if take_b { b.clone() } else { a.clone() })
+        }
+    }
+}
+
+/// Two arrays of the same shape and element type combined element by element.
+fn combine_arrays(name: &str, op: Op, a: &ArrayObj, b: &ArrayObj, gil: Gil) -> Result<ArrayObj, String> {
+    if a.kind != b.kind || a.shape() != b.shape() {
+        return Err(format!("{name}: the ranks' arrays differ in shape or element type"));
+    }
+    let out = ArrayObj::from_buffer(a.kind, (0..a.len()).map(|_| AtomicU64::new(0)).collect(), &a.shape());
+    for i in 0..a.len() {
+        let v = combine_numbers(op, &a.get(i), &b.get(i), gil).map_err(|e| format!("{name}: {e}"))?;
+        out.set(i, &v).map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(out)
+}
+
 /// Without MPI the world has one rank, so these are never called: every message goes to the
 /// rank itself, through its mailbox.
 #[cfg(not(feature = "mpi"))]
@@ -228,11 +363,18 @@ mod sys {
     pub fn bcast(bytes: Vec<u8>, _root: i32) -> Vec<u8> {
         bytes
     }
+    pub fn gather(bytes: &[u8], _root: i32) -> Option<Vec<Vec<u8>>> {
+        Some(vec![bytes.to_vec()])
+    }
+    pub fn scatter(parts: Vec<Vec<u8>>, _root: i32) -> Vec<u8> {
+        parts.into_iter().next().unwrap_or_default()
+    }
 }
 
 /// The calls into MPI, on `MPI_COMM_WORLD`; each runs without the GIL, on the main thread.
 #[cfg(feature = "mpi")]
 mod sys {
+    use mpi::datatype::{Partition, PartitionMut};
     use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
     use mpi::topology::{Communicator, SimpleCommunicator};
     use mpi::traits::Root;
@@ -257,6 +399,65 @@ mod sys {
             None => process.matched_probe(),
         };
         probed.matched_receive_vec::<u8>().0
+    }
+
+    /// Gathers every rank's `bytes` at `root`: their lengths, then them; `Some` of them in
+    /// rank order at the root, `None` elsewhere.
+    pub fn gather(bytes: &[u8], root: i32) -> Option<Vec<Vec<u8>>> {
+        let world = SimpleCommunicator::world();
+        let root_process = world.process_at_rank(root);
+        let len = bytes.len() as i32;
+        if world.rank() != root {
+            root_process.gather_into(&len);
+            root_process.gather_varcount_into(bytes);
+            return None;
+        }
+        let mut counts = vec![0i32; world.size() as usize];
+        root_process.gather_into_root(&len, &mut counts[..]);
+        let displs = offsets(&counts);
+        let mut all = vec![0u8; counts.iter().map(|&c| c as usize).sum()];
+        let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+        root_process.gather_varcount_into_root(bytes, &mut partition);
+        Some(split(&all, &counts))
+    }
+
+    /// Scatters the root's `parts` (one per rank): their lengths, then them; each rank's part.
+    pub fn scatter(parts: Vec<Vec<u8>>, root: i32) -> Vec<u8> {
+        let world = SimpleCommunicator::world();
+        let root_process = world.process_at_rank(root);
+        let mut len = 0i32;
+        if world.rank() != root {
+            root_process.scatter_into(&mut len);
+            let mut mine = vec![0u8; len as usize];
+            root_process.scatter_varcount_into(&mut mine[..]);
+            return mine;
+        }
+        let counts: Vec<i32> = parts.iter().map(|p| p.len() as i32).collect();
+        root_process.scatter_into_root(&counts[..], &mut len);
+        let displs = offsets(&counts);
+        let all = parts.concat();
+        let partition = Partition::new(&all[..], &counts[..], &displs[..]);
+        let mut mine = vec![0u8; len as usize];
+        root_process.scatter_varcount_into_root(&partition, &mut mine[..]);
+        mine
+    }
+
+    /// Where each of the parts of these lengths starts in their concatenation.
+    fn offsets(counts: &[i32]) -> Vec<i32> {
+        counts.iter().scan(0, |at, &c| Some(std::mem::replace(at, *at + c))).collect()
+    }
+
+    /// The concatenation `all` cut into parts of these lengths.
+    fn split(all: &[u8], counts: &[i32]) -> Vec<Vec<u8>> {
+        let mut at = 0;
+        counts
+            .iter()
+            .map(|&c| {
+                let part = all[at..at + c as usize].to_vec();
+                at += c as usize;
+                part
+            })
+            .collect()
     }
 
     /// Broadcasts the root's `bytes`: their length, then them; returns them on every rank.
