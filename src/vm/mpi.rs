@@ -186,6 +186,10 @@ fn tag_arg(name: &str, v: &Value) -> Result<i64, String> {
 fn encode(name: &str, v: &Value, gil: Gil) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     super::wire::encode(v, gil, &mut bytes).map_err(|e| format!("{name}: {e}"))?;
+    // MPI counts are 32-bit: every message, and every part of a gather or scatter, fits one
+    if bytes.len() > i32::MAX as usize {
+        return Err(format!("{name}: the value is too large to send ({} bytes; at most 2 GiB)", bytes.len()));
+    }
     Ok(bytes)
 }
 
@@ -246,7 +250,7 @@ fn gather(name: &str, v: &Value, root: i64, world: &World, gil: Gil) -> Result<O
         return Ok(Some(vec![super::wire::decode(&bytes, gil)?]));
     }
     let parts = gil.allow_threads(move || sys::gather(&bytes, root as i32));
-    let Some(parts) = parts else { return Ok(None) };
+    let Some(parts) = parts.map_err(|e| format!("{name}: {e}"))? else { return Ok(None) };
     let values = parts.iter().map(|p| super::wire::decode(p, gil).map_err(|e| format!("{name}: {e}")));
     values.collect::<Result<Vec<_>, _>>().map(Some)
 }
@@ -267,7 +271,12 @@ fn scatter(items: &Value, root: i64, world: &World, gil: Gil) -> Result<Value, S
                 world.size
             ));
         }
-        items.iter().map(|v| encode(name, v, gil)).collect::<Result<Vec<_>, _>>()?
+        let parts = items.iter().map(|v| encode(name, v, gil)).collect::<Result<Vec<_>, _>>()?;
+        let total: usize = parts.iter().map(Vec::len).sum();
+        if total > i32::MAX as usize {
+            return Err(format!("{name}: the items are too large to send ({total} bytes; at most 2 GiB)"));
+        }
+        parts
     } else {
         Vec::new()
     };
@@ -363,8 +372,8 @@ mod sys {
     pub fn bcast(bytes: Vec<u8>, _root: i32) -> Vec<u8> {
         bytes
     }
-    pub fn gather(bytes: &[u8], _root: i32) -> Option<Vec<Vec<u8>>> {
-        Some(vec![bytes.to_vec()])
+    pub fn gather(bytes: &[u8], _root: i32) -> Result<Option<Vec<Vec<u8>>>, String> {
+        Ok(Some(vec![bytes.to_vec()]))
     }
     pub fn scatter(parts: Vec<Vec<u8>>, _root: i32) -> Vec<u8> {
         parts.into_iter().next().unwrap_or_default()
@@ -402,23 +411,28 @@ mod sys {
     }
 
     /// Gathers every rank's `bytes` at `root`: their lengths, then them; `Some` of them in
-    /// rank order at the root, `None` elsewhere.
-    pub fn gather(bytes: &[u8], root: i32) -> Option<Vec<Vec<u8>>> {
+    /// rank order at the root, `None` elsewhere. The root fails (and its failure aborts the
+    /// job) when the parts together pass MPI's 32-bit counts.
+    pub fn gather(bytes: &[u8], root: i32) -> Result<Option<Vec<Vec<u8>>>, String> {
         let world = SimpleCommunicator::world();
         let root_process = world.process_at_rank(root);
         let len = bytes.len() as i32;
         if world.rank() != root {
             root_process.gather_into(&len);
             root_process.gather_varcount_into(bytes);
-            return None;
+            return Ok(None);
         }
         let mut counts = vec![0i32; world.size() as usize];
         root_process.gather_into_root(&len, &mut counts[..]);
+        let total: i64 = counts.iter().map(|&c| i64::from(c)).sum();
+        if total > i64::from(i32::MAX) {
+            return Err(format!("the gathered values are too large ({total} bytes; at most 2 GiB)"));
+        }
         let displs = offsets(&counts);
         let mut all = vec![0u8; counts.iter().map(|&c| c as usize).sum()];
         let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
         root_process.gather_varcount_into_root(bytes, &mut partition);
-        Some(split(&all, &counts))
+        Ok(Some(split(&all, &counts)))
     }
 
     /// Scatters the root's `parts` (one per rank): their lengths, then them; each rank's part.
