@@ -169,7 +169,8 @@ fn to_stderr(text: &str) {
 
 fn report(d: &Diagnostic, src: &SourceMap) {
     vm::flush_stdout();
-    to_stderr(&d.render(src));
+    // one rank of several names itself (`rank R: `); alone, the report is unchanged
+    to_stderr(&format!("{}{}", vm::mpi::report_prefix(), d.render(src)));
 }
 
 /// Parses the program whose main file is `main` (read from `path`) and the modules it imports,

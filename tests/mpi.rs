@@ -91,7 +91,7 @@ fn failing_rank_aborts_the_job() {
     let out = mpirun(&[], program.path());
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("error: division by zero\n --> "), "{stderr}");
+    assert!(stderr.contains("rank 1: error: division by zero\n --> "), "{stderr}");
     assert!(stderr.contains("abort.mini:2:13"), "{stderr}");
     assert_eq!(text(&out.stdout), "");
 }

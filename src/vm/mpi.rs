@@ -64,6 +64,15 @@ pub fn finish(code: u8) {
     drop(world);
 }
 
+/// What starts the report of an uncaught error: `rank R: ` on a rank of a world of several,
+/// nothing otherwise (and on threads other than the main one, which has the world).
+pub fn report_prefix() -> String {
+    WORLD.with(|w| match &*w.borrow() {
+        Some(world) if world.size > 1 => format!("rank {}: ", world.rank),
+        _ => String::new(),
+    })
+}
+
 /// Whether this process is one rank of a job that `mpirun` started (and mini can join it).
 fn launched_by_mpirun() -> bool {
     cfg!(feature = "mpi") && std::env::var_os("OMPI_COMM_WORLD_SIZE").is_some()
