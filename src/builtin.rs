@@ -130,4 +130,5 @@ builtins! {
     SetThreads = "set_threads",
     Threads = "threads",
     Shape = "shape",
+    Forked = "forked",
 }

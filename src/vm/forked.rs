@@ -1,0 +1,295 @@
+//! `forked(n, f)`: runs `f(rank, n)` in n processes (lang-spec/processes.md). Ranks 1 to n - 1
+//! run in child processes made with Linux `fork` (copy-on-write: each child has its own copy of
+//! every value), rank 0 in the calling process; each child sends its result, or its error, back
+//! through a pipe in the `wire` format, then `_exit`s. The parent reads every pipe without the
+//! GIL, reaps every child, and returns the results in rank order or raises the error of the
+//! lowest failing rank, prefixed `rank R: `, with the child's stack on top of the caller's.
+//!
+//! No zombie or orphan: every child is `waitpid`ed on every path (the parent kills the others
+//! first when rank 0 fails or a fork fails), and each child asks the kernel for `SIGKILL` when
+//! its parent dies (`PR_SET_PDEATHSIG`), checking right after that the parent is still there.
+//!
+//! Forking happens with the GIL held by the forking thread, which is the only thread the child
+//! has: the child holds the GIL it inherited. Forking while other mini threads run is an error
+//! (they could hold locks, or the GIL's queue, that would never be released in the child); the
+//! idle pool threads of `pmap` and `prange` are allowed: they wait for work in the parent only
+//! and hold no lock the child takes. Program output is flushed before forking, so no buffered
+//! line is printed twice, and each child flushes its own before it exits.
+
+use super::{Fail, Shared, Vm, thread, wire};
+use crate::gil::Gil;
+use crate::source::{Diagnostic, Span, TraceFrame};
+use crate::value::Value;
+use std::rc::Rc;
+
+/// The most processes one `forked` call makes.
+const MAX_PROCESSES: i64 = 1024;
+
+/// A child: its process id and the read end of its pipe.
+struct Child {
+    pid: libc::pid_t,
+    fd: libc::c_int,
+}
+
+/// `forked(n, f)`: `room` is how many frames each call may use, `on_main` whether the caller is
+/// the main thread (which raises `interrupted` on Ctrl-C).
+pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
+    let (n, f) = arguments(args)?;
+    let running = thread::running();
+    if running > 0 {
+        let who = if running == 1 { "another thread is".to_string() } else { format!("{running} other threads are") };
+        return Err(format!("forked() needs the only running thread; {who} running (join it first)").into());
+    }
+    super::flush_stdout();
+    let mut children = Vec::with_capacity(n as usize - 1);
+    for rank in 1..n {
+        match fork_one(rank, n, &f, room, on_main, shared, gil) {
+            Ok(child) => children.push(child),
+            Err(message) => {
+                stop_all(&children);
+                return Err(message.into());
+            }
+        }
+    }
+    let mut vm = Vm::for_calls(gil, shared.clone(), room, on_main);
+    let own = vm.call_value(f, vec![Value::Int(0), Value::Int(n)]);
+    drop(vm);
+    let own = match own {
+        Ok(v) => v,
+        Err(d) => {
+            stop_all(&children);
+            return Err(Fail::Call(Box::new(ranked(0, d))));
+        }
+    };
+    let raw: Vec<(Vec<u8>, i32)> = gil.allow_threads(move || children.iter().map(collect).collect());
+    let mut results = vec![own];
+    for (i, (bytes, status)) in raw.into_iter().enumerate() {
+        results.push(outcome(i as i64 + 1, &bytes, status, gil)?);
+    }
+    Ok(Value::list(results, gil))
+}
+
+/// Checks `forked`'s arguments: a process count from 1 to `MAX_PROCESSES`, and a function.
+fn arguments(args: &[Value]) -> Result<(i64, Value), Fail> {
+    let [n, f] = args else {
+        return Err(format!("forked() expects 2 arguments (n, f), got {}", args.len()).into());
+    };
+    let Value::Int(n) = *n else {
+        return Err(format!("forked() expects an int process count, got {}", n.type_name()).into());
+    };
+    if !(1..=MAX_PROCESSES).contains(&n) {
+        return Err(format!("forked() process count must be from 1 to {MAX_PROCESSES}, got {n}").into());
+    }
+    if !matches!(f, Value::Func(_) | Value::Builtin(_)) {
+        return Err(format!("forked() expects a function, got {}", f.type_name()).into());
+    }
+    Ok((n, f.clone()))
+}
+
+/// Forks the child of `rank`: in the parent, returns it; in the child, runs `f(rank, n)`, writes
+/// its outcome to the pipe and exits (never returns).
+fn fork_one(
+    rank: i64,
+    n: i64,
+    f: &Value,
+    room: usize,
+    on_main: bool,
+    shared: &Rc<Shared>,
+    gil: Gil,
+) -> Result<Child, String> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for `pipe2` to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("forked() cannot make a pipe: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: the parent's id, read before forking, for the child to compare.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: `fork` in a process whose only other threads are idle pool threads (checked by
+    // the caller: no mini thread runs); the child continues only on this thread, which holds
+    // the GIL, and takes no lock another thread could have held (output was flushed).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        close(fds[0]);
+        close(fds[1]);
+        return Err(format!("forked() cannot start a process: {e}"));
+    }
+    if pid == 0 {
+        close(fds[0]);
+        child_main(rank, n, f, fds[1], parent, room, on_main, shared, gil);
+    }
+    close(fds[1]);
+    Ok(Child { pid, fd: fds[0] })
+}
+
+/// The child of `rank`: runs the call, sends its outcome to `fd`, flushes output and exits.
+#[allow(clippy::too_many_arguments)]
+fn child_main(
+    rank: i64,
+    n: i64,
+    f: &Value,
+    fd: libc::c_int,
+    parent: libc::pid_t,
+    room: usize,
+    on_main: bool,
+    shared: &Rc<Shared>,
+    gil: Gil,
+) -> ! {
+    // SAFETY: `prctl` with PR_SET_PDEATHSIG takes a signal number; `getppid` and `_exit` have
+    // no preconditions. If the parent died before the request, the child leaves at once.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+    let mut vm = Vm::for_calls(gil, shared.clone(), room, on_main);
+    let outcome = vm.call_value(f.clone(), vec![Value::Int(rank), Value::Int(n)]);
+    let mut bytes = Vec::new();
+    let sent = match &outcome {
+        Ok(v) => {
+            bytes.push(0);
+            wire::encode(v, gil, &mut bytes)
+        }
+        Err(_) => Ok(()),
+    };
+    let failure = match (outcome, sent) {
+        (Err(d), _) => Some(d),
+        (Ok(_), Err(message)) => Some(Diagnostic::new(format!("its result: {message}"), Span::default())),
+        (Ok(_), Ok(())) => None,
+    };
+    if let Some(d) = failure {
+        bytes.clear();
+        bytes.push(1);
+        // a report is made of strings and ints only: it always encodes
+        let _ = wire::encode(&report_value(&d, gil), gil, &mut bytes);
+    }
+    write_all(fd, &bytes);
+    super::flush_stdout();
+    // SAFETY: `_exit` ends the child without running the parent's exit handlers or destructors
+    // (which belong to the parent's copy of the program).
+    unsafe { libc::_exit(0) }
+}
+
+/// A report as a value: [message, span start, span end, [[function, start, end]...]].
+fn report_value(d: &Diagnostic, gil: Gil) -> Value {
+    let frame = |t: &TraceFrame| {
+        let parts = vec![Value::str(&t.function), Value::Int(t.span.start.into()), Value::Int(t.span.end.into())];
+        Value::list(parts, gil)
+    };
+    let trace = Value::list(d.trace.iter().map(frame).collect(), gil);
+    let parts = vec![Value::str(&d.message), Value::Int(d.span.start.into()), Value::Int(d.span.end.into()), trace];
+    Value::list(parts, gil)
+}
+
+/// The report `report_value` made, back from bytes.
+fn report_from(v: &Value, gil: Gil) -> Option<Diagnostic> {
+    let Value::List(l) = v else { return None };
+    let parts = l.borrow(gil);
+    let [Value::Str(message), start, end, Value::List(trace)] = &parts[..] else { return None };
+    let mut frames = Vec::new();
+    for t in trace.borrow(gil).iter() {
+        let Value::List(t) = t else { return None };
+        let t = t.borrow(gil);
+        let [Value::Str(function), start, end] = &t[..] else { return None };
+        frames.push(TraceFrame { function: function.text.to_string(), span: span(start, end)? });
+    }
+    Some(Diagnostic::runtime(message.text.to_string(), span(start, end)?, frames))
+}
+
+/// A span from two int values.
+fn span(start: &Value, end: &Value) -> Option<Span> {
+    match (start, end) {
+        (Value::Int(s), Value::Int(e)) => Some(Span { start: u32::try_from(*s).ok()?, end: u32::try_from(*e).ok()? }),
+        _ => None,
+    }
+}
+
+/// A report of rank `rank`'s error, its message prefixed with the rank.
+fn ranked(rank: i64, d: Diagnostic) -> Diagnostic {
+    Diagnostic { message: format!("rank {rank}: {}", d.message), ..d }
+}
+
+/// The result of rank `rank` from the bytes it sent and its exit status.
+fn outcome(rank: i64, bytes: &[u8], status: i32, gil: Gil) -> Result<Value, Fail> {
+    let died = || Fail::Msg(format!("rank {rank}: the process ended without a result ({})", describe(status)));
+    let Some((&tag, rest)) = bytes.split_first() else { return Err(died()) };
+    let v = wire::decode(rest, gil).map_err(|m| Fail::Msg(format!("rank {rank}: {m}")))?;
+    match tag {
+        0 => Ok(v),
+        1 => match report_from(&v, gil) {
+            Some(d) => Err(Fail::Call(Box::new(ranked(rank, d)))),
+            None => Err(died()),
+        },
+        _ => Err(died()),
+    }
+}
+
+/// How a process ended, from its `waitpid` status.
+fn describe(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    }
+}
+
+/// Reads a child's pipe to its end, then reaps it: its bytes and exit status.
+fn collect(child: &Child) -> (Vec<u8>, i32) {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        // SAFETY: `buf` is valid for `buf.len()` bytes; `child.fd` is this call's open read end.
+        let got = unsafe { libc::read(child.fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if got > 0 {
+            bytes.extend_from_slice(&buf[..got as usize]);
+        } else if got == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
+    close(child.fd);
+    (bytes, reap(child.pid))
+}
+
+/// Kills and reaps every child (the call failed in the parent).
+fn stop_all(children: &[Child]) {
+    for c in children {
+        // SAFETY: `c.pid` is this process's child, not yet reaped, so the id is still its own.
+        unsafe { libc::kill(c.pid, libc::SIGKILL) };
+    }
+    for c in children {
+        close(c.fd);
+        reap(c.pid);
+    }
+}
+
+/// Waits for child `pid` to end: its status.
+fn reap(pid: libc::pid_t) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid int for `waitpid` to fill; `pid` is an unreaped child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return status;
+        }
+    }
+}
+
+/// Writes all of `bytes` to `fd` (in a child; a parent that stopped reading has been killed).
+fn write_all(fd: libc::c_int, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is valid for its length; `fd` is the child's open write end.
+        let put = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if put > 0 {
+            bytes = &bytes[put as usize..];
+        } else if put == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
+/// Closes a file descriptor this module opened.
+fn close(fd: libc::c_int) {
+    // SAFETY: `fd` is open and owned by this module, closed once.
+    unsafe { libc::close(fd) };
+}
