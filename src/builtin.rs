@@ -131,4 +131,5 @@ builtins! {
     Threads = "threads",
     Shape = "shape",
     Forked = "forked",
+    SharedArray = "shared_array",
 }

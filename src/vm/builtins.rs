@@ -124,6 +124,7 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::Shape => super::ndarray::shape(args, gil),
         // the VM calls `forked` itself (`Vm::call_builtin`), with its caller's room for frames
         B::Forked => super::forked::forked(args, super::MAX_DEPTH, false, shared, gil),
+        B::SharedArray => super::forked::shared_array(args, gil),
     }
 }
 

@@ -19,8 +19,9 @@
 use super::{Fail, Shared, Vm, thread, wire};
 use crate::gil::Gil;
 use crate::source::{Diagnostic, Span, TraceFrame};
-use crate::value::Value;
+use crate::value::{ArrayObj, ElemKind, MAX_ARRAY_LEN, MAX_DIMS, Value};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The most processes one `forked` call makes.
 const MAX_PROCESSES: i64 = 1024;
@@ -292,4 +293,83 @@ fn write_all(fd: libc::c_int, mut bytes: &[u8]) {
 fn close(fd: libc::c_int) {
     // SAFETY: `fd` is open and owned by this module, closed once.
     unsafe { libc::close(fd) };
+}
+
+/// `shared_array(n, fill)` and `shared_array([d0, d1...], fill)`: an array like `array`'s whose
+/// buffer is an anonymous `MAP_SHARED` mapping, so that what forked children store in it is
+/// seen by every process that has it.
+pub fn shared_array(args: &[Value], gil: Gil) -> Result<Value, Fail> {
+    let [shape, fill] = args else {
+        return Err(format!("expected 2 arguments, got {}", args.len()).into());
+    };
+    let (kind, bits) = match fill {
+        Value::Float(f) => (ElemKind::Float, f.to_bits()),
+        Value::Int(i) => (ElemKind::Int, *i as u64),
+        other => return Err(format!("array fill must be an int or a float, not {}", other.type_name()).into()),
+    };
+    let dims = dimensions(shape, gil)?;
+    let total = dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d as u64)).filter(|n| *n <= MAX_ARRAY_LEN as u64);
+    let cannot = || match dims.len() {
+        1 => Fail::from(crate::value::cannot_allocate(dims[0] as i64)),
+        _ => Fail::from(crate::value::cannot_allocate_shape(&dims)),
+    };
+    let total = total.ok_or_else(cannot)? as usize;
+    let Some(data) = map_shared(total) else { return Err(cannot()) };
+    for e in data.iter() {
+        e.store(bits, Ordering::Relaxed);
+    }
+    let mut arr = ArrayObj::from_buffer(kind, data, &dims);
+    arr.mapped = total > 0;
+    Ok(Value::Array(Rc::new(arr)))
+}
+
+/// The dimensions `shared_array` is asked for: an int length, or a list of 1 to `MAX_DIMS`
+/// ints, with `array`'s errors.
+fn dimensions(shape: &Value, gil: Gil) -> Result<Vec<usize>, Fail> {
+    let items = match shape {
+        Value::Int(n) if *n < 0 => return Err(crate::value::NEGATIVE_LENGTH.to_string().into()),
+        Value::Int(n) => return Ok(vec![*n as usize]),
+        Value::List(l) => l.borrow(gil).clone(),
+        other => return Err(format!("array length must be an int, not {}", other.type_name()).into()),
+    };
+    if items.is_empty() || items.len() > MAX_DIMS {
+        return Err(format!("array shape must have 1 to {MAX_DIMS} dimensions, got {}", items.len()).into());
+    }
+    let mut dims = Vec::with_capacity(items.len());
+    for (k, d) in items.iter().enumerate() {
+        match d {
+            Value::Int(n) if *n >= 0 => dims.push(*n as usize),
+            Value::Int(n) => return Err(crate::value::negative_dimension(k, *n).into()),
+            other => return Err(format!("array dimension {k} must be an int, not {}", other.type_name()).into()),
+        }
+    }
+    Ok(dims)
+}
+
+/// A buffer of `n` zeroed elements in an anonymous shared mapping (an empty ordinary buffer
+/// for 0), or `None` when the system refuses the memory. Only an array marked `mapped` may
+/// own it: that array unmaps it (`ArrayObj`'s `Drop`); the global allocator never frees it.
+fn map_shared(n: usize) -> Option<Box<[AtomicU64]>> {
+    if n == 0 {
+        return Some(Box::new([]));
+    }
+    let bytes = n.checked_mul(std::mem::size_of::<AtomicU64>())?;
+    // SAFETY: an anonymous mapping at an address the kernel chooses touches no existing memory.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: the mapping is `bytes` long, page-aligned (so aligned for `AtomicU64`), zeroed
+    // (a valid 0 for every element) and owned by nothing else; the box is never freed by the
+    // global allocator: its array is marked `mapped` and unmaps it instead.
+    Some(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.cast::<AtomicU64>(), n)) })
 }

@@ -27,7 +27,7 @@ pub fn new_array(shape: &[Value], kind: ElemKind, bits: u64) -> Result<Value, Fa
     let cannot = || Fail::from(crate::value::cannot_allocate_shape(&dims));
     let total = total.ok_or_else(cannot)? as usize;
     let arr = ArrayObj::new(kind, total, bits).ok_or_else(cannot)?;
-    Ok(Value::Array(Rc::new(ArrayObj::from_buffer(kind, arr.data, &dims))))
+    Ok(Value::Array(Rc::new(ArrayObj::from_buffer(kind, arr.into_data(), &dims))))
 }
 
 /// `shape(a)`: the dimensions of an array as a new list of ints.
@@ -133,7 +133,7 @@ pub fn copy(a: &ArrayObj) -> Result<Value, Fail> {
     for (to, from) in fresh.data.iter().zip(a.data.iter()) {
         to.store(from.load(Relaxed), Relaxed);
     }
-    Ok(Value::Array(Rc::new(ArrayObj::from_buffer(a.kind, fresh.data, &a.shape()))))
+    Ok(Value::Array(Rc::new(ArrayObj::from_buffer(a.kind, fresh.into_data(), &a.shape()))))
 }
 
 #[cfg(test)]

@@ -249,7 +249,7 @@ mod tests {
                 round_trip(&v, gil);
             }
             let mut a = ArrayObj::new(ElemKind::Float, 6, 0).expect("allocates");
-            a = ArrayObj::from_buffer(a.kind, a.data, &[2, 3]);
+            a = ArrayObj::from_buffer(a.kind, a.into_data(), &[2, 3]);
             a.data[5].store(2.5f64.to_bits(), Ordering::Relaxed);
             let ints = ArrayObj::new(ElemKind::Int, 3, 7).expect("allocates");
             let inner = Value::list(vec![Value::Int(1), Value::Array(Rc::new(ints))], gil);
