@@ -38,8 +38,11 @@ pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, g
     let (n, f) = arguments(args)?;
     let running = thread::running();
     if running > 0 {
-        let who = if running == 1 { "another thread is".to_string() } else { format!("{running} other threads are") };
-        return Err(format!("forked() needs the only running thread; {who} running (join it first)").into());
+        let who = match running {
+            1 => "another thread is running (join it first)".to_string(),
+            _ => format!("{running} other threads are running (join them first)"),
+        };
+        return Err(format!("forked() needs the only running thread; {who}").into());
     }
     super::flush_stdout();
     let mut children = Vec::with_capacity(n as usize - 1);
