@@ -62,10 +62,13 @@ pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, g
         Ok(v) => v,
         Err(d) => {
             stop_all(&children);
-            return Err(Fail::Call(Box::new(ranked(0, d))));
+            // Ctrl-C stops the caller as `interrupted`, whichever rank it stopped
+            let d = if on_main && crate::gil::interrupted() && d.message == "interrupted" { d } else { ranked(0, d) };
+            return Err(Fail::Call(Box::new(d)));
         }
     };
-    let raw: Vec<(Vec<u8>, i32)> = gil.allow_threads(move || children.iter().map(collect).collect());
+    let raw = gil.allow_threads(move || collect_all(&children, on_main));
+    let Some(raw) = raw else { return Err("interrupted".into()) };
     let mut results = vec![own];
     for (i, (bytes, status)) in raw.into_iter().enumerate() {
         results.push(outcome(i as i64 + 1, &bytes, status, gil)?);
@@ -236,6 +239,33 @@ fn describe(status: i32) -> String {
     } else {
         format!("exit status {}", libc::WEXITSTATUS(status))
     }
+}
+
+/// Every child's bytes and exit status, in rank order; `None` when the main thread's wait is
+/// interrupted by Ctrl-C (then every child has been killed and reaped).
+fn collect_all(children: &[Child], on_main: bool) -> Option<Vec<(Vec<u8>, i32)>> {
+    let mut raw = Vec::with_capacity(children.len());
+    for (i, child) in children.iter().enumerate() {
+        while on_main && !readable(child.fd) {
+            if crate::gil::interrupted() {
+                raw.clear();
+                stop_all(&children[i..]);
+                return None;
+            }
+        }
+        raw.push(collect(child));
+    }
+    if on_main && crate::gil::interrupted() {
+        return None;
+    }
+    Some(raw)
+}
+
+/// Whether `fd` has bytes or its end to read, waiting at most 50 ms.
+fn readable(fd: libc::c_int) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: `p` is one valid `pollfd` for the call.
+    unsafe { libc::poll(&mut p, 1, 50) > 0 }
 }
 
 /// Reads a child's pipe to its end, then reaps it: its bytes and exit status.
