@@ -21,10 +21,15 @@ use crate::gil::Gil;
 use crate::source::{Diagnostic, Span, TraceFrame};
 use crate::value::{ArrayObj, ElemKind, MAX_ARRAY_LEN, MAX_DIMS, Value};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-/// The most processes one `forked` call makes.
-const MAX_PROCESSES: i64 = 1024;
+/// The most processes a program's `forked` calls may run at once, nested calls included.
+const MAX_PROCESSES: i64 = 256;
+
+/// How many processes a `forked` call made in this process may ask for: `MAX_PROCESSES` in the
+/// program's first process, and in a child of a call of n processes, its parent's budget / n (so
+/// nested calls never run more than `MAX_PROCESSES` processes in all).
+static BUDGET: AtomicI64 = AtomicI64::new(MAX_PROCESSES);
 
 /// A child: its process id and the read end of its pipe.
 struct Child {
@@ -36,6 +41,11 @@ struct Child {
 /// the main thread (which raises `interrupted` on Ctrl-C).
 pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
     let (n, f) = arguments(args)?;
+    if !on_main {
+        return Err(
+            "forked() can only be called by the main thread (not in a spawned thread or a pool thread of pmap)".into(),
+        );
+    }
     let running = thread::running();
     if running > 0 {
         let who = match running {
@@ -56,7 +66,10 @@ pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, g
         }
     }
     let mut vm = Vm::for_calls(gil, shared.clone(), room, on_main);
+    let budget = BUDGET.load(Ordering::Relaxed);
+    BUDGET.store(budget / n, Ordering::Relaxed);
     let own = vm.call_value(f, vec![Value::Int(0), Value::Int(n)]);
+    BUDGET.store(budget, Ordering::Relaxed);
     drop(vm);
     let own = match own {
         Ok(v) => v,
@@ -84,8 +97,10 @@ fn arguments(args: &[Value]) -> Result<(i64, Value), Fail> {
     let Value::Int(n) = *n else {
         return Err(format!("forked() expects an int process count, got {}", n.type_name()).into());
     };
-    if !(1..=MAX_PROCESSES).contains(&n) {
-        return Err(format!("forked() process count must be from 1 to {MAX_PROCESSES}, got {n}").into());
+    let most = BUDGET.load(Ordering::Relaxed);
+    if !(1..=most).contains(&n) {
+        let nested = if most < MAX_PROCESSES { " in this nested call" } else { "" };
+        return Err(format!("forked() process count must be from 1 to {most}{nested}, got {n}").into());
     }
     if !matches!(f, Value::Func(_) | Value::Builtin(_)) {
         return Err(format!("forked() expects a function, got {}", f.type_name()).into());
@@ -150,6 +165,7 @@ fn child_main(
             libc::_exit(1);
         }
     }
+    BUDGET.store(BUDGET.load(Ordering::Relaxed) / n, Ordering::Relaxed);
     let mut vm = Vm::for_calls(gil, shared.clone(), room, on_main);
     let outcome = vm.call_value(f.clone(), vec![Value::Int(rank), Value::Int(n)]);
     let mut bytes = Vec::new();
