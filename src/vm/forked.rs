@@ -41,19 +41,7 @@ struct Child {
 /// the main thread (which raises `interrupted` on Ctrl-C).
 pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
     let (n, f) = arguments(args)?;
-    if !on_main {
-        return Err(
-            "forked() can only be called by the main thread (not in a spawned thread or a pool thread of pmap)".into(),
-        );
-    }
-    let running = thread::running();
-    if running > 0 {
-        let who = match running {
-            1 => "another thread is running (join it first)".to_string(),
-            _ => format!("{running} other threads are running (join them first)"),
-        };
-        return Err(format!("forked() needs the only running thread; {who}").into());
-    }
+    check_alone(on_main)?;
     super::flush_stdout();
     let mut children = Vec::with_capacity(n as usize - 1);
     for rank in 1..n {
@@ -87,6 +75,24 @@ pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, g
         results.push(outcome(i as i64 + 1, &bytes, status, gil)?);
     }
     Ok(Value::list(results, gil))
+}
+
+/// `forked` runs on the main thread, with no spawned thread running: the child would lack that
+/// thread, and could inherit a lock it held.
+fn check_alone(on_main: bool) -> Result<(), Fail> {
+    if !on_main {
+        return Err(
+            "forked() can only be called by the main thread (not in a spawned thread or a pool thread of pmap)".into(),
+        );
+    }
+    match thread::running() {
+        0 => Ok(()),
+        1 => Err("forked() needs the only running thread; another thread is running (join it first)".into()),
+        n => {
+            Err(format!("forked() needs the only running thread; {n} other threads are running (join them first)")
+                .into())
+        }
+    }
 }
 
 /// Checks `forked`'s arguments: a process count from 1 to `MAX_PROCESSES`, and a function.
