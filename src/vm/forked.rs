@@ -19,7 +19,7 @@
 use super::{Fail, Shared, Vm, thread, wire};
 use crate::gil::Gil;
 use crate::source::{Diagnostic, Span, TraceFrame};
-use crate::value::{ArrayObj, ElemKind, MAX_ARRAY_LEN, MAX_DIMS, Value};
+use crate::value::{ArrayObj, ElemKind, MAX_ARRAY_LEN, Value};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -381,24 +381,12 @@ pub fn shared_array(args: &[Value], gil: Gil) -> Result<Value, Fail> {
 /// The dimensions `shared_array` is asked for: an int length, or a list of 1 to `MAX_DIMS`
 /// ints, with `array`'s errors.
 fn dimensions(shape: &Value, gil: Gil) -> Result<Vec<usize>, Fail> {
-    let items = match shape {
-        Value::Int(n) if *n < 0 => return Err(crate::value::NEGATIVE_LENGTH.to_string().into()),
-        Value::Int(n) => return Ok(vec![*n as usize]),
-        Value::List(l) => l.borrow(gil).clone(),
-        other => return Err(format!("array length must be an int, not {}", other.type_name()).into()),
-    };
-    if items.is_empty() || items.len() > MAX_DIMS {
-        return Err(format!("array shape must have 1 to {MAX_DIMS} dimensions, got {}", items.len()).into());
+    match shape {
+        Value::Int(n) if *n < 0 => Err(crate::value::NEGATIVE_LENGTH.to_string().into()),
+        Value::Int(n) => Ok(vec![*n as usize]),
+        Value::List(l) => super::ndarray::dims(&l.borrow(gil)),
+        other => Err(format!("array length must be an int, not {}", other.type_name()).into()),
     }
-    let mut dims = Vec::with_capacity(items.len());
-    for (k, d) in items.iter().enumerate() {
-        match d {
-            Value::Int(n) if *n >= 0 => dims.push(*n as usize),
-            Value::Int(n) => return Err(crate::value::negative_dimension(k, *n).into()),
-            other => return Err(format!("array dimension {k} must be an int, not {}", other.type_name()).into()),
-        }
-    }
-    Ok(dims)
 }
 
 /// A buffer of `n` zeroed elements in an anonymous shared mapping (an empty ordinary buffer
