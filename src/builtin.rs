@@ -130,6 +130,8 @@ builtins! {
     SetThreads = "set_threads",
     Threads = "threads",
     Shape = "shape",
+    Forked = "forked",
+    SharedArray = "shared_array",
     MpiRank = "mpi_rank",
     MpiSize = "mpi_size",
     MpiBarrier = "mpi_barrier",

@@ -480,6 +480,23 @@ pub struct ArrayObj {
     /// `data.len()`); empty for a 1-D array, which is all `ArrayObj::new` makes. The slice never
     /// moves while the array lives: native code reads the dimensions through a pointer to it.
     pub dims: Box<[usize]>,
+    /// True when `data` is a `MAP_SHARED` mapping (`shared_array`, shared with forked
+    /// processes): it is unmapped when the array is dropped, not freed by the allocator.
+    pub mapped: bool,
+}
+
+impl Drop for ArrayObj {
+    fn drop(&mut self) {
+        if self.mapped && !self.data.is_empty() {
+            let data = std::mem::take(&mut self.data);
+            let len = data.len();
+            let ptr = Box::into_raw(data);
+            // SAFETY: a mapped buffer is a mapping of exactly `len` elements that only this
+            // array owns (`map_shared`), never freed otherwise; `len` is not zero (an empty
+            // shared array is not mapped).
+            unsafe { libc::munmap(ptr.cast(), len * std::mem::size_of::<AtomicU64>()) };
+        }
+    }
 }
 
 /// `n` zeros, from zeroed memory: a large allocation gets pages the system zeroes when first
@@ -529,12 +546,12 @@ impl ArrayObj {
     /// Allocates `n` elements holding `bits`, or `None` when the memory cannot be had.
     pub fn new(kind: ElemKind, n: usize, bits: u64) -> Option<ArrayObj> {
         if bits == 0 {
-            return Some(ArrayObj { kind, data: zeroed(n)?, dims: Box::new([]) });
+            return Some(ArrayObj { kind, data: zeroed(n)?, dims: Box::new([]), mapped: false });
         }
         let mut v: Vec<AtomicU64> = Vec::new();
         v.try_reserve_exact(n).ok()?;
         v.resize_with(n, || AtomicU64::new(bits));
-        Some(ArrayObj { kind, data: v.into_boxed_slice(), dims: Box::new([]) })
+        Some(ArrayObj { kind, data: v.into_boxed_slice(), dims: Box::new([]), mapped: false })
     }
 
     /// An array of the given dimensions (1 to `MAX_DIMS` of them; one for a 1-D array) over
@@ -543,7 +560,14 @@ impl ArrayObj {
         debug_assert_eq!(dims.iter().product::<usize>(), data.len());
         debug_assert!((1..=MAX_DIMS).contains(&dims.len()), "the JIT's types cover ranks up to MAX_DIMS");
         let dims = if dims.len() > 1 { dims.into() } else { Box::new([]) as Box<[usize]> };
-        ArrayObj { kind, data, dims }
+        ArrayObj { kind, data, dims, mapped: false }
+    }
+
+    /// The buffer of an array made by `new` (not a mapped one), taken out of it to make
+    /// another array or to hand it to native code.
+    pub fn into_data(mut self) -> Box<[AtomicU64]> {
+        debug_assert!(!self.mapped, "a mapped buffer is freed by its own array only");
+        std::mem::take(&mut self.data)
     }
 
     /// The number of dimensions (1 for an array made by `array(n, fill)`).

@@ -118,7 +118,7 @@ pub extern "C" fn mini_array_new(float: i64, bits: i64, n: i64) -> *mut NativeAr
     } else {
         let kind = if float != 0 { ElemKind::Float } else { ElemKind::Int };
         match ArrayObj::new(kind, len as usize, bits as u64) {
-            Some(arr) => Box::into_raw(arr.data).cast::<AtomicU64>(),
+            Some(arr) => Box::into_raw(arr.into_data()).cast::<AtomicU64>(),
             None => {
                 // SAFETY: `h` was allocated above with `layout` and holds nothing yet.
                 unsafe { std::alloc::dealloc(h.cast(), layout) };
@@ -302,7 +302,7 @@ pub fn take_result(own: u64) -> Value {
             let dims: Vec<usize> = dims[..rank].iter().map(|d| *d as usize).collect();
             return Value::Array(Rc::new(ArrayObj::from_buffer(kind, data, &dims)));
         }
-        Value::Array(Rc::new(ArrayObj { kind, data, dims: Box::new([]) }))
+        Value::Array(Rc::new(ArrayObj { kind, data, dims: Box::new([]), mapped: false }))
     }
 }
 

@@ -209,6 +209,7 @@ fn builtin_construct(b: Builtin) -> Option<Construct> {
         | B::CpuCount
         | B::Assert
         | B::Pmap
+        | B::Forked
         | B::Lock
         | B::Acquire
         | B::Release

@@ -122,6 +122,9 @@ pub fn call(b: Builtin, args: &[Value], shared: &Rc<Shared>, gil: Gil) -> BResul
         B::SetThreads => super::prange::set_threads(args),
         B::Threads => none(args).map(|()| Value::Int(crate::parallel::threads() as i64)),
         B::Shape => super::ndarray::shape(args, gil),
+        // the VM calls `forked` itself (`Vm::call_builtin`), with its caller's room for frames
+        B::Forked => super::forked::forked(args, super::MAX_DEPTH, false, shared, gil),
+        B::SharedArray => super::forked::shared_array(args, gil),
         B::MpiRank
         | B::MpiSize
         | B::MpiBarrier

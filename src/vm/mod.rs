@@ -9,6 +9,7 @@ mod blocking;
 pub mod builtins;
 mod char_classes;
 mod fields;
+mod forked;
 mod format;
 mod handlers;
 mod index;
@@ -419,6 +420,9 @@ impl<'g> Vm<'g> {
         if b == Builtin::Pmap {
             return self.pmap(args);
         }
+        if b == Builtin::Forked {
+            return self.forked(args);
+        }
         builtins::call(b, args, &self.shared, self.gil)
     }
 
@@ -428,6 +432,14 @@ impl<'g> Vm<'g> {
     fn pmap(&self, args: &[Value]) -> Result<Value, Fail> {
         let room = self.frame_limit.saturating_sub(self.frames.len());
         pool::pmap(args, room, self.is_main, &self.shared, self.gil)
+    }
+
+    /// `forked`, out of the dispatch loop's way.
+    #[cold]
+    #[inline(never)]
+    fn forked(&self, args: &[Value]) -> Result<Value, Fail> {
+        let room = self.frame_limit.saturating_sub(self.frames.len());
+        forked::forked(args, room, self.is_main, &self.shared, self.gil)
     }
 
     /// A `Vm` for the calls a builtin makes for a caller (`pmap`): each call may nest `room`

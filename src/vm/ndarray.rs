@@ -12,6 +12,17 @@ use std::sync::atomic::Ordering::Relaxed;
 /// `array([d0, d1, ...], fill)`: the dimensions from a list of ints, the element type and
 /// value from the fill (already checked by the caller, `bits` its bit pattern).
 pub fn new_array(shape: &[Value], kind: ElemKind, bits: u64) -> Result<Value, Fail> {
+    let dims = dims(shape)?;
+    let total = dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d as u64)).filter(|n| *n <= MAX_ARRAY_LEN as u64);
+    let cannot = || Fail::from(crate::value::cannot_allocate_shape(&dims));
+    let total = total.ok_or_else(cannot)? as usize;
+    let arr = ArrayObj::new(kind, total, bits).ok_or_else(cannot)?;
+    Ok(Value::Array(Rc::new(ArrayObj::from_buffer(kind, arr.into_data(), &dims))))
+}
+
+/// The dimensions a shape list asks for (1 to `MAX_DIMS` ints, each `>= 0`), with `array`'s
+/// errors in its order; `shared_array` checks its shapes with it too.
+pub fn dims(shape: &[Value]) -> Result<Vec<usize>, Fail> {
     if shape.is_empty() || shape.len() > MAX_DIMS {
         return Err(format!("array shape must have 1 to {MAX_DIMS} dimensions, got {}", shape.len()).into());
     }
@@ -23,11 +34,7 @@ pub fn new_array(shape: &[Value], kind: ElemKind, bits: u64) -> Result<Value, Fa
             other => return Err(format!("array dimension {k} must be an int, not {}", other.type_name()).into()),
         }
     }
-    let total = dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d as u64)).filter(|n| *n <= MAX_ARRAY_LEN as u64);
-    let cannot = || Fail::from(crate::value::cannot_allocate_shape(&dims));
-    let total = total.ok_or_else(cannot)? as usize;
-    let arr = ArrayObj::new(kind, total, bits).ok_or_else(cannot)?;
-    Ok(Value::Array(Rc::new(ArrayObj::from_buffer(kind, arr.data, &dims))))
+    Ok(dims)
 }
 
 /// `shape(a)`: the dimensions of an array as a new list of ints.
@@ -133,7 +140,7 @@ pub fn copy(a: &ArrayObj) -> Result<Value, Fail> {
     for (to, from) in fresh.data.iter().zip(a.data.iter()) {
         to.store(from.load(Relaxed), Relaxed);
     }
-    Ok(Value::Array(Rc::new(ArrayObj::from_buffer(a.kind, fresh.data, &a.shape()))))
+    Ok(Value::Array(Rc::new(ArrayObj::from_buffer(a.kind, fresh.into_data(), &a.shape()))))
 }
 
 #[cfg(test)]

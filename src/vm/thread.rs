@@ -316,3 +316,9 @@ pub fn wake_main() {
     gil::interrupt();
     wait::wake_main();
 }
+
+/// How many spawned threads have not ended (`forked` needs none; called with the GIL held,
+/// so none can start meanwhile). A spawned thread calling it counts itself.
+pub fn running() -> usize {
+    lock(&THREADS).iter().filter(|(_, state)| !lock(&state.slot).done()).count()
+}

@@ -1,6 +1,6 @@
 //! Values as bytes, for values that cross a process boundary: the results of forked workers,
 //! the items and results of a process pool, and MPI's messages of values other than arrays
-//! (issue 13, lang-spec/processes.md once it exists). Only data crosses: nil, bool, int, float,
+//! (issue 13, lang-spec/processes.md). Only data crosses: nil, bool, int, float,
 //! string, list, dict and array; anything else (a function, a thread, a lock...) is an error
 //! naming its type, as Python's pickle refuses a lambda.
 //!
@@ -249,7 +249,7 @@ mod tests {
                 round_trip(&v, gil);
             }
             let mut a = ArrayObj::new(ElemKind::Float, 6, 0).expect("allocates");
-            a = ArrayObj::from_buffer(a.kind, a.data, &[2, 3]);
+            a = ArrayObj::from_buffer(a.kind, a.into_data(), &[2, 3]);
             a.data[5].store(2.5f64.to_bits(), Ordering::Relaxed);
             let ints = ArrayObj::new(ElemKind::Int, 3, 7).expect("allocates");
             let inner = Value::list(vec![Value::Int(1), Value::Array(Rc::new(ints))], gil);
