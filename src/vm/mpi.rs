@@ -12,9 +12,10 @@
 use super::Fail;
 use crate::builtin::Builtin;
 use crate::gil::Gil;
-use crate::value::{ArrayObj, Value};
+use crate::value::{ArrayObj, ElemKind, Value, cannot_allocate_shape};
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 use std::thread::ThreadId;
@@ -210,20 +211,86 @@ fn barrier(world: &World, gil: Gil) -> Result<(), String> {
     Ok(())
 }
 
+/// A value on its way to other ranks: its bytes (the `wire` format, or for an array its header
+/// alone) and, for an array, the array itself, whose elements cross as MPI words read straight
+/// from its buffer (mpi4py's upper-case calls), never copied into the bytes.
+struct Parcel {
+    head: Vec<u8>,
+    array: Option<Rc<ArrayObj>>,
+}
+
+impl Parcel {
+    /// The parcel of `v` for builtin `name`, or why `v` cannot be sent.
+    fn of(name: &str, v: &Value, gil: Gil) -> Result<Parcel, String> {
+        let Value::Array(a) = v else { return Ok(Parcel { head: encode(name, v, gil)?, array: None }) };
+        if a.len() > i32::MAX as usize {
+            return Err(format!("{name}: the array is too large to send ({} elements; at most 2^31 - 1)", a.len()));
+        }
+        let mut head = Vec::new();
+        super::wire::put_array_header(a, &mut head);
+        Ok(Parcel { head, array: Some(a.clone()) })
+    }
+
+    /// Where MPI reads the array's elements from (none for another value).
+    fn words(&self) -> Option<sys::Words> {
+        self.array.as_deref().map(sys::Words::of)
+    }
+}
+
+/// What a head received from another rank announces: a value, or an array whose elements
+/// arrive next, into the buffer made for them here.
+enum Arrival {
+    Value(Value),
+    Array(ElemKind, Vec<usize>, ArrayObj),
+}
+
+impl Arrival {
+    /// Reads a head: a value's bytes are decoded; an array's header makes a zeroed buffer of
+    /// its shape for its elements.
+    fn of(name: &str, head: &[u8], gil: Gil) -> Result<Arrival, String> {
+        let Some((kind, dims)) = super::wire::array_header(head).map_err(|e| format!("{name}: {e}"))? else {
+            return super::wire::decode(head, gil).map(Arrival::Value).map_err(|e| format!("{name}: {e}"));
+        };
+        let len = dims.iter().product();
+        let buffer = ArrayObj::new(kind, len, 0).ok_or_else(|| format!("{name}: {}", cannot_allocate_shape(&dims)))?;
+        Ok(Arrival::Array(kind, dims, buffer))
+    }
+
+    /// Where MPI writes the array's elements (none for a value).
+    fn words(&self) -> Option<sys::Words> {
+        match self {
+            Arrival::Value(_) => None,
+            Arrival::Array(_, _, buffer) => Some(sys::Words::of(buffer)),
+        }
+    }
+
+    /// The value received, once the array's elements (if any) are in.
+    fn value(self) -> Value {
+        match self {
+            Arrival::Value(v) => v,
+            Arrival::Array(kind, dims, buffer) => {
+                Value::Array(Rc::new(ArrayObj::from_buffer(kind, buffer.into_data(), &dims)))
+            }
+        }
+    }
+}
+
 /// `mpi_send(v, dest, tag)`: sends a copy of `v` to rank `dest`; returns nil.
 fn send(v: &Value, dest: i64, tag: i64, world: &mut World, gil: Gil) -> Result<Value, String> {
-    let bytes = encode("mpi_send", v, gil)?;
     if dest == world.rank {
-        world.mailbox.push_back((tag, bytes));
-    } else {
-        gil.allow_threads(move || sys::send(&bytes, dest as i32, tag as i32));
+        world.mailbox.push_back((tag, encode("mpi_send", v, gil)?));
+        return Ok(Value::Nil);
     }
+    let parcel = Parcel::of("mpi_send", v, gil)?;
+    let (head, words) = (&parcel.head[..], parcel.words());
+    // `parcel` keeps the array alive while MPI reads it without the GIL
+    gil.allow_threads(move || sys::send(head, words, dest as i32, tag as i32));
     Ok(Value::Nil)
 }
 
 /// `mpi_recv(src, tag)`: the next value rank `src` sent with `tag` (any tag when `None`).
 fn recv(name: &str, src: i64, tag: Option<i64>, world: &mut World, gil: Gil) -> Result<Value, String> {
-    let bytes = if src == world.rank {
+    if src == world.rank {
         let at = world.mailbox.iter().position(|(t, _)| tag.is_none_or(|tag| *t == tag));
         let Some((_, bytes)) = at.and_then(|i| world.mailbox.remove(i)) else {
             let which = tag.map_or(String::new(), |t| format!(" with tag {t}"));
@@ -231,44 +298,71 @@ fn recv(name: &str, src: i64, tag: Option<i64>, world: &mut World, gil: Gil) -> 
                 "{name}: rank {src} receives from itself, but it sent itself no message{which}: it would wait forever"
             ));
         };
-        bytes
-    } else {
-        gil.allow_threads(move || sys::recv(src as i32, tag.map(|t| t as i32)))
-    };
-    super::wire::decode(&bytes, gil).map_err(|e| format!("{name}: {e}"))
+        return super::wire::decode(&bytes, gil).map_err(|e| format!("{name}: {e}"));
+    }
+    let (head, tag) = gil.allow_threads(move || sys::recv(src as i32, tag.map(|t| t as i32)));
+    let arrival = Arrival::of(name, &head, gil)?;
+    if let Some(words) = arrival.words() {
+        // the elements follow the header from the same rank with the same tag (MPI keeps order)
+        gil.allow_threads(move || sys::recv_words(words, src as i32, tag));
+    }
+    Ok(arrival.value())
 }
 
 /// `mpi_bcast(v, root)`: the root's `v` on every rank (the root keeps its own value; the
 /// others get copies); the other ranks' `v` is ignored.
 fn bcast(v: &Value, root: i64, world: &World, gil: Gil) -> Result<Value, String> {
+    let name = "mpi_bcast";
     if root != world.rank {
-        let bytes = gil.allow_threads(move || sys::bcast(Vec::new(), root as i32));
-        return super::wire::decode(&bytes, gil).map_err(|e| format!("mpi_bcast: {e}"));
+        let head = gil.allow_threads(move || sys::bcast(Vec::new(), root as i32));
+        let arrival = Arrival::of(name, &head, gil)?;
+        if let Some(words) = arrival.words() {
+            gil.allow_threads(move || sys::bcast_words(words, root as i32));
+        }
+        return Ok(arrival.value());
     }
-    let bytes = encode("mpi_bcast", v, gil)?;
+    let parcel = Parcel::of(name, v, gil)?;
     if world.is_mpi() {
-        gil.allow_threads(move || sys::bcast(bytes, root as i32));
+        let (head, words) = (parcel.head.clone(), parcel.words());
+        gil.allow_threads(move || {
+            sys::bcast(head, root as i32);
+            if let Some(words) = words {
+                sys::bcast_words(words, root as i32);
+            }
+        });
     }
     Ok(v.clone())
 }
 
-/// Gathers every rank's `v` at `root`: the values in rank order there, `None` elsewhere.
+/// Gathers every rank's `v` at `root`: the values in rank order there, `None` elsewhere. Two
+/// collectives on every rank: the heads, then the arrays' elements (none from a rank whose
+/// value is not an array), straight from each array's buffer into the root's.
 fn gather(name: &str, v: &Value, root: i64, world: &World, gil: Gil) -> Result<Option<Vec<Value>>, String> {
-    let bytes = encode(name, v, gil)?;
     if !world.is_mpi() {
-        return Ok(Some(vec![super::wire::decode(&bytes, gil)?]));
+        return Ok(Some(vec![super::wire::decode(&encode(name, v, gil)?, gil)?]));
     }
-    let parts = gil.allow_threads(move || sys::gather(&bytes, root as i32));
-    let Some(parts) = parts.map_err(|e| format!("{name}: {e}"))? else { return Ok(None) };
-    let values = parts.iter().map(|p| super::wire::decode(p, gil).map_err(|e| format!("{name}: {e}")));
-    values.collect::<Result<Vec<_>, _>>().map(Some)
+    let parcel = Parcel::of(name, v, gil)?;
+    let (head, words) = (&parcel.head[..], parcel.words());
+    let heads = gil.allow_threads(move || sys::gather(head, root as i32));
+    let Some(heads) = heads.map_err(|e| format!("{name}: {e}"))? else {
+        gil.allow_threads(move || sys::gather_words(words, &[], root as i32));
+        return Ok(None);
+    };
+    let arrivals = heads.iter().map(|h| Arrival::of(name, h, gil)).collect::<Result<Vec<_>, _>>()?;
+    let targets: Vec<Option<sys::Words>> = arrivals.iter().map(Arrival::words).collect();
+    let total: usize = targets.iter().flatten().map(|w| w.len).sum();
+    if total > i32::MAX as usize {
+        return Err(format!("{name}: the gathered arrays are too large ({total} elements; at most 2^31 - 1)"));
+    }
+    gil.allow_threads(move || sys::gather_words(words, &targets, root as i32));
+    Ok(Some(arrivals.into_iter().map(Arrival::value).collect()))
 }
 
 /// `mpi_scatter(items, root)`: element i of the root's list `items` (one per rank) on rank i;
-/// the other ranks' `items` is ignored.
+/// the other ranks' `items` is ignored. Arrays among the items cross as their elements.
 fn scatter(items: &Value, root: i64, world: &World, gil: Gil) -> Result<Value, String> {
     let name = "mpi_scatter";
-    let parts = if root == world.rank {
+    let parcels = if root == world.rank {
         let Value::List(list) = items else {
             return Err(format!("{name}: the root's items must be a list, not {}", items.type_name()));
         };
@@ -280,21 +374,27 @@ fn scatter(items: &Value, root: i64, world: &World, gil: Gil) -> Result<Value, S
                 world.size
             ));
         }
-        let parts = items.iter().map(|v| encode(name, v, gil)).collect::<Result<Vec<_>, _>>()?;
-        let total: usize = parts.iter().map(Vec::len).sum();
-        if total > i32::MAX as usize {
-            return Err(format!("{name}: the items are too large to send ({total} bytes; at most 2 GiB)"));
+        if !world.is_mpi() {
+            return super::wire::decode(&encode(name, &items[0], gil)?, gil).map_err(|e| format!("{name}: {e}"));
         }
-        parts
+        let parcels = items.iter().map(|v| Parcel::of(name, v, gil)).collect::<Result<Vec<_>, _>>()?;
+        let total: usize = parcels.iter().map(|p| p.head.len()).sum();
+        let elements: usize = parcels.iter().filter_map(|p| p.array.as_ref()).map(|a| a.len()).sum();
+        if total > i32::MAX as usize || elements > i32::MAX as usize {
+            return Err(format!(
+                "{name}: the items are too large to send (at most 2 GiB, and 2^31 - 1 array elements)"
+            ));
+        }
+        parcels
     } else {
         Vec::new()
     };
-    let mine = if world.is_mpi() {
-        gil.allow_threads(move || sys::scatter(parts, root as i32))
-    } else {
-        parts.into_iter().next().unwrap_or_default()
-    };
-    super::wire::decode(&mine, gil).map_err(|e| format!("{name}: {e}"))
+    let heads: Vec<Vec<u8>> = parcels.iter().map(|p| p.head.clone()).collect();
+    let head = gil.allow_threads(move || sys::scatter(heads, root as i32));
+    let arrival = Arrival::of(name, &head, gil)?;
+    let (sources, target) = (parcels.iter().map(Parcel::words).collect::<Vec<_>>(), arrival.words());
+    gil.allow_threads(move || sys::scatter_words(&sources, target, root as i32));
+    Ok(arrival.value())
 }
 
 /// The operations of `mpi_reduce` and `mpi_allreduce`.
@@ -369,15 +469,41 @@ fn combine_arrays(name: &str, op: Op, a: &ArrayObj, b: &ArrayObj, gil: Gil) -> R
     Ok(out)
 }
 
+/// An array's elements as MPI reads or writes them: where they are and how many 8-byte words.
+#[derive(Clone, Copy)]
+pub struct Words {
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    ptr: *mut u64,
+    len: usize,
+}
+
+// SAFETY: a `Words` is only an address and a length; it crosses to the code that runs without
+// the GIL during one MPI call, while the array it points into is kept alive by its caller (a
+// `Parcel` or an `Arrival` that outlives the call).
+unsafe impl Send for Words {}
+
+impl Words {
+    /// The elements of `a`. `AtomicU64` has the size and alignment of `u64`, and writes
+    /// through this pointer are allowed because the elements are atomics (interior mutability).
+    fn of(a: &ArrayObj) -> Words {
+        Words { ptr: a.data.as_ptr().cast::<u64>().cast_mut(), len: a.data.len() }
+    }
+}
+
 /// Without MPI the world has one rank, so these are never called: every message goes to the
 /// rank itself, through its mailbox.
 #[cfg(not(feature = "mpi"))]
 mod sys {
+    pub use super::Words;
     pub fn barrier() {}
-    pub fn send(_bytes: &[u8], _dest: i32, _tag: i32) {}
-    pub fn recv(_src: i32, _tag: Option<i32>) -> Vec<u8> {
-        Vec::new()
+    pub fn send(_bytes: &[u8], _words: Option<Words>, _dest: i32, _tag: i32) {}
+    pub fn recv(_src: i32, tag: Option<i32>) -> (Vec<u8>, i32) {
+        (Vec::new(), tag.unwrap_or(0))
     }
+    pub fn recv_words(_words: Words, _src: i32, _tag: i32) {}
+    pub fn bcast_words(_words: Words, _root: i32) {}
+    pub fn gather_words(_words: Option<Words>, _targets: &[Option<Words>], _root: i32) {}
+    pub fn scatter_words(_sources: &[Option<Words>], _target: Option<Words>, _root: i32) {}
     pub fn bcast(bytes: Vec<u8>, _root: i32) -> Vec<u8> {
         bytes
     }
@@ -392,10 +518,13 @@ mod sys {
 /// The calls into MPI, on `MPI_COMM_WORLD`; each runs without the GIL, on the main thread.
 #[cfg(feature = "mpi")]
 mod sys {
-    use mpi::datatype::{Partition, PartitionMut};
+    pub use super::Words;
+    use mpi::Count;
+    use mpi::datatype::{DynBuffer, DynBufferMut, Equivalence, Partition, PartitionMut};
     use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
     use mpi::topology::{Communicator, SimpleCommunicator};
     use mpi::traits::Root;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Waits for every rank.
     pub fn barrier() {
@@ -403,20 +532,104 @@ mod sys {
         SimpleCommunicator::world().barrier();
     }
 
-    /// Sends `bytes` to rank `dest` with `tag` (blocking, standard mode).
-    pub fn send(bytes: &[u8], dest: i32, tag: i32) {
-        SimpleCommunicator::world().process_at_rank(dest).send_with_tag(bytes, tag);
+    /// The elements `w` points at, as a buffer MPI reads.
+    fn readable(w: &Words) -> DynBuffer<'_> {
+        // SAFETY: `w` points at `w.len` initialized 8-byte words of an array its caller keeps
+        // alive for the whole MPI call this buffer is made for; MPI only reads them. A thread
+        // of this rank may store into the array meanwhile (the GIL is released): each element
+        // then arrives old or new (lang-spec/processes.md says which is not specified).
+        unsafe { DynBuffer::from_raw(w.ptr.cast_const(), w.len as Count, u64::equivalent_datatype()) }
     }
 
-    /// Receives the next message from rank `src` with `tag` (any tag when `None`).
-    pub fn recv(src: i32, tag: Option<i32>) -> Vec<u8> {
+    /// The elements `w` points at, as a buffer MPI writes.
+    fn writable(w: &Words) -> DynBufferMut<'_> {
+        // SAFETY: `w` points at `w.len` words of a buffer made for this receive (an `Arrival`'s,
+        // not yet a value any other code can reach) or, for the root of a broadcast, of the
+        // array being sent, which MPI then only reads; each stays alive for the whole call.
+        unsafe { DynBufferMut::from_raw(w.ptr, w.len as Count, u64::equivalent_datatype()) }
+    }
+
+    /// Sends `bytes` to rank `dest` with `tag` (blocking, standard mode), then an array's
+    /// elements as a second message with the same tag.
+    pub fn send(bytes: &[u8], words: Option<Words>, dest: i32, tag: i32) {
+        let world = SimpleCommunicator::world();
+        let process = world.process_at_rank(dest);
+        process.send_with_tag(bytes, tag);
+        if let Some(w) = words {
+            process.send_with_tag(&readable(&w), tag);
+        }
+    }
+
+    /// Receives the next message from rank `src` with `tag` (any tag when `None`): its bytes
+    /// and its tag.
+    pub fn recv(src: i32, tag: Option<i32>) -> (Vec<u8>, i32) {
         let world = SimpleCommunicator::world();
         let process = world.process_at_rank(src);
         let probed = match tag {
             Some(tag) => process.matched_probe_with_tag(tag),
             None => process.matched_probe(),
         };
-        probed.matched_receive_vec::<u8>().0
+        let (bytes, status) = probed.matched_receive_vec::<u8>();
+        (bytes, status.tag())
+    }
+
+    /// Receives an array's elements, sent by rank `src` with `tag` right after its header.
+    pub fn recv_words(words: Words, src: i32, tag: i32) {
+        let world = SimpleCommunicator::world();
+        world.process_at_rank(src).receive_into_with_tag(&mut writable(&words), tag);
+    }
+
+    /// Broadcasts an array's elements from the root into every other rank's buffer.
+    pub fn bcast_words(words: Words, root: i32) {
+        SimpleCommunicator::world().process_at_rank(root).broadcast_into(&mut writable(&words));
+    }
+
+    /// Gathers the arrays' elements at the root: each rank sends its array's (or nothing);
+    /// the root gets them in one buffer and copies each rank's into its target.
+    pub fn gather_words(words: Option<Words>, targets: &[Option<Words>], root: i32) {
+        let world = SimpleCommunicator::world();
+        let root_process = world.process_at_rank(root);
+        let empty = Words { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 };
+        let mine = readable(words.as_ref().unwrap_or(&empty));
+        if world.rank() != root {
+            root_process.gather_varcount_into(&mine);
+            return;
+        }
+        let counts: Vec<i32> = targets.iter().map(|t| t.map_or(0, |w| w.len as i32)).collect();
+        let displs = offsets(&counts);
+        let mut all = vec![0u64; counts.iter().map(|&c| c as usize).sum()];
+        root_process.gather_varcount_into_root(&mine, &mut PartitionMut::new(&mut all[..], &counts[..], &displs[..]));
+        for (t, at) in targets.iter().zip(displs) {
+            if let Some(w) = t {
+                // SAFETY: `w` is a buffer of `w.len` words made for this gather, reachable by
+                // no other code; `all` holds `w.len` words from `at` (its count), and the two
+                // are different allocations.
+                unsafe { std::ptr::copy_nonoverlapping(all.as_ptr().add(at as usize), w.ptr, w.len) };
+            }
+        }
+    }
+
+    /// Scatters the arrays' elements from the root (copied into one buffer there): each rank
+    /// gets its item's (nothing for an item that is not an array) into `target`.
+    pub fn scatter_words(sources: &[Option<Words>], target: Option<Words>, root: i32) {
+        let world = SimpleCommunicator::world();
+        let root_process = world.process_at_rank(root);
+        let empty = Words { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 };
+        let mut mine = writable(target.as_ref().unwrap_or(&empty));
+        if world.rank() != root {
+            root_process.scatter_varcount_into(&mut mine);
+            return;
+        }
+        let counts: Vec<i32> = sources.iter().map(|s| s.map_or(0, |w| w.len as i32)).collect();
+        let displs = offsets(&counts);
+        let mut all = Vec::with_capacity(counts.iter().map(|&c| c as usize).sum());
+        for w in sources.iter().flatten() {
+            // SAFETY: `w` points at `w.len` elements of an array the caller keeps alive; they
+            // are read as the atomics they are (a thread may store into them meanwhile).
+            let elements = unsafe { std::slice::from_raw_parts(w.ptr.cast_const().cast::<AtomicU64>(), w.len) };
+            all.extend(elements.iter().map(|e| e.load(Ordering::Relaxed)));
+        }
+        root_process.scatter_varcount_into_root(&Partition::new(&all[..], &counts[..], &displs[..]), &mut mine);
     }
 
     /// Gathers every rank's `bytes` at `root`: their lengths, then them; `Some` of them in

@@ -85,13 +85,7 @@ fn encode_at(v: &Value, gil: Gil, out: &mut Vec<u8>, depth: usize) -> Result<(),
             }
         }
         Value::Array(a) => {
-            out.push(ARRAY);
-            out.push(if a.kind == ElemKind::Float { 1 } else { 0 });
-            let shape = a.shape();
-            out.push(shape.len() as u8);
-            for d in &shape {
-                out.extend_from_slice(&(*d as u64).to_le_bytes());
-            }
+            put_array_header(a, out);
             out.reserve(a.data.len() * 8);
             for e in a.data.iter() {
                 out.extend_from_slice(&e.load(Ordering::Relaxed).to_le_bytes());
@@ -105,6 +99,33 @@ fn encode_at(v: &Value, gil: Gil, out: &mut Vec<u8>, depth: usize) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Appends an array's tag, element kind, rank and dimensions: its bytes up to its elements.
+/// MPI sends an array as these bytes followed by its elements as a message of their own
+/// (vm/mpi.rs).
+pub fn put_array_header(a: &ArrayObj, out: &mut Vec<u8>) {
+    out.push(ARRAY);
+    out.push(if a.kind == ElemKind::Float { 1 } else { 0 });
+    let shape = a.shape();
+    out.push(shape.len() as u8);
+    for d in &shape {
+        out.extend_from_slice(&(*d as u64).to_le_bytes());
+    }
+}
+
+/// The element kind and dimensions of the array whose header (`put_array_header`) is all of
+/// `bytes`; `None` when `bytes` are another value's (which never start with an array's tag).
+pub fn array_header(bytes: &[u8]) -> Result<Option<(ElemKind, Vec<usize>)>, String> {
+    if bytes.first() != Some(&ARRAY) {
+        return Ok(None);
+    }
+    let mut r = Reader { bytes, pos: 1 };
+    let (kind, dims, _) = r.array_shape()?;
+    if r.pos != bytes.len() {
+        return Err(CORRUPT.into());
+    }
+    Ok(Some((kind, dims)))
 }
 
 /// A length or count as 4 bytes.
@@ -193,6 +214,17 @@ impl Reader<'_> {
     }
 
     fn array(&mut self) -> Result<Value, String> {
+        let (kind, dims, len) = self.array_shape()?;
+        let bytes = self.take(len.checked_mul(8).ok_or(CORRUPT)?)?;
+        let data: Box<[AtomicU64]> = bytes
+            .chunks_exact(8)
+            .map(|c| AtomicU64::new(u64::from_le_bytes(c.try_into().unwrap_or_default())))
+            .collect();
+        Ok(Value::Array(Rc::new(ArrayObj::from_buffer(kind, data, &dims))))
+    }
+
+    /// An array's element kind, dimensions and length, checked against `MAX_ARRAY_LEN`.
+    fn array_shape(&mut self) -> Result<(ElemKind, Vec<usize>, usize), String> {
         let kind = match self.byte()? {
             0 => ElemKind::Int,
             1 => ElemKind::Float,
@@ -209,13 +241,7 @@ impl Reader<'_> {
             len = len.checked_mul(d).filter(|&n| n <= MAX_ARRAY_LEN as u64).ok_or(CORRUPT)?;
             dims.push(d as usize);
         }
-        let len = len as usize;
-        let bytes = self.take(len.checked_mul(8).ok_or(CORRUPT)?)?;
-        let data: Box<[AtomicU64]> = bytes
-            .chunks_exact(8)
-            .map(|c| AtomicU64::new(u64::from_le_bytes(c.try_into().unwrap_or_default())))
-            .collect();
-        Ok(Value::Array(Rc::new(ArrayObj::from_buffer(kind, data, &dims))))
+        Ok((kind, dims, len as usize))
     }
 }
 
@@ -259,6 +285,18 @@ mod tests {
             map.insert(Key::Nil, Value::Float(0.5));
             round_trip(&Value::dict(map, gil), gil);
         });
+    }
+
+    #[test]
+    fn an_array_header_gives_kind_and_dimensions() {
+        let a = ArrayObj::new(ElemKind::Int, 6, 0).expect("allocates");
+        let a = ArrayObj::from_buffer(a.kind, a.into_data(), &[3, 2]);
+        let mut bytes = Vec::new();
+        put_array_header(&a, &mut bytes);
+        assert_eq!(array_header(&bytes), Ok(Some((ElemKind::Int, vec![3, 2]))));
+        bytes.push(0);
+        assert!(array_header(&bytes).is_err(), "bytes after the header");
+        assert_eq!(array_header(&[INT, 0, 0, 0, 0, 0, 0, 0, 0]), Ok(None));
     }
 
     #[test]
