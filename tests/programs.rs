@@ -254,11 +254,12 @@ fn main() {
     let wanted_modes = std::env::var("MINI_TEST_MODES").ok();
     let mut files = Vec::new();
     collect_mini_files(&root.join("tests"), &mut files);
-    // the thread, course and parallel examples carry their expectations too (the benchmarks in
+    // the thread, course, parallel and process examples carry their expectations too (the benchmarks in
     // `examples/` do not)
     collect_mini_files(&root.join("examples/threads"), &mut files);
     collect_mini_files(&root.join("examples/course"), &mut files);
     collect_mini_files(&root.join("examples/parallel"), &mut files);
+    collect_mini_files(&root.join("examples/processes"), &mut files);
     files.sort();
     let mut cases: Vec<Case> = files
         .into_iter()
@@ -336,7 +337,7 @@ fn run_case(case: &Case, modes: &[&(&str, &[&str])], runs: &AtomicUsize) -> (Vec
 }
 
 /// How many programs entered native code in the eager mode, among the `tests/` programs and
-/// among the examples (of the spec, of `examples/threads/`, `examples/course/` and `examples/parallel/`).
+/// among the examples (of the spec, of `examples/threads/`, `examples/course/`, `examples/parallel/` and `examples/processes/`).
 #[derive(Default)]
 struct NativeTally {
     tests: AtomicUsize,
@@ -367,7 +368,7 @@ impl NativeTally {
             (self.tests_native.load(Ordering::Relaxed), self.spec_native.load(Ordering::Relaxed));
         println!(
             "eager mode ran native code in {native} of {all} test programs ({:.1}%), {spec_native} of {spec} examples \
-             (spec, examples/threads, examples/course and examples/parallel); {} of {} in all ({:.1}%)",
+             (spec and examples/); {} of {} in all ({:.1}%)",
             self.share() * 100.0,
             native + spec_native,
             all + spec,
