@@ -185,3 +185,86 @@ try { join(spawn(spin)) } catch { print(\"caught\") } finally { print(\"finally\
 ";
     check("try_join", &[], program, At::OneOf(&[".mini:6:"]));
 }
+
+/// The processes whose command line names `file`: forked children of a mini that ran it.
+fn running(file: &std::path::Path) -> Vec<String> {
+    let needle = file.to_str().expect("a UTF-8 path").as_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let named = |pid: &str| {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        cmdline.windows(needle.len()).any(|w| w == needle)
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()) && named(pid))
+        .collect()
+}
+
+/// Interrupts a program that calls `forked`, as [`check`] does, then checks that none of its
+/// processes outlives it (a child still running is killed, and the test fails).
+fn check_forked(name: &str, flags: &[&str], program: &str, at: At) {
+    let file = common::ScratchFile::new(&format!("{name}.mini"), program);
+    let child = common::run_command(flags, file.path()).spawn().expect("start mini");
+    std::thread::sleep(common::HEAD_START);
+    // the search finds them all while they run: this process and its two children
+    assert_eq!(running(file.path()).len(), 3, "{name}: the processes of forked(3, f) before Ctrl-C");
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    // SAFETY: kill(2) with the pid of our own child, which has not been waited for yet, so the
+    // pid cannot belong to another process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "kill(SIGINT) failed");
+    let (out, took) = common::wait_or_kill(child, common::INTERRUPT_DEADLINE, name);
+    assert!(took < common::PROMPT, "{name}: mini took {took:?} to end after Ctrl-C");
+    assert_interrupted(name, &out, at);
+    // a child killed by the system when its parent died may take a moment to go
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut left = running(file.path());
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = running(file.path());
+    }
+    for pid in &left {
+        if let Ok(pid) = pid.parse::<libc::pid_t>() {
+            // SAFETY: kill(2) of a process that runs the test's own scratch program.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    assert!(left.is_empty(), "{name}: processes left running after Ctrl-C: {left:?}");
+}
+
+#[test]
+fn ctrl_c_during_forked_stops_every_process() {
+    // every rank spins in the interpreter: rank 0, in this process, raises `interrupted` where
+    // it runs, and the children are killed and reaped
+    let all_spin = "\
+fn spin(rank, n) {
+    let x = 0
+    while true {
+        x = (x + 1) % 1000
+    }
+}
+print(\"started\")
+forked(3, spin)
+";
+    check_forked("forked_all_spin", &[], all_spin, At::OneOf(&[".mini:3:", ".mini:4:"]));
+    // rank 0 returns and this process waits for the children, which spin (natively under --jit)
+    let children_spin = "\
+fn spin(n) {
+    let s = 0
+    for i in range(n) { s = (s + i) % 1000 }
+    return s
+}
+fn work(rank, size) {
+    if rank == 0 { return 0 }
+    return spin(9_000_000_000_000_000_000)
+}
+print(\"started\")
+forked(3, work)
+";
+    for flags in [&[][..], &["--jit"][..]] {
+        check_forked("forked_wait", flags, children_spin, At::OneOf(&[".mini:11:1\n"]));
+    }
+    // rank 0 spins in native code, which ends the program at once; the children die with it
+    let native = children_spin.replace("if rank == 0 { return 0 }\n    ", "");
+    check_forked("forked_native", &["--jit"], &native, At::Nowhere);
+}
