@@ -27,9 +27,15 @@
 //! whether both thread counts gave the same result (they must: the blocks are fixed by the
 //! range), against [`PRANGE_GOAL`].
 //!
+//! The programs in `examples/processes/` sum square roots on several processes (`forked`, the
+//! process `pmap`, MPI ranks); a fourth table times each as a whole program (start-up, forks
+//! and `mpirun` included) with 1 and 2 workers, against [`PROCESS_GOAL`]. The MPI row needs
+//! `cargo bench --features mpi` and `mpirun`.
+//!
 //! ```text
 //! cargo bench                      # everything
 //! cargo bench -- prange            # only the prange table
+//! cargo bench -- processes         # only the process table
 //! cargo bench -- nbody fib         # only the examples whose name contains "nbody" or "fib"
 //! MINI_BENCH_RUNS=5 cargo bench
 //! MINI_BENCH_GIL_N_JIT=20_000_000 cargo bench -- gil
@@ -826,6 +832,93 @@ fn print_prange_table(rows: &[PrangeRow], runs: usize) {
     println!("{PRANGE_GOAL}");
 }
 
+/// The folder of the process examples, each run as a whole program with 1 and 2 workers.
+const PROCESS_DIR: &str = "examples/processes";
+
+const PROCESS_GOAL: &str = "goal: each ≥ 1.8x faster with 2 workers than with 1 (a 1-second compiled kernel, whole \
+                            program); the same result with both";
+
+/// The ways of running the sum of square roots on several processes: a row name, the example,
+/// and whether it runs under `mpirun` (only when mini has MPI and `mpirun` is installed).
+const PROCESS_WAYS: [(&str, &str, bool); 3] =
+    [("forked", "sqrt_forked", false), ("pmap processes", "sqrt_pmap", false), ("mpirun -n", "sqrt_mpi", true)];
+
+/// The command running process example `example` with `workers` workers: `-- workers` for
+/// forked and pmap, `mpirun -n workers` for MPI.
+fn process_command(example: &str, workers: usize, mpi: bool) -> Command {
+    let path = format!("{PROCESS_DIR}/{example}.mini");
+    if !mpi {
+        let mut command = Command::new(MINI);
+        command.args(["run", "--jit", &path, "--", &workers.to_string()]);
+        return command;
+    }
+    let mut command = Command::new("mpirun");
+    command.args(["-n", &workers.to_string(), "--oversubscribe"]);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        command.arg("--allow-run-as-root");
+    }
+    command.args([MINI, "run", "--jit", &path]);
+    command
+}
+
+/// The time and result of one whole run: its wall-clock time and the number after "result".
+fn process_run(example: &str, workers: usize, mpi: bool) -> Result<(f64, String), String> {
+    let run = run_once(process_command(example, workers, mpi))?;
+    let result = run.stdout.lines().find_map(|l| Some(l.split_once(" result ")?.1.trim().to_owned()));
+    result.map(|r| (run.secs, r)).ok_or_else(|| format!("cannot read its output:\n{}", quote(&run.stdout)))
+}
+
+/// Runs each way with 1 then 2 workers, `runs` times, taking turns; each pair is one `GilRun`.
+fn bench_processes(runs: usize) -> Vec<PrangeRow> {
+    let with_mpi = cfg!(feature = "mpi") && tool_available("mpirun");
+    if !with_mpi {
+        eprintln!("note: no MPI row (build with `cargo bench --features mpi`, and install mpirun)");
+    }
+    let ways: Vec<_> = PROCESS_WAYS.iter().filter(|(_, _, mpi)| with_mpi || !mpi).collect();
+    let mut rows: Vec<PrangeRow> =
+        ways.iter().map(|(name, _, _)| PrangeRow { example: (*name).to_owned(), runs: Some(Vec::new()) }).collect();
+    for run in 1..=runs {
+        eprint!("processes [{run}/{runs}]");
+        for (row, (_, example, mpi)) in rows.iter_mut().zip(&ways) {
+            let Some(results) = &mut row.runs else { continue };
+            let pair = process_run(example, 1, *mpi).and_then(|one| Ok((one, process_run(example, 2, *mpi)?)));
+            match pair {
+                Ok(((t1, r1), (t2, r2))) => {
+                    eprint!("  {} {:.2}x", row.example, t1 / t2);
+                    let results_match = r1 == r2;
+                    results.push(GilRun {
+                        one_thread_secs: t1,
+                        threads_secs: t2,
+                        speedup: t1 / t2,
+                        result: r1,
+                        results_match,
+                    });
+                }
+                Err(message) => {
+                    eprint!("\nwarning: {}: {message}", row.example);
+                    row.runs = None;
+                }
+            }
+        }
+        eprintln!();
+    }
+    rows
+}
+
+fn print_process_table(rows: &[PrangeRow], runs: usize) {
+    let header = ["sum of square roots (--jit)", "1 worker", "2 workers", "speedup", "results match"];
+    let mut table = vec![header.map(str::to_owned).to_vec()];
+    for row in rows {
+        let mut line = vec![row.example.clone()];
+        line.extend(timing_cells(&row.runs));
+        table.push(line);
+    }
+    println!("\n{PROCESS_DIR}: whole programs with 1 and 2 worker processes, median of {runs} run(s)");
+    print_aligned(&table);
+    println!("{PROCESS_GOAL}");
+}
+
 fn main() {
     let options = Options::from_env();
     let runners = runners();
@@ -835,7 +928,8 @@ fn main() {
         .into_iter()
         .filter(|e| options.filters.iter().any(|f| f == "prange") || options.selects(e))
         .collect();
-    if demos.is_empty() && benches.is_empty() && pranges.is_empty() {
+    let processes = options.filters.is_empty() || options.filters.iter().any(|f| f == "processes");
+    if demos.is_empty() && benches.is_empty() && pranges.is_empty() && !processes {
         eprintln!("no example matches {:?}", options.filters);
         process::exit(1);
     }
@@ -854,6 +948,10 @@ fn main() {
     if !prange_rows.is_empty() {
         print_prange_table(&prange_rows, options.runs);
     }
+    let process_rows = if processes { bench_processes(options.runs) } else { Vec::new() };
+    if !process_rows.is_empty() {
+        print_process_table(&process_rows, options.runs);
+    }
 
     let mismatches: usize = rows.iter().map(|r| r.mismatches).sum();
     if mismatches > 0 {
@@ -863,7 +961,7 @@ fn main() {
     let mini_failed =
         rows.iter().any(|row| row.cells.iter().zip(&runners).any(|(c, r)| r.is_mini && matches!(c, Cell::Failed)));
     let gil_failed = gil_rows.iter().any(|row| row.mode.is_mini && row.runs.is_none());
-    let prange_failed = prange_rows.iter().any(|row| row.runs.is_none());
+    let prange_failed = prange_rows.iter().chain(&process_rows).any(|row| row.runs.is_none());
     if mini_failed || gil_failed || prange_failed {
         eprintln!("error: some runs failed; see above");
         process::exit(1);
