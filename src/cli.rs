@@ -231,6 +231,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(src) => src,
         Err(code) => return code,
     };
+    vm::mpi::prepare_environment();
     on_main_thread(move || {
         // MPI (when launched by mpirun) starts and ends on this thread, around the program
         vm::mpi::start();

@@ -41,6 +41,21 @@ thread_local! {
     static WORLD: RefCell<Option<World>> = const { RefCell::new(None) };
 }
 
+/// Chooses Open MPI's point-to-point layer for a job whose ranks all run on this machine,
+/// unless the user chose one (`OMPI_MCA_pml`): `ob1` over shared memory. Open MPI's default,
+/// UCX, costs about 0.2 s more at start-up here, for no gain within one machine (measured:
+/// `mpirun -n 1 mini run` of a one-line program, 0.31 s against 0.10 s). Must be called while
+/// the process has a single thread (the CLI calls it before the program's thread starts).
+pub fn prepare_environment() {
+    use std::env::var_os;
+    let (size, local) = (var_os("OMPI_COMM_WORLD_SIZE"), var_os("OMPI_COMM_WORLD_LOCAL_SIZE"));
+    if launched_by_mpirun() && size.is_some() && size == local && var_os("OMPI_MCA_pml").is_none() {
+        // SAFETY: the process has one thread (see above), so nothing reads or writes the
+        // environment while it changes.
+        unsafe { std::env::set_var("OMPI_MCA_pml", "ob1") };
+    }
+}
+
 /// Marks the calling thread as the program's main thread and, when this process was started
 /// by `mpirun` and mini has MPI, initializes MPI (every rank must, even one that never calls an
 /// `mpi_*` builtin). Called by the CLI before the program runs.
