@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::ThreadId;
 
 /// The largest tag a program may use: the least upper bound MPI guarantees (`MPI_TAG_UB`).
@@ -475,6 +475,22 @@ fn combine_numbers(op: Op, a: &Value, b: &Value, gil: Gil) -> Result<Value, Stri
 fn combine_arrays(name: &str, op: Op, a: &ArrayObj, b: &ArrayObj, gil: Gil) -> Result<ArrayObj, String> {
     if a.kind != b.kind || a.shape() != b.shape() {
         return Err(format!("{name}: the ranks' arrays differ in shape or element type"));
+    }
+    if a.kind == ElemKind::Float {
+        // floats cannot fail: combined word by word, as `combine_numbers` would
+        let word = |e: &AtomicU64| f64::from_bits(e.load(Ordering::Relaxed));
+        let data = a.data.iter().zip(b.data.iter()).map(|(x, y)| {
+            let (x, y) = (word(x), word(y));
+            let v = match op {
+                Op::Add => x + y,
+                Op::Mul => x * y,
+                Op::Min if y < x => y,
+                Op::Max if y > x => y,
+                Op::Min | Op::Max => x,
+            };
+            AtomicU64::new(v.to_bits())
+        });
+        return Ok(ArrayObj::from_buffer(a.kind, data.collect(), &a.shape()));
     }
     let out = ArrayObj::from_buffer(a.kind, (0..a.len()).map(|_| AtomicU64::new(0)).collect(), &a.shape());
     for i in 0..a.len() {
