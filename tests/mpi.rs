@@ -29,12 +29,19 @@ fn skip_reason() -> Option<&'static str> {
 
 /// Runs `program` as a job of two ranks with the mode's `flags`.
 fn mpirun(flags: &[&str], program: &Path) -> Output {
+    mpirun_with_args(flags, program, &[])
+}
+
+/// Runs `program` as a job of two ranks with the mode's `flags` and the program's `args`.
+fn mpirun_with_args(flags: &[&str], program: &Path, args: &[&str]) -> Output {
     let child = Command::new("mpirun")
         .args(["-n", "2", "--allow-run-as-root", "--oversubscribe"])
         .arg(mini_bin())
         .arg("run")
         .args(flags)
         .arg(program)
+        .arg("--")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,4 +101,20 @@ fn failing_rank_aborts_the_job() {
     assert!(stderr.contains("rank 1: error: division by zero\n --> "), "{stderr}");
     assert!(stderr.contains("abort.mini:2:13"), "{stderr}");
     assert_eq!(text(&out.stdout), "");
+}
+
+/// The MPI example sums its blocks on two ranks and prints the digits it prints alone (its
+/// `# expect:` line, which `examples/processes/reference.py` computes).
+#[test]
+fn the_mpi_example_gives_the_same_digits_on_two_ranks() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/processes/sqrt_mpi.mini");
+    for (mode, flags) in MODES {
+        let out = mpirun_with_args(flags, &example, &["check", "100000"]);
+        assert!(out.status.success(), "[{mode}]: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "21081692.74615172\n", "[{mode}]");
+    }
 }
