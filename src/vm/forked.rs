@@ -180,6 +180,9 @@ pub(super) fn fork_process(what: &str) -> Result<libc::pid_t, String> {
                 libc::_exit(1);
             }
         }
+        // the parent's pool threads are not in the child
+        super::pool::forget_after_fork();
+        crate::jit::parallel::forget_pools_after_fork();
     }
     Ok(pid)
 }

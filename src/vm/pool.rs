@@ -570,6 +570,16 @@ fn safe_point(on_main: bool, gil: Gil) -> Result<(), Interrupted> {
     Ok(())
 }
 
+/// In a child process just forked (`forked`, a process `pmap`): forgets the pool threads, which
+/// exist only in the parent, so that a `pmap` in the child starts threads of its own. Offers
+/// left by the parent's jobs are leaked, not dropped (their values belong to the parent's
+/// program; the child's copy is never freed).
+pub(super) fn forget_after_fork() {
+    let mut st = lock(&POOL.state);
+    std::mem::forget(std::mem::take(&mut st.offers));
+    *st = PoolState { threads: 0, idle: 0, waking: 0, offers: VecDeque::new() };
+}
+
 /// Offers a job to at most `helpers` pool threads, starting threads up to that many.
 fn offer(job: &Arc<Job>, helpers: usize) {
     let mut st = lock(&POOL.state);
