@@ -573,11 +573,14 @@ fn safe_point(on_main: bool, gil: Gil) -> Result<(), Interrupted> {
 /// In a child process just forked (`forked`, a process `pmap`): forgets the pool threads, which
 /// exist only in the parent, so that a `pmap` in the child starts threads of its own. Offers
 /// left by the parent's jobs are leaked, not dropped (their values belong to the parent's
-/// program; the child's copy is never freed).
+/// program; the child's copy is never freed). A pool thread holds the pool's lock only for a
+/// few instructions between jobs; should one have held it at the fork, the lock is never
+/// released in the child, and this leaves the state alone rather than wait for ever here.
 pub(super) fn forget_after_fork() {
-    let mut st = lock(&POOL.state);
-    std::mem::forget(std::mem::take(&mut st.offers));
-    *st = PoolState { threads: 0, idle: 0, waking: 0, offers: VecDeque::new() };
+    if let Ok(mut st) = POOL.state.try_lock() {
+        std::mem::forget(std::mem::take(&mut st.offers));
+        *st = PoolState { threads: 0, idle: 0, waking: 0, offers: VecDeque::new() };
+    }
 }
 
 /// Offers a job to at most `helpers` pool threads, starting threads up to that many.
