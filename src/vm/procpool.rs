@@ -52,7 +52,7 @@ const TARGET_BATCH: Duration = Duration::from_millis(4);
 const OUTSTANDING: usize = 2;
 
 /// How long the parent's wait for results lasts before it looks at Ctrl-C again.
-const POLL_MS: libc::c_int = 50;
+const POLL_MS: libc::c_int = 10;
 
 /// A task message: a batch's start and end indices, 8 bytes each (little-endian).
 const TASK_BYTES: usize = 16;
@@ -179,34 +179,26 @@ impl Plan {
 }
 
 impl Pool {
-    /// Forks the workers; when a fork fails, kills and reaps those already started.
+    /// Forks the workers, then makes room for the results (after forking, so that the children
+    /// do not copy it); on a failure, kills and reaps the workers already started.
     fn start(map: &Map, workers: usize, room: usize, shared: &Rc<Shared>, gil: Gil) -> Result<Pool, Fail> {
-        let mut started: Vec<Worker> = Vec::with_capacity(workers);
+        let plan = Plan { next: 0, limit: map.n, workers, per_item: None };
+        let mut pool = Pool { workers: Vec::with_capacity(workers), plan, results: Vec::new(), error: None };
         for _ in 0..workers {
-            match fork_worker(map, workers, &started, room, shared, gil) {
-                Ok(w) => started.push(w),
+            match fork_worker(map, workers, &pool.workers, room, shared, gil) {
+                Ok(w) => pool.workers.push(w),
                 Err(message) => {
-                    let mut pool = Pool::new(started, workers, 0);
                     pool.finish(false);
                     return Err(message.into());
                 }
             }
         }
-        let mut results = Vec::new();
-        if results.try_reserve_exact(map.n).is_err() {
-            let mut pool = Pool::new(started, workers, 0);
+        if pool.results.try_reserve_exact(map.n).is_err() {
             pool.finish(false);
             return Err(format!("cannot allocate a list of {} elements", map.n).into());
         }
-        results.resize(map.n, Value::Nil);
-        let mut pool = Pool::new(started, workers, map.n);
-        pool.results = results;
+        pool.results.resize(map.n, Value::Nil);
         Ok(pool)
-    }
-
-    fn new(workers: Vec<Worker>, count: usize, n: usize) -> Pool {
-        let plan = Plan { next: 0, limit: n, workers: count.max(1), per_item: None };
-        Pool { workers, plan, results: Vec::new(), error: None }
     }
 
     /// Hands out batches and collects results until every item below the limit is done:
