@@ -57,6 +57,9 @@ const POLL_MS: libc::c_int = 10;
 /// A task message: a batch's start and end indices, 8 bytes each (little-endian).
 const TASK_BYTES: usize = 16;
 
+/// The longest message a worker sends (its length is written in 4 bytes).
+const MAX_MESSAGE: usize = u32::MAX as usize;
+
 /// The tags of a worker's messages: a batch's results, or an item's error.
 const RESULTS: u8 = 0;
 const FAILURE: u8 = 1;
@@ -590,9 +593,20 @@ fn run_batch(map: &Map, batch: Range<usize>, vm: &mut Vm, values: &mut Vec<Value
             Ok(v) => values.push(v),
             Err(d) => return failure(i, &d, started.elapsed(), out, gil),
         }
+        // a collection asked for during a builtin's call (which has no safe point)
+        if gil.needs_attention() {
+            crate::gc::collect_requested(gil);
+        }
     }
-    let compute = started.elapsed();
-    let encoding = Instant::now();
+    encode_results(batch.start, values, started.elapsed(), out, gil);
+    values.clear();
+}
+
+/// Writes the message of a batch's results onto `out`: its computing time, its encoding time,
+/// then each result (a 4-byte length and its bytes); or, when a result cannot be sent, the
+/// error of its item (`first` is the batch's first index).
+fn encode_results(first: usize, values: &[Value], compute: Duration, out: &mut Vec<u8>, gil: Gil) {
+    let started = Instant::now();
     out.push(RESULTS);
     out.extend_from_slice(&(compute.as_nanos() as u64).to_le_bytes());
     let timing = out.len();
@@ -600,8 +614,15 @@ fn run_batch(map: &Map, batch: Range<usize>, vm: &mut Vm, values: &mut Vec<Value
     for (k, v) in values.iter().enumerate() {
         let at = out.len();
         out.extend_from_slice(&[0; 4]);
-        if let Err(m) = wire::encode(v, gil, out) {
-            let i = batch.start + k;
+        let sent = wire::encode(v, gil, out).and_then(|()| {
+            if out.len() > MAX_MESSAGE {
+                Err(format!("cannot send more than {MAX_MESSAGE} bytes at once"))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(m) = sent {
+            let i = first + k;
             let d = Diagnostic::new(format!("pmap item {i}: its result: {m}"), Span::default());
             out.truncate(4);
             return failure(i, &d, compute, out, gil);
@@ -609,9 +630,8 @@ fn run_batch(map: &Map, batch: Range<usize>, vm: &mut Vm, values: &mut Vec<Value
         let len = (out.len() - at - 4) as u32;
         out[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
-    let encode = encoding.elapsed().as_nanos() as u64;
+    let encode = started.elapsed().as_nanos() as u64;
     out[timing..timing + 8].copy_from_slice(&encode.to_le_bytes());
-    values.clear();
 }
 
 /// Writes the message of item `i`'s error onto `out`.
