@@ -392,4 +392,5 @@ pub(crate) fn print_stats() {
     for line in crate::sync::stats::site_lines() {
         to_stderr(&format!("{line}\n"));
     }
+    to_stderr(&vm::procpool::report());
 }

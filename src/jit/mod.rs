@@ -13,7 +13,7 @@ mod infer;
 mod interval;
 mod lower;
 mod mirror;
-mod parallel;
+pub(crate) mod parallel;
 mod report;
 mod runtime;
 mod types;

@@ -73,6 +73,15 @@ unsafe impl Send for Failure {}
 /// The pools, by thread count, made at first use and kept for the program's life.
 static POOLS: Mutex<Option<HashMap<usize, Arc<rayon::ThreadPool>>>> = Mutex::new(None);
 
+/// In a child process just forked (`forked`, a process `pmap`): forgets the pools, whose
+/// threads exist only in the parent (a `prange` loop would wait for them for ever); the child
+/// makes its own at first use. The old pools are leaked, not dropped: dropping one would signal
+/// threads that are not there.
+pub(crate) fn forget_pools_after_fork() {
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    std::mem::forget(pools.take());
+}
+
 /// The pool of `n` threads.
 fn pool(n: usize) -> Option<Arc<rayon::ThreadPool>> {
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());

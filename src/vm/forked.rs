@@ -23,25 +23,28 @@ use crate::value::{ArrayObj, ElemKind, MAX_ARRAY_LEN, Value};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-/// The most processes a program's `forked` calls may run at once, nested calls included.
+/// The most processes a program's `forked` and process `pmap` calls may run at once, nested
+/// calls included.
 const MAX_PROCESSES: i64 = 256;
 
 /// How many processes a `forked` call made in this process may ask for: `MAX_PROCESSES` in the
 /// program's first process, and in a child of a call of n processes, its parent's budget / n (so
-/// nested calls never run more than `MAX_PROCESSES` processes in all).
-static BUDGET: AtomicI64 = AtomicI64::new(MAX_PROCESSES);
+/// nested calls never run more than `MAX_PROCESSES` processes in all). A process `pmap` of w
+/// workers shares it: at most budget - 1 workers (at least 1), each child's budget / (w + 1)
+/// (vm/procpool.rs).
+pub(super) static BUDGET: AtomicI64 = AtomicI64::new(MAX_PROCESSES);
 
 /// A child: its process id and the read end of its pipe.
-struct Child {
-    pid: libc::pid_t,
-    fd: libc::c_int,
+pub(super) struct Child {
+    pub(super) pid: libc::pid_t,
+    pub(super) fd: libc::c_int,
 }
 
 /// `forked(n, f)`: `room` is how many frames each call may use, `on_main` whether the caller is
 /// the main thread (which raises `interrupted` on Ctrl-C).
 pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
     let (n, f) = arguments(args)?;
-    check_alone(on_main)?;
+    check_alone("forked()", on_main)?;
     super::flush_stdout();
     let mut children = Vec::with_capacity(n as usize - 1);
     for rank in 1..n {
@@ -77,20 +80,21 @@ pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, g
     Ok(Value::list(results, gil))
 }
 
-/// `forked` runs on the main thread, with no spawned thread running: the child would lack that
-/// thread, and could inherit a lock it held.
-fn check_alone(on_main: bool) -> Result<(), Fail> {
+/// `forked` (and a process `pmap`, both named by `what` in the errors) runs on the main thread,
+/// with no spawned thread running: the child would lack that thread, and could inherit a lock
+/// it held.
+pub(super) fn check_alone(what: &str, on_main: bool) -> Result<(), Fail> {
     if !on_main {
-        return Err(
-            "forked() can only be called by the main thread (not in a spawned thread or a pool thread of pmap)".into(),
-        );
+        return Err(format!(
+            "{what} can only be called by the main thread (not in a spawned thread or a pool thread of pmap)"
+        )
+        .into());
     }
     match thread::running() {
         0 => Ok(()),
-        1 => Err("forked() needs the only running thread; another thread is running (join it first)".into()),
+        1 => Err(format!("{what} needs the only running thread; another thread is running (join it first)").into()),
         n => {
-            Err(format!("forked() needs the only running thread; {n} other threads are running (join them first)")
-                .into())
+            Err(format!("{what} needs the only running thread; {n} other threads are running (join them first)").into())
         }
     }
 }
@@ -125,29 +129,62 @@ fn fork_one(
     shared: &Rc<Shared>,
     gil: Gil,
 ) -> Result<Child, String> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` is a valid array of two ints for `pipe2` to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("forked() cannot make a pipe: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: the parent's id, read before forking, for the child to compare.
-    let parent = unsafe { libc::getpid() };
-    // SAFETY: `fork` in a process whose only other threads are idle pool threads (checked by
-    // the caller: no mini thread runs); the child continues only on this thread, which holds
-    // the GIL, and takes no lock another thread could have held (output was flushed).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let e = std::io::Error::last_os_error();
-        close(fds[0]);
-        close(fds[1]);
-        return Err(format!("forked() cannot start a process: {e}"));
-    }
+    let fds = pipe("forked()")?;
+    let pid = match fork_process("forked()") {
+        Ok(pid) => pid,
+        Err(e) => {
+            close(fds[0]);
+            close(fds[1]);
+            return Err(e);
+        }
+    };
     if pid == 0 {
         close(fds[0]);
-        child_main(rank, n, f, fds[1], parent, room, on_main, shared, gil);
+        child_main(rank, n, f, fds[1], room, on_main, shared, gil);
     }
     close(fds[1]);
     Ok(Child { pid, fd: fds[0] })
+}
+
+/// A pipe, both ends closed on `exec`: [read end, write end]. `what` names the caller in the
+/// error.
+pub(super) fn pipe(what: &str) -> Result<[libc::c_int; 2], String> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for `pipe2` to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("{what} cannot make a pipe: {}", std::io::Error::last_os_error()));
+    }
+    Ok(fds)
+}
+
+/// Forks this process (`what` names the caller in the error): the child's id in the parent, 0
+/// in the child. The child is killed by the system when its parent dies (`PR_SET_PDEATHSIG`;
+/// if the parent died before the request, the child leaves at once).
+pub(super) fn fork_process(what: &str) -> Result<libc::pid_t, String> {
+    // SAFETY: the parent's id, read before forking, for the child to compare.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: `fork` in a process whose only other threads are idle pool threads (checked by
+    // the caller with `check_alone`: no mini thread runs); the child continues only on this
+    // thread, which holds the GIL, and takes no lock another thread could have held (the
+    // caller flushed output).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("{what} cannot start a process: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        // SAFETY: `prctl` with PR_SET_PDEATHSIG takes a signal number; `getppid` and `_exit`
+        // have no preconditions.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+        }
+        // the parent's pool threads are not in the child
+        super::pool::forget_after_fork();
+        crate::jit::parallel::forget_pools_after_fork();
+    }
+    Ok(pid)
 }
 
 /// The child of `rank`: runs the call, sends its outcome to `fd`, flushes output and exits.
@@ -157,20 +194,11 @@ fn child_main(
     n: i64,
     f: &Value,
     fd: libc::c_int,
-    parent: libc::pid_t,
     room: usize,
     on_main: bool,
     shared: &Rc<Shared>,
     gil: Gil,
 ) -> ! {
-    // SAFETY: `prctl` with PR_SET_PDEATHSIG takes a signal number; `getppid` and `_exit` have
-    // no preconditions. If the parent died before the request, the child leaves at once.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-        if libc::getppid() != parent {
-            libc::_exit(1);
-        }
-    }
     BUDGET.store(BUDGET.load(Ordering::Relaxed) / n, Ordering::Relaxed);
     let mut vm = Vm::for_calls(gil, shared.clone(), room, on_main);
     let outcome = vm.call_value(f.clone(), vec![Value::Int(rank), Value::Int(n)]);
@@ -201,7 +229,7 @@ fn child_main(
 }
 
 /// A report as a value: [message, span start, span end, [[function, start, end]...]].
-fn report_value(d: &Diagnostic, gil: Gil) -> Value {
+pub(super) fn report_value(d: &Diagnostic, gil: Gil) -> Value {
     let frame = |t: &TraceFrame| {
         let parts = vec![Value::str(&t.function), Value::Int(t.span.start.into()), Value::Int(t.span.end.into())];
         Value::list(parts, gil)
@@ -212,7 +240,7 @@ fn report_value(d: &Diagnostic, gil: Gil) -> Value {
 }
 
 /// The report `report_value` made, back from bytes.
-fn report_from(v: &Value, gil: Gil) -> Option<Diagnostic> {
+pub(super) fn report_from(v: &Value, gil: Gil) -> Option<Diagnostic> {
     let Value::List(l) = v else { return None };
     let parts = l.borrow(gil);
     let [Value::Str(message), start, end, Value::List(trace)] = &parts[..] else { return None };
@@ -255,7 +283,7 @@ fn outcome(rank: i64, bytes: &[u8], status: i32, gil: Gil) -> Result<Value, Fail
 }
 
 /// How a process ended, from its `waitpid` status.
-fn describe(status: i32) -> String {
+pub(super) fn describe(status: i32) -> String {
     if libc::WIFSIGNALED(status) {
         format!("killed by signal {}", libc::WTERMSIG(status))
     } else {
@@ -284,7 +312,7 @@ fn collect_all(children: &[Child], on_main: bool) -> Option<Vec<(Vec<u8>, i32)>>
 }
 
 /// Whether `fd` has bytes or its end to read, waiting at most 50 ms.
-fn readable(fd: libc::c_int) -> bool {
+pub(super) fn readable(fd: libc::c_int) -> bool {
     let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: `p` is one valid `pollfd` for the call.
     unsafe { libc::poll(&mut p, 1, 50) > 0 }
@@ -308,7 +336,7 @@ fn collect(child: &Child) -> (Vec<u8>, i32) {
 }
 
 /// Kills and reaps every child (the call failed in the parent).
-fn stop_all(children: &[Child]) {
+pub(super) fn stop_all(children: &[Child]) {
     for c in children {
         // SAFETY: `c.pid` is this process's child, not yet reaped, so the id is still its own.
         unsafe { libc::kill(c.pid, libc::SIGKILL) };
@@ -320,7 +348,7 @@ fn stop_all(children: &[Child]) {
 }
 
 /// Waits for child `pid` to end: its status.
-fn reap(pid: libc::pid_t) -> i32 {
+pub(super) fn reap(pid: libc::pid_t) -> i32 {
     let mut status = 0;
     loop {
         // SAFETY: `status` is a valid int for `waitpid` to fill; `pid` is an unreaped child.
@@ -331,10 +359,13 @@ fn reap(pid: libc::pid_t) -> i32 {
     }
 }
 
-/// Writes all of `bytes` to `fd` (in a child; a parent that stopped reading has been killed).
-fn write_all(fd: libc::c_int, mut bytes: &[u8]) {
+/// Writes all of `bytes` to `fd`, a pipe's write end, giving up quietly when its reader has
+/// gone: a child's parent that stopped reading has been killed, and a process pool's parent
+/// sees a worker that died by the end of its results pipe.
+pub(super) fn write_all(fd: libc::c_int, mut bytes: &[u8]) {
     while !bytes.is_empty() {
-        // SAFETY: `bytes` is valid for its length; `fd` is the child's open write end.
+        // SAFETY: `bytes` is valid for its length; `fd` is an open write end of this module's
+        // caller.
         let put = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
         if put > 0 {
             bytes = &bytes[put as usize..];
@@ -345,7 +376,7 @@ fn write_all(fd: libc::c_int, mut bytes: &[u8]) {
 }
 
 /// Closes a file descriptor this module opened.
-fn close(fd: libc::c_int) {
+pub(super) fn close(fd: libc::c_int) {
     // SAFETY: `fd` is open and owned by this module, closed once.
     unsafe { libc::close(fd) };
 }

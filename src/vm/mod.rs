@@ -22,6 +22,7 @@ mod ndarray;
 pub mod ops;
 pub mod pool;
 pub mod prange;
+pub mod procpool;
 pub mod random;
 mod slice;
 mod strings;

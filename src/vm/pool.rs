@@ -120,13 +120,13 @@ struct CallsSlot(GilCell<Option<Calls>>);
 unsafe impl GilSend for CallsSlot {}
 
 /// The items, read when `pmap` starts: a list's or array's elements, or a range's start and step.
-enum Items {
+pub(super) enum Items {
     Values(Vec<Value>),
     Range { start: i64, step: i64 },
 }
 
 impl Items {
-    fn get(&self, i: usize) -> Value {
+    pub(super) fn get(&self, i: usize) -> Value {
         match self {
             Items::Values(v) => v[i].clone(),
             // the true value is in the range, so wrapping arithmetic computes it exactly
@@ -190,15 +190,24 @@ const HELPER_CHUNK: Duration = Duration::from_millis(1);
 /// Ctrl-C stopped the main thread's `pmap`.
 struct Interrupted;
 
-/// `pmap(f, items)`, `pmap(f, items, workers)`, called with `room` frames left to its caller
-/// and whether the caller is the main thread.
+/// `pmap(f, items)`, `pmap(f, items, workers)`, `pmap(f, items, workers, mode)`, called with
+/// `room` frames left to its caller and whether the caller is the main thread. The mode
+/// `"processes"` runs the calls in child processes (`procpool.rs`).
 pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil: Gil) -> Result<Value, Fail> {
     let (f, items, n, workers) = arguments(args, gil)?;
+    let processes = processes_mode(args.get(3))?;
+    if processes {
+        super::procpool::check(on_main)?;
+    }
     let seed = super::random::draw_seed();
     if n == 0 {
         return Ok(Value::list(Vec::new(), gil));
     }
     check_call(&f, room)?;
+    if processes {
+        let map = super::procpool::Map { f, items, n, seed };
+        return super::procpool::pmap(map, workers, room, shared, gil);
+    }
     let calls = Calls { f, items, seed, results: GilCell::new(nils(n)?), shared: shared.clone() };
     let job = Arc::new(Job::new(calls, n, workers.min(n), room, gil));
     let helpers = (job.workers - 1).min(MAX_POOL_THREADS);
@@ -248,8 +257,8 @@ fn nils(n: usize) -> Result<Vec<Value>, Fail> {
 
 /// Checks `pmap`'s arguments: the function, the items (read now), their count, the workers.
 fn arguments(args: &[Value], gil: Gil) -> Result<(Value, Items, usize, usize), Fail> {
-    if !(2..=3).contains(&args.len()) {
-        return Err(format!("expected 2 to 3 arguments, got {}", args.len()).into());
+    if !(2..=4).contains(&args.len()) {
+        return Err(format!("expected 2 to 4 arguments, got {}", args.len()).into());
     }
     let f = match &args[0] {
         f @ (Value::Func(_) | Value::Builtin(_)) => f.clone(),
@@ -285,6 +294,19 @@ fn workers(arg: Option<&Value>) -> Result<usize, Fail> {
         Some(Value::Int(w)) if *w >= 1 => Ok(usize::try_from(*w).unwrap_or(usize::MAX)),
         Some(Value::Int(w)) => Err(format!("pmap workers must be positive, not {w}").into()),
         Some(other) => Err(format!("pmap workers must be an int, not {}", other.type_name()).into()),
+    }
+}
+
+/// Whether the mode argument asks for processes: `"threads"` (the default) or `"processes"`.
+fn processes_mode(arg: Option<&Value>) -> Result<bool, Fail> {
+    match arg {
+        None => Ok(false),
+        Some(Value::Str(s)) if &*s.text == "threads" => Ok(false),
+        Some(Value::Str(s)) if &*s.text == "processes" => Ok(true),
+        Some(Value::Str(s)) => {
+            Err(format!("pmap mode must be \"threads\" or \"processes\", got \"{}\"", s.text).into())
+        }
+        Some(other) => Err(format!("pmap mode must be a string, not {}", other.type_name()).into()),
     }
 }
 
@@ -546,6 +568,19 @@ fn safe_point(on_main: bool, gil: Gil) -> Result<(), Interrupted> {
         gil.yield_now();
     }
     Ok(())
+}
+
+/// In a child process just forked (`forked`, a process `pmap`): forgets the pool threads, which
+/// exist only in the parent, so that a `pmap` in the child starts threads of its own. Offers
+/// left by the parent's jobs are leaked, not dropped (their values belong to the parent's
+/// program; the child's copy is never freed). A pool thread holds the pool's lock only for a
+/// few instructions between jobs; should one have held it at the fork, the lock is never
+/// released in the child, and this leaves the state alone rather than wait for ever here.
+pub(super) fn forget_after_fork() {
+    if let Ok(mut st) = POOL.state.try_lock() {
+        std::mem::forget(std::mem::take(&mut st.offers));
+        *st = PoolState { threads: 0, idle: 0, waking: 0, offers: VecDeque::new() };
+    }
 }
 
 /// Offers a job to at most `helpers` pool threads, starting threads up to that many.

@@ -1,6 +1,6 @@
-//! Values as bytes, for values that cross a process boundary: the results of forked workers,
-//! the items and results of a process pool, and MPI's messages of values other than arrays
-//! (issue 13, lang-spec/processes.md). Only data crosses: nil, bool, int, float,
+//! Values as bytes, for values that cross a process boundary: the results of forked workers
+//! and of a process pool's calls, MPI's messages of values other than arrays, and an array's
+//! header before MPI sends its elements (lang-spec/processes.md). Only data crosses: nil, bool, int, float,
 //! string, list, dict and array; anything else (a function, a thread, a lock...) is an error
 //! naming its type, as Python's pickle refuses a lambda.
 //!
