@@ -853,7 +853,11 @@ fn process_command(example: &str, workers: usize, mpi: bool) -> Command {
         return command;
     }
     let mut command = Command::new("mpirun");
-    command.args(["-n", &workers.to_string(), "--oversubscribe"]);
+    command.args(["-n", &workers.to_string()]);
+    // more ranks than cores need leave; as many do not (and are then bound to a core each)
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < workers {
+        command.arg("--oversubscribe");
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         command.arg("--allow-run-as-root");
