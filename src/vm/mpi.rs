@@ -77,6 +77,10 @@ pub fn finish(code: u8) {
         mpi::topology::SimpleCommunicator::world().abort(i32::from(code));
     }
     let _ = code;
+    #[cfg(feature = "mpi")]
+    if world.is_mpi() {
+        sys::no_delay_on_tcp_sockets();
+    }
     drop(world);
 }
 
@@ -556,6 +560,54 @@ mod sys {
     use mpi::topology::{Communicator, SimpleCommunicator};
     use mpi::traits::Root;
     use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Turns off Nagle's algorithm on this process's TCP sockets (Open MPI's own: PMIx's
+    /// connection to `mpirun`, say). `MPI_Finalize` sends `mpirun` a few small messages over that
+    /// connection and waits for the answer; with Nagle's algorithm the later ones wait for the
+    /// first one's acknowledgement, which Linux delays by 40 ms: 45 ms of every rank's end
+    /// (measured with a C program too: `MPI_Finalize` 0.045 s, 0.003 s after this).
+    pub fn no_delay_on_tcp_sockets() {
+        let Ok(entries) = std::fs::read_dir("/proc/self/fd") else { return };
+        let fds = entries.flatten().filter_map(|e| e.file_name().to_str()?.parse::<libc::c_int>().ok());
+        for fd in fds.filter(|&fd| is_tcp(fd)) {
+            let one: libc::c_int = 1;
+            // SAFETY: `fd` is a TCP socket of this process and `one` a valid int of the size
+            // given; TCP_NODELAY changes only when small segments are sent. (A descriptor
+            // closed and reused meanwhile by a library thread is at worst another TCP socket
+            // sending sooner, or an error ignored.)
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_TCP,
+                    libc::TCP_NODELAY,
+                    (&raw const one).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
+    }
+
+    /// Whether `fd` is an IPv4 or IPv6 stream socket.
+    fn is_tcp(fd: libc::c_int) -> bool {
+        let mut kind: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        let mut addr: libc::sockaddr_storage = zeroed_storage();
+        let mut addr_len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: `kind`, `addr` and their lengths are valid for the sizes given; on a
+        // descriptor that is not a socket both calls fail and nothing is written.
+        unsafe {
+            libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&raw mut kind).cast(), &mut len) == 0
+                && kind == libc::SOCK_STREAM
+                && libc::getsockname(fd, (&raw mut addr).cast(), &mut addr_len) == 0
+                && matches!(i32::from(addr.ss_family), libc::AF_INET | libc::AF_INET6)
+        }
+    }
+
+    /// A `sockaddr_storage` of zeros, for `getsockname` to fill.
+    fn zeroed_storage() -> libc::sockaddr_storage {
+        // SAFETY: `sockaddr_storage` is a C struct of integers, for which all-zero is valid.
+        unsafe { std::mem::zeroed() }
+    }
 
     /// Waits for every rank.
     pub fn barrier() {
