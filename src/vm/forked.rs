@@ -84,11 +84,11 @@ pub fn forked(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, g
 /// with no spawned thread running: the child would lack that thread, and could inherit a lock
 /// it held.
 pub(super) fn check_alone(what: &str, on_main: bool) -> Result<(), Fail> {
-    if !on_main {
-        return Err(format!(
-            "{what} can only be called by the main thread (not in a spawned thread or a pool thread of pmap)"
-        )
-        .into());
+    // in the calls of a pmap of several workers, other items may be running on pool threads,
+    // whichever thread runs this one: one message for both cases, so the lowest failing item's
+    // error does not depend on which thread ran it
+    if !on_main || super::pool::sharing_a_job() {
+        return Err(format!("{what} can only be called by the main thread (not in a spawned thread, nor in the calls of a pmap of several workers)").into());
     }
     match thread::running() {
         0 => Ok(()),
@@ -311,11 +311,12 @@ fn collect_all(children: &[Child], on_main: bool) -> Option<Vec<(Vec<u8>, i32)>>
     Some(raw)
 }
 
-/// Whether `fd` has bytes or its end to read, waiting at most 50 ms.
+/// Whether `fd` has bytes or its end to read, waiting at most 10 ms (the main thread's wait
+/// looks at Ctrl-C in between, well within the watcher's grace even on a loaded machine).
 pub(super) fn readable(fd: libc::c_int) -> bool {
     let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: `p` is one valid `pollfd` for the call.
-    unsafe { libc::poll(&mut p, 1, 50) > 0 }
+    unsafe { libc::poll(&mut p, 1, 10) > 0 }
 }
 
 /// Reads a child's pipe to its end, then reaps it: its bytes and exit status.

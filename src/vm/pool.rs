@@ -94,6 +94,9 @@ static POOL: Pool = Pool {
 static REPORTS: Mutex<Vec<ThreadReport>> = Mutex::new(Vec::new());
 
 thread_local! {
+    /// The `pmap` calls of this thread whose items pool threads may be running now (see
+    /// [`sharing_a_job`]).
+    static SHARING: Cell<usize> = const { Cell::new(0) };
     /// Bytecodes executed by the `Vm`s `pmap` made on this thread, for its `--stats` line.
     static NESTED_EXECUTED: Cell<u64> = const { Cell::new(0) };
 }
@@ -211,6 +214,7 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
     let calls = Calls { f, items, seed, results: GilCell::new(nils(n)?), shared: shared.clone() };
     let job = Arc::new(Job::new(calls, n, workers.min(n), room, gil));
     let helpers = (job.workers - 1).min(MAX_POOL_THREADS);
+    let _sharing = (helpers > 0).then(Sharing::start);
     if helpers > 0 {
         offer(&job, helpers);
     }
@@ -228,6 +232,29 @@ pub fn pmap(args: &[Value], room: usize, on_main: bool, shared: &Rc<Shared>, gil
     }
     job.wait(gil).map_err(|stop| stop.message())?;
     job.outcome(gil)
+}
+
+/// Counts a `pmap` call of this thread in [`SHARING`] while alive: from the offer to its pool
+/// threads until every item is finished.
+struct Sharing;
+
+impl Sharing {
+    fn start() -> Sharing {
+        SHARING.with(|s| s.set(s.get() + 1));
+        Sharing
+    }
+}
+
+impl Drop for Sharing {
+    fn drop(&mut self) {
+        SHARING.with(|s| s.set(s.get() - 1));
+    }
+}
+
+/// Whether this thread is making the calls of a `pmap` whose other items pool threads may be
+/// running: a process forked now would lack those threads, and could inherit a lock one held.
+pub(super) fn sharing_a_job() -> bool {
+    SHARING.with(Cell::get) > 0
 }
 
 /// What a direct call `f(x)` at the `pmap` call would check first: a mini function's parameter
