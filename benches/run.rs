@@ -910,6 +910,36 @@ fn bench_processes(runs: usize) -> Vec<PrangeRow> {
     rows
 }
 
+/// A million trivial items through the process pool, and through a plain loop: the pool's cost
+/// per item, in microseconds, printed by the program (the best of three of each).
+const PROCESS_OVERHEAD: &str = "fn inc(x) { return x + 1 }
+let n = 1000000
+let best = [1e9, 1e9]
+for rep in range(3) {
+    let t0 = clock()
+    let r = []
+    for x in range(n) { push(r, inc(x)) }
+    best[0] = min(best[0], clock() - t0)
+    t0 = clock()
+    let r2 = pmap(inc, range(n), 2, \"processes\")
+    best[1] = min(best[1], clock() - t0)
+    assert(r == r2)
+}
+print((best[1] - best[0]) * 1e6 / n)
+";
+
+/// The process pool's cost per item over a loop (see [`PROCESS_OVERHEAD`]), or why not.
+fn process_overhead() -> Result<f64, String> {
+    let path = env::temp_dir().join(format!("mini_bench_overhead_{}.mini", process::id()));
+    fs::write(&path, PROCESS_OVERHEAD).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut command = Command::new(MINI);
+    command.arg("run").arg(&path);
+    let run = run_once(command);
+    let _ = fs::remove_file(&path);
+    let stdout = run?.stdout;
+    stdout.trim().parse().map_err(|_| format!("cannot read its output:\n{}", quote(&stdout)))
+}
+
 fn print_process_table(rows: &[PrangeRow], runs: usize) {
     let header = ["sum of square roots (--jit)", "1 worker", "2 workers", "speedup", "results match"];
     let mut table = vec![header.map(str::to_owned).to_vec()];
@@ -921,6 +951,13 @@ fn print_process_table(rows: &[PrangeRow], runs: usize) {
     println!("\n{PROCESS_DIR}: whole programs with 1 and 2 worker processes, median of {runs} run(s)");
     print_aligned(&table);
     println!("{PROCESS_GOAL}");
+    match process_overhead() {
+        Ok(us) => println!(
+            "pmap(inc, range(1000000), 2, \"processes\") (interpreted) costs {us:.3} us per item over a plain loop \
+             (goal: at most 20 us)"
+        ),
+        Err(message) => eprintln!("warning: the process pool's cost per item: {message}"),
+    }
 }
 
 fn main() {

