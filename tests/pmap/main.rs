@@ -114,8 +114,11 @@ const OVERHEAD: &str = "fn f(x) { return x + 1 }\n\
     }\n\
     print((best[1] - best[0]) * 1e6 / n, (best[2] - best[0]) * 1e6 / n)\n";
 
+/// Many cheap items through `pmap` give the loop's results (the program asserts it). The cost
+/// per item is shown with --nocapture, not asserted (no timing assertions in tests: `cargo bench
+/// -- processes` reports it against its goal).
 #[test]
-fn pmap_costs_at_most_2_us_per_item_over_a_loop() {
+fn pmap_of_many_cheap_items_gives_the_loops_results() {
     for flags in [&[][..], &["--jit"][..]] {
         let out = run(flags, OVERHEAD);
         let stdout = text(&out.stdout);
@@ -126,9 +129,6 @@ fn pmap_costs_at_most_2_us_per_item_over_a_loop() {
             "{flags:?}: pmap costs {} us per item over a loop with the default workers, {} with 1",
             costs[0], costs[1]
         );
-        for cost in costs {
-            assert!(cost < 2.0, "{flags:?}: pmap costs {cost} us per item over a loop");
-        }
     }
 }
 
