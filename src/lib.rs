@@ -17,6 +17,7 @@ pub mod modules;
 pub mod num;
 pub mod parallel;
 pub mod parser;
+pub mod plot;
 pub mod repl;
 pub mod source;
 pub mod sync;
