@@ -1,9 +1,18 @@
 //! The plot of `mini bench` (lang-spec/cli.md): speedup against workers, one line per
 //! strategy, with the ideal line, as SVG or PNG.
 //!
-//! This is the interface `mini bench` calls; the drawing is being written (issue 14).
+//! Drawn with the `plotters` crate, built without system libraries: its SVG backend, its
+//! bitmap backend with the pure-Rust PNG encoder, and text through `ab_glyph` with DejaVu Sans
+//! embedded in the binary (`assets/DejaVuSans.ttf`, license beside it), so neither fontconfig
+//! nor freetype is needed to build or run.
 
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// One line of the plot: a strategy's speedups over its own 1-worker time, by worker count.
 pub struct Line {
@@ -11,9 +20,279 @@ pub struct Line {
     pub points: Vec<(usize, f64)>,
 }
 
+/// The picture's size in pixels (the SVG's too).
+pub const SIZE: (u32, u32) = (960, 640);
+
+/// The font family name the embedded font is registered under.
+const FAMILY: &str = "sans-serif";
+
+/// The embedded font: DejaVu Sans (Bitstream Vera license, `assets/DejaVuSans-LICENSE.txt`).
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Line colours for the strategies, in order (Tableau 10: distinct, readable on white, and
+/// told apart by most colour-blind readers); the ideal line is grey.
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(127, 127, 127),
+];
+
+/// The ideal line's colour: a mid grey, behind the strategies' colours.
+const IDEAL: RGBColor = RGBColor(150, 150, 150);
+
 /// Draws speedup against workers (1 to `max_workers`), one line per strategy plus the ideal
 /// line, to `path` (`.svg` or `.png`), under `title`.
 pub fn draw(path: &Path, title: &str, max_workers: usize, lines: &[Line]) -> Result<(), String> {
-    let _ = (title, max_workers, lines);
-    Err(format!("cannot draw {}: plotting is not built yet", path.display()))
+    let fail = |e: String| format!("cannot draw {}: {e}", path.display());
+    register_font().map_err(fail)?;
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("svg") => {
+            let root = SVGBackend::new(path, SIZE).into_drawing_area();
+            chart(&root, title, max_workers, lines).map_err(fail)?;
+            root.present().map_err(|e| fail(e.to_string()))
+        }
+        Some("png") => {
+            let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+            chart(&root, title, max_workers, lines).map_err(fail)?;
+            root.present().map_err(|e| fail(e.to_string()))
+        }
+        _ => Err(fail("the plot's file name must end in .svg or .png".to_string())),
+    }
+}
+
+/// Registers the embedded font with plotters, once per process.
+fn register_font() -> Result<(), String> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if ok { Ok(()) } else { Err("the embedded font is invalid".to_string()) }
+}
+
+/// Draws the whole chart on `root`: background, title, axes, the ideal line, the strategies'
+/// lines and the legend.
+fn chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    max_workers: usize,
+    lines: &[Line],
+) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(err)?;
+    let max_w = max_workers.max(1);
+    let y_top = y_top(max_w, lines);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FAMILY, 26))
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(70)
+        .build_cartesian_2d(WorkersAxis::new(max_w), 0.0..y_top)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("workers")
+        .y_desc("speedup over 1 worker")
+        .y_label_formatter(&|y| format!("{y}"))
+        .y_labels((y_top as usize + 1).min(13))
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()
+        .map_err(err)?;
+    draw_ideal(&mut chart, max_w).map_err(err)?;
+    for (i, line) in lines.iter().enumerate() {
+        draw_line(&mut chart, line, COLOURS[i % COLOURS.len()]).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FAMILY, 16))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(190, 190, 190))
+        .margin(12)
+        .draw()
+        .map_err(err)
+}
+
+/// The x axis: workers, from a little before 1 to a little beyond `max_workers`, with a tick
+/// at each whole worker count (every k-th one when there are many, so labels do not overlap).
+struct WorkersAxis {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl WorkersAxis {
+    /// The axis for 1 to `max_w` workers (1 to 2 when `max_w` is 1, so the axis has a length).
+    fn new(max_w: usize) -> WorkersAxis {
+        let hi = max_w.max(2);
+        let pad = 0.04 * hi as f64;
+        let ticks = worker_ticks(hi).into_iter().map(|w| w as f64).collect();
+        WorkersAxis { inner: (1.0 - pad..hi as f64 + pad).into(), ticks }
+    }
+}
+
+/// The worker counts labelled on an axis up to `hi`: every one up to 16, else 1 and the
+/// multiples of a round step (2, 4, 5, 8, 10, ...) that keeps the labels to about 16.
+fn worker_ticks(hi: usize) -> Vec<usize> {
+    let step =
+        [1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100].into_iter().find(|s| hi / s <= 16).unwrap_or(hi.div_ceil(16));
+    let mut ticks = vec![1];
+    ticks.extend((step.max(2)..=hi).step_by(step));
+    ticks
+}
+
+impl Ranged for WorkersAxis {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.inner.range()
+    }
+}
+
+impl ValueFormatter<f64> for WorkersAxis {
+    /// A worker count: a whole number.
+    fn format(value: &f64) -> String {
+        format!("{}", value.round() as i64)
+    }
+}
+
+/// The y axis' top: at least `max_w` (where the ideal line ends), and room above the highest
+/// point, rounded up to a whole number.
+fn y_top(max_w: usize, lines: &[Line]) -> f64 {
+    let highest =
+        lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|s| s.is_finite()).fold(max_w as f64, f64::max);
+    (highest * 1.1).ceil().max(2.0)
+}
+
+/// The chart's coordinates: workers (with whole-number ticks) across, speedup up.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<WorkersAxis, RangedCoordf64>>;
+
+/// Draws the ideal line y = x as a grey dashed line, labelled "ideal" in the legend.
+fn draw_ideal<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    max_w: usize,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let end = max_w.max(2) as f64;
+    let style = IDEAL.stroke_width(2);
+    chart
+        .draw_series(DashedLineSeries::new(vec![(1.0, 1.0), (end, end)], 10, 6, style))?
+        .label("ideal (speedup = workers)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], style));
+    Ok(())
+}
+
+/// Draws one strategy's speedups as a coloured line with a dot at each measured worker count,
+/// labelled with the strategy's name; points that are not finite (a failed run) are left out.
+fn draw_line<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    line: &Line,
+    colour: RGBColor,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut points: Vec<(f64, f64)> =
+        line.points.iter().filter(|p| p.1.is_finite()).map(|&(w, s)| (w as f64, s)).collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let style = colour.stroke_width(3);
+    chart.draw_series(LineSeries::new(points.clone(), style))?;
+    chart
+        .draw_series(points.into_iter().map(move |p| Circle::new(p, 5, colour.filled())))?
+        .label(line.name.as_str())
+        .legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(-6, 0), (18, 0)], style)
+                + Circle::new((6, 0), 5, colour.filled())
+        });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh temporary directory for one test's files.
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("mini-plot-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Two strategies over 1..4 workers, as `mini bench` would pass them.
+    fn sample() -> Vec<Line> {
+        vec![
+            Line { name: "threads, GIL (interpreted)".into(), points: vec![(1, 1.0), (2, 0.97), (3, 0.95), (4, 0.9)] },
+            Line { name: "threads, --jit (no GIL)".into(), points: vec![(1, 1.0), (2, 1.9), (3, 2.7), (4, 3.4)] },
+        ]
+    }
+
+    #[test]
+    fn worker_ticks_are_whole_and_few() {
+        assert_eq!(worker_ticks(2), vec![1, 2]);
+        assert_eq!(worker_ticks(16), (1..=16).collect::<Vec<_>>());
+        assert_eq!(worker_ticks(32), vec![1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32]);
+        assert_eq!(worker_ticks(64), vec![1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64]);
+        assert!(worker_ticks(100_000).len() <= 18);
+    }
+
+    #[test]
+    fn svg_has_the_legend_and_axis_labels() {
+        let path = temp_dir("svg").join("speedup.svg");
+        draw(&path, "sqrt_sum.mini, n = 1000", 4, &sample()).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(100)]);
+        for text in ["threads, GIL (interpreted)", "threads, --jit (no GIL)", "ideal", "workers"] {
+            assert!(svg.contains(text), "no {text:?} in the SVG");
+        }
+        assert!(svg.contains("speedup over 1 worker"));
+        assert!(svg.contains("sqrt_sum.mini, n = 1000"));
+    }
+
+    #[test]
+    fn png_has_the_signature_and_size() {
+        let path = temp_dir("png").join("speedup.png");
+        draw(&path, "sqrt_sum.mini, n = 1000", 4, &sample()).unwrap();
+        let png = std::fs::read(&path).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(&png[12..16], b"IHDR");
+        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+        assert_eq!((width, height), SIZE);
+    }
+
+    #[test]
+    fn other_extensions_are_an_error_naming_both() {
+        let path = temp_dir("ext").join("speedup.pdf");
+        let err = draw(&path, "t", 2, &sample()).unwrap_err();
+        assert!(err.contains(".svg") && err.contains(".png") && err.contains("speedup.pdf"), "{err}");
+        assert!(!path.exists());
+        let err = draw(&temp_dir("ext").join("speedup"), "t", 2, &sample()).unwrap_err();
+        assert!(err.contains(".svg or .png"), "{err}");
+    }
+
+    #[test]
+    fn one_worker_missing_points_and_non_finite_speedups_still_draw() {
+        let dir = temp_dir("edge");
+        let lines = vec![
+            Line { name: "seq".into(), points: vec![(1, 1.0)] },
+            Line { name: "failed".into(), points: vec![(1, f64::NAN), (2, f64::INFINITY)] },
+            Line { name: "empty".into(), points: vec![] },
+        ];
+        draw(&dir.join("one.svg"), "t", 1, &lines).unwrap();
+        draw(&dir.join("one.png"), "t", 1, &lines).unwrap();
+        draw(&dir.join("many.png"), "t", 64, &sample()).unwrap();
+    }
 }
