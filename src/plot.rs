@@ -99,7 +99,7 @@ fn chart<DB: DrawingBackend>(
         .x_desc("workers")
         .y_desc("speedup over 1 worker")
         .y_label_formatter(&|y| format!("{y}"))
-        .y_labels((y_top as usize + 1).min(13))
+        .y_labels((y_top as usize * 2 + 1).min(13))
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
         .light_line_style(WHITE)
@@ -108,7 +108,7 @@ fn chart<DB: DrawingBackend>(
         .map_err(err)?;
     draw_ideal(&mut chart, max_w).map_err(err)?;
     for (i, line) in lines.iter().enumerate() {
-        draw_line(&mut chart, line, COLOURS[i % COLOURS.len()]).map_err(err)?;
+        draw_line(&mut chart, line, i).map_err(err)?;
     }
     chart
         .configure_series_labels()
@@ -193,31 +193,55 @@ fn draw_ideal<'a, DB: DrawingBackend + 'a>(
     chart
         .draw_series(DashedLineSeries::new(vec![(1.0, 1.0), (end, end)], 10, 6, style))?
         .label("ideal (speedup = workers)")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], style));
+        .legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(-6, 0), (3, 0)], style)
+                + PathElement::new(vec![(9, 0), (18, 0)], style)
+        });
     Ok(())
 }
 
-/// Draws one strategy's speedups as a coloured line with a dot at each measured worker count,
-/// labelled with the strategy's name; points that are not finite (a failed run) are left out.
+/// Draws one strategy's speedups as a coloured line with a marker at each measured worker
+/// count (the `index`-th shape, so that lines drawn over each other stay told apart), labelled
+/// with the strategy's name; points that are not finite (a failed run) are left out.
 fn draw_line<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart<'a, DB>,
     line: &Line,
-    colour: RGBColor,
+    index: usize,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let colour = COLOURS[index % COLOURS.len()];
     let mut points: Vec<(f64, f64)> =
         line.points.iter().filter(|p| p.1.is_finite()).map(|&(w, s)| (w as f64, s)).collect();
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
     let style = colour.stroke_width(3);
+    let shape = marker(index);
     chart.draw_series(LineSeries::new(points.clone(), style))?;
+    let at = shape.clone();
     chart
-        .draw_series(points.into_iter().map(move |p| Circle::new(p, 5, colour.filled())))?
+        .draw_series(points.into_iter().map(move |p| EmptyElement::at(p) + Polygon::new(at.clone(), colour.filled())))?
         .label(line.name.as_str())
         .legend(move |(x, y)| {
+            let shape: Vec<(i32, i32)> = shape.iter().map(|&(dx, dy)| (dx + 6, dy)).collect();
             EmptyElement::at((x, y))
                 + PathElement::new(vec![(-6, 0), (18, 0)], style)
-                + Circle::new((6, 0), 5, colour.filled())
+                + Polygon::new(shape, colour.filled())
         });
     Ok(())
+}
+
+/// The `index`-th marker shape, as pixel offsets around the point: a disc, a square, a
+/// triangle, a diamond, a triangle pointing down, a pentagon, a hexagon, then again.
+fn marker(index: usize) -> Vec<(i32, i32)> {
+    // (corners, radius in pixels, turn of the first corner in quarter turns)
+    let (corners, radius, turn) =
+        [(16, 5.5, 0.0), (4, 6.5, 0.5), (3, 7.0, 1.0), (4, 7.0, 0.0), (3, 7.0, 3.0), (5, 6.5, 1.0), (6, 6.0, 0.0)]
+            [index % 7];
+    (0..corners)
+        .map(|k| {
+            let angle = std::f64::consts::FRAC_PI_2 * turn + std::f64::consts::TAU * k as f64 / corners as f64;
+            ((radius * angle.cos()).round() as i32, (-radius * angle.sin()).round() as i32)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -271,6 +295,34 @@ mod tests {
         let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
         let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
         assert_eq!((width, height), SIZE);
+    }
+
+    /// Not a check: writes the plot of a 2-core run of every strategy to `MINI_PLOT_SAMPLE`
+    /// (when set), to look at.
+    #[test]
+    fn sample_for_the_eye() {
+        let Ok(path) = std::env::var("MINI_PLOT_SAMPLE") else { return };
+        let names = [
+            "sequential (interpreted)",
+            "threads, GIL (interpreted)",
+            "threads, --jit --keep-gil",
+            "threads, --jit (no GIL)",
+            "prange, --jit",
+            "forked processes, --jit",
+            "pmap processes, --jit",
+            "MPI ranks, --jit",
+        ];
+        let two = [1.0, 0.98, 1.0, 1.93, 1.89, 1.7, 1.6, 1.75];
+        let lines: Vec<Line> = names
+            .iter()
+            .zip(two)
+            .enumerate()
+            .map(|(i, (n, s))| Line {
+                name: n.to_string(),
+                points: if i == 0 { vec![(1, 1.0)] } else { vec![(1, 1.0), (2, s)] },
+            })
+            .collect();
+        draw(Path::new(&path), "examples/bench/sqrt_sum.mini, n = 72000000", 2, &lines).unwrap();
     }
 
     #[test]
