@@ -247,12 +247,27 @@ fn marker(index: usize) -> Vec<(i32, i32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
-    /// A fresh temporary directory for one test's files.
-    fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("mini-plot-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh temporary directory for one test's files, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("mini-plot-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn join(&self, file: &str) -> PathBuf {
+            self.0.join(file)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     /// Two strategies over 1..4 workers, as `mini bench` would pass them.
@@ -261,6 +276,37 @@ mod tests {
             Line { name: "threads, GIL (interpreted)".into(), points: vec![(1, 1.0), (2, 0.97), (3, 0.95), (4, 0.9)] },
             Line { name: "threads, --jit (no GIL)".into(), points: vec![(1, 1.0), (2, 1.9), (3, 2.7), (4, 3.4)] },
         ]
+    }
+
+    /// Every strategy of `mini bench` on two workers, as a 2-core machine measures them.
+    fn every_strategy() -> Vec<Line> {
+        let names = [
+            "sequential (interpreted)",
+            "threads, GIL (interpreted)",
+            "threads, --jit --keep-gil",
+            "threads, --jit (no GIL)",
+            "prange, --jit",
+            "forked processes, --jit",
+            "pmap processes, --jit",
+            "MPI ranks, --jit",
+        ];
+        let two = [1.0, 0.98, 1.0, 1.93, 1.89, 1.7, 1.6, 1.75];
+        let points = |i: usize, s: f64| if i == 0 { vec![(1, 1.0)] } else { vec![(1, 1.0), (2, s)] };
+        names
+            .iter()
+            .zip(two)
+            .enumerate()
+            .map(|(i, (n, s))| Line { name: n.to_string(), points: points(i, s) })
+            .collect()
+    }
+
+    /// Whether `bytes` are a PNG of the plot's size: the signature, then an `IHDR` chunk.
+    fn is_png_of_plot_size(bytes: &[u8]) -> bool {
+        let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+        bytes.len() > 24
+            && bytes[..8] == *b"\x89PNG\r\n\x1a\n"
+            && bytes[12..16] == *b"IHDR"
+            && (size(16), size(20)) == SIZE
     }
 
     #[test]
@@ -274,77 +320,73 @@ mod tests {
 
     #[test]
     fn svg_has_the_legend_and_axis_labels() {
-        let path = temp_dir("svg").join("speedup.svg");
+        let dir = TempDir::new("svg");
+        let path = dir.join("speedup.svg");
         draw(&path, "sqrt_sum.mini, n = 1000", 4, &sample()).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(100)]);
-        for text in ["threads, GIL (interpreted)", "threads, --jit (no GIL)", "ideal", "workers"] {
+        assert!(svg.trim_end().ends_with("</svg>"));
+        for text in
+            ["threads, GIL (interpreted)", "threads, --jit (no GIL)", "ideal", "workers", "speedup over 1 worker"]
+        {
             assert!(svg.contains(text), "no {text:?} in the SVG");
         }
-        assert!(svg.contains("speedup over 1 worker"));
         assert!(svg.contains("sqrt_sum.mini, n = 1000"));
     }
 
     #[test]
     fn png_has_the_signature_and_size() {
-        let path = temp_dir("png").join("speedup.png");
+        let dir = TempDir::new("png");
+        let path = dir.join("speedup.png");
         draw(&path, "sqrt_sum.mini, n = 1000", 4, &sample()).unwrap();
-        let png = std::fs::read(&path).unwrap();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        assert_eq!(&png[12..16], b"IHDR");
-        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
-        let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
-        assert_eq!((width, height), SIZE);
+        assert!(is_png_of_plot_size(&std::fs::read(&path).unwrap()));
     }
 
-    /// Not a check: writes the plot of a 2-core run of every strategy to `MINI_PLOT_SAMPLE`
-    /// (when set), to look at.
+    /// Every strategy gets its name in the legend, its own colour and markers (a polygon at each
+    /// point and one in the legend). With `MINI_PLOT_SAMPLE=out.png` (or `.svg`) the plot is
+    /// also written there, to look at.
     #[test]
-    fn sample_for_the_eye() {
-        let Ok(path) = std::env::var("MINI_PLOT_SAMPLE") else { return };
-        let names = [
-            "sequential (interpreted)",
-            "threads, GIL (interpreted)",
-            "threads, --jit --keep-gil",
-            "threads, --jit (no GIL)",
-            "prange, --jit",
-            "forked processes, --jit",
-            "pmap processes, --jit",
-            "MPI ranks, --jit",
-        ];
-        let two = [1.0, 0.98, 1.0, 1.93, 1.89, 1.7, 1.6, 1.75];
-        let lines: Vec<Line> = names
-            .iter()
-            .zip(two)
-            .enumerate()
-            .map(|(i, (n, s))| Line {
-                name: n.to_string(),
-                points: if i == 0 { vec![(1, 1.0)] } else { vec![(1, 1.0), (2, s)] },
-            })
-            .collect();
-        draw(Path::new(&path), "examples/bench/sqrt_sum.mini, n = 72000000", 2, &lines).unwrap();
+    fn every_strategy_has_its_colour_and_markers() {
+        let dir = TempDir::new("every");
+        let path = dir.join("speedup.svg");
+        let lines = every_strategy();
+        draw(&path, "examples/bench/sqrt_sum.mini, n = 72000000", 2, &lines).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in lines.iter().enumerate() {
+            assert!(svg.contains(&line.name), "no {:?} in the SVG", line.name);
+            let RGBColor(r, g, b) = COLOURS[i];
+            assert!(svg.contains(&format!("#{r:02X}{g:02X}{b:02X}")), "no colour of {:?}", line.name);
+        }
+        assert_eq!(svg.matches("<polygon").count(), 7 * 3 + 2);
+        if let Ok(sample) = std::env::var("MINI_PLOT_SAMPLE") {
+            draw(Path::new(&sample), "examples/bench/sqrt_sum.mini, n = 72000000", 2, &lines).unwrap();
+        }
     }
 
     #[test]
     fn other_extensions_are_an_error_naming_both() {
-        let path = temp_dir("ext").join("speedup.pdf");
+        let dir = TempDir::new("ext");
+        let path = dir.join("speedup.pdf");
         let err = draw(&path, "t", 2, &sample()).unwrap_err();
         assert!(err.contains(".svg") && err.contains(".png") && err.contains("speedup.pdf"), "{err}");
         assert!(!path.exists());
-        let err = draw(&temp_dir("ext").join("speedup"), "t", 2, &sample()).unwrap_err();
+        let err = draw(&dir.join("speedup"), "t", 2, &sample()).unwrap_err();
         assert!(err.contains(".svg or .png"), "{err}");
     }
 
     #[test]
     fn one_worker_missing_points_and_non_finite_speedups_still_draw() {
-        let dir = temp_dir("edge");
+        let dir = TempDir::new("edge");
         let lines = vec![
             Line { name: "seq".into(), points: vec![(1, 1.0)] },
             Line { name: "failed".into(), points: vec![(1, f64::NAN), (2, f64::INFINITY)] },
             Line { name: "empty".into(), points: vec![] },
         ];
         draw(&dir.join("one.svg"), "t", 1, &lines).unwrap();
-        draw(&dir.join("one.png"), "t", 1, &lines).unwrap();
-        draw(&dir.join("many.png"), "t", 64, &sample()).unwrap();
+        assert!(std::fs::read_to_string(dir.join("one.svg")).unwrap().contains("failed"));
+        for (file, workers) in [("one.png", 1), ("many.png", 64), ("upper.PNG", 3)] {
+            draw(&dir.join(file), "t", workers, &lines).unwrap();
+            assert!(is_png_of_plot_size(&std::fs::read(dir.join(file)).unwrap()), "{file}");
+        }
     }
 }
