@@ -88,7 +88,7 @@ fn chart<DB: DrawingBackend>(
     let max_w = max_workers.max(1);
     let y_top = y_top(max_w, lines);
     let mut chart = ChartBuilder::on(root)
-        .caption(title, (FAMILY, 26))
+        .caption(title, (FAMILY, title_size(title)))
         .margin(20)
         .x_label_area_size(55)
         .y_label_area_size(70)
@@ -170,6 +170,13 @@ impl ValueFormatter<f64> for WorkersAxis {
     fn format(value: &f64) -> String {
         format!("{}", value.round() as i64)
     }
+}
+
+/// The title's font size in pixels: 26, smaller for a long title (a program's absolute path)
+/// so that it fits the picture's width, down to 12.
+fn title_size(title: &str) -> u32 {
+    let chars = title.chars().count().max(1) as u32;
+    (26 * 64 / chars).clamp(12, 26)
 }
 
 /// The y axis' top: at least `max_w` (where the ideal line ends), and room above the highest
@@ -319,6 +326,13 @@ mod tests {
     }
 
     #[test]
+    fn long_titles_get_smaller_type() {
+        assert_eq!(title_size("sqrt_sum.mini, n = 72000000"), 26);
+        assert!(title_size(&"x".repeat(120)) < 16);
+        assert_eq!(title_size(&"x".repeat(10_000)), 12);
+    }
+
+    #[test]
     fn svg_has_the_legend_and_axis_labels() {
         let dir = TempDir::new("svg");
         let path = dir.join("speedup.svg");
@@ -359,7 +373,8 @@ mod tests {
         }
         assert_eq!(svg.matches("<polygon").count(), 7 * 3 + 2);
         if let Ok(sample) = std::env::var("MINI_PLOT_SAMPLE") {
-            draw(Path::new(&sample), "examples/bench/sqrt_sum.mini, n = 72000000", 2, &lines).unwrap();
+            let title = "/home/someone/projects/mini/examples/bench/sqrt_sum.mini, n = 72000000, 3 runs, 2 cores";
+            draw(Path::new(&sample), title, 2, &lines).unwrap();
         }
     }
 
