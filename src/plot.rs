@@ -99,7 +99,7 @@ fn chart<DB: DrawingBackend>(
         .x_desc("workers")
         .y_desc("speedup over 1 worker")
         .y_label_formatter(&|y| format!("{y}"))
-        .y_labels((y_top as usize * 2 + 1).min(13))
+        .y_labels((y_top as usize).saturating_mul(2).saturating_add(1).min(13))
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
         .light_line_style(WHITE)
@@ -180,12 +180,17 @@ fn title_size(title: &str) -> u32 {
 }
 
 /// The y axis' top: at least `max_w` (where the ideal line ends), and room above the highest
-/// point, rounded up to a whole number.
+/// point, rounded up to a whole number; at most `MAX_SPEEDUP` (a bogus point beyond it is
+/// drawn off the chart, not allowed to squash every other line flat).
 fn y_top(max_w: usize, lines: &[Line]) -> f64 {
     let highest =
         lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|s| s.is_finite()).fold(max_w as f64, f64::max);
-    (highest * 1.1).ceil().max(2.0)
+    (highest * 1.1).ceil().clamp(2.0, MAX_SPEEDUP.max(max_w as f64 * 1.1).ceil())
 }
+
+/// The y axis' top at most, unless the ideal line ends higher: a speedup beyond it is a bogus
+/// measurement (a 1-worker time far off), not worth flattening the other lines for.
+const MAX_SPEEDUP: f64 = 4096.0;
 
 /// The chart's coordinates: workers (with whole-number ticks) across, speedup up.
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<WorkersAxis, RangedCoordf64>>;
@@ -323,6 +328,19 @@ mod tests {
         assert_eq!(worker_ticks(32), vec![1, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32]);
         assert_eq!(worker_ticks(64), vec![1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64]);
         assert!(worker_ticks(100_000).len() <= 18);
+    }
+
+    #[test]
+    fn huge_speedups_and_unwritable_paths() {
+        let dir = TempDir::new("odd");
+        let lines = vec![Line { name: "bogus".into(), points: vec![(1, 1.0), (2, 1e300), (3, f64::MAX), (4, -5.0)] }];
+        draw(&dir.join("huge.png"), "t", 4, &lines).unwrap();
+        draw(&dir.join("huge.svg"), "t", 4, &lines).unwrap();
+        assert!(y_top(4, &lines) <= 4096.0);
+        for file in ["missing/speedup.png", "missing/speedup.svg"] {
+            let err = draw(&dir.join(file), "t", 2, &sample()).unwrap_err();
+            assert!(err.starts_with("cannot draw ") && err.contains(file), "{err}");
+        }
     }
 
     #[test]
