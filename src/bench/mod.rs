@@ -220,7 +220,7 @@ fn reference_run(setup: &Setup, program: &Path, shown: &str, bar: &mut progress:
     bar.advance();
     match run {
         Ok((time, result)) => Ok(Reference { time, result }),
-        Err(e) => Err((1, format!("{e}\nmini bench: the sequential reference run of {shown} failed"))),
+        Err(report) => Err((1, format!("{report}mini bench: the sequential reference run of {shown} failed"))),
     }
 }
 
@@ -259,7 +259,7 @@ fn run_strategy(
 
 /// A run's time when its result equals the reference's, or the failed outcome.
 fn checked(run: RunResult, reference: &Reference) -> Result<f64, Outcome> {
-    let (time, result) = run.map_err(Outcome::Failed)?;
+    let (time, result) = run.map_err(|report| Outcome::Failed(first_error(&report)))?;
     if result == reference.result {
         Ok(time)
     } else {
@@ -293,15 +293,17 @@ fn run_once(setup: &Setup, driver: &Path, shown: &str, strategy: Strategy, worke
     }
 }
 
-/// What a failed run reports: the first error line of its stderr (the driver named as the
-/// user's program's driver), or its exit status.
+/// What a failed run reports: its stderr (the driver named as the user's program's driver),
+/// or its exit status when it printed nothing there.
 fn failure(out: &std::process::Output, driver: &Path, shown: &str) -> String {
     let err = rename(&String::from_utf8_lossy(&out.stderr), driver, shown);
-    let line = err.lines().find(|l| l.contains("error")).or_else(|| err.lines().next());
-    match line {
-        Some(l) => format!("run failed: {}", l.trim()),
-        None => format!("run failed ({}) without printing a result", out.status),
-    }
+    if err.trim().is_empty() { format!("the run ended ({}) without printing a result\n", out.status) } else { err }
+}
+
+/// The line of a failed run's report that says what went wrong, for a row of the table.
+fn first_error(report: &str) -> String {
+    let line = report.lines().find(|l| l.contains("error")).or_else(|| report.lines().next());
+    format!("run failed: {}", line.unwrap_or_default().trim())
 }
 
 /// `text` with the driver's path replaced by a name that points at the user's program.
