@@ -75,6 +75,8 @@ pub struct Summary {
     /// The sequential interpreted time: `seq`'s median, or the one reference run's time.
     pub seq_time: f64,
     pub seq_from_reference: bool,
+    /// The reference value, as `print` writes it.
+    pub result: String,
 }
 
 /// Runs `mini bench`; returns the exit code: 0, 1 when a strategy failed or disagreed (or the
@@ -120,6 +122,7 @@ fn bench(options: &Options) -> Result<bool, Fatal> {
         max_workers: options.workers,
         seq_time: seq.unwrap_or(reference.time),
         seq_from_reference: seq.is_none(),
+        result: reference.result.clone(),
     };
     report::print(options.format, &summary, &rows);
     if let Some(path) = &options.plot {

@@ -177,12 +177,16 @@ fn table(machine: &Machine, summary: &Summary, rows: &[Row]) -> String {
         summary.program, summary.n, summary.blocks, summary.runs
     );
     t += &format!(
-        "machine: {} cores, {}, mini {} (features: {}), {}\n\n",
+        "machine: {} cores, {}, mini {} (features: {}), {}\n",
         machine.cores,
         machine.cpu,
         machine.version,
         machine.features_text(),
         machine.date.replace('T', " ").replace('Z', " UTC")
+    );
+    t += &format!(
+        "result: {} (sequential interpreted; every timed row computed it too)\n\n",
+        super::clip(&summary.result)
     );
     let name_width = rows.iter().map(|r| r.strategy.name().len()).max().unwrap_or(8).max(8);
     t += &format!(
@@ -315,11 +319,12 @@ fn json(machine: &Machine, summary: &Summary, rows: &[Row]) -> String {
         json_string(&machine.date)
     );
     t += &format!(
-        "  \"program\": {},\n  \"n\": {},\n  \"blocks\": {},\n  \"runs\": {},\n  \"sequential_s\": {},\n  \"results\": [\n",
+        "  \"program\": {},\n  \"n\": {},\n  \"blocks\": {},\n  \"runs\": {},\n  \"result\": {},\n  \"sequential_s\": {},\n  \"results\": [\n",
         json_string(&summary.program),
         summary.n,
         summary.blocks,
         summary.runs,
+        json_string(&summary.result),
         json_number(Some(summary.seq_time))
     );
     let results: Vec<String> = rows.iter().map(|row| json_row(row, rows, summary)).collect();
