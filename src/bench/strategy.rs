@@ -13,7 +13,7 @@ pub enum Strategy {
     KeepGil,
     /// threads, --jit (no GIL): the same, native code without the GIL
     Nogil,
-    /// prange, --jit: a parallel loop over the blocks on set_threads(W) threads
+    /// prange, --jit: a parallel loop whose iteration 64*b computes block b, on set_threads(W) threads
     Prange,
     /// forked processes, --jit: forked(W, f), rank r takes blocks r, r+W, ...
     Forked,
@@ -113,27 +113,40 @@ for t in handles {
 print(\"result\", combine(unstride(per, nw)))
 ";
 
-// A number result goes into an array (of `work(0, 0)`'s type), which compiled code stores into
-// from its pool's threads; any other result into a list (the loop then runs in the
-// interpreter, its blocks in order, as lang-spec/parallel.md says of what it cannot compile).
+// Block b is computed by iteration 64*b of a prange loop over 64*B iterations (the others do
+// nothing), so that the loop's plan (lang-spec/parallel.md: blocks of at least 64
+// iterations, since a called function might draw random numbers) has as many blocks as the
+// bench has, up to 256: a loop over the B blocks themselves would be one plan block, run on
+// one thread. A number result goes into an array (of `work(0, 0)`'s type), which compiled
+// code stores into from its pool's threads; any other result into a list (the loop then runs
+// in the interpreter, its blocks in order, as lang-spec/parallel.md says of what it cannot
+// compile).
 const PRANGE: &str = "\
-fn in_parallel(parts) {
-    for b in prange(nb) {
-        parts[b] = prog.work(b * n // nb, (b + 1) * n // nb)
+fn in_parallel(slots) {
+    for j in prange(nb * 64) {
+        if j % 64 == 0 {
+            let b = j // 64
+            slots[j] = prog.work(b * n // nb, (b + 1) * n // nb)
+        }
     }
-    return parts
+    return slots
 }
 set_threads(nw)
 let first = prog.work(0, 0)
-let parts = []
+let slots = []
 if type(first) == \"int\" or type(first) == \"float\" {
-    parts = array(nb, first)
+    slots = array(nb * 64, first)
 } else {
-    for b in range(nb) {
-        push(parts, nil)
+    for j in range(nb * 64) {
+        push(slots, nil)
     }
 }
-print(\"result\", combine(in_parallel(parts)))
+slots = in_parallel(slots)
+let parts = []
+for b in range(nb) {
+    push(parts, slots[64 * b])
+}
+print(\"result\", combine(parts))
 ";
 
 const FORKED: &str = "\
