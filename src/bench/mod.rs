@@ -8,6 +8,7 @@
 //! exit codes), `progress` (the bar on stderr) and `report` (the machine, the table, the
 //! formats, the plot's lines).
 
+mod ctrl_c;
 mod driver;
 mod progress;
 mod report;
@@ -103,6 +104,7 @@ fn bench(options: &Options) -> Result<bool, Fatal> {
     let mut setup = Setup { mini, n: 0, blocks, args: options.args.clone(), cores: report::cores() };
     setup.n = probe(&setup, &program, &shown, options.n)?;
     let strategies = available(&options.strategies);
+    ctrl_c::watch();
     let mut bar = progress::Bar::new(total_runs(&strategies, options));
     let reference = reference_run(&setup, &program, &shown, &mut bar)?;
     let mut rows = Vec::new();
@@ -221,6 +223,9 @@ fn reference_run(setup: &Setup, program: &Path, shown: &str, bar: &mut progress:
     bar.show(Strategy::Seq, 1, "reference run");
     let run = run_once(setup, &driver.path, shown, Strategy::Seq, 1);
     bar.advance();
+    if ctrl_c::pressed() {
+        return Err((1, "mini bench: interrupted".to_string()));
+    }
     match run {
         Ok((time, result)) => Ok(Reference { time, result }),
         Err(report) => Err((1, format!("{report}mini bench: the sequential reference run of {shown} failed"))),
@@ -254,6 +259,9 @@ fn run_strategy(
                 }
             }
             bar.advance();
+            if ctrl_c::pressed() {
+                return Err((1, "mini bench: interrupted".to_string()));
+            }
         }
         rows.push(Row { strategy, workers, outcome });
     }

@@ -15,7 +15,7 @@ impl Bar {
     /// A bar of `total` runs on stderr.
     pub fn new(total: u64) -> Bar {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs  {msg}") {
+        if let Ok(style) = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs  {wide_msg}") {
             bar.set_style(style.progress_chars("=> "));
         }
         Bar { bar }
