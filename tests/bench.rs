@@ -253,7 +253,7 @@ fn every_strategy_gives_a_row_per_worker_count_with_the_same_result() {
     let table = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}\n{}", text(&out.stderr));
     assert!(table.starts_with("mini bench "), "{table}");
-    assert!(table.contains("n = 2000, 64 blocks, 1 runs each after a warm-up"), "{table}");
+    assert!(table.contains("n = 2000, 64 blocks, 1 run each after a warm-up"), "{table}");
     let machine = table.lines().nth(1).expect("the machine line");
     assert!(
         machine.starts_with("machine: ") && machine.contains(" cores, ") && machine.contains("mini 0.1.0"),
@@ -296,8 +296,9 @@ fn heavy_results_are_added_element_by_element_in_every_strategy() {
 }
 
 #[test]
-fn the_blocks_cover_the_range_and_the_program_gets_its_arguments() {
-    let program = "let k = int(args()[0])\nfn work(lo, hi) {\n    return k * (hi - lo)\n}\nfn size() { return 1000 }\n";
+fn the_blocks_cover_the_range_and_the_program_gets_its_arguments_and_prints() {
+    // the program's own output comes before the driver's result line
+    let program = "let k = int(args()[0])\nprint(\"top level\")\nfn work(lo, hi) {\n    return k * (hi - lo)\n}\nfn size() { return 1000 }\n";
     let out = mini_on(&["bench", "FILE", "--runs", "1", "--workers", "2", "--format", "json", "--", "3"], program);
     let report = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}\n{}", text(&out.stderr));

@@ -290,15 +290,16 @@ fn clip(text: &str) -> String {
 }
 
 /// Runs one driver process and times it from spawn to exit; its result is the value of the
-/// last line of stdout, `result <value>`.
+/// last `result <value>` on stdout (after what the program itself printed).
 fn run_once(setup: &Setup, driver: &Path, shown: &str, strategy: Strategy, workers: usize) -> RunResult {
     let mut cmd = driver::command(setup, driver, strategy, workers);
     let start = Instant::now();
     let out = cmd.output().map_err(|e| format!("cannot start the run: {e}"))?;
     let time = start.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    match last.strip_prefix("result ") {
+    // the last line that holds a result: MPI ranks' output may arrive after rank 0's
+    let value = stdout.lines().rev().find_map(|l| l.rfind("result ").map(|at| &l[at + "result ".len()..]));
+    match value {
         Some(value) if out.status.success() => Ok((time, value.to_string())),
         _ => Err(failure(&out, driver, shown)),
     }

@@ -173,8 +173,12 @@ fn ratio_text(x: Option<f64>) -> String {
 /// The report as a table for people.
 fn table(machine: &Machine, summary: &Summary, rows: &[Row]) -> String {
     let mut t = format!(
-        "mini bench {}: n = {}, {} blocks, {} runs each after a warm-up (wall time of the whole process)\n",
-        summary.program, summary.n, summary.blocks, summary.runs
+        "mini bench {}: n = {}, {} blocks, {} run{} each after a warm-up (wall time of the whole process)\n",
+        summary.program,
+        summary.n,
+        summary.blocks,
+        summary.runs,
+        if summary.runs == 1 { "" } else { "s" }
     );
     t += &format!(
         "machine: {} cores, {}, mini {} (features: {}), {}\n",
@@ -211,7 +215,25 @@ fn table(machine: &Machine, summary: &Summary, rows: &[Row]) -> String {
     t += "\nspeedup: over the same strategy's 1-worker median; vs seq: over sequential (interpreted)";
     t += if summary.seq_from_reference { " (one run, seq not selected)" } else { "" };
     t += "; efficiency: speedup / workers\n";
+    t += &noise_note(rows, summary);
     t
+}
+
+/// How far above its minimum a row's maximum may be before the table calls the row noisy.
+const NOISY: f64 = 1.25;
+
+/// A line naming the rows whose maximum is more than 25% above their minimum, or "" (hyperfine
+/// warns of outliers likewise): their medians are not to be trusted to a few percent.
+fn noise_note(rows: &[Row], summary: &Summary) -> String {
+    let noisy: Vec<String> = rows
+        .iter()
+        .filter(|r| numbers(r, rows, summary).is_some_and(|n| n.max > NOISY * n.min))
+        .map(|r| format!("{} x{}", r.strategy.id(), r.workers))
+        .collect();
+    if noisy.is_empty() {
+        return String::new();
+    }
+    format!("noisy (max more than 25% above min): {}; use more --runs, on an idle machine\n", noisy.join(", "))
 }
 
 /// The columns of `--format csv`, in order.
