@@ -214,3 +214,18 @@ fn is_root() -> bool {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_is_imported_by_a_mini_string_literal() {
+        assert_eq!(mini_string("/a b/c\"d\\e.mini"), "\"/a b/c\\\"d\\\\e.mini\"");
+        let text = source(Path::new("/tmp/x.mini"), Some(Strategy::Forked));
+        assert!(text.contains("\nlet prog = import \"/tmp/x.mini\"\n"), "{text}");
+        assert!(text.contains("forked(nw, strided)") && text.contains("fn combine(parts)"), "{text}");
+        let probe = source(Path::new("/tmp/x.mini"), None);
+        assert!(probe.contains("print(\"work\", type(field(\"work\")))") && !probe.contains("combine"), "{probe}");
+    }
+}
