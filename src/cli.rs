@@ -1,4 +1,4 @@
-//! The command line: `mini run`, `mini check`, `mini repl` (and `mini` alone, the prompt),
+//! The command line: `mini run`, `mini check`, `mini repl` (and `mini` alone, the prompt), `mini bench`,
 //! their options, and exit codes (0 success, 1 program error, 2 usage error).
 
 use crate::compiler::{self, Program};
@@ -40,6 +40,36 @@ enum Command {
     },
     /// Open the interactive prompt (also `mini` without a command); reads stdin when it is not a terminal.
     Repl(PromptArgs),
+    /// Time a program's `work(lo, hi)` in every strategy (threads, prange, processes, MPI) for 1 to N workers.
+    Bench(BenchArgs),
+}
+
+/// The options of `mini bench` (lang-spec/cli.md, "`mini bench`").
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// The program: it defines `fn work(lo, hi)` and may define `fn size()`.
+    file: PathBuf,
+    /// Arguments for the program, available as `args()` (after `--`).
+    #[arg(last = true)]
+    args: Vec<String>,
+    /// The largest number of workers, from 1 to 256 (default: cpu_count()); each strategy runs with 1, 2, ..., N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    workers: Option<u64>,
+    /// Measured runs per strategy and worker count, after one warm-up run.
+    #[arg(long, value_name = "R", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    runs: u64,
+    /// The size of the index range [0, n) (default: the program's size()).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=crate::bench::MAX_N))]
+    n: Option<u64>,
+    /// The strategies to run, a comma-separated list (default: all that this machine can run).
+    #[arg(long, value_name = "IDS", value_enum, value_delimiter = ',')]
+    strategies: Vec<crate::bench::Strategy>,
+    /// The report's format on stdout.
+    #[arg(long, value_enum, default_value_t = crate::bench::Format::Table)]
+    format: crate::bench::Format,
+    /// Also draw speedup against workers to this file (.svg or .png).
+    #[arg(long, value_name = "PATH")]
+    plot: Option<PathBuf>,
 }
 
 /// The JIT's options, shared by `run` and the prompt.
@@ -118,8 +148,24 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run(args),
         Some(Command::Check { file, jit_report }) => check(&file, jit_report),
         Some(Command::Repl(args)) => prompt(args),
+        Some(Command::Bench(args)) => bench(args),
         None => prompt(cli.prompt),
     }
+}
+
+/// Runs `mini bench` (`src/bench/`).
+fn bench(args: BenchArgs) -> ExitCode {
+    let options = crate::bench::Options {
+        file: args.file,
+        workers: args.workers.map_or_else(crate::bench::default_workers, |w| w as usize),
+        runs: args.runs as usize,
+        n: args.n,
+        strategies: args.strategies,
+        format: args.format,
+        plot: args.plot,
+        args: args.args,
+    };
+    ExitCode::from(crate::bench::run(options))
 }
 
 /// Opens the interactive prompt (`src/repl.rs`) on the interpreter's main thread.

@@ -4,6 +4,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod ast;
+pub mod bench;
 pub mod builtin;
 pub mod bytecode;
 pub mod cli;
