@@ -17,7 +17,7 @@ pub const ENV_STRATEGY: &str = "MINI_BENCH_STRATEGY";
 /// The code every driver starts with: the import, the sizes, a block's result (`part`), the
 /// blocks of worker `k` of `w` (`strided`: blocks k, k+w, ...), the inverse that puts workers'
 /// lists back in block order (`unstride`), and the combination in block order (`combine`):
-/// numbers are added, arrays and lists element by element.
+/// numbers are added; for arrays and lists (heavy results), every element, block after block.
 const PRELUDE: &str = "\
 let n = int(env(\"MINI_BENCH_N\"))
 let nb = int(env(\"MINI_BENCH_BLOCKS\"))
@@ -49,13 +49,6 @@ fn is_number(x) {
     return type(x) == \"int\" or type(x) == \"float\"
 }
 
-fn add_into(s, p) {
-    for i in range(len(s)) {
-        s[i] += p[i]
-    }
-    return s
-}
-
 fn combine(parts) {
     let s = parts[0]
     if is_number(s) {
@@ -64,12 +57,14 @@ fn combine(parts) {
         }
         return s
     }
-    if type(s) != \"array\" and type(s) != \"list\" {
-        error(\"work(lo, hi) returned a \" + type(s) + \", not a number, an array or a list of numbers\")
-    }
-    s = copy(s)
-    for b in range(1, len(parts)) {
-        s = add_into(s, parts[b])
+    s = nil
+    for p in parts {
+        if type(p) != \"array\" and type(p) != \"list\" {
+            error(\"work(lo, hi) returned a \" + type(p) + \", not a number, an array or a list of numbers\")
+        }
+        for x in p {
+            if s == nil { s = x } else { s += x }
+        }
     }
     return s
 }
