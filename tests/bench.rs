@@ -424,7 +424,9 @@ fn the_plot_is_a_valid_svg_or_png_with_every_strategy() {
         if name.ends_with(".svg") {
             let svg = String::from_utf8(bytes).expect("an SVG is text");
             assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg:.200}");
-            for label in ["workers", "speedup over 1 worker", "ideal", "threads, --jit (no GIL)", "forked processes, --jit"] {
+            for label in
+                ["workers", "speedup over 1 worker", "ideal", "threads, --jit (no GIL)", "forked processes, --jit"]
+            {
                 assert!(svg.contains(label), "the SVG names {label}");
             }
         } else {
