@@ -114,10 +114,10 @@ print(\"result\", combine(unstride(per, nw)))
 ";
 
 // Block b is computed by iteration 64*b of a prange loop over 64*B iterations (the others do
-// nothing), so that the loop's plan (lang-spec/parallel.md: blocks of at least 64
-// iterations, since a called function might draw random numbers) has as many blocks as the
-// bench has, up to 256: a loop over the B blocks themselves would be one plan block, run on
-// one thread. A number result goes into an array (of `work(0, 0)`'s type), which compiled
+// nothing), so that the loop's plan has one of its blocks per bench block, up to 256, whatever
+// `work` does: a loop over the B blocks themselves is cut finer only when `work` draws no
+// random numbers (lang-spec/parallel.md, blocks of at least 64 iterations otherwise, so it
+// would be one plan block, run on one thread, for a Monte Carlo kernel). A number result goes into an array (of `work(0, 0)`'s type), which compiled
 // code stores into from its pool's threads; any other result into a list (the loop then runs
 // in the interpreter, its blocks in order, as lang-spec/parallel.md says of what it cannot
 // compile).

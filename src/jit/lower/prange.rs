@@ -195,6 +195,43 @@ fn writes_arrays<'p>(plans: &'p [Plan], plan: &'p Plan, seen: &mut Vec<*const Pl
     })
 }
 
+/// Whether builtin `b` draws from (or reseeds) the thread's random generator.
+fn uses_generator(b: Builtin) -> bool {
+    matches!(
+        b,
+        Builtin::Random
+            | Builtin::Randint
+            | Builtin::Uniform
+            | Builtin::Gauss
+            | Builtin::Shuffle
+            | Builtin::Choice
+            | Builtin::Seed
+    )
+}
+
+/// Whether the call at `pc` of `plan` may draw random numbers: its callee, or a function that
+/// calls, uses the generator; a callee without a plan is taken to.
+fn call_draws<'p>(plans: &'p [Plan], plan: &'p Plan, pc: usize, seen: &mut Vec<*const Plan>) -> bool {
+    let callee = match plan.calls.get(&pc) {
+        Some(Target::Plan(j)) => &plans[*j],
+        Some(Target::Spec(spec)) => match spec.plan() {
+            Some(p) => p,
+            None => return true,
+        },
+        Some(Target::Builtin(b)) => return uses_generator(*b),
+        None => return true,
+    };
+    if seen.contains(&(callee as *const Plan)) {
+        return false;
+    }
+    seen.push(callee);
+    callee.proto.code.iter().enumerate().any(|(pc, ins)| match ins {
+        Instr::CallBuiltin { f, .. } => uses_generator(*f),
+        Instr::Call { .. } => call_draws(plans, callee, pc, seen),
+        _ => false,
+    })
+}
+
 /// The registers a block reads from the enclosing code: those with a value at the block
 /// loop's header (an unset or unknown register is never read before the body writes it).
 fn live_in(st: &[T]) -> Vec<(Reg, Ty)> {
@@ -458,17 +495,15 @@ impl<'a, 'f> Lower<'a, 'f> {
         Ok(())
     }
 
-    /// Whether a block of `r` may draw random numbers (then each block seeds its generator).
+    /// Whether a block of `r` may draw random numbers (then each block seeds its generator, and
+    /// the blocks must be the plan's). A call draws when its callee, or anything it calls, may:
+    /// a callee the plan does not know is taken to draw.
     fn draws(&self, r: &Region) -> bool {
-        self.plan.proto.code[r.block..r.next].iter().any(|i| {
-            matches!(
-                i,
-                Instr::Call { .. }
-                    | Instr::CallBuiltin {
-                        f: Builtin::Random | Builtin::Randint | Builtin::Uniform | Builtin::Gauss,
-                        ..
-                    }
-            )
+        let code = &self.plan.proto.code;
+        (r.block..r.next).any(|pc| match &code[pc] {
+            Instr::CallBuiltin { f, .. } => uses_generator(*f),
+            Instr::Call { .. } => call_draws(self.plans, self.plan, pc, &mut Vec::new()),
+            _ => false,
         })
     }
 
