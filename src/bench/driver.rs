@@ -49,6 +49,13 @@ fn is_number(x) {
     return type(x) == \"int\" or type(x) == \"float\"
 }
 
+fn add_from(s, p, first) {
+    for i in range(first, len(p)) {
+        s += p[i]
+    }
+    return s
+}
+
 fn combine(parts) {
     let s = parts[0]
     if is_number(s) {
@@ -62,8 +69,10 @@ fn combine(parts) {
         if type(p) != \"array\" and type(p) != \"list\" {
             error(\"work(lo, hi) returned a \" + type(p) + \", not a number, an array or a list of numbers\")
         }
-        for x in p {
-            if s == nil { s = x } else { s += x }
+        if s != nil {
+            s = add_from(s, p, 0)
+        } else if len(p) > 0 {
+            s = add_from(p[0], p, 1)
         }
     }
     return s
