@@ -139,20 +139,10 @@ fn source(program: &Path, strategy: Option<Strategy>) -> String {
     text
 }
 
-/// `text` as a mini string literal (lang-spec/lexical.md escapes).
+/// `text` as a mini string literal (lang-spec/lexical.md escapes), as mini quotes strings.
 fn mini_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            _ => out.push(c),
-        }
-    }
-    out.push('"');
+    let mut out = String::new();
+    crate::value::write_quoted(text, &mut out);
     out
 }
 
