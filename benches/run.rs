@@ -3,7 +3,11 @@
 //! Every program in `examples/` is run by each *runner* ([`runners`]), one column of the table
 //! each: `mini run` (the interpreter), `mini run --jit`, the C version `benches/c/<name>.c`
 //! (compiled with `cc -O2` into `<target dir>/bench-c/` when the binary is missing or older
-//! than its source or `benches/c/*.h`), and `python3` on the twin `benches/py/<name>.py`. Each
+//! than its source or `benches/c/*.h`), `python3` on the twin `benches/py/<name>.py`, and
+//! `lua5.4` and `luajit` on the twin `benches/lua/<name>.lua` (where they are installed). The
+//! examples of [`SIZES`] run twice, as two rows: at a small size (a short program, where start-up
+//! and compile time weigh) and at their full size; the ratios' geometric means and the goals are
+//! per size class. Each
 //! runs every example `MINI_BENCH_RUNS` times (default 3), the runners taking turns run by run
 //! so that a slow phase of the machine hits them all alike; a runner without `cc` or `python3`
 //! is left out with a warning. The first runner's output is the reference: every run's stdout
@@ -62,6 +66,8 @@ const INTERP: &str = "mini";
 const JIT: &str = "mini --jit";
 const C: &str = "C";
 const PYTHON: &str = "python";
+const LUA: &str = "lua5.4";
+const LUAJIT: &str = "luajit";
 
 /// How many times each runner runs each example when `MINI_BENCH_RUNS` is not set.
 const DEFAULT_RUNS: u64 = 3;
@@ -74,9 +80,9 @@ struct Runner {
     name: &'static str,
     /// Whether this is mini itself, whose failure is an error (a twin's is only a warning).
     is_mini: bool,
-    /// The command running the example with this name (working directory: the crate root),
-    /// or `None` when this runner has no version of it.
-    command: fn(&str) -> Option<Command>,
+    /// The command running the example with this name and these arguments (working
+    /// directory: the crate root), or `None` when this runner has no version of it.
+    command: fn(&str, &[&str]) -> Option<Command>,
 }
 
 /// The runners, in column order. The first one's output is the reference for the others.
@@ -95,26 +101,36 @@ fn runners() -> Vec<Runner> {
     } else {
         eprintln!("warning: python3 not found; no python column");
     }
+    for (name, command) in [(LUA, lua_command as fn(&str, &[&str]) -> Option<Command>), (LUAJIT, luajit_command)] {
+        if tool_answers(name, "-v") {
+            runners.push(Runner { name, is_mini: false, command });
+        } else {
+            eprintln!("warning: {name} not found; no {name} column (apt-get install lua5.4 luajit)");
+        }
+    }
     runners
 }
 
-/// `mini run [flags] examples/<example>.mini`.
-fn mini_command(example: &str, flags: &[&str]) -> Command {
+/// `mini run [flags] examples/<example>.mini [-- args]`.
+fn mini_command(example: &str, flags: &[&str], args: &[&str]) -> Command {
     let mut cmd = Command::new(MINI);
     cmd.arg("run").args(flags).arg(example_path(example));
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
     cmd
 }
 
-fn interp_command(example: &str) -> Option<Command> {
-    Some(mini_command(example, &[]))
+fn interp_command(example: &str, args: &[&str]) -> Option<Command> {
+    Some(mini_command(example, &[], args))
 }
 
-fn jit_command(example: &str) -> Option<Command> {
-    Some(mini_command(example, &["--jit"]))
+fn jit_command(example: &str, args: &[&str]) -> Option<Command> {
+    Some(mini_command(example, &["--jit"], args))
 }
 
 /// Runs `<target dir>/bench-c/<example>`, compiling `benches/c/<example>.c` first if needed.
-fn c_command(example: &str) -> Option<Command> {
+fn c_command(example: &str, args: &[&str]) -> Option<Command> {
     let source = c_source_dir().join(format!("{example}.c"));
     if !source.is_file() {
         return None;
@@ -123,22 +139,75 @@ fn c_command(example: &str) -> Option<Command> {
     if is_stale(&binary, &c_dependencies(&source)) && !compile_c(&source, &binary) {
         return None;
     }
-    Some(Command::new(binary))
+    let mut cmd = Command::new(binary);
+    cmd.args(args);
+    Some(cmd)
 }
 
-fn python_command(example: &str) -> Option<Command> {
+fn python_command(example: &str, args: &[&str]) -> Option<Command> {
     let script = root().join("benches/py").join(format!("{example}.py"));
     if !script.is_file() {
         return None;
     }
     let mut cmd = Command::new("python3");
-    cmd.arg(script);
+    cmd.arg(script).args(args);
     Some(cmd)
+}
+
+/// `<interpreter> benches/lua/<example>.lua [args]`, when the twin exists.
+fn lua_twin(interpreter: &str, example: &str, args: &[&str]) -> Option<Command> {
+    let script = root().join("benches/lua").join(format!("{example}.lua"));
+    if !script.is_file() {
+        return None;
+    }
+    let mut cmd = Command::new(interpreter);
+    cmd.arg(script).args(args);
+    Some(cmd)
+}
+
+fn lua_command(example: &str, args: &[&str]) -> Option<Command> {
+    lua_twin(LUA, example, args)
+}
+
+fn luajit_command(example: &str, args: &[&str]) -> Option<Command> {
+    lua_twin(LUAJIT, example, args)
+}
+
+/// The size classes of the timed examples: each runs at a small size (a short program, where
+/// start-up and compile time weigh) and at its full size.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Size {
+    Small,
+    Full,
+}
+
+/// Each timed example's argument at the two sizes ([`Size`]); an example not listed runs
+/// once, with its own default, as a full-size row.
+const SIZES: &[(&str, &str, &str)] = &[
+    ("array_sum", "2000000", "20000000"),
+    ("fib", "30", "32"),
+    ("loop", "10000000", "100000000"),
+    ("mandelbrot", "300", "800"),
+    ("nbody", "100000", "1000000"),
+    ("spectral_norm", "200", "500"),
+];
+
+/// The runs of an example: its size class and arguments (none: its default).
+fn sized_runs(example: &str) -> Vec<(Size, Vec<&'static str>)> {
+    match SIZES.iter().find(|(name, _, _)| *name == example) {
+        Some((_, small, full)) => vec![(Size::Small, vec![*small]), (Size::Full, vec![*full])],
+        None => vec![(Size::Full, Vec::new())],
+    }
 }
 
 /// Whether `tool --version` runs and succeeds.
 fn tool_available(tool: &str) -> bool {
-    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    tool_answers(tool, "--version")
+}
+
+/// Whether `tool flag` runs and succeeds (Lua's interpreters know `-v`, not `--version`).
+fn tool_answers(tool: &str, flag: &str) -> bool {
+    Command::new(tool).arg(flag).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 fn root() -> &'static Path {
@@ -367,7 +436,9 @@ impl OutputCheck {
 
 /// The result of benchmarking one example: a cell per runner.
 struct Row {
+    /// The example and its argument, as the table shows it (`fib 30`).
     example: String,
+    size: Size,
     cells: Vec<Cell>,
     mismatches: usize,
 }
@@ -380,11 +451,15 @@ impl Row {
     }
 }
 
-/// Runs `example` `runs` times with every runner, taking turns, and collects the times.
-fn bench_example(example: &str, runners: &[Runner], runs: usize) -> Row {
+/// Runs `example` with `args` `runs` times with every runner, taking turns, and collects the
+/// times.
+fn bench_example(example: &str, size: Size, args: &[&str], runners: &[Runner], runs: usize) -> Row {
+    let label = if args.is_empty() { example.to_owned() } else { format!("{example} {}", args.join(" ")) };
+    let example = label.as_str();
+    let name = example.split(' ').next().unwrap_or(example);
     let mut cells: Vec<Cell> = runners
         .iter()
-        .map(|r| match (r.command)(example) {
+        .map(|r| match (r.command)(name, args) {
             Some(_) => Cell::Times(Vec::new()),
             None => Cell::Absent,
         })
@@ -395,7 +470,7 @@ fn bench_example(example: &str, runners: &[Runner], runs: usize) -> Row {
         eprint!("{progress}");
         for (runner, cell) in runners.iter().zip(cells.iter_mut()) {
             let Cell::Times(times) = cell else { continue };
-            let Some(cmd) = (runner.command)(example) else {
+            let Some(cmd) = (runner.command)(name, args) else {
                 continue;
             };
             match run_once(cmd) {
@@ -415,7 +490,7 @@ fn bench_example(example: &str, runners: &[Runner], runs: usize) -> Row {
         }
         eprintln!();
     }
-    Row { example: example.to_owned(), cells, mismatches: outputs.mismatches }
+    Row { example: label.clone(), size, cells, mismatches: outputs.mismatches }
 }
 
 /// A ratio column of the table: the median time of one runner over that of another.
@@ -430,6 +505,8 @@ const RATIOS: &[Ratio] = &[
     Ratio { header: "jit/interp", numerator: JIT, denominator: INTERP },
     Ratio { header: "jit/C", numerator: JIT, denominator: C },
     Ratio { header: "interp/python", numerator: INTERP, denominator: PYTHON },
+    Ratio { header: "interp/lua", numerator: INTERP, denominator: LUA },
+    Ratio { header: "jit/luajit", numerator: JIT, denominator: LUAJIT },
 ];
 
 /// A ratio column with its values: one per row, `None` where a median is missing.
@@ -439,14 +516,21 @@ struct RatioColumn {
 }
 
 impl RatioColumn {
-    fn geomean(&self) -> Option<f64> {
-        let values: Vec<f64> = self.values.iter().flatten().copied().collect();
+    /// The geometric mean of the rows of size class `size`.
+    fn geomean(&self, rows: &[Row], size: Size) -> Option<f64> {
+        let values: Vec<f64> =
+            self.values.iter().zip(rows).filter(|(_, r)| r.size == size).filter_map(|(v, _)| *v).collect();
         (!values.is_empty()).then(|| geometric_mean(&values))
     }
 
-    /// The largest ratio and the index of its row.
-    fn worst(&self) -> Option<(f64, usize)> {
-        self.values.iter().enumerate().filter_map(|(i, v)| Some(((*v)?, i))).max_by(|a, b| a.0.total_cmp(&b.0))
+    /// The largest ratio among the rows of size class `size`, and the index of its row.
+    fn worst(&self, rows: &[Row], size: Size) -> Option<(f64, usize)> {
+        self.values
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| rows[*i].size == size)
+            .filter_map(|(i, v)| Some(((*v)?, i)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
     }
 }
 
@@ -490,10 +574,13 @@ fn print_table(runners: &[Runner], rows: &[Row], ratios: &[RatioColumn], runs: u
         line.extend(ratios.iter().map(|c| show_ratio(c.values[i])));
         table.push(line);
     }
-    if !ratios.is_empty() {
-        let mut line = vec!["geomean".to_owned()];
+    for (size, name) in [(Size::Small, "geomean, small sizes"), (Size::Full, "geomean, full sizes")] {
+        if ratios.is_empty() || !rows.iter().any(|r| r.size == size) {
+            continue;
+        }
+        let mut line = vec![name.to_owned()];
         line.extend(runners.iter().map(|_| String::new()));
-        line.extend(ratios.iter().map(|c| show_ratio(c.geomean())));
+        line.extend(ratios.iter().map(|c| show_ratio(c.geomean(rows, size))));
         table.push(line);
     }
 
@@ -511,19 +598,78 @@ enum Summary {
     Worst,
 }
 
-/// A performance goal: a ratio column's summary must not exceed `limit`.
+/// A performance goal: a ratio column's summary over the rows of one size class must not
+/// exceed `limit`.
 struct Goal {
     text: &'static str,
     ratio: &'static str,
     summary: Summary,
+    size: Size,
     limit: f64,
 }
 
-/// The goals printed under the table.
+/// The goals printed under the table: those met since parts 3 and 4, then issue 15's (an
+/// interpreter faster than Lua 5.4 at both sizes, a JIT within 10% of C and faster than
+/// LuaJIT at the full sizes).
 const GOALS: &[Goal] = &[
-    Goal { text: "interpreter vs CPython, geomean", ratio: "interp/python", summary: Summary::Geomean, limit: 0.35 },
-    Goal { text: "JIT vs C -O2, geomean", ratio: "jit/C", summary: Summary::Geomean, limit: 1.5 },
-    Goal { text: "JIT vs C -O2, every example", ratio: "jit/C", summary: Summary::Worst, limit: 3.0 },
+    Goal {
+        text: "interpreter vs CPython, geomean",
+        ratio: "interp/python",
+        summary: Summary::Geomean,
+        size: Size::Full,
+        limit: 0.35,
+    },
+    Goal { text: "JIT vs C -O2, geomean", ratio: "jit/C", summary: Summary::Geomean, size: Size::Full, limit: 1.5 },
+    Goal { text: "JIT vs C -O2, every example", ratio: "jit/C", summary: Summary::Worst, size: Size::Full, limit: 3.0 },
+    Goal {
+        text: "interpreter vs Lua 5.4, geomean, small",
+        ratio: "interp/lua",
+        summary: Summary::Geomean,
+        size: Size::Small,
+        limit: 0.8,
+    },
+    Goal {
+        text: "interpreter vs Lua 5.4, geomean, full",
+        ratio: "interp/lua",
+        summary: Summary::Geomean,
+        size: Size::Full,
+        limit: 0.8,
+    },
+    Goal {
+        text: "interpreter vs Lua 5.4, every example, small",
+        ratio: "interp/lua",
+        summary: Summary::Worst,
+        size: Size::Small,
+        limit: 1.0,
+    },
+    Goal {
+        text: "interpreter vs Lua 5.4, every example, full",
+        ratio: "interp/lua",
+        summary: Summary::Worst,
+        size: Size::Full,
+        limit: 1.0,
+    },
+    Goal {
+        text: "JIT vs C -O2, geomean, full (issue 15)",
+        ratio: "jit/C",
+        summary: Summary::Geomean,
+        size: Size::Full,
+        limit: 1.1,
+    },
+    Goal {
+        text: "JIT vs C -O2, every example, full (issue 15)",
+        ratio: "jit/C",
+        summary: Summary::Worst,
+        size: Size::Full,
+        limit: 1.5,
+    },
+    Goal {
+        text: "JIT vs LuaJIT, every example, full",
+        ratio: "jit/luajit",
+        summary: Summary::Worst,
+        size: Size::Full,
+        limit: 1.0,
+    },
 ];
 
 /// Prints each goal's limit next to what was measured, and whether it is met.
@@ -532,8 +678,8 @@ fn print_goals(ratios: &[RatioColumn], rows: &[Row]) {
     for goal in GOALS {
         let column = ratios.iter().find(|c| c.header == goal.ratio);
         let measured = column.and_then(|c| match goal.summary {
-            Summary::Geomean => c.geomean().map(|g| (g, String::new())),
-            Summary::Worst => c.worst().map(|(w, i)| (w, format!(" ({})", rows[i].example))),
+            Summary::Geomean => c.geomean(rows, goal.size).map(|g| (g, String::new())),
+            Summary::Worst => c.worst(rows, goal.size).map(|(w, i)| (w, format!(" ({})", rows[i].example))),
         });
         let (shown, verdict) = match measured {
             Some((value, note)) => {
@@ -602,23 +748,28 @@ struct GilMode {
 /// mini's three modes, then the references: C with POSIX threads (what two threads of native
 /// code get on this machine) and CPython (a GIL).
 const GIL_MODES: &[GilMode] = &[
-    GilMode { name: "mini", command: || Some(mini_command(GIL_DEMO, &[])), native: false, is_mini: true },
+    GilMode { name: "mini", command: || Some(mini_command(GIL_DEMO, &[], &[])), native: false, is_mini: true },
     GilMode {
         name: "mini --jit --keep-gil",
-        command: || Some(mini_command(GIL_DEMO, &["--jit", "--keep-gil"])),
+        command: || Some(mini_command(GIL_DEMO, &["--jit", "--keep-gil"], &[])),
         native: true,
         is_mini: true,
     },
-    GilMode { name: "mini --jit", command: || Some(mini_command(GIL_DEMO, &["--jit"])), native: true, is_mini: true },
+    GilMode {
+        name: "mini --jit",
+        command: || Some(mini_command(GIL_DEMO, &["--jit"], &[])),
+        native: true,
+        is_mini: true,
+    },
     GilMode {
         name: "C (pthreads)",
-        command: || tool_available("cc").then(|| c_command(GIL_DEMO)).flatten(),
+        command: || tool_available("cc").then(|| c_command(GIL_DEMO, &[])).flatten(),
         native: true,
         is_mini: false,
     },
     GilMode {
         name: "python",
-        command: || tool_available("python3").then(|| python_command(GIL_DEMO)).flatten(),
+        command: || tool_available("python3").then(|| python_command(GIL_DEMO, &[])).flatten(),
         native: false,
         is_mini: false,
     },
@@ -984,7 +1135,11 @@ fn main() {
         process::exit(1);
     }
 
-    let rows: Vec<Row> = benches.iter().map(|e| bench_example(e, &runners, options.runs)).collect();
+    let rows: Vec<Row> = benches
+        .iter()
+        .flat_map(|e| sized_runs(e).into_iter().map(move |(size, args)| (e, size, args)))
+        .map(|(e, size, args)| bench_example(e, size, &args, &runners, options.runs))
+        .collect();
     if !rows.is_empty() {
         let ratios = ratio_columns(&runners, &rows);
         print_table(&runners, &rows, &ratios, options.runs);
