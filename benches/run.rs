@@ -331,19 +331,54 @@ fn positive_from_env(var: &str, default: u64) -> u64 {
 struct Run {
     secs: f64,
     stdout: String,
+    /// The process's peak resident set, in KiB (`ru_maxrss`).
+    peak_kib: u64,
 }
 
 /// Runs `cmd` from the crate root, timing it; an error describes a failed start or exit.
 fn run_once(mut cmd: Command) -> Result<Run, String> {
-    cmd.current_dir(root()).stdin(Stdio::null());
+    cmd.current_dir(root()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
-    let output = cmd.output().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let (status, peak_kib) = wait_with_peak(&child);
     let secs = start.elapsed().as_secs_f64();
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("{}\n{}", output.status, quote(&stderr)));
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        let how = if libc::WIFSIGNALED(status) {
+            format!("killed by signal {}", libc::WTERMSIG(status))
+        } else {
+            format!("exit status: {}", libc::WEXITSTATUS(status))
+        };
+        return Err(format!("{how}\n{}", quote(&String::from_utf8_lossy(&stderr))));
     }
-    Ok(Run { secs, stdout: String::from_utf8_lossy(&output.stdout).into_owned() })
+    Ok(Run { secs, stdout: String::from_utf8_lossy(&stdout).into_owned(), peak_kib })
+}
+
+/// Waits for `child` with `wait4`, which also gives its resource usage: its wait status and its
+/// peak resident set in KiB. (The child is reaped here; `Child` is not waited for again.)
+fn wait_with_peak(child: &std::process::Child) -> (i32, u64) {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is a C struct of integers, for which all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our unreaped child; `status` and `usage` are valid for writes.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return (status, u64::try_from(usage.ru_maxrss).unwrap_or(0));
+        }
+    }
 }
 
 /// The first lines of `text`, indented, for a warning.
@@ -364,14 +399,26 @@ enum Cell {
     Absent,
     /// A run failed; the example was not run again by this runner.
     Failed,
-    /// The times of the successful runs, in seconds.
-    Times(Vec<f64>),
+    /// The times of the successful runs, in seconds, and their peak resident sets, in KiB.
+    Times(Vec<f64>, Vec<u64>),
 }
 
 impl Cell {
     fn median(&self) -> Option<f64> {
         match self {
-            Cell::Times(times) if !times.is_empty() => Some(median(times)),
+            Cell::Times(times, _) if !times.is_empty() => Some(median(times)),
+            _ => None,
+        }
+    }
+
+    /// The median peak resident set of the runs, in KiB.
+    fn peak_kib(&self) -> Option<u64> {
+        match self {
+            Cell::Times(_, peaks) if !peaks.is_empty() => {
+                let mut sorted = peaks.clone();
+                sorted.sort_unstable();
+                Some(sorted[sorted.len() / 2])
+            }
             _ => None,
         }
     }
@@ -380,7 +427,7 @@ impl Cell {
         match self {
             Cell::Absent => "-".to_owned(),
             Cell::Failed => "FAILED".to_owned(),
-            Cell::Times(_) => self.median().map_or("-".to_owned(), show_secs),
+            Cell::Times(..) => self.median().map_or("-".to_owned(), show_secs),
         }
     }
 }
@@ -460,7 +507,7 @@ fn bench_example(example: &str, size: Size, args: &[&str], runners: &[Runner], r
     let mut cells: Vec<Cell> = runners
         .iter()
         .map(|r| match (r.command)(name, args) {
-            Some(_) => Cell::Times(Vec::new()),
+            Some(_) => Cell::Times(Vec::new(), Vec::new()),
             None => Cell::Absent,
         })
         .collect();
@@ -469,7 +516,7 @@ fn bench_example(example: &str, size: Size, args: &[&str], runners: &[Runner], r
         let progress = format!("{example} [{run}/{runs}]");
         eprint!("{progress}");
         for (runner, cell) in runners.iter().zip(cells.iter_mut()) {
-            let Cell::Times(times) = cell else { continue };
+            let Cell::Times(times, peaks) = cell else { continue };
             let Some(cmd) = (runner.command)(name, args) else {
                 continue;
             };
@@ -480,6 +527,7 @@ fn bench_example(example: &str, size: Size, args: &[&str], runners: &[Runner], r
                         eprint!("{progress} ...");
                     }
                     times.push(result.secs);
+                    peaks.push(result.peak_kib);
                 }
                 Err(message) => {
                     eprint!("\nwarning: {example}: {} failed: {message}", runner.name);
@@ -698,6 +746,48 @@ fn print_goals(ratios: &[RatioColumn], rows: &[Row]) {
     }
     println!("\ngoals (ratios of whole-process times)");
     print_aligned(&table);
+}
+
+/// The peak resident set of `mini run` may be at most this many times Lua 5.4's (issue 15).
+const MEMORY_GOAL: f64 = 1.5;
+
+/// Prints each example's median peak resident set (`ru_maxrss`) per runner, and mini's (the
+/// interpreter's) over Lua 5.4's against [`MEMORY_GOAL`].
+fn print_memory(runners: &[Runner], rows: &[Row]) {
+    let mut header = vec!["example".to_owned()];
+    header.extend(runners.iter().map(|r| r.name.to_owned()));
+    header.push("mini/lua".to_owned());
+    let mut table = vec![header];
+    let mut worst: Option<(f64, &str)> = None;
+    for row in rows {
+        let mut line = vec![row.example.clone()];
+        line.extend(
+            row.cells.iter().map(|c| c.peak_kib().map_or("-".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0))),
+        );
+        let peak = |name: &str| runners.iter().position(|r| r.name == name).and_then(|i| row.cells[i].peak_kib());
+        let ratio = match (peak(INTERP), peak(LUA)) {
+            (Some(mini), Some(lua)) if lua > 0 => Some(mini as f64 / lua as f64),
+            _ => None,
+        };
+        if let Some(r) = ratio
+            && worst.is_none_or(|(w, _)| r > w)
+        {
+            worst = Some((r, &row.example));
+        }
+        line.push(show_ratio(ratio));
+        table.push(line);
+    }
+    println!("\npeak resident set (ru_maxrss), median of the runs");
+    print_aligned(&table);
+    match worst {
+        Some((ratio, example)) => {
+            let verdict = if ratio <= MEMORY_GOAL { "met" } else { "not met" };
+            println!(
+                "goal: mini's peak at most {MEMORY_GOAL:.1}x Lua 5.4's on every example: {ratio:.2} ({example}), {verdict}"
+            );
+        }
+        None => println!("goal: mini's peak at most {MEMORY_GOAL:.1}x Lua 5.4's: not measured (no lua5.4)"),
+    }
 }
 
 /// Prints rows of cells: the first column left-aligned, the others right-aligned.
@@ -1144,6 +1234,7 @@ fn main() {
         let ratios = ratio_columns(&runners, &rows);
         print_table(&runners, &rows, &ratios, options.runs);
         print_goals(&ratios, &rows);
+        print_memory(&runners, &rows);
     }
     let gil_rows = if demos.is_empty() { Vec::new() } else { bench_gil_demo(options.runs) };
     if !gil_rows.is_empty() {
