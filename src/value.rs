@@ -25,31 +25,39 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A mini value: scalars inline, everything else behind a reference-counted pointer.
+///
+/// `#[repr(u8)]` fixes the tag's values in declaration order, and the variants that own no
+/// reference come first, so that `is_heap` (asked before every register write) is one compare.
 #[derive(Clone, Debug, Default)]
+#[repr(u8)]
 pub enum Value {
     #[default]
     Nil,
     Bool(bool),
     Int(i64),
     Float(f64),
+    Builtin(Builtin),
+    /// A global slot that no `let` or `fn` has defined yet (internal).
+    Undef,
+    // every variant from here on owns a reference (`FIRST_HEAP_TAG`)
     Str(Rc<StrObj>),
     List(Rc<List>),
     Dict(Rc<Dict>),
     Array(Rc<ArrayObj>),
     Func(Rc<Closure>),
-    Builtin(Builtin),
     Thread(Rc<ThreadObj>),
     Range(Rc<RangeObj>),
     /// A captured variable's box (internal: never visible to programs).
     Cell(Rc<CellObj>),
-    /// A global slot that no `let` or `fn` has defined yet (internal).
-    Undef,
     Lock(Rc<LockObj>),
     Queue(Rc<Queue>),
     Barrier(Rc<BarrierObj>),
     /// An imported module (its globals are the program's; it holds their slots).
     Module(Rc<crate::bytecode::Module>),
 }
+
+/// The tag of `Value::Str`, the first variant that owns a reference.
+const FIRST_HEAP_TAG: u8 = 6;
 
 pub type List = Obj<Vec<Value>>;
 pub type Dict = Obj<IndexMap<Key, Value>>;
@@ -618,10 +626,16 @@ impl Value {
     /// Whether the value owns a heap reference (scalars need no clone or drop work).
     #[inline(always)]
     pub fn is_heap(&self) -> bool {
-        !matches!(
-            self,
-            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Builtin(_) | Value::Undef
-        )
+        // SAFETY: `Value` is `#[repr(u8)]`: its first byte is the tag, the variant's index.
+        let tag = unsafe { *(self as *const Value).cast::<u8>() };
+        debug_assert_eq!(
+            tag >= FIRST_HEAP_TAG,
+            !matches!(
+                self,
+                Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Builtin(_) | Value::Undef
+            )
+        );
+        tag >= FIRST_HEAP_TAG
     }
 
     /// Whether the value references a container that can be part of a reference cycle (one

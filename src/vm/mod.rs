@@ -123,6 +123,15 @@ impl Globals {
         }
     }
 
+    /// The value in slot `g`, borrowed: for the dispatch loop, which copies it into a register
+    /// by variant (`copy_into!`) before anything can write a slot.
+    #[inline(always)]
+    pub(crate) fn slot(&self, g: usize, _gil: Gil) -> &Value {
+        // SAFETY: as in `get`; the reference is tied to the GIL token's borrow of `self`, and the
+        // dispatch loop clones from it before it runs any instruction that writes a slot.
+        unsafe { &*self.0[g].get() }
+    }
+
     /// Whether slot `g` holds a value.
     #[inline(always)]
     pub fn is_defined(&self, g: usize, _gil: Gil) -> bool {
@@ -644,6 +653,35 @@ impl<'g> Vm<'g> {
                 }
             }};
         }
+        // R[i] := a clone of the value `$src` (a reference), written by variant as `set_scalar!`
+        // writes: numbers, booleans and functions (the callee of most calls) never pass through
+        // a 16-byte temporary.
+        macro_rules! copy_into {
+            ($i:expr, $src:expr) => {{
+                match $src {
+                    Value::Int(x) => set_scalar!($i, Int, *x),
+                    Value::Float(x) => set_scalar!($i, Float, *x),
+                    Value::Bool(x) => set_scalar!($i, Bool, *x),
+                    Value::Func(f) => {
+                        let f = Rc::clone(f);
+                        set_scalar!($i, Func, f)
+                    }
+                    other => set!($i, other.clone()),
+                }
+            }};
+        }
+        // The int in R[i], which the verifier proves holds one (a counted loop's registers).
+        macro_rules! int_payload {
+            ($i:expr) => {
+                match reg!($i) {
+                    Value::Int(x) => *x,
+                    // SAFETY: `ForPrep` stores ints in R[a..a+3] and only `ForLoop` writes them
+                    // after it; the bytecode verifier (`verify.rs`, run on every compiled
+                    // function in debug and test builds) proves `ForLoop` meets only ints there.
+                    _ => unsafe { std::hint::unreachable_unchecked() },
+                }
+            };
+        }
         macro_rules! konst {
             ($k:expr) => {
                 // SAFETY: constant operands index the prototype's constant table (compiler
@@ -826,22 +864,14 @@ impl<'g> Vm<'g> {
                 Instr::LoadNil { a } => set!(a, Value::Nil),
                 Instr::LoadBool { a, b } => set_scalar!(a, Bool, b),
                 Instr::LoadInt { a, v } => set_scalar!(a, Int, v as i64),
-                Instr::LoadK { a, k } => match konst!(k) {
-                    Value::Int(i) => set_scalar!(a, Int, *i),
-                    Value::Float(f) => set_scalar!(a, Float, *f),
-                    other => set!(a, other.clone()),
-                },
-                Instr::Move { a, b } => match reg!(b) {
-                    Value::Int(i) => set_scalar!(a, Int, *i),
-                    Value::Float(f) => set_scalar!(a, Float, *f),
-                    other => set!(a, other.clone()),
-                },
+                Instr::LoadK { a, k } => copy_into!(a, konst!(k)),
+                Instr::Move { a, b } => copy_into!(a, reg!(b)),
                 Instr::GetGlobal { a, g } => {
-                    let v = self.shared.globals.get(g as usize, gil);
+                    let v = self.shared.globals.slot(g as usize, gil);
                     if let Value::Undef = v {
                         throw!(format!("undefined variable '{}'", self.shared.global_name(g as usize)));
                     }
-                    set!(a, v);
+                    copy_into!(a, v);
                 }
                 Instr::SetGlobal { a, g } => {
                     if !self.shared.globals.is_defined(g as usize, gil) {
@@ -1028,21 +1058,27 @@ impl<'g> Vm<'g> {
                             throw!(prange::range_error(prange::loop_name(proto!(), pc), x, y, z))
                         }
                     };
-                    if (step > 0 && start >= stop) || (step < 0 && start <= stop) {
-                        ip = jump!(t);
-                    } else {
-                        set_scalar!(a + 3, Int, start);
+                    match for_count(start, stop, step) {
+                        None => ip = jump!(t),
+                        Some(count) => {
+                            // R[a+1] becomes the count of iterations left after this one (Lua
+                            // 5.4's way): `ForLoop` then needs one test and no overflow check
+                            set_scalar!(a + 1, Int, count as i64);
+                            set_scalar!(a + 3, Int, start);
+                        }
                     }
                 }
                 Instr::ForLoop { a, t } => {
-                    let (i, stop, step) = match (reg!(a), reg!(a + 1), reg!(a + 2)) {
-                        (Value::Int(x), Value::Int(y), Value::Int(z)) => (*x, *y, *z),
-                        _ => unreachable!("ForPrep checked the loop registers"),
-                    };
-                    if let Some(next) = i.checked_add(step)
-                        && (if step > 0 { next < stop } else { next > stop })
-                    {
-                        set_scalar!(a, Int, next);
+                    let count = int_payload!(a + 1);
+                    if count != 0 {
+                        // inside the range: `next` cannot overflow (ForPrep counted the steps)
+                        let next = int_payload!(a).wrapping_add(int_payload!(a + 2));
+                        // SAFETY: as in `reg!`; R[a] and R[a+1] hold ints (`int_payload!`), so
+                        // they are overwritten with nothing to drop.
+                        unsafe {
+                            std::ptr::write(regs.add(a as usize), Value::Int(next));
+                            std::ptr::write(regs.add(a as usize + 1), Value::Int(count.wrapping_sub(1)));
+                        }
                         set_scalar!(a + 3, Int, next);
                         if jit.is_some() {
                             proto!().jit.backedge();
@@ -1138,12 +1174,25 @@ impl<'g> Vm<'g> {
                     }
                 }
                 Instr::Return { a } => {
-                    let v = take!(a);
                     let done = self.frames.pop().expect("a frame is running");
                     if self.frames.len() == stop {
-                        break Ok(v);
+                        break Ok(take!(a));
                     }
-                    replace_callee(&mut self.stack[done.base - 1], v);
+                    debug_assert!(done.base == base && base >= 1);
+                    // SAFETY: a called frame's window starts one past its callee's slot
+                    // (`push_frame` is given `base + a + 1`, `call_value` and `start` base 1), so
+                    // `regs - 1` is `stack[base - 1]`, the callee's slot, inside the stack. The
+                    // result is written by variant, as `set_scalar!` writes, so that a result
+                    // just computed into R[a] is not reloaded as 16 bytes.
+                    let slot = unsafe { regs.sub(1) };
+                    let v = match reg!(a) {
+                        Value::Int(x) => Value::Int(*x),
+                        Value::Float(x) => Value::Float(*x),
+                        Value::Bool(x) => Value::Bool(*x),
+                        _ => take!(a),
+                    };
+                    // SAFETY: `slot` is the callee's slot (above), which nothing borrows.
+                    unsafe { write_typed(slot, v) };
                     load_frame!();
                 }
                 Instr::ReturnNil => {
@@ -1300,6 +1349,34 @@ fn collect_or_yield(gil: Gil) {
     crate::gc::collect_requested(gil);
     if gil.drop_requested() {
         gil.yield_now();
+    }
+}
+
+/// How many more iterations a counted loop from `start` (its first) has before `stop`, by
+/// `step` (not 0); `None` when the range is empty. The count may exceed `i64::MAX` (a range
+/// over most of the ints), so it is unsigned; `ForLoop` keeps it as an int's bits.
+fn for_count(start: i64, stop: i64, step: i64) -> Option<u64> {
+    if step > 0 {
+        (start < stop).then(|| (stop.wrapping_sub(start) as u64 - 1) / step as u64)
+    } else {
+        (start > stop).then(|| (start.wrapping_sub(stop) as u64 - 1) / step.unsigned_abs())
+    }
+}
+
+/// Stores `v` at `p`, dropping the value there first when it owns a reference (inlined, so
+/// that a scalar is stored as its tag and payload).
+///
+/// # Safety
+/// `p` points at a valid `Value` that no live reference borrows.
+#[inline(always)]
+unsafe fn write_typed(p: *mut Value, v: Value) {
+    // SAFETY: the caller's contract; the old value is dropped once, then overwritten without a
+    // second drop.
+    unsafe {
+        if (*p).is_heap() {
+            std::ptr::drop_in_place(p);
+        }
+        std::ptr::write(p, v);
     }
 }
 
