@@ -628,13 +628,7 @@ impl<'g> Vm<'g> {
                 // SAFETY: as in `reg!`. No reference into the register is live here (operands
                 // were read before). The old value is dropped in place only when it owns a
                 // reference, then overwritten without a second drop.
-                unsafe {
-                    let p = regs.add($i as usize);
-                    if (*p).is_heap() {
-                        std::ptr::drop_in_place(p);
-                    }
-                    std::ptr::write(p, v);
-                }
+                unsafe { write_typed(regs.add($i as usize), v) }
             }};
         }
         // Typed writes: a scalar result is stored straight into the register. (A shared `set!`
@@ -644,13 +638,7 @@ impl<'g> Vm<'g> {
             ($i:expr, $variant:ident, $v:expr) => {{
                 let v = $v;
                 // SAFETY: as in `set!`.
-                unsafe {
-                    let p = regs.add($i as usize);
-                    if (*p).is_heap() {
-                        std::ptr::drop_in_place(p);
-                    }
-                    std::ptr::write(p, Value::$variant(v));
-                }
+                unsafe { write_typed(regs.add($i as usize), Value::$variant(v)) }
             }};
         }
         // R[i] := a clone of the value `$src` (a reference), written by variant as `set_scalar!`
@@ -857,10 +845,10 @@ impl<'g> Vm<'g> {
             // SAFETY: `ip` points at an instruction of the running function: no instruction
             // falls off the end of the code and jumps stay inside it (both checked by the
             // verifier).
-            let ins = unsafe { *ip };
+            let ins: &Instr = unsafe { &*ip };
             // SAFETY: as above; at most one past the current instruction.
             ip = unsafe { ip.add(1) };
-            match ins {
+            match *ins {
                 Instr::LoadNil { a } => set!(a, Value::Nil),
                 Instr::LoadBool { a, b } => set_scalar!(a, Bool, b),
                 Instr::LoadInt { a, v } => set_scalar!(a, Int, v as i64),
@@ -1192,7 +1180,7 @@ impl<'g> Vm<'g> {
                         _ => take!(a),
                     };
                     // SAFETY: `slot` is the callee's slot (above), which nothing borrows.
-                    unsafe { write_typed(slot, v) };
+                    replace_callee(unsafe { &mut *slot }, v);
                     load_frame!();
                 }
                 Instr::ReturnNil => {
@@ -1363,20 +1351,31 @@ fn for_count(start: i64, stop: i64, step: i64) -> Option<u64> {
     }
 }
 
-/// Stores `v` at `p`, dropping the value there first when it owns a reference (inlined, so
-/// that a scalar is stored as its tag and payload).
+/// Drops a register's old value, out of line: a register write's rare path, kept apart (and
+/// after the write) so that a scalar result just computed never waits in memory for it.
+#[cold]
+#[inline(never)]
+fn drop_value(old: Value) {
+    drop(old);
+}
+
+/// Stores `v` at `p`; the value there before is dropped after the store when it owns a
+/// reference (inlined, so that a scalar is stored as its tag and payload).
 ///
 /// # Safety
 /// `p` points at a valid `Value` that no live reference borrows.
 #[inline(always)]
 unsafe fn write_typed(p: *mut Value, v: Value) {
-    // SAFETY: the caller's contract; the old value is dropped once, then overwritten without a
-    // second drop.
+    // SAFETY: the caller's contract. The old value is moved out before the store and dropped
+    // once, after it; dropping values runs no mini code, so nothing sees the register between.
     unsafe {
         if (*p).is_heap() {
-            std::ptr::drop_in_place(p);
+            let old = std::ptr::read(p);
+            std::ptr::write(p, v);
+            drop_value(old);
+        } else {
+            std::ptr::write(p, v);
         }
-        std::ptr::write(p, v);
     }
 }
 
@@ -1385,7 +1384,8 @@ unsafe fn write_typed(p: *mut Value, v: Value) {
 fn replace_callee(slot: &mut Value, v: Value) {
     match std::mem::replace(slot, v) {
         Value::Func(f) => drop(f),
-        other => drop(other),
+        other if other.is_heap() => drop_value(other),
+        other => std::mem::forget(other),
     }
 }
 
