@@ -740,9 +740,21 @@ impl<'g> Vm<'g> {
                         let v = x $fop y;
                         set_scalar!($a, Float, v)
                     }
-                    (x, y) => match ops::arith($op, x, y, gil) {
-                        Ok(v) => set!($a, v),
-                        Err(e) => throw!(e),
+                    // an int meeting a float is converted (`ops::arith`'s rule), inline but
+                    // after the same-type cases, which it must not slow down
+                    (x, y) => match (x, y) {
+                        (Value::Int(x), Value::Float(y)) => {
+                            std::hint::cold_path();
+                            set_scalar!($a, Float, (*x as f64) $fop y)
+                        }
+                        (Value::Float(x), Value::Int(y)) => {
+                            std::hint::cold_path();
+                            set_scalar!($a, Float, x $fop (*y as f64))
+                        }
+                        (x, y) => match ops::arith($op, x, y, gil) {
+                            Ok(v) => set!($a, v),
+                            Err(e) => throw!(e),
+                        },
                     },
                 }
             }};
@@ -760,6 +772,7 @@ impl<'g> Vm<'g> {
                         let v = x + y;
                         set_scalar!($a, Float, v)
                     }
+
                     (Value::Str(s), Value::Str(tail)) if $a == $b => {
                         // a global's `g += t` is `GetGlobal`, `Add`, `SetGlobal`: the slot's
                         // reference is dropped here and the next instruction stores the result
@@ -779,9 +792,19 @@ impl<'g> Vm<'g> {
                         // operands were read, and `tail` is owned).
                         ops::add_assign_str(unsafe { &mut *regs.add($a as usize) }, &tail);
                     }
-                    (x, y) => match ops::arith(BinOp::Add, x, y, gil) {
-                        Ok(v) => set!($a, v),
-                        Err(e) => throw!(e),
+                    (x, y) => match (x, y) {
+                        (Value::Int(x), Value::Float(y)) => {
+                            std::hint::cold_path();
+                            set_scalar!($a, Float, (*x as f64) + y)
+                        }
+                        (Value::Float(x), Value::Int(y)) => {
+                            std::hint::cold_path();
+                            set_scalar!($a, Float, x + (*y as f64))
+                        }
+                        (x, y) => match ops::arith(BinOp::Add, x, y, gil) {
+                            Ok(v) => set!($a, v),
+                            Err(e) => throw!(e),
+                        },
                     },
                 }
             }};
@@ -809,7 +832,14 @@ impl<'g> Vm<'g> {
             ($a:expr, $x:expr, $y:expr) => {{
                 match ($x, $y) {
                     (Value::Float(x), Value::Float(y)) if *y != 0.0 => set_scalar!($a, Float, x / y),
-                    (x, y) => slow_arith!($a, x, y, BinOp::Div),
+                    (x, y) => match (x, y) {
+                        (Value::Int(x), Value::Float(y)) if *y != 0.0 => set_scalar!($a, Float, (*x as f64) / y),
+                        (Value::Float(x), Value::Int(y)) if *y != 0 => set_scalar!($a, Float, x / (*y as f64)),
+                        (Value::Int(x), Value::Int(y)) if *y != 0 => {
+                            set_scalar!($a, Float, (*x as f64) / (*y as f64))
+                        }
+                        (x, y) => slow_arith!($a, x, y, BinOp::Div),
+                    },
                 }
             }};
         }
