@@ -1180,6 +1180,8 @@ impl<'g> Vm<'g> {
                         safe_point!();
                     }
                     Value::Builtin(b) => {
+                        // a builtin through a variable (a `CallBuiltin` otherwise): rare
+                        std::hint::cold_path();
                         let b = *b;
                         save_ip!();
                         let args = regs_slice!(a as usize + 1, n);
@@ -1216,14 +1218,20 @@ impl<'g> Vm<'g> {
                     // result is written by variant, as `set_scalar!` writes, so that a result
                     // just computed into R[a] is not reloaded as 16 bytes.
                     let slot = unsafe { regs.sub(1) };
-                    let v = match reg!(a) {
-                        Value::Int(x) => Value::Int(*x),
-                        Value::Float(x) => Value::Float(*x),
-                        Value::Bool(x) => Value::Bool(*x),
-                        _ => take!(a),
-                    };
-                    // SAFETY: `slot` is the callee's slot (above), which nothing borrows.
-                    replace_callee(unsafe { &mut *slot }, v);
+                    // SAFETY: the callee's slot holds a valid value, moved out here and
+                    // overwritten below without a drop; nothing else borrows it.
+                    let callee = unsafe { std::ptr::read(slot) };
+                    // SAFETY (the writes): as above; each arm stores into the slot once, by
+                    // variant.
+                    match reg!(a) {
+                        Value::Int(x) => unsafe { std::ptr::write(slot, Value::Int(*x)) },
+                        Value::Float(x) => unsafe { std::ptr::write(slot, Value::Float(*x)) },
+                        _ => {
+                            let v = take!(a);
+                            unsafe { std::ptr::write(slot, v) }
+                        }
+                    }
+                    drop_callee(callee);
                     load_frame!();
                 }
                 Instr::ReturnNil => {
@@ -1419,6 +1427,16 @@ unsafe fn write_typed(p: *mut Value, v: Value) {
         } else {
             std::ptr::write(p, v);
         }
+    }
+}
+
+/// Drops a returning call's callee (usually a function: its count is decremented inline).
+#[inline(always)]
+fn drop_callee(callee: Value) {
+    match callee {
+        Value::Func(f) => drop(f),
+        other if other.is_heap() => drop_value(other),
+        other => std::mem::forget(other),
     }
 }
 
