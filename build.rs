@@ -1,45 +1,74 @@
-//! Link settings of the `mini` executable for a faster start (notes/arch-startup.md): on Linux
-//! with glibc, a position-dependent executable (`-no-pie`: ld.so applies none of the ~12,000
-//! relative relocations of a PIE at every start) with libgcc's unwinder linked in statically
-//! (one shared library fewer to map and to look symbols up in). Only the binary is affected
-//! (`rustc-link-arg-bins`); the library, the tests and the benchmarks link as before.
+//! Link settings of the `mini` executable for a faster start and a smaller resident set
+//! (notes/arch-startup.md). On Linux with glibc the binary is linked statically and
+//! position-dependent: no dynamic loader runs at start (it was a third of the instructions of
+//! `mini run` of an empty program: mapping libc, libm and libgcc_s, looking symbols up, and
+//! applying the ~12,000 relocations of a PIE), and only the parts of the C library that mini
+//! uses are mapped. Only the binary is affected (`rustc-link-arg-bins`); the library, the
+//! tests and the benchmarks link as before.
+//!
+//! `MINI_LINK` chooses: `static` (the default), `dynamic` (position-dependent, dynamically
+//! linked, with libgcc's unwinder linked in), or `pie` (the toolchain's defaults). With the
+//! `mpi` feature, or when the C compiler has no static C library, `static` falls back to
+//! `dynamic`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The libraries that Rust's standard library links on linux-gnu (`-l` flags), by the name of
+/// their static archive, and what to link for each instead of the shared library.
+const STATIC_LIBS: &[(&str, &str)] = &[
+    ("libgcc_s.a", "libgcc_eh.a"),
+    ("libutil.a", "libutil.a"),
+    ("librt.a", "librt.a"),
+    ("libpthread.a", "libpthread.a"),
+    ("libm.a", "libm.a"),
+    ("libdl.a", "libdl.a"),
+    ("libc.a", "libc.a"),
+];
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=MINI_PIE");
+    println!("cargo:rerun-if-env-changed=MINI_LINK");
+    println!("cargo:rerun-if-env-changed=CC");
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    // MINI_PIE=1 keeps the toolchain's defaults (a PIE, libgcc_s.so), e.g. to compare
-    if target_os != "linux" || target_env != "gnu" || std::env::var_os("MINI_PIE").is_some() {
+    let mode = std::env::var("MINI_LINK").unwrap_or_else(|_| "static".to_string());
+    if target_os != "linux" || target_env != "gnu" || mode == "pie" {
+        return;
+    }
+    let Some(out) = std::env::var_os("OUT_DIR").map(PathBuf::from) else { return };
+    let dir = out.join("link");
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
     println!("cargo:rustc-link-arg-bins=-no-pie");
-    if let Some(dir) = static_libgcc_dir() {
-        // `-L` applies to every `-l`, wherever it stands; this directory is searched before
-        // the compiler's own, so std's `-lgcc_s` finds the static unwinder first
-        println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
+    let want_static = mode == "static" && std::env::var_os("CARGO_FEATURE_MPI").is_none();
+    // Each `-l` of std finds the archive linked into this directory first: `-L` applies to
+    // every `-l` wherever it stands, and this directory comes before the compiler's own.
+    if want_static && STATIC_LIBS.iter().all(|(name, from)| link_archive(&dir, name, from)) {
+        println!("cargo:rustc-link-arg-bins=-static");
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        if std::fs::create_dir_all(&dir).is_err() || !link_archive(&dir, "libgcc_s.a", "libgcc_eh.a") {
+            return;
+        }
     }
+    println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
 }
 
-/// A directory holding `libgcc_s.a`, a link to the C compiler's `libgcc_eh.a` (the unwinder
-/// that `gcc -static-libgcc` links), or `None` when the compiler has none: then the binary
-/// links `libgcc_s.so` as usual.
-fn static_libgcc_dir() -> Option<PathBuf> {
+/// Makes `dir/name` stand for the C compiler's archive `from` (found with
+/// `cc -print-file-name`); false when the compiler has no such file.
+fn link_archive(dir: &Path, name: &str, from: &str) -> bool {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
-    let out = Command::new(cc).arg("-print-file-name=libgcc_eh.a").output().ok()?;
-    let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    let Ok(out) = Command::new(cc).arg(format!("-print-file-name={from}")).output() else { return false };
+    let Ok(text) = String::from_utf8(out.stdout) else { return false };
+    let path = PathBuf::from(text.trim());
     // without the file, the compiler prints the bare name back
     if !out.status.success() || !path.is_absolute() || !path.is_file() {
-        return None;
+        return false;
     }
-    let dir = PathBuf::from(std::env::var_os("OUT_DIR")?).join("static-libgcc");
-    std::fs::create_dir_all(&dir).ok()?;
-    let link = dir.join("libgcc_s.a");
-    let _ = std::fs::remove_file(&link);
-    link_or_copy(&path, &link).then_some(dir)
+    link_or_copy(&path, &dir.join(name))
 }
 
 /// Makes `to` a symbolic link to `from`, or a copy of it when links are refused.
