@@ -55,6 +55,25 @@ fn main() {
         }
     }
     println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
+    symbol_order();
+}
+
+/// Passes link/symbol-order.txt to the linker, which places the functions it names first and
+/// together (link/symbol_order.py writes it): a run then maps a few hundred KiB of mini's code
+/// instead of most of it, since the kernel maps the 64 KiB around each page fault of a file.
+/// Only rustc's own linker, rust-lld (the default on x86_64-unknown-linux-gnu), knows the flag;
+/// names that no longer exist (after a change of Cargo.lock or the toolchain) are skipped.
+fn symbol_order() {
+    let order = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link/symbol-order.txt");
+    println!("cargo:rerun-if-changed={}", order.display());
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let own_linker = flags.contains("linker") || flags.contains("link-self-contained");
+    if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") || own_linker || !order.is_file() {
+        return;
+    }
+    println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", order.display());
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
 }
 
 /// Makes `dir/name` stand for the C compiler's archive `from` (found with
