@@ -136,7 +136,8 @@ struct RunArgs {
 
 /// The process's start, called by the executable's C `main` (src/main.rs, `#![no_main]`) in
 /// place of Rust's runtime start-up (`lang_start`), which parsed /proc/self/maps for the first
-/// thread's stack guard (43% of the start's page faults, notes/arch-startup.md). It does what
+/// thread's stack guard (~100K instructions, a tenth of the start; notes/arch-startup.md) and
+/// gave every thread an alternate signal stack. It does what
 /// of `lang_start` mini relies on: standard descriptors that are closed are opened on
 /// /dev/null (so the program's output never goes to a file it opens), SIGPIPE is ignored (a
 /// closed stdout is an `Err` of `write`, which mini handles), a panic on this thread ends the
