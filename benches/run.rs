@@ -16,7 +16,9 @@
 //! The table shows the median wall-clock time of each runner (whole process, start-up
 //! included), the ratio columns of [`RATIOS`] (`jit/interp`, `jit/C`, `interp/python`) and a
 //! row with the geometric mean of each ratio column; under it, the performance [`GOALS`] next
-//! to what was measured.
+//! to what was measured, and each runner's peak resident set per example (one more, untimed
+//! run under a small probe parent, [`PEAK_PROBE_C`], so that the benchmark's own memory is not
+//! counted) against issue 15's memory goal.
 //!
 //! `gil_demo` is not timed as a whole: it times itself, one thread against two. It is run in
 //! each of [`GIL_MODES`] (the interpreter, `--jit --keep-gil`, `--jit`, and as references its
@@ -331,8 +333,6 @@ fn positive_from_env(var: &str, default: u64) -> u64 {
 struct Run {
     secs: f64,
     stdout: String,
-    /// The process's peak resident set, in KiB (`ru_maxrss`).
-    peak_kib: u64,
 }
 
 /// Runs `cmd` from the crate root, timing it; an error describes a failed start or exit.
@@ -351,7 +351,7 @@ fn run_once(mut cmd: Command) -> Result<Run, String> {
     };
     let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
     let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
-    let (status, peak_kib) = wait_with_peak(&child);
+    let status = wait_status(&child);
     let secs = start.elapsed().as_secs_f64();
     let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
@@ -362,23 +362,94 @@ fn run_once(mut cmd: Command) -> Result<Run, String> {
         };
         return Err(format!("{how}\n{}", quote(&String::from_utf8_lossy(&stderr))));
     }
-    Ok(Run { secs, stdout: String::from_utf8_lossy(&stdout).into_owned(), peak_kib })
+    Ok(Run { secs, stdout: String::from_utf8_lossy(&stdout).into_owned() })
 }
 
-/// Waits for `child` with `wait4`, which also gives its resource usage: its wait status and its
-/// peak resident set in KiB. (The child is reaped here; `Child` is not waited for again.)
-fn wait_with_peak(child: &std::process::Child) -> (i32, u64) {
+/// Waits for `child` with `waitpid`: its wait status. (The child is reaped here; `Child` is not
+/// waited for again.)
+fn wait_status(child: &std::process::Child) -> i32 {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
-    // SAFETY: `rusage` is a C struct of integers, for which all-zero is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: `pid` is our unreaped child; `status` and `usage` are valid for writes.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        // SAFETY: `pid` is our unreaped child; `status` is valid for writes.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r == pid || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return (status, u64::try_from(usage.ru_maxrss).unwrap_or(0));
+            return status;
         }
     }
+}
+
+/// The probe through which peak resident sets are measured: `peak_rss OUT PROGRAM [ARGS]` runs
+/// the program in a fork of itself and writes its `ru_maxrss` (KiB) to the file OUT. The
+/// kernel counts in a child's `ru_maxrss` the resident set of the memory it replaced at exec:
+/// for a child started by this benchmark (posix_spawn, which shares the parent's memory until
+/// exec) that is this process's whole resident set, a floor under every runner's peak that
+/// was larger than mini's and Lua's own (a probe parent of ~100 KiB has none that matters).
+const PEAK_PROBE_C: &str = r#"// written by benches/run.rs (PEAK_PROBE_C)
+#include <errno.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    if (argc < 3)
+        return 2;
+    pid_t pid = fork();
+    if (pid < 0)
+        return 2;
+    if (pid == 0) {
+        execvp(argv[2], argv + 2);
+        _exit(127);
+    }
+    int status;
+    struct rusage usage;
+    while (wait4(pid, &status, 0, &usage) < 0)
+        if (errno != EINTR)
+            return 2;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return 1;
+    FILE *out = fopen(argv[1], "w");
+    if (!out || fprintf(out, "%ld\n", usage.ru_maxrss) < 0 || fclose(out) != 0)
+        return 2;
+    return 0;
+}
+"#;
+
+/// `<target dir>/bench-c/peak_rss`, compiled from [`PEAK_PROBE_C`] when missing or out of date;
+/// `None` (after a warning from `compile_c`) when it cannot be built.
+fn peak_probe() -> Option<&'static Path> {
+    static PROBE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let dir = c_binary_dir();
+            let (source, binary) = (dir.join("peak_rss.c"), dir.join("peak_rss"));
+            if fs::read_to_string(&source).ok().as_deref() != Some(PEAK_PROBE_C) {
+                fs::create_dir_all(&dir).ok()?;
+                fs::write(&source, PEAK_PROBE_C).ok()?;
+            }
+            (!is_stale(&binary, std::slice::from_ref(&source)) || compile_c(&source, &binary)).then_some(binary)
+        })
+        .as_deref()
+}
+
+/// The peak resident set of one more run of `cmd` (its output discarded), in KiB, through the
+/// probe of [`PEAK_PROBE_C`]; `None` when the probe or the run fails.
+fn peak_of(probe: &Path, cmd: &Command) -> Option<u64> {
+    let out = c_binary_dir().join(format!("peak-{}.txt", process::id()));
+    let status = Command::new(probe)
+        .arg(&out)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    let text = fs::read_to_string(&out).ok();
+    let _ = fs::remove_file(&out);
+    text.filter(|_| status.success())?.trim().parse().ok()
 }
 
 /// The first lines of `text`, indented, for a warning.
@@ -399,7 +470,8 @@ enum Cell {
     Absent,
     /// A run failed; the example was not run again by this runner.
     Failed,
-    /// The times of the successful runs, in seconds, and their peak resident sets, in KiB.
+    /// The times of the successful runs, in seconds, and the peak resident sets of the runs
+    /// under the probe of [`PEAK_PROBE_C`], in KiB.
     Times(Vec<f64>, Vec<u64>),
 }
 
@@ -411,7 +483,7 @@ impl Cell {
         }
     }
 
-    /// The median peak resident set of the runs, in KiB.
+    /// The median peak resident set of the probe's runs, in KiB.
     fn peak_kib(&self) -> Option<u64> {
         match self {
             Cell::Times(_, peaks) if !peaks.is_empty() => {
@@ -516,7 +588,7 @@ fn bench_example(example: &str, size: Size, args: &[&str], runners: &[Runner], r
         let progress = format!("{example} [{run}/{runs}]");
         eprint!("{progress}");
         for (runner, cell) in runners.iter().zip(cells.iter_mut()) {
-            let Cell::Times(times, peaks) = cell else { continue };
+            let Cell::Times(times, _) = cell else { continue };
             let Some(cmd) = (runner.command)(name, args) else {
                 continue;
             };
@@ -527,7 +599,6 @@ fn bench_example(example: &str, size: Size, args: &[&str], runners: &[Runner], r
                         eprint!("{progress} ...");
                     }
                     times.push(result.secs);
-                    peaks.push(result.peak_kib);
                 }
                 Err(message) => {
                     eprint!("\nwarning: {example}: {} failed: {message}", runner.name);
@@ -537,6 +608,14 @@ fn bench_example(example: &str, size: Size, args: &[&str], runners: &[Runner], r
             }
         }
         eprintln!();
+    }
+    // one more run of each runner, untimed, for its peak resident set (see PEAK_PROBE_C)
+    if let Some(probe) = peak_probe() {
+        for (runner, cell) in runners.iter().zip(cells.iter_mut()) {
+            if let (Cell::Times(_, peaks), Some(cmd)) = (cell, (runner.command)(name, args)) {
+                peaks.extend(peak_of(probe, &cmd));
+            }
+        }
     }
     Row { example: label.clone(), size, cells, mismatches: outputs.mismatches }
 }
@@ -751,7 +830,8 @@ fn print_goals(ratios: &[RatioColumn], rows: &[Row]) {
 /// The peak resident set of `mini run` may be at most this many times Lua 5.4's (issue 15).
 const MEMORY_GOAL: f64 = 1.5;
 
-/// Prints each example's median peak resident set (`ru_maxrss`) per runner, and mini's (the
+/// Prints each example's peak resident set (`ru_maxrss`, measured by the probe of
+/// [`PEAK_PROBE_C`] in one untimed run) per runner, and mini's (the
 /// interpreter's) over Lua 5.4's against [`MEMORY_GOAL`].
 fn print_memory(runners: &[Runner], rows: &[Row]) {
     let mut header = vec!["example".to_owned()];
@@ -777,7 +857,7 @@ fn print_memory(runners: &[Runner], rows: &[Row]) {
         line.push(show_ratio(ratio));
         table.push(line);
     }
-    println!("\npeak resident set (ru_maxrss), median of the runs");
+    println!("\npeak resident set (ru_maxrss of one more run, under a small probe parent: PEAK_PROBE_C)");
     print_aligned(&table);
     match worst {
         Some((ratio, example)) => {

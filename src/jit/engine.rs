@@ -32,6 +32,60 @@ pub struct Compiled {
     pub time: Duration,
 }
 
+/// The functions Cranelift's generated code may call by name (its `LibCall`s under
+/// `default_libcall_names`, but for probestack, pshufb and TLS, which mini's code never
+/// needs), with their addresses. Cranelift would look them up with `dlsym`, which finds nothing
+/// in mini's statically linked binary (build.rs).
+fn libcalls() -> [(&'static str, *const u8); 14] {
+    extern "C" fn ceilf(x: f32) -> f32 {
+        x.ceil()
+    }
+    extern "C" fn ceil(x: f64) -> f64 {
+        x.ceil()
+    }
+    extern "C" fn floorf(x: f32) -> f32 {
+        x.floor()
+    }
+    extern "C" fn floor(x: f64) -> f64 {
+        x.floor()
+    }
+    extern "C" fn truncf(x: f32) -> f32 {
+        x.trunc()
+    }
+    extern "C" fn trunc(x: f64) -> f64 {
+        x.trunc()
+    }
+    // nearbyint rounds in the current rounding mode, which mini never changes from ties-even
+    extern "C" fn nearbyintf(x: f32) -> f32 {
+        x.round_ties_even()
+    }
+    extern "C" fn nearbyint(x: f64) -> f64 {
+        x.round_ties_even()
+    }
+    extern "C" fn fmaf(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+    extern "C" fn fma(a: f64, b: f64, c: f64) -> f64 {
+        a.mul_add(b, c)
+    }
+    [
+        ("ceilf", ceilf as extern "C" fn(f32) -> f32 as *const u8),
+        ("ceil", ceil as extern "C" fn(f64) -> f64 as *const u8),
+        ("floorf", floorf as extern "C" fn(f32) -> f32 as *const u8),
+        ("floor", floor as extern "C" fn(f64) -> f64 as *const u8),
+        ("truncf", truncf as extern "C" fn(f32) -> f32 as *const u8),
+        ("trunc", trunc as extern "C" fn(f64) -> f64 as *const u8),
+        ("nearbyintf", nearbyintf as extern "C" fn(f32) -> f32 as *const u8),
+        ("nearbyint", nearbyint as extern "C" fn(f64) -> f64 as *const u8),
+        ("fmaf", fmaf as extern "C" fn(f32, f32, f32) -> f32 as *const u8),
+        ("fma", fma as extern "C" fn(f64, f64, f64) -> f64 as *const u8),
+        ("memcpy", libc::memcpy as *const u8),
+        ("memset", libc::memset as *const u8),
+        ("memmove", libc::memmove as *const u8),
+        ("memcmp", libc::memcmp as *const u8),
+    ]
+}
+
 pub struct Engine {
     module: JITModule,
     ctx: codegen::Context,
@@ -66,6 +120,9 @@ impl Engine {
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
         for h in helpers() {
             builder.symbol(h.name, h.addr);
+        }
+        for (name, addr) in libcalls() {
+            builder.symbol(name, addr);
         }
         let mut module = JITModule::new(builder);
         let mut helper_ids = HashMap::new();

@@ -320,6 +320,10 @@ pub(super) fn readable(fd: libc::c_int) -> bool {
 }
 
 /// Reads a child's pipe to its end, then reaps it: its bytes and exit status.
+// never inlined: its 64 KiB buffer would otherwise join the frame of whatever it is inlined
+// into (`pool::pmap` had a 64 KiB frame, and recursion through pmap overflowed the stack before
+// reaching mini's frame limit, tests/pmap/err_recursion_through_pmap.mini)
+#[inline(never)]
 fn collect(child: &Child) -> (Vec<u8>, i32) {
     let mut bytes = Vec::new();
     let mut buf = [0u8; 65536];

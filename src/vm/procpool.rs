@@ -426,6 +426,10 @@ fn record(workers: &[Worker]) {
 
 /// Reads what `fd` has (waiting for it if need be) onto `inbox`: the byte count, 0 at its end
 /// (or on an error, which ends the pipe as well).
+// never inlined: its 64 KiB buffer would otherwise join the frame of whatever it is inlined
+// into (`pool::pmap` had a 64 KiB frame, and recursion through pmap overflowed the stack before
+// reaching mini's frame limit, tests/pmap/err_recursion_through_pmap.mini)
+#[inline(never)]
 fn read_some(fd: libc::c_int, inbox: &mut Vec<u8>) -> usize {
     let mut buf = [0u8; 65536];
     loop {
