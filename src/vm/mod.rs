@@ -1221,16 +1221,14 @@ impl<'g> Vm<'g> {
                     // SAFETY: the callee's slot holds a valid value, moved out here and
                     // overwritten below without a drop; nothing else borrows it.
                     let callee = unsafe { std::ptr::read(slot) };
-                    // SAFETY (the writes): as above; each arm stores into the slot once, by
-                    // variant.
-                    match reg!(a) {
-                        Value::Int(x) => unsafe { std::ptr::write(slot, Value::Int(*x)) },
-                        Value::Float(x) => unsafe { std::ptr::write(slot, Value::Float(*x)) },
-                        _ => {
-                            let v = take!(a);
-                            unsafe { std::ptr::write(slot, v) }
-                        }
-                    }
+                    // each arm stores into the slot once, by variant
+                    let v = match reg!(a) {
+                        Value::Int(x) => Value::Int(*x),
+                        Value::Float(x) => Value::Float(*x),
+                        _ => take!(a),
+                    };
+                    // SAFETY: the slot was moved out above and is overwritten without a drop.
+                    unsafe { std::ptr::write(slot, v) };
                     drop_callee(callee);
                     load_frame!();
                 }
