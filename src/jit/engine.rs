@@ -12,7 +12,8 @@ use cranelift::prelude::{
 };
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// What the VM calls: `(room, args) -> status`. `args` holds the unboxed arguments, one 64-bit
@@ -27,7 +28,8 @@ type Outlined = (HashMap<usize, FuncId>, Vec<(Region, FuncId)>);
 /// The result of compiling one plan.
 pub struct Compiled {
     pub func_id: FuncId,
-    pub entry: EntryFn,
+    /// None for a plan that was only inlined (see [`Engine::compile`]).
+    pub entry: Option<EntryFn>,
     pub ir: Option<String>,
     pub time: Duration,
 }
@@ -38,6 +40,11 @@ pub struct Engine {
     fctx: FunctionBuilderContext,
     helper_ids: HashMap<Helper, FuncId>,
     next_name: u32,
+    /// Declared functions of specializations that no compiled code called yet, with their
+    /// plans (see [`Engine::compile`]).
+    deferred: HashMap<FuncId, Rc<Plan>>,
+    /// Deferred functions that failed to lower (they have a stub body).
+    unusable: HashSet<FuncId>,
 }
 
 impl Engine {
@@ -77,7 +84,15 @@ impl Engine {
             helper_ids.insert(h.helper, id);
         }
         let ctx = module.make_context();
-        let mut engine = Engine { module, ctx, fctx: FunctionBuilderContext::new(), helper_ids, next_name: 0 };
+        let mut engine = Engine {
+            module,
+            ctx,
+            fctx: FunctionBuilderContext::new(),
+            helper_ids,
+            next_name: 0,
+            deferred: HashMap::new(),
+            unusable: HashSet::new(),
+        };
         let trampoline = engine.define_safe_point_trampoline()?;
         engine.helper_ids.insert(Helper::SafePoint, trampoline);
         Ok(engine)
@@ -112,7 +127,13 @@ impl Engine {
         Ok(id)
     }
 
-    /// Compiles every plan of a session; the results are in plan order.
+    /// Compiles the plans of a session that native code can reach; the results are in plan
+    /// order. Plan 0 (the function called) and every plan with a parallel loop are compiled;
+    /// another only when compiled code calls it (a callee inlined wherever it is called is not,
+    /// and gets no result: its declared function stays undefined, and once the session's
+    /// specializations exist the VM hands it to [`Engine::defer`], so that a later session that
+    /// calls it defines it then). Functions of earlier sessions deferred so are defined here
+    /// when this session's code calls them.
     pub fn compile(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
         let mut ids = Vec::with_capacity(plans.len());
         for p in plans {
@@ -125,22 +146,32 @@ impl Engine {
         for i in 0..plans.len() {
             outlined.push(self.declare_outlined(plans, i)?);
         }
+        let by_id: HashMap<FuncId, usize> = ids.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+        let mut needed: Vec<bool> = outlined.iter().map(|o| !o.1.is_empty()).collect();
+        needed[0] = true;
+        let mut queue: Vec<usize> = (0..plans.len()).filter(|i| needed[*i]).rev().collect();
         let mut failure = None;
-        let mut built = Vec::with_capacity(plans.len());
-        for (i, p) in plans.iter().enumerate() {
+        let mut built: Vec<Option<(FuncId, Option<String>, Duration)>> = (0..plans.len()).map(|_| None).collect();
+        while let Some(i) = queue.pop() {
+            let p = &plans[i];
             let start = Instant::now();
             let mut ir = None;
+            let mut calls = Vec::new();
             if failure.is_none() {
                 match self.define_plan(plans, mirrors, &ids, i, &outlined[i], dump_ir) {
-                    Ok(text) => ir = text,
+                    Ok(text) => {
+                        ir = text;
+                        calls.extend(self.called());
+                    }
                     Err(e) => failure = Some(e),
                 }
             }
             for (region, id) in &outlined[i].1 {
-                if failure.is_none()
-                    && let Err(e) = self.define_outlined(plans, mirrors, &ids, i, region, *id)
-                {
-                    failure = Some(e);
+                if failure.is_none() {
+                    match self.define_outlined(plans, mirrors, &ids, i, region, *id) {
+                        Ok(()) => calls.extend(self.called()),
+                        Err(e) => failure = Some(e),
+                    }
                 }
                 if failure.is_some() {
                     self.define_block_stub(*id)?;
@@ -149,8 +180,19 @@ impl Engine {
             if failure.is_some() {
                 self.define_stub(ids[i].0, p)?;
             }
+            if let Err(e) = self.define_deferred(&mut calls, mirrors) {
+                failure.get_or_insert(e);
+            }
             let entry_id = self.define_entry(ids[i].0, p)?;
-            built.push((entry_id, ir, start.elapsed()));
+            built[i] = Some((entry_id, ir, start.elapsed()));
+            for id in calls {
+                if let Some(&j) = by_id.get(&id)
+                    && !needed[j]
+                {
+                    needed[j] = true;
+                    queue.push(j);
+                }
+            }
         }
         self.module.finalize_definitions().map_err(|e| e.to_string())?;
         if let Some(e) = failure {
@@ -159,15 +201,65 @@ impl Engine {
         Ok(built
             .into_iter()
             .zip(&ids)
-            .map(|((entry_id, ir, time), (func_id, _))| {
+            .map(|(b, (func_id, _))| {
+                let Some((entry_id, ir, time)) = b else {
+                    return Compiled { func_id: *func_id, entry: None, ir: None, time: Duration::ZERO };
+                };
                 let ptr = self.module.get_finalized_function(entry_id);
                 // SAFETY: `entry_id` was defined by `define_entry` with exactly the signature of
                 // `EntryFn` (two i64 parameters, one i64 result, the platform's C convention),
                 // and its definition is finalized (executable) above.
                 let entry = unsafe { std::mem::transmute::<*const u8, EntryFn>(ptr) };
-                Compiled { func_id: *func_id, entry, ir, time }
+                Compiled { func_id: *func_id, entry: Some(entry), ir, time }
             })
             .collect())
+    }
+
+    /// Keeps the declared, undefined function `id` of a specialization that was only inlined
+    /// (see [`Engine::compile`]), with its plan, until compiled code calls it.
+    pub fn defer(&mut self, id: FuncId, plan: Rc<Plan>) {
+        self.deferred.insert(id, plan);
+    }
+
+    /// The functions the function just defined calls (its `ctx`'s external names).
+    fn called(&self) -> Vec<FuncId> {
+        self.ctx
+            .func
+            .params
+            .user_named_funcs()
+            .values()
+            .filter(|name| name.namespace == 0)
+            .map(|name| FuncId::from_u32(name.index))
+            .collect()
+    }
+
+    /// Defines the deferred functions among `calls`, and those they call in turn. One that
+    /// fails to lower gets a stub body and is remembered, so that no later session calls it
+    /// either: the session fails.
+    fn define_deferred(&mut self, calls: &mut Vec<FuncId>, mirrors: &Mirrors) -> Result<(), String> {
+        let mut failure = None;
+        let mut k = 0;
+        while k < calls.len() {
+            let id = calls[k];
+            k += 1;
+            if self.unusable.contains(&id) {
+                failure.get_or_insert_with(|| "calls a function that failed to compile".to_string());
+                continue;
+            }
+            let Some(plan) = self.deferred.remove(&id) else { continue };
+            let plans = std::slice::from_ref(&*plan);
+            let ids = [(id, plan.ret_ty())];
+            let none = (HashMap::new(), Vec::new());
+            match self.define_plan(plans, mirrors, &ids, 0, &none, false) {
+                Ok(_) => calls.extend(self.called()),
+                Err(e) => {
+                    self.define_stub(id, &plan)?;
+                    self.unusable.insert(id);
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Declares an outlined block function for each loop of `plans[i]` that may run in

@@ -79,7 +79,9 @@ pub struct Spec {
     pub sig: Sig,
     pub ret: Ty,
     func_id: cranelift_module::FuncId,
-    entry: EntryFn,
+    /// The entry trampoline; none for a specialization that was only inlined (never offered
+    /// to the VM: see `Jit::install`).
+    entry: Option<EntryFn>,
     /// False once a global it read (or a function it calls read) has been assigned.
     valid: Cell<bool>,
     /// Whether its native calls release the GIL, and the counts and timings behind it.
@@ -120,6 +122,9 @@ pub struct ProtoJit {
     specs: RefCell<Vec<Rc<Spec>>>,
     /// The specialization `spec_for` found last (null before), for its next call.
     last: Cell<*const Spec>,
+    /// Specializations made only to be inlined into compiled callers (no code of their own,
+    /// never offered to the VM: see `Jit::install`), for `--stats`.
+    inlined: RefCell<Vec<Rc<Spec>>>,
     refusals: RefCell<Vec<(Sig, String)>>,
 }
 
@@ -453,12 +458,23 @@ impl Jit {
                 return None;
             }
         };
-        Some(self.install(&session, compiled))
+        let (spec, deferred) = self.install(&session, compiled);
+        for (id, plan) in deferred {
+            engine.defer(id, plan);
+        }
+        Some(spec)
     }
 
     /// Makes the session's compiled plans callable: one specialization each, watching the
     /// globals any of them read (directly or through earlier specializations they call).
-    fn install(&self, session: &Session, compiled: Vec<engine::Compiled>) -> Rc<Spec> {
+    /// A plan that was only inlined (no result) gets a specialization too, so that the plans
+    /// kept for inlining can name it, but no entry: it is not offered to the VM, and its
+    /// undefined function and plan are returned for `Engine::defer`.
+    fn install(
+        &self,
+        session: &Session,
+        compiled: Vec<engine::Compiled>,
+    ) -> (Rc<Spec>, Vec<(cranelift_module::FuncId, Rc<infer::Plan>)>) {
         let mut deps = BTreeSet::new();
         let mut pins = Vec::new();
         let mut frees = false;
@@ -498,7 +514,12 @@ impl Jit {
                 frees,
                 plan: OnceCell::new(),
             });
-            ProtoJit::of(&plan.proto).specs.borrow_mut().push(spec.clone());
+            let pj = ProtoJit::of(&plan.proto);
+            if spec.entry.is_some() {
+                pj.specs.borrow_mut().push(spec.clone());
+            } else {
+                pj.inlined.borrow_mut().push(spec.clone());
+            }
             let mut watchers = self.watchers.borrow_mut();
             for g in &deps {
                 watchers.entry(*g).or_default().push(spec.clone());
@@ -506,6 +527,7 @@ impl Jit {
             }
             specs.push(spec);
         }
+        let mut deferred = Vec::new();
         for (plan, spec) in session.plans.iter().zip(&specs) {
             let mut kept = plan.clone();
             for target in kept.calls.values_mut() {
@@ -513,9 +535,13 @@ impl Jit {
                     *target = infer::Target::Spec(specs[*j].clone());
                 }
             }
-            let _ = spec.plan.set(Rc::new(kept));
+            let kept = Rc::new(kept);
+            if spec.entry.is_none() {
+                deferred.push((spec.func_id, kept.clone()));
+            }
+            let _ = spec.plan.set(kept);
         }
-        specs.swap_remove(0)
+        (specs.swap_remove(0), deferred)
     }
 
     /// Records why a session failed: on the function that failed, and on the function that was
@@ -601,7 +627,10 @@ impl Jit {
             k += 1;
         }
         let plan = spec.gil.next_call(self.options.keep_gil);
-        let call = NativeCall { entry: spec.entry, room, slots: slots.as_mut_ptr() };
+        let Some(entry) = spec.entry else {
+            return Entered::Interpret;
+        };
+        let call = NativeCall { entry, room, slots: slots.as_mut_ptr() };
         let (status, took) =
             if plan.release { gil.allow_threads(move || call.run_timed(plan.time)) } else { call.run_timed(plan.time) };
         if let Some(took) = took {
@@ -681,6 +710,16 @@ impl Jit {
                     s.compile_time.as_secs_f64() * 1e3,
                     s.gil.calls(),
                     s.gil.summary(),
+                    if s.valid.get() { "" } else { " (invalidated: a global it read was assigned)" }
+                );
+            }
+            for s in pj.inlined.borrow().iter() {
+                let _ = writeln!(
+                    out,
+                    "    compiled {} -> {} in 0.000 ms, 0 native calls (inlined into its compiled callers, no code of \
+                     its own){}",
+                    s.sig.display(&proto.name),
+                    s.ret.name(),
                     if s.valid.get() { "" } else { " (invalidated: a global it read was assigned)" }
                 );
             }
