@@ -16,11 +16,20 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// What the VM calls: `(room, args) -> status`. `args` holds the unboxed arguments, one 64-bit
+/// What the VM calls: `(code, room, args) -> status`, where `code` is the compiled function's
+/// address; one such trampoline serves every function of the same parameter and result types.
+/// `args` holds the unboxed arguments, one 64-bit
 /// slot each (three for a 1-D array: data pointer, length and own word, see alloc.rs; two for an
 /// array of several dimensions: data pointer and a pointer to its dimensions); the result is
 /// stored into slot 0 (an array's own word for an array).
-pub type EntryFn = unsafe extern "C" fn(i64, *mut u64) -> i64;
+pub type EntryFn = unsafe extern "C" fn(*const u8, i64, *mut u64) -> i64;
+
+/// How the VM calls a compiled function: its trampoline, given its code's address.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    pub trampoline: EntryFn,
+    pub code: *const u8,
+}
 
 /// A plan's outlined parallel-loop blocks: by their `PrangePrep`, and with their loops.
 type Outlined = (HashMap<usize, FuncId>, Vec<(Region, FuncId)>);
@@ -29,7 +38,7 @@ type Outlined = (HashMap<usize, FuncId>, Vec<(Region, FuncId)>);
 pub struct Compiled {
     pub func_id: FuncId,
     /// None for a plan that was only inlined (see [`Engine::compile`]).
-    pub entry: Option<EntryFn>,
+    pub entry: Option<Entry>,
     pub ir: Option<String>,
     pub time: Duration,
 }
@@ -45,6 +54,8 @@ pub struct Engine {
     deferred: HashMap<FuncId, Rc<Plan>>,
     /// Deferred functions that failed to lower (they have a stub body).
     unusable: HashSet<FuncId>,
+    /// The entry trampolines made so far, by parameter types and result type.
+    entries: HashMap<(Vec<Ty>, Ty), FuncId>,
 }
 
 impl Engine {
@@ -92,6 +103,7 @@ impl Engine {
             next_name: 0,
             deferred: HashMap::new(),
             unusable: HashSet::new(),
+            entries: HashMap::new(),
         };
         let trampoline = engine.define_safe_point_trampoline()?;
         engine.helper_ids.insert(Helper::SafePoint, trampoline);
@@ -183,7 +195,7 @@ impl Engine {
             if let Err(e) = self.define_deferred(&mut calls, mirrors) {
                 failure.get_or_insert(e);
             }
-            let entry_id = self.define_entry(ids[i].0, p)?;
+            let entry_id = self.entry_for(p)?;
             built[i] = Some((entry_id, ir, start.elapsed()));
             for id in calls {
                 if let Some(&j) = by_id.get(&id)
@@ -207,10 +219,11 @@ impl Engine {
                 };
                 let ptr = self.module.get_finalized_function(entry_id);
                 // SAFETY: `entry_id` was defined by `define_entry` with exactly the signature of
-                // `EntryFn` (two i64 parameters, one i64 result, the platform's C convention),
-                // and its definition is finalized (executable) above.
-                let entry = unsafe { std::mem::transmute::<*const u8, EntryFn>(ptr) };
-                Compiled { func_id: *func_id, entry: Some(entry), ir, time }
+                // `EntryFn` (three i64 parameters, one i64 result, the platform's C convention),
+                // and its definition is finalized (executable) above or in an earlier session.
+                let trampoline = unsafe { std::mem::transmute::<*const u8, EntryFn>(ptr) };
+                let code = self.module.get_finalized_function(*func_id);
+                Compiled { func_id: *func_id, entry: Some(Entry { trampoline, code }), ir, time }
             })
             .collect())
     }
@@ -395,24 +408,39 @@ impl Engine {
         self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
     }
 
-    /// The trampoline `EntryFn` for a plan: unpacks the argument slots, calls, stores the result.
-    fn define_entry(&mut self, target: FuncId, plan: &Plan) -> Result<FuncId, String> {
+    /// The entry trampoline for a plan's parameter and result types: made at the first plan
+    /// with them, shared by the later ones (each made one costs about as much to compile as a
+    /// small function).
+    fn entry_for(&mut self, plan: &Plan) -> Result<FuncId, String> {
+        let key = (plan.sig.tys().to_vec(), plan.ret_ty());
+        if let Some(id) = self.entries.get(&key) {
+            return Ok(*id);
+        }
+        let id = self.define_entry(plan)?;
+        self.entries.insert(key, id);
+        Ok(id)
+    }
+
+    /// The trampoline `EntryFn` for a plan's types: unpacks the argument slots, calls the code
+    /// it is given, stores the result.
+    fn define_entry(&mut self, plan: &Plan) -> Result<FuncId, String> {
         let i64t = types::I64;
         let mut sig = self.module.make_signature();
-        sig.params.extend([AbiParam::new(i64t), AbiParam::new(i64t)]);
+        sig.params.extend([AbiParam::new(i64t), AbiParam::new(i64t), AbiParam::new(i64t)]);
         sig.returns.push(AbiParam::new(i64t));
         let name = self.fresh_name("entry");
         let id = self.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = sig;
-        let callee = self.module.declare_func_in_func(target, &mut self.ctx.func);
+        let target_sig = signature(&self.module, plan.sig.tys(), plan.ret_ty());
+        let callee = self.ctx.func.import_signature(target_sig);
         let config = self.module.target_config();
         let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
         let block = b.create_block();
         b.append_block_params_for_function_params(block);
         b.switch_to_block(block);
         let p = b.block_params(block).to_vec();
-        let (room, buf) = (p[0], p[1]);
+        let (code, room, buf) = (p[0], p[1], p[2]);
         let mut args = vec![room];
         let mut slot = 0;
         for t in plan.sig.tys() {
@@ -440,7 +468,7 @@ impl Engine {
                 slot += 1;
             }
         }
-        let call = b.ins().call(callee, &args);
+        let call = b.ins().call_indirect(callee, code, &args);
         let results = b.inst_results(call).to_vec();
         let (values, status) = results.split_at(results.len() - 1);
         // an array's own word says all the VM needs (alloc::take_result)

@@ -23,7 +23,7 @@ use crate::bytecode::{self, Module, Proto};
 use crate::gil::Gil;
 use crate::source::{SourceMap, TraceFrame};
 use crate::value::{Closure, Value};
-use engine::{Engine, EntryFn};
+use engine::{Engine, Entry};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -81,7 +81,7 @@ pub struct Spec {
     func_id: cranelift_module::FuncId,
     /// The entry trampoline; none for a specialization that was only inlined (never offered
     /// to the VM: see `Jit::install`).
-    entry: Option<EntryFn>,
+    entry: Option<Entry>,
     /// False once a global it read (or a function it calls read) has been assigned.
     valid: Cell<bool>,
     /// Whether its native calls release the GIL, and the counts and timings behind it.
@@ -279,7 +279,7 @@ impl GlobalsView for LiveGlobals<'_> {
 /// The unboxed arguments and context of one native call, moved to the code that runs it
 /// without the GIL.
 struct NativeCall {
-    entry: EntryFn,
+    entry: Entry,
     room: i64,
     slots: *mut u64,
 }
@@ -291,13 +291,14 @@ unsafe impl Send for NativeCall {}
 
 impl NativeCall {
     fn run(self) -> i64 {
-        // SAFETY: `entry` was compiled for exactly the argument types unboxed into `slots`
-        // (the signature matched), array pointers and lengths (or pointers to the dimensions,
+        // SAFETY: `entry`'s trampoline was compiled for exactly the argument and result types
+        // of the function at `entry.code` (the same plan types key both), which are the types
+        // unboxed into `slots` (the signature matched), array pointers and lengths (or pointers to the dimensions,
         // which never change or move) come from arrays kept alive by the caller's registers
         // (arguments) or by the specialization (globals), or from arrays the native code made
         // itself (freed only once no native register holds them, see alloc.rs), and native
         // code only reads and writes inside them after bounds checks.
-        unsafe { (self.entry)(self.room, self.slots) }
+        unsafe { (self.entry.trampoline)(self.entry.code, self.room, self.slots) }
     }
 
     /// Runs the call, timing it when `time` is set.

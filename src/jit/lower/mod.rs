@@ -277,6 +277,21 @@ const POLL_STRIDE: i64 = 1024;
 /// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
 const BOUNDS_CHECKED: u8 = 3;
 
+/// Whether `callee` may be inlined at inlining depth `depth` (0: into the function compiled),
+/// by its code alone: small, no `prange` loop (its parallel run returns a failed block's error
+/// straight, see `prange_parallel`), and no loop when inlined into inlined code (one more copy
+/// of the loop, versioned: two, per caller, for a call that costs nothing next to the loop:
+/// compiling `spectral_norm` took 16 copies of its inner loops and 22 ms instead of 14).
+fn inline_shape(callee: &Plan, depth: usize) -> bool {
+    let code = &callee.proto.code;
+    if code.iter().any(|i| matches!(i, Instr::PrangePrep { .. })) {
+        return false;
+    }
+    let has_loop = bytecode::has_loop(code);
+    let limit = if has_loop { INLINE_MAX_CODE / 2 } else { INLINE_MAX_CODE };
+    !(has_loop && depth > 0) && code.len() <= limit && depth < INLINE_MAX_DEPTH
+}
+
 /// The lowering of one plan (and of the small callees inlined into it).
 pub struct Lower<'a, 'f> {
     pub b: FunctionBuilder<'f>,
@@ -478,25 +493,44 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// fib's by three or more).
     fn inlinable(&self, callee: &Plan) -> bool {
         let code = &callee.proto.code;
-        if code.iter().any(|i| matches!(i, Instr::PrangePrep { .. })) {
-            // its parallel run returns a failed block's error straight (see `prange_parallel`)
-            return false;
-        }
-        let has_loop = bytecode::has_loop(code);
-        if has_loop && !self.inlined_from.is_empty() {
-            // a loop inlined into inlined code is one more copy of it (versioned: two) per
-            // caller, for a call that costs nothing next to the loop: compiling
-            // `spectral_norm` took 16 copies of its inner loops and 22 ms instead of 14
+        if !inline_shape(callee, self.inlined_from.len()) {
             return false;
         }
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
-        let limit = if has_loop { INLINE_MAX_CODE / 2 } else { INLINE_MAX_CODE };
         // a tiny recursive function (fib) is unrolled two levels, a larger one level
-        let copies = if code.len() <= INLINE_TINY && !has_loop { 3 } else { 2 };
-        code.len() <= limit
-            && self.lowered + code.len() <= INLINE_BUDGET
-            && self.inlined_from.len() < INLINE_MAX_DEPTH
-            && active.filter(|p| std::ptr::eq(*p, callee)).count() < copies
+        let copies = if code.len() <= INLINE_TINY && !bytecode::has_loop(code) { 3 } else { 2 };
+        self.lowered + code.len() <= INLINE_BUDGET && active.filter(|p| std::ptr::eq(*p, callee)).count() < copies
+    }
+
+    /// Whether the call at `pc` of `plan`, lowered at inlining depth `depth`, is or reaches a
+    /// call that is not inlined (a recursive callee counts as one). A native call costs more
+    /// than the checks loop versioning leaves out, so a loop making one is not versioned.
+    pub(super) fn reaches_native_call(
+        &self,
+        plan: &Plan,
+        pc: usize,
+        depth: usize,
+        seen: &mut Vec<*const Plan>,
+    ) -> bool {
+        let callee: &Plan = match plan.calls.get(&pc) {
+            Some(Target::Builtin(_)) => return false,
+            Some(Target::Plan(j)) => &self.plans[*j],
+            Some(Target::Spec(spec)) => match spec.plan() {
+                Some(p) => p,
+                None => return true,
+            },
+            None => return true,
+        };
+        if seen.contains(&(callee as *const Plan)) || !inline_shape(callee, depth) {
+            return true;
+        }
+        seen.push(callee);
+        let reaches =
+            callee.proto.code.iter().enumerate().any(|(k, ins)| {
+                matches!(ins, Instr::Call { .. }) && self.reaches_native_call(callee, k, depth + 1, seen)
+            });
+        seen.pop();
+        reaches
     }
 
     /// A call of plan `j` lowered inline: its instructions with their own registers; its errors
