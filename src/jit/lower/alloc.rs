@@ -227,8 +227,15 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// The old own word of register `r` before `put` writes it, when `r` is counted.
+    /// The old own word of register `r` before `put` writes it, when `r` is counted and may
+    /// hold an array now: when the types before the instruction say it holds something else,
+    /// every path here last put a non-array into it, which left its own word 0.
     pub(super) fn own_before_put(&mut self, r: Reg) -> Option<CValue> {
+        if let Some(st) = self.now
+            && matches!(st.get(r as usize), Some(T::Val(ty)) if !ty.is_any_array())
+        {
+            return None;
+        }
         self.owned.holds(r).then(|| self.use_var(r, Kind::Own))
     }
 

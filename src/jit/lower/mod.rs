@@ -316,14 +316,19 @@ pub struct Lower<'a, 'f> {
     scope: u32,
     blocks: HashMap<usize, Block>,
     room: Option<CValue>,
-    /// The block error sites jump to, with their site, status and details: it calls
-    /// `mini_jit_site` and returns the status. One per `FAIL_BLOCK_SITES` sites (see there).
-    fail: Option<Block>,
-    /// The sites that jump to the current `fail` block, and the earlier, full ones.
-    fail_sites: usize,
-    full_fails: Vec<Block>,
+    /// The blocks error sites jump to, with their site and status (`fail[0]`), or their site,
+    /// status and details (`fail[1]`): each calls `mini_jit_site` and returns the status. One
+    /// per `FAIL_BLOCK_SITES` sites (see there).
+    fail: [Option<Block>; 2],
+    /// The sites that jump to the current `fail` blocks, and the earlier, full ones (with
+    /// whether they take details).
+    fail_sites: [usize; 2],
+    full_fails: Vec<(Block, bool)>,
     /// The callers of the code being inlined, outermost first, with the call instruction.
     inlined_from: Vec<(&'a Plan, usize)>,
+    /// The register types before the instruction being lowered (none outside `instr`): a
+    /// counted register they say holds no array has own word 0, so `put` need not release it.
+    now: Option<&'a [T]>,
     /// Where an inlined callee's `return` goes, and its result type.
     ret_to: Option<(Block, Ty)>,
     /// Checked int operations and bounds checks already done in this straight run of bytecode
@@ -378,10 +383,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             scope: 0,
             blocks: HashMap::new(),
             room: None,
-            fail: None,
-            fail_sites: 0,
+            fail: [None, None],
+            fail_sites: [0, 0],
             full_fails: Vec::new(),
             inlined_from: Vec::new(),
+            now: None,
             ret_to: None,
             checked: HashMap::new(),
             intervals: HashMap::new(),
@@ -475,7 +481,10 @@ impl<'a, 'f> Lower<'a, 'f> {
                 continue;
             }
             self.lowered += 1;
-            terminated = self.instr(pc, code[pc], st)?;
+            self.now = Some(st);
+            let ended = self.instr(pc, code[pc], st);
+            self.now = None;
+            terminated = ended?;
             if let Some(header) = loops.closes[pc] {
                 // its last back-edge is in place: every predecessor is known
                 let block = self.block(header)?;
@@ -551,6 +560,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let inner_room = self.callee_room(room);
         let owned = alloc::Owned::of(callee, self.plans);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
+        let now = self.now.take();
         // a closure passed as an argument: its captured values follow its arguments
         let upvals = args.get(callee.proto.nparams..).unwrap_or_default().to_vec();
         let saved_upvals = std::mem::replace(&mut self.upvals, upvals);
@@ -570,6 +580,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
+        self.now = now;
         self.upvals = saved_upvals;
         self.owned = saved_owned;
         result?;
@@ -590,39 +601,58 @@ impl<'a, 'f> Lower<'a, 'f> {
         let callers = self.inlined_from.iter().rev().map(|(plan, pc)| (std::rc::Rc::as_ptr(&plan.proto), *pc));
         let site = Box::leak(Box::new(Site { code, frames: std::iter::once(own).chain(callers).collect() }));
         let site = self.iconst(site as *const Site as i64);
+        if details == [None, None] {
+            let fail = self.fail_block(false);
+            self.b.ins().jump(fail, &[BlockArg::Value(site), BlockArg::Value(status)]);
+            return;
+        }
         let [a, b] = details.map(|d| d.unwrap_or_else(|| self.iconst(0)));
-        let fail = self.fail_block();
+        let fail = self.fail_block(true);
         self.b
             .ins()
             .jump(fail, &[BlockArg::Value(site), BlockArg::Value(status), BlockArg::Value(a), BlockArg::Value(b)]);
     }
 
+    /// Starts the function's fail blocks afresh (they are made at their first site).
     pub(super) fn make_fail_block(&mut self) {
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        for _ in 0..4 {
-            self.b.append_block_param(fail, I64);
-        }
-        self.fail = Some(fail);
-        self.fail_sites = 0;
+        self.fail = [None, None];
+        self.fail_sites = [0, 0];
     }
 
-    /// The fail block for one more error site: a new one after `FAIL_BLOCK_SITES` sites.
-    fn fail_block(&mut self) -> Block {
-        if self.fail_sites == FAIL_BLOCK_SITES {
-            self.full_fails.extend(self.fail.take());
-            self.make_fail_block();
+    /// The fail block for one more error site: one taking `(site, status, a, b)` when the site
+    /// has details, else one taking `(site, status)` (two fewer values at every such site); a
+    /// new one after `FAIL_BLOCK_SITES` sites.
+    fn fail_block(&mut self, details: bool) -> Block {
+        let k = usize::from(details);
+        if self.fail_sites[k] == FAIL_BLOCK_SITES {
+            self.full_fails.extend(self.fail[k].take().map(|b| (b, details)));
+            self.fail_sites[k] = 0;
         }
-        self.fail_sites += 1;
-        self.fail.expect("made first")
+        self.fail_sites[k] += 1;
+        if let Some(block) = self.fail[k] {
+            return block;
+        }
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        for _ in 0..if details { 4 } else { 2 } {
+            self.b.append_block_param(fail, I64);
+        }
+        self.fail[k] = Some(fail);
+        fail
     }
 
     /// Gives every fail block its body (at the end, when every site is known).
     fn fill_fail_block(&mut self) {
-        let blocks: Vec<Block> = self.full_fails.drain(..).chain(self.fail.take()).collect();
-        for fail in blocks {
+        let mut blocks: Vec<(Block, bool)> = self.full_fails.drain(..).collect();
+        blocks.extend(self.fail[0].take().map(|b| (b, false)));
+        blocks.extend(self.fail[1].take().map(|b| (b, true)));
+        for (fail, details) in blocks {
             self.b.switch_to_block(fail);
-            let args = self.b.block_params(fail).to_vec();
+            let mut args = self.b.block_params(fail).to_vec();
+            if !details {
+                let zero = self.iconst(0);
+                args.extend([zero, zero]);
+            }
             let st = self.call_helper(Helper::Site, &args)[0];
             if self.outlining.inside.is_some() {
                 self.b.ins().return_(&[st]);
@@ -1998,12 +2028,15 @@ impl<'a, 'f> Lower<'a, 'f> {
         else {
             return Err("internal: range of non-ints".into());
         };
-        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
-        // a `prange` loop's own (`PrangePrep`), or a refused one's `ForPrep`, names `prange`
-        let prange = matches!(self.plan.proto.code[pc], Instr::PrangePrep { .. })
-            || self.plan.proto.pranges.iter().any(|p| p.prep as usize == pc);
-        let code = if prange { status::PRANGE_STEP_ZERO } else { status::STEP_ZERO };
-        self.fail_if(zero, pc, code, None, None);
+        let known = self.interval(step);
+        if known.lo <= 0 && known.hi >= 0 {
+            let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
+            // a `prange` loop's own (`PrangePrep`), or a refused one's `ForPrep`, names `prange`
+            let prange = matches!(self.plan.proto.code[pc], Instr::PrangePrep { .. })
+                || self.plan.proto.pranges.iter().any(|p| p.prep as usize == pc);
+            let code = if prange { status::PRANGE_STEP_ZERO } else { status::STEP_ZERO };
+            self.fail_if(zero, pc, code, None, None);
+        }
         self.put(a + 3, V::Int(start));
         Ok((start, stop, step))
     }
@@ -2011,10 +2044,17 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// `for` setup: `range() step must not be zero`, then skip an empty range.
     fn for_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
         let (start, stop, step) = self.range_start(pc, st, a)?;
-        let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
-        let more_up = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
-        let more_down = self.b.ins().icmp(IntCC::SignedGreaterThan, start, stop);
-        let more = self.b.ins().select(up, more_up, more_down);
+        let known = self.interval(step);
+        let more = if known.lo > 0 {
+            self.b.ins().icmp(IntCC::SignedLessThan, start, stop)
+        } else if known.hi < 0 {
+            self.b.ins().icmp(IntCC::SignedGreaterThan, start, stop)
+        } else {
+            let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
+            let more_up = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
+            let more_down = self.b.ins().icmp(IntCC::SignedGreaterThan, start, stop);
+            self.b.ins().select(up, more_up, more_down)
+        };
         self.branch(pc, more, t)
     }
 
