@@ -68,6 +68,9 @@ pub enum Helper {
     ArrayNew,
     ArrayNewShaped,
     ArrayFree,
+    ArrayReleaseAll,
+    ArrayRetain,
+    ArrayRelease,
 }
 
 /// A helper's symbol, address, parameter and result types.
@@ -127,6 +130,15 @@ pub fn helpers() -> Vec<HelperDef> {
             &[I64],
         ),
         d(Helper::ArrayFree, "mini_array_free", crate::jit::alloc::mini_array_free as *const u8, &[I64], &[]),
+        d(
+            Helper::ArrayReleaseAll,
+            "mini_array_release_all",
+            crate::jit::alloc::mini_array_release_all as *const u8,
+            &[I64, I64],
+            &[],
+        ),
+        d(Helper::ArrayRetain, "mini_array_retain", crate::jit::alloc::mini_array_retain as *const u8, &[I64], &[]),
+        d(Helper::ArrayRelease, "mini_array_release", crate::jit::alloc::mini_array_release as *const u8, &[I64], &[]),
     ]
 }
 
@@ -327,6 +339,11 @@ pub struct Lower<'a, 'f> {
     /// The register types before the instruction being lowered (none outside `instr`): a
     /// counted register they say holds no array has own word 0, so `put` need not release it.
     now: Option<&'a [T]>,
+    /// That instruction.
+    now_pc: Option<usize>,
+    /// Per plan lowered, which instructions are in a loop without calls (see
+    /// `Lower::counts_inline`).
+    hot: HashMap<*const Plan, Vec<bool>>,
     /// Where an inlined callee's `return` goes, and its result type.
     ret_to: Option<(Block, Ty)>,
     /// Checked int operations and bounds checks already done in this straight run of bytecode
@@ -386,6 +403,8 @@ impl<'a, 'f> Lower<'a, 'f> {
             full_fails: Vec::new(),
             inlined_from: Vec::new(),
             now: None,
+            now_pc: None,
+            hot: HashMap::new(),
             ret_to: None,
             checked: HashMap::new(),
             intervals: HashMap::new(),
@@ -480,8 +499,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             self.lowered += 1;
             self.now = Some(st);
+            self.now_pc = Some(pc);
             let ended = self.instr(pc, code[pc], st);
-            self.now = None;
+            (self.now, self.now_pc) = (None, None);
             terminated = ended?;
             if let Some(header) = loops.closes[pc] {
                 // its last back-edge is in place: every predecessor is known
@@ -502,10 +522,31 @@ impl<'a, 'f> Lower<'a, 'f> {
         if !inline_shape(callee, self.inlined_from.len()) {
             return false;
         }
+        if self.calls_loop_function(callee) {
+            // its calls of functions with loops stay native calls (a loop is not inlined into
+            // inlined code): inlining saves one call next to theirs, for a copy of every check
+            // and count around them (spectral_norm inlined mul_atav twice: 640 instructions)
+            return false;
+        }
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
         // a recursive function is unrolled one level: two levels made fib's code twice as large
         // (1.6 ms to compile instead of 0.86) for 7% fewer native calls' time, a wash at fib(32)
         self.lowered + code.len() <= INLINE_BUDGET && active.filter(|p| std::ptr::eq(*p, callee)).count() < 2
+    }
+
+    /// Whether `plan` calls a function with a loop (other than itself).
+    fn calls_loop_function(&self, plan: &Plan) -> bool {
+        plan.calls.values().any(|t| {
+            let callee: &Plan = match t {
+                Target::Plan(j) => &self.plans[*j],
+                Target::Spec(spec) => match spec.plan() {
+                    Some(p) => p,
+                    None => return false,
+                },
+                Target::Builtin(_) => return false,
+            };
+            !std::ptr::eq(callee, plan) && bytecode::has_loop(&callee.proto.code)
+        })
     }
 
     /// Whether the call at `pc` of `plan`, lowered at inlining depth `depth`, is or reaches a
@@ -557,7 +598,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let inner_room = self.callee_room(room);
         let owned = alloc::Owned::of(callee, self.plans);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
-        let now = self.now.take();
+        let now = (self.now.take(), self.now_pc.take());
         // a closure passed as an argument: its captured values follow its arguments
         let upvals = args.get(callee.proto.nparams..).unwrap_or_default().to_vec();
         let saved_upvals = std::mem::replace(&mut self.upvals, upvals);
@@ -577,7 +618,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
-        self.now = now;
+        (self.now, self.now_pc) = now;
         self.upvals = saved_upvals;
         self.owned = saved_owned;
         result?;
