@@ -214,6 +214,42 @@ pub extern "C" fn mini_array_free(h: *mut NativeArray) {
     unsafe { free(h) }
 }
 
+/// `retain` out of line: one more count on `own` when it is a native header (even, not 0).
+pub extern "C" fn mini_array_retain(own: u64) {
+    if own != 0 && own & 1 == 0 {
+        // SAFETY: as in `mini_array_release_all`: a live header of this thread's list.
+        unsafe { (*(own as *mut NativeArray)).count += 1 }
+    }
+}
+
+/// `release` out of line: one count less on `own` when it is a native header, freeing it at 0.
+pub extern "C" fn mini_array_release(own: u64) {
+    mini_array_release_all(&own, 1);
+}
+
+/// Drops one count of each of the `n` own words at `owns` that is a native header (even and not
+/// 0), freeing those whose count reaches 0: what a counting function's epilogue does for its
+/// registers in one call instead of a test and a branch each.
+pub extern "C" fn mini_array_release_all(owns: *const u64, n: u64) {
+    for k in 0..n as usize {
+        // SAFETY: native code passes a stack array of `n` own words, live during the call.
+        let own = unsafe { owns.add(k).read() };
+        if own == 0 || own & 1 == 1 {
+            continue;
+        }
+        let h = own as *mut NativeArray;
+        // SAFETY: an even, non-zero own word of a native register is a live header of this
+        // thread's list on which that register holds one count (the ownership rules in
+        // lower/alloc.rs); the count is only touched on this thread.
+        unsafe {
+            (*h).count -= 1;
+            if (*h).count == 0 {
+                free(h);
+            }
+        }
+    }
+}
+
 /// Unlinks and frees header `h` and its buffer.
 ///
 /// # Safety

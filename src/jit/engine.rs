@@ -12,14 +12,24 @@ use cranelift::prelude::{
 };
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// What the VM calls: `(room, args) -> status`. `args` holds the unboxed arguments, one 64-bit
+/// What the VM calls: `(code, room, args) -> status`, where `code` is the compiled function's
+/// address; one such trampoline serves every function of the same parameter and result types.
+/// `args` holds the unboxed arguments, one 64-bit
 /// slot each (three for a 1-D array: data pointer, length and own word, see alloc.rs; two for an
 /// array of several dimensions: data pointer and a pointer to its dimensions); the result is
 /// stored into slot 0 (an array's own word for an array).
-pub type EntryFn = unsafe extern "C" fn(i64, *mut u64) -> i64;
+pub type EntryFn = unsafe extern "C" fn(*const u8, i64, *mut u64) -> i64;
+
+/// How the VM calls a compiled function: its trampoline, given its code's address.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    pub trampoline: EntryFn,
+    pub code: *const u8,
+}
 
 /// A plan's outlined parallel-loop blocks: by their `PrangePrep`, and with their loops.
 type Outlined = (HashMap<usize, FuncId>, Vec<(Region, FuncId)>);
@@ -27,7 +37,8 @@ type Outlined = (HashMap<usize, FuncId>, Vec<(Region, FuncId)>);
 /// The result of compiling one plan.
 pub struct Compiled {
     pub func_id: FuncId,
-    pub entry: EntryFn,
+    /// None for a plan that was only inlined (see [`Engine::compile`]).
+    pub entry: Option<Entry>,
     pub ir: Option<String>,
     pub time: Duration,
 }
@@ -92,6 +103,13 @@ pub struct Engine {
     fctx: FunctionBuilderContext,
     helper_ids: HashMap<Helper, FuncId>,
     next_name: u32,
+    /// Declared functions of specializations that no compiled code called yet, with their
+    /// plans (see [`Engine::compile`]).
+    deferred: HashMap<FuncId, Rc<Plan>>,
+    /// Deferred functions that failed to lower (they have a stub body).
+    unusable: HashSet<FuncId>,
+    /// The entry trampolines made so far, by parameter types and result type.
+    entries: HashMap<(Vec<Ty>, Ty), FuncId>,
 }
 
 impl Engine {
@@ -134,7 +152,16 @@ impl Engine {
             helper_ids.insert(h.helper, id);
         }
         let ctx = module.make_context();
-        let mut engine = Engine { module, ctx, fctx: FunctionBuilderContext::new(), helper_ids, next_name: 0 };
+        let mut engine = Engine {
+            module,
+            ctx,
+            fctx: FunctionBuilderContext::new(),
+            helper_ids,
+            next_name: 0,
+            deferred: HashMap::new(),
+            unusable: HashSet::new(),
+            entries: HashMap::new(),
+        };
         let trampoline = engine.define_safe_point_trampoline()?;
         engine.helper_ids.insert(Helper::SafePoint, trampoline);
         Ok(engine)
@@ -169,7 +196,13 @@ impl Engine {
         Ok(id)
     }
 
-    /// Compiles every plan of a session; the results are in plan order.
+    /// Compiles the plans of a session that native code can reach; the results are in plan
+    /// order. Plan 0 (the function called) and every plan with a parallel loop are compiled;
+    /// another only when compiled code calls it (a callee inlined wherever it is called is not,
+    /// and gets no result: its declared function stays undefined, and once the session's
+    /// specializations exist the VM hands it to [`Engine::defer`], so that a later session that
+    /// calls it defines it then). Functions of earlier sessions deferred so are defined here
+    /// when this session's code calls them.
     pub fn compile(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
         let mut ids = Vec::with_capacity(plans.len());
         for p in plans {
@@ -182,22 +215,32 @@ impl Engine {
         for i in 0..plans.len() {
             outlined.push(self.declare_outlined(plans, i)?);
         }
+        let by_id: HashMap<FuncId, usize> = ids.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+        let mut needed: Vec<bool> = outlined.iter().map(|o| !o.1.is_empty()).collect();
+        needed[0] = true;
+        let mut queue: Vec<usize> = (0..plans.len()).filter(|i| needed[*i]).rev().collect();
         let mut failure = None;
-        let mut built = Vec::with_capacity(plans.len());
-        for (i, p) in plans.iter().enumerate() {
+        let mut built: Vec<Option<(FuncId, Option<String>, Duration)>> = (0..plans.len()).map(|_| None).collect();
+        while let Some(i) = queue.pop() {
+            let p = &plans[i];
             let start = Instant::now();
             let mut ir = None;
+            let mut calls = Vec::new();
             if failure.is_none() {
                 match self.define_plan(plans, mirrors, &ids, i, &outlined[i], dump_ir) {
-                    Ok(text) => ir = text,
+                    Ok(text) => {
+                        ir = text;
+                        calls.extend(self.called());
+                    }
                     Err(e) => failure = Some(e),
                 }
             }
             for (region, id) in &outlined[i].1 {
-                if failure.is_none()
-                    && let Err(e) = self.define_outlined(plans, mirrors, &ids, i, region, *id)
-                {
-                    failure = Some(e);
+                if failure.is_none() {
+                    match self.define_outlined(plans, mirrors, &ids, i, region, *id) {
+                        Ok(()) => calls.extend(self.called()),
+                        Err(e) => failure = Some(e),
+                    }
                 }
                 if failure.is_some() {
                     self.define_block_stub(*id)?;
@@ -206,8 +249,19 @@ impl Engine {
             if failure.is_some() {
                 self.define_stub(ids[i].0, p)?;
             }
-            let entry_id = self.define_entry(ids[i].0, p)?;
-            built.push((entry_id, ir, start.elapsed()));
+            if let Err(e) = self.define_deferred(&mut calls, mirrors) {
+                failure.get_or_insert(e);
+            }
+            let entry_id = self.entry_for(p)?;
+            built[i] = Some((entry_id, ir, start.elapsed()));
+            for id in calls {
+                if let Some(&j) = by_id.get(&id)
+                    && !needed[j]
+                {
+                    needed[j] = true;
+                    queue.push(j);
+                }
+            }
         }
         self.module.finalize_definitions().map_err(|e| e.to_string())?;
         if let Some(e) = failure {
@@ -216,15 +270,66 @@ impl Engine {
         Ok(built
             .into_iter()
             .zip(&ids)
-            .map(|((entry_id, ir, time), (func_id, _))| {
+            .map(|(b, (func_id, _))| {
+                let Some((entry_id, ir, time)) = b else {
+                    return Compiled { func_id: *func_id, entry: None, ir: None, time: Duration::ZERO };
+                };
                 let ptr = self.module.get_finalized_function(entry_id);
                 // SAFETY: `entry_id` was defined by `define_entry` with exactly the signature of
-                // `EntryFn` (two i64 parameters, one i64 result, the platform's C convention),
-                // and its definition is finalized (executable) above.
-                let entry = unsafe { std::mem::transmute::<*const u8, EntryFn>(ptr) };
-                Compiled { func_id: *func_id, entry, ir, time }
+                // `EntryFn` (three i64 parameters, one i64 result, the platform's C convention),
+                // and its definition is finalized (executable) above or in an earlier session.
+                let trampoline = unsafe { std::mem::transmute::<*const u8, EntryFn>(ptr) };
+                let code = self.module.get_finalized_function(*func_id);
+                Compiled { func_id: *func_id, entry: Some(Entry { trampoline, code }), ir, time }
             })
             .collect())
+    }
+
+    /// Keeps the declared, undefined function `id` of a specialization that was only inlined
+    /// (see [`Engine::compile`]), with its plan, until compiled code calls it.
+    pub fn defer(&mut self, id: FuncId, plan: Rc<Plan>) {
+        self.deferred.insert(id, plan);
+    }
+
+    /// The functions the function just defined calls (its `ctx`'s external names).
+    fn called(&self) -> Vec<FuncId> {
+        self.ctx
+            .func
+            .params
+            .user_named_funcs()
+            .values()
+            .filter(|name| name.namespace == 0)
+            .map(|name| FuncId::from_u32(name.index))
+            .collect()
+    }
+
+    /// Defines the deferred functions among `calls`, and those they call in turn. One that
+    /// fails to lower gets a stub body and is remembered, so that no later session calls it
+    /// either: the session fails.
+    fn define_deferred(&mut self, calls: &mut Vec<FuncId>, mirrors: &Mirrors) -> Result<(), String> {
+        let mut failure = None;
+        let mut k = 0;
+        while k < calls.len() {
+            let id = calls[k];
+            k += 1;
+            if self.unusable.contains(&id) {
+                failure.get_or_insert_with(|| "calls a function that failed to compile".to_string());
+                continue;
+            }
+            let Some(plan) = self.deferred.remove(&id) else { continue };
+            let plans = std::slice::from_ref(&*plan);
+            let ids = [(id, plan.ret_ty())];
+            let none = (HashMap::new(), Vec::new());
+            match self.define_plan(plans, mirrors, &ids, 0, &none, false) {
+                Ok(_) => calls.extend(self.called()),
+                Err(e) => {
+                    self.define_stub(id, &plan)?;
+                    self.unusable.insert(id);
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Declares an outlined block function for each loop of `plans[i]` that may run in
@@ -360,24 +465,39 @@ impl Engine {
         self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
     }
 
-    /// The trampoline `EntryFn` for a plan: unpacks the argument slots, calls, stores the result.
-    fn define_entry(&mut self, target: FuncId, plan: &Plan) -> Result<FuncId, String> {
+    /// The entry trampoline for a plan's parameter and result types: made at the first plan
+    /// with them, shared by the later ones (each made one costs about as much to compile as a
+    /// small function).
+    fn entry_for(&mut self, plan: &Plan) -> Result<FuncId, String> {
+        let key = (plan.sig.tys().to_vec(), plan.ret_ty());
+        if let Some(id) = self.entries.get(&key) {
+            return Ok(*id);
+        }
+        let id = self.define_entry(plan)?;
+        self.entries.insert(key, id);
+        Ok(id)
+    }
+
+    /// The trampoline `EntryFn` for a plan's types: unpacks the argument slots, calls the code
+    /// it is given, stores the result.
+    fn define_entry(&mut self, plan: &Plan) -> Result<FuncId, String> {
         let i64t = types::I64;
         let mut sig = self.module.make_signature();
-        sig.params.extend([AbiParam::new(i64t), AbiParam::new(i64t)]);
+        sig.params.extend([AbiParam::new(i64t), AbiParam::new(i64t), AbiParam::new(i64t)]);
         sig.returns.push(AbiParam::new(i64t));
         let name = self.fresh_name("entry");
         let id = self.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = sig;
-        let callee = self.module.declare_func_in_func(target, &mut self.ctx.func);
+        let target_sig = signature(&self.module, plan.sig.tys(), plan.ret_ty());
+        let callee = self.ctx.func.import_signature(target_sig);
         let config = self.module.target_config();
         let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
         let block = b.create_block();
         b.append_block_params_for_function_params(block);
         b.switch_to_block(block);
         let p = b.block_params(block).to_vec();
-        let (room, buf) = (p[0], p[1]);
+        let (code, room, buf) = (p[0], p[1], p[2]);
         let mut args = vec![room];
         let mut slot = 0;
         for t in plan.sig.tys() {
@@ -405,7 +525,7 @@ impl Engine {
                 slot += 1;
             }
         }
-        let call = b.ins().call(callee, &args);
+        let call = b.ins().call_indirect(callee, code, &args);
         let results = b.inst_results(call).to_vec();
         let (values, status) = results.split_at(results.len() - 1);
         // an array's own word says all the VM needs (alloc::take_result)

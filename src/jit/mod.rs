@@ -23,7 +23,7 @@ use crate::bytecode::{self, Module, Proto};
 use crate::gil::Gil;
 use crate::source::{SourceMap, TraceFrame};
 use crate::value::{Closure, Value};
-use engine::{Engine, EntryFn};
+use engine::{Engine, Entry};
 use infer::{GlobalsView, Refusal, Session};
 pub use report::jit_report;
 use std::cell::{Cell, OnceCell, RefCell};
@@ -79,7 +79,9 @@ pub struct Spec {
     pub sig: Sig,
     pub ret: Ty,
     func_id: cranelift_module::FuncId,
-    entry: EntryFn,
+    /// The entry trampoline; none for a specialization that was only inlined (never offered
+    /// to the VM: see `Jit::install`).
+    entry: Option<Entry>,
     /// False once a global it read (or a function it calls read) has been assigned.
     valid: Cell<bool>,
     /// Whether its native calls release the GIL, and the counts and timings behind it.
@@ -120,6 +122,9 @@ pub struct ProtoJit {
     specs: RefCell<Vec<Rc<Spec>>>,
     /// The specialization `spec_for` found last (null before), for its next call.
     last: Cell<*const Spec>,
+    /// Specializations made only to be inlined into compiled callers (no code of their own,
+    /// never offered to the VM: see `Jit::install`), for `--stats`.
+    inlined: RefCell<Vec<Rc<Spec>>>,
     refusals: RefCell<Vec<(Sig, String)>>,
 }
 
@@ -274,7 +279,7 @@ impl GlobalsView for LiveGlobals<'_> {
 /// The unboxed arguments and context of one native call, moved to the code that runs it
 /// without the GIL.
 struct NativeCall {
-    entry: EntryFn,
+    entry: Entry,
     room: i64,
     slots: *mut u64,
 }
@@ -286,13 +291,14 @@ unsafe impl Send for NativeCall {}
 
 impl NativeCall {
     fn run(self) -> i64 {
-        // SAFETY: `entry` was compiled for exactly the argument types unboxed into `slots`
-        // (the signature matched), array pointers and lengths (or pointers to the dimensions,
+        // SAFETY: `entry`'s trampoline was compiled for exactly the argument and result types
+        // of the function at `entry.code` (the same plan types key both), which are the types
+        // unboxed into `slots` (the signature matched), array pointers and lengths (or pointers to the dimensions,
         // which never change or move) come from arrays kept alive by the caller's registers
         // (arguments) or by the specialization (globals), or from arrays the native code made
         // itself (freed only once no native register holds them, see alloc.rs), and native
         // code only reads and writes inside them after bounds checks.
-        unsafe { (self.entry)(self.room, self.slots) }
+        unsafe { (self.entry.trampoline)(self.entry.code, self.room, self.slots) }
     }
 
     /// Runs the call, timing it when `time` is set.
@@ -453,12 +459,23 @@ impl Jit {
                 return None;
             }
         };
-        Some(self.install(&session, compiled))
+        let (spec, deferred) = self.install(&session, compiled);
+        for (id, plan) in deferred {
+            engine.defer(id, plan);
+        }
+        Some(spec)
     }
 
     /// Makes the session's compiled plans callable: one specialization each, watching the
     /// globals any of them read (directly or through earlier specializations they call).
-    fn install(&self, session: &Session, compiled: Vec<engine::Compiled>) -> Rc<Spec> {
+    /// A plan that was only inlined (no result) gets a specialization too, so that the plans
+    /// kept for inlining can name it, but no entry: it is not offered to the VM, and its
+    /// undefined function and plan are returned for `Engine::defer`.
+    fn install(
+        &self,
+        session: &Session,
+        compiled: Vec<engine::Compiled>,
+    ) -> (Rc<Spec>, Vec<(cranelift_module::FuncId, Rc<infer::Plan>)>) {
         let mut deps = BTreeSet::new();
         let mut pins = Vec::new();
         let mut frees = false;
@@ -498,7 +515,12 @@ impl Jit {
                 frees,
                 plan: OnceCell::new(),
             });
-            ProtoJit::of(&plan.proto).specs.borrow_mut().push(spec.clone());
+            let pj = ProtoJit::of(&plan.proto);
+            if spec.entry.is_some() {
+                pj.specs.borrow_mut().push(spec.clone());
+            } else {
+                pj.inlined.borrow_mut().push(spec.clone());
+            }
             let mut watchers = self.watchers.borrow_mut();
             for g in &deps {
                 watchers.entry(*g).or_default().push(spec.clone());
@@ -506,6 +528,7 @@ impl Jit {
             }
             specs.push(spec);
         }
+        let mut deferred = Vec::new();
         for (plan, spec) in session.plans.iter().zip(&specs) {
             let mut kept = plan.clone();
             for target in kept.calls.values_mut() {
@@ -513,9 +536,13 @@ impl Jit {
                     *target = infer::Target::Spec(specs[*j].clone());
                 }
             }
-            let _ = spec.plan.set(Rc::new(kept));
+            let kept = Rc::new(kept);
+            if spec.entry.is_none() {
+                deferred.push((spec.func_id, kept.clone()));
+            }
+            let _ = spec.plan.set(kept);
         }
-        specs.swap_remove(0)
+        (specs.swap_remove(0), deferred)
     }
 
     /// Records why a session failed: on the function that failed, and on the function that was
@@ -601,7 +628,10 @@ impl Jit {
             k += 1;
         }
         let plan = spec.gil.next_call(self.options.keep_gil);
-        let call = NativeCall { entry: spec.entry, room, slots: slots.as_mut_ptr() };
+        let Some(entry) = spec.entry else {
+            return Entered::Interpret;
+        };
+        let call = NativeCall { entry, room, slots: slots.as_mut_ptr() };
         let (status, took) =
             if plan.release { gil.allow_threads(move || call.run_timed(plan.time)) } else { call.run_timed(plan.time) };
         if let Some(took) = took {
@@ -681,6 +711,16 @@ impl Jit {
                     s.compile_time.as_secs_f64() * 1e3,
                     s.gil.calls(),
                     s.gil.summary(),
+                    if s.valid.get() { "" } else { " (invalidated: a global it read was assigned)" }
+                );
+            }
+            for s in pj.inlined.borrow().iter() {
+                let _ = writeln!(
+                    out,
+                    "    compiled {} -> {} in 0.000 ms, 0 native calls (inlined into its compiled callers, no code of \
+                     its own){}",
+                    s.sig.display(&proto.name),
+                    s.ret.name(),
                     if s.valid.get() { "" } else { " (invalidated: a global it read was assigned)" }
                 );
             }

@@ -33,6 +33,10 @@ use cranelift::codegen::ir::{InstructionData, Opcode, ValueDef};
 use cranelift::codegen::ir::{StackSlotData, StackSlotKind};
 use cranelift::prelude::{InstBuilder, IntCC, MemFlagsData, Value as CValue};
 
+/// An epilogue releasing more own words than this does it in one call of
+/// `mini_array_release_all`.
+const EPILOGUE_INLINE_RELEASES: usize = 2;
+
 /// How the plan being lowered treats native arrays (see the module comment).
 #[derive(Clone, Default)]
 pub(super) struct Owned {
@@ -189,8 +193,38 @@ impl Lower<'_, '_> {
         Some((then, cont))
     }
 
+    /// Whether reference counts at the instruction being lowered are changed inline (a test and
+    /// a branch), not by a helper call: outside any instruction, and in a loop that makes no
+    /// call (where a helper call would cost the loop its registers). Elsewhere the code runs
+    /// once per call or per iteration of a loop that calls anyway, and an inline count costs
+    /// more to compile than the call costs to run.
+    fn counts_inline(&mut self) -> bool {
+        let Some(pc) = self.now_pc else { return true };
+        let plan: *const Plan = self.plan;
+        let code = &self.plan.proto.code;
+        let hot = self.hot.entry(plan).or_insert_with(|| {
+            let mut hot = vec![false; code.len()];
+            for (k, ins) in code.iter().enumerate() {
+                if let Some(t) = ins.jump_target().map(|t| t as usize).filter(|t| *t <= k)
+                    && !code[t..=k].iter().any(|i| matches!(i, Instr::Call { .. }))
+                {
+                    hot[t..=k].iter_mut().for_each(|h| *h = true);
+                }
+            }
+            hot
+        });
+        hot.get(pc).copied().unwrap_or(true)
+    }
+
     /// One more count on `own` when it is a native array.
     pub(super) fn retain(&mut self, own: CValue) {
+        if self.own_const(own).is_some_and(|k| k == 0 || k & 1 == 1) {
+            return;
+        }
+        if !self.counts_inline() {
+            self.call_helper(Helper::ArrayRetain, &[own]);
+            return;
+        }
         let Some((_, cont)) = self.if_native(own) else { return };
         let flags = MemFlagsData::trusted();
         let count = self.b.ins().load(I64, flags, own, COUNT_OFFSET);
@@ -203,6 +237,13 @@ impl Lower<'_, '_> {
 
     /// One count less on `own` when it is a native array, freeing it at 0.
     pub(super) fn release(&mut self, own: CValue) {
+        if self.own_const(own).is_some_and(|k| k == 0 || k & 1 == 1) {
+            return;
+        }
+        if !self.counts_inline() {
+            self.call_helper(Helper::ArrayRelease, &[own]);
+            return;
+        }
         let Some((_, cont)) = self.if_native(own) else { return };
         let flags = MemFlagsData::trusted();
         let count = self.b.ins().load(I64, flags, own, COUNT_OFFSET);
@@ -227,8 +268,15 @@ impl Lower<'_, '_> {
         }
     }
 
-    /// The old own word of register `r` before `put` writes it, when `r` is counted.
+    /// The old own word of register `r` before `put` writes it, when `r` is counted and may
+    /// hold an array now: when the types before the instruction say it holds something else,
+    /// every path here last put a non-array into it, which left its own word 0.
     pub(super) fn own_before_put(&mut self, r: Reg) -> Option<CValue> {
+        if let Some(st) = self.now
+            && matches!(st.get(r as usize), Some(T::Val(ty)) if !ty.is_any_array())
+        {
+            return None;
+        }
         self.owned.holds(r).then(|| self.use_var(r, Kind::Own))
     }
 
@@ -285,9 +333,28 @@ impl Lower<'_, '_> {
         if let Some(own) = returned(self.plan.ret_ty(), &values).own() {
             self.retain(own);
         }
+        let mut owns = Vec::new();
         for r in self.owned.regs.clone() {
             let own = self.use_var(r, Kind::Own);
-            self.release(own);
+            if !self.own_const(own).is_some_and(|k| k == 0 || k & 1 == 1) {
+                owns.push(own);
+            }
+        }
+        if owns.len() <= EPILOGUE_INLINE_RELEASES {
+            for own in owns {
+                self.release(own);
+            }
+        } else {
+            // one helper call: a test and a branch per register cost more to compile than the
+            // call costs once per call of the function
+            let size = 8 * owns.len() as u32;
+            let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size, 3));
+            let addr = self.b.ins().stack_addr(I64, slot, 0);
+            for (k, own) in owns.iter().enumerate() {
+                self.b.ins().store(MemFlagsData::trusted(), *own, addr, 8 * k as i32);
+            }
+            let n = self.iconst(owns.len() as i64);
+            self.call_helper(Helper::ArrayReleaseAll, &[addr, n]);
         }
         self.return_value(&values);
     }

@@ -68,6 +68,9 @@ pub enum Helper {
     ArrayNew,
     ArrayNewShaped,
     ArrayFree,
+    ArrayReleaseAll,
+    ArrayRetain,
+    ArrayRelease,
 }
 
 /// A helper's symbol, address, parameter and result types.
@@ -127,6 +130,15 @@ pub fn helpers() -> Vec<HelperDef> {
             &[I64],
         ),
         d(Helper::ArrayFree, "mini_array_free", crate::jit::alloc::mini_array_free as *const u8, &[I64], &[]),
+        d(
+            Helper::ArrayReleaseAll,
+            "mini_array_release_all",
+            crate::jit::alloc::mini_array_release_all as *const u8,
+            &[I64, I64],
+            &[],
+        ),
+        d(Helper::ArrayRetain, "mini_array_retain", crate::jit::alloc::mini_array_retain as *const u8, &[I64], &[]),
+        d(Helper::ArrayRelease, "mini_array_release", crate::jit::alloc::mini_array_release as *const u8, &[I64], &[]),
     ]
 }
 
@@ -253,11 +265,8 @@ enum Kind {
 
 type Lowered<X> = Result<X, String>;
 
-/// The most instructions a callee may have to be inlined (half as many with a loop), and the
-/// deepest inlining.
+/// The most instructions a callee may have to be inlined, and the deepest inlining.
 const INLINE_MAX_CODE: usize = 64;
-/// Recursive callees up to this size are inlined two levels deep.
-const INLINE_TINY: usize = 16;
 const INLINE_MAX_DEPTH: usize = 3;
 /// The most bytecode instructions one compiled function lowers, counting inlined copies: no more
 /// callees are inlined beyond it (they are called), so inlining never makes a function larger
@@ -276,6 +285,19 @@ const POLL_STRIDE: i64 = 1024;
 
 /// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
 const BOUNDS_CHECKED: u8 = 3;
+
+/// Whether `callee` may be inlined at inlining depth `depth` (0: into the function compiled),
+/// by its code alone: small, not too deep, and without a loop. A loop inlined is one more copy
+/// of it (versioned: two) per caller, for a call that costs nothing next to the loop, and ran
+/// slower inlined: spectral_norm 1500 took 270 ms with mul_av and mul_atv inlined into
+/// mul_atav, 190 ms with them called (mandelbrot 800 with `inside` called: 81.0 ms against
+/// 81.6). That also leaves out `prange` loops (their parallel run returns a failed block's
+/// error straight, see `prange_parallel`).
+fn inline_shape(callee: &Plan, depth: usize) -> bool {
+    let code = &callee.proto.code;
+    let prange = code.iter().any(|i| matches!(i, Instr::PrangePrep { .. }));
+    !prange && !bytecode::has_loop(code) && code.len() <= INLINE_MAX_CODE && depth < INLINE_MAX_DEPTH
+}
 
 /// The lowering of one plan (and of the small callees inlined into it).
 pub struct Lower<'a, 'f> {
@@ -301,14 +323,24 @@ pub struct Lower<'a, 'f> {
     scope: u32,
     blocks: HashMap<usize, Block>,
     room: Option<CValue>,
-    /// The block error sites jump to, with their site, status and details: it calls
-    /// `mini_jit_site` and returns the status. One per `FAIL_BLOCK_SITES` sites (see there).
-    fail: Option<Block>,
-    /// The sites that jump to the current `fail` block, and the earlier, full ones.
-    fail_sites: usize,
-    full_fails: Vec<Block>,
+    /// The blocks error sites jump to, with their site and status (`fail[0]`), or their site,
+    /// status and details (`fail[1]`): each calls `mini_jit_site` and returns the status. One
+    /// per `FAIL_BLOCK_SITES` sites (see there).
+    fail: [Option<Block>; 2],
+    /// The sites that jump to the current `fail` blocks, and the earlier, full ones (with
+    /// whether they take details).
+    fail_sites: [usize; 2],
+    full_fails: Vec<(Block, bool)>,
     /// The callers of the code being inlined, outermost first, with the call instruction.
     inlined_from: Vec<(&'a Plan, usize)>,
+    /// The register types before the instruction being lowered (none outside `instr`): a
+    /// counted register they say holds no array has own word 0, so `put` need not release it.
+    now: Option<&'a [T]>,
+    /// That instruction.
+    now_pc: Option<usize>,
+    /// Per plan lowered, which instructions are in a loop without calls (see
+    /// `Lower::counts_inline`).
+    hot: HashMap<*const Plan, Vec<bool>>,
     /// Where an inlined callee's `return` goes, and its result type.
     ret_to: Option<(Block, Ty)>,
     /// Checked int operations and bounds checks already done in this straight run of bytecode
@@ -363,10 +395,13 @@ impl<'a, 'f> Lower<'a, 'f> {
             scope: 0,
             blocks: HashMap::new(),
             room: None,
-            fail: None,
-            fail_sites: 0,
+            fail: [None, None],
+            fail_sites: [0, 0],
             full_fails: Vec::new(),
             inlined_from: Vec::new(),
+            now: None,
+            now_pc: None,
+            hot: HashMap::new(),
             ret_to: None,
             checked: HashMap::new(),
             intervals: HashMap::new(),
@@ -460,7 +495,11 @@ impl<'a, 'f> Lower<'a, 'f> {
                 continue;
             }
             self.lowered += 1;
-            terminated = self.instr(pc, code[pc], st)?;
+            self.now = Some(st);
+            self.now_pc = Some(pc);
+            let ended = self.instr(pc, code[pc], st);
+            (self.now, self.now_pc) = (None, None);
+            terminated = ended?;
             if let Some(header) = loops.closes[pc] {
                 // its last back-edge is in place: every predecessor is known
                 let block = self.block(header)?;
@@ -474,29 +513,68 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// Whether the call of plan `j` is lowered inline: a small callee, not too deep, and a
-    /// recursive one only once or twice (which divides the native calls of a recursion like
-    /// fib's by three or more).
+    /// recursive one only once (which halves the native calls of a recursion like fib's).
     fn inlinable(&self, callee: &Plan) -> bool {
         let code = &callee.proto.code;
-        if code.iter().any(|i| matches!(i, Instr::PrangePrep { .. })) {
-            // its parallel run returns a failed block's error straight (see `prange_parallel`)
+        if !inline_shape(callee, self.inlined_from.len()) {
             return false;
         }
-        let has_loop = bytecode::has_loop(code);
-        if has_loop && !self.inlined_from.is_empty() {
-            // a loop inlined into inlined code is one more copy of it (versioned: two) per
-            // caller, for a call that costs nothing next to the loop: compiling
-            // `spectral_norm` took 16 copies of its inner loops and 22 ms instead of 14
+        if self.calls_loop_function(callee) {
+            // its calls of functions with loops stay native calls (a loop is not inlined into
+            // inlined code): inlining saves one call next to theirs, for a copy of every check
+            // and count around them (spectral_norm inlined mul_atav twice: 640 instructions)
             return false;
         }
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
-        let limit = if has_loop { INLINE_MAX_CODE / 2 } else { INLINE_MAX_CODE };
-        // a tiny recursive function (fib) is unrolled two levels, a larger one level
-        let copies = if code.len() <= INLINE_TINY && !has_loop { 3 } else { 2 };
-        code.len() <= limit
-            && self.lowered + code.len() <= INLINE_BUDGET
-            && self.inlined_from.len() < INLINE_MAX_DEPTH
-            && active.filter(|p| std::ptr::eq(*p, callee)).count() < copies
+        // a recursive function is unrolled one level: two levels made fib's code twice as large
+        // (1.6 ms to compile instead of 0.86) for 7% fewer native calls' time, a wash at fib(32)
+        self.lowered + code.len() <= INLINE_BUDGET && active.filter(|p| std::ptr::eq(*p, callee)).count() < 2
+    }
+
+    /// Whether `plan` calls a function with a loop (other than itself).
+    fn calls_loop_function(&self, plan: &Plan) -> bool {
+        plan.calls.values().any(|t| {
+            let callee: &Plan = match t {
+                Target::Plan(j) => &self.plans[*j],
+                Target::Spec(spec) => match spec.plan() {
+                    Some(p) => p,
+                    None => return false,
+                },
+                Target::Builtin(_) => return false,
+            };
+            !std::ptr::eq(callee, plan) && bytecode::has_loop(&callee.proto.code)
+        })
+    }
+
+    /// Whether the call at `pc` of `plan`, lowered at inlining depth `depth`, is or reaches a
+    /// call that is not inlined (a recursive callee counts as one). A native call costs more
+    /// than the checks loop versioning leaves out, so a loop making one is not versioned.
+    pub(super) fn reaches_native_call(
+        &self,
+        plan: &Plan,
+        pc: usize,
+        depth: usize,
+        seen: &mut Vec<*const Plan>,
+    ) -> bool {
+        let callee: &Plan = match plan.calls.get(&pc) {
+            Some(Target::Builtin(_)) => return false,
+            Some(Target::Plan(j)) => &self.plans[*j],
+            Some(Target::Spec(spec)) => match spec.plan() {
+                Some(p) => p,
+                None => return true,
+            },
+            None => return true,
+        };
+        if seen.contains(&(callee as *const Plan)) || !inline_shape(callee, depth) {
+            return true;
+        }
+        seen.push(callee);
+        let reaches =
+            callee.proto.code.iter().enumerate().any(|(k, ins)| {
+                matches!(ins, Instr::Call { .. }) && self.reaches_native_call(callee, k, depth + 1, seen)
+            });
+        seen.pop();
+        reaches
     }
 
     /// A call of plan `j` lowered inline: its instructions with their own registers; its errors
@@ -517,6 +595,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let inner_room = self.callee_room(room);
         let owned = alloc::Owned::of(callee, self.plans);
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
+        let now = (self.now.take(), self.now_pc.take());
         // a closure passed as an argument: its captured values follow its arguments
         let upvals = args.get(callee.proto.nparams..).unwrap_or_default().to_vec();
         let saved_upvals = std::mem::replace(&mut self.upvals, upvals);
@@ -536,6 +615,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.checked.clear();
         self.inlined_from.pop();
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
+        (self.now, self.now_pc) = now;
         self.upvals = saved_upvals;
         self.owned = saved_owned;
         result?;
@@ -556,39 +636,58 @@ impl<'a, 'f> Lower<'a, 'f> {
         let callers = self.inlined_from.iter().rev().map(|(plan, pc)| (std::rc::Rc::as_ptr(&plan.proto), *pc));
         let site = Box::leak(Box::new(Site { code, frames: std::iter::once(own).chain(callers).collect() }));
         let site = self.iconst(site as *const Site as i64);
+        if details == [None, None] {
+            let fail = self.fail_block(false);
+            self.b.ins().jump(fail, &[BlockArg::Value(site), BlockArg::Value(status)]);
+            return;
+        }
         let [a, b] = details.map(|d| d.unwrap_or_else(|| self.iconst(0)));
-        let fail = self.fail_block();
+        let fail = self.fail_block(true);
         self.b
             .ins()
             .jump(fail, &[BlockArg::Value(site), BlockArg::Value(status), BlockArg::Value(a), BlockArg::Value(b)]);
     }
 
+    /// Starts the function's fail blocks afresh (they are made at their first site).
     pub(super) fn make_fail_block(&mut self) {
-        let fail = self.b.create_block();
-        self.b.set_cold_block(fail);
-        for _ in 0..4 {
-            self.b.append_block_param(fail, I64);
-        }
-        self.fail = Some(fail);
-        self.fail_sites = 0;
+        self.fail = [None, None];
+        self.fail_sites = [0, 0];
     }
 
-    /// The fail block for one more error site: a new one after `FAIL_BLOCK_SITES` sites.
-    fn fail_block(&mut self) -> Block {
-        if self.fail_sites == FAIL_BLOCK_SITES {
-            self.full_fails.extend(self.fail.take());
-            self.make_fail_block();
+    /// The fail block for one more error site: one taking `(site, status, a, b)` when the site
+    /// has details, else one taking `(site, status)` (two fewer values at every such site); a
+    /// new one after `FAIL_BLOCK_SITES` sites.
+    fn fail_block(&mut self, details: bool) -> Block {
+        let k = usize::from(details);
+        if self.fail_sites[k] == FAIL_BLOCK_SITES {
+            self.full_fails.extend(self.fail[k].take().map(|b| (b, details)));
+            self.fail_sites[k] = 0;
         }
-        self.fail_sites += 1;
-        self.fail.expect("made first")
+        self.fail_sites[k] += 1;
+        if let Some(block) = self.fail[k] {
+            return block;
+        }
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        for _ in 0..if details { 4 } else { 2 } {
+            self.b.append_block_param(fail, I64);
+        }
+        self.fail[k] = Some(fail);
+        fail
     }
 
     /// Gives every fail block its body (at the end, when every site is known).
     fn fill_fail_block(&mut self) {
-        let blocks: Vec<Block> = self.full_fails.drain(..).chain(self.fail.take()).collect();
-        for fail in blocks {
+        let mut blocks: Vec<(Block, bool)> = self.full_fails.drain(..).collect();
+        blocks.extend(self.fail[0].take().map(|b| (b, false)));
+        blocks.extend(self.fail[1].take().map(|b| (b, true)));
+        for (fail, details) in blocks {
             self.b.switch_to_block(fail);
-            let args = self.b.block_params(fail).to_vec();
+            let mut args = self.b.block_params(fail).to_vec();
+            if !details {
+                let zero = self.iconst(0);
+                args.extend([zero, zero]);
+            }
             let st = self.call_helper(Helper::Site, &args)[0];
             if self.outlining.inside.is_some() {
                 self.b.ins().return_(&[st]);
@@ -1964,12 +2063,15 @@ impl<'a, 'f> Lower<'a, 'f> {
         else {
             return Err("internal: range of non-ints".into());
         };
-        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
-        // a `prange` loop's own (`PrangePrep`), or a refused one's `ForPrep`, names `prange`
-        let prange = matches!(self.plan.proto.code[pc], Instr::PrangePrep { .. })
-            || self.plan.proto.pranges.iter().any(|p| p.prep as usize == pc);
-        let code = if prange { status::PRANGE_STEP_ZERO } else { status::STEP_ZERO };
-        self.fail_if(zero, pc, code, None, None);
+        let known = self.interval(step);
+        if known.lo <= 0 && known.hi >= 0 {
+            let zero = self.b.ins().icmp_imm_s(IntCC::Equal, step, 0);
+            // a `prange` loop's own (`PrangePrep`), or a refused one's `ForPrep`, names `prange`
+            let prange = matches!(self.plan.proto.code[pc], Instr::PrangePrep { .. })
+                || self.plan.proto.pranges.iter().any(|p| p.prep as usize == pc);
+            let code = if prange { status::PRANGE_STEP_ZERO } else { status::STEP_ZERO };
+            self.fail_if(zero, pc, code, None, None);
+        }
         self.put(a + 3, V::Int(start));
         Ok((start, stop, step))
     }
@@ -1977,10 +2079,17 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// `for` setup: `range() step must not be zero`, then skip an empty range.
     fn for_prep(&mut self, pc: usize, st: &[T], a: Reg, t: u32) -> Lowered<bool> {
         let (start, stop, step) = self.range_start(pc, st, a)?;
-        let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
-        let more_up = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
-        let more_down = self.b.ins().icmp(IntCC::SignedGreaterThan, start, stop);
-        let more = self.b.ins().select(up, more_up, more_down);
+        let known = self.interval(step);
+        let more = if known.lo > 0 {
+            self.b.ins().icmp(IntCC::SignedLessThan, start, stop)
+        } else if known.hi < 0 {
+            self.b.ins().icmp(IntCC::SignedGreaterThan, start, stop)
+        } else {
+            let up = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, step, 0);
+            let more_up = self.b.ins().icmp(IntCC::SignedLessThan, start, stop);
+            let more_down = self.b.ins().icmp(IntCC::SignedGreaterThan, start, stop);
+            self.b.ins().select(up, more_up, more_down)
+        };
         self.branch(pc, more, t)
     }
 

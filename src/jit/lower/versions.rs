@@ -50,8 +50,8 @@ pub(super) struct Checks {
 
 impl<'a, 'f> Lower<'a, 'f> {
     /// A counted loop (at its `ForPrep`) worth lowering twice: an innermost loop with a
-    /// constant positive step, without jumps out of it, that checks array accesses, int
-    /// arithmetic or recursion depth. Returns the `ForLoop`'s index and the accesses
+    /// constant positive step, without jumps out of it or native calls (inlined calls are
+    /// fine), that checks array accesses, int arithmetic or recursion depth. Returns the `ForLoop`'s index and the accesses
     /// `(array register, index register)` that one test before the loop can check: indexed by
     /// the loop variable (in range when `start >= 0` and `stop <= len`) or by a register the
     /// loop never writes.
@@ -88,6 +88,9 @@ impl<'a, 'f> Lower<'a, 'f> {
                 Instr::GetIndex { b, c, .. } => (b, c),
                 Instr::SetIndex { a: arr, b: idx, .. } => (arr, idx),
                 Instr::Call { .. } => {
+                    if self.reaches_native_call(self.plan, pc, self.inlined_from.len(), &mut Vec::new()) {
+                        return None;
+                    }
                     checked_ops = true;
                     continue;
                 }
