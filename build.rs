@@ -1,5 +1,5 @@
 //! Link settings of the `mini` executable for a faster start and a smaller resident set
-//! (notes/arch-startup.md). On Linux with glibc the binary is linked statically and
+//! (ARCHITECTURE.md, "Speed"). On Linux with glibc the binary is linked statically and
 //! position-dependent: no dynamic loader runs at start (it was a third of the instructions of
 //! `mini run` of an empty program: mapping libc, libm and libgcc_s, looking symbols up, and
 //! applying the ~12,000 relocations of a PIE), and only the parts of the C library that mini

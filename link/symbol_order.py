@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes link/symbol-order.txt, the order in which the linker places mini's functions
-(build.rs passes it to lld as --symbol-ordering-file; notes/arch-startup.md).
+(build.rs passes it to lld as --symbol-ordering-file; ARCHITECTURE.md, "Speed").
 
 The functions that `mini run` executes on the examples (interpreted, then with --jit) come
 first, packed together, so that a run maps few pages of the binary's code: the kernel maps

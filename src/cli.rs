@@ -136,7 +136,7 @@ struct RunArgs {
 
 /// The process's start, called by the executable's C `main` (src/main.rs, `#![no_main]`) in
 /// place of Rust's runtime start-up (`lang_start`), which parsed /proc/self/maps for the first
-/// thread's stack guard (~100K instructions, a tenth of the start; notes/arch-startup.md) and
+/// thread's stack guard (~100K instructions, a tenth of the start; ARCHITECTURE.md, "Speed") and
 /// gave every thread an alternate signal stack. It does what
 /// of `lang_start` mini relies on: standard descriptors that are closed are opened on
 /// /dev/null (so the program's output never goes to a file it opens), SIGPIPE is ignored (a
@@ -289,7 +289,7 @@ const DEFAULT_SWITCH_INTERVAL_MS: f64 = 5.0;
 /// The options of the commonest command lines, `mini run [--jit] [--stats] FILE [-- ARGS]`
 /// (`args` without the program's name), as clap would parse them, or `None` for any other
 /// command line, which clap parses. Building clap's parser was a sixth of the instructions of
-/// `mini run` of an empty program (notes/arch-startup.md); the test `quick_run_args_are_clap_s`
+/// `mini run` of an empty program (ARCHITECTURE.md, "Speed"); the test `quick_run_args_are_clap_s`
 /// compares the two.
 fn quick_run_args(args: &[std::ffi::OsString]) -> Option<RunArgs> {
     let (command, rest) = args.split_first()?;

@@ -1,6 +1,6 @@
 //! The `mini` executable: hands the command line to `mini::cli`. On Linux with glibc it starts
 //! without Rust's runtime start-up (`#![no_main]`, a C `main`): `mini::cli::start` does what
-//! of it mini needs (notes/arch-startup.md). Its test build (`cargo test` of this file, which
+//! of it mini needs (ARCHITECTURE.md, "Speed"). Its test build (`cargo test` of this file, which
 //! has no tests) keeps the test harness's own `main`.
 #![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 

@@ -1,5 +1,5 @@
 //! What `mini` does at start in place of Rust's runtime start-up (src/main.rs, `cli::start`;
-//! notes/arch-startup.md): closed standard descriptors are opened on /dev/null, the program's
+//! ARCHITECTURE.md, "Speed"): closed standard descriptors are opened on /dev/null, the program's
 //! thread is named `main`, and the command lines parsed without clap mean what clap makes of
 //! them. (A closed pipe on stdout, which needs SIGPIPE ignored, is tests/process_io.rs's.)
 
