@@ -1452,3 +1452,50 @@ fn arg_count_error(expected: usize, got: usize) -> String {
     let s = if expected == 1 { "" } else { "s" };
     format!("expected {expected} argument{s}, got {got}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::for_count;
+
+    /// The iterations after the first, counted by stepping as the old `ForLoop` did (an
+    /// overflowing step ends the loop).
+    fn stepped(start: i64, stop: i64, step: i64) -> Option<u64> {
+        let inside = |i: i64| if step > 0 { i < stop } else { i > stop };
+        if !inside(start) {
+            return None;
+        }
+        let (mut i, mut n) = (start, 0u64);
+        while let Some(next) = i.checked_add(step).filter(|&v| inside(v)) {
+            i = next;
+            n += 1;
+        }
+        Some(n)
+    }
+
+    #[test]
+    fn for_count_agrees_with_stepping() {
+        for start in -7..7 {
+            for stop in -7..7 {
+                for step in [-5, -3, -2, -1, 1, 2, 3, 5] {
+                    assert_eq!(for_count(start, stop, step), stepped(start, stop, step), "{start} {stop} {step}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn for_count_at_the_int_limits() {
+        let (min, max) = (i64::MIN, i64::MAX);
+        assert_eq!(for_count(min, max, 1), Some(u64::MAX - 1));
+        assert_eq!(for_count(max, min, -1), Some(u64::MAX - 1));
+        assert_eq!(for_count(min, max, max), Some(2));
+        assert_eq!(for_count(max, min, min), Some(1));
+        assert_eq!(for_count(0, max, max), Some(0));
+        assert_eq!(for_count(max - 1, max, 1), Some(0));
+        assert_eq!(for_count(5, 5, 1), None);
+        assert_eq!(for_count(5, 5, -1), None);
+        for (start, stop, step) in [(min, max, max), (max, min, min), (min, max, 1 << 62), (max, min, -(1 << 62))] {
+            assert_eq!(for_count(start, stop, step), stepped(start, stop, step));
+        }
+    }
+}
