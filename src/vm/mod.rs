@@ -83,8 +83,9 @@ impl From<&str> for Fail {
 
 /// The global variables: one slot per name, read and written only under the GIL.
 ///
-/// No reference into a slot ever leaves: [`Globals::get`] returns a clone, so a later
-/// [`Globals::set`] of the slot cannot leave a reference dangling.
+/// No reference into a slot leaves the crate: [`Globals::get`] returns a clone, so a later
+/// [`Globals::set`] of the slot cannot leave a reference dangling. (`Globals::slot`, crate
+/// only, lends one to the dispatch loop, which copies the value into a register at once.)
 ///
 /// ```compile_fail,E0599
 /// // A reference into a slot, then a write of that slot: the reference would dangle.
@@ -1441,11 +1442,7 @@ fn drop_callee(callee: Value) {
 /// Stores a call's result over its callee, dropping the callee (usually a function) inline.
 #[inline(always)]
 fn replace_callee(slot: &mut Value, v: Value) {
-    match std::mem::replace(slot, v) {
-        Value::Func(f) => drop(f),
-        other if other.is_heap() => drop_value(other),
-        other => std::mem::forget(other),
-    }
+    drop_callee(std::mem::replace(slot, v));
 }
 
 fn arg_count_error(expected: usize, got: usize) -> String {
