@@ -609,6 +609,11 @@ pub enum Capture {
     Upval(u8),
 }
 
+/// The `mod_multipliers` of a prototype with these constants.
+pub fn mod_multipliers(consts: &[Value]) -> Vec<u64> {
+    consts.iter().map(|k| if let Value::Int(d) = k { crate::num::fast_mod_multiplier(*d) } else { 0 }).collect()
+}
+
 /// A compiled function: its code, constants, spans and child prototypes.
 #[derive(Debug)]
 pub struct Proto {
@@ -619,6 +624,9 @@ pub struct Proto {
     /// The source span of each instruction, for errors.
     pub spans: Vec<Span>,
     pub consts: Vec<Value>,
+    /// For each of `consts`: the multiplier that `ModK` uses for a fast remainder
+    /// ([`crate::num::fast_mod`]), 0 where there is none; see [`mod_multipliers`].
+    pub mod_multipliers: Vec<u64>,
     pub protos: Vec<Rc<Proto>>,
     pub captures: Vec<Capture>,
     /// The span of the whole function.

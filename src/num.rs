@@ -26,6 +26,21 @@ pub fn int_mod(a: i64, b: i64) -> Result<i64, &'static str> {
     Ok(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
 }
 
+/// The multiplier that turns `x % d` by a constant `d` into two multiplications ([`fast_mod`]),
+/// or 0 when `d` is outside `2..2^32`. Division takes 10 to 40 cycles, the multiplications 6.
+pub fn fast_mod_multiplier(d: i64) -> u64 {
+    if (2..=u32::MAX as i64).contains(&d) { u64::MAX / d as u64 + 1 } else { 0 }
+}
+
+/// `x % d` for `x < 2^32` and `2 <= d < 2^32` by Lemire, Kaser and Kurz's direct computation of
+/// the remainder ("Faster remainder by direct computation", 2019), exact for all such operands
+/// when `m` is `fast_mod_multiplier(d)`, i.e. `ceil(2^64 / d)`.
+#[inline]
+pub fn fast_mod(x: u32, m: u64, d: u32) -> u32 {
+    let fraction = m.wrapping_mul(x as u64);
+    ((fraction as u128 * d as u128) >> 64) as u32
+}
+
 /// Python's float `divmod`: the floored quotient and the remainder with the divisor's sign.
 pub fn float_divmod(a: f64, b: f64) -> Result<(f64, f64), &'static str> {
     if b == 0.0 {
@@ -99,6 +114,27 @@ mod tests {
         assert_eq!(int_mod(i64::MIN, -1), Ok(0));
         assert_eq!(float_divmod(-7.5, 2.0), Ok((-4.0, 0.5)));
         assert_eq!(float_divmod(7.5, -2.0), Ok((-4.0, -0.5)));
+    }
+
+    #[test]
+    fn fast_mod_equals_the_remainder() {
+        let divisors =
+            [2u32, 3, 7, 10, 641, 65_535, 65_536, 1_000_003, 0x7fff_ffff, 0x8000_0001, u32::MAX - 1, u32::MAX];
+        let mut x: u32 = 12_345;
+        for &d in &divisors {
+            let m = fast_mod_multiplier(d as i64);
+            for probe in [0, 1, d - 1, d, d.wrapping_add(1), u32::MAX, u32::MAX - 1, u32::MAX / d * d] {
+                assert_eq!(fast_mod(probe, m, d), probe % d, "{probe} % {d}");
+            }
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                assert_eq!(fast_mod(x, m, d), x % d, "{x} % {d}");
+            }
+        }
+        assert_eq!(fast_mod_multiplier(1), 0);
+        assert_eq!(fast_mod_multiplier(0), 0);
+        assert_eq!(fast_mod_multiplier(-7), 0);
+        assert_eq!(fast_mod_multiplier(1 << 32), 0);
     }
 
     #[test]

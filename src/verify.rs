@@ -364,6 +364,7 @@ mod tests {
             spans: vec![Span::default(); code.len()],
             code,
             consts: vec![Value::Int(7), Value::str("s")],
+            mod_multipliers: vec![crate::num::fast_mod_multiplier(7), 0],
             protos,
             captures,
             span: Span::default(),

@@ -389,6 +389,7 @@ impl Compiler {
             nregs: f.max_reg.max(f.nparams).max(1),
             code: f.code,
             spans: f.spans,
+            mod_multipliers: crate::bytecode::mod_multipliers(&f.consts),
             consts: f.consts,
             protos: f.protos,
             captures: f.captures,

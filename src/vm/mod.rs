@@ -718,6 +718,20 @@ impl<'g> Vm<'g> {
                 }
             };
         }
+        // A loop's test on two ints, run by its back edge at `target`: on to the body or out.
+        macro_rules! int_test {
+            ($target:expr, $x:expr, $y:expr, $op:tt, $t:expr) => {
+                if let (&Value::Int(x), &Value::Int(y)) = ($x, $y) {
+                    if COUNT {
+                        executed += 1;
+                    }
+                    // SAFETY: a test is never the last instruction (the verifier: no
+                    // instruction falls off the end of the code).
+                    ip = if x $op y { unsafe { $target.add(1) } } else { jump!($t) };
+                    continue;
+                }
+            };
+        }
         macro_rules! save_ip {
             () => {
                 if let Some(fr) = self.frames.last_mut() {
@@ -1007,6 +1021,14 @@ impl<'g> Vm<'g> {
                     (x, y) => slow_arith!(a, x, y, BinOp::Mod),
                 },
                 Instr::ModK { a, b, k } => match (reg!(b), konst!(k)) {
+                    // a constant divisor in 2..2^32 and 0 <= x < 2^32: multiply, not divide
+                    (&Value::Int(x), &Value::Int(y))
+                        if (x as u64) <= u32::MAX as u64
+                            && let Some(&m) = proto!().mod_multipliers.get(k as usize)
+                            && m != 0 =>
+                    {
+                        set_scalar!(a, Int, crate::num::fast_mod(x as u32, m, y as u32) as i64)
+                    }
                     (Value::Int(x), Value::Int(y)) => match ops::int_mod(*x, *y) {
                         Ok(v) => set_scalar!(a, Int, v),
                         Err(e) => throw!(e),
@@ -1050,6 +1072,18 @@ impl<'g> Vm<'g> {
                             proto!().jit.backedge();
                         }
                         safe_point!();
+                        // the back edge of a `while` loop whose test compares ints runs that
+                        // test here: one dispatch less per iteration, as a rotated loop has
+                        // SAFETY: `target` points into the code (as `jump!`).
+                        match unsafe { *target } {
+                            Instr::JumpIfNotLt { a, b, t } => int_test!(target, reg!(a), reg!(b), <, t),
+                            Instr::JumpIfNotLe { a, b, t } => int_test!(target, reg!(a), reg!(b), <=, t),
+                            Instr::JumpIfNotGt { a, b, t } => int_test!(target, reg!(a), reg!(b), >, t),
+                            Instr::JumpIfNotGe { a, b, t } => int_test!(target, reg!(a), reg!(b), >=, t),
+                            Instr::JumpIfNotLtK { a, k, t } => int_test!(target, reg!(a), konst!(k), <, t),
+                            Instr::JumpIfNotGtK { a, k, t } => int_test!(target, reg!(a), konst!(k), >, t),
+                            _ => {}
+                        }
                     }
                     ip = target;
                 }
