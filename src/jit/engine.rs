@@ -221,7 +221,18 @@ impl Engine {
     /// specializations exist the VM hands it to [`Engine::defer`], so that a later session that
     /// calls it defines it then). Functions of earlier sessions deferred so are defined here
     /// when this session's code calls them.
+    /// With `dump_ir`, every function is compiled afresh, without the cache (its listing of
+    /// machine code comes from compiling).
     pub fn compile(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
+        let cache = if dump_ir { self.cache.take() } else { None };
+        let result = self.compile_plans(plans, mirrors, dump_ir);
+        if cache.is_some() {
+            self.cache = cache;
+        }
+        result
+    }
+
+    fn compile_plans(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
         let mut ids = Vec::with_capacity(plans.len());
         for p in plans {
             let sig = signature(&self.module, p.sig.tys(), p.ret_ty());
