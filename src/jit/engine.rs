@@ -221,6 +221,7 @@ impl Engine {
     /// specializations exist the VM hands it to [`Engine::defer`], so that a later session that
     /// calls it defines it then). Functions of earlier sessions deferred so are defined here
     /// when this session's code calls them.
+    ///
     /// With `dump_ir`, every function is compiled afresh, without the cache (its listing of
     /// machine code comes from compiling).
     pub fn compile(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
