@@ -26,8 +26,24 @@ pub const MODES: [(&str, &[&str]); 3] =
 /// under cargo's scratch directory (`MINI_CACHE_DIR`), so that no test reads or fills the
 /// user's cache, and no run of the tests depends on an earlier one. Within the process the runs
 /// share it: a program's later runs take its code from the cache, which must change nothing.
+/// The first call also removes the directories of test processes that have ended.
 pub fn test_cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jit-cache-{}", std::process::id()))
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    SWEPT.call_once(|| {
+        // (where /proc tells which processes live)
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        for entry in std::fs::read_dir(scratch).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("jit-cache-").and_then(|p| p.parse::<u32>().ok()) else { continue };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    scratch.join(format!("jit-cache-{}", std::process::id()))
 }
 
 /// A `mini` command whose JIT cache is the test process's own ([`test_cache_dir`]).
