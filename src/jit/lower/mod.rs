@@ -887,22 +887,24 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// the IR holds no address and a program lowers to the same IR in every run, which the
     /// cache of compiled code needs (cache.rs). Like a constant, it costs one `movabs`.
     fn address(&mut self, addr: usize) -> CValue {
+        use cranelift::codegen::entity::EntityRef;
         use cranelift::codegen::ir::{ExternalName, GlobalValueData, UserExternalName};
         let name = format!("{ADDRESS_SYMBOL}{addr:x}");
         let Ok(id) = self.module.declare_data(&name, cranelift_module::Linkage::Import, false, false) else {
             return self.iconst(addr as i64);
         };
-        // one symbol per address in a function, so that its uses share one value
-        let wanted = UserExternalName::new(1, id.as_u32());
-        let func = &*self.b.func;
-        let known = func.global_values.iter().find_map(|(gv, data)| match data {
-            GlobalValueData::Symbol { name: ExternalName::User(r), .. }
-                if func.params.user_named_funcs()[*r] == wanted =>
-            {
-                Some(gv)
-            }
-            _ => None,
-        });
+        // one symbol per address in a function, so that its uses share one value (looked for
+        // only when the function names the address already: an error site's is always new)
+        let named = self.b.func.params.user_named_funcs().len();
+        let r = self.b.func.params.ensure_user_func_name(UserExternalName::new(1, id.as_u32()));
+        let known = (r.index() < named)
+            .then(|| {
+                self.b.func.global_values.iter().find_map(|(gv, data)| match data {
+                    GlobalValueData::Symbol { name: ExternalName::User(n), .. } if *n == r => Some(gv),
+                    _ => None,
+                })
+            })
+            .flatten();
         let gv = known.unwrap_or_else(|| self.module.declare_data_in_func(id, self.b.func));
         self.b.ins().symbol_value(I64, gv)
     }
