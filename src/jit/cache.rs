@@ -88,6 +88,7 @@ impl Store {
         Some(Store { dir })
     }
 
+    /// The file of the entry under `key`: the key in hex, `.bin`.
     fn path(&self, key: &[u8]) -> PathBuf {
         let mut name = String::with_capacity(key.len() * 2 + 4);
         for b in key {
