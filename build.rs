@@ -10,6 +10,11 @@
 //! linked, with libgcc's unwinder linked in), or `pie` (the toolchain's defaults). With the
 //! `mpi` feature, or when the C compiler has no static C library, `static` falls back to
 //! `dynamic`.
+//!
+//! It also sets `MINI_BUILD_ID`, a hash of everything that makes this build of mini what it is
+//! (its sources, Cargo.toml, Cargo.lock, this file, the compiler's version, the target, the
+//! profile and the features): the JIT's cache of compiled code (src/jit/cache.rs) keeps the
+//! entries of each build apart, so that a changed mini never runs code another build compiled.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +33,7 @@ const STATIC_LIBS: &[(&str, &str)] = &[
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    build_id();
     println!("cargo:rerun-if-env-changed=MINI_LINK");
     println!("cargo:rerun-if-env-changed=CC");
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -56,6 +62,60 @@ fn main() {
     }
     println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
     symbol_order();
+}
+
+/// Sets `MINI_BUILD_ID` for the crate (see the top of this file): a 64-bit hash, in hex, of the
+/// files under src/, Cargo.toml, Cargo.lock and build.rs (by path and content), `rustc -vV`,
+/// and the target, profile, optimisation level and enabled features.
+fn build_id() {
+    use std::hash::{DefaultHasher, Hasher};
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let mut files = Vec::new();
+    collect_files(&root.join("src"), &mut files);
+    for name in ["Cargo.toml", "Cargo.lock", "build.rs"] {
+        println!("cargo:rerun-if-changed={name}");
+        files.push(root.join(name));
+    }
+    println!("cargo:rerun-if-changed=src");
+    files.sort();
+    // SipHash with fixed keys: the same in every run of this compiler (whose version is hashed)
+    let mut h = DefaultHasher::new();
+    for path in &files {
+        let name = path.strip_prefix(&root).unwrap_or(path).to_string_lossy().into_owned();
+        let bytes = std::fs::read(path).unwrap_or_default();
+        for part in [name.as_bytes(), &bytes] {
+            h.write_usize(part.len());
+            h.write(part);
+        }
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    if let Ok(out) = Command::new(rustc).arg("-vV").output() {
+        h.write(&out.stdout);
+    }
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("CARGO_FEATURE_") || ["TARGET", "PROFILE", "OPT_LEVEL", "DEBUG"].contains(&k.as_str())
+        })
+        .collect();
+    env.sort();
+    for part in env.iter().flat_map(|(k, v)| [k, v]) {
+        h.write_usize(part.len());
+        h.write(part.as_bytes());
+    }
+    println!("cargo:rustc-env=MINI_BUILD_ID={:016x}", h.finish());
+}
+
+/// Appends the files under `dir` (recursively) to `out`.
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 /// Passes link/symbol-order.txt to the linker, which places the functions it names first and

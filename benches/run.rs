@@ -1,7 +1,8 @@
 //! Benchmark runner for `cargo bench` (a plain `main`, no harness).
 //!
 //! Every program in `examples/` is run by each *runner* ([`runners`]), one column of the table
-//! each: `mini run` (the interpreter), `mini run --jit`, the C version `benches/c/<name>.c`
+//! each: `mini run` (the interpreter), `mini run --jit`, `mini run --jit --no-cache` (`jit
+//! cold`), the C version `benches/c/<name>.c`
 //! (compiled with `cc -O2` into `<target dir>/bench-c/` when the binary is missing or older
 //! than its source or `benches/c/*.h`), `python3` on the twin `benches/py/<name>.py`, and
 //! `lua5.4` and `luajit` on the twin `benches/lua/<name>.lua` (where they are installed). The
@@ -19,6 +20,12 @@
 //! to what was measured, and each runner's peak resident set per example (one more, untimed
 //! run under a small probe parent, [`PEAK_PROBE_C`], so that the benchmark's own memory is not
 //! counted) against issue 15's memory goal.
+//!
+//! The JIT's cache of compiled code (lang-spec/jit.md) is `<target dir>/bench-jit-cache`, emptied
+//! when the benchmark starts: the first run of an example under `mini --jit` compiles and fills
+//! it, the later ones take their code from it, so the `mini --jit` median (of 3 runs or more) is
+//! a run with the cache warm, what a program run again sees; `jit cold` compiles every time, as
+//! the first run of a program does.
 //!
 //! `gil_demo` is not timed as a whole: it times itself, one thread against two. It is run in
 //! each of [`GIL_MODES`] (the interpreter, `--jit --keep-gil`, `--jit`, and as references its
@@ -66,6 +73,7 @@ const MINI: &str = env!("CARGO_BIN_EXE_mini");
 /// The runners' names, as the table's headers show them.
 const INTERP: &str = "mini";
 const JIT: &str = "mini --jit";
+const JIT_COLD: &str = "jit cold";
 const C: &str = "C";
 const PYTHON: &str = "python";
 const LUA: &str = "lua5.4";
@@ -92,6 +100,7 @@ fn runners() -> Vec<Runner> {
     let mut runners = vec![
         Runner { name: INTERP, is_mini: true, command: interp_command },
         Runner { name: JIT, is_mini: true, command: jit_command },
+        Runner { name: JIT_COLD, is_mini: true, command: jit_cold_command },
     ];
     if tool_available("cc") {
         runners.push(Runner { name: C, is_mini: false, command: c_command });
@@ -129,6 +138,11 @@ fn interp_command(example: &str, args: &[&str]) -> Option<Command> {
 
 fn jit_command(example: &str, args: &[&str]) -> Option<Command> {
     Some(mini_command(example, &["--jit"], args))
+}
+
+/// `mini run --jit` without the cache of compiled code: every function compiled afresh.
+fn jit_cold_command(example: &str, args: &[&str]) -> Option<Command> {
+    Some(mini_command(example, &["--jit", "--no-cache"], args))
 }
 
 /// Runs `<target dir>/bench-c/<example>`, compiling `benches/c/<example>.c` first if needed.
@@ -1291,6 +1305,11 @@ fn print_process_table(rows: &[PrangeRow], runs: usize) {
 }
 
 fn main() {
+    // the JIT's cache: one of the benchmark's own, empty at the start (see the top of this file)
+    let cache = c_binary_dir().with_file_name("bench-jit-cache");
+    let _ = fs::remove_dir_all(&cache);
+    // SAFETY: no other thread exists yet, so none reads the environment while it changes.
+    unsafe { env::set_var("MINI_CACHE_DIR", &cache) };
     let options = Options::from_env();
     let runners = runners();
     let (demos, benches): (Vec<String>, Vec<String>) =

@@ -86,11 +86,18 @@ struct JitArgs {
     /// With --jit: print the Cranelift IR of each compiled function to stderr.
     #[arg(long, requires = "jit")]
     dump_ir: bool,
+    /// With --jit: neither read nor write the cache of compiled code ($MINI_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/mini, else ~/.cache/mini; an empty MINI_CACHE_DIR also turns it off).
+    #[arg(long, requires = "jit")]
+    no_cache: bool,
 }
 
 impl JitArgs {
-    /// The JIT's options, with `--jit`.
+    /// The JIT's options, with `--jit`; `--no-cache` turns the cache off for the process.
     fn options(&self) -> Option<crate::jit::JitOptions> {
+        if self.no_cache {
+            crate::jit::cache::disable();
+        }
         self.jit.then_some(crate::jit::JitOptions {
             threshold: self.jit_threshold,
             keep_gil: self.keep_gil,
@@ -296,7 +303,7 @@ fn quick_run_args(args: &[std::ffi::OsString]) -> Option<RunArgs> {
     if command != "run" {
         return None;
     }
-    let (mut file, mut jit, mut stats) = (None, false, false);
+    let (mut file, mut jit, mut stats, mut no_cache) = (None, false, false, false);
     let mut rest = rest.iter();
     let mut program_args = Vec::new();
     while let Some(arg) = rest.next() {
@@ -304,6 +311,7 @@ fn quick_run_args(args: &[std::ffi::OsString]) -> Option<RunArgs> {
             // a repeated flag is clap's error
             Some("--jit") if !jit => jit = true,
             Some("--stats") if !stats => stats = true,
+            Some("--no-cache") if !no_cache => no_cache = true,
             Some("--") if file.is_some() => {
                 program_args = rest.map(|a| a.clone().into_string().ok()).collect::<Option<_>>()?;
                 break;
@@ -315,6 +323,10 @@ fn quick_run_args(args: &[std::ffi::OsString]) -> Option<RunArgs> {
             _ => return None,
         }
     }
+    // `--no-cache` without `--jit` is clap's error
+    if no_cache && !jit {
+        return None;
+    }
     Some(RunArgs {
         file: file?,
         args: program_args,
@@ -322,7 +334,7 @@ fn quick_run_args(args: &[std::ffi::OsString]) -> Option<RunArgs> {
         stats,
         dump_bytecode: false,
         threads: None,
-        jit: JitArgs { jit, jit_threshold: crate::jit::DEFAULT_THRESHOLD, keep_gil: false, dump_ir: false },
+        jit: JitArgs { jit, jit_threshold: crate::jit::DEFAULT_THRESHOLD, keep_gil: false, dump_ir: false, no_cache },
     })
 }
 
@@ -676,6 +688,8 @@ mod tests {
             &["run", "--jit", "prog.mini", "--"],
             &["run", "dir/with space.mini", "--", "--"],
             &["run", "run"],
+            &["run", "--jit", "--no-cache", "prog.mini"],
+            &["run", "--no-cache", "prog.mini", "--jit", "--stats"],
         ];
         for args in quick {
             let args = os(args);
@@ -698,6 +712,8 @@ mod tests {
             &["run", "--", "prog.mini"],
             &["run", "--threads", "2", "prog.mini"],
             &["run", "--jit-threshold=0", "--jit", "prog.mini"],
+            &["run", "--no-cache", "prog.mini"],
+            &["run", "--jit", "--no-cache", "--no-cache", "prog.mini"],
             &["run", "-h"],
             &["run", "--help"],
             &["run", "prog.mini", "--bogus"],

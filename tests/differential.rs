@@ -158,6 +158,7 @@ struct Run {
 /// Runs `mini run FLAGS FILE` in `dir`, so that reports name the file as `seed-N.mini`.
 fn run_mini(bin: &Path, dir: &Path, file: &str, flags: &[&str]) -> Run {
     let child = Command::new(bin)
+        .env("MINI_CACHE_DIR", common::test_cache_dir())
         .env("MINI_JIT_VERIFY", "1")
         .env("MINI_VERIFY_BYTECODE", "1")
         .arg("run")

@@ -81,7 +81,7 @@ fn main() {
 
 #[cfg(unix)]
 mod fuzz {
-    use crate::common::{MODES, Rng, collect_mini_files, env_number, mini_bin};
+    use crate::common::{MODES, Rng, collect_mini_files, env_number, mini_bin, test_cache_dir};
     use std::collections::BTreeMap;
     use std::io::Read;
     use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -512,6 +512,7 @@ mod fuzz {
         command
             .args(args)
             .current_dir(dir)
+            .env("MINI_CACHE_DIR", test_cache_dir())
             .env("MINI_JIT_VERIFY", "1")
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())

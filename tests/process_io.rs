@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{MINI, ScratchFile, mini, text};
+use common::{ScratchFile, mini, text};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 /// How long a program may take to end once its stdout is closed before the test calls it hung.
@@ -115,7 +115,7 @@ while true { print(f(k % 2)); k += 1 }
 fn run_on_dev_full(name: &str, program: &str) -> Output {
     let file = ScratchFile::new(&format!("{name}.mini"), program);
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("open /dev/full");
-    let child = Command::new(MINI)
+    let child = common::mini_cmd()
         .arg("run")
         .arg(file.path())
         .stdout(Stdio::from(full))
@@ -149,7 +149,7 @@ fn a_stdout_that_is_not_open_discards_output() {
     // As Python (whose `sys.stdout` is then `None`): the program runs on and its output is lost.
     let program = "print(\"lost\")\nlet s = 0\nfor i in range(1000) { s += i; print(i) }\nassert(s == 499500)\n";
     let file = ScratchFile::new("stdout_not_open.mini", program);
-    let mut command = Command::new(MINI);
+    let mut command = common::mini_cmd();
     command.arg("run").arg(file.path()).stderr(Stdio::piped());
     // SAFETY: between fork and exec, `close` is async-signal-safe and touches no Rust state.
     unsafe {
@@ -206,7 +206,7 @@ fn a_closed_stderr_is_not_a_crash() {
     let program: String = (0..20_000).map(|i| format!("print(undeclared_{i})\n")).collect();
     let file = ScratchFile::new("many_warnings.mini", program);
     let mut child =
-        Command::new(MINI).arg("check").arg(file.path()).stderr(Stdio::piped()).spawn().expect("start mini");
+        common::mini_cmd().arg("check").arg(file.path()).stderr(Stdio::piped()).spawn().expect("start mini");
     let mut first = String::new();
     let mut stderr = BufReader::new(child.stderr.take().expect("a stderr pipe"));
     stderr.read_line(&mut first).expect("read the first line");

@@ -38,10 +38,10 @@
 
 mod common;
 
-use common::{MINI, MODES, collect_mini_files, text};
+use common::{MODES, collect_mini_files, text};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -180,7 +180,7 @@ struct Outcome {
 }
 
 fn run_mini(path: &Path, flags: &[&str], args: &[String]) -> Outcome {
-    let mut cmd = Command::new(MINI);
+    let mut cmd = common::mini_cmd();
     // Cranelift's verifier checks every function compiled; an internal error shows on stderr
     cmd.env("MINI_JIT_VERIFY", "1");
     // So does the bytecode verifier, on every function the compiler makes
@@ -302,6 +302,7 @@ fn main() {
         failures.len()
     );
     native.print();
+    let _ = std::fs::remove_dir_all(common::test_cache_dir());
     if !failures.is_empty() {
         std::process::exit(1);
     }
@@ -400,10 +401,10 @@ fn jit_report(stderr: &str) -> Option<(Vec<Compiled>, Vec<String>)> {
     Some((compiled, refused))
 }
 
-/// Parses `f(int, int) -> int in 0.735 ms, 1 native calls[ (invalidated: ...)]`.
+/// Parses `f(int, int) -> int in 0.735 ms[ (cached)], 1 native calls[ (invalidated: ...)]`.
 fn parse_compiled(rest: &str) -> Option<Compiled> {
     let (sig, after) = rest.split_once(" -> ")?;
-    let (_, calls) = after.split_once(" ms, ")?;
+    let (_, calls) = after.split_once(" ms, ").or_else(|| after.split_once(" ms (cached), "))?;
     let native_calls = calls.split_once(" native calls")?.0.parse().ok()?;
     Some(Compiled { sig: sig.to_string(), native_calls })
 }

@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{MINI, spawn_with_stdin, text};
+use common::{spawn_with_stdin, text};
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -138,12 +138,12 @@ fn native_code_of_an_earlier_input_sees_globals_of_later_ones() {
 
 #[test]
 fn help_is_still_there_and_usage_errors_stay_errors() {
-    let out = Command::new(MINI).arg("--help").output().expect("run mini");
+    let out = common::mini_cmd().arg("--help").output().expect("run mini");
     assert!(text(&out.stdout).contains("repl"), "{}", text(&out.stdout));
     assert_eq!(out.status.code(), Some(0));
     // the prompt takes no file, and its JIT options need --jit, as `mini run`'s do
     for args in [&["prog.mini"][..], &["repl", "prog.mini"], &["--jit-threshold", "5"], &["repl", "--keep-gil"]] {
-        let out = Command::new(MINI).args(args).stdin(Stdio::null()).output().expect("run mini");
+        let out = common::mini_cmd().args(args).stdin(Stdio::null()).output().expect("run mini");
         assert_eq!(out.status.code(), Some(2), "mini {args:?}: {}", text(&out.stderr));
         assert!(out.stdout.is_empty(), "mini {args:?} ran nothing");
     }
@@ -169,7 +169,7 @@ impl Pty {
         assert_eq!(r, 0, "openpty failed");
         // SAFETY: both descriptors were just opened and belong to nobody else.
         let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        let mut cmd = Command::new(MINI);
+        let mut cmd = common::mini_cmd();
         cmd.args(args).env("MINI_HISTORY", history).env("TERM", "xterm");
         cmd.stdin(Stdio::from(slave.try_clone().expect("dup")));
         cmd.stdout(Stdio::from(slave.try_clone().expect("dup")));

@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{MINI, ScratchFile, mini_on, text, wait_or_kill};
+use common::{ScratchFile, mini_on, text, wait_or_kill};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 /// Runs `mini run prog.mini` holding `program` with the descriptor `fd` closed. Were it left
@@ -15,7 +15,7 @@ use std::time::Duration;
 /// read the pipe of the Ctrl-C handler and never return (the run is then killed after 20 s).
 fn run_with_closed(fd: i32, program: &str) -> Output {
     let file = ScratchFile::new("prog.mini", program);
-    let mut cmd = Command::new(MINI);
+    let mut cmd = common::mini_cmd();
     cmd.arg("run").arg(file.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: close(2) is async-signal-safe, and the closure touches nothing else of the parent.
     unsafe {

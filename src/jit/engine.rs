@@ -1,17 +1,19 @@
 //! The Cranelift module that owns a program's native code: creating it, compiling a session's
 //! plans (one finalize per session), and the entry trampolines through which the VM calls them.
 
+use super::cache::Store;
 use super::infer::Plan;
 use super::lower::{Helper, Lower, Outlining, Region, helpers, parallel_loops, param_types, ret_types, signature};
 use super::mirror::Mirrors;
 use super::types::Ty;
+use cranelift::codegen::control::ControlPlane;
 use cranelift::codegen::isa::CallConv;
 use cranelift::codegen::{self, settings};
 use cranelift::prelude::{
     AbiParam, Configurable, FunctionBuilder, FunctionBuilderContext, InstBuilder, MemFlagsData, types,
 };
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, default_libcall_names};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -34,6 +36,10 @@ pub struct Entry {
 /// A plan's outlined parallel-loop blocks: by their `PrangePrep`, and with their loops.
 type Outlined = (HashMap<usize, FuncId>, Vec<(Region, FuncId)>);
 
+/// A plan defined in [`Engine::compile`]: its entry trampoline, its IR listing, the time it
+/// took, and whether its code came from the cache.
+type Built = (FuncId, Option<String>, Duration, bool);
+
 /// The result of compiling one plan.
 pub struct Compiled {
     pub func_id: FuncId,
@@ -41,6 +47,9 @@ pub struct Compiled {
     pub entry: Option<Entry>,
     pub ir: Option<String>,
     pub time: Duration,
+    /// Every function defined for the plan (its own, its outlined loops, the deferred ones it
+    /// calls, its entry) came from the cache of compiled code (cache.rs).
+    pub cached: bool,
 }
 
 /// The functions Cranelift's generated code may call by name (its `LibCall`s under
@@ -110,6 +119,11 @@ pub struct Engine {
     unusable: HashSet<FuncId>,
     /// The entry trampolines made so far, by parameter types and result type.
     entries: HashMap<(Vec<Ty>, Ty), FuncId>,
+    /// The cache of compiled code, unless it is off (cache.rs).
+    cache: Option<Store>,
+    /// Of the functions defined since the count was last reset: how many, and how many came
+    /// from the cache.
+    defined: (u32, u32),
 }
 
 impl Engine {
@@ -142,6 +156,8 @@ impl Engine {
         for (name, addr) in libcalls() {
             builder.symbol(name, addr);
         }
+        // the addresses compiled code names as symbols (lower's `address`)
+        builder.symbol_lookup_fn(Box::new(super::lower::address_of_symbol));
         let mut module = JITModule::new(builder);
         let mut helper_ids = HashMap::new();
         for h in helpers() {
@@ -161,6 +177,8 @@ impl Engine {
             deferred: HashMap::new(),
             unusable: HashSet::new(),
             entries: HashMap::new(),
+            cache: Store::open(),
+            defined: (0, 0),
         };
         let trampoline = engine.define_safe_point_trampoline()?;
         engine.helper_ids.insert(Helper::SafePoint, trampoline);
@@ -192,7 +210,7 @@ impl Engine {
         b.ins().return_(&[]);
         b.seal_all_blocks();
         b.finalize(config);
-        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
+        self.define(id)?;
         Ok(id)
     }
 
@@ -203,7 +221,19 @@ impl Engine {
     /// specializations exist the VM hands it to [`Engine::defer`], so that a later session that
     /// calls it defines it then). Functions of earlier sessions deferred so are defined here
     /// when this session's code calls them.
+    ///
+    /// With `dump_ir`, every function is compiled afresh, without the cache (its listing of
+    /// machine code comes from compiling).
     pub fn compile(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
+        let cache = if dump_ir { self.cache.take() } else { None };
+        let result = self.compile_plans(plans, mirrors, dump_ir);
+        if cache.is_some() {
+            self.cache = cache;
+        }
+        result
+    }
+
+    fn compile_plans(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
         let mut ids = Vec::with_capacity(plans.len());
         for p in plans {
             let sig = signature(&self.module, p.sig.tys(), p.ret_ty());
@@ -220,10 +250,11 @@ impl Engine {
         needed[0] = true;
         let mut queue: Vec<usize> = (0..plans.len()).filter(|i| needed[*i]).rev().collect();
         let mut failure = None;
-        let mut built: Vec<Option<(FuncId, Option<String>, Duration)>> = (0..plans.len()).map(|_| None).collect();
+        let mut built: Vec<Option<Built>> = (0..plans.len()).map(|_| None).collect();
         while let Some(i) = queue.pop() {
             let p = &plans[i];
             let start = Instant::now();
+            self.defined = (0, 0);
             let mut ir = None;
             let mut calls = Vec::new();
             if failure.is_none() {
@@ -253,7 +284,8 @@ impl Engine {
                 failure.get_or_insert(e);
             }
             let entry_id = self.entry_for(p)?;
-            built[i] = Some((entry_id, ir, start.elapsed()));
+            let cached = self.defined.0 > 0 && self.defined.0 == self.defined.1;
+            built[i] = Some((entry_id, ir, start.elapsed(), cached));
             for id in calls {
                 if let Some(&j) = by_id.get(&id)
                     && !needed[j]
@@ -271,8 +303,8 @@ impl Engine {
             .into_iter()
             .zip(&ids)
             .map(|(b, (func_id, _))| {
-                let Some((entry_id, ir, time)) = b else {
-                    return Compiled { func_id: *func_id, entry: None, ir: None, time: Duration::ZERO };
+                let Some((entry_id, ir, time, cached)) = b else {
+                    return Compiled { func_id: *func_id, entry: None, ir: None, time: Duration::ZERO, cached: false };
                 };
                 let ptr = self.module.get_finalized_function(entry_id);
                 // SAFETY: `entry_id` was defined by `define_entry` with exactly the signature of
@@ -280,7 +312,7 @@ impl Engine {
                 // and its definition is finalized (executable) above or in an earlier session.
                 let trampoline = unsafe { std::mem::transmute::<*const u8, EntryFn>(ptr) };
                 let code = self.module.get_finalized_function(*func_id);
-                Compiled { func_id: *func_id, entry: Some(Entry { trampoline, code }), ir, time }
+                Compiled { func_id: *func_id, entry: Some(Entry { trampoline, code }), ir, time, cached }
             })
             .collect())
     }
@@ -386,7 +418,7 @@ impl Engine {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);
         }
-        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
+        self.define(id)
     }
 
     /// A body for an outlined block that failed to lower (never called: see `define_stub`).
@@ -402,7 +434,7 @@ impl Engine {
         b.ins().return_(&[failed]);
         b.seal_all_blocks();
         b.finalize(config);
-        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
+        self.define(id)
     }
 
     fn fresh_name(&mut self, name: &str) -> String {
@@ -430,15 +462,43 @@ impl Engine {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);
         }
-        let mut ir = dump_ir.then(|| self.ctx.func.display().to_string());
-        self.ctx.set_disasm(dump_ir);
+        if !dump_ir {
+            self.define(ids[i].0)?;
+            return Ok(None);
+        }
+        // compiled afresh, not taken from the cache: the listing comes from compiling
+        let mut text = self.ctx.func.display().to_string();
+        self.ctx.set_disasm(true);
+        self.defined.0 += 1;
         self.module.define_function(ids[i].0, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
-        if let (Some(text), Some(code)) = (&mut ir, self.ctx.compiled_code()) {
+        if let Some(code) = self.ctx.compiled_code() {
             text.push_str("; machine code:\n");
             text.push_str(code.vcode.as_deref().unwrap_or(""));
         }
         self.ctx.set_disasm(false);
-        Ok(ir)
+        Ok(Some(text))
+    }
+
+    /// Compiles the function in `ctx` and defines it as `id`: its machine code from the cache
+    /// when the cache has the code of the same IR (cache.rs), else compiled by Cranelift (and
+    /// stored in the cache). Counts it in `defined`.
+    fn define(&mut self, id: FuncId) -> Result<(), String> {
+        self.defined.0 += 1;
+        let Some(cache) = &mut self.cache else {
+            return self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"));
+        };
+        let (_, hit) = self
+            .ctx
+            .compile_with_cache(self.module.isa(), cache, &mut ControlPlane::default())
+            .map_err(|e| format!("cranelift: {:?}", e.inner))?;
+        self.defined.1 += hit as u32;
+        let code = self.ctx.compiled_code().ok_or("internal: no compiled code")?;
+        // what cranelift-jit's own `define_function` does with the code it compiles
+        let relocs: Vec<ModuleReloc> =
+            code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &self.ctx.func, id)).collect();
+        let alignment = u64::from(code.buffer.alignment);
+        let bytes = code.code_buffer().to_vec();
+        self.module.define_function_bytes(id, alignment, &bytes, &relocs).map_err(|e| format!("cranelift: {e:?}"))
     }
 
     /// A body for a plan that failed to lower, so that finalizing the session stays sound; it
@@ -462,7 +522,7 @@ impl Engine {
         b.ins().return_(&values);
         b.seal_all_blocks();
         b.finalize(config);
-        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))
+        self.define(id)
     }
 
     /// The entry trampoline for a plan's parameter and result types: made at the first plan
@@ -537,7 +597,7 @@ impl Engine {
         b.ins().return_(&[status[0]]);
         b.seal_all_blocks();
         b.finalize(config);
-        self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
+        self.define(id)?;
         Ok(id)
     }
 }

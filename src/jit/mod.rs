@@ -7,6 +7,7 @@
 
 mod adapt;
 mod alloc;
+pub mod cache;
 mod engine;
 mod funcargs;
 mod infer;
@@ -92,6 +93,8 @@ pub struct Spec {
     /// interpreter runs its calls itself.
     trivial: bool,
     compile_time: Duration,
+    /// Its code came from the cache of compiled code (cache.rs).
+    cached: bool,
     /// The globals it read, directly or through the functions it calls.
     deps: Vec<u16>,
     /// Arrays read from globals: kept alive as long as the code that points at them.
@@ -510,6 +513,7 @@ impl Jit {
                 slots: plan.sig.tys().iter().map(|t| lower::param_types(*t).len()).sum::<usize>().max(1),
                 trivial: trivial(&plan.proto.code),
                 compile_time: c.time,
+                cached: c.cached,
                 deps: deps.iter().copied().collect(),
                 _pins: pins.clone(),
                 frees,
@@ -705,10 +709,11 @@ impl Jit {
             for s in pj.specs.borrow().iter() {
                 let _ = writeln!(
                     out,
-                    "    compiled {} -> {} in {:.3} ms, {} native calls {}{}",
+                    "    compiled {} -> {} in {:.3} ms{}, {} native calls {}{}",
                     s.sig.display(&proto.name),
                     s.ret.name(),
                     s.compile_time.as_secs_f64() * 1e3,
+                    if s.cached { " (cached)" } else { "" },
                     s.gil.calls(),
                     s.gil.summary(),
                     if s.valid.get() { "" } else { " (invalidated: a global it read was assigned)" }

@@ -22,6 +22,37 @@ pub const MINI: &str = env!("CARGO_BIN_EXE_mini");
 pub const MODES: [(&str, &[&str]); 3] =
     [("interp", &[]), ("jit", &["--jit"]), ("eager", &["--jit", "--jit-threshold", "0"])];
 
+/// The JIT's cache of compiled code for the runs of this test process: a directory of its own
+/// under cargo's scratch directory (`MINI_CACHE_DIR`), so that no test reads or fills the
+/// user's cache, and no run of the tests depends on an earlier one. Within the process the runs
+/// share it: a program's later runs take its code from the cache, which must change nothing.
+/// The first call also removes the directories of test processes that have ended.
+pub fn test_cache_dir() -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    SWEPT.call_once(|| {
+        // (where /proc tells which processes live)
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        for entry in std::fs::read_dir(scratch).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("jit-cache-").and_then(|p| p.parse::<u32>().ok()) else { continue };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    scratch.join(format!("jit-cache-{}", std::process::id()))
+}
+
+/// A `mini` command whose JIT cache is the test process's own ([`test_cache_dir`]).
+pub fn mini_cmd() -> Command {
+    let mut cmd = Command::new(MINI);
+    cmd.env("MINI_CACHE_DIR", test_cache_dir());
+    cmd
+}
+
 /// The text of output bytes, with invalid UTF-8 replaced.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -79,12 +110,12 @@ impl Drop for ScratchFile {
 
 /// Runs `mini <args>` to its end.
 pub fn mini(args: &[&str]) -> Output {
-    Command::new(MINI).args(args).output().expect("run mini")
+    mini_cmd().args(args).output().expect("run mini")
 }
 
 /// A `mini` command with `args`, where the word `FILE` stands for `file`.
 pub fn mini_command(args: &[&str], file: &Path) -> Command {
-    let mut cmd = Command::new(MINI);
+    let mut cmd = mini_cmd();
     for arg in args {
         if *arg == "FILE" {
             cmd.arg(file);
@@ -104,14 +135,14 @@ pub fn mini_on(args: &[&str], program: &str) -> Output {
 
 /// The command `mini run <flags> <path>`, with stdout and stderr piped.
 pub fn run_command(flags: &[&str], path: &Path) -> Command {
-    let mut cmd = Command::new(MINI);
+    let mut cmd = mini_cmd();
     cmd.arg("run").args(flags).arg(path).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }
 
 /// Starts `mini <args>` with piped stdio and writes `input` to its stdin, which is then closed.
 pub fn spawn_with_stdin(args: &[&str], input: &str) -> Child {
-    let mut child = Command::new(MINI)
+    let mut child = mini_cmd()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

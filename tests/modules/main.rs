@@ -9,7 +9,7 @@ mod common;
 
 use common::{MODES, ScratchFile, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 /// A scratch directory holding `main.mini` and the other files given, by relative path.
 struct Project {
@@ -35,7 +35,7 @@ impl Project {
     /// `mini ARGS main.mini` (the file named relatively) in the project's directory, with
     /// `MINI_PATH` set to `mini_path` (removed when `None`).
     fn mini(&self, args: &[&str], mini_path: Option<&str>) -> Output {
-        let mut cmd = Command::new(common::MINI);
+        let mut cmd = common::mini_cmd();
         cmd.args(args).arg("main.mini").current_dir(self.dir());
         match mini_path {
             Some(p) => cmd.env("MINI_PATH", p),
@@ -140,7 +140,7 @@ fn syntax_errors_and_cycles_are_reported_before_anything_runs() {
 #[test]
 fn a_program_on_standard_input_imports_from_the_working_directory() {
     let project = Project::new("", &[("m.mini", "let v = 42\n")]);
-    let child = Command::new(common::MINI)
+    let child = common::mini_cmd()
         .args(["run", "-"])
         .current_dir(project.dir())
         .env_remove("MINI_PATH")

@@ -6,14 +6,13 @@
 mod common;
 
 use common::{MODES, ScratchFile, text};
-use std::process::Command;
 
 /// Runs `program` in every mode; each must fail with `message` at `line:col` with carets of
 /// `width` under the name.
 fn fails_at(program: &str, message: &str, line: usize, col: usize, width: usize) {
     let file = ScratchFile::new("fields.mini", program);
     for (mode, flags) in MODES {
-        let out = Command::new(common::MINI).arg("run").args(flags).arg(file.path()).output().expect("run mini");
+        let out = common::mini_cmd().arg("run").args(flags).arg(file.path()).output().expect("run mini");
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "[{mode}] {err}");
         assert!(err.starts_with(&format!("error: {message}\n")), "[{mode}] {err}");

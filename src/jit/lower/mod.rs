@@ -30,6 +30,19 @@ use cranelift_module::{FuncId, Module};
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
+/// The prefix of the symbols that stand for addresses of this process in compiled code (see
+/// `Lower::address`); the rest of the name is the address in hex.
+const ADDRESS_SYMBOL: &str = "mini_addr_";
+
+/// The address that a symbol of `Lower::address` stands for (the JIT's symbol lookup, engine.rs);
+/// None for any other name.
+pub fn address_of_symbol(name: &str) -> Option<*const u8> {
+    let hex = name.strip_prefix(ADDRESS_SYMBOL)?;
+    let addr = usize::from_str_radix(hex, 16).ok()?;
+    // the address was exposed where `address` was given it (a pointer cast to an integer)
+    Some(std::ptr::with_exposed_provenance(addr))
+}
+
 mod alloc;
 mod funcargs;
 mod ndarray;
@@ -635,7 +648,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let own = (std::rc::Rc::as_ptr(&self.plan.proto), pc);
         let callers = self.inlined_from.iter().rev().map(|(plan, pc)| (std::rc::Rc::as_ptr(&plan.proto), *pc));
         let site = Box::leak(Box::new(Site { code, frames: std::iter::once(own).chain(callers).collect() }));
-        let site = self.iconst(site as *const Site as i64);
+        let site = self.address(site as *const Site as usize);
         if details == [None, None] {
             let fail = self.fail_block(false);
             self.b.ins().jump(fail, &[BlockArg::Value(site), BlockArg::Value(status)]);
@@ -866,6 +879,34 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     fn iconst(&mut self, v: i64) -> CValue {
         self.b.ins().iconst(I64, v)
+    }
+
+    /// `addr`, an address of this process (an error site, a global's mirror cell, a loop's
+    /// counters, a constant array), as a value of the code: an imported symbol named by the
+    /// address, which the JIT resolves when it links the code ([`address_of_symbol`]), so that
+    /// the IR holds no address and a program lowers to the same IR in every run, which the
+    /// cache of compiled code needs (cache.rs). Like a constant, it costs one `movabs`.
+    fn address(&mut self, addr: usize) -> CValue {
+        use cranelift::codegen::entity::EntityRef;
+        use cranelift::codegen::ir::{ExternalName, GlobalValueData, UserExternalName};
+        let name = format!("{ADDRESS_SYMBOL}{addr:x}");
+        let Ok(id) = self.module.declare_data(&name, cranelift_module::Linkage::Import, false, false) else {
+            return self.iconst(addr as i64);
+        };
+        // one symbol per address in a function, so that its uses share one value (looked for
+        // only when the function names the address already: an error site's is always new)
+        let named = self.b.func.params.user_named_funcs().len();
+        let r = self.b.func.params.ensure_user_func_name(UserExternalName::new(1, id.as_u32()));
+        let known = (r.index() < named)
+            .then(|| {
+                self.b.func.global_values.iter().find_map(|(gv, data)| match data {
+                    GlobalValueData::Symbol { name: ExternalName::User(n), .. } if *n == r => Some(gv),
+                    _ => None,
+                })
+            })
+            .flatten();
+        let gv = known.unwrap_or_else(|| self.module.declare_data_in_func(id, self.b.func));
+        self.b.ins().symbol_value(I64, gv)
     }
 
     /// What is known of the int value `v`: a constant, a recorded interval, the room a
@@ -1667,9 +1708,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             Value::Nil => V::Nil,
             Value::Array(a) if !a.dims.is_empty() => self.constant_array_n(a),
             Value::Array(a) => {
-                let ptr = self.iconst(a.data.as_ptr() as i64);
+                let ptr = self.address(a.data.as_ptr() as usize);
                 let len = self.iconst(a.len() as i64);
-                let own = self.iconst(crate::jit::alloc::interpreter_own(a) as i64);
+                let own = self.address(crate::jit::alloc::interpreter_own(a) as usize);
                 V::Arr { ptr, len, own, float: a.kind == ElemKind::Float }
             }
             Value::Func(_) | Value::Module(_) => V::Func,
@@ -1687,18 +1728,24 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn global_from_memory(&mut self, pc: usize, g: u16, v: &Value, st_type: T) -> Lowered<V> {
         let expected = self.mirrors.expect(g, v);
         let cell = self.mirrors.cell(g);
-        let bits_addr = self.iconst(&cell.bits as *const _ as i64);
-        let tag_addr = self.iconst(&cell.tag as *const _ as i64);
+        let bits_addr = self.address(&cell.bits as *const _ as usize);
+        let tag_addr = self.address(&cell.tag as *const _ as usize);
         let bits = self.b.ins().atomic_load(I64, MemFlagsData::trusted(), bits_addr);
         let tag = self.b.ins().load(I64, MemFlagsData::trusted(), tag_addr, 0);
         let mut changed = self.b.ins().icmp_imm_s(IntCC::NotEqual, tag, expected as i64);
         if super::mirror::by_identity(expected) {
-            let other = self.b.ins().icmp_imm_s(IntCC::NotEqual, bits, Mirrors::bits_of(v) as i64);
+            let other = match v {
+                Value::Array(_) | Value::Func(_) => {
+                    let identity = self.address(Mirrors::bits_of(v) as usize);
+                    self.b.ins().icmp(IntCC::NotEqual, bits, identity)
+                }
+                _ => self.b.ins().icmp_imm_s(IntCC::NotEqual, bits, Mirrors::bits_of(v) as i64),
+            };
             changed = self.b.ins().bor(changed, other);
         }
         let name = self.plan.global_names.get(&g).cloned().unwrap_or_default();
         let site = Box::leak(Box::new(GlobalSite { name, expected }));
-        let site = self.iconst(site as *const GlobalSite as i64);
+        let site = self.address(site as *const GlobalSite as usize);
         self.fail_if(changed, pc, status::GLOBAL_CHANGED, Some(site), Some(tag));
         Ok(match v {
             Value::Int(_) => V::Int(bits),

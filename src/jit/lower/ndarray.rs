@@ -95,12 +95,12 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// A global array of several dimensions, a constant of the code (kept alive by the
     /// specialization's pins): its pointer and dimensions as constants.
     pub(super) fn constant_array_n(&mut self, a: &std::rc::Rc<ArrayObj>) -> V {
-        let ptr = self.iconst(a.data.as_ptr() as i64);
+        let ptr = self.address(a.data.as_ptr() as usize);
         let mut dims = [ptr; MAX_DIMS];
         for (k, d) in a.dims.iter().enumerate() {
             dims[k] = self.iconst(*d as i64);
         }
-        let own = self.iconst(crate::jit::alloc::interpreter_own(a) as i64);
+        let own = self.address(crate::jit::alloc::interpreter_own(a) as usize);
         V::ArrN { ptr, dims, rank: a.dims.len() as u8, float: a.kind == ElemKind::Float, own }
     }
 

@@ -257,7 +257,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     pub(super) fn prange_prep(&mut self, pc: usize, st: &[T], a: Reg, p: u8, t: u32) -> Lowered<bool> {
         let (start, stop, step) = self.range_start(pc, st, a)?;
         let proto = &self.plan.proto;
-        let counts = self.iconst(&proto.pranges[p as usize].counts as *const PrangeCounts as i64);
+        let counts = self.address(&proto.pranges[p as usize].counts as *const PrangeCounts as usize);
         let outlined = self.outlining.blocks.get(&pc).copied().filter(|_| self.outlining.inside.is_none());
         let r = region(&proto.code, pc).ok_or("internal: a prange loop without its blocks")?;
         let heavy = proto.code[r.block..r.next]
