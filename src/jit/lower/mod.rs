@@ -1116,12 +1116,20 @@ impl<'a, 'f> Lower<'a, 'f> {
             let k = d.trailing_zeros() as i64;
             return if floor { self.b.ins().sshr_imm_u(a, k) } else { self.b.ins().band_imm_u(a, d - 1) };
         }
-        let dv = self.iconst(d);
         if nonneg {
-            // both operands are non-negative: the unsigned operations agree and need no sign
-            // correction in their multiply-by-reciprocal form
-            return if floor { self.b.ins().udiv(a, dv) } else { self.b.ins().urem(a, dv) };
+            // a dividend below 2^63 needs neither a sign correction nor the add-and-halve step
+            // of Cranelift's 64-bit unsigned reciprocal (`loop`: 3 instructions fewer per `%`)
+            let (m, shift) = magic63(d);
+            let mv = self.iconst(m as i64);
+            let hi = self.b.ins().umulhi(a, mv);
+            let q = if shift > 0 { self.b.ins().ushr_imm_u(hi, shift) } else { hi };
+            if floor {
+                return q;
+            }
+            let qd = self.b.ins().imul_imm_s(q, d);
+            return self.b.ins().isub(a, qd);
         }
+        let dv = self.iconst(d);
         let r = self.b.ins().srem(a, dv);
         let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, r, 0);
         if floor {
@@ -2189,6 +2197,23 @@ fn returned(ret: Ty, values: &[CValue]) -> V {
 }
 
 /// The signed condition of an ordering instruction (from its operator in the instruction table).
+/// The reciprocal of a constant divisor `d` (not a power of two, above 1) for dividends in
+/// `0..2^63`: `(m, s)` such that `n / d == umulhi(n, m) >> s` for every such `n`. With
+/// `m = ceil(2^(64+s) / d)`, the error `m*d - 2^(64+s)` is below `d`; it is exact when that error
+/// is at most `2^(s+1)` (Granlund and Montgomery, theorem 4.2, for 63-bit dividends), which holds
+/// at the latest when `2^(s+1) >= d`; the smallest such `s` is taken.
+fn magic63(d: i64) -> (u64, i64) {
+    let d = d as u128;
+    for s in 0..64u32 {
+        let p = 1u128 << (64 + s);
+        let m = p.div_ceil(d);
+        if m <= u64::MAX as u128 && m * d - p <= 1u128 << (s + 1) {
+            return (m as u64, s as i64);
+        }
+    }
+    unreachable!("2^(s+1) >= d holds by s = 62")
+}
+
 fn order_cc(ins: Instr) -> Lowered<IntCC> {
     match ins.facts().op {
         Some(BinOp::Lt) => Ok(IntCC::SignedLessThan),
@@ -2196,5 +2221,41 @@ fn order_cc(ins: Instr) -> Lowered<IntCC> {
         Some(BinOp::Gt) => Ok(IntCC::SignedGreaterThan),
         Some(BinOp::Ge) => Ok(IntCC::SignedGreaterThanOrEqual),
         other => Err(format!("internal: {ins:?} orders by {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::magic63;
+
+    /// `magic63` against plain division, at the ends of the dividend range and in between.
+    #[test]
+    fn magic63_divides_exactly() {
+        let mut divisors: Vec<i64> = (3..2000).filter(|d: &i64| d.count_ones() > 1).collect();
+        divisors.extend([1_000_000_007, (1 << 40) + 1, i64::MAX, i64::MAX - 2, (1 << 62) + 1, (1 << 62) - 1]);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for d in divisors {
+            let (m, s) = magic63(d);
+            let mut check = |n: i64| {
+                let q = ((n as u128 * m as u128) >> 64) as u64 >> s;
+                assert_eq!(q as i64, n / d, "{n} / {d}");
+            };
+            for n in (0..3 * d.min(1 << 20)).chain([i64::MAX, i64::MAX - 1, i64::MAX - d, i64::MAX / 2]) {
+                check(n);
+            }
+            for k in [1, 2, 3, 1 << 20, i64::MAX / d] {
+                for off in [-1, 0, 1] {
+                    if let Some(n) = d.checked_mul(k).and_then(|n| n.checked_add(off)).filter(|n| *n >= 0) {
+                        check(n);
+                    }
+                }
+            }
+            for _ in 0..2000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                check((x >> 1) as i64);
+            }
+        }
     }
 }
