@@ -343,6 +343,9 @@ pub struct Lower<'a, 'f> {
     hot: HashMap<*const Plan, Vec<bool>>,
     /// Where an inlined callee's `return` goes, and its result type.
     ret_to: Option<(Block, Ty)>,
+    /// While lowering a callee's leaf paths inline (`leaf_path_call`): the block that makes the
+    /// real call, where every `Call` of the callee's code goes instead.
+    bail: Option<Block>,
     /// Checked int operations and bounds checks already done in this straight run of bytecode
     /// (whose check dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
     checked: HashMap<(u8, CValue, CValue), CValue>,
@@ -403,6 +406,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             now_pc: None,
             hot: HashMap::new(),
             ret_to: None,
+            bail: None,
             checked: HashMap::new(),
             intervals: HashMap::new(),
             assumed: None,
@@ -485,6 +489,11 @@ impl<'a, 'f> Lower<'a, 'f> {
                 continue;
             };
             if terminated {
+                if self.bail.is_some() {
+                    // after a `Call` that became a jump to the real call: reached from nowhere
+                    pc += 1;
+                    continue;
+                }
                 return Err(format!("internal: instruction {pc} follows a jump but is not a jump target"));
             }
             if let Some((end, checks)) = self.versionable(pc) {
@@ -580,6 +589,93 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// A call of plan `j` lowered inline: its instructions with their own registers; its errors
     /// record the same frames a real call would.
     fn inline_call(&mut self, pc: usize, callee: &'a Plan, args: &[V]) -> Lowered<V> {
+        self.inline_call_bailing(pc, callee, args, None)
+    }
+
+    /// Whether a call of `callee` that stays a native call gets its leaf paths inline
+    /// (`leaf_path_call`): a small function without loops, of scalar parameters and result, in
+    /// which only calls can have an effect, and which can return before any call (fib's
+    /// `if n < 2 { return n }`).
+    fn leaf_paths_inlinable(&self, callee: &Plan) -> bool {
+        let code = &callee.proto.code;
+        let scalar = |t: &Ty| matches!(t, Ty::Int | Ty::Float | Ty::Bool);
+        let first = |f: fn(&Instr) -> bool| code.iter().position(f).unwrap_or(usize::MAX);
+        let early_return = first(|i| matches!(i, Instr::Return { .. })) < first(|i| matches!(i, Instr::Call { .. }));
+        self.bail.is_none()
+            && inline_shape(callee, self.inlined_from.len())
+            && self.lowered + code.len() <= INLINE_BUDGET
+            && scalar(&callee.ret_ty())
+            && callee.sig.tys().len() == callee.proto.nparams
+            && callee.sig.tys().iter().all(scalar)
+            && early_return
+            && code.iter().all(|i| {
+                use Instr as I;
+                matches!(
+                    i,
+                    I::LoadNil { .. }
+                        | I::LoadBool { .. }
+                        | I::LoadInt { .. }
+                        | I::LoadK { .. }
+                        | I::Move { .. }
+                        | I::GetGlobal { .. }
+                        | I::Add { .. }
+                        | I::Sub { .. }
+                        | I::Mul { .. }
+                        | I::AddK { .. }
+                        | I::SubK { .. }
+                        | I::MulK { .. }
+                        | I::KAdd { .. }
+                        | I::KSub { .. }
+                        | I::KMul { .. }
+                        | I::Neg { .. }
+                        | I::Not { .. }
+                        | I::Eq { .. }
+                        | I::Ne { .. }
+                        | I::Lt { .. }
+                        | I::Le { .. }
+                        | I::Gt { .. }
+                        | I::Ge { .. }
+                        | I::Jump { .. }
+                        | I::JumpIfFalse { .. }
+                        | I::JumpIfTrue { .. }
+                        | I::JumpIfNotLt { .. }
+                        | I::JumpIfNotLe { .. }
+                        | I::JumpIfNotGt { .. }
+                        | I::JumpIfNotGe { .. }
+                        | I::JumpIfNotLtK { .. }
+                        | I::JumpIfNotLeK { .. }
+                        | I::JumpIfNotGtK { .. }
+                        | I::JumpIfNotGeK { .. }
+                        | I::JumpIfNotEq { .. }
+                        | I::JumpIfNotNe { .. }
+                        | I::Call { .. }
+                        | I::Return { .. }
+                        | I::ReturnNil
+                )
+            })
+    }
+
+    /// A native call of `callee` (function `id`) whose paths that return without calling
+    /// anything run inline: its code is lowered as an inlined call's, except that every `Call`
+    /// in it jumps to one block making the real call with the same arguments, which runs the
+    /// callee from its start. Sound because nothing before a `Call` has an effect
+    /// (`leaf_paths_inlinable`): the callee's work up to there is only done twice, and an error
+    /// on the way is raised inline with the frames the real call would record. For fib, half
+    /// the native calls were of `fib(0)` or `fib(1)`, a whole frame to return `n`.
+    fn leaf_path_call(&mut self, pc: usize, callee: &'a Plan, args: &[V], id: FuncId, ret: Ty) -> Lowered<V> {
+        let bail = self.b.create_block();
+        self.inline_call_bailing(pc, callee, args, Some((bail, id, ret)))
+    }
+
+    /// `inline_call`, or with `bail` (a block, a function and its result type), a
+    /// `leaf_path_call`.
+    fn inline_call_bailing(
+        &mut self,
+        pc: usize,
+        callee: &'a Plan,
+        args: &[V],
+        bail: Option<(Block, FuncId, Ty)>,
+    ) -> Lowered<V> {
         let room = self.room.expect("set in the entry block");
         self.check_room(pc, room);
         let ret = callee.ret_ty();
@@ -605,6 +701,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.scope = self.inlined_from.len() as u32;
         self.room = Some(inner_room);
         self.ret_to = Some((cont, ret));
+        let saved_bail = std::mem::replace(&mut self.bail, bail.map(|b| b.0));
         self.clear_owned();
         for (r, v) in args.iter().take(callee.proto.nparams).enumerate() {
             self.put(r as Reg, *v);
@@ -614,11 +711,20 @@ impl<'a, 'f> Lower<'a, 'f> {
         let result = self.body();
         self.checked.clear();
         self.inlined_from.pop();
+        self.bail = saved_bail;
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
         (self.now, self.now_pc) = now;
         self.upvals = saved_upvals;
         self.owned = saved_owned;
         result?;
+        if let Some((block, id, ret)) = bail {
+            // every jump here comes after the room check above
+            self.b.seal_block(block);
+            self.b.switch_to_block(block);
+            let v = self.call_checked(pc, id, args, ret)?;
+            let values: Vec<BlockArg> = self.parts_of(v).into_iter().map(BlockArg::Value).collect();
+            self.b.ins().jump(cont, &values);
+        }
         self.b.switch_to_block(cont);
         self.b.seal_block(cont);
         let params = self.b.block_params(cont).to_vec();
@@ -1621,6 +1727,12 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn call_compiled(&mut self, pc: usize, id: FuncId, args: &[V], ret: Ty) -> Lowered<V> {
         let room = self.room.expect("set in the entry block");
         self.check_room(pc, room);
+        self.call_checked(pc, id, args, ret)
+    }
+
+    /// The call and the status check of `call_compiled`, once the recursion limit is checked.
+    fn call_checked(&mut self, pc: usize, id: FuncId, args: &[V], ret: Ty) -> Lowered<V> {
+        let room = self.room.expect("set in the entry block");
         let mut values = vec![self.b.ins().iadd_imm_s(room, -1)];
         for a in args {
             // a function argument is part of the callee's signature: only its captured values
@@ -1928,6 +2040,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             }
             I::IterNext { a, t } => return self.iter_next(pc, st, a, t),
             I::Call { a, n } => {
+                if let Some(bail) = self.bail {
+                    // a callee's leaf path ends here: the real call starts it afresh
+                    self.b.ins().jump(bail, &[]);
+                    return Ok(true);
+                }
                 let mut args: Vec<V> = (a + 1..a + 1 + n).map(|r| self.get(st, r)).collect::<Result<_, _>>()?;
                 if let V::Closure(i) = self.get(st, a)? {
                     // a closure passed as an argument: its captured values follow the arguments
@@ -1946,6 +2063,14 @@ impl<'a, 'f> Lower<'a, 'f> {
                     Some(Target::Builtin(f)) => self.builtin(pc, *f, &args)?,
                     _ if inline.is_some_and(|p| self.inlinable(p)) => {
                         self.inline_call(pc, inline.expect("checked"), &args)?
+                    }
+                    Some(Target::Plan(j)) if self.leaf_paths_inlinable(&plans[*j]) => {
+                        let (id, ret) = self.plan_ids[*j];
+                        self.leaf_path_call(pc, &plans[*j], &args, id, ret)?
+                    }
+                    Some(Target::Spec(spec)) if inline.is_some_and(|p| self.leaf_paths_inlinable(p)) => {
+                        let (id, ret) = (spec.func_id, spec.ret);
+                        self.leaf_path_call(pc, inline.expect("checked"), &args, id, ret)?
                     }
                     Some(Target::Plan(j)) => {
                         let (id, ret) = self.plan_ids[*j];
