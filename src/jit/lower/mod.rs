@@ -1113,11 +1113,31 @@ impl<'a, 'f> Lower<'a, 'f> {
             return Ok(V::Int(r));
         }
         let (a, b) = (self.as_float(x)?, self.as_float(y)?);
+        if kind == 2 {
+            // `2.0 * x` is `x + x`, exactly (the same rounding, infinities, NaNs and signed
+            // zeros), without a constant to load in the loop (mandelbrot's `2.0 * zr * zi`)
+            if self.is_float_const(a, 2.0) {
+                return Ok(V::Float(self.b.ins().fadd(b, b)));
+            }
+            if self.is_float_const(b, 2.0) {
+                return Ok(V::Float(self.b.ins().fadd(a, a)));
+            }
+        }
         Ok(V::Float(match kind {
             0 => self.b.ins().fadd(a, b),
             1 => self.b.ins().fsub(a, b),
             _ => self.b.ins().fmul(a, b),
         }))
+    }
+
+    /// Whether `v` is the float constant `c` (an `f64const` of this function).
+    fn is_float_const(&self, v: CValue, c: f64) -> bool {
+        let dfg = &self.b.func.dfg;
+        let ValueDef::Result(inst, 0) = dfg.value_def(v) else { return false };
+        match dfg.insts[inst] {
+            InstructionData::UnaryIeee64 { opcode: Opcode::F64const, imm } => imm.bits() == c.to_bits(),
+            _ => false,
+        }
     }
 
     /// `x << n` or `x >> n` on ints, as the interpreter computes them: a negative count is an
