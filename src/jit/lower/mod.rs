@@ -2279,7 +2279,11 @@ impl<'a, 'f> Lower<'a, 'f> {
         let counter = (self.loop_step(a, t) == Some(1)).then_some(next);
         let again = self.b.create_block();
         let done = self.block(pc + 1)?;
-        self.b.ins().brif(more, again, &[], done, &[]);
+        // the exit is the branch's first target: Cranelift lays a block's successors out last
+        // first (its reverse postorder), so the back-edge block comes right after the loop's
+        // body, and an iteration ends with one taken jump instead of two
+        let finished = self.b.ins().icmp_imm_s(IntCC::Equal, more, 0);
+        self.b.ins().brif(finished, done, &[], again, &[]);
         self.b.seal_block(again);
         self.b.switch_to_block(again);
         self.put(a, V::Int(next));
