@@ -2385,7 +2385,7 @@ mod tests {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for d in divisors {
             let (m, s) = magic63(d);
-            let mut check = |n: i64| {
+            let check = |n: i64| {
                 let q = ((n as u128 * m as u128) >> 64) as u64 >> s;
                 assert_eq!(q as i64, n / d, "{n} / {d}");
             };
