@@ -286,6 +286,9 @@ const POLL_STRIDE: i64 = 1024;
 /// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
 const BOUNDS_CHECKED: u8 = 3;
 
+/// The `checked` key kind of a passed recursion-limit check, `(ROOM_CHECKED, room, room)`.
+const ROOM_CHECKED: u8 = 4;
+
 /// Whether `callee` may be inlined at inlining depth `depth` (0: into the function compiled),
 /// by its code alone: small, not too deep, and without a loop. A loop inlined is one more copy
 /// of it (versioned: two) per caller, for a call that costs nothing next to the loop, and ran
@@ -707,9 +710,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.put(r as Reg, *v);
             self.retain_param(*v);
         }
-        self.checked.clear();
+        // the checks done before the call still hold after it (every path from the call to
+        // `cont` starts there); those of the callee's body may not (it has its own branches)
+        let outer_checked = std::mem::take(&mut self.checked);
         let result = self.body();
-        self.checked.clear();
+        self.checked = outer_checked;
         self.inlined_from.pop();
         self.bail = saved_bail;
         (self.plan, self.scope, self.blocks, self.room, self.ret_to) = saved;
@@ -1012,12 +1017,15 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// Raises `stack overflow` at `pc` unless some room is left (or known to be).
+    /// A check passed earlier in the same straight run (fib's second call after its first)
+    /// is not repeated.
     fn check_room(&mut self, pc: usize, room: CValue) {
-        if self.interval(room).lo > 0 {
+        if self.interval(room).lo > 0 || self.checked.contains_key(&(ROOM_CHECKED, room, room)) {
             return;
         }
         let full = self.b.ins().icmp_imm_s(IntCC::SignedLessThanOrEqual, room, 0);
         self.fail_if(full, pc, status::STACK, None, None);
+        self.checked.insert((ROOM_CHECKED, room, room), room);
     }
 
     /// Branches to a cold block raising error `code` (with details `a`, `b`) when `cond` holds.
