@@ -597,8 +597,8 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// Whether a call of `callee` that stays a native call gets its leaf paths inline
     /// (`leaf_path_call`): a small function without loops, of scalar parameters and result, in
-    /// which only calls can have an effect, and which can return before any call (fib's
-    /// `if n < 2 { return n }`).
+    /// which only calls can have an effect, which can return before any call (fib's
+    /// `if n < 2 { return n }`), and which counts no array references.
     fn leaf_paths_inlinable(&self, callee: &Plan) -> bool {
         let code = &callee.proto.code;
         let scalar = |t: &Ty| matches!(t, Ty::Int | Ty::Float | Ty::Bool);
@@ -611,6 +611,9 @@ impl<'a, 'f> Lower<'a, 'f> {
             && callee.sig.tys().len() == callee.proto.nparams
             && callee.sig.tys().iter().all(scalar)
             && early_return
+            // no reference counts to keep: a jump to the real call would skip the releases
+            // of the callee's epilogue
+            && !alloc::Owned::of(callee, self.plans).counting
             && code.iter().all(|i| {
                 use Instr as I;
                 matches!(
