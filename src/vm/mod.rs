@@ -1072,8 +1072,8 @@ impl<'g> Vm<'g> {
                             proto!().jit.backedge();
                         }
                         safe_point!();
-                        // the back edge of a `while` loop whose test compares ints runs that
-                        // test here: one dispatch less per iteration, as a rotated loop has
+                        // The back edge of a `while` loop whose test compares ints runs that
+                        // test here: one dispatch less per iteration, as a rotated loop has.
                         // SAFETY: `target` points into the code (as `jump!`).
                         match unsafe { *target } {
                             Instr::JumpIfNotLt { a, b, t } => int_test!(target, reg!(a), reg!(b), <, t),
