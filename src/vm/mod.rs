@@ -576,6 +576,8 @@ impl<'g> Vm<'g> {
         let gil = self.gil;
         let shared = self.shared.clone();
         let jit = shared.jit.as_ref();
+        // borrowed once here, so that a global's access does not chase `self.shared` each time
+        let globals: &Globals = &shared.globals;
         let mut executed: u64 = 0;
         let mut ip: *const Instr;
         let mut base: usize;
@@ -811,7 +813,7 @@ impl<'g> Vm<'g> {
                             && let Instr::SetGlobal { a: from, g } = unsafe { *ip }
                             && from == $a
                         {
-                            self.shared.globals.release_str(g as usize, s, gil);
+                            globals.release_str(g as usize, s, gil);
                         }
                         // an owned reference: `tail` may be `s` itself (`s += s`), which then
                         // counts twice and is copied, not appended to itself
@@ -913,23 +915,23 @@ impl<'g> Vm<'g> {
                 Instr::LoadK { a, k } => copy_into!(a, konst!(k)),
                 Instr::Move { a, b } => copy_into!(a, reg!(b)),
                 Instr::GetGlobal { a, g } => {
-                    let v = self.shared.globals.slot(g as usize, gil);
+                    let v = globals.slot(g as usize, gil);
                     if let Value::Undef = v {
                         throw!(format!("undefined variable '{}'", self.shared.global_name(g as usize)));
                     }
                     copy_into!(a, v);
                 }
                 Instr::SetGlobal { a, g } => {
-                    if !self.shared.globals.is_defined(g as usize, gil) {
+                    if !globals.is_defined(g as usize, gil) {
                         throw!(format!("undefined variable '{}'", self.shared.global_name(g as usize)));
                     }
-                    self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
+                    globals.set(g as usize, reg!(a).clone_fast(), gil);
                     if let Some(jit) = jit {
                         jit.global_written(g as usize, reg!(a));
                     }
                 }
                 Instr::DefGlobal { a, g } => {
-                    self.shared.globals.set(g as usize, reg!(a).clone_fast(), gil);
+                    globals.set(g as usize, reg!(a).clone_fast(), gil);
                     if let Some(jit) = jit {
                         jit.global_written(g as usize, reg!(a));
                     }
@@ -1210,8 +1212,16 @@ impl<'g> Vm<'g> {
                             }
                         }
                         save_ip!();
-                        self.push_frame(callee, base + a as usize + 1);
-                        load_frame!();
+                        base += a as usize + 1;
+                        self.push_frame(callee, base);
+                        // the callee's state, as `load_frame!` would read it back from the frame
+                        closure = callee;
+                        proto = Rc::as_ptr(&callee.proto);
+                        code = proto!().code.as_ptr();
+                        consts = proto!().consts.as_ptr();
+                        ip = code;
+                        // SAFETY: `push_frame` sized the stack to at least `base + nregs`.
+                        regs = unsafe { self.stack.as_mut_ptr().add(base) };
                         safe_point!();
                     }
                     Value::Builtin(b) => {
@@ -1249,22 +1259,32 @@ impl<'g> Vm<'g> {
                     debug_assert!(done.base == base && base >= 1);
                     // SAFETY: a called frame's window starts one past its callee's slot
                     // (`push_frame` is given `base + a + 1`, `call_value` and `start` base 1), so
-                    // `regs - 1` is `stack[base - 1]`, the callee's slot, inside the stack. The
-                    // result is written by variant, as `set_scalar!` writes, so that a result
-                    // just computed into R[a] is not reloaded as 16 bytes.
+                    // `regs - 1` is `stack[base - 1]`, the callee's slot, inside the stack.
                     let slot = unsafe { regs.sub(1) };
-                    // SAFETY: the callee's slot holds a valid value, moved out here and
-                    // overwritten below without a drop; nothing else borrows it.
-                    let callee = unsafe { std::ptr::read(slot) };
-                    // each arm stores into the slot once, by variant
+                    // SAFETY: every frame but the bottom one of a run was pushed over a slot
+                    // holding its function (`Call` pushes only when R[a] is a `Func`; `call_value`,
+                    // `call_nested` and `run_module` push the `Func` they call), and the slot is
+                    // the suspended caller's register, which nothing writes until this return.
+                    // Reading only the pointer (not the 16-byte value, written as a tag and a
+                    // payload by `GetGlobal`) avoids a failed store-to-load forwarding.
+                    let callee: *const Closure = match unsafe { &*slot } {
+                        Value::Func(f) => Rc::as_ptr(f),
+                        // SAFETY: the slot holds a `Func`, as argued above.
+                        _ => unsafe { std::hint::unreachable_unchecked() },
+                    };
+                    // the result is written by variant, as `set_scalar!` writes, over the callee
+                    // without dropping it: its reference is released just below
                     let v = match reg!(a) {
                         Value::Int(x) => Value::Int(*x),
                         Value::Float(x) => Value::Float(*x),
                         _ => take!(a),
                     };
-                    // SAFETY: the slot was moved out above and is overwritten without a drop.
+                    // SAFETY: the slot's reference is now held by `callee` alone (released
+                    // below), so overwriting it without a drop leaks nothing and frees nothing.
                     unsafe { std::ptr::write(slot, v) };
-                    drop_callee(callee);
+                    // SAFETY: `callee` came from the `Rc` the slot held, whose reference is
+                    // released exactly once, here.
+                    unsafe { Rc::decrement_strong_count(callee) };
                     load_frame!();
                 }
                 Instr::ReturnNil => {
@@ -1315,7 +1335,9 @@ impl<'g> Vm<'g> {
                         throw!(e);
                     }
                 }
-                Instr::Try => {}
+                // not empty: an empty arm would make the dispatch block its own successor, and
+                // LLVM does not tail-duplicate a block that loops on itself
+                Instr::Try => std::hint::black_box(()),
                 Instr::Reraise { a } => {
                     let fail = handlers::reraise(reg!(a), gil);
                     throw!(fail)
@@ -1327,7 +1349,7 @@ impl<'g> Vm<'g> {
                         Err(e) => throw!(e),
                     }
                 }
-                Instr::GetField { a, b, k } => match fields::get(reg!(b), konst!(k), &shared.globals, gil) {
+                Instr::GetField { a, b, k } => match fields::get(reg!(b), konst!(k), globals, gil) {
                     Ok(v) => set!(a, v),
                     Err(e) => throw!(e),
                 },
