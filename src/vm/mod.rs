@@ -586,6 +586,12 @@ impl<'g> Vm<'g> {
         let mut proto: *const Proto;
         let mut closure: *const Closure;
         let mut regs: *mut Value;
+        // The top frame, `self.frames`' last element. Only `Call` (which resets it after its
+        // push, the one place the vector can reallocate) and the returns (which step it down one
+        // frame as they pop one) change `self.frames` while this loop runs: builtins get `&self`,
+        // and what would run frames on this VM (`Import`, a blocking builtin) leaves the loop
+        // first. So a return reads its caller's frame without waiting for the vector's new length.
+        let mut fp: *const Frame = self.frames.last().expect("a frame is running");
 
         // SAFETY (for every use of the raw pointers below): `proto`, `code`, `consts` and
         // `closure` point into the closure of the top frame, which that frame's `Rc` keeps alive
@@ -598,7 +604,8 @@ impl<'g> Vm<'g> {
         // stack. Only this thread touches its stack, and it holds the GIL while it runs here.
         macro_rules! load_frame {
             () => {{
-                let fr = self.frames.last().expect("a frame is running");
+                // SAFETY: `fp` points at the top frame (see its declaration).
+                let fr = unsafe { &*fp };
                 closure = fr.closure;
                 proto = fr.proto;
                 code = fr.code;
@@ -1214,6 +1221,7 @@ impl<'g> Vm<'g> {
                         save_ip!();
                         base += a as usize + 1;
                         self.push_frame(callee, base);
+                        fp = self.frames.last().expect("a frame is running");
                         // the callee's state, as `load_frame!` would read it back from the frame
                         closure = callee;
                         proto = Rc::as_ptr(&callee.proto);
@@ -1256,6 +1264,9 @@ impl<'g> Vm<'g> {
                     if self.frames.len() == stop {
                         break Ok(take!(a));
                     }
+                    // SAFETY: the frame popped was `fp`'s, and more than `stop` frames remain, so
+                    // at least one lies below it, in the same allocation.
+                    fp = unsafe { fp.sub(1) };
                     debug_assert!(done.base == base && base >= 1);
                     // SAFETY: a called frame's window starts one past its callee's slot
                     // (`push_frame` is given `base + a + 1`, `call_value` and `start` base 1), so
@@ -1272,16 +1283,19 @@ impl<'g> Vm<'g> {
                         // SAFETY: the slot holds a `Func`, as argued above.
                         _ => unsafe { std::hint::unreachable_unchecked() },
                     };
-                    // the result is written by variant, as `set_scalar!` writes, over the callee
-                    // without dropping it: its reference is released just below
-                    let v = match reg!(a) {
-                        Value::Int(x) => Value::Int(*x),
-                        Value::Float(x) => Value::Float(*x),
-                        _ => take!(a),
-                    };
-                    // SAFETY: the slot's reference is now held by `callee` alone (released
-                    // below), so overwriting it without a drop leaks nothing and frees nothing.
-                    unsafe { std::ptr::write(slot, v) };
+                    // The result is written over the callee without dropping it (its reference
+                    // is released just below), by variant in each arm, as `set_scalar!` writes: a
+                    // shared store would copy the whole 16 bytes, padding included.
+                    // SAFETY (the three writes): the slot's reference is now held by `callee`
+                    // alone, so overwriting it without a drop leaks nothing and frees nothing.
+                    match reg!(a) {
+                        &Value::Int(x) => unsafe { std::ptr::write(slot, Value::Int(x)) },
+                        &Value::Float(x) => unsafe { std::ptr::write(slot, Value::Float(x)) },
+                        _ => {
+                            let v = take!(a);
+                            unsafe { std::ptr::write(slot, v) }
+                        }
+                    }
                     // SAFETY: `callee` came from the `Rc` the slot held, whose reference is
                     // released exactly once, here.
                     unsafe { Rc::decrement_strong_count(callee) };
@@ -1292,6 +1306,8 @@ impl<'g> Vm<'g> {
                     if self.frames.len() == stop {
                         break Ok(Value::Nil);
                     }
+                    // SAFETY: as in `Return`.
+                    fp = unsafe { fp.sub(1) };
                     replace_callee(&mut self.stack[done.base - 1], Value::Nil);
                     load_frame!();
                 }
