@@ -1286,13 +1286,15 @@ impl<'g> Vm<'g> {
                     // The result is written over the callee without dropping it (its reference
                     // is released just below), by variant in each arm, as `set_scalar!` writes: a
                     // shared store would copy the whole 16 bytes, padding included.
-                    // SAFETY (the three writes): the slot's reference is now held by `callee`
-                    // alone, so overwriting it without a drop leaks nothing and frees nothing.
-                    match reg!(a) {
-                        &Value::Int(x) => unsafe { std::ptr::write(slot, Value::Int(x)) },
-                        &Value::Float(x) => unsafe { std::ptr::write(slot, Value::Float(x)) },
+                    match *reg!(a) {
+                        // SAFETY: the slot's reference is now held by `callee` alone, so
+                        // overwriting it without a drop leaks nothing and frees nothing.
+                        Value::Int(x) => unsafe { std::ptr::write(slot, Value::Int(x)) },
+                        // SAFETY: as above.
+                        Value::Float(x) => unsafe { std::ptr::write(slot, Value::Float(x)) },
                         _ => {
                             let v = take!(a);
+                            // SAFETY: as above.
                             unsafe { std::ptr::write(slot, v) }
                         }
                     }
