@@ -591,7 +591,7 @@ impl<'g> Vm<'g> {
         // frame as they pop one) change `self.frames` while this loop runs: builtins get `&self`,
         // and what would run frames on this VM (`Import`, a blocking builtin) leaves the loop
         // first. So a return reads its caller's frame without waiting for the vector's new length.
-        let mut fp: *const Frame = self.frames.last().expect("a frame is running");
+        let mut fp: *mut Frame = self.frames.last_mut().expect("a frame is running");
 
         // SAFETY (for every use of the raw pointers below): `proto`, `code`, `consts` and
         // `closure` point into the closure of the top frame, which that frame's `Rc` keeps alive
@@ -743,10 +743,10 @@ impl<'g> Vm<'g> {
         }
         macro_rules! save_ip {
             () => {
-                if let Some(fr) = self.frames.last_mut() {
-                    // SAFETY: `ip` points into `code` (at most one past the current instruction).
-                    fr.ip = unsafe { ip.offset_from(code) } as usize;
-                }
+                // SAFETY: `fp` points at the top frame (see its declaration), which no reference
+                // borrows here; `ip` points into `code` (at most one past the current
+                // instruction).
+                unsafe { (*fp).ip = ip.offset_from(code) as usize };
             };
         }
         macro_rules! throw {
@@ -923,6 +923,12 @@ impl<'g> Vm<'g> {
                 Instr::Move { a, b } => copy_into!(a, reg!(b)),
                 Instr::GetGlobal { a, g } => {
                     let v = globals.slot(g as usize, gil);
+                    // a function first, by a test of its own: most globals read are called
+                    if let Value::Func(f) = v {
+                        let f = Rc::clone(f);
+                        set_scalar!(a, Func, f);
+                        continue;
+                    }
                     if let Value::Undef = v {
                         throw!(format!("undefined variable '{}'", self.shared.global_name(g as usize)));
                     }
@@ -1221,7 +1227,7 @@ impl<'g> Vm<'g> {
                         save_ip!();
                         base += a as usize + 1;
                         self.push_frame(callee, base);
-                        fp = self.frames.last().expect("a frame is running");
+                        fp = self.frames.last_mut().expect("a frame is running");
                         // the callee's state, as `load_frame!` would read it back from the frame
                         closure = callee;
                         proto = Rc::as_ptr(&callee.proto);
