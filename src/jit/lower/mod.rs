@@ -296,9 +296,6 @@ const FAIL_BLOCK_SITES: usize = 64;
 /// (see [`Lower::back_edge`]).
 const POLL_STRIDE: i64 = 1024;
 
-/// The step of counted loops, read from memory (see [`Lower::load_one`]).
-static ONE: i64 = 1;
-
 /// The `checked` key kind of a passed bounds check (0 to 2 are `+ - *`).
 const BOUNDS_CHECKED: u8 = 3;
 
@@ -342,8 +339,6 @@ pub struct Lower<'a, 'f> {
     scope: u32,
     blocks: HashMap<usize, Block>,
     room: Option<CValue>,
-    /// The integer 1, loaded in the entry block from [`ONE`] (see [`Lower::load_one`]).
-    one: Option<CValue>,
     /// The blocks error sites jump to, with their site and status (`fail[0]`), or their site,
     /// status and details (`fail[1]`): each calls `mini_jit_site` and returns the status. One
     /// per `FAIL_BLOCK_SITES` sites (see there).
@@ -419,7 +414,6 @@ impl<'a, 'f> Lower<'a, 'f> {
             scope: 0,
             blocks: HashMap::new(),
             room: None,
-            one: None,
             fail: [None, None],
             fail_sites: [0, 0],
             full_fails: Vec::new(),
@@ -450,10 +444,6 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.switch_to_block(entry);
         let params = self.b.block_params(entry).to_vec();
         self.room = Some(params[0]);
-        if bytecode::has_loop(&self.plan.proto.code) {
-            // (an inlined callee has no loop: `inline_shape`)
-            self.load_one();
-        }
         self.clear_owned();
         let mut p = 1;
         for (r, t) in self.plan.sig.tys().iter().enumerate() {
@@ -2324,8 +2314,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let more = match self.loop_step(a, t) {
             // i < stop inside the loop, so i + 1 cannot overflow
             Some(1) => {
-                let one = self.one.unwrap_or_else(|| self.iconst(1));
-                let next = self.b.ins().iadd(i, one);
+                let next = self.b.ins().iadd_imm_s(i, 1);
                 let more = self.b.ins().icmp(IntCC::SignedLessThan, next, stop);
                 (next, more)
             }
@@ -2362,15 +2351,6 @@ impl<'a, 'f> Lower<'a, 'f> {
         let target = self.block(t as usize)?;
         self.b.ins().jump(target, &[]);
         Ok(true)
-    }
-
-    /// Loads the integer 1 from memory in the entry block, for counted loops to step by: an
-    /// `iadd` of a constant is rematerialized by Cranelift in every block that uses it, so a
-    /// loop's `i + 1` was computed three times per iteration (for the exit test, the poll
-    /// test and the back-edge's move), against once with an operand it cannot see through.
-    pub(super) fn load_one(&mut self) {
-        let addr = self.address(&ONE as *const i64 as usize);
-        self.one = Some(self.b.ins().load(I64, MemFlagsData::trusted().with_readonly(), addr, 0));
     }
 
     /// The step of the counted loop whose `ForLoop` has registers `a` and jumps back to `t`, when

@@ -570,7 +570,6 @@ impl<'a, 'f> Lower<'a, 'f> {
         let p = self.b.block_params(entry).to_vec();
         let (room, env, k, out) = (p[0], p[1], p[2], p[3]);
         self.room = Some(room);
-        self.load_one();
         let st_block = self.state(r.block)?;
         let mut slot = 0;
         for (reg, ty) in live_in(st_block) {
