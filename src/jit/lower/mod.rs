@@ -27,6 +27,7 @@ use cranelift::prelude::{
 use cranelift::prelude::{Type, Value as CValue};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use versions::{Assumed, Loops, ROOM_ASSUMED};
 
@@ -328,16 +329,16 @@ pub struct Lower<'a, 'f> {
     pub helper_ids: &'a HashMap<Helper, FuncId>,
     /// The cells of the globals the program assigns, which compiled code reads from memory.
     mirrors: &'a Mirrors,
-    helper_refs: HashMap<Helper, FuncRef>,
-    callee_refs: HashMap<FuncId, FuncRef>,
+    helper_refs: FxHashMap<Helper, FuncRef>,
+    callee_refs: FxHashMap<FuncId, FuncRef>,
     /// Variables by (inlining depth, register, kind): inlined code has its own registers.
-    vars: HashMap<(u32, Reg, Kind), Variable>,
+    vars: FxHashMap<(u32, Reg, Kind), Variable>,
     /// The inlining depth of the code being lowered (0: the function's own code). Inlined
     /// calls at the same depth follow one another, so they share their variables: a fresh set
     /// per call would cost the SSA builder memory per variable and block, which is quadratic
     /// in a function with thousands of inlined calls.
     scope: u32,
-    blocks: HashMap<usize, Block>,
+    blocks: FxHashMap<usize, Block>,
     room: Option<CValue>,
     /// The blocks error sites jump to, with their site and status (`fail[0]`), or their site,
     /// status and details (`fail[1]`): each calls `mini_jit_site` and returns the status. One
@@ -356,7 +357,7 @@ pub struct Lower<'a, 'f> {
     now_pc: Option<usize>,
     /// Per plan lowered, which instructions are in a loop without calls (see
     /// `Lower::counts_inline`).
-    hot: HashMap<*const Plan, Vec<bool>>,
+    hot: FxHashMap<*const Plan, Vec<bool>>,
     /// Where an inlined callee's `return` goes, and its result type.
     ret_to: Option<(Block, Ty)>,
     /// While lowering a callee's leaf paths inline (`leaf_path_call`): the block that makes the
@@ -364,9 +365,9 @@ pub struct Lower<'a, 'f> {
     bail: Option<Block>,
     /// Checked int operations and bounds checks already done in this straight run of bytecode
     /// (whose check dominates the rest of the run): `(i + j) * (i + j + 1)` adds once.
-    checked: HashMap<(u8, CValue, CValue), CValue>,
+    checked: FxHashMap<(u8, CValue, CValue), CValue>,
     /// What is known of int values' ranges, beyond constants (see [`Lower::interval`]).
-    intervals: HashMap<CValue, Interval>,
+    intervals: FxHashMap<CValue, Interval>,
     /// The bytecode instructions lowered so far, inlined ones included (see [`INLINE_BUDGET`]).
     lowered: usize,
     /// In the fast copy of a versioned loop: what the test before it established.
@@ -408,11 +409,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             plan_ids,
             helper_ids,
             mirrors,
-            helper_refs: HashMap::new(),
-            callee_refs: HashMap::new(),
-            vars: HashMap::new(),
+            helper_refs: FxHashMap::default(),
+            callee_refs: FxHashMap::default(),
+            vars: FxHashMap::default(),
             scope: 0,
-            blocks: HashMap::new(),
+            blocks: FxHashMap::default(),
             room: None,
             fail: [None, None],
             fail_sites: [0, 0],
@@ -420,11 +421,11 @@ impl<'a, 'f> Lower<'a, 'f> {
             inlined_from: Vec::new(),
             now: None,
             now_pc: None,
-            hot: HashMap::new(),
+            hot: FxHashMap::default(),
             ret_to: None,
             bail: None,
-            checked: HashMap::new(),
-            intervals: HashMap::new(),
+            checked: FxHashMap::default(),
+            intervals: FxHashMap::default(),
             assumed: None,
             unsealed: None,
             closure_vals: Vec::new(),
