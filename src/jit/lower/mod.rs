@@ -641,8 +641,12 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// [`LEAF_PATH_NESTING`] deep, so that fib's calls of `fib(2)` and `fib(3)` return without
     /// a frame too (they are 38% and 24% of its native calls).
     fn nested_leaf_paths_inlinable(&self, callee: &Plan) -> bool {
+        // a callee calling more than twice would multiply its paths' code faster than the
+        // calls they save (and spend the inlining budget on the first call sites)
+        let calls = callee.proto.code.iter().filter(|i| matches!(i, Instr::Call { .. })).count();
         self.bail.is_some()
             && self.leaf_nesting < LEAF_PATH_NESTING
+            && calls <= 2
             && inline_shape(callee, self.inlined_from.len().saturating_sub(self.leaf_nesting + 1))
             && self.leaf_path_shape(callee)
     }
