@@ -519,10 +519,35 @@ fn zeroed(n: usize) -> Option<Box<[AtomicU64]>> {
     if ptr.is_null() {
         return None;
     }
+    advise_huge_pages(ptr.cast(), layout.size());
     // SAFETY: `ptr` comes from the global allocator with the layout of `[AtomicU64; n]`, which
     // is the layout `Box<[AtomicU64]>` frees with, and all `n` elements are initialized: an
     // all-zero `AtomicU64` is a valid 0 (it has the bit validity of `u64`).
     Some(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)) })
+}
+
+/// The size from which an array's buffer asks for huge pages: numpy's threshold (4 MiB).
+const HUGE_PAGE_THRESHOLD: usize = 4 << 20;
+
+/// Asks Linux to back the 2 MiB-aligned interior of a large, not yet touched buffer with
+/// transparent huge pages, as numpy does for its arrays: one fault then maps and zeroes 2 MiB
+/// instead of 4 KiB, which makes filling a 160 MB array about 3x faster (ARCHITECTURE.md,
+/// "Speed"). Only advice: where the system has no huge pages the call fails and nothing changes.
+fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    if bytes >= HUGE_PAGE_THRESHOLD {
+        const HUGE: usize = 2 << 20;
+        let start = (ptr as usize).next_multiple_of(HUGE);
+        let end = (ptr as usize + bytes) & !(HUGE - 1);
+        if end > start {
+            // SAFETY: `[start, end)` lies inside the buffer of `bytes` bytes at `ptr`, which the
+            // caller just allocated and owns; MADV_HUGEPAGE changes only how the kernel backs
+            // those pages, never their contents or whether they are mapped.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, bytes);
 }
 
 /// The longest array `array(n, fill)` may create (see lang-spec/limits.md).
@@ -558,6 +583,7 @@ impl ArrayObj {
         }
         let mut v: Vec<AtomicU64> = Vec::new();
         v.try_reserve_exact(n).ok()?;
+        advise_huge_pages(v.as_mut_ptr().cast(), n * std::mem::size_of::<AtomicU64>());
         v.resize_with(n, || AtomicU64::new(bits));
         Some(ArrayObj { kind, data: v.into_boxed_slice(), dims: Box::new([]), mapped: false })
     }
