@@ -132,8 +132,8 @@ impl JitCtx {
 
 /// An error site of compiled code, fixed when compiling: the error it raises (`status::OK`
 /// where a callee's error propagates through a call) and the frames it records, innermost
-/// first: the instruction itself, then each call that inlined it. The lowering leaks every
-/// site, as compiled code is never freed either.
+/// first: the instruction itself, then each call that inlined it. The lowering leaks each
+/// function's sites as one table, which its code indexes, as compiled code is never freed either.
 pub struct Site {
     pub code: i64,
     pub frames: Box<[(*const Proto, usize)]>,

@@ -363,6 +363,10 @@ pub struct Lower<'a, 'f> {
     /// whether they take details).
     fail_sites: [usize; 2],
     full_fails: Vec<(Block, bool)>,
+    /// The error sites of the function, which its code names by index: leaked as one table
+    /// when the fail blocks are filled, so that the function names one address, not one per
+    /// site (each named address is a declared symbol: a tenth of the lowering's time).
+    sites: Vec<Site>,
     /// The callers of the code being inlined, outermost first, with the call instruction.
     inlined_from: Vec<(&'a Plan, usize)>,
     /// The register types before the instruction being lowered (none outside `instr`): a
@@ -436,6 +440,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             fail: [None, None],
             fail_sites: [0, 0],
             full_fails: Vec::new(),
+            sites: Vec::new(),
             inlined_from: Vec::new(),
             now: None,
             now_pc: None,
@@ -816,8 +821,9 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn leave_through_site(&mut self, pc: usize, code: i64, status: CValue, details: [Option<CValue>; 2]) {
         let own = (std::rc::Rc::as_ptr(&self.plan.proto), pc);
         let callers = self.inlined_from.iter().rev().map(|(plan, pc)| (std::rc::Rc::as_ptr(&plan.proto), *pc));
-        let site = Box::leak(Box::new(Site { code, frames: std::iter::once(own).chain(callers).collect() }));
-        let site = self.address(site as *const Site as usize);
+        let frames = std::iter::once(own).chain(callers).collect();
+        let site = self.iconst(self.sites.len() as i64);
+        self.sites.push(Site { code, frames });
         if details == [None, None] {
             let fail = self.fail_block(false);
             self.b.ins().jump(fail, &[BlockArg::Value(site), BlockArg::Value(status)]);
@@ -863,9 +869,14 @@ impl<'a, 'f> Lower<'a, 'f> {
         let mut blocks: Vec<(Block, bool)> = self.full_fails.drain(..).collect();
         blocks.extend(self.fail[0].take().map(|b| (b, false)));
         blocks.extend(self.fail[1].take().map(|b| (b, true)));
+        // compiled code is never freed, so neither are its sites
+        let table: &'static [Site] = Box::leak(std::mem::take(&mut self.sites).into_boxed_slice());
         for (fail, details) in blocks {
             self.b.switch_to_block(fail);
             let mut args = self.b.block_params(fail).to_vec();
+            let base = self.address(table.as_ptr() as usize);
+            let offset = self.b.ins().imul_imm_s(args[0], std::mem::size_of::<Site>() as i64);
+            args[0] = self.b.ins().iadd(base, offset);
             if !details {
                 let zero = self.iconst(0);
                 args.extend([zero, zero]);
