@@ -19,7 +19,8 @@
 //! row with the geometric mean of each ratio column; under it, the performance [`GOALS`] next
 //! to what was measured, and each runner's peak resident set per example (one more, untimed
 //! run under a small probe parent, [`PEAK_PROBE_C`], so that the benchmark's own memory is not
-//! counted) against issue 15's memory goal.
+//! counted) against issue 15's memory goal; then the start-up of an empty program against an
+//! empty C program's and each example's slowest compile (`run/startup.rs`).
 //!
 //! The JIT's cache of compiled code (lang-spec/jit.md) is `<target dir>/bench-jit-cache`, emptied
 //! when the benchmark starts: the first run of an example under `mini --jit` compiles and fills
@@ -59,6 +60,9 @@
 //! shows `-`). A builder may do preparatory work first, as [`c_command`] compiles a C file that
 //! is missing or out of date. A new ratio is one more entry in [`RATIOS`], a new goal one more
 //! in [`GOALS`].
+
+#[path = "run/startup.rs"]
+mod startup;
 
 use std::env;
 use std::fmt::Write as _;
@@ -1334,6 +1338,8 @@ fn main() {
         print_table(&runners, &rows, &ratios, options.runs);
         print_goals(&ratios, &rows);
         print_memory(&runners, &rows);
+        startup::print_startup(options.runs);
+        startup::print_compile_times(|e| options.selects(e));
     }
     let gil_rows = if demos.is_empty() { Vec::new() } else { bench_gil_demo(options.runs) };
     if !gil_rows.is_empty() {
