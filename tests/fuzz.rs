@@ -1363,6 +1363,9 @@ mod fuzz {
         Case::new(format!("mutate {name} [{}]", done.join(", ")), source, false)
     }
 
+    /// About the most bytes one repeating mutation adds.
+    const REPEAT_BYTES: usize = 1 << 20;
+
     /// Applies one random mutation to `s`; returns its name.
     fn mutate(rng: &mut Rng, s: &mut Vec<u8>, corpus: &Corpus) -> &'static str {
         let toks = split_tokens(s);
@@ -1467,7 +1470,11 @@ mod fuzz {
                 let line = split_lines(s);
                 let l = line[rng.below(line.len())];
                 let piece = s[l.0..l.1].to_vec();
-                splice_at(s, l.1, &piece.repeat(1 + rng.size(5000)));
+                // at most about `REPEAT_BYTES` more, as "repeat tokens" adds: a nested case's
+                // one line is ~1 MB, and 5000 of it made a 4 GB input that mini rightly could
+                // not read under the runs' memory limit
+                let times = 1 + rng.size(5000).min(REPEAT_BYTES / piece.len().max(1));
+                splice_at(s, l.1, &piece.repeat(times));
                 "repeat line"
             }
         }
