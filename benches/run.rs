@@ -438,17 +438,20 @@ int main(int argc, char **argv) {
 /// `None` (after a warning from `compile_c`) when it cannot be built.
 fn peak_probe() -> Option<&'static Path> {
     static PROBE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    PROBE
-        .get_or_init(|| {
-            let dir = c_binary_dir();
-            let (source, binary) = (dir.join("peak_rss.c"), dir.join("peak_rss"));
-            if fs::read_to_string(&source).ok().as_deref() != Some(PEAK_PROBE_C) {
-                fs::create_dir_all(&dir).ok()?;
-                fs::write(&source, PEAK_PROBE_C).ok()?;
-            }
-            (!is_stale(&binary, std::slice::from_ref(&source)) || compile_c(&source, &binary)).then_some(binary)
-        })
-        .as_deref()
+    PROBE.get_or_init(|| built_c("peak_rss", PEAK_PROBE_C)).as_deref()
+}
+
+/// `<target dir>/bench-c/<name>`, compiled from the C source `text` (written beside it as
+/// `<name>.c`) when missing or out of date; `None` (after a warning from `compile_c`) when it
+/// cannot be built.
+fn built_c(name: &str, text: &str) -> Option<PathBuf> {
+    let dir = c_binary_dir();
+    let (source, binary) = (dir.join(format!("{name}.c")), dir.join(name));
+    if fs::read_to_string(&source).ok().as_deref() != Some(text) {
+        fs::create_dir_all(&dir).ok()?;
+        fs::write(&source, text).ok()?;
+    }
+    (!is_stale(&binary, std::slice::from_ref(&source)) || compile_c(&source, &binary)).then_some(binary)
 }
 
 /// The peak resident set of one more run of `cmd` (its output discarded), in KiB, through the

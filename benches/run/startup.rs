@@ -4,9 +4,8 @@
 //! of the main table (at their small size, with the benchmark's cache warm, as the `mini --jit`
 //! column runs them).
 
-use super::{MINI, SIZES, c_binary_dir, compile_c, example_path, is_stale, median, print_aligned, root, run_once};
+use super::{MINI, SIZES, built_c, c_binary_dir, example_path, median, print_aligned, root, run_once};
 use std::fs;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// `mini run` of an empty program may take at most this many ms more than an empty C program.
@@ -21,21 +20,10 @@ const STARTS_PER_RUN: usize = 20;
 /// The empty C program (its source is written into `bench-c/` and compiled there).
 const EMPTY_C: &str = "/* written by benches/run/startup.rs */\nint main(void) { return 0; }\n";
 
-/// `<target dir>/bench-c/empty`, compiled from [`EMPTY_C`] when missing or out of date.
-fn empty_c() -> Option<PathBuf> {
-    let dir = c_binary_dir();
-    let (source, binary) = (dir.join("empty.c"), dir.join("empty"));
-    if fs::read_to_string(&source).ok().as_deref() != Some(EMPTY_C) {
-        fs::create_dir_all(&dir).ok()?;
-        fs::write(&source, EMPTY_C).ok()?;
-    }
-    (!is_stale(&binary, std::slice::from_ref(&source)) || compile_c(&source, &binary)).then_some(binary)
-}
-
 /// Times the start of an empty program: C, `mini run`, `mini run --jit`, taking turns; prints
 /// their medians and the start-up goal.
 pub fn print_startup(runs: usize) {
-    let Some(c) = empty_c() else { return };
+    let Some(c) = built_c("empty", EMPTY_C) else { return };
     let program = c_binary_dir().join("empty.mini");
     if fs::write(&program, "").is_err() {
         eprintln!("warning: cannot write {}", program.display());
