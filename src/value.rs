@@ -1069,6 +1069,43 @@ mod tests {
         assert_eq!(repr(-2.5e-300), "-2.5e-300");
     }
 
+    /// The `VmFlags` of the mapping of this process that holds `addr` (Linux's smaps).
+    #[cfg(target_os = "linux")]
+    fn vm_flags_at(addr: usize) -> Option<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().and_then(|r| r.split_once('-'));
+            if let Some((lo, hi)) = range
+                && let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                inside = (lo..hi).contains(&addr);
+            } else if inside && let Some(flags) = line.strip_prefix("VmFlags:") {
+                return Some(flags.trim().to_string());
+            }
+        }
+        None
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn large_arrays_ask_for_huge_pages() {
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+            return; // a kernel without transparent huge pages: nothing to ask for
+        }
+        let n = 2 << 20; // 16 MiB of elements
+        for (bits, fill) in [(0, 0.0), (1.5f64.to_bits(), 1.5)] {
+            let a = ArrayObj::new(ElemKind::Float, n, bits).expect("allocates");
+            let middle = a.data.as_ptr() as usize + n * 4;
+            let flags = vm_flags_at(middle).expect("the buffer is mapped");
+            assert!(flags.split(' ').any(|f| f == "hg"), "{n} floats filled with {fill}: VmFlags {flags}");
+            assert!(a.data.iter().all(|x| f64::from_bits(x.load(Ordering::Relaxed)) == fill));
+        }
+        let small = ArrayObj::new(ElemKind::Float, 1000, 0).expect("allocates");
+        let flags = vm_flags_at(small.data.as_ptr() as usize).expect("the buffer is mapped");
+        assert!(!flags.split(' ').any(|f| f == "hg"), "a small array is left alone: VmFlags {flags}");
+    }
+
     #[test]
     fn range_lengths() {
         assert_eq!(RangeObj { start: 0, stop: 10, step: 3 }.len(), 4);
