@@ -339,6 +339,9 @@ pub struct Lower<'a, 'f> {
     pub plan: &'a Plan,
     /// All plans of the session, for inlining.
     plans: &'a [Plan],
+    /// What each plan lowered so far implies alone, by plan, computed once however many times
+    /// the plan is inlined (a recursion's leaf paths inline fib's body some 300 times).
+    derived: std::cell::RefCell<FxHashMap<*const Plan, std::rc::Rc<Derived>>>,
     /// The function ids and result types of the session's plans, by plan index.
     pub plan_ids: &'a [(FuncId, Ty)],
     pub helper_ids: &'a HashMap<Helper, FuncId>,
@@ -458,7 +461,24 @@ impl<'a, 'f> Lower<'a, 'f> {
             outlining,
             owned: alloc::Owned::of(&plans[plan], plans),
             epilogue: None,
+            derived: Default::default(),
         }
+    }
+
+    /// What `plan` implies alone (see [`Derived`]), computed at its first use.
+    fn derived(&self, plan: &Plan) -> std::rc::Rc<Derived> {
+        let plans = self.plans;
+        self.derived
+            .borrow_mut()
+            .entry(plan as *const Plan)
+            .or_insert_with(|| {
+                std::rc::Rc::new(Derived {
+                    loops: Loops::new(&plan.proto.code),
+                    leaders: leaders(plan),
+                    owned: alloc::Owned::of(plan, plans),
+                })
+            })
+            .clone()
     }
 
     /// Builds the whole function body.
@@ -498,8 +518,8 @@ impl<'a, 'f> Lower<'a, 'f> {
         let first = self.block(0)?;
         self.b.ins().jump(first, &[]);
         let plan = self.plan;
-        let loops = Loops::new(&plan.proto.code);
-        if !self.lower_pcs(0, plan.proto.code.len(), &loops, true)? {
+        let derived = self.derived(plan);
+        if !self.lower_pcs(0, plan.proto.code.len(), &derived.loops, true)? {
             return Err("internal: the code runs off its end".into());
         }
         self.finish_epilogue();
@@ -678,7 +698,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             && early_return
             // no reference counts to keep: a jump to the real call would skip the releases
             // of the callee's epilogue
-            && !alloc::Owned::of(callee, self.plans).counting
+            && !self.derived(callee).owned.counting
             && code.iter().all(|i| {
                 use Instr as I;
                 matches!(
@@ -768,7 +788,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             self.b.append_block_param(cont, I8);
         }
         let inner_room = self.callee_room(room);
-        let owned = alloc::Owned::of(callee, self.plans);
+        let owned = self.derived(callee).owned.clone();
         let saved = (self.plan, self.scope, std::mem::take(&mut self.blocks), self.room, self.ret_to.take());
         let now = (self.now.take(), self.now_pc.take());
         // a closure passed as an argument: its captured values follow its arguments
@@ -905,24 +925,10 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// A block for every reachable instruction where control flow starts.
     fn make_blocks(&mut self) {
-        let code = &self.plan.proto.code;
-        let mut leader = vec![false; code.len() + 1];
-        leader[0] = true;
-        for (pc, ins) in code.iter().enumerate() {
-            match ins.flow() {
-                Flow::Next => {}
-                Flow::Jump(t) | Flow::Branch(t) => {
-                    leader[t as usize] = true;
-                    leader[pc + 1] = true;
-                }
-                Flow::Return => leader[pc + 1] = true,
-            }
-        }
-        for (pc, state) in self.plan.states.iter().enumerate() {
-            if leader[pc] && state.is_some() {
-                let block = self.b.create_block();
-                self.blocks.insert(pc, block);
-            }
+        let derived = self.derived(self.plan);
+        for &pc in &derived.leaders {
+            let block = self.b.create_block();
+            self.blocks.insert(pc, block);
         }
     }
 
@@ -2459,6 +2465,33 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.ins().jump(next_block, &[]);
         Ok(true)
     }
+}
+
+/// What lowering derives from a plan alone (`Lower::derived`).
+struct Derived {
+    loops: Loops,
+    /// The reachable instructions that start a block: the first, jump targets, and those after
+    /// a jump or return.
+    leaders: Vec<usize>,
+    owned: alloc::Owned,
+}
+
+/// The instructions of `plan` that start a block (see [`Derived`]).
+fn leaders(plan: &Plan) -> Vec<usize> {
+    let code = &plan.proto.code;
+    let mut leader = vec![false; code.len() + 1];
+    leader[0] = true;
+    for (pc, ins) in code.iter().enumerate() {
+        match ins.flow() {
+            Flow::Next => {}
+            Flow::Jump(t) | Flow::Branch(t) => {
+                leader[t as usize] = true;
+                leader[pc + 1] = true;
+            }
+            Flow::Return => leader[pc + 1] = true,
+        }
+    }
+    plan.states.iter().enumerate().filter(|(pc, state)| leader[*pc] && state.is_some()).map(|(pc, _)| pc).collect()
 }
 
 /// The value a call of a function returning `ret` gave back, from its machine results.

@@ -591,8 +591,9 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.make_blocks();
         let first = self.block(r.block)?;
         self.b.ins().jump(first, &[]);
-        let loops = super::versions::Loops::new(&self.plan.proto.code);
-        let ended = self.lower_pcs(r.block, r.body_end, &loops, true)?;
+        let derived = self.derived(self.plan);
+        let loops = &derived.loops;
+        let ended = self.lower_pcs(r.block, r.body_end, loops, true)?;
         let end = self.block(r.body_end)?;
         if !ended {
             self.b.ins().jump(end, &[]);
