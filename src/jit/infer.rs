@@ -233,8 +233,8 @@ impl<'a> Session<'a> {
         // lowest instruction first, so that a refusal names the first problem in the code
         let mut work = std::collections::BTreeSet::from([0usize]);
         let mut ret = T::Pending;
-        // the state being transferred, one buffer for every instruction (a clone each cost a
-        // third of inference's instructions in allocation and copying)
+        // the state being transferred, one buffer for every instruction rather than a clone
+        // of each (6% of spectral_norm's inference instructions)
         let mut st: Box<[T]> = vec![T::Unset; proto.nregs].into_boxed_slice();
         while let Some(pc) = work.pop_first() {
             st.copy_from_slice(states[pc].as_deref().expect("queued instructions have a state"));

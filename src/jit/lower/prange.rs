@@ -592,8 +592,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         let first = self.block(r.block)?;
         self.b.ins().jump(first, &[]);
         let derived = self.derived(self.plan);
-        let loops = &derived.loops;
-        let ended = self.lower_pcs(r.block, r.body_end, loops, true)?;
+        let ended = self.lower_pcs(r.block, r.body_end, &derived.loops, true)?;
         let end = self.block(r.body_end)?;
         if !ended {
             self.b.ins().jump(end, &[]);
