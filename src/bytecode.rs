@@ -19,7 +19,7 @@ use std::rc::Rc;
 pub type Reg = u8;
 
 /// One instruction. Each variant's comment gives its meaning.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Hash)]
 pub enum Instr {
     /// R[a] := nil
     LoadNil { a: Reg },
@@ -601,7 +601,7 @@ pub fn has_loop(code: &[Instr]) -> bool {
 }
 
 /// Where a captured variable comes from when a closure is created.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 pub enum Capture {
     /// The enclosing function's register, which holds a cell.
     Local(Reg),
@@ -648,7 +648,7 @@ pub struct Proto {
 /// Where an error raised in `start..end` (instruction indices) goes: R[reg] := the error, then
 /// pc := target. `Catch` stores the record a `catch` clause sees (a dict); `Finally` stores the
 /// error itself, for the `Reraise` that ends the `finally` code run on the error's way out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Handler {
     pub start: u32,
     pub end: u32,
@@ -727,7 +727,7 @@ pub const SEQUENTIAL_ALIASED: u64 = 8;
 pub const SEQUENTIAL_NEVER: u64 = 16;
 
 /// What a handler stores in its register (see [`Handler`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HandlerKind {
     Catch,
     Finally,

@@ -401,10 +401,14 @@ fn jit_report(stderr: &str) -> Option<(Vec<Compiled>, Vec<String>)> {
     Some((compiled, refused))
 }
 
-/// Parses `f(int, int) -> int in 0.735 ms[ (cached)], 1 native calls[ (invalidated: ...)]`.
+/// Parses `f(int, int) -> int in 0.735 ms[ (cached[, not lowered])], 1 native calls[
+/// (invalidated: ...)]`.
 fn parse_compiled(rest: &str) -> Option<Compiled> {
     let (sig, after) = rest.split_once(" -> ")?;
-    let (_, calls) = after.split_once(" ms, ").or_else(|| after.split_once(" ms (cached), "))?;
+    let (_, calls) = after
+        .split_once(" ms, ")
+        .or_else(|| after.split_once(" ms (cached), "))
+        .or_else(|| after.split_once(" ms (cached, not lowered), "))?;
     let native_calls = calls.split_once(" native calls")?.0.parse().ok()?;
     Some(Compiled { sig: sig.to_string(), native_calls })
 }

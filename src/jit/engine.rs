@@ -4,16 +4,19 @@
 use super::cache::Store;
 use super::infer::Plan;
 use super::lower::{Helper, Lower, Outlining, Region, helpers, parallel_loops, param_types, ret_types, signature};
+use super::lower::{address_data, address_of_symbol};
 use super::mirror::Mirrors;
+use super::prekey;
 use super::types::Ty;
 use cranelift::codegen::control::ControlPlane;
+use cranelift::codegen::incremental_cache::{CacheKvStore, compute_cache_key, try_finish_recompile};
 use cranelift::codegen::isa::CallConv;
 use cranelift::codegen::{self, settings};
 use cranelift::prelude::{
     AbiParam, Configurable, FunctionBuilder, FunctionBuilderContext, InstBuilder, MemFlagsData, types,
 };
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{FuncId, Linkage, Module, ModuleReloc, default_libcall_names};
+use cranelift_module::{DataId, FuncId, Linkage, Module, ModuleReloc, default_libcall_names};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -37,8 +40,19 @@ pub struct Entry {
 type Outlined = (HashMap<usize, FuncId>, Vec<(Region, FuncId)>);
 
 /// A plan defined in [`Engine::compile`]: its entry trampoline, its IR listing, the time it
-/// took, and whether its code came from the cache.
-type Built = (FuncId, Option<String>, Duration, bool);
+/// took, and where its code came from.
+type Built = (FuncId, Option<String>, Duration, Origin);
+
+/// Where a plan's code came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Cranelift compiled some of it.
+    Compiled,
+    /// All of it from the cache of compiled code (cache.rs), after lowering.
+    Cache,
+    /// All of it from the cache, the plan's own function without lowering it (prekey.rs).
+    CacheBeforeLowering,
+}
 
 /// The result of compiling one plan.
 pub struct Compiled {
@@ -47,9 +61,9 @@ pub struct Compiled {
     pub entry: Option<Entry>,
     pub ir: Option<String>,
     pub time: Duration,
-    /// Every function defined for the plan (its own, its outlined loops, the deferred ones it
-    /// calls, its entry) came from the cache of compiled code (cache.rs).
-    pub cached: bool,
+    /// Whether every function defined for the plan (its own, its outlined loops, the deferred
+    /// ones it calls, its entry) came from the cache of compiled code (cache.rs).
+    pub cached: Origin,
 }
 
 /// The functions Cranelift's generated code may call by name (its `LibCall`s under
@@ -121,9 +135,13 @@ pub struct Engine {
     entries: HashMap<(Vec<Ty>, Ty), FuncId>,
     /// The cache of compiled code, unless it is off (cache.rs).
     cache: Option<Store>,
-    /// Of the functions defined since the count was last reset: how many, and how many came
-    /// from the cache.
-    defined: (u32, u32),
+    /// Of the functions defined since the count was last reset: how many, how many came from
+    /// the cache, and how many of those without lowering (prekey.rs).
+    defined: (u32, u32, u32),
+    /// The helpers in the order of `helpers()`, which names them in cache entries (prekey.rs).
+    helper_order: Vec<Helper>,
+    /// The pre-lowering key of the session being compiled (prekey.rs), if it has one.
+    session: Option<[u8; 32]>,
 }
 
 impl Engine {
@@ -132,8 +150,7 @@ impl Engine {
         // Cranelift's IR verifier costs about half the compile time; debug builds and the test
         // suites (MINI_JIT_VERIFY=1) run it, so that malformed IR fails a test instead of
         // miscompiling quietly.
-        let verify =
-            if cfg!(debug_assertions) || std::env::var_os("MINI_JIT_VERIFY").is_some() { "true" } else { "false" };
+        let verify = if verifying() { "true" } else { "false" };
         for (name, value) in [
             ("opt_level", "speed"),
             ("is_pic", "false"),
@@ -178,7 +195,9 @@ impl Engine {
             unusable: HashSet::new(),
             entries: HashMap::new(),
             cache: Store::open(),
-            defined: (0, 0),
+            defined: (0, 0, 0),
+            helper_order: helpers().iter().map(|h| h.helper).collect(),
+            session: None,
         };
         let trampoline = engine.define_safe_point_trampoline()?;
         engine.helper_ids.insert(Helper::SafePoint, trampoline);
@@ -234,6 +253,10 @@ impl Engine {
     }
 
     fn compile_plans(&mut self, plans: &[Plan], mirrors: &Mirrors, dump_ir: bool) -> Result<Vec<Compiled>, String> {
+        self.session = match &self.cache {
+            Some(_) if !dump_ir => prekey::session_key(plans, mirrors, self.module.isa()),
+            _ => None,
+        };
         let mut ids = Vec::with_capacity(plans.len());
         for p in plans {
             let sig = signature(&self.module, p.sig.tys(), p.ret_ty());
@@ -254,7 +277,7 @@ impl Engine {
         while let Some(i) = queue.pop() {
             let p = &plans[i];
             let start = Instant::now();
-            self.defined = (0, 0);
+            self.defined = (0, 0, 0);
             let mut ir = None;
             let mut calls = Vec::new();
             if failure.is_none() {
@@ -284,7 +307,11 @@ impl Engine {
                 failure.get_or_insert(e);
             }
             let entry_id = self.entry_for(p)?;
-            let cached = self.defined.0 > 0 && self.defined.0 == self.defined.1;
+            let cached = match self.defined {
+                (n, c, _) if n == 0 || c < n => Origin::Compiled,
+                (_, _, 0) => Origin::Cache,
+                _ => Origin::CacheBeforeLowering,
+            };
             built[i] = Some((entry_id, ir, start.elapsed(), cached));
             for id in calls {
                 if let Some(&j) = by_id.get(&id)
@@ -304,7 +331,8 @@ impl Engine {
             .zip(&ids)
             .map(|(b, (func_id, _))| {
                 let Some((entry_id, ir, time, cached)) = b else {
-                    return Compiled { func_id: *func_id, entry: None, ir: None, time: Duration::ZERO, cached: false };
+                    let cached = Origin::Compiled;
+                    return Compiled { func_id: *func_id, entry: None, ir: None, time: Duration::ZERO, cached };
                 };
                 let ptr = self.module.get_finalized_function(entry_id);
                 // SAFETY: `entry_id` was defined by `define_entry` with exactly the signature of
@@ -352,7 +380,11 @@ impl Engine {
             let plans = std::slice::from_ref(&*plan);
             let ids = [(id, plan.ret_ty())];
             let none = (HashMap::new(), Vec::new());
-            match self.define_plan(plans, mirrors, &ids, 0, &none, false) {
+            // a deferred plan calls earlier specializations: no pre-lowering key (prekey.rs)
+            let session = self.session.take();
+            let defined = self.define_plan(plans, mirrors, &ids, 0, &none, false);
+            self.session = session;
+            match defined {
                 Ok(_) => calls.extend(self.called()),
                 Err(e) => {
                     self.define_stub(id, &plan)?;
@@ -452,18 +484,37 @@ impl Engine {
         outlined: &Outlined,
         dump_ir: bool,
     ) -> Result<Option<String>, String> {
-        let plan = &plans[i];
-        self.module.clear_context(&mut self.ctx);
-        self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
-        let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-        let outlining = Outlining { blocks: &outlined.0, inside: None };
-        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, outlining);
-        if let Err(e) = lower.function(ids[i].0.as_u32()) {
-            self.fctx = FunctionBuilderContext::new();
-            return Err(e);
+        // the code under the plan's pre-lowering key (prekey.rs), when there is one: lowered
+        // anyway and compared with the entry when verifying
+        let prekey = self.session.filter(|_| !dump_ir && outlined.1.is_empty()).map(|s| prekey::plan_key(&s, i));
+        let stored = prekey.and_then(|k| self.cache.as_ref()?.get(&k)).and_then(|b| prekey::decode(&b));
+        if let Some(entry) = &stored {
+            if verifying() {
+                let named = self.lower_plan(plans, mirrors, ids, i, outlined)?;
+                let code_key = prekey::code_key_bytes(&compute_cache_key(self.module.isa(), &self.ctx.func));
+                if code_key != entry.code_key || self.names(ids, &named).as_ref() != Some(&entry.names) {
+                    return Err(format!(
+                        "the pre-lowering cache entry of {} differs from its lowering",
+                        plans[i].proto.name
+                    ));
+                }
+            }
+            if self.define_prekeyed(plans, mirrors, ids, i, entry)? {
+                return Ok(None);
+            }
         }
+        let named = self.lower_plan(plans, mirrors, ids, i, outlined)?;
         if !dump_ir {
+            // the entry, made before compiling (which rewrites the IR in place)
+            let entry = prekey.filter(|_| stored.is_none()).and_then(|key| {
+                let names = self.names(ids, &named)?;
+                let code_key = prekey::code_key_bytes(&compute_cache_key(self.module.isa(), &self.ctx.func));
+                Some((key, prekey::encode(&prekey::Entry { code_key, names })))
+            });
             self.define(ids[i].0)?;
+            if let (Some((key, entry)), Some(cache)) = (entry, &mut self.cache) {
+                cache.insert(&key, entry);
+            }
             return Ok(None);
         }
         // compiled afresh, not taken from the cache: the listing comes from compiling
@@ -477,6 +528,122 @@ impl Engine {
         }
         self.ctx.set_disasm(false);
         Ok(Some(text))
+    }
+
+    /// Lowers plan `i` into `ctx`; returns what each address its code names stands for.
+    fn lower_plan(
+        &mut self,
+        plans: &[Plan],
+        mirrors: &Mirrors,
+        ids: &[(FuncId, Ty)],
+        i: usize,
+        outlined: &Outlined,
+    ) -> Result<Vec<(usize, prekey::Named)>, String> {
+        let plan = &plans[i];
+        self.module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
+        let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+        let outlining = Outlining { blocks: &outlined.0, inside: None };
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, outlining);
+        lower.function(ids[i].0.as_u32()).inspect_err(|_| self.fctx = FunctionBuilderContext::new())
+    }
+
+    /// What each external name of the function in `ctx` stands for (prekey.rs), in its order;
+    /// None when one is neither a helper, a plan of the session, nor an address whose meaning
+    /// lowering recorded in `named`.
+    fn names(&self, ids: &[(FuncId, Ty)], named: &[(usize, prekey::Named)]) -> Option<Vec<prekey::Name>> {
+        use prekey::{Name, Named};
+        let mut out = Vec::new();
+        for user in self.ctx.func.params.user_named_funcs().values() {
+            out.push(match user.namespace {
+                0 => {
+                    let id = FuncId::from_u32(user.index);
+                    if let Some(j) = ids.iter().position(|(f, _)| *f == id) {
+                        Name::Plan(j as u32)
+                    } else {
+                        let (h, _) = self.helper_ids.iter().find(|(_, f)| **f == id)?;
+                        Name::Helper(self.helper_order.iter().position(|o| o == h)? as u32)
+                    }
+                }
+                1 => {
+                    let decl = self.module.declarations().get_data_decl(DataId::from_u32(user.index));
+                    let addr = address_of_symbol(decl.name.as_deref()?)? as usize;
+                    let mut meanings: Vec<Named> = Vec::new();
+                    for (_, m) in named.iter().filter(|(a, _)| *a == addr) {
+                        if *m == Named::Unknown {
+                            return None;
+                        }
+                        if !meanings.contains(m) {
+                            meanings.push(m.clone());
+                        }
+                    }
+                    if meanings.is_empty() {
+                        return None;
+                    }
+                    Name::Data(meanings)
+                }
+                _ => return None,
+            });
+        }
+        Some(out)
+    }
+
+    /// Defines plan `i` from the cache without lowering it (prekey.rs): names what the code
+    /// refers to, in the entry's order, from their meanings in this run, then takes the code as
+    /// `define` does. Ok(false) when the entry cannot serve (the code's own entry is gone, or a
+    /// name does not resolve to what it stood for).
+    fn define_prekeyed(
+        &mut self,
+        plans: &[Plan],
+        mirrors: &Mirrors,
+        ids: &[(FuncId, Ty)],
+        i: usize,
+        entry: &prekey::Entry,
+    ) -> Result<bool, String> {
+        use cranelift::codegen::entity::EntityRef;
+        use cranelift::codegen::ir::UserExternalName;
+        use prekey::Name;
+        let Some(blob) = self.cache.as_ref().and_then(|c| c.get(&entry.code_key)) else { return Ok(false) };
+        self.module.clear_context(&mut self.ctx);
+        for (k, name) in entry.names.iter().enumerate() {
+            let user = match name {
+                Name::Helper(h) => {
+                    let Some(id) = self.helper_order.get(*h as usize).and_then(|h| self.helper_ids.get(h)) else {
+                        return Ok(false);
+                    };
+                    UserExternalName::new(0, id.as_u32())
+                }
+                Name::Plan(j) => {
+                    let Some((id, _)) = ids.get(*j as usize) else { return Ok(false) };
+                    UserExternalName::new(0, id.as_u32())
+                }
+                Name::Data(meanings) => {
+                    let addrs: Option<Vec<usize>> =
+                        meanings.iter().map(|m| prekey::resolve(m, plans, mirrors)).collect();
+                    let Some(addrs) = addrs.filter(|a| !a.is_empty() && a.iter().all(|x| *x == a[0])) else {
+                        return Ok(false);
+                    };
+                    let Some(id) = address_data(&mut self.module, addrs[0]) else { return Ok(false) };
+                    UserExternalName::new(1, id.as_u32())
+                }
+            };
+            // two names resolving to one would shift every later index
+            if self.ctx.func.params.ensure_user_func_name(user).index() != k {
+                return Ok(false);
+            }
+        }
+        let Ok(code) = try_finish_recompile(&self.ctx.func, &blob) else { return Ok(false) };
+        self.defined.0 += 1;
+        self.defined.1 += 1;
+        self.defined.2 += 1;
+        let id = ids[i].0;
+        let relocs: Vec<ModuleReloc> =
+            code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &self.ctx.func, id)).collect();
+        let alignment = u64::from(code.buffer.alignment);
+        self.module
+            .define_function_bytes(id, alignment, code.code_buffer(), &relocs)
+            .map_err(|e| format!("cranelift: {e:?}"))?;
+        Ok(true)
     }
 
     /// Compiles the function in `ctx` and defines it as `id`: its machine code from the cache
@@ -618,4 +785,10 @@ fn note_reduction_types(plan: &Plan, region: &Region) {
         };
     }
     info.counts.types.fetch_or(bits, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the test suites' checks are on (`MINI_JIT_VERIFY`): Cranelift's IR verifier, and
+/// lowering a plan even when its code comes from the cache under its pre-lowering key.
+fn verifying() -> bool {
+    cfg!(debug_assertions) || std::env::var_os("MINI_JIT_VERIFY").is_some()
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 /// The abstract value of a register at one instruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum T {
     /// The result of a call whose return type is still being inferred (optimistic).
     Pending,
@@ -731,6 +731,11 @@ impl Plan {
     }
 
     /// The settled return type (nil when the function never returns a value).
+    /// Which instructions are jump targets.
+    pub fn targets(&self) -> &[bool] {
+        &self.targets
+    }
+
     pub fn ret_ty(&self) -> Ty {
         if let T::Val(t) = self.ret { t } else { Ty::Nil }
     }

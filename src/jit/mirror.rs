@@ -160,6 +160,18 @@ impl Mirrors {
         cell.tag.load(Ordering::Relaxed)
     }
 
+    /// What [`Mirrors::expect`] would return, without filling the cell (the key of compiled
+    /// code, prekey.rs, is taken before lowering calls `expect`).
+    pub fn expected(&self, g: u16, v: &Value) -> u64 {
+        let old = self.cell(g).tag.load(Ordering::Relaxed);
+        let t = type_and_bits(v).0;
+        if old & TYPE_MASK != ty::UNDEF || t == ty::UNDEF {
+            return old;
+        }
+        // the tag `write` stores for a change of type
+        t | (((old >> 8) + 1) << 8)
+    }
+
     /// The bits compiled code expects for `v` (its identity, for arrays and functions).
     pub fn bits_of(v: &Value) -> u64 {
         type_and_bits(v).1

@@ -15,6 +15,7 @@ mod interval;
 mod lower;
 mod mirror;
 pub(crate) mod parallel;
+mod prekey;
 mod report;
 mod runtime;
 mod types;
@@ -93,8 +94,8 @@ pub struct Spec {
     /// interpreter runs its calls itself.
     trivial: bool,
     compile_time: Duration,
-    /// Its code came from the cache of compiled code (cache.rs).
-    cached: bool,
+    /// Where its code came from (the cache of compiled code, cache.rs, or Cranelift).
+    cached: engine::Origin,
     /// The globals it read, directly or through the functions it calls.
     deps: Vec<u16>,
     /// Arrays read from globals: kept alive as long as the code that points at them.
@@ -713,7 +714,11 @@ impl Jit {
                     s.sig.display(&proto.name),
                     s.ret.name(),
                     s.compile_time.as_secs_f64() * 1e3,
-                    if s.cached { " (cached)" } else { "" },
+                    match s.cached {
+                        engine::Origin::Compiled => "",
+                        engine::Origin::Cache => " (cached)",
+                        engine::Origin::CacheBeforeLowering => " (cached, not lowered)",
+                    },
                     s.gil.calls(),
                     s.gil.summary(),
                     if s.valid.get() { "" } else { " (invalidated: a global it read was assigned)" }

@@ -11,6 +11,7 @@
 use super::infer::{Plan, T, Target};
 use super::interval::{self, Interval};
 use super::mirror::Mirrors;
+use super::prekey::Named;
 use super::runtime::{GlobalSite, Site, status};
 use super::types::Ty;
 use crate::ast::BinOp;
@@ -34,6 +35,12 @@ use versions::{Assumed, Loops, ROOM_ASSUMED};
 /// The prefix of the symbols that stand for addresses of this process in compiled code (see
 /// `Lower::address`); the rest of the name is the address in hex.
 const ADDRESS_SYMBOL: &str = "mini_addr_";
+
+/// The imported data symbol that stands for `addr` in compiled code (`Lower::address`).
+pub fn address_data(module: &mut JITModule, addr: usize) -> Option<cranelift_module::DataId> {
+    let name = format!("{ADDRESS_SYMBOL}{addr:x}");
+    module.declare_data(&name, cranelift_module::Linkage::Import, false, false).ok()
+}
 
 /// The address that a symbol of `Lower::address` stands for (the JIT's symbol lookup, engine.rs);
 /// None for any other name.
@@ -370,6 +377,8 @@ pub struct Lower<'a, 'f> {
     /// when the fail blocks are filled, so that the function names one address, not one per
     /// site (each named address is a declared symbol: 6% of spectral_norm's lowering).
     sites: Vec<Site>,
+    /// What each address the code names stands for (prekey.rs), in the order named.
+    named: Vec<(usize, Named)>,
     /// The callers of the code being inlined, outermost first, with the call instruction.
     inlined_from: Vec<(&'a Plan, usize)>,
     /// The register types before the instruction being lowered (none outside `instr`): a
@@ -444,6 +453,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             fail_sites: [0, 0],
             full_fails: Vec::new(),
             sites: Vec::new(),
+            named: Vec::new(),
             inlined_from: Vec::new(),
             now: None,
             now_pc: None,
@@ -482,7 +492,8 @@ impl<'a, 'f> Lower<'a, 'f> {
     }
 
     /// Builds the whole function body.
-    pub fn function(mut self, name_index: u32) -> Lowered<()> {
+    /// Lowers plan `i`'s function; returns what each address its code names stands for.
+    pub fn function(mut self, name_index: u32) -> Lowered<Vec<(usize, Named)>> {
         self.b.func.name = UserFuncName::user(0, name_index);
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry);
@@ -508,7 +519,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         self.b.seal_all_blocks();
         let config = self.module.target_config();
         self.b.finalize(config);
-        Ok(())
+        Ok(self.named)
     }
 
     /// Lowers the instructions of `self.plan`, starting with a jump from the current block.
@@ -891,10 +902,11 @@ impl<'a, 'f> Lower<'a, 'f> {
         blocks.extend(self.fail[1].take().map(|b| (b, true)));
         // compiled code is never freed, so neither are its sites
         let table: &'static [Site] = Box::leak(std::mem::take(&mut self.sites).into_boxed_slice());
+        let portable = super::prekey::portable_sites(table, self.plans);
         for (fail, details) in blocks {
             self.b.switch_to_block(fail);
             let mut args = self.b.block_params(fail).to_vec();
-            let base = self.address(table.as_ptr() as usize);
+            let base = self.address(table.as_ptr() as usize, portable.clone());
             let offset = self.b.ins().imul_imm_s(args[0], std::mem::size_of::<Site>() as i64);
             args[0] = self.b.ins().iadd(base, offset);
             if !details {
@@ -1072,13 +1084,15 @@ impl<'a, 'f> Lower<'a, 'f> {
     /// address, which the JIT resolves when it links the code ([`address_of_symbol`]), so that
     /// the IR holds no address and a program lowers to the same IR in every run, which the
     /// cache of compiled code needs (cache.rs). Like a constant, it costs one `movabs`.
-    fn address(&mut self, addr: usize) -> CValue {
+    /// `named` says what it stands for (prekey.rs).
+    fn address(&mut self, addr: usize, named: Named) -> CValue {
         use cranelift::codegen::entity::EntityRef;
         use cranelift::codegen::ir::{ExternalName, GlobalValueData, UserExternalName};
-        let name = format!("{ADDRESS_SYMBOL}{addr:x}");
-        let Ok(id) = self.module.declare_data(&name, cranelift_module::Linkage::Import, false, false) else {
+        let Some(id) = address_data(self.module, addr) else {
+            self.named.push((addr, Named::Unknown));
             return self.iconst(addr as i64);
         };
+        self.named.push((addr, named));
         // one symbol per address in a function, so that its uses share one value (looked for
         // only when the function names the address already: an error site's is always new)
         let named = self.b.func.params.user_named_funcs().len();
@@ -1919,21 +1933,21 @@ impl<'a, 'f> Lower<'a, 'f> {
         if self.live_global(g) {
             return self.global_from_memory(pc, g, v, st_type);
         }
-        self.constant_global(v, st_type)
+        self.constant_global(g, v, st_type)
     }
 
     /// A global's value as compiled code sees it when it is a constant of the code.
-    fn constant_global(&mut self, v: &Value, st_type: T) -> Lowered<V> {
+    fn constant_global(&mut self, g: u16, v: &Value, st_type: T) -> Lowered<V> {
         Ok(match v {
             Value::Int(i) => V::Int(self.b.ins().iconst(I64, *i)),
             Value::Float(f) => V::Float(self.b.ins().f64const(*f)),
             Value::Bool(b) => V::Bool(self.b.ins().iconst(I8, *b as i64)),
             Value::Nil => V::Nil,
-            Value::Array(a) if !a.dims.is_empty() => self.constant_array_n(a),
+            Value::Array(a) if !a.dims.is_empty() => self.constant_array_n(g, a),
             Value::Array(a) => {
-                let ptr = self.address(a.data.as_ptr() as usize);
+                let ptr = self.address(a.data.as_ptr() as usize, Named::ArrayData(g));
                 let len = self.iconst(a.len() as i64);
-                let own = self.address(crate::jit::alloc::interpreter_own(a) as usize);
+                let own = self.address(crate::jit::alloc::interpreter_own(a) as usize, Named::ArrayOwn(g));
                 V::Arr { ptr, len, own, float: a.kind == ElemKind::Float }
             }
             Value::Func(_) | Value::Module(_) => V::Func,
@@ -1951,15 +1965,15 @@ impl<'a, 'f> Lower<'a, 'f> {
     fn global_from_memory(&mut self, pc: usize, g: u16, v: &Value, st_type: T) -> Lowered<V> {
         let expected = self.mirrors.expect(g, v);
         let cell = self.mirrors.cell(g);
-        let bits_addr = self.address(&cell.bits as *const _ as usize);
-        let tag_addr = self.address(&cell.tag as *const _ as usize);
+        let bits_addr = self.address(&cell.bits as *const _ as usize, Named::MirrorBits(g));
+        let tag_addr = self.address(&cell.tag as *const _ as usize, Named::MirrorTag(g));
         let bits = self.b.ins().atomic_load(I64, MemFlagsData::trusted(), bits_addr);
         let tag = self.b.ins().load(I64, MemFlagsData::trusted(), tag_addr, 0);
         let mut changed = self.b.ins().icmp_imm_s(IntCC::NotEqual, tag, expected as i64);
         if super::mirror::by_identity(expected) {
             let other = match v {
                 Value::Array(_) | Value::Func(_) => {
-                    let identity = self.address(Mirrors::bits_of(v) as usize);
+                    let identity = self.address(Mirrors::bits_of(v) as usize, Named::Identity(g));
                     self.b.ins().icmp(IntCC::NotEqual, bits, identity)
                 }
                 _ => self.b.ins().icmp_imm_s(IntCC::NotEqual, bits, Mirrors::bits_of(v) as i64),
@@ -1967,15 +1981,16 @@ impl<'a, 'f> Lower<'a, 'f> {
             changed = self.b.ins().bor(changed, other);
         }
         let name = self.plan.global_names.get(&g).cloned().unwrap_or_default();
+        let named = Named::GlobalSite { name: name.clone(), expected };
         let site = Box::leak(Box::new(GlobalSite { name, expected }));
-        let site = self.address(site as *const GlobalSite as usize);
+        let site = self.address(site as *const GlobalSite as usize, named);
         self.fail_if(changed, pc, status::GLOBAL_CHANGED, Some(site), Some(tag));
         Ok(match v {
             Value::Int(_) => V::Int(bits),
             Value::Float(_) => V::Float(self.b.ins().bitcast(F64, MemFlagsData::new(), bits)),
             Value::Bool(_) => V::Bool(self.b.ins().ireduce(I8, bits)),
             // nil, an array or a function: the compile-time value (its identity was checked)
-            _ => return self.constant_global(v, st_type),
+            _ => return self.constant_global(g, v, st_type),
         })
     }
 

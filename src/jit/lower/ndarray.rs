@@ -4,7 +4,7 @@
 //! dimension, before one load or store at `((i * d1) + j) * 8`. In the fast copy of a versioned
 //! loop (versions.rs) the checks that the test before the loop covered are left out.
 
-use super::{BOUNDS_CHECKED, I64, Kind, Lower, Lowered, V};
+use super::{BOUNDS_CHECKED, I64, Kind, Lower, Lowered, Named, V};
 use crate::builtin::Builtin;
 use crate::bytecode::{Instr, Reg};
 use crate::jit::infer::T;
@@ -94,13 +94,13 @@ impl<'a, 'f> Lower<'a, 'f> {
 
     /// A global array of several dimensions, a constant of the code (kept alive by the
     /// specialization's pins): its pointer and dimensions as constants.
-    pub(super) fn constant_array_n(&mut self, a: &std::rc::Rc<ArrayObj>) -> V {
-        let ptr = self.address(a.data.as_ptr() as usize);
+    pub(super) fn constant_array_n(&mut self, g: u16, a: &std::rc::Rc<ArrayObj>) -> V {
+        let ptr = self.address(a.data.as_ptr() as usize, Named::ArrayData(g));
         let mut dims = [ptr; MAX_DIMS];
         for (k, d) in a.dims.iter().enumerate() {
             dims[k] = self.iconst(*d as i64);
         }
-        let own = self.address(crate::jit::alloc::interpreter_own(a) as usize);
+        let own = self.address(crate::jit::alloc::interpreter_own(a) as usize, Named::ArrayOwn(g));
         V::ArrN { ptr, dims, rank: a.dims.len() as u8, float: a.kind == ElemKind::Float, own }
     }
 

@@ -6,7 +6,7 @@
 //! the pool's threads. The enclosing code then combines the blocks' partial results in block
 //! order, with the same operators as `ReduceCombine`, so both ways give the same result.
 
-use super::{F64, Helper, I64, Lower, Lowered, V, param_types};
+use super::{F64, Helper, I64, Lower, Lowered, Named, V, param_types};
 use crate::builtin::Builtin;
 use crate::bytecode::{Instr, PrangeCounts, RedOp, Reg};
 use crate::jit::infer::{Plan, T, Target};
@@ -257,7 +257,7 @@ impl<'a, 'f> Lower<'a, 'f> {
     pub(super) fn prange_prep(&mut self, pc: usize, st: &[T], a: Reg, p: u8, t: u32) -> Lowered<bool> {
         let (start, stop, step) = self.range_start(pc, st, a)?;
         let proto = &self.plan.proto;
-        let counts = self.address(&proto.pranges[p as usize].counts as *const PrangeCounts as usize);
+        let counts = self.address(&proto.pranges[p as usize].counts as *const PrangeCounts as usize, Named::Unknown);
         let outlined = self.outlining.blocks.get(&pc).copied().filter(|_| self.outlining.inside.is_none());
         let r = region(&proto.code, pc).ok_or("internal: a prange loop without its blocks")?;
         let heavy = proto.code[r.block..r.next]
