@@ -82,14 +82,16 @@ fn build_dir(root: &Path) -> PathBuf {
 /// A program's view of the cache: the directory of this build's entries.
 pub struct Store {
     dir: PathBuf,
+    /// Whether this process made (or found) the directory.
+    made: bool,
 }
 
 impl Store {
-    /// The store of this build, or None when the cache is off or its directory cannot be made.
+    /// The store of this build, or None when the cache is off. Its directory is made at the
+    /// first write (a run that only reads the cache makes no directory: two system calls fewer
+    /// at every start of the JIT).
     pub fn open() -> Option<Store> {
-        let dir = build_dir(&root()?);
-        std::fs::create_dir_all(&dir).ok()?;
-        Some(Store { dir })
+        Some(Store { dir: build_dir(&root()?), made: false })
     }
 
     /// The file of the entry under `key`: the key in hex, `.bin`.
@@ -140,6 +142,12 @@ impl CacheKvStore for Store {
     }
 
     fn insert(&mut self, key: &[u8], val: Vec<u8>) {
+        if !self.made {
+            if std::fs::create_dir_all(&self.dir).is_err() {
+                return;
+            }
+            self.made = true;
+        }
         let path = self.path(key);
         let temp = path.with_extension(format!("{}.{}.tmp", std::process::id(), TEMP.fetch_add(1, Ordering::Relaxed)));
         let written = std::fs::File::create(&temp).and_then(|mut f| {
@@ -215,10 +223,11 @@ mod tests {
     fn entries_round_trip_and_damage_is_refused() {
         let dir = std::env::temp_dir().join(format!("mini-cache-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut store = Store { dir: dir.clone() };
+        // the directory is made at the first write
+        let mut store = Store { dir: dir.clone(), made: false };
         let key = [7u8; 32];
         assert!(store.get(&key).is_none());
+        assert!(!dir.exists());
         store.insert(&key, b"payload".to_vec());
         assert_eq!(store.get(&key).as_deref(), Some(&b"payload"[..]));
         // another key never finds this entry's payload, even under its name

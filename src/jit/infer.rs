@@ -162,6 +162,17 @@ pub struct Session<'a> {
     /// The most specializations a function may have (the dispatcher's cap).
     max_specs: usize,
     pending_seen: bool,
+    /// The plans being inferred, callers first: a call of one of them reads its pending
+    /// result (a recursion); a call of any other pending plan infers it first.
+    stack: Vec<usize>,
+    /// Which plans were inferred in the current round.
+    done: Vec<bool>,
+    /// Whether a plan's result type changed in the current round.
+    changed: bool,
+    /// The refusal of a callee inferred during the pass of the plan on top of `stack`: that
+    /// pass goes on (reading the callee's result as pending) and fails with it at its end,
+    /// unless it finds a refusal of its own first, as when callees were inferred after it.
+    nested: Option<Refusal>,
 }
 
 const MAX_ROUNDS: usize = 32;
@@ -177,7 +188,16 @@ pub const MAX_CODE: usize = 4000;
 
 impl<'a> Session<'a> {
     pub fn new(globals: &'a dyn GlobalsView, max_specs: usize) -> Session<'a> {
-        Session { plans: Vec::new(), globals, max_specs, pending_seen: false }
+        Session {
+            plans: Vec::new(),
+            globals,
+            max_specs,
+            pending_seen: false,
+            stack: Vec::new(),
+            done: Vec::new(),
+            changed: false,
+            nested: None,
+        }
     }
 
     /// Infers `proto` for `sig` and everything it calls, until the return types settle.
@@ -187,17 +207,22 @@ impl<'a> Session<'a> {
         if let Some(reason) = too_large {
             return Err(Refusal { plan: 0, pc: None, reason });
         }
-        for _ in 0..MAX_ROUNDS {
+        for round in 0..MAX_ROUNDS {
             self.pending_seen = false;
-            let mut changed = false;
+            self.changed = false;
+            self.done.clear();
             let mut i = 0;
             while i < self.plans.len() {
-                let before = self.plans[i].ret;
-                self.infer_plan(i)?;
-                changed |= self.plans[i].ret != before;
+                if !self.done.get(i).copied().unwrap_or(false) {
+                    self.infer_plan(i)?;
+                }
                 i += 1;
             }
-            if !changed {
+            // In the first round a callee is inferred before its result is read (`call_proto`),
+            // so when no pending result was read, every result read was already final and
+            // another round would change nothing. Later rounds read earlier rounds' results.
+            let settled = !self.changed || (round == 0 && !self.pending_seen);
+            if settled {
                 if self.pending_seen {
                     let reason = "the result type cannot be inferred (a recursion that never returns?)";
                     return Err(Refusal { plan: 0, pc: None, reason: reason.into() });
@@ -217,6 +242,23 @@ impl<'a> Session<'a> {
 
     /// One pass of abstract interpretation over a plan's code.
     fn infer_plan(&mut self, i: usize) -> Infer<()> {
+        self.stack.push(i);
+        let outer = self.nested.take();
+        let mut inferred = self.infer_plan_once(i);
+        if let Some(refusal) = std::mem::replace(&mut self.nested, outer)
+            && inferred.is_ok()
+        {
+            inferred = Err(refusal);
+        }
+        self.stack.pop();
+        if self.done.len() <= i {
+            self.done.resize(i + 1, false);
+        }
+        self.done[i] = true;
+        inferred
+    }
+
+    fn infer_plan_once(&mut self, i: usize) -> Infer<()> {
         let proto = self.plans[i].proto.clone();
         let code = &proto.code;
         let mut states: Vec<Option<Box<[T]>>> = vec![None; code.len()];
@@ -264,6 +306,7 @@ impl<'a> Session<'a> {
         }
         let plan = &mut self.plans[i];
         plan.states = states;
+        self.changed |= plan.ret != ret;
         plan.ret = ret;
         Ok(())
     }
@@ -710,6 +753,14 @@ impl<'a> Session<'a> {
             }
         };
         self.plans[i].calls.insert(pc, Target::Plan(j));
+        // a callee not yet inferred is inferred now (depth first), so that the first round
+        // mostly reads final results; one being inferred (a recursion) gives its pending result
+        if self.plans[j].ret == T::Pending
+            && !self.stack.contains(&j)
+            && let Err(refusal) = self.infer_plan(j)
+        {
+            self.nested.get_or_insert(refusal);
+        }
         let ret = self.plans[j].ret;
         if ret == T::Pending {
             self.pending_seen = true;
