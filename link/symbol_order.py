@@ -32,13 +32,13 @@ RUNS = [
 ]
 
 
-def executed(mini, args):
+def executed(mini, args, env=None):
     """The names of the functions that `mini args` executes, from a callgrind profile."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         subprocess.run(
             ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}", mini] + args,
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env,
         )
         names = set()
         with open(out) as f:
@@ -59,15 +59,21 @@ def main():
             address.setdefault(parts[2], int(parts[0], 16))
     empty = os.path.join(ROOT, "target", "symbol-order-empty.mini")
     open(empty, "w").close()
-    # how many runs executed each function, interpreted and with --jit
+    # how many runs executed each function, interpreted and with --jit; each --jit run twice on
+    # a fresh cache of compiled code, so that what a run with the cache warm executes (both
+    # runs) comes before what only compiling executes (the first)
     interp, jit = {}, {}
-    for counts, flags in ((interp, []), (jit, ["--jit"])):
+    cache = tempfile.TemporaryDirectory()
+    env = dict(os.environ, MINI_CACHE_DIR=cache.name)
+    for counts, flags, times in ((interp, [], 1), (jit, ["--jit"], 2)):
         runs = [["run"] + flags + [empty]]
         runs += [["run"] + flags + [f"examples/{e}.mini", "--", n] for e, n in RUNS]
         for args in runs:
-            for name in executed(mini, args):
-                if name in address:
-                    counts[name] = counts.get(name, 0) + 1
+            for _ in range(times):
+                for name in executed(mini, args, env):
+                    if name in address:
+                        counts[name] = counts.get(name, 0) + 1
+    cache.cleanup()
     os.remove(empty)
     # interpreted runs' functions first (the most widely used first), then --jit's; within a
     # group, the present order of the binary (related code stays together)
