@@ -491,8 +491,7 @@ impl<'a, 'f> Lower<'a, 'f> {
             .clone()
     }
 
-    /// Builds the whole function body.
-    /// Lowers plan `i`'s function; returns what each address its code names stands for.
+    /// Builds the whole function; returns what each address its code names stands for.
     pub fn function(mut self, name_index: u32) -> Lowered<Vec<(usize, Named)>> {
         self.b.func.name = UserFuncName::user(0, name_index);
         let entry = self.b.create_block();
