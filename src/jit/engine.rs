@@ -475,6 +475,9 @@ impl Engine {
         format!("mini_{}_{}", clean, self.next_name)
     }
 
+    /// Defines plan `i`'s function: from its pre-lowering entry when the cache has one
+    /// (prekey.rs), else lowered and compiled (or taken from the cache after lowering) and
+    /// filed under its key. With `dump_ir`, compiled afresh; returns the IR and machine code.
     fn define_plan(
         &mut self,
         plans: &[Plan],
