@@ -61,8 +61,9 @@ pub struct Compiled {
     pub entry: Option<Entry>,
     pub ir: Option<String>,
     pub time: Duration,
-    /// Whether every function defined for the plan (its own, its outlined loops, the deferred
-    /// ones it calls, its entry) came from the cache of compiled code (cache.rs).
+    /// Where the functions defined for the plan (its own, its outlined loops, the deferred ones
+    /// it calls, its entry) came from: all from the cache of compiled code (cache.rs), its own
+    /// also without lowering (prekey.rs), or not.
     pub cached: Origin,
 }
 

@@ -781,12 +781,12 @@ impl Plan {
         self.sig.tys().get(n + u as usize).copied()
     }
 
-    /// The settled return type (nil when the function never returns a value).
     /// Which instructions are jump targets.
     pub fn targets(&self) -> &[bool] {
         &self.targets
     }
 
+    /// The settled return type (nil when the function never returns a value).
     pub fn ret_ty(&self) -> Ty {
         if let T::Val(t) = self.ret { t } else { Ty::Nil }
     }

@@ -132,7 +132,7 @@ fn hash_plan(
     identities: &mut HashMap<u64, usize>,
     h: &mut KeyBytes,
 ) -> Option<()> {
-    if plan.proto.pranges.iter().len() > 0 || plan.sig.tys().iter().any(|t| matches!(t, Ty::Func(_))) {
+    if !plan.proto.pranges.is_empty() || plan.sig.tys().iter().any(|t| matches!(t, Ty::Func(_))) {
         return None;
     }
     hash_proto(&plan.proto, h)?;
