@@ -1,5 +1,6 @@
 //! Fuzzing harness: feeds `mini` mutated test programs, token soups, deep nestings and edge
-//! values, and fails on any panic, abort, signal, hang or exit code other than 0, 1 and 2.
+//! values, and fails on any panic, abort, signal, hang or exit code other than 0, 1 and 2 (or
+//! than its own, for a program that calls `exit`).
 //!
 //! It runs on stable Rust as an ordinary test (`harness = false`) for a bounded wall time. First it
 //! runs every file in `tests/fuzz/` (the regression inputs: each crash the fuzzer ever found, kept
@@ -29,7 +30,8 @@
 //!   N bytes failed`), which is counted and shown, not failed;
 //! - it panics (exit code 101, or `panicked` on stderr, including panics the JIT catches), reports
 //!   an `internal error` or an `internal JIT error` (the harness sets `MINI_JIT_VERIFY=1`), or exits
-//!   with a code other than 0, 1 and 2;
+//!   with a code other than 0, 1 and 2 (unless its source says `exit`: a program may end with a
+//!   code of its own);
 //! - it hangs. A program may loop forever legitimately, so a timeout fails only when the program
 //!   cannot loop: `mini check` must always end; `mini run` must end when `check` rejected the
 //!   program (nothing runs), when the source holds none of `while`, `for`, `fn` and `range` (no
@@ -616,7 +618,7 @@ mod fuzz {
     }
 
     /// Classifies a finished (or killed) run; the class names the phase (`check` or `run`).
-    fn verdict(phase: &str, o: &Outcome) -> Verdict {
+    fn verdict(phase: &str, o: &Outcome, exits: bool) -> Verdict {
         let err = o.stderr.text();
         if let Some(site) = panic_site(&err) {
             return Verdict::Crashed(format!("{phase}: panic at {site}"));
@@ -631,7 +633,8 @@ mod fuzz {
             }
             Status::Signal(sig) => return Verdict::Crashed(format!("{phase}: killed by {}", signal_name(sig))),
             Status::Exit(101) => return Verdict::Crashed(format!("{phase}: exit code 101 (panic)")),
-            Status::Exit(code) if !(0..=2).contains(&code) => {
+            // a program may end with its own code (`exit(79)`)
+            Status::Exit(code) if !(0..=2).contains(&code) && !exits => {
                 return Verdict::Crashed(format!("{phase}: exit code {code}"));
             }
             Status::Exit(_) => {}
@@ -703,7 +706,6 @@ mod fuzz {
         std::fs::write(dir.join(&file), &case.source).expect("write the input");
         let mut report = CaseReport::default();
         let loopy = !case.bounded && can_loop(&case.source);
-        let shape = case.shape();
         let mut rejected = false;
         if case.modes.contains(&"check") {
             let mut args = vec!["check".to_string()];
@@ -711,7 +713,7 @@ mod fuzz {
             args.push(file.clone());
             let o = run_confirmed(config, dir, &args, true, &mut report);
             rejected = o.status == Status::Exit(1);
-            note(&mut report, "check", &args, &o, true, &shape);
+            note(&mut report, "check", &args, &o, true, case);
         }
         let mut finished: Vec<(&str, Outcome)> = Vec::new();
         let mut timed_out: Vec<(&str, Vec<String>)> = Vec::new();
@@ -725,7 +727,7 @@ mod fuzz {
             args.push(file.clone());
             let fast_elsewhere = finished.iter().any(|(_, o)| o.elapsed * 5 <= config.timeout);
             let o = run_confirmed(config, dir, &args, rejected || !loopy || fast_elsewhere, &mut report);
-            note(&mut report, "run", &args, &o, rejected || !loopy, &shape);
+            note(&mut report, "run", &args, &o, rejected || !loopy, case);
             if o.status == Status::Exit(2) && case.flags.is_empty() && case.jit_flags.is_empty() {
                 let class = "run: usage error (exit code 2) without options, for a readable file".to_string();
                 report.crashes.push(crash(class, &args, &o));
@@ -769,12 +771,19 @@ mod fuzz {
         again
     }
 
-    /// Counts a run and files its failure, if any; `must_end` makes a timeout a failure.
-    /// Panics are told apart by their site; other crashes and hangs also by the input's shape.
-    fn note(report: &mut CaseReport, phase: &str, args: &[String], o: &Outcome, must_end: bool, shape: &str) {
+    /// Whether a program may call `exit` with a code of its own.
+    fn calls_exit(source: &[u8]) -> bool {
+        String::from_utf8_lossy(source).contains("exit")
+    }
+
+    /// Counts a run of `source` and files its failure, if any; `must_end` makes a timeout a
+    /// failure. Panics are told apart by their site; other crashes and hangs also by the input's
+    /// shape.
+    fn note(report: &mut CaseReport, phase: &str, args: &[String], o: &Outcome, must_end: bool, case: &Case) {
         report.runs += 1;
         report.codes.push(format!("{phase} {}", status_label(o)));
-        match verdict(phase, o) {
+        let shape = &case.shape();
+        match verdict(phase, o, calls_exit(&case.source)) {
             Verdict::Fine => {}
             Verdict::OutOfMemory => report.oom += 1,
             Verdict::TimedOut if must_end => {
@@ -913,7 +922,7 @@ mod fuzz {
             run_mini(config, dir, &check, config.timeout).status == Status::Exit(1)
         };
         let mut report = CaseReport::default();
-        note(&mut report, phase, &args, &o, must_end, &probe.shape());
+        note(&mut report, phase, &args, &o, must_end, probe);
         report.crashes.iter().any(|c| c.class == crash.class)
     }
 

@@ -143,6 +143,20 @@ pub struct Engine {
     helper_order: Vec<Helper>,
     /// The pre-lowering key of the session being compiled (prekey.rs), if it has one.
     session: Option<[u8; 32]>,
+    /// Whether the safe-point trampoline is defined yet.
+    safe_point: SafePoint,
+}
+
+/// The safe-point trampoline, declared at first and defined once code calls it (see
+/// `Engine::declare_safe_point_trampoline`).
+#[derive(Clone, Copy)]
+enum SafePoint {
+    /// Declared as `trampoline`; its body will call `helper` (`mini_jit_safe_point`).
+    Declared {
+        trampoline: FuncId,
+        helper: FuncId,
+    },
+    Defined,
 }
 
 impl Engine {
@@ -163,7 +177,7 @@ impl Engine {
         ] {
             flags.set(name, value).map_err(|e| format!("cranelift setting {name}: {e}"))?;
         }
-        let isa = cranelift_native::builder()
+        let isa = isa_builder()
             .map_err(|e| format!("this machine is not supported by Cranelift: {e}"))?
             .finish(settings::Flags::new(flags))
             .map_err(|e| format!("cranelift: {e}"))?;
@@ -199,17 +213,18 @@ impl Engine {
             defined: (0, 0, 0),
             helper_order: helpers().iter().map(|h| h.helper).collect(),
             session: None,
+            safe_point: SafePoint::Defined,
         };
-        let trampoline = engine.define_safe_point_trampoline()?;
-        engine.helper_ids.insert(Helper::SafePoint, trampoline);
+        engine.declare_safe_point_trampoline()?;
         Ok(engine)
     }
 
-    /// The function native code calls at a safe point that needs attention: it calls
-    /// `mini_jit_safe_point` with the same argument, and its calling convention (`preserve_all`)
-    /// saves every register that call clobbers, so that a loop's call site costs its register
-    /// allocation nothing.
-    fn define_safe_point_trampoline(&mut self) -> Result<FuncId, String> {
+    /// Declares the function native code calls at a safe point that needs attention, in place
+    /// of `mini_jit_safe_point`: it calls that function with the same argument, and its calling
+    /// convention (`preserve_all`) saves every register that call clobbers, so that a loop's
+    /// call site costs its register allocation nothing. Its body is defined when code that
+    /// calls it is (`define_safe_point_trampoline`): code without a loop (fib) never does.
+    fn declare_safe_point_trampoline(&mut self) -> Result<(), String> {
         let mut sig = self.module.make_signature();
         sig.call_conv = CallConv::PreserveAll;
         sig.params.push(AbiParam::new(types::I64));
@@ -217,9 +232,18 @@ impl Engine {
             .module
             .declare_function("mini_jit_safe_point_saving_all", Linkage::Local, &sig)
             .map_err(|e| e.to_string())?;
+        let helper = self.helper_ids.insert(Helper::SafePoint, id).expect("helpers() has the safe point");
+        self.safe_point = SafePoint::Declared { trampoline: id, helper };
+        Ok(())
+    }
+
+    /// Defines the safe-point trampoline's body (see `declare_safe_point_trampoline`), unless it
+    /// is defined.
+    fn define_safe_point_trampoline(&mut self) -> Result<(), String> {
+        let SafePoint::Declared { trampoline, helper } = self.safe_point else { return Ok(()) };
         self.module.clear_context(&mut self.ctx);
-        self.ctx.func.signature = sig;
-        let helper = self.module.declare_func_in_func(self.helper_ids[&Helper::SafePoint], &mut self.ctx.func);
+        self.ctx.func.signature = self.module.declarations().get_function_decl(trampoline).signature.clone();
+        let helper = self.module.declare_func_in_func(helper, &mut self.ctx.func);
         let config = self.module.target_config();
         let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
         let block = b.create_block();
@@ -230,8 +254,9 @@ impl Engine {
         b.ins().return_(&[]);
         b.seal_all_blocks();
         b.finalize(config);
-        self.define(id)?;
-        Ok(id)
+        self.define(trampoline)?;
+        self.safe_point = SafePoint::Defined;
+        Ok(())
     }
 
     /// Compiles the plans of a session that native code can reach; the results are in plan
@@ -275,6 +300,7 @@ impl Engine {
         let mut queue: Vec<usize> = (0..plans.len()).filter(|i| needed[*i]).rev().collect();
         let mut failure = None;
         let mut built: Vec<Option<Built>> = (0..plans.len()).map(|_| None).collect();
+        let mut called = HashSet::new();
         while let Some(i) = queue.pop() {
             let p = &plans[i];
             let start = Instant::now();
@@ -315,6 +341,7 @@ impl Engine {
             };
             built[i] = Some((entry_id, ir, start.elapsed(), cached));
             for id in calls {
+                called.insert(id);
                 if let Some(&j) = by_id.get(&id)
                     && !needed[j]
                 {
@@ -322,6 +349,11 @@ impl Engine {
                     queue.push(j);
                 }
             }
+        }
+        if let SafePoint::Declared { trampoline, .. } = self.safe_point
+            && called.contains(&trampoline)
+        {
+            self.define_safe_point_trampoline()?;
         }
         self.module.finalize_definitions().map_err(|e| e.to_string())?;
         if let Some(e) = failure {
@@ -795,4 +827,104 @@ fn note_reduction_types(plan: &Plan, region: &Region) {
 /// lowering a plan even when its code comes from the cache under its pre-lowering key.
 fn verifying() -> bool {
     cfg!(debug_assertions) || std::env::var_os("MINI_JIT_VERIFY").is_some()
+}
+
+/// Cranelift's target for this machine, with the instruction set extensions it has.
+/// `cranelift_native::builder` asks the processor (through `std::is_x86_feature_detected`) with
+/// about ten CPUID instructions, and on a virtual machine each traps to the hypervisor (4-5 µs
+/// each measured, 40-50 µs in all at every start of the JIT); glibc asked them already when the
+/// process started, so with glibc they are read from its table instead.
+fn isa_builder() -> Result<codegen::isa::Builder, &'static str> {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+    {
+        let mut builder = cranelift_native::builder_with_options(false)?;
+        for flag in glibc_x86_flags()? {
+            builder.enable(flag).map_err(|_| "unknown x86 setting")?;
+        }
+        Ok(builder)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu")))]
+    cranelift_native::builder()
+}
+
+/// Cranelift's x86 settings for the extensions glibc found usable (its `CPU_FEATURE_ACTIVE`:
+/// present, and enabled by the operating system where they need its support, as AVX does), the
+/// ones `cranelift_native::infer_native_flags` sets: each with its CPUID leaf (glibc's index),
+/// register (eax, ebx, ecx, edx) and bit.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+fn glibc_x86_flags() -> Result<Vec<&'static str>, &'static str> {
+    /// glibc's `struct cpuid_feature` (<bits/platform/x86.h>, glibc 2.33 and later).
+    #[repr(C)]
+    struct CpuidFeature {
+        cpuid: [u32; 4],
+        active: [u32; 4],
+    }
+    unsafe extern "C" {
+        fn __x86_get_cpuid_feature_leaf(leaf: u32) -> *const CpuidFeature;
+    }
+    // glibc's leaf indices: CPUID_INDEX_1, _7, _80000001 and _7_ECX_1
+    const L1: u32 = 0;
+    const L7: u32 = 1;
+    const L80000001: u32 = 2;
+    const L7_1: u32 = 6;
+    // the registers
+    const EAX: usize = 0;
+    const EBX: usize = 1;
+    const ECX: usize = 2;
+    const EDX: usize = 3;
+    const FLAGS: [(&str, u32, usize, u32); 19] = [
+        ("has_cmpxchg16b", L1, ECX, 13),
+        ("has_sse3", L1, ECX, 0),
+        ("has_ssse3", L1, ECX, 9),
+        ("has_sse41", L1, ECX, 19),
+        ("has_sse42", L1, ECX, 20),
+        ("has_popcnt", L1, ECX, 23),
+        ("has_avx", L1, ECX, 28),
+        ("has_avx2", L7, EBX, 5),
+        ("has_fma", L1, ECX, 12),
+        ("has_avx_vnni", L7_1, EAX, 4),
+        ("has_avx512vnni", L7, ECX, 11),
+        ("has_bmi1", L7, EBX, 3),
+        ("has_bmi2", L7, EBX, 8),
+        ("has_avx512bitalg", L7, ECX, 12),
+        ("has_avx512dq", L7, EBX, 17),
+        ("has_avx512f", L7, EBX, 16),
+        ("has_avx512vl", L7, EBX, 31),
+        ("has_avx512vbmi", L7, ECX, 1),
+        ("has_lzcnt", L80000001, ECX, 5),
+    ];
+    let active = |leaf: u32, reg: usize, bit: u32| {
+        // SAFETY: glibc's `__x86_get_cpuid_feature_leaf` takes any leaf index and returns a
+        // pointer to static data it filled before `main` (a zeroed entry for an index it does
+        // not know), valid and never written for the rest of the process.
+        let feature = unsafe { &*__x86_get_cpuid_feature_leaf(leaf) };
+        feature.active[reg] & (1 << bit) != 0
+    };
+    if !active(L1, EDX, 26) {
+        return Err("x86 support requires SSE2");
+    }
+    Ok(FLAGS.iter().filter(|(_, leaf, reg, bit)| active(*leaf, *reg, *bit)).map(|f| f.0).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The settings read from glibc's table are the ones Cranelift infers by asking the
+    /// processor.
+    #[test]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+    fn glibc_gives_the_extensions_cranelift_infers() {
+        use cranelift::codegen::settings::{self, Configurable};
+        let isa = |b: cranelift::codegen::isa::Builder| {
+            b.finish(settings::Flags::new(settings::builder()))
+                .map(|isa| isa.isa_flags())
+                .map(|flags| flags.iter().map(|v| format!("{} = {}", v.name, v.value_string())).collect::<Vec<_>>())
+        };
+        let mut ours = cranelift_native::builder_with_options(false).unwrap();
+        for flag in super::glibc_x86_flags().unwrap() {
+            ours.enable(flag).unwrap();
+        }
+        let inferred = isa(cranelift_native::builder().unwrap()).unwrap();
+        assert_eq!(isa(ours).unwrap(), inferred);
+        assert!(inferred.iter().any(|f| f == "has_sse41 = true"), "{inferred:?}");
+    }
 }
