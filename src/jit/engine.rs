@@ -9,7 +9,9 @@ use super::mirror::Mirrors;
 use super::prekey;
 use super::types::Ty;
 use cranelift::codegen::control::ControlPlane;
-use cranelift::codegen::incremental_cache::{CacheKvStore, compute_cache_key, try_finish_recompile};
+use cranelift::codegen::incremental_cache::{
+    CacheKvStore, compute_cache_key, serialize_compiled, try_finish_recompile,
+};
 use cranelift::codegen::isa::CallConv;
 use cranelift::codegen::{self, settings};
 use cranelift::prelude::{
@@ -132,8 +134,9 @@ pub struct Engine {
     deferred: HashMap<FuncId, Rc<Plan>>,
     /// Deferred functions that failed to lower (they have a stub body).
     unusable: HashSet<FuncId>,
-    /// The entry trampolines made so far, by parameter types and result type.
-    entries: HashMap<(Vec<Ty>, Ty), FuncId>,
+    /// The entry trampolines made so far, by parameter types and result type, with their code
+    /// as the cache holds it (for pre-lowering entries, prekey.rs).
+    entries: HashMap<(Vec<Ty>, Ty), (FuncId, Option<prekey::Code>)>,
     /// The cache of compiled code, unless it is off (cache.rs).
     cache: Option<Store>,
     /// Of the functions defined since the count was last reset: how many, how many came from
@@ -145,6 +148,17 @@ pub struct Engine {
     session: Option<[u8; 32]>,
     /// Whether the safe-point trampoline is defined yet.
     safe_point: SafePoint,
+}
+
+/// What `Engine::define_plan` did with the plan's pre-lowering entry (prekey.rs).
+enum Prekeyed {
+    /// Neither used one nor made one.
+    Not,
+    /// Took the code from it; this is the code of the plan's entry trampoline it holds.
+    Found(prekey::Code),
+    /// Compiled the plan: the entry to write under the key, with these names and code, once
+    /// the plan's entry trampoline is made.
+    New([u8; 32], Vec<prekey::Name>, prekey::Code),
 }
 
 /// The safe-point trampoline, declared at first and defined once code calls it (see
@@ -306,11 +320,12 @@ impl Engine {
             let start = Instant::now();
             self.defined = (0, 0, 0);
             let mut ir = None;
+            let mut prekeyed = Prekeyed::Not;
             let mut calls = Vec::new();
             if failure.is_none() {
                 match self.define_plan(plans, mirrors, &ids, i, &outlined[i], dump_ir) {
-                    Ok(text) => {
-                        ir = text;
+                    Ok((text, p)) => {
+                        (ir, prekeyed) = (text, p);
                         calls.extend(self.called());
                     }
                     Err(e) => failure = Some(e),
@@ -333,7 +348,13 @@ impl Engine {
             if let Err(e) = self.define_deferred(&mut calls, mirrors) {
                 failure.get_or_insert(e);
             }
-            let entry_id = self.entry_for(p)?;
+            let found = if let Prekeyed::Found(code) = &prekeyed { Some(code) } else { None };
+            let (entry_id, trampoline) = self.entry_for(p, found)?;
+            if let (Prekeyed::New(key, names, code), Some(trampoline), Some(cache)) =
+                (prekeyed, trampoline, &mut self.cache)
+            {
+                cache.insert(&key, prekey::encode(&prekey::Entry { code, names, trampoline }));
+            }
             let cached = match self.defined {
                 (n, c, _) if n == 0 || c < n => Origin::Compiled,
                 (_, _, 0) => Origin::Cache,
@@ -483,7 +504,7 @@ impl Engine {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);
         }
-        self.define(id)
+        self.define(id).map(drop)
     }
 
     /// A body for an outlined block that failed to lower (never called: see `define_stub`).
@@ -499,7 +520,7 @@ impl Engine {
         b.ins().return_(&[failed]);
         b.seal_all_blocks();
         b.finalize(config);
-        self.define(id)
+        self.define(id).map(drop)
     }
 
     fn fresh_name(&mut self, name: &str) -> String {
@@ -519,7 +540,7 @@ impl Engine {
         i: usize,
         outlined: &Outlined,
         dump_ir: bool,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<(Option<String>, Prekeyed), String> {
         // the code under the plan's pre-lowering key (prekey.rs), when there is one: lowered
         // anyway and compared with the entry when verifying
         let prekey = self.session.filter(|_| !dump_ir && outlined.1.is_empty()).map(|s| prekey::plan_key(&s, i));
@@ -528,7 +549,7 @@ impl Engine {
             if verifying() {
                 let named = self.lower_plan(plans, mirrors, ids, i, outlined)?;
                 let code_key = prekey::code_key_bytes(&compute_cache_key(self.module.isa(), &self.ctx.func));
-                if code_key != entry.code_key || self.names(ids, &named).as_ref() != Some(&entry.names) {
+                if code_key != entry.code.key || self.names(ids, &named).as_ref() != Some(&entry.names) {
                     return Err(format!(
                         "the pre-lowering cache entry of {} differs from its lowering",
                         plans[i].proto.name
@@ -536,22 +557,18 @@ impl Engine {
                 }
             }
             if self.define_prekeyed(plans, mirrors, ids, i, entry)? {
-                return Ok(None);
+                return Ok((None, Prekeyed::Found(entry.trampoline.clone())));
             }
         }
         let named = self.lower_plan(plans, mirrors, ids, i, outlined)?;
         if !dump_ir {
-            // the entry, made before compiling (which rewrites the IR in place)
-            let entry = prekey.filter(|_| stored.is_none()).and_then(|key| {
-                let names = self.names(ids, &named)?;
-                let code_key = prekey::code_key_bytes(&compute_cache_key(self.module.isa(), &self.ctx.func));
-                Some((key, prekey::encode(&prekey::Entry { code_key, names })))
+            // the entry's names, taken before compiling (which rewrites the IR in place)
+            let names = prekey.filter(|_| stored.is_none()).and_then(|key| Some((key, self.names(ids, &named)?)));
+            let code = self.define(ids[i].0)?;
+            return Ok(match (names, code) {
+                (Some((key, names)), Some(code)) => (None, Prekeyed::New(key, names, code)),
+                _ => (None, Prekeyed::Not),
             });
-            self.define(ids[i].0)?;
-            if let (Some((key, entry)), Some(cache)) = (entry, &mut self.cache) {
-                cache.insert(&key, entry);
-            }
-            return Ok(None);
         }
         // compiled afresh, not taken from the cache: the listing comes from compiling
         let mut text = self.ctx.func.display().to_string();
@@ -563,7 +580,7 @@ impl Engine {
             text.push_str(code.vcode.as_deref().unwrap_or(""));
         }
         self.ctx.set_disasm(false);
-        Ok(Some(text))
+        Ok((Some(text), Prekeyed::Not))
     }
 
     /// Lowers plan `i` into `ctx`; returns what each address its code names stands for.
@@ -639,7 +656,6 @@ impl Engine {
         use cranelift::codegen::entity::EntityRef;
         use cranelift::codegen::ir::UserExternalName;
         use prekey::Name;
-        let Some(blob) = self.cache.as_ref().and_then(|c| c.get(&entry.code_key)) else { return Ok(false) };
         self.module.clear_context(&mut self.ctx);
         for (k, name) in entry.names.iter().enumerate() {
             let user = match name {
@@ -668,40 +684,65 @@ impl Engine {
                 return Ok(false);
             }
         }
-        let Ok(code) = try_finish_recompile(&self.ctx.func, &blob) else { return Ok(false) };
-        self.defined.0 += 1;
-        self.defined.1 += 1;
-        self.defined.2 += 1;
-        let id = ids[i].0;
-        let relocs: Vec<ModuleReloc> =
-            code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &self.ctx.func, id)).collect();
-        let alignment = u64::from(code.buffer.alignment);
-        self.module
-            .define_function_bytes(id, alignment, code.code_buffer(), &relocs)
-            .map_err(|e| format!("cranelift: {e:?}"))?;
+        let Ok(code) = try_finish_recompile(&self.ctx.func, &entry.code.bytes) else { return Ok(false) };
+        self.defined_before_lowering();
+        self.define_code(ids[i].0, &code)?;
         Ok(true)
     }
 
     /// Compiles the function in `ctx` and defines it as `id`: its machine code from the cache
     /// when the cache has the code of the same IR (cache.rs), else compiled by Cranelift (and
-    /// stored in the cache). Counts it in `defined`.
-    fn define(&mut self, id: FuncId) -> Result<(), String> {
+    /// stored in the cache); returns that code as the cache holds it (None without a cache).
+    /// What Cranelift's `compile_with_cache` does, keeping the code it stores. Counts it in
+    /// `defined`.
+    fn define(&mut self, id: FuncId) -> Result<Option<prekey::Code>, String> {
         self.defined.0 += 1;
         let Some(cache) = &mut self.cache else {
-            return self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"));
+            self.module.define_function(id, &mut self.ctx).map_err(|e| format!("cranelift: {e:?}"))?;
+            return Ok(None);
         };
-        let (_, hit) = self
-            .ctx
-            .compile_with_cache(self.module.isa(), cache, &mut ControlPlane::default())
-            .map_err(|e| format!("cranelift: {:?}", e.inner))?;
-        self.defined.1 += hit as u32;
-        let code = self.ctx.compiled_code().ok_or("internal: no compiled code")?;
-        // what cranelift-jit's own `define_function` does with the code it compiles
+        let key = prekey::code_key_bytes(&compute_cache_key(self.module.isa(), &self.ctx.func));
+        let found =
+            cache.get(&key).and_then(|b| Some((try_finish_recompile(&self.ctx.func, &b).ok()?, b.into_owned())));
+        let (code, bytes) = match found {
+            Some((code, bytes)) => {
+                self.defined.1 += 1;
+                (code, Some(bytes))
+            }
+            None => {
+                let stencil = self
+                    .ctx
+                    .compile_stencil(self.module.isa(), &mut ControlPlane::default())
+                    .map_err(|e| format!("cranelift: {e:?}"))?;
+                let (stencil, bytes) = serialize_compiled(stencil);
+                let bytes = bytes.ok();
+                if let Some(bytes) = &bytes {
+                    cache.insert(&key, bytes.clone());
+                }
+                (stencil.apply_params(&self.ctx.func.params), bytes)
+            }
+        };
+        self.define_code(id, &code)?;
+        Ok(bytes.map(|bytes| prekey::Code { key, bytes }))
+    }
+
+    /// Defines `id` as `code`, compiled from the function in `ctx` or made for its names by
+    /// `try_finish_recompile` (what cranelift-jit's own `define_function` does with the code it
+    /// compiles).
+    fn define_code(&mut self, id: FuncId, code: &codegen::CompiledCode) -> Result<(), String> {
         let relocs: Vec<ModuleReloc> =
             code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &self.ctx.func, id)).collect();
         let alignment = u64::from(code.buffer.alignment);
-        let bytes = code.code_buffer().to_vec();
-        self.module.define_function_bytes(id, alignment, &bytes, &relocs).map_err(|e| format!("cranelift: {e:?}"))
+        self.module
+            .define_function_bytes(id, alignment, code.code_buffer(), &relocs)
+            .map_err(|e| format!("cranelift: {e:?}"))
+    }
+
+    /// Counts in `defined` a function defined from a pre-lowering entry.
+    fn defined_before_lowering(&mut self) {
+        self.defined.0 += 1;
+        self.defined.1 += 1;
+        self.defined.2 += 1;
     }
 
     /// A body for a plan that failed to lower, so that finalizing the session stays sound; it
@@ -725,31 +766,78 @@ impl Engine {
         b.ins().return_(&values);
         b.seal_all_blocks();
         b.finalize(config);
-        self.define(id)
+        self.define(id).map(drop)
     }
 
-    /// The entry trampoline for a plan's parameter and result types: made at the first plan
-    /// with them, shared by the later ones (each made one costs about as much to compile as a
-    /// small function).
-    fn entry_for(&mut self, plan: &Plan) -> Result<FuncId, String> {
+    /// The entry trampoline for a plan's parameter and result types, and its code as the cache
+    /// holds it: made at the first plan with them, shared by the later ones (each made one costs
+    /// about as much to compile as a small function). `found` is its code from the plan's
+    /// pre-lowering entry (prekey.rs), which spares building its IR and reading its own cache
+    /// file; when verifying, the trampoline is built anyway and its key compared.
+    fn entry_for(
+        &mut self,
+        plan: &Plan,
+        found: Option<&prekey::Code>,
+    ) -> Result<(FuncId, Option<prekey::Code>), String> {
         let key = (plan.sig.tys().to_vec(), plan.ret_ty());
-        if let Some(id) = self.entries.get(&key) {
-            return Ok(*id);
+        if let Some((id, code)) = self.entries.get(&key) {
+            return Ok((*id, code.clone()));
         }
-        let id = self.define_entry(plan)?;
-        self.entries.insert(key, id);
-        Ok(id)
+        let mut taken = None;
+        if let Some(code) = found {
+            if verifying() {
+                self.lower_entry(plan, self.entry_signature());
+                if prekey::code_key_bytes(&compute_cache_key(self.module.isa(), &self.ctx.func)) != code.key {
+                    let name = plan.sig.display(&plan.proto.name);
+                    return Err(format!("the pre-lowering cache entry of {name} differs in its entry trampoline"));
+                }
+            }
+            taken = self.define_entry_from(code)?.map(|id| (id, Some(code.clone())));
+        }
+        let (id, code) = match taken {
+            Some(made) => made,
+            None => self.define_entry(plan)?,
+        };
+        self.entries.insert(key, (id, code.clone()));
+        Ok((id, code))
+    }
+
+    /// The signature of an entry trampoline (`EntryFn`).
+    fn entry_signature(&self) -> cranelift::prelude::Signature {
+        let mut sig = self.module.make_signature();
+        sig.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64), AbiParam::new(types::I64)]);
+        sig.returns.push(AbiParam::new(types::I64));
+        sig
+    }
+
+    /// Declares a new entry trampoline.
+    fn declare_entry(&mut self) -> Result<FuncId, String> {
+        let name = self.fresh_name("entry");
+        self.module.declare_function(&name, Linkage::Local, &self.entry_signature()).map_err(|e| e.to_string())
+    }
+
+    /// An entry trampoline defined as `code` (see `entry_for`); None if the code does not load.
+    fn define_entry_from(&mut self, code: &prekey::Code) -> Result<Option<FuncId>, String> {
+        self.module.clear_context(&mut self.ctx);
+        let Ok(compiled) = try_finish_recompile(&self.ctx.func, &code.bytes) else { return Ok(None) };
+        let id = self.declare_entry()?;
+        self.defined_before_lowering();
+        self.define_code(id, &compiled)?;
+        Ok(Some(id))
     }
 
     /// The trampoline `EntryFn` for a plan's types: unpacks the argument slots, calls the code
-    /// it is given, stores the result.
-    fn define_entry(&mut self, plan: &Plan) -> Result<FuncId, String> {
+    /// it is given, stores the result. Returns it with its code as the cache holds it.
+    fn define_entry(&mut self, plan: &Plan) -> Result<(FuncId, Option<prekey::Code>), String> {
+        let id = self.declare_entry()?;
+        self.lower_entry(plan, self.entry_signature());
+        let code = self.define(id)?;
+        Ok((id, code))
+    }
+
+    /// Builds the IR of the entry trampoline for `plan`'s types (signature `sig`) in `ctx`.
+    fn lower_entry(&mut self, plan: &Plan, sig: cranelift::prelude::Signature) {
         let i64t = types::I64;
-        let mut sig = self.module.make_signature();
-        sig.params.extend([AbiParam::new(i64t), AbiParam::new(i64t), AbiParam::new(i64t)]);
-        sig.returns.push(AbiParam::new(i64t));
-        let name = self.fresh_name("entry");
-        let id = self.module.declare_function(&name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature = sig;
         let target_sig = signature(&self.module, plan.sig.tys(), plan.ret_ty());
@@ -800,8 +888,6 @@ impl Engine {
         b.ins().return_(&[status[0]]);
         b.seal_all_blocks();
         b.finalize(config);
-        self.define(id)?;
-        Ok(id)
     }
 }
 

@@ -67,11 +67,22 @@ pub enum Name {
     Data(Vec<Named>),
 }
 
-/// What a key's entry holds: Cranelift's key of the code, and the code's names.
+/// What a key's entry holds: the code (Cranelift's key of it and what the cache holds under
+/// that key), the code's names, and the plan's entry trampoline (engine's `define_entry`),
+/// so that a run that finds the entry reads no other file.
 #[derive(Debug, PartialEq)]
 pub struct Entry {
-    pub code_key: [u8; 32],
+    pub code: Code,
     pub names: Vec<Name>,
+    pub trampoline: Code,
+}
+
+/// Compiled code as the cache holds it: Cranelift's key of the function (`code_key_bytes`) and
+/// its code serialized (`incremental_cache::serialize_compiled`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Code {
+    pub key: [u8; 32],
+    pub bytes: Vec<u8>,
 }
 
 /// Collects the bytes a key is the SHA-256 of (through `Hash`, which writes them in order).
@@ -313,8 +324,9 @@ pub fn portable_sites(sites: &[Site], plans: &[Plan]) -> Named {
 
 /// Writes an entry's bytes.
 pub fn encode(entry: &Entry) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + 16 * entry.names.len());
-    out.extend_from_slice(&entry.code_key);
+    let mut out = Vec::with_capacity(128 + entry.code.bytes.len() + entry.trampoline.bytes.len());
+    encode_code(&entry.code, &mut out);
+    encode_code(&entry.trampoline, &mut out);
     put(&mut out, entry.names.len() as u64);
     for name in &entry.names {
         match name {
@@ -336,6 +348,12 @@ pub fn encode(entry: &Entry) -> Vec<u8> {
         }
     }
     out
+}
+
+fn encode_code(code: &Code, out: &mut Vec<u8>) {
+    out.extend_from_slice(&code.key);
+    put(out, code.bytes.len() as u64);
+    out.extend_from_slice(&code.bytes);
 }
 
 fn encode_named(m: &Named, out: &mut Vec<u8>) {
@@ -379,7 +397,8 @@ fn put_tagged(out: &mut Vec<u8>, tag: u8, g: u16) {
 /// Reads the bytes of an entry (None if they are not one).
 pub fn decode(bytes: &[u8]) -> Option<Entry> {
     let mut r = Reader(bytes);
-    let code_key: [u8; 32] = r.take(32)?.try_into().ok()?;
+    let code = decode_code(&mut r)?;
+    let trampoline = decode_code(&mut r)?;
     let n = r.len()?;
     let mut names = Vec::with_capacity(n);
     for _ in 0..n {
@@ -397,7 +416,13 @@ pub fn decode(bytes: &[u8]) -> Option<Entry> {
             _ => return None,
         });
     }
-    r.0.is_empty().then_some(Entry { code_key, names })
+    r.0.is_empty().then_some(Entry { code, names, trampoline })
+}
+
+fn decode_code(r: &mut Reader) -> Option<Code> {
+    let key = r.take(32)?.try_into().ok()?;
+    let n = r.len()?;
+    Some(Code { key, bytes: r.take(n)?.to_vec() })
 }
 
 fn decode_named(r: &mut Reader) -> Option<Named> {
@@ -461,7 +486,8 @@ mod tests {
     #[test]
     fn entries_round_trip_and_truncation_is_refused() {
         let entry = Entry {
-            code_key: [7; 32],
+            code: Code { key: [7; 32], bytes: vec![1, 2, 3] },
+            trampoline: Code { key: [8; 32], bytes: vec![4, 5] },
             names: vec![
                 Name::Helper(3),
                 Name::Plan(0),
