@@ -8,6 +8,7 @@
 //! the program declare globals. A declaration is identified by the start offset of its span.
 
 use crate::ast::*;
+use rustc_hash::FxHashSet;
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -17,7 +18,7 @@ pub struct Analysis {
     /// Declarations (by span start) that some nested function refers to.
     pub captured: HashSet<u32>,
     /// Every name declared by `let`, `fn`, a parameter or a loop variable, or assigned.
-    pub declared: HashSet<Rc<str>>,
+    pub declared: FxHashSet<Rc<str>>,
     /// Declarations (by span start) that an assignment changes after their declaration (a
     /// captured variable not among them holds one value for the life of its cell: the JIT
     /// reads it once, lang-spec/jit.md).

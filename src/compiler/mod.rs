@@ -15,6 +15,7 @@ use crate::value::Value;
 use crate::verify;
 use captures::Analysis;
 use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -87,7 +88,7 @@ pub fn compile_modules(files: &[Source]) -> CResult<Program> {
 
 /// The global slots of the prompt's inputs so far: name to slot, builtins first; at the prompt
 /// the `i`th name has slot `i`.
-pub type GlobalTable = IndexMap<Rc<str>, u16>;
+pub type GlobalTable = IndexMap<Rc<str>, u16, FxBuildHasher>;
 
 /// The global slots of a program before its declarations: the builtins.
 pub fn builtin_table() -> GlobalTable {
@@ -185,7 +186,7 @@ enum ConstKey {
 struct Compiler {
     analysis: Analysis,
     /// The names this file can see, with their slots: the builtins and its own globals.
-    globals: IndexMap<Rc<str>, u16>,
+    globals: GlobalTable,
     /// Every global slot's name, across the program's files.
     names: Vec<Rc<str>>,
     /// The module each `import` of this file loads, by the start of the import's span.
@@ -203,9 +204,10 @@ impl Compiler {
     /// that a file's `let len = ...` is not another file's `len`.
     fn for_file(file: &Source, names: Vec<Rc<str>>) -> Compiler {
         let analysis = captures::analyze(file.stmts);
-        let globals = (Builtin::ALL.iter().enumerate())
-            .filter(|(_, b)| !analysis.declared.contains(b.name()))
-            .map(|(i, b)| (Rc::from(b.name()), i as u16))
+        // (the builtins' names are the first of `names`: shared, not allocated again)
+        let globals = (names.iter().take(Builtin::ALL.len()).enumerate())
+            .filter(|(_, name)| !analysis.declared.contains(&**name))
+            .map(|(i, name)| (name.clone(), i as u16))
             .collect();
         let top_level = top_level_names(file.stmts);
         let imports = file.imports.clone();

@@ -380,14 +380,15 @@ impl Jit {
     fn enter_cold(&self, callee: &Closure, args: &[Value], room: i64, globals: &dyn GlobalSource, gil: Gil) -> Entered {
         let proto = &callee.proto;
         let pj = ProtoJit::of(proto);
-        let calls = pj.calls.get();
-        let Some(sig) = Sig::of(args) else {
-            return self.interpret(pj);
-        };
-        let hot = calls > self.options.threshold || pj.has_loop(proto);
+        // hot first: a call before the threshold (fib's first thousand) does no more (a `Sig`
+        // is 392 bytes to fill and copy)
+        let hot = pj.calls.get() > self.options.threshold || pj.has_loop(proto);
         if !hot {
             return self.interpret(pj);
         }
+        let Some(sig) = Sig::of(args) else {
+            return self.interpret(pj);
+        };
         // function arguments by identity (after the hotness test: a key keeps its function alive)
         let sig = self.functions.key_args(sig, args, gil);
         if pj.refusal(sig).is_some() {
