@@ -4,7 +4,7 @@
 use super::cache::Store;
 use super::infer::Plan;
 use super::lower::{Helper, Lower, Outlining, Region, helpers, parallel_loops, param_types, ret_types, signature};
-use super::lower::{address_data, address_of_symbol};
+use super::lower::{address_data, address_of_symbol, helper_id};
 use super::mirror::Mirrors;
 use super::prekey;
 use super::types::Ty;
@@ -196,29 +196,21 @@ impl Engine {
             .finish(settings::Flags::new(flags))
             .map_err(|e| format!("cranelift: {e}"))?;
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
-        for h in helpers() {
-            builder.symbol(h.name, h.addr);
-        }
-        for (name, addr) in libcalls() {
-            builder.symbol(name, addr);
-        }
-        // the addresses compiled code names as symbols (lower's `address`)
-        builder.symbol_lookup_fn(Box::new(super::lower::address_of_symbol));
-        let mut module = JITModule::new(builder);
-        let mut helper_ids = HashMap::new();
-        for h in helpers() {
-            let mut sig = module.make_signature();
-            sig.params.extend(h.params.iter().map(|t| AbiParam::new(*t)));
-            sig.returns.extend(h.returns.iter().map(|t| AbiParam::new(*t)));
-            let id = module.declare_function(h.name, Linkage::Import, &sig).map_err(|e| e.to_string())?;
-            helper_ids.insert(h.helper, id);
-        }
+        // the addresses compiled code names as symbols (lower's `address`), the runtime's
+        // helpers and the libcalls, found by name when a finalize needs them (a table of them
+        // all, made at every start, cost more than the few lookups)
+        builder.symbol_lookup_fn(Box::new(|name| {
+            super::lower::address_of_symbol(name)
+                .or_else(|| helpers().iter().find(|h| h.name == name).map(|h| h.addr))
+                .or_else(|| libcalls().iter().find(|(n, _)| *n == name).map(|(_, addr)| *addr))
+        }));
+        let module = JITModule::new(builder);
         let ctx = module.make_context();
         let mut engine = Engine {
             module,
             ctx,
             fctx: FunctionBuilderContext::new(),
-            helper_ids,
+            helper_ids: HashMap::new(),
             next_name: 0,
             deferred: HashMap::new(),
             unusable: HashSet::new(),
@@ -246,7 +238,8 @@ impl Engine {
             .module
             .declare_function("mini_jit_safe_point_saving_all", Linkage::Local, &sig)
             .map_err(|e| e.to_string())?;
-        let helper = self.helper_ids.insert(Helper::SafePoint, id).expect("helpers() has the safe point");
+        let helper = helper_id(&mut self.module, &mut self.helper_ids, Helper::SafePoint);
+        self.helper_ids.insert(Helper::SafePoint, id);
         self.safe_point = SafePoint::Declared { trampoline: id, helper };
         Ok(())
     }
@@ -499,7 +492,7 @@ impl Engine {
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
         let none = HashMap::new();
         let outlining = Outlining { blocks: &none, inside: Some(region.prep) };
-        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, outlining);
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &mut self.helper_ids, mirrors, outlining);
         if let Err(e) = lower.outlined_block(region, id.as_u32()) {
             self.fctx = FunctionBuilderContext::new();
             return Err(e);
@@ -597,7 +590,7 @@ impl Engine {
         self.ctx.func.signature = signature(&self.module, plan.sig.tys(), plan.ret_ty());
         let builder = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
         let outlining = Outlining { blocks: &outlined.0, inside: None };
-        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &self.helper_ids, mirrors, outlining);
+        let lower = Lower::new(builder, &mut self.module, plans, i, ids, &mut self.helper_ids, mirrors, outlining);
         lower.function(ids[i].0.as_u32()).inspect_err(|_| self.fctx = FunctionBuilderContext::new())
     }
 
@@ -660,9 +653,8 @@ impl Engine {
         for (k, name) in entry.names.iter().enumerate() {
             let user = match name {
                 Name::Helper(h) => {
-                    let Some(id) = self.helper_order.get(*h as usize).and_then(|h| self.helper_ids.get(h)) else {
-                        return Ok(false);
-                    };
+                    let Some(&helper) = self.helper_order.get(*h as usize) else { return Ok(false) };
+                    let id = helper_id(&mut self.module, &mut self.helper_ids, helper);
                     UserExternalName::new(0, id.as_u32())
                 }
                 Name::Plan(j) => {

@@ -95,6 +95,23 @@ pub enum Helper {
 }
 
 /// A helper's symbol, address, parameter and result types.
+/// The function of helper `h` in `module`: declared (imported) at its first use, so that an
+/// engine declares only the helpers its code calls.
+pub fn helper_id(module: &mut JITModule, ids: &mut HashMap<Helper, FuncId>, h: Helper) -> FuncId {
+    if let Some(id) = ids.get(&h) {
+        return *id;
+    }
+    let def = helpers().into_iter().find(|d| d.helper == h).expect("every helper is in helpers()");
+    let mut sig = module.make_signature();
+    sig.params.extend(def.params.iter().map(|t| AbiParam::new(*t)));
+    sig.returns.extend(def.returns.iter().map(|t| AbiParam::new(*t)));
+    // an import of a name no other declaration has: it cannot clash
+    let id =
+        module.declare_function(def.name, cranelift_module::Linkage::Import, &sig).expect("helper names are unique");
+    ids.insert(h, id);
+    id
+}
+
 pub struct HelperDef {
     pub helper: Helper,
     pub name: &'static str,
@@ -351,7 +368,7 @@ pub struct Lower<'a, 'f> {
     derived: std::cell::RefCell<FxHashMap<*const Plan, std::rc::Rc<Derived>>>,
     /// The function ids and result types of the session's plans, by plan index.
     pub plan_ids: &'a [(FuncId, Ty)],
-    pub helper_ids: &'a HashMap<Helper, FuncId>,
+    pub helper_ids: &'a mut HashMap<Helper, FuncId>,
     /// The cells of the globals the program assigns, which compiled code reads from memory.
     mirrors: &'a Mirrors,
     helper_refs: FxHashMap<Helper, FuncRef>,
@@ -431,7 +448,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         plans: &'a [Plan],
         plan: usize,
         plan_ids: &'a [(FuncId, Ty)],
-        helper_ids: &'a HashMap<Helper, FuncId>,
+        helper_ids: &'a mut HashMap<Helper, FuncId>,
         mirrors: &'a Mirrors,
         outlining: Outlining<'a>,
     ) -> Self {
@@ -1062,7 +1079,7 @@ impl<'a, 'f> Lower<'a, 'f> {
         if let Some(f) = self.helper_refs.get(&h) {
             return *f;
         }
-        let id = self.helper_ids[&h];
+        let id = helper_id(self.module, self.helper_ids, h);
         let f = self.module.declare_func_in_func(id, self.b.func);
         self.helper_refs.insert(h, f);
         f
