@@ -146,8 +146,6 @@ pub struct Engine {
     helper_order: Vec<Helper>,
     /// The pre-lowering key of the session being compiled (prekey.rs), if it has one.
     session: Option<[u8; 32]>,
-    /// Whether the safe-point trampoline is defined yet.
-    safe_point: SafePoint,
 }
 
 /// What `Engine::define_plan` did with the plan's pre-lowering entry (prekey.rs).
@@ -159,18 +157,6 @@ enum Prekeyed {
     /// Compiled the plan: the entry to write under the key, with these names and code, once
     /// the plan's entry trampoline is made.
     New([u8; 32], Vec<prekey::Name>, prekey::Code),
-}
-
-/// The safe-point trampoline, declared at first and defined once code calls it (see
-/// `Engine::declare_safe_point_trampoline`).
-#[derive(Clone, Copy)]
-enum SafePoint {
-    /// Declared as `trampoline`; its body will call `helper` (`mini_jit_safe_point`).
-    Declared {
-        trampoline: FuncId,
-        helper: FuncId,
-    },
-    Defined,
 }
 
 impl Engine {
@@ -219,18 +205,18 @@ impl Engine {
             defined: (0, 0, 0),
             helper_order: helpers().iter().map(|h| h.helper).collect(),
             session: None,
-            safe_point: SafePoint::Defined,
         };
-        engine.declare_safe_point_trampoline()?;
+        engine.define_safe_point_trampoline()?;
         Ok(engine)
     }
 
-    /// Declares the function native code calls at a safe point that needs attention, in place
-    /// of `mini_jit_safe_point`: it calls that function with the same argument, and its calling
+    /// The function native code calls at a safe point that needs attention, in place of
+    /// `mini_jit_safe_point`: it calls that function with the same argument, and its calling
     /// convention (`preserve_all`) saves every register that call clobbers, so that a loop's
-    /// call site costs its register allocation nothing. Its body is defined when code that
-    /// calls it is (`define_safe_point_trampoline`): code without a loop (fib) never does.
-    fn declare_safe_point_trampoline(&mut self) -> Result<(), String> {
+    /// call site costs its register allocation nothing. Defined with the engine, also for code
+    /// without a loop, which never calls it: the code after it then starts where it always did
+    /// (see ARCHITECTURE.md on fib and code placement).
+    fn define_safe_point_trampoline(&mut self) -> Result<(), String> {
         let mut sig = self.module.make_signature();
         sig.call_conv = CallConv::PreserveAll;
         sig.params.push(AbiParam::new(types::I64));
@@ -240,16 +226,8 @@ impl Engine {
             .map_err(|e| e.to_string())?;
         let helper = helper_id(&mut self.module, &mut self.helper_ids, Helper::SafePoint);
         self.helper_ids.insert(Helper::SafePoint, id);
-        self.safe_point = SafePoint::Declared { trampoline: id, helper };
-        Ok(())
-    }
-
-    /// Defines the safe-point trampoline's body (see `declare_safe_point_trampoline`), unless it
-    /// is defined.
-    fn define_safe_point_trampoline(&mut self) -> Result<(), String> {
-        let SafePoint::Declared { trampoline, helper } = self.safe_point else { return Ok(()) };
         self.module.clear_context(&mut self.ctx);
-        self.ctx.func.signature = self.module.declarations().get_function_decl(trampoline).signature.clone();
+        self.ctx.func.signature = sig;
         let helper = self.module.declare_func_in_func(helper, &mut self.ctx.func);
         let config = self.module.target_config();
         let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
@@ -261,8 +239,7 @@ impl Engine {
         b.ins().return_(&[]);
         b.seal_all_blocks();
         b.finalize(config);
-        self.define(trampoline)?;
-        self.safe_point = SafePoint::Defined;
+        self.define(id)?;
         Ok(())
     }
 
@@ -307,7 +284,6 @@ impl Engine {
         let mut queue: Vec<usize> = (0..plans.len()).filter(|i| needed[*i]).rev().collect();
         let mut failure = None;
         let mut built: Vec<Option<Built>> = (0..plans.len()).map(|_| None).collect();
-        let mut called = HashSet::new();
         while let Some(i) = queue.pop() {
             let p = &plans[i];
             let start = Instant::now();
@@ -355,7 +331,6 @@ impl Engine {
             };
             built[i] = Some((entry_id, ir, start.elapsed(), cached));
             for id in calls {
-                called.insert(id);
                 if let Some(&j) = by_id.get(&id)
                     && !needed[j]
                 {
@@ -363,11 +338,6 @@ impl Engine {
                     queue.push(j);
                 }
             }
-        }
-        if let SafePoint::Declared { trampoline, .. } = self.safe_point
-            && called.contains(&trampoline)
-        {
-            self.define_safe_point_trampoline()?;
         }
         self.module.finalize_definitions().map_err(|e| e.to_string())?;
         if let Some(e) = failure {
