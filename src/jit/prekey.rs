@@ -8,9 +8,10 @@
 //! plan of the session in full (prototype, signature, inferred types, call targets, the globals
 //! read with their values, the mirror tag each would be read with and whether the program
 //! assigns it, which of them are the same array or function, and what inference proved about
-//! overflow, dividends and loop floors). The entry stores Cranelift's own key (the code's entry,
-//! cache.rs) and, for each name the code refers to (its external names, in order), what it
-//! stands for ([`Name`]). With `MINI_JIT_VERIFY` (the test suites) every plan is lowered anyway,
+//! overflow, dividends and loop floors). The entry stores the code itself with Cranelift's own
+//! key of it, the code of the plan's entry trampoline, and, for each name the code refers to
+//! (its external names, in order), what it stands for ([`Name`]): a run that finds the entry
+//! reads no other file. With `MINI_JIT_VERIFY` (the test suites) every plan is lowered anyway,
 //! and an entry whose Cranelift key or names differ from the lowering's is an internal error:
 //! a key that missed an input of lowering shows up as a failing test, not as stale code.
 //!
@@ -31,7 +32,7 @@ use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 /// The version of the key's contents and of the entry's layout.
-const VERSION: &[u8] = b"mini-prekey-1";
+const VERSION: &[u8] = b"mini-prekey-2";
 
 /// What an address named in compiled code stands for (lower's `address`), in terms that hold
 /// in another run of the same program.
