@@ -776,7 +776,7 @@ mod fuzz {
         String::from_utf8_lossy(source).contains("exit")
     }
 
-    /// Counts a run of `source` and files its failure, if any; `must_end` makes a timeout a
+    /// Counts a run of `case` and files its failure, if any; `must_end` makes a timeout a
     /// failure. Panics are told apart by their site; other crashes and hangs also by the input's
     /// shape.
     fn note(report: &mut CaseReport, phase: &str, args: &[String], o: &Outcome, must_end: bool, case: &Case) {

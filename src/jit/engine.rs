@@ -186,7 +186,7 @@ impl Engine {
         // helpers and the libcalls, found by name when a finalize needs them (a table of them
         // all, made at every start, cost more than the few lookups)
         builder.symbol_lookup_fn(Box::new(|name| {
-            super::lower::address_of_symbol(name)
+            address_of_symbol(name)
                 .or_else(|| helpers().iter().find(|h| h.name == name).map(|h| h.addr))
                 .or_else(|| libcalls().iter().find(|(n, _)| *n == name).map(|(_, addr)| *addr))
         }));
