@@ -15,7 +15,8 @@
 //! must be the same as the first one's (a difference is reported as a warning).
 //!
 //! The table shows the median wall-clock time of each runner (whole process, start-up
-//! included), the ratio columns of [`RATIOS`] (`jit/interp`, `jit/C`, `interp/python`) and a
+//! included), the ratio columns of [`RATIOS`] (`jit/interp`, `jit/C`, `interp/python`; each the
+//! median of the ratios of the runs of one round, [`paired_ratio`]) and a
 //! row with the geometric mean of each ratio column; under it, the performance [`GOALS`] next
 //! to what was measured, and each runner's peak resident set per example (one more, untimed
 //! run under a small probe parent, [`PEAK_PROBE_C`], so that the benchmark's own memory is not
@@ -584,11 +585,23 @@ struct Row {
 }
 
 impl Row {
-    /// The median time of the runner named `runner`, if it ran this example.
-    fn median_of(&self, runners: &[Runner], runner: &str) -> Option<f64> {
+    /// The times of the runner named `runner`, one per round, if it ran this example.
+    fn times_of(&self, runners: &[Runner], runner: &str) -> Option<&[f64]> {
         let i = runners.iter().position(|r| r.name == runner)?;
-        self.cells[i].median()
+        match &self.cells[i] {
+            Cell::Times(times, _) if !times.is_empty() => Some(times),
+            _ => None,
+        }
     }
+}
+
+/// The ratio of two runners' times on one example: the median of the ratios of their runs in
+/// the same round (run `i` of one over run `i` of the other). The runners take turns, so the two
+/// runs of a round meet the machine in the same phase; on a noisy machine this is steadier than
+/// the ratio of the two medians, whose runs may come from different phases.
+fn paired_ratio(numerator: &[f64], denominator: &[f64]) -> Option<f64> {
+    let ratios: Vec<f64> = numerator.iter().zip(denominator).filter(|(_, d)| **d > 0.0).map(|(n, d)| n / d).collect();
+    (!ratios.is_empty()).then(|| median(&ratios))
 }
 
 /// Runs `example` with `args` `runs` times with every runner, taking turns, and collects the
@@ -641,7 +654,7 @@ fn bench_example(example: &str, size: Size, args: &[&str], runners: &[Runner], r
     Row { example: label.clone(), size, cells, mismatches: outputs.mismatches }
 }
 
-/// A ratio column of the table: the median time of one runner over that of another.
+/// A ratio column of the table: one runner's time over another's ([`paired_ratio`]).
 struct Ratio {
     header: &'static str,
     numerator: &'static str,
@@ -693,9 +706,9 @@ fn ratio_columns(runners: &[Runner], rows: &[Row]) -> Vec<RatioColumn> {
             values: rows
                 .iter()
                 .map(|row| {
-                    let numerator = row.median_of(runners, ratio.numerator)?;
-                    let denominator = row.median_of(runners, ratio.denominator)?;
-                    (denominator > 0.0).then(|| numerator / denominator)
+                    let numerator = row.times_of(runners, ratio.numerator)?;
+                    let denominator = row.times_of(runners, ratio.denominator)?;
+                    paired_ratio(numerator, denominator)
                 })
                 .collect(),
         })
@@ -732,7 +745,7 @@ fn print_table(runners: &[Runner], rows: &[Row], ratios: &[RatioColumn], runs: u
         table.push(line);
     }
 
-    println!("\nmedian wall-clock time of {runs} run(s)");
+    println!("\nmedian wall-clock time of {runs} run(s); a ratio is the median of the ratios within each run");
     print_aligned(&table);
     if rows.iter().any(|r| r.mismatches > 0) {
         println!("* the runners' outputs differ");

@@ -579,12 +579,12 @@ impl<'g> Vm<'g> {
         // borrowed once here, so that a global's access does not chase `self.shared` each time
         let globals: &Globals = &shared.globals;
         let mut executed: u64 = 0;
+        // The running function's state the handlers use most, kept in locals; the rest (its
+        // closure, prototype and base) is read from the frame, `fp`, when needed, so that fewer
+        // values compete for the machine's registers across the loop.
         let mut ip: *const Instr;
-        let mut base: usize;
         let mut code: *const Instr;
         let mut consts: *const Value;
-        let mut proto: *const Proto;
-        let mut closure: *const Closure;
         let mut regs: *mut Value;
         // The top frame, `self.frames`' last element. Only `Call` (which resets it after its
         // push, the one place the vector can reallocate) and the returns (which step it down one
@@ -593,11 +593,11 @@ impl<'g> Vm<'g> {
         // first. So a return reads its caller's frame without waiting for the vector's new length.
         let mut fp: *mut Frame = self.frames.last_mut().expect("a frame is running");
 
-        // SAFETY (for every use of the raw pointers below): `proto`, `code`, `consts` and
-        // `closure` point into the closure of the top frame, which that frame's `Rc` keeps alive
-        // and which is never mutated; they are reloaded whenever the top frame changes.
-        // `regs` points at `stack[base]`; `push_frame` sized the stack to `base + nregs`, every
-        // register operand and register window is below `nregs`, every constant operand indexes
+        // SAFETY (for every use of the raw pointers below): `code` and `consts` (and the top
+        // frame's `closure` and `proto`) point into the closure of the top frame, which that
+        // frame's `Rc` keeps alive and which is never mutated; they are reloaded whenever the top
+        // frame changes. `regs` points at `stack[base]` (`base` the top frame's); `push_frame`
+        // sized the stack to `base + nregs`, every register operand and register window is below `nregs`, every constant operand indexes
         // `consts` and every jump target is inside `code` (compiler invariants, checked for every
         // compiled function by the bytecode verifier, `verify::program`, in debug and test
         // builds), and `regs` is reloaded after every operation that can grow (reallocate) the
@@ -606,15 +606,12 @@ impl<'g> Vm<'g> {
             () => {{
                 // SAFETY: `fp` points at the top frame (see its declaration).
                 let fr = unsafe { &*fp };
-                closure = fr.closure;
-                proto = fr.proto;
                 code = fr.code;
                 consts = fr.consts;
-                base = fr.base;
                 // SAFETY: a frame's saved ip is an index into its own code.
                 ip = unsafe { code.add(fr.ip) };
                 // SAFETY: `push_frame` sized the stack to at least `base + nregs`.
-                regs = unsafe { self.stack.as_mut_ptr().add(base) };
+                regs = unsafe { self.stack.as_mut_ptr().add(fr.base) };
             }};
         }
         macro_rules! reg {
@@ -710,14 +707,14 @@ impl<'g> Vm<'g> {
         }
         macro_rules! proto {
             () => {
-                // SAFETY: the top frame's prototype is alive while the frame runs.
-                unsafe { &*proto }
+                // SAFETY: `fp` points at the top frame, whose prototype is alive while it runs.
+                unsafe { &*(*fp).proto }
             };
         }
         macro_rules! upvals {
             () => {
-                // SAFETY: the top frame's closure is alive while the frame runs.
-                unsafe { &(*closure).upvals }
+                // SAFETY: `fp` points at the top frame, whose closure is alive while it runs.
+                unsafe { &(*(*fp).closure).upvals }
             };
         }
         macro_rules! jump_unless {
@@ -992,15 +989,20 @@ impl<'g> Vm<'g> {
                 }
                 Instr::Closure { a, p } => {
                     let child = proto!().protos[p as usize].clone();
+                    // The closure below captures copies: were `regs` itself captured, its address
+                    // would escape, and LLVM would keep it in memory for the whole loop,
+                    // reloading it after every store into a register.
+                    let (window, enclosing) = (regs, upvals!());
                     let upvals: Option<Box<[_]>> = child
                         .captures
                         .iter()
-                        .map(|cap| match cap {
-                            Capture::Local(r) => match reg!(*r) {
+                        .map(move |cap| match cap {
+                            // SAFETY: as in `reg!` (`window` is `regs`).
+                            Capture::Local(r) => match unsafe { &*window.add(*r as usize) } {
                                 Value::Cell(c) => Some(c.clone()),
                                 _ => None,
                             },
-                            Capture::Upval(u) => Some(upvals!()[*u as usize].clone()),
+                            Capture::Upval(u) => Some(enclosing[*u as usize].clone()),
                         })
                         .collect();
                     let Some(upvals) = upvals else {
@@ -1225,14 +1227,13 @@ impl<'g> Vm<'g> {
                             }
                         }
                         save_ip!();
-                        base += a as usize + 1;
+                        // SAFETY: `fp` points at the top frame (see its declaration).
+                        let base = unsafe { (*fp).base } + a as usize + 1;
                         self.push_frame(callee, base);
                         fp = self.frames.last_mut().expect("a frame is running");
                         // the callee's state, as `load_frame!` would read it back from the frame
-                        closure = callee;
-                        proto = Rc::as_ptr(&callee.proto);
-                        code = proto!().code.as_ptr();
-                        consts = proto!().consts.as_ptr();
+                        code = callee.proto.code.as_ptr();
+                        consts = callee.proto.consts.as_ptr();
                         ip = code;
                         // SAFETY: `push_frame` sized the stack to at least `base + nregs`.
                         regs = unsafe { self.stack.as_mut_ptr().add(base) };
@@ -1273,7 +1274,7 @@ impl<'g> Vm<'g> {
                     // SAFETY: the frame popped was `fp`'s, and more than `stop` frames remain, so
                     // at least one lies below it, in the same allocation.
                     fp = unsafe { fp.sub(1) };
-                    debug_assert!(done.base == base && base >= 1);
+                    debug_assert!(done.base >= 1);
                     // SAFETY: a called frame's window starts one past its callee's slot
                     // (`push_frame` is given `base + a + 1`, `call_value` and `start` base 1), so
                     // `regs - 1` is `stack[base - 1]`, the callee's slot, inside the stack.
@@ -1344,18 +1345,17 @@ impl<'g> Vm<'g> {
                     },
                 },
                 Instr::SetIndex { a, b, c } => {
-                    let r = match (reg!(a), reg!(b), reg!(c)) {
-                        (Value::Array(arr), Value::Int(i), Value::Float(f))
-                            if (*i as u64) < arr.len() as u64
-                                && arr.kind == crate::value::ElemKind::Float
-                                && arr.dims.is_empty() =>
-                        {
-                            arr.data[*i as usize].store(f.to_bits(), std::sync::atomic::Ordering::Relaxed);
-                            Ok(())
-                        }
-                        (x, y, z) => index::set(x, y, z.clone(), gil),
-                    };
-                    if let Err(e) = r {
+                    // the fast path goes straight on (a result shared with the slow path would
+                    // be stored to the stack at every store into an array)
+                    if let (Value::Array(arr), Value::Int(i), Value::Float(f)) = (reg!(a), reg!(b), reg!(c))
+                        && (*i as u64) < arr.len() as u64
+                        && arr.kind == crate::value::ElemKind::Float
+                        && arr.dims.is_empty()
+                    {
+                        arr.data[*i as usize].store(f.to_bits(), std::sync::atomic::Ordering::Relaxed);
+                        continue;
+                    }
+                    if let Err(e) = index::set(reg!(a), reg!(b), reg!(c).clone(), gil) {
                         throw!(e);
                     }
                 }
