@@ -1126,7 +1126,7 @@ impl<'g> Vm<'g> {
                 Instr::JumpIfNotEq { a, b, t } => jump_unless!(equal!(reg!(a), reg!(b)), t),
                 Instr::JumpIfNotNe { a, b, t } => jump_unless!(!equal!(reg!(a), reg!(b)), t),
                 Instr::ForPrep { a, t } => {
-                    let (start, stop, step) = match (reg!(a), reg!(a + 1), reg!(a + 2)) {
+                    let (start, stop, step) = match (reg!(a), reg!(a as usize + 1), reg!(a as usize + 2)) {
                         (Value::Int(x), Value::Int(y), Value::Int(z)) if *z != 0 => (*x, *y, *z),
                         (x, y, z) => {
                             // SAFETY: `ip` is one past this instruction, inside `code`.
@@ -1139,23 +1139,23 @@ impl<'g> Vm<'g> {
                         Some(count) => {
                             // R[a+1] becomes the count of iterations left after this one (Lua
                             // 5.4's way): `ForLoop` then needs one test and no overflow check
-                            set_scalar!(a + 1, Int, count as i64);
-                            set_scalar!(a + 3, Int, start);
+                            set_scalar!(a as usize + 1, Int, count as i64);
+                            set_scalar!(a as usize + 3, Int, start);
                         }
                     }
                 }
                 Instr::ForLoop { a, t } => {
-                    let count = int_payload!(a + 1);
+                    let count = int_payload!(a as usize + 1);
                     if count != 0 {
                         // inside the range: `next` cannot overflow (ForPrep counted the steps)
-                        let next = int_payload!(a).wrapping_add(int_payload!(a + 2));
+                        let next = int_payload!(a).wrapping_add(int_payload!(a as usize + 2));
                         // SAFETY: as in `reg!`; R[a] and R[a+1] hold ints (`int_payload!`), so
                         // they are overwritten with nothing to drop.
                         unsafe {
                             std::ptr::write(regs.add(a as usize), Value::Int(next));
                             std::ptr::write(regs.add(a as usize + 1), Value::Int(count.wrapping_sub(1)));
                         }
-                        set_scalar!(a + 3, Int, next);
+                        set_scalar!(a as usize + 3, Int, next);
                         if jit.is_some() {
                             proto!().jit.backedge();
                         }
@@ -1169,17 +1169,17 @@ impl<'g> Vm<'g> {
                         Err(e) => throw!(e),
                     };
                     set!(a, seq);
-                    set_scalar!(a + 1, Int, 0);
+                    set_scalar!(a as usize + 1, Int, 0);
                 }
                 Instr::IterNext { a, t } => {
-                    let pos = match reg!(a + 1) {
+                    let pos = match reg!(a as usize + 1) {
                         Value::Int(p) => *p as usize,
                         _ => unreachable!("IterPrep set the position"),
                     };
                     match index::next(reg!(a), pos, gil) {
                         Some((v, next)) => {
-                            set_scalar!(a + 1, Int, next as i64);
-                            set!(a + 2, v);
+                            set_scalar!(a as usize + 1, Int, next as i64);
+                            set!(a as usize + 2, v);
                         }
                         // no item in a queue: `run` waits for one (`finish_blocking`)
                         None if matches!(reg!(a), Value::Queue(_)) => {
