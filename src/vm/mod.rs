@@ -489,6 +489,18 @@ impl<'g> Vm<'g> {
         self.frames.push(Frame { closure, code: proto.code.as_ptr(), consts: proto.consts.as_ptr(), ip: 0, base });
     }
 
+    /// Pops the top frame, which the dispatch loop is running (so there is one), and returns
+    /// how many frames are left; no `Option` to test, as `Vec::pop` would return.
+    #[inline(always)]
+    fn pop_frame(&mut self) -> usize {
+        debug_assert!(!self.frames.is_empty(), "a frame is running");
+        let left = self.frames.len() - 1;
+        // SAFETY: `left` is below the length, and `Frame` has no drop glue (pointers and
+        // indexes), so shortening the vector only forgets its top frame.
+        unsafe { self.frames.set_len(left) };
+        left
+    }
+
     /// Records this thread's statistics for `--stats`.
     pub fn finish_thread(&self) {
         let report = ThreadReport {
@@ -1223,7 +1235,8 @@ impl<'g> Vm<'g> {
                         // SAFETY: `fp` points at the top frame (see its declaration).
                         let base = unsafe { (*fp).base } + a as usize + 1;
                         self.push_frame(callee, base);
-                        fp = self.frames.last_mut().expect("a frame is running");
+                        // SAFETY: `push_frame` just pushed a frame, so the vector is not empty.
+                        fp = unsafe { self.frames.as_mut_ptr().add(self.frames.len() - 1) };
                         // the callee's state, as `load_frame!` would read it back from the frame
                         code = callee.proto.code.as_ptr();
                         consts = callee.proto.consts.as_ptr();
@@ -1260,14 +1273,12 @@ impl<'g> Vm<'g> {
                     }
                 }
                 Instr::Return { a } => {
-                    let done = self.frames.pop().expect("a frame is running");
-                    if self.frames.len() == stop {
+                    if self.pop_frame() == stop {
                         break Ok(take!(a));
                     }
                     // SAFETY: the frame popped was `fp`'s, and more than `stop` frames remain, so
                     // at least one lies below it, in the same allocation.
                     fp = unsafe { fp.sub(1) };
-                    debug_assert!(done.base >= 1);
                     // SAFETY: a called frame's window starts one past its callee's slot
                     // (`push_frame` is given `base + a + 1`, `call_value` and `start` base 1), so
                     // `regs - 1` is `stack[base - 1]`, the callee's slot, inside the stack.
@@ -1304,13 +1315,14 @@ impl<'g> Vm<'g> {
                     load_frame!();
                 }
                 Instr::ReturnNil => {
-                    let done = self.frames.pop().expect("a frame is running");
-                    if self.frames.len() == stop {
+                    if self.pop_frame() == stop {
                         break Ok(Value::Nil);
                     }
                     // SAFETY: as in `Return`.
                     fp = unsafe { fp.sub(1) };
-                    replace_callee(&mut self.stack[done.base - 1], Value::Nil);
+                    // SAFETY: as in `Return`: `regs - 1` is the callee's slot, and no reference
+                    // into the registers is live.
+                    replace_callee(unsafe { &mut *regs.sub(1) }, Value::Nil);
                     load_frame!();
                 }
                 Instr::NewList { a, b, n } => {
