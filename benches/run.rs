@@ -498,11 +498,16 @@ enum Cell {
 }
 
 impl Cell {
-    fn median(&self) -> Option<f64> {
+    /// The times of the successful runs, one per round, if there are any.
+    fn times(&self) -> Option<&[f64]> {
         match self {
-            Cell::Times(times, _) if !times.is_empty() => Some(median(times)),
+            Cell::Times(times, _) if !times.is_empty() => Some(times),
             _ => None,
         }
+    }
+
+    fn median(&self) -> Option<f64> {
+        self.times().map(median)
     }
 
     /// The median peak resident set of the probe's runs, in KiB.
@@ -588,10 +593,7 @@ impl Row {
     /// The times of the runner named `runner`, one per round, if it ran this example.
     fn times_of(&self, runners: &[Runner], runner: &str) -> Option<&[f64]> {
         let i = runners.iter().position(|r| r.name == runner)?;
-        match &self.cells[i] {
-            Cell::Times(times, _) if !times.is_empty() => Some(times),
-            _ => None,
-        }
+        self.cells[i].times()
     }
 }
 
