@@ -198,6 +198,31 @@ pub enum Instr {
     /// R[a+3] += 1; if R[a+3] < R[a+4] then pc := t (a back edge, to `PrangeBlock`); else the
     /// thread's generator := one seeded from base + nblocks (lazily)
     PrangeNext { a: Reg, t: u32 },
+    // Fused instructions (superinstructions): only in `Proto::run`, the interpreter's copy of
+    // the code (see [`fuse`]), never in `Proto::code`, which the compiler, the verifier and the
+    // JIT read. Each stands at the index of the first of the two instructions it fuses, and the
+    // second stays at the next index: the handler runs the first, then the second too when its
+    // operand is a float (stepping over it), else goes on to it as to any next instruction.
+    /// `Mul { a: t, b, c }` then `Add { a, b: x, c: t }`: R[t] := R[b] * R[c]; R[a] := R[x] + R[t]
+    MulAdd { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
+    /// `Mul { a: t, b, c }` then `Add { a, b: t, c: x }`: R[t] := R[b] * R[c]; R[a] := R[t] + R[x]
+    MulAddT { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
+    /// `Mul { a: t, b, c }` then `Sub { a, b: x, c: t }`: R[t] := R[b] * R[c]; R[a] := R[x] - R[t]
+    MulSub { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
+    /// `Move { a, b }` then `Move { a: c, b: d }`: R[a] := R[b]; R[c] := R[d]
+    Move2 { a: Reg, b: Reg, c: Reg, d: Reg },
+    /// `GetIndex { a: t, b, c }` then `Add { a, b: x, c: t }`: R[t] := R[b][R[c]]; R[a] := R[x] + R[t]
+    IndexAdd { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
+    /// `GetIndex { a: t, b, c }` then `Add { a, b: t, c: x }`: R[a] := R[t] + R[x]
+    IndexAddT { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
+    /// `GetIndex { a: t, b, c }` then `Sub { a, b: x, c: t }`: R[a] := R[x] - R[t]
+    IndexSub { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
+    /// `GetIndex { a: t, b, c }` then `Sub { a, b: t, c: x }`: R[a] := R[t] - R[x]
+    IndexSubT { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
+    /// `GetIndex { a: t, b, c }` then `Mul { a, b: x, c: t }`: R[a] := R[x] * R[t]
+    IndexMul { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
+    /// `GetIndex { a: t, b, c }` then `Mul { a, b: t, c: x }`: R[a] := R[t] * R[x]
+    IndexMulT { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
 }
 
 /// The operator of a `prange` reduction (lang-spec/parallel.md).
@@ -465,6 +490,32 @@ impl Instr {
             }
             I::GetIndexN { a, b, c, n } => f.def(a).reg(b).window(c, n as u16),
             I::SetIndexN { a, b, c, n } => f.reg(a).window(b, n as u16).reg(c),
+            I::MulAdd { .. } | I::MulAddT { .. } | I::MulSub { .. } | I::Move2 { .. } => self.unfused().facts(),
+            I::IndexAdd { .. }
+            | I::IndexAddT { .. }
+            | I::IndexSub { .. }
+            | I::IndexSubT { .. }
+            | I::IndexMul { .. }
+            | I::IndexMulT { .. } => self.unfused().facts(),
+        }
+    }
+
+    /// The instruction itself, or for a fused one (only in `Proto::run`), the first of the two
+    /// it fuses: what stands at its index in `Proto::code`.
+    #[inline]
+    pub fn unfused(self) -> Instr {
+        match self {
+            Instr::MulAdd { t, b, c, .. } | Instr::MulAddT { t, b, c, .. } | Instr::MulSub { t, b, c, .. } => {
+                Instr::Mul { a: t, b, c }
+            }
+            Instr::Move2 { a, b, .. } => Instr::Move { a, b },
+            Instr::IndexAdd { t, b, c, .. }
+            | Instr::IndexAddT { t, b, c, .. }
+            | Instr::IndexSub { t, b, c, .. }
+            | Instr::IndexSubT { t, b, c, .. }
+            | Instr::IndexMul { t, b, c, .. }
+            | Instr::IndexMulT { t, b, c, .. } => Instr::GetIndex { a: t, b, c },
+            other => other,
         }
     }
 
@@ -555,7 +606,17 @@ impl Instr {
             | I::ReduceInit { .. }
             | I::ReduceCombine { .. }
             | I::GetIndexN { .. }
-            | I::SetIndexN { .. } => None,
+            | I::SetIndexN { .. }
+            | I::MulAdd { .. }
+            | I::MulAddT { .. }
+            | I::MulSub { .. }
+            | I::Move2 { .. }
+            | I::IndexAdd { .. }
+            | I::IndexAddT { .. }
+            | I::IndexSub { .. }
+            | I::IndexSubT { .. }
+            | I::IndexMul { .. }
+            | I::IndexMulT { .. } => None,
         }
     }
 
@@ -600,6 +661,34 @@ pub fn has_loop(code: &[Instr]) -> bool {
     code.iter().enumerate().any(|(pc, ins)| ins.is_back_edge(pc))
 }
 
+/// The interpreter's copy of `code` (`Proto::run`): each instruction that begins one of the
+/// pairs below is replaced by the fused instruction that runs both, which saves a dispatch and
+/// a reload of the value passed between them (the float kernels of mandelbrot, nbody and
+/// spectral_norm are full of `a * b` and `a[i]` followed by `x + t`, `x - t` or `x * t`). Indices do not move, so jump
+/// targets, spans, handlers and the JIT's view (`code`) still agree with it; an instruction that
+/// is both the second of one pair and the first of the next is fused too, for the jumps that
+/// land on it.
+pub fn fuse(code: &[Instr]) -> Box<[Instr]> {
+    use Instr as I;
+    let pair = |first: Instr, second: Option<&Instr>| match (first, second.copied()) {
+        (I::Mul { a: t, b, c }, Some(I::Add { a, b: x, c: t2 })) if t2 == t => I::MulAdd { t, b, c, a, x },
+        (I::Mul { a: t, b, c }, Some(I::Add { a, b: t2, c: x })) if t2 == t => I::MulAddT { t, b, c, a, x },
+        (I::Mul { a: t, b, c }, Some(I::Sub { a, b: x, c: t2 })) if t2 == t => I::MulSub { t, b, c, a, x },
+        (I::Move { a, b }, Some(I::Move { a: c, b: d })) => I::Move2 { a, b, c, d },
+        (I::GetIndex { a: t, b, c }, Some(second)) => match second {
+            I::Add { a, b: x, c: t2 } if t2 == t => I::IndexAdd { t, b, c, a, x },
+            I::Add { a, b: t2, c: x } if t2 == t => I::IndexAddT { t, b, c, a, x },
+            I::Sub { a, b: x, c: t2 } if t2 == t => I::IndexSub { t, b, c, a, x },
+            I::Sub { a, b: t2, c: x } if t2 == t => I::IndexSubT { t, b, c, a, x },
+            I::Mul { a, b: x, c: t2 } if t2 == t => I::IndexMul { t, b, c, a, x },
+            I::Mul { a, b: t2, c: x } if t2 == t => I::IndexMulT { t, b, c, a, x },
+            _ => first,
+        },
+        _ => first,
+    };
+    code.iter().enumerate().map(|(pc, &ins)| pair(ins, code.get(pc + 1))).collect()
+}
+
 /// Where a captured variable comes from when a closure is created.
 #[derive(Clone, Copy, Debug, Hash)]
 pub enum Capture {
@@ -621,6 +710,8 @@ pub struct Proto {
     pub nparams: usize,
     pub nregs: usize,
     pub code: Vec<Instr>,
+    /// What the interpreter runs: `code` with fused instructions (see [`fuse`]).
+    pub run: Box<[Instr]>,
     /// The source span of each instruction, for errors.
     pub spans: Vec<Span>,
     pub consts: Vec<Value>,
@@ -840,4 +931,52 @@ pub struct Module {
     pub name: std::rc::Rc<str>,
     pub main: std::rc::Rc<Proto>,
     pub names: indexmap::IndexMap<std::rc::Rc<str>, u16>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Instr as I, fuse};
+
+    #[test]
+    fn fuse_replaces_the_first_of_each_pair_and_keeps_every_index() {
+        let code = [
+            I::Mul { a: 5, b: 0, c: 1 },
+            I::Add { a: 6, b: 2, c: 5 },
+            I::Mul { a: 5, b: 0, c: 1 },
+            I::Add { a: 5, b: 5, c: 2 },
+            I::Mul { a: 5, b: 0, c: 1 },
+            I::Sub { a: 6, b: 2, c: 5 },
+            I::Mul { a: 5, b: 0, c: 1 },
+            I::Sub { a: 6, b: 5, c: 2 },
+            I::GetIndex { a: 7, b: 3, c: 4 },
+            I::Mul { a: 7, b: 7, c: 2 },
+            I::Move { a: 1, b: 2 },
+            I::Move { a: 2, b: 3 },
+            I::Move { a: 3, b: 1 },
+            I::Mul { a: 5, b: 0, c: 1 },
+            I::Add { a: 6, b: 2, c: 4 },
+            I::ReturnNil,
+        ];
+        let run = fuse(&code);
+        assert_eq!(run.len(), code.len());
+        assert_eq!(run[0], I::MulAdd { t: 5, b: 0, c: 1, a: 6, x: 2 });
+        assert_eq!(run[2], I::MulAddT { t: 5, b: 0, c: 1, a: 5, x: 2 });
+        assert_eq!(run[4], I::MulSub { t: 5, b: 0, c: 1, a: 6, x: 2 });
+        // `t - x` has no fused form: the product stays alone
+        assert_eq!(run[6], code[6]);
+        assert_eq!(run[8], I::IndexMulT { t: 7, b: 3, c: 4, a: 7, x: 2 });
+        // overlapping pairs are both fused, for the jumps that land on the second
+        assert_eq!(run[10], I::Move2 { a: 1, b: 2, c: 2, d: 3 });
+        assert_eq!(run[11], I::Move2 { a: 2, b: 3, c: 3, d: 1 });
+        // a sum that does not read the product is not its pair
+        assert_eq!(run[13], code[13]);
+        for (pc, (fused, original)) in run.iter().zip(&code).enumerate() {
+            assert_eq!(fused.unfused(), *original, "at {pc}");
+            assert_eq!(fused.facts(), original.facts(), "at {pc}");
+            if fused != original {
+                // the second of the pair is still at the next index
+                assert_eq!(run[pc + 1].unfused(), code[pc + 1]);
+            }
+        }
+    }
 }

@@ -80,6 +80,13 @@ fn shape(p: &Proto) -> Result<(), String> {
     if p.code.len() > u32::MAX as usize {
         return Err("too many instructions".into());
     }
+    // fused instructions belong to the interpreter's copy only, which must be the fused code
+    if let Some(pc) = p.code.iter().position(|ins| ins.unfused() != *ins) {
+        return Err(format!("a fused instruction in the code at {pc}"));
+    }
+    if *p.run != *crate::bytecode::fuse(&p.code) {
+        return Err("the interpreter's code is not the fused code".into());
+    }
     Ok(())
 }
 
@@ -362,6 +369,7 @@ mod tests {
             nparams: 1,
             nregs: 4,
             spans: vec![Span::default(); code.len()],
+            run: crate::bytecode::fuse(&code),
             code,
             consts: vec![Value::Int(7), Value::str("s")],
             mod_multipliers: vec![crate::num::fast_mod_multiplier(7), 0],

@@ -389,6 +389,7 @@ impl Compiler {
             name: f.name,
             nparams: f.nparams,
             nregs: f.max_reg.max(f.nparams).max(1),
+            run: crate::bytecode::fuse(&f.code),
             code: f.code,
             spans: f.spans,
             mod_multipliers: crate::bytecode::mod_multipliers(&f.consts),

@@ -487,6 +487,18 @@ impl<'a> Session<'a> {
             I::NewList { .. } => return Err("lists are not supported in compiled code".into()),
             I::NewDict { .. } => return Err("dicts are not supported in compiled code".into()),
             I::Try | I::Reraise { .. } => return Err("try runs only in the interpreter".into()),
+            I::MulAdd { .. }
+            | I::MulAddT { .. }
+            | I::MulSub { .. }
+            | I::Move2 { .. }
+            | I::IndexAdd { .. }
+            | I::IndexAddT { .. }
+            | I::IndexSub { .. }
+            | I::IndexSubT { .. }
+            | I::IndexMul { .. }
+            | I::IndexMulT { .. } => {
+                return Err(format!("internal: {ins:?} is the interpreter's alone"));
+            }
             I::Slice { .. } => {
                 return Err("slicing x[a:b] makes a new string, list or array, which compiled code cannot do".into());
             }

@@ -486,7 +486,7 @@ impl<'g> Vm<'g> {
             self.stack.resize(need, Value::Nil);
         }
         let proto: &Proto = &closure.proto;
-        self.frames.push(Frame { closure, code: proto.code.as_ptr(), consts: proto.consts.as_ptr(), ip: 0, base });
+        self.frames.push(Frame { closure, code: proto.run.as_ptr(), consts: proto.consts.as_ptr(), ip: 0, base });
     }
 
     /// Pops the top frame, which the dispatch loop is running (so there is one), and returns
@@ -798,6 +798,75 @@ impl<'g> Vm<'g> {
                 }
             }};
         }
+        // A fused `Mul` and the `Add` or `Sub` after it (`bytecode::fuse`): R[t] := R[b] * R[c]
+        // as `Mul` does; then, when R[x] holds a float, R[a] := $e (of the product `$v` and R[x]
+        // as `$y`) and the second instruction is stepped over, else it runs as usual.
+        macro_rules! mul_then {
+            ($t:expr, $b:expr, $c:expr, $a:expr, $x:expr, |$v:ident, $y:ident| $e:expr) => {{
+                if let (&Value::Float(p), &Value::Float(q)) = (reg!($b), reg!($c)) {
+                    let $v = p * q;
+                    set_scalar!($t, Float, $v);
+                    // read after the write: R[x] may be R[t]
+                    if let &Value::Float($y) = reg!($x) {
+                        set_scalar!($a, Float, $e);
+                        if COUNT {
+                            executed += 1;
+                        }
+                        // SAFETY: the second instruction of the pair is at `ip` (`fuse` pairs
+                        // an instruction with the one after it), so one past it is at most the
+                        // end of the code.
+                        ip = unsafe { ip.add(1) };
+                    }
+                } else {
+                    arith!($t, reg!($b), reg!($c), BinOp::Mul, checked_mul, *)
+                }
+            }};
+        }
+        // R[a] := R[b][R[c]], with a fast path for an element of a 1-D array.
+        macro_rules! get_index {
+            ($a:expr, $b:expr, $c:expr) => {{
+                match (reg!($b), reg!($c)) {
+                    (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 && arr.dims.is_empty() => {
+                        let bits = arr.data[*i as usize].load(std::sync::atomic::Ordering::Relaxed);
+                        match arr.kind {
+                            crate::value::ElemKind::Float => set_scalar!($a, Float, f64::from_bits(bits)),
+                            crate::value::ElemKind::Int => set_scalar!($a, Int, bits as i64),
+                        }
+                    }
+                    (x, y) => match index::get(x, y, gil) {
+                        Ok(v) => set!($a, v),
+                        Err(e) => throw!(e),
+                    },
+                }
+            }};
+        }
+        // A fused `GetIndex` and the arithmetic after it (`bytecode::fuse`), as `mul_then!`:
+        // R[t] := R[b][R[c]]; then, when that is a float array's element and R[x] holds a float,
+        // R[a] := $e and the second instruction is stepped over.
+        macro_rules! index_then {
+            ($t:expr, $b:expr, $c:expr, $a:expr, $x:expr, |$v:ident, $y:ident| $e:expr) => {{
+                if let (Value::Array(arr), &Value::Int(i)) = (reg!($b), reg!($c))
+                    && (i as u64) < arr.len() as u64
+                    && arr.dims.is_empty()
+                    && arr.kind == crate::value::ElemKind::Float
+                {
+                    let $v = f64::from_bits(arr.data[i as usize].load(std::sync::atomic::Ordering::Relaxed));
+                    // `arr` is not used after this write, which may drop it (R[t] may be R[b])
+                    set_scalar!($t, Float, $v);
+                    // read after the write: R[x] may be R[t]
+                    if let &Value::Float($y) = reg!($x) {
+                        set_scalar!($a, Float, $e);
+                        if COUNT {
+                            executed += 1;
+                        }
+                        // SAFETY: as in `mul_then!`.
+                        ip = unsafe { ip.add(1) };
+                    }
+                } else {
+                    get_index!($t, $b, $c)
+                }
+            }};
+        }
         // `+` as `arith!` does, and `s += t` (`a == b`) on strings appends in place when the
         // register holds the only reference to `s` (`ops::add_assign_str`).
         macro_rules! add {
@@ -923,6 +992,15 @@ impl<'g> Vm<'g> {
                 Instr::LoadInt { a, v } => set_scalar!(a, Int, v as i64),
                 Instr::LoadK { a, k } => copy_into!(a, konst!(k)),
                 Instr::Move { a, b } => copy_into!(a, reg!(b)),
+                Instr::Move2 { a, b, c, d } => {
+                    copy_into!(a, reg!(b));
+                    copy_into!(c, reg!(d));
+                    if COUNT {
+                        executed += 1;
+                    }
+                    // SAFETY: as in `mul_then!`: the second `Move` is at `ip`.
+                    ip = unsafe { ip.add(1) };
+                }
                 Instr::GetGlobal { a, g } => {
                     let v = globals.slot(g as usize, gil);
                     // a function first, by a test of its own: most globals read are called
@@ -1019,6 +1097,9 @@ impl<'g> Vm<'g> {
                 Instr::Add { a, b, c } => add!(a, b, reg!(c)),
                 Instr::Sub { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Sub, checked_sub, -),
                 Instr::Mul { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Mul, checked_mul, *),
+                Instr::MulAdd { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| y + v),
+                Instr::MulAddT { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| v + y),
+                Instr::MulSub { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| y - v),
                 Instr::AddK { a, b, k } => add!(a, b, konst!(k)),
                 Instr::SubK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Sub, checked_sub, -),
                 Instr::MulK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Mul, checked_mul, *),
@@ -1238,7 +1319,7 @@ impl<'g> Vm<'g> {
                         // SAFETY: `push_frame` just pushed a frame, so the vector is not empty.
                         fp = unsafe { self.frames.as_mut_ptr().add(self.frames.len() - 1) };
                         // the callee's state, as `load_frame!` would read it back from the frame
-                        code = callee.proto.code.as_ptr();
+                        code = callee.proto.run.as_ptr();
                         consts = callee.proto.consts.as_ptr();
                         ip = code;
                         // SAFETY: `push_frame` sized the stack to at least `base + nregs`.
@@ -1336,19 +1417,13 @@ impl<'g> Vm<'g> {
                         Err(e) => throw!(e),
                     }
                 }
-                Instr::GetIndex { a, b, c } => match (reg!(b), reg!(c)) {
-                    (Value::Array(arr), Value::Int(i)) if (*i as u64) < arr.len() as u64 && arr.dims.is_empty() => {
-                        let bits = arr.data[*i as usize].load(std::sync::atomic::Ordering::Relaxed);
-                        match arr.kind {
-                            crate::value::ElemKind::Float => set_scalar!(a, Float, f64::from_bits(bits)),
-                            crate::value::ElemKind::Int => set_scalar!(a, Int, bits as i64),
-                        }
-                    }
-                    (x, y) => match index::get(x, y, gil) {
-                        Ok(v) => set!(a, v),
-                        Err(e) => throw!(e),
-                    },
-                },
+                Instr::GetIndex { a, b, c } => get_index!(a, b, c),
+                Instr::IndexAdd { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y + v),
+                Instr::IndexAddT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v + y),
+                Instr::IndexSub { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y - v),
+                Instr::IndexSubT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v - y),
+                Instr::IndexMul { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y * v),
+                Instr::IndexMulT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v * y),
                 Instr::SetIndex { a, b, c } => {
                     // the fast path goes straight on (a result shared with the slow path would
                     // be stored to the stack at every store into an array)

@@ -2352,7 +2352,17 @@ impl<'a, 'f> Lower<'a, 'f> {
             | I::SetField { .. }
             | I::Import { .. }
             | I::Try
-            | I::Reraise { .. } => return Err(format!("internal: {ins:?} is not compilable")),
+            | I::Reraise { .. }
+            | I::MulAdd { .. }
+            | I::MulAddT { .. }
+            | I::MulSub { .. }
+            | I::Move2 { .. }
+            | I::IndexAdd { .. }
+            | I::IndexAddT { .. }
+            | I::IndexSub { .. }
+            | I::IndexSubT { .. }
+            | I::IndexMul { .. }
+            | I::IndexMulT { .. } => return Err(format!("internal: {ins:?} is not compilable")),
         }
         Ok(false)
     }
