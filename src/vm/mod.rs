@@ -799,27 +799,49 @@ impl<'g> Vm<'g> {
             }};
         }
         // A fused `Mul` and the `Add` or `Sub` after it (`bytecode::fuse`): R[t] := R[b] * R[c]
-        // as `Mul` does; then, when R[x] holds a float, R[a] := $e (of the product `$v` and R[x]
-        // as `$y`) and the second instruction is stepped over, else it runs as usual.
+        // as `Mul` does; then, when R[x] holds a number of the product's type, R[a] := the
+        // second operation (`$fe` on floats, `$ie` on ints, of the product `$v` and R[x] as
+        // `$y`) and the second instruction is stepped over, else (an int overflow included) it
+        // runs as usual and raises its own errors.
         macro_rules! mul_then {
-            ($t:expr, $b:expr, $c:expr, $a:expr, $x:expr, |$v:ident, $y:ident| $e:expr) => {{
-                if let (&Value::Float(p), &Value::Float(q)) = (reg!($b), reg!($c)) {
-                    let $v = p * q;
-                    set_scalar!($t, Float, $v);
-                    // read after the write: R[x] may be R[t]
-                    if let &Value::Float($y) = reg!($x) {
-                        set_scalar!($a, Float, $e);
-                        if COUNT {
-                            executed += 1;
+            ($t:expr, $b:expr, $c:expr, $a:expr, $x:expr, |$v:ident, $y:ident| $fe:expr, $ie:expr) => {{
+                match (reg!($b), reg!($c)) {
+                    (&Value::Float(p), &Value::Float(q)) => {
+                        let $v = p * q;
+                        set_scalar!($t, Float, $v);
+                        // read after the write: R[x] may be R[t]
+                        if let &Value::Float($y) = reg!($x) {
+                            set_scalar!($a, Float, $fe);
+                            step_over!();
                         }
-                        // SAFETY: the second instruction of the pair is at `ip` (`fuse` pairs
-                        // an instruction with the one after it), so one past it is at most the
-                        // end of the code.
-                        ip = unsafe { ip.add(1) };
                     }
-                } else {
-                    arith!($t, reg!($b), reg!($c), BinOp::Mul, checked_mul, *)
+                    (&Value::Int(p), &Value::Int(q)) => match p.checked_mul(q) {
+                        Some($v) => {
+                            set_scalar!($t, Int, $v);
+                            if let &Value::Int($y) = reg!($x)
+                                && let Some(r) = $ie
+                            {
+                                set_scalar!($a, Int, r);
+                                step_over!();
+                            }
+                        }
+                        None => throw!(ops::OVERFLOW),
+                    },
+                    _ => arith!($t, reg!($b), reg!($c), BinOp::Mul, checked_mul, *),
                 }
+            }};
+        }
+        // The end of a fused instruction that ran both of its pair: past the second.
+        macro_rules! step_over {
+            () => {{
+                if COUNT {
+                    executed += 1;
+                }
+                // SAFETY: the second instruction of the pair is at `ip` (`fuse` pairs an
+                // instruction with the one after it); it is an `Add`, `Sub`, `Mul` or `Move`,
+                // which the verifier proves is not the last instruction (none falls off the
+                // end), so one past it is an instruction.
+                ip = unsafe { ip.add(1) };
             }};
         }
         // R[a] := R[b][R[c]], with a fast path for an element of a 1-D array.
@@ -841,26 +863,37 @@ impl<'g> Vm<'g> {
             }};
         }
         // A fused `GetIndex` and the arithmetic after it (`bytecode::fuse`), as `mul_then!`:
-        // R[t] := R[b][R[c]]; then, when that is a float array's element and R[x] holds a float,
-        // R[a] := $e and the second instruction is stepped over.
+        // R[t] := R[b][R[c]]; then, when that is an element of a 1-D array and R[x] holds a
+        // number of its type, R[a] := `$fe` (floats) or `$ie` (ints, `None` on overflow) and the
+        // second instruction is stepped over.
         macro_rules! index_then {
-            ($t:expr, $b:expr, $c:expr, $a:expr, $x:expr, |$v:ident, $y:ident| $e:expr) => {{
+            ($t:expr, $b:expr, $c:expr, $a:expr, $x:expr, |$v:ident, $y:ident| $fe:expr, $ie:expr) => {{
                 if let (Value::Array(arr), &Value::Int(i)) = (reg!($b), reg!($c))
                     && (i as u64) < arr.len() as u64
                     && arr.dims.is_empty()
-                    && arr.kind == crate::value::ElemKind::Float
                 {
-                    let $v = f64::from_bits(arr.data[i as usize].load(std::sync::atomic::Ordering::Relaxed));
-                    // `arr` is not used after this write, which may drop it (R[t] may be R[b])
-                    set_scalar!($t, Float, $v);
-                    // read after the write: R[x] may be R[t]
-                    if let &Value::Float($y) = reg!($x) {
-                        set_scalar!($a, Float, $e);
-                        if COUNT {
-                            executed += 1;
+                    let bits = arr.data[i as usize].load(std::sync::atomic::Ordering::Relaxed);
+                    // `arr` is not used after the writes below, which may drop it (R[t] may be
+                    // R[b]); R[x] is read after them, as it may be R[t]
+                    match arr.kind {
+                        crate::value::ElemKind::Float => {
+                            let $v = f64::from_bits(bits);
+                            set_scalar!($t, Float, $v);
+                            if let &Value::Float($y) = reg!($x) {
+                                set_scalar!($a, Float, $fe);
+                                step_over!();
+                            }
                         }
-                        // SAFETY: as in `mul_then!`.
-                        ip = unsafe { ip.add(1) };
+                        crate::value::ElemKind::Int => {
+                            let $v = bits as i64;
+                            set_scalar!($t, Int, $v);
+                            if let &Value::Int($y) = reg!($x)
+                                && let Some(r) = $ie
+                            {
+                                set_scalar!($a, Int, r);
+                                step_over!();
+                            }
+                        }
                     }
                 } else {
                     get_index!($t, $b, $c)
@@ -995,11 +1028,7 @@ impl<'g> Vm<'g> {
                 Instr::Move2 { a, b, c, d } => {
                     copy_into!(a, reg!(b));
                     copy_into!(c, reg!(d));
-                    if COUNT {
-                        executed += 1;
-                    }
-                    // SAFETY: as in `mul_then!`: the second `Move` is at `ip`.
-                    ip = unsafe { ip.add(1) };
+                    step_over!();
                 }
                 Instr::GetGlobal { a, g } => {
                     let v = globals.slot(g as usize, gil);
@@ -1097,9 +1126,9 @@ impl<'g> Vm<'g> {
                 Instr::Add { a, b, c } => add!(a, b, reg!(c)),
                 Instr::Sub { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Sub, checked_sub, -),
                 Instr::Mul { a, b, c } => arith!(a, reg!(b), reg!(c), BinOp::Mul, checked_mul, *),
-                Instr::MulAdd { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| y + v),
-                Instr::MulAddT { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| v + y),
-                Instr::MulSub { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| y - v),
+                Instr::MulAdd { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| y + v, y.checked_add(v)),
+                Instr::MulAddT { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| v + y, v.checked_add(y)),
+                Instr::MulSub { t, b, c, a, x } => mul_then!(t, b, c, a, x, |v, y| y - v, y.checked_sub(v)),
                 Instr::AddK { a, b, k } => add!(a, b, konst!(k)),
                 Instr::SubK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Sub, checked_sub, -),
                 Instr::MulK { a, b, k } => arith!(a, reg!(b), konst!(k), BinOp::Mul, checked_mul, *),
@@ -1418,12 +1447,12 @@ impl<'g> Vm<'g> {
                     }
                 }
                 Instr::GetIndex { a, b, c } => get_index!(a, b, c),
-                Instr::IndexAdd { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y + v),
-                Instr::IndexAddT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v + y),
-                Instr::IndexSub { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y - v),
-                Instr::IndexSubT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v - y),
-                Instr::IndexMul { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y * v),
-                Instr::IndexMulT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v * y),
+                Instr::IndexAdd { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y + v, y.checked_add(v)),
+                Instr::IndexAddT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v + y, v.checked_add(y)),
+                Instr::IndexSub { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y - v, y.checked_sub(v)),
+                Instr::IndexSubT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v - y, v.checked_sub(y)),
+                Instr::IndexMul { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| y * v, y.checked_mul(v)),
+                Instr::IndexMulT { t, b, c, a, x } => index_then!(t, b, c, a, x, |v, y| v * y, v.checked_mul(y)),
                 Instr::SetIndex { a, b, c } => {
                     // the fast path goes straight on (a result shared with the slow path would
                     // be stored to the stack at every store into an array)

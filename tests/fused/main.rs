@@ -44,3 +44,17 @@ fn an_element_out_of_range_fails_at_the_index_and_a_bad_operand_at_the_operator(
         "fn f(a, i, x) {\n    return x * a[i]\n}\nprint(f(array(2, 1.0), 1, 3.0))\nprint(f(array(2, 1.0), 1, \"s\"))\n";
     fails_at(program, "3.0\n", "unsupported operand types for *: string and float", 2, 12);
 }
+
+#[test]
+fn an_int_overflow_fails_at_the_operation_that_overflows() {
+    let program = "fn f(b, c, x) {\n    return x + b * c\n}\nprint(f(3, 4, 5))\nprint(f(3, 4, 9223372036854775800))\n";
+    fails_at(program, "17\n", "integer overflow", 2, 12);
+    let program = "fn f(b, c, x) {\n    return x - b * c\n}\nprint(f(3, 4, 5))\nprint(f(4611686018427387904, 2, 5))\n";
+    fails_at(program, "-7\n", "integer overflow", 2, 16);
+}
+
+#[test]
+fn an_int_element_overflowing_a_sum_fails_at_the_sum() {
+    let program = "fn f(a, i, x) {\n    return x + a[i]\n}\nlet a = array(2, 9223372036854775800)\nprint(f(a, 1, 7))\nprint(f(a, 1, 8))\n";
+    fails_at(program, "9223372036854775807\n", "integer overflow", 2, 12);
+}
