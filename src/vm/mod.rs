@@ -802,26 +802,29 @@ impl<'g> Vm<'g> {
         // as `Mul` does; then, when R[x] holds a number of the product's type, R[a] := the
         // second operation (`$fe` on floats, `$ie` on ints, of the product `$v` and R[x] as
         // `$y`) and the second instruction is stepped over, else (an int overflow included) it
-        // runs as usual and raises its own errors.
+        // runs as usual and raises its own errors. The fast paths need R[t] and R[a] to hold
+        // no heap value (`scalar`), so that their writes (`put!`) drop nothing: with a drop call
+        // possible between the two writes, the product was spilled to the stack and reloaded.
         macro_rules! mul_then {
             ($t:expr, $b:expr, $c:expr, $a:expr, $x:expr, |$v:ident, $y:ident| $fe:expr, $ie:expr) => {{
+                let scalar = !reg!($t).is_heap() && !reg!($a).is_heap();
                 match (reg!($b), reg!($c)) {
-                    (&Value::Float(p), &Value::Float(q)) => {
+                    (&Value::Float(p), &Value::Float(q)) if scalar => {
                         let $v = p * q;
-                        set_scalar!($t, Float, $v);
+                        put!($t, Float, $v);
                         // read after the write: R[x] may be R[t]
                         if let &Value::Float($y) = reg!($x) {
-                            set_scalar!($a, Float, $fe);
+                            put!($a, Float, $fe);
                             step_over!();
                         }
                     }
-                    (&Value::Int(p), &Value::Int(q)) => match p.checked_mul(q) {
+                    (&Value::Int(p), &Value::Int(q)) if scalar => match p.checked_mul(q) {
                         Some($v) => {
-                            set_scalar!($t, Int, $v);
+                            put!($t, Int, $v);
                             if let &Value::Int($y) = reg!($x)
                                 && let Some(r) = $ie
                             {
-                                set_scalar!($a, Int, r);
+                                put!($a, Int, r);
                                 step_over!();
                             }
                         }
@@ -829,6 +832,17 @@ impl<'g> Vm<'g> {
                     },
                     _ => arith!($t, reg!($b), reg!($c), BinOp::Mul, checked_mul, *),
                 }
+            }};
+        }
+        // R[i] := the scalar `$v`, over a register that holds no heap value (so nothing is
+        // dropped): the fast paths of the fused instructions, which test that first.
+        macro_rules! put {
+            ($i:expr, $variant:ident, $v:expr) => {{
+                let v = $v;
+                // SAFETY: as in `reg!`; the register holds no heap value (the caller tested
+                // `is_heap`, and only these writes of scalars came since), so the value
+                // overwritten owns nothing and needs no drop.
+                unsafe { std::ptr::write(regs.add($i as usize), Value::$variant(v)) }
             }};
         }
         // The end of a fused instruction that ran both of its pair: past the second.
@@ -865,40 +879,47 @@ impl<'g> Vm<'g> {
         // A fused `GetIndex` and the arithmetic after it (`bytecode::fuse`), as `mul_then!`:
         // R[t] := R[b][R[c]]; then, when that is an element of a 1-D array and R[x] holds a
         // number of its type, R[a] := `$fe` (floats) or `$ie` (ints, `None` on overflow) and the
-        // second instruction is stepped over.
+        // second instruction is stepped over. One test per element type, not a match on the
+        // type after a shared load: merged, the float path kept its element on the stack.
         macro_rules! index_then {
             ($t:expr, $b:expr, $c:expr, $a:expr, $x:expr, |$v:ident, $y:ident| $fe:expr, $ie:expr) => {{
-                if let (Value::Array(arr), &Value::Int(i)) = (reg!($b), reg!($c))
-                    && (i as u64) < arr.len() as u64
-                    && arr.dims.is_empty()
-                {
-                    let bits = arr.data[i as usize].load(std::sync::atomic::Ordering::Relaxed);
-                    // `arr` is not used after the writes below, which may drop it (R[t] may be
-                    // R[b]); R[x] is read after them, as it may be R[t]
-                    match arr.kind {
-                        crate::value::ElemKind::Float => {
-                            let $v = f64::from_bits(bits);
-                            set_scalar!($t, Float, $v);
-                            if let &Value::Float($y) = reg!($x) {
-                                set_scalar!($a, Float, $fe);
-                                step_over!();
-                            }
-                        }
-                        crate::value::ElemKind::Int => {
-                            let $v = bits as i64;
-                            set_scalar!($t, Int, $v);
-                            if let &Value::Int($y) = reg!($x)
-                                && let Some(r) = $ie
-                            {
-                                set_scalar!($a, Int, r);
-                                step_over!();
-                            }
-                        }
+                // R[t] holding no heap value is not R[b], the array, which `put!` then keeps
+                let scalar = !reg!($t).is_heap() && !reg!($a).is_heap();
+                if scalar && let Some(bits) = element_bits!($b, $c, crate::value::ElemKind::Float) {
+                    let $v = f64::from_bits(bits);
+                    put!($t, Float, $v);
+                    // read after the write: R[x] may be R[t]
+                    if let &Value::Float($y) = reg!($x) {
+                        put!($a, Float, $fe);
+                        step_over!();
+                    }
+                } else if scalar && let Some(bits) = element_bits!($b, $c, crate::value::ElemKind::Int) {
+                    let $v = bits as i64;
+                    put!($t, Int, $v);
+                    if let &Value::Int($y) = reg!($x)
+                        && let Some(r) = $ie
+                    {
+                        put!($a, Int, r);
+                        step_over!();
                     }
                 } else {
                     get_index!($t, $b, $c)
                 }
             }};
+        }
+        // The bits of R[b][R[c]] when R[b] is a 1-D array of element type `$kind` and R[c] an
+        // index in range.
+        macro_rules! element_bits {
+            ($b:expr, $c:expr, $kind:expr) => {
+                match (reg!($b), reg!($c)) {
+                    (Value::Array(arr), &Value::Int(i))
+                        if (i as u64) < arr.len() as u64 && arr.dims.is_empty() && arr.kind == $kind =>
+                    {
+                        Some(arr.data[i as usize].load(std::sync::atomic::Ordering::Relaxed))
+                    }
+                    _ => None,
+                }
+            };
         }
         // `+` as `arith!` does, and `s += t` (`a == b`) on strings appends in place when the
         // register holds the only reference to `s` (`ops::add_assign_str`).
