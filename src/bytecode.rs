@@ -201,8 +201,9 @@ pub enum Instr {
     // Fused instructions (superinstructions): only in `Proto::run`, the interpreter's copy of
     // the code (see [`fuse`]), never in `Proto::code`, which the compiler, the verifier and the
     // JIT read. Each stands at the index of the first of the two instructions it fuses, and the
-    // second stays at the next index: the handler runs the first, then the second too when its
-    // operand is a float (stepping over it), else goes on to it as to any next instruction.
+    // second stays at the next index: the handler runs the first, then the second too when
+    // its other operand is a number of the first's result type and nothing overflows
+    // (stepping over it), else goes on to it as to any next instruction.
     /// `Mul { a: t, b, c }` then `Add { a, b: x, c: t }`: R[t] := R[b] * R[c]; R[a] := R[x] + R[t]
     MulAdd { t: Reg, b: Reg, c: Reg, a: Reg, x: Reg },
     /// `Mul { a: t, b, c }` then `Add { a, b: t, c: x }`: R[t] := R[b] * R[c]; R[a] := R[t] + R[x]
@@ -664,10 +665,10 @@ pub fn has_loop(code: &[Instr]) -> bool {
 /// The interpreter's copy of `code` (`Proto::run`): each instruction that begins one of the
 /// pairs below is replaced by the fused instruction that runs both, which saves a dispatch and
 /// a reload of the value passed between them (the float kernels of mandelbrot, nbody and
-/// spectral_norm are full of `a * b` and `a[i]` followed by `x + t`, `x - t` or `x * t`). Indices do not move, so jump
-/// targets, spans, handlers and the JIT's view (`code`) still agree with it; an instruction that
-/// is both the second of one pair and the first of the next is fused too, for the jumps that
-/// land on it.
+/// spectral_norm are full of `a * b` and `a[i]` followed by `x + t`, `x - t` or `x * t`).
+/// Indices do not move, so jump targets, spans, handlers and the JIT's view (`code`) still
+/// agree with it; an instruction that is both the second of one pair and the first of the next
+/// is fused too, for the jumps that land on it.
 pub fn fuse(code: &[Instr]) -> Box<[Instr]> {
     use Instr as I;
     let pair = |first: Instr, second: Option<&Instr>| match (first, second.copied()) {

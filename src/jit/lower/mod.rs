@@ -307,9 +307,9 @@ type Lowered<X> = Result<X, String>;
 const INLINE_MAX_CODE: usize = 64;
 const INLINE_MAX_DEPTH: usize = 3;
 
-/// How many leaf paths may nest in a leaf path (`nested_leaf_paths_inlinable`). fib(32)
-/// against gcc -O2, whole process: 1.39x with 2, 1.22x with 3, 1.20x with 4; fib's compile
-/// without the cache 1.5, 2.8 and 7.4 ms.
+/// How many leaf paths may nest in a leaf path (`nested_leaf_paths_inlinable`); see `levels`
+/// in `inlinable` for what 2 and 3 bought on fib (with 4, fib's compile without the cache took
+/// 7.4 ms for 2% more).
 const LEAF_PATH_NESTING: usize = 3;
 
 /// Where the `Call`s of inlined code go (`inline_call_bailing`).
@@ -626,9 +626,11 @@ impl<'a, 'f> Lower<'a, 'f> {
         }
         let active = std::iter::once(self.plan).chain(self.inlined_from.iter().map(|(p, _)| *p));
         // a recursive function is unrolled two levels (a chain of calls makes a third as many
-        // native calls); one whose leaf paths nest (`nests`) only one, as the nested paths cost
-        // less code than a second level for more calls saved (fib(32) 7% faster)
-        let levels = if self.nests(callee) { 2 } else { 3 };
+        // native calls), and so is one whose leaf paths nest (`nests`), with its nested paths
+        // three deep: fib(32) --jit against gcc -O2, whole process (paired median of 21
+        // interleaved runs), 1.46x with one level and paths two deep, 1.42x with paths three
+        // deep, 1.33x with two levels too (its compile without the cache 1.5, 2.8, 4.8 ms)
+        let levels = 3;
         self.lowered + code.len() <= INLINE_BUDGET && active.filter(|p| std::ptr::eq(*p, callee)).count() < levels
     }
 
