@@ -491,8 +491,11 @@ impl Instr {
             }
             I::GetIndexN { a, b, c, n } => f.def(a).reg(b).window(c, n as u16),
             I::SetIndexN { a, b, c, n } => f.reg(a).window(b, n as u16).reg(c),
-            I::MulAdd { .. } | I::MulAddT { .. } | I::MulSub { .. } | I::Move2 { .. } => self.unfused().facts(),
-            I::IndexAdd { .. }
+            I::MulAdd { .. }
+            | I::MulAddT { .. }
+            | I::MulSub { .. }
+            | I::Move2 { .. }
+            | I::IndexAdd { .. }
             | I::IndexAddT { .. }
             | I::IndexSub { .. }
             | I::IndexSubT { .. }

@@ -811,23 +811,10 @@ impl<'g> Vm<'g> {
                 match (reg!($b), reg!($c)) {
                     (&Value::Float(p), &Value::Float(q)) if scalar => {
                         let $v = p * q;
-                        put!($t, Float, $v);
-                        // read after the write: R[x] may be R[t]
-                        if let &Value::Float($y) = reg!($x) {
-                            put!($a, Float, $fe);
-                            step_over!();
-                        }
+                        then_second!($t, $a, $x, Float, $v, $y, Some($fe));
                     }
                     (&Value::Int(p), &Value::Int(q)) if scalar => match p.checked_mul(q) {
-                        Some($v) => {
-                            put!($t, Int, $v);
-                            if let &Value::Int($y) = reg!($x)
-                                && let Some(r) = $ie
-                            {
-                                put!($a, Int, r);
-                                step_over!();
-                            }
-                        }
+                        Some($v) => then_second!($t, $a, $x, Int, $v, $y, $ie),
                         None => throw!(ops::OVERFLOW),
                     },
                     _ => arith!($t, reg!($b), reg!($c), BinOp::Mul, checked_mul, *),
@@ -843,6 +830,21 @@ impl<'g> Vm<'g> {
                 // `is_heap`, and only these writes of scalars came since), so the value
                 // overwritten owns nothing and needs no drop.
                 unsafe { std::ptr::write(regs.add($i as usize), Value::$variant(v)) }
+            }};
+        }
+        // The rest of a fused pair's fast path, once its first result `$v` is known: R[t] := $v;
+        // then, when R[x] holds a `$variant` (read after the write: R[x] may be R[t]) and the
+        // second operation `$e` (of `$v` and R[x] as `$y`) gives `Some`, R[a] := it and the
+        // second instruction is stepped over.
+        macro_rules! then_second {
+            ($t:expr, $a:expr, $x:expr, $variant:ident, $v:ident, $y:ident, $e:expr) => {{
+                put!($t, $variant, $v);
+                if let &Value::$variant($y) = reg!($x)
+                    && let Some(r) = $e
+                {
+                    put!($a, $variant, r);
+                    step_over!();
+                }
             }};
         }
         // The end of a fused instruction that ran both of its pair: past the second.
@@ -887,21 +889,10 @@ impl<'g> Vm<'g> {
                 let scalar = !reg!($t).is_heap() && !reg!($a).is_heap();
                 if scalar && let Some(bits) = element_bits!($b, $c, crate::value::ElemKind::Float) {
                     let $v = f64::from_bits(bits);
-                    put!($t, Float, $v);
-                    // read after the write: R[x] may be R[t]
-                    if let &Value::Float($y) = reg!($x) {
-                        put!($a, Float, $fe);
-                        step_over!();
-                    }
+                    then_second!($t, $a, $x, Float, $v, $y, Some($fe));
                 } else if scalar && let Some(bits) = element_bits!($b, $c, crate::value::ElemKind::Int) {
                     let $v = bits as i64;
-                    put!($t, Int, $v);
-                    if let &Value::Int($y) = reg!($x)
-                        && let Some(r) = $ie
-                    {
-                        put!($a, Int, r);
-                        step_over!();
-                    }
+                    then_second!($t, $a, $x, Int, $v, $y, $ie);
                 } else {
                     get_index!($t, $b, $c)
                 }
